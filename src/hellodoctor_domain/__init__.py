@@ -1,0 +1,63 @@
+"""HelloDoctor's domain: doctors' availability and appointments that can never double-book.
+
+Pure Python (standard library and attrs). Storage, payments, notifications and time come in
+through the ports in :mod:`hellodoctor_domain.ports`; the use cases live in
+:mod:`hellodoctor_domain.services`.
+"""
+
+from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.availability import (
+    Availability,
+    ExtraHours,
+    LocalWindow,
+    TimeOff,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_domain.policy import CancellationPolicy
+from hellodoctor_domain.profiles import Doctor, EmergencyContact, Patient
+from hellodoctor_domain.services import BookingRequest, FreeSlot, Scheduling, SchedulingSettings
+from hellodoctor_domain.values import (
+    Actor,
+    AppointmentId,
+    AppointmentType,
+    DoctorId,
+    EmailAddress,
+    Money,
+    PatientId,
+    Role,
+    TimeRange,
+    UserId,
+    VisitKind,
+)
+
+__all__ = [
+    "Actor",
+    "Appointment",
+    "AppointmentId",
+    "AppointmentStatus",
+    "AppointmentType",
+    "Availability",
+    "BookingRequest",
+    "Cancellation",
+    "CancellationPolicy",
+    "Doctor",
+    "DoctorId",
+    "EmailAddress",
+    "EmergencyContact",
+    "ExtraHours",
+    "FreeSlot",
+    "LocalWindow",
+    "Money",
+    "Patient",
+    "PatientId",
+    "Role",
+    "Scheduling",
+    "SchedulingSettings",
+    "TimeOff",
+    "TimeRange",
+    "UserId",
+    "VisitKind",
+    "Weekday",
+    "WorkingDay",
+]

@@ -1,0 +1,280 @@
+"""When a doctor can be booked: weekly hours in the doctor's own time zone, with exceptions.
+
+Working hours are wall-clock times in the doctor's IANA zone ("09:00-17:00 in Europe/Paris"),
+so they keep meaning the same thing to the doctor across daylight-saving changes. Everything
+is turned into UTC ``TimeRange`` s for one local date at a time and all arithmetic happens on
+those: a window's instants are exact, and the slot grid steps in real elapsed time.
+
+Daylight-saving edges:
+
+* a wall-clock time that does not exist (skipped by spring-forward) is read with the offset in
+  force before the change, i.e. pushed forward by the gap (02:30 -> 03:30 in New York);
+* a wall-clock time that happens twice (fall-back) is read as its first occurrence;
+* a window spanning a change is as long as the time that really elapses (one hour shorter on
+  spring-forward night, one hour longer on fall-back night), so no slot ever starts at a
+  moment that does not exist, and none is counted twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time, timedelta
+
+from attrs import define, field
+
+from hellodoctor_domain.errors import (
+    BeyondHorizon,
+    InThePast,
+    InvalidDuration,
+    InvalidValue,
+    OffGrid,
+    OutsideAvailability,
+    TooShortNotice,
+)
+from hellodoctor_domain.values import DoctorId, TimeRange, time_zone, utc
+
+
+class Weekday(enum.IntEnum):
+    MONDAY = 0
+    TUESDAY = 1
+    WEDNESDAY = 2
+    THURSDAY = 3
+    FRIDAY = 4
+    SATURDAY = 5
+    SUNDAY = 6
+
+
+@define(frozen=True)
+class LocalWindow:
+    """A wall-clock window within one day, ``[start, end)``; overnight windows are two windows."""
+
+    start: time
+    end: time
+
+    def __attrs_post_init__(self) -> None:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise InvalidValue("working-hour times are wall-clock times without a zone")
+        if self.end <= self.start:
+            raise InvalidValue(f"a window must end after it starts ({self.start}-{self.end})")
+
+    def on(self, day: date, zone_name: str) -> TimeRange | None:
+        """This window on ``day`` in the zone, as UTC instants (see module doc for DST);
+        ``None`` when it vanishes that day (02:30-03:00 on a night that skips 02:00-03:00)."""
+        zone = time_zone(zone_name)
+        start = utc(datetime.combine(day, self.start, tzinfo=zone))
+        end = utc(datetime.combine(day, self.end, tzinfo=zone))
+        return TimeRange(start, end) if start < end else None
+
+
+def _windows(values: Iterable[LocalWindow]) -> tuple[LocalWindow, ...]:
+    return tuple(sorted(values, key=lambda window: (window.start, window.end)))
+
+
+@define(frozen=True)
+class WorkingDay:
+    """Regular hours on one weekday, with breaks taken out of them."""
+
+    weekday: Weekday = field(converter=Weekday)
+    hours: tuple[LocalWindow, ...] = field(converter=_windows)
+    breaks: tuple[LocalWindow, ...] = field(default=(), converter=_windows)
+
+
+@define(frozen=True)
+class TimeOff:
+    """Days (``first_day`` to ``last_day`` inclusive) off: whole days, or one window each day."""
+
+    first_day: date
+    last_day: date
+    window: LocalWindow | None = None
+    reason: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.last_day < self.first_day:
+            raise InvalidValue("time off must end on or after the day it starts")
+
+    def covers(self, day: date) -> bool:
+        return self.first_day <= day <= self.last_day
+
+
+@define(frozen=True)
+class ExtraHours:
+    """Hours worked on one date beyond the weekly pattern (a Saturday clinic, a late shift)."""
+
+    day: date
+    window: LocalWindow
+
+
+def _positive(_instance: object, attribute: object, value: timedelta) -> None:
+    if value <= timedelta(0):
+        raise InvalidValue(f"{getattr(attribute, 'name', 'duration')} must be positive")
+
+
+def _not_negative(_instance: object, attribute: object, value: timedelta) -> None:
+    if value < timedelta(0):
+        raise InvalidValue(f"{getattr(attribute, 'name', 'duration')} cannot be negative")
+
+
+def _whole_minutes(_instance: object, attribute: object, value: timedelta) -> None:
+    if value % timedelta(minutes=1):
+        raise InvalidValue(f"{getattr(attribute, 'name', 'duration')} must be whole minutes")
+
+
+def _working_days(values: Iterable[WorkingDay]) -> tuple[WorkingDay, ...]:
+    return tuple(values)
+
+
+def _time_off(values: Iterable[TimeOff]) -> tuple[TimeOff, ...]:
+    return tuple(values)
+
+
+def _extra_hours(values: Iterable[ExtraHours]) -> tuple[ExtraHours, ...]:
+    return tuple(values)
+
+
+def _known_zone(_instance: object, _attribute: object, value: str) -> None:
+    time_zone(value)
+
+
+@define(frozen=True)
+class Availability:
+    """A doctor's bookable time and booking rules.
+
+    * ``slot_length`` is both the grid step (slots start at the start of each working segment
+      and every ``slot_length`` after) and the default length of a visit; a longer visit is a
+      whole number of slots.
+    * ``buffer`` is kept free after every appointment (cleaning, notes), so an appointment
+      blocks ``[start, end + buffer)`` of the doctor's time.
+    * ``minimum_notice`` and ``booking_horizon`` bound how soon and how far ahead a start may be.
+    """
+
+    doctor_id: DoctorId
+    time_zone: str = field(validator=_known_zone)
+    weekly: tuple[WorkingDay, ...] = field(converter=_working_days)
+    slot_length: timedelta = field(
+        default=timedelta(minutes=30), validator=[_positive, _whole_minutes]
+    )
+    buffer: timedelta = field(default=timedelta(0), validator=[_not_negative, _whole_minutes])
+    minimum_notice: timedelta = field(default=timedelta(hours=2), validator=_not_negative)
+    booking_horizon: timedelta = field(default=timedelta(days=90), validator=_positive)
+    max_slots_per_visit: int = 4
+    time_off: tuple[TimeOff, ...] = field(default=(), converter=_time_off)
+    extra_hours: tuple[ExtraHours, ...] = field(default=(), converter=_extra_hours)
+    version: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.booking_horizon <= self.minimum_notice:
+            raise InvalidValue("the booking horizon must lie beyond the minimum notice")
+        if self.max_slots_per_visit < 1:
+            raise InvalidValue("a visit is at least one slot long")
+
+    # -- working time --------------------------------------------------------------------
+
+    def working_segments(self, day: date) -> tuple[TimeRange, ...]:
+        """The bookable stretches of one local date, in UTC, sorted and non-overlapping."""
+        segments: list[TimeRange] = []
+        for working_day in self.weekly:
+            if working_day.weekday != day.weekday():
+                continue
+            breaks = _on(working_day.breaks, day, self.time_zone)
+            for hours in _on(working_day.hours, day, self.time_zone):
+                segments.extend(_subtract(hours, breaks))
+        extra = [hours.window for hours in self.extra_hours if hours.day == day]
+        segments.extend(_on(extra, day, self.time_zone))
+        merged = _merge(segments)
+        for off in self.time_off:
+            if off.covers(day):
+                if off.window is None:
+                    return ()
+                merged = _subtract_all(merged, _on([off.window], day, self.time_zone))
+        return tuple(merged)
+
+    def local_days(self, period: TimeRange) -> Iterator[date]:
+        """Every local date in the doctor's zone that ``period`` touches (plus one each side,
+        because a window of a neighbouring date can reach into the period)."""
+        zone = time_zone(self.time_zone)
+        day = period.start.astimezone(zone).date() - timedelta(days=1)
+        last = period.end.astimezone(zone).date() + timedelta(days=1)
+        while day <= last:
+            yield day
+            day += timedelta(days=1)
+
+    def grid(self, period: TimeRange, length: timedelta | None = None) -> Iterator[TimeRange]:
+        """Every on-grid visit of ``length`` (default one slot) lying inside working time and
+        starting within ``period``, in time order. Booked appointments are not considered."""
+        length = self._checked_length(length)
+        for day in self.local_days(period):
+            for segment in self.working_segments(day):
+                start = segment.start
+                while start + length <= segment.end:
+                    if start >= period.end:
+                        break
+                    if start >= period.start:
+                        yield TimeRange(start, start + length)
+                    start += self.slot_length
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _checked_length(self, length: timedelta | None) -> timedelta:
+        if length is None:
+            return self.slot_length
+        slots, remainder = divmod(length, self.slot_length)
+        if remainder or not 1 <= slots <= self.max_slots_per_visit:
+            raise InvalidDuration(
+                f"a visit lasts 1 to {self.max_slots_per_visit} slots of "
+                f"{self.slot_length}; {length} is not one of those"
+            )
+        return length
+
+    def check_bookable(self, visit: TimeRange, now: datetime) -> None:
+        """Raise the first booking rule ``visit`` breaks; order: past, notice, horizon,
+        length, working hours, grid. Overlap with other appointments is *not* checked here:
+        that is the storage's job, atomically."""
+        now = utc(now)
+        if visit.start <= now:
+            raise InThePast(f"{visit.start.isoformat()} is not in the future")
+        if visit.start < now + self.minimum_notice:
+            raise TooShortNotice(
+                f"bookings need {self.minimum_notice} notice; {visit.start.isoformat()} is sooner"
+            )
+        if visit.start > now + self.booking_horizon:
+            raise BeyondHorizon(
+                f"bookings open {self.booking_horizon} ahead; {visit.start.isoformat()} is later"
+            )
+        self._checked_length(visit.duration)
+        for day in self.local_days(visit):
+            for segment in self.working_segments(day):
+                if segment.contains(visit):
+                    if (visit.start - segment.start) % self.slot_length:
+                        raise OffGrid(
+                            f"{visit.start.isoformat()} is not on the {self.slot_length} grid "
+                            f"starting {segment.start.isoformat()}"
+                        )
+                    return
+        raise OutsideAvailability(f"{visit.start.isoformat()} is outside the doctor's hours")
+
+
+def _on(windows: Iterable[LocalWindow], day: date, zone_name: str) -> list[TimeRange]:
+    return [r for window in windows if (r := window.on(day, zone_name)) is not None]
+
+
+def _merge(ranges: Iterable[TimeRange]) -> list[TimeRange]:
+    merged: list[TimeRange] = []
+    for item in sorted(ranges, key=lambda r: (r.start, r.end)):
+        if merged and item.start <= merged[-1].end:
+            if item.end > merged[-1].end:
+                merged[-1] = TimeRange(merged[-1].start, item.end)
+        else:
+            merged.append(item)
+    return merged
+
+
+def _subtract(base: TimeRange, holes: Iterable[TimeRange]) -> list[TimeRange]:
+    pieces = [base]
+    for hole in holes:
+        pieces = [part for piece in pieces for part in piece.minus(hole)]
+    return pieces
+
+
+def _subtract_all(bases: Iterable[TimeRange], holes: list[TimeRange]) -> list[TimeRange]:
+    return [part for base in bases for part in _subtract(base, holes)]

@@ -1,0 +1,413 @@
+"""Use cases: the application layer. Each one is a transaction over the ports.
+
+``Scheduling`` is built once per process with its ports and called per request; every call
+opens its own unit of work. The overlap guarantee is never checked here: it is the
+repository's (that is, the database's) job, so it also holds between processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from attrs import define, evolve, field
+
+from hellodoctor_domain.appointment import Appointment, Cancellation
+from hellodoctor_domain.availability import Availability
+from hellodoctor_domain.errors import (
+    AccessDenied,
+    ConcurrencyError,
+    HoldExpired,
+    InvalidValue,
+    NotAcceptingBookings,
+    NotFound,
+)
+from hellodoctor_domain.policy import CancellationPolicy, require_clinician, require_party
+from hellodoctor_domain.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.values import (
+    Actor,
+    AppointmentId,
+    AppointmentType,
+    DoctorId,
+    PatientId,
+    Role,
+    TimeRange,
+    VisitKind,
+    time_zone,
+    utc,
+)
+
+T = TypeVar("T")
+
+
+@define(frozen=True)
+class SchedulingSettings:
+    """What a deployment may tune; the defaults are a sensible clinic."""
+
+    hold_for: timedelta = timedelta(minutes=15)
+    cancellation_policy: CancellationPolicy = field(factory=CancellationPolicy)
+    retries_on_concurrency: int = 3
+    longest_slot_listing: timedelta = timedelta(days=31)
+
+
+@define(frozen=True)
+class FreeSlot:
+    """A bookable time, with its start and end also shown in the asker's time zone."""
+
+    time: TimeRange
+    local_start: datetime
+    local_end: datetime
+
+
+@define(frozen=True, kw_only=True)
+class BookingRequest:
+    doctor_id: DoctorId
+    patient_id: PatientId
+    start: datetime
+    length: timedelta | None = None
+    appointment_type: AppointmentType = AppointmentType.IN_PERSON
+    visit_kind: VisitKind = VisitKind.REGULAR
+    reason: str = ""
+
+
+class Scheduling:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        settings: SchedulingSettings | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self.settings = settings or SchedulingSettings()
+
+    # -- profiles ------------------------------------------------------------------------
+
+    def register_doctor(self, actor: Actor, doctor: Doctor) -> Doctor:
+        _require_admin(actor)
+        with self._uow() as uow:
+            uow.doctors.add(doctor)
+            uow.commit()
+        return doctor
+
+    def register_patient(self, patient: Patient) -> Patient:
+        with self._uow() as uow:
+            uow.patients.add(patient)
+            uow.commit()
+        return patient
+
+    def doctor(self, doctor_id: DoctorId) -> Doctor:
+        with self._uow() as uow:
+            return uow.doctors.get(doctor_id)
+
+    def set_accepting_bookings(self, actor: Actor, doctor_id: DoctorId, accepting: bool) -> Doctor:
+        _require_doctor_or_admin(actor, doctor_id)
+
+        def attempt() -> Doctor:
+            with self._uow() as uow:
+                doctor = uow.doctors.get(doctor_id)
+                changed = evolve(doctor, accepting_bookings=accepting)
+                uow.doctors.update(changed)
+                uow.commit()
+                return changed
+
+        return self._retrying(attempt)
+
+    # -- availability --------------------------------------------------------------------
+
+    def define_availability(self, actor: Actor, availability: Availability) -> Availability:
+        """Set (or replace) the doctor's hours and rules. Appointments already made stay as
+        they are, even if the new hours no longer cover them."""
+        _require_doctor_or_admin(actor, availability.doctor_id)
+        with self._uow() as uow:
+            doctor = uow.doctors.get(availability.doctor_id)
+            if availability.time_zone != doctor.time_zone:
+                raise InvalidValue(
+                    f"availability is in {availability.time_zone} but the doctor works in "
+                    f"{doctor.time_zone}"
+                )
+            stored = uow.availability.save(availability)
+            uow.commit()
+        return stored
+
+    def availability(self, doctor_id: DoctorId) -> Availability:
+        with self._uow() as uow:
+            found = uow.availability.get(doctor_id)
+        if found is None:
+            raise NotFound(f"doctor {doctor_id} has no availability")
+        return found
+
+    def free_slots(
+        self,
+        doctor_id: DoctorId,
+        period: TimeRange,
+        display_zone: str | None = None,
+        length: timedelta | None = None,
+    ) -> list[FreeSlot]:
+        """Bookable visits starting within ``period``: on the grid, inside working hours,
+        within notice and horizon, and clear (buffers included) of every active appointment."""
+        if period.duration > self.settings.longest_slot_listing:
+            raise InvalidValue(f"list at most {self.settings.longest_slot_listing} at a time")
+        now = self._clock.now()
+        with self._uow() as uow:
+            doctor = uow.doctors.get(doctor_id)
+            availability = uow.availability.get(doctor_id)
+            if availability is None or not doctor.accepting_bookings:
+                return []
+            window_start = max(period.start, now + availability.minimum_notice)
+            window_end = min(period.end, now + availability.booking_horizon + _TICK)
+            if window_end <= window_start:
+                return []
+            bookable = TimeRange(window_start, window_end)
+            candidates = list(availability.grid(bookable, length))
+            if not candidates:
+                return []
+            reach = TimeRange(candidates[0].start, candidates[-1].end + availability.buffer)
+            taken = [
+                appointment.blocked
+                for appointment in uow.appointments.for_doctor(doctor_id, reach)
+                if appointment.blocks_time_at(now)
+            ]
+        zone = time_zone(display_zone or doctor.time_zone)
+        return [
+            _free_slot(candidate, zone)
+            for candidate in candidates
+            if not any(candidate.extended(after=availability.buffer).overlaps(t) for t in taken)
+        ]
+
+    # -- booking -------------------------------------------------------------------------
+
+    def book(self, actor: Actor, request: BookingRequest) -> Appointment:
+        """Take the time: held until paid when the doctor charges a fee, booked when free.
+
+        Raises a ``BookingRuleViolation`` for a time the doctor's rules refuse, and
+        ``SlotUnavailable`` (from the storage) when the time is taken.
+        """
+        if actor.role is Role.PATIENT and actor.patient_id != request.patient_id:
+            raise AccessDenied("patients book for themselves")
+        if actor.role is Role.DOCTOR and actor.doctor_id != request.doctor_id:
+            raise AccessDenied("doctors book into their own calendar")
+        now = self._clock.now()
+        with self._uow() as uow:
+            doctor = uow.doctors.get(request.doctor_id)
+            uow.patients.get(request.patient_id)
+            availability = uow.availability.get(request.doctor_id)
+            if availability is None or not doctor.accepting_bookings:
+                raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
+            visit = TimeRange.starting_at(
+                utc(request.start), request.length or availability.slot_length
+            )
+            availability.check_bookable(visit, now)
+            appointment = Appointment.request(
+                id=AppointmentId(self._ids.new_id()),
+                doctor_id=doctor.id,
+                patient_id=request.patient_id,
+                time=visit,
+                price=doctor.consultation_fee,
+                buffer=availability.buffer,
+                now=now,
+                hold_for=self.settings.hold_for,
+                appointment_type=request.appointment_type,
+                visit_kind=request.visit_kind,
+                reason=request.reason,
+            )
+            _expire_lapsed_holds_in_the_way(uow, appointment, now)
+            uow.appointments.add(appointment)
+            uow.commit()
+        return appointment
+
+    def confirm(self, appointment_id: AppointmentId) -> Appointment:
+        """Payment succeeded: held -> booked. On a lapsed hold, expires it and raises
+        ``HoldExpired`` so the caller refunds instead of capturing."""
+
+        def attempt() -> Appointment:
+            with self._uow() as uow:
+                appointment = uow.appointments.get(appointment_id)
+                now = self._clock.now()
+                if appointment.hold_lapsed(now):
+                    appointment.expire(now)
+                    uow.appointments.update(appointment)
+                    uow.commit()
+                    raise HoldExpired(f"the hold on {appointment_id} lapsed before payment")
+                appointment.confirm(now)
+                uow.appointments.update(appointment)
+                uow.commit()
+                return appointment
+
+        return self._retrying(attempt)
+
+    def cancel(self, actor: Actor, appointment_id: AppointmentId, reason: str = "") -> Appointment:
+        def attempt() -> Appointment:
+            with self._uow() as uow:
+                appointment = uow.appointments.get(appointment_id)
+                now = self._clock.now()
+                refund = self.settings.cancellation_policy.refund_for(appointment, actor, now)
+                appointment.cancel(
+                    Cancellation(
+                        by=actor.role, user_id=actor.user_id, reason=reason, at=now, refund=refund
+                    )
+                )
+                uow.appointments.update(appointment)
+                uow.commit()
+                return appointment
+
+        return self._retrying(attempt)
+
+    def reschedule(
+        self, actor: Actor, appointment_id: AppointmentId, new_start: datetime
+    ) -> Appointment:
+        """Move an active appointment to ``new_start`` (same length) in one transaction: the
+        new time is claimed before the old one is released, and on any refusal nothing
+        changes."""
+
+        def attempt() -> Appointment:
+            with self._uow() as uow:
+                appointment = uow.appointments.get(appointment_id)
+                require_party(actor, appointment)
+                now = self._clock.now()
+                availability = uow.availability.get(appointment.doctor_id)
+                doctor = uow.doctors.get(appointment.doctor_id)
+                if availability is None or not doctor.accepting_bookings:
+                    raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
+                new_time = appointment.time.shifted_to(utc(new_start))
+                availability.check_bookable(new_time, now)
+                appointment.reschedule(new_time, now)
+                appointment.buffer = availability.buffer
+                _expire_lapsed_holds_in_the_way(uow, appointment, now)
+                uow.appointments.update(appointment)
+                uow.commit()
+                return appointment
+
+        return self._retrying(attempt)
+
+    def expire_holds(self, limit: int = 100) -> list[AppointmentId]:
+        """Move lapsed holds to ``expired``. Safe to run in several workers at once: a hold
+        another worker expired first is skipped."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            candidates = [a.id for a in uow.appointments.lapsed_holds(now, limit)]
+        expired: list[AppointmentId] = []
+        for appointment_id in candidates:
+            try:
+                with self._uow() as uow:
+                    appointment = uow.appointments.get(appointment_id)
+                    if not appointment.hold_lapsed(now):
+                        continue
+                    appointment.expire(now)
+                    uow.appointments.update(appointment)
+                    uow.commit()
+                    expired.append(appointment_id)
+            except ConcurrencyError:
+                continue
+        return expired
+
+    def complete(self, actor: Actor, appointment_id: AppointmentId) -> Appointment:
+        return self._record_outcome(actor, appointment_id, Appointment.complete)
+
+    def mark_no_show(self, actor: Actor, appointment_id: AppointmentId) -> Appointment:
+        return self._record_outcome(actor, appointment_id, Appointment.mark_no_show)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def appointment(self, actor: Actor, appointment_id: AppointmentId) -> Appointment:
+        """The appointment, if ``actor`` is a party to it; otherwise ``NotFound`` (an
+        outsider learns nothing, not even that it exists)."""
+        with self._uow() as uow:
+            appointment = uow.appointments.get(appointment_id)
+        try:
+            require_party(actor, appointment)
+        except AccessDenied:
+            raise NotFound(f"no appointment {appointment_id}") from None
+        return appointment
+
+    def patient_appointments(
+        self, actor: Actor, patient_id: PatientId, period: TimeRange | None = None
+    ) -> list[Appointment]:
+        if actor.role is Role.PATIENT and actor.patient_id != patient_id:
+            raise NotFound(f"no patient {patient_id}")
+        if actor.role is Role.DOCTOR:
+            raise AccessDenied("doctors see appointments through their own calendar")
+        with self._uow() as uow:
+            return uow.appointments.for_patient(patient_id, period)
+
+    def doctor_appointments(
+        self, actor: Actor, doctor_id: DoctorId, period: TimeRange
+    ) -> list[Appointment]:
+        _require_doctor_or_admin(actor, doctor_id)
+        with self._uow() as uow:
+            return uow.appointments.for_doctor(doctor_id, period, active_only=False)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _record_outcome(
+        self,
+        actor: Actor,
+        appointment_id: AppointmentId,
+        transition: Callable[[Appointment, datetime], None],
+    ) -> Appointment:
+        def attempt() -> Appointment:
+            with self._uow() as uow:
+                appointment = uow.appointments.get(appointment_id)
+                require_clinician(actor, appointment)
+                transition(appointment, self._clock.now())
+                uow.appointments.update(appointment)
+                uow.commit()
+                return appointment
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """Re-run a read-decide-write transaction when another writer got there first. Only
+        used where re-reading and deciding again is the right answer to a lost race."""
+        for _ in range(self.settings.retries_on_concurrency):
+            try:
+                return attempt()
+            except ConcurrencyError:
+                continue
+        return attempt()
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _free_slot(time: TimeRange, zone: ZoneInfo) -> FreeSlot:
+    return FreeSlot(time, time.start.astimezone(zone), time.end.astimezone(zone))
+
+
+def _expire_lapsed_holds_in_the_way(
+    uow: UnitOfWork, appointment: Appointment, now: datetime
+) -> None:
+    """A lapsed hold frees its time even before the expiry worker runs: move every lapsed hold
+    that would collide with ``appointment`` to ``expired`` in the same transaction."""
+    in_the_way = [
+        *uow.appointments.for_doctor(appointment.doctor_id, appointment.blocked),
+        *uow.appointments.for_patient(appointment.patient_id, appointment.time, active_only=True),
+    ]
+    done: set[AppointmentId] = set()
+    for other in in_the_way:
+        if other.id == appointment.id or other.id in done or not other.hold_lapsed(now):
+            continue
+        done.add(other.id)
+        other.expire(now)
+        uow.appointments.update(other)
+
+
+def _require_admin(actor: Actor) -> None:
+    if actor.role is not Role.ADMIN:
+        raise AccessDenied("only an admin may do this")
+
+
+def _require_doctor_or_admin(actor: Actor, doctor_id: DoctorId) -> None:
+    if actor.role is Role.ADMIN:
+        return
+    if actor.role is Role.DOCTOR and actor.doctor_id == doctor_id:
+        return
+    raise AccessDenied("only the doctor themself or an admin may do this")
+
+
+__all__ = ["BookingRequest", "FreeSlot", "Scheduling", "SchedulingSettings"]
