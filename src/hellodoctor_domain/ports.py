@@ -92,7 +92,10 @@ class AppointmentRepository(abc.ABC):
         self.seen: list[Appointment] = []
 
     def add(self, appointment: Appointment) -> None:
+        """Store a new appointment (its version becomes 1); ``AlreadyExists`` for a known id,
+        ``NotFound`` for an unknown doctor or patient, ``SlotUnavailable`` as above."""
         self._add(appointment)
+        appointment.version += 1
         self.seen.append(appointment)
 
     def get(self, appointment_id: AppointmentId) -> Appointment:
@@ -134,7 +137,8 @@ class AppointmentRepository(abc.ABC):
         return found
 
     @abc.abstractmethod
-    def _add(self, appointment: Appointment) -> None: ...
+    def _add(self, appointment: Appointment) -> None:
+        """Store with version ``appointment.version + 1`` (the base class bumps the object)."""
 
     @abc.abstractmethod
     def _get(self, appointment_id: AppointmentId) -> Appointment: ...

@@ -154,8 +154,7 @@ class InMemoryAppointmentRepository(AppointmentRepository):
         if appointment.patient_id not in self._store.patients:
             raise NotFound(f"no patient {appointment.patient_id}")
         self._refuse_overlap(appointment)
-        self._write(evolve(appointment, version=1, events=[]))
-        appointment.version = 1
+        self._write(evolve(appointment, version=appointment.version + 1, events=[]))
 
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         try:
