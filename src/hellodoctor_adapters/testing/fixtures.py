@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from attrs import evolve
 
@@ -32,9 +33,7 @@ def at(hour: int, minute: int = 0, day: int = 0) -> datetime:
     return MONDAY + timedelta(days=day, hours=hour, minutes=minute)
 
 
-def doctor(
-    key: str = "d1", fee: Money | None = None, zone: str = "UTC", **changes: object
-) -> Doctor:
+def doctor(key: str = "d1", fee: Money | None = None, zone: str = "UTC", **changes: Any) -> Doctor:
     built = Doctor(
         DoctorId(key),
         name=f"Dr {key}",

@@ -242,7 +242,8 @@ def make_booking_machine(
             """Mostly an active appointment (the interesting case), sometimes any."""
             every = sorted(self.model.appointments.values(), key=lambda a: a.key)
             active = [a for a in every if a.status in ACTIVE]
-            if active and data.draw(st.integers(0, 3), label="prefer active"):
+            prefer_active = data.draw(st.integers(0, 3), label="prefer active") > 0
+            if active and prefer_active:
                 every = active
             return data.draw(st.sampled_from(every), label="appointment")
 
