@@ -120,9 +120,16 @@ class Scheduling:
 
     # -- availability --------------------------------------------------------------------
 
-    def define_availability(self, actor: Actor, availability: Availability) -> Availability:
+    def define_availability(
+        self, actor: Actor, availability: Availability, *, if_version: int | None = None
+    ) -> Availability:
         """Set (or replace) the doctor's hours and rules. Appointments already made stay as
-        they are, even if the new hours no longer cover them."""
+        they are, even if the new hours no longer cover them.
+
+        ``if_version`` (an HTTP ``If-Match``) refuses the change with ``ConcurrencyError``
+        unless the stored availability is still at that version (0: none defined yet). Without
+        it the latest definition wins; the storage's compare-and-set still stops two writers
+        from interleaving inside one replacement."""
         _require_doctor_or_admin(actor, availability.doctor_id)
         with self._uow() as uow:
             doctor = uow.doctors.get(availability.doctor_id)
@@ -131,7 +138,10 @@ class Scheduling:
                     f"availability is in {availability.time_zone} but the doctor works in "
                     f"{doctor.time_zone}"
                 )
-            stored = uow.availability.save(availability)
+            if if_version is None:
+                current = uow.availability.get(availability.doctor_id)
+                if_version = current.version if current else 0
+            stored = uow.availability.save(evolve(availability, version=if_version))
             uow.commit()
         return stored
 
