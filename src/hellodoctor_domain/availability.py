@@ -7,8 +7,9 @@ those: a window's instants are exact, and the slot grid steps in real elapsed ti
 
 Daylight-saving edges:
 
-* a wall-clock time that does not exist (skipped by spring-forward) is read with the offset in
-  force before the change, i.e. pushed forward by the gap (02:30 -> 03:30 in New York);
+* a wall-clock time that does not exist (skipped by spring-forward) is read as the instant the
+  clocks jump: a window 01:30-02:30 in New York on spring-forward night is 01:30-03:00 on the
+  wall (30 real minutes), and a window lying wholly inside the skipped hour is empty;
 * a wall-clock time that happens twice (fall-back) is read as its first occurrence;
 * a window spanning a change is as long as the time that really elapses (one hour shorter on
   spring-forward night, one hour longer on fall-back night), so no slot ever starts at a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
@@ -45,26 +47,50 @@ class Weekday(enum.IntEnum):
     SUNDAY = 6
 
 
+def _wall_clock(value: time) -> time:
+    if not isinstance(value, time) or value.tzinfo is not None:
+        raise InvalidValue("working-hour times are wall-clock times without a zone")
+    return value.replace(fold=0)
+
+
 @define(frozen=True)
 class LocalWindow:
     """A wall-clock window within one day, ``[start, end)``; overnight windows are two windows."""
 
-    start: time
-    end: time
+    # fold is dropped: time(1, fold=1) == time(1), so equal windows must mean the same instants.
+    start: time = field(converter=_wall_clock)
+    end: time = field(converter=_wall_clock)
 
     def __attrs_post_init__(self) -> None:
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise InvalidValue("working-hour times are wall-clock times without a zone")
         if self.end <= self.start:
             raise InvalidValue(f"a window must end after it starts ({self.start}-{self.end})")
 
     def on(self, day: date, zone_name: str) -> TimeRange | None:
         """This window on ``day`` in the zone, as UTC instants (see module doc for DST);
-        ``None`` when it vanishes that day (02:30-03:00 on a night that skips 02:00-03:00)."""
+        ``None`` when it vanishes that day (02:00-03:00 on a night that skips that hour)."""
         zone = time_zone(zone_name)
-        start = utc(datetime.combine(day, self.start, tzinfo=zone))
-        end = utc(datetime.combine(day, self.end, tzinfo=zone))
+        start = _instant(datetime.combine(day, self.start), zone)
+        end = _instant(datetime.combine(day, self.end), zone)
         return TimeRange(start, end) if start < end else None
+
+
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a naive wall-clock time in ``zone``: its first occurrence, or, when
+    the clocks skip it, the instant they jump (the end of the gap)."""
+    first = utc(wall.replace(tzinfo=zone, fold=0))
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # Skipped. fold=0 and fold=1 read it with the offsets before and after the jump, which
+    # bracket the jump; find it to the second (transitions fall on whole seconds).
+    low, high = sorted((first, utc(wall.replace(tzinfo=zone, fold=1))))
+    lo_s, hi_s = 0, int((high - low).total_seconds())
+    while lo_s < hi_s:
+        middle = (lo_s + hi_s) // 2
+        if (low + timedelta(seconds=middle)).astimezone(zone).replace(tzinfo=None) > wall:
+            hi_s = middle
+        else:
+            lo_s = middle + 1
+    return low + timedelta(seconds=lo_s)
 
 
 def _windows(values: Iterable[LocalWindow]) -> tuple[LocalWindow, ...]:
