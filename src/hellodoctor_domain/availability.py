@@ -37,6 +37,9 @@ from hellodoctor_domain.errors import (
 from hellodoctor_domain.values import DoctorId, TimeRange, time_zone, utc
 
 
+MIDNIGHT = time(0)
+
+
 class Weekday(enum.IntEnum):
     MONDAY = 0
     TUESDAY = 1
@@ -55,14 +58,15 @@ def _wall_clock(value: time) -> time:
 
 @define(frozen=True)
 class LocalWindow:
-    """A wall-clock window within one day, ``[start, end)``; overnight windows are two windows."""
+    """A wall-clock window within one day, ``[start, end)``. An end of 00:00 means the
+    midnight that ends the day (18:00-00:00); overnight work is two windows."""
 
     # fold is dropped: time(1, fold=1) == time(1), so equal windows must mean the same instants.
     start: time = field(converter=_wall_clock)
     end: time = field(converter=_wall_clock)
 
     def __attrs_post_init__(self) -> None:
-        if self.end <= self.start:
+        if self.end <= self.start and self.end != MIDNIGHT:
             raise InvalidValue(f"a window must end after it starts ({self.start}-{self.end})")
 
     def on(self, day: date, zone_name: str) -> TimeRange | None:
@@ -70,7 +74,8 @@ class LocalWindow:
         ``None`` when it vanishes that day (02:00-03:00 on a night that skips that hour)."""
         zone = time_zone(zone_name)
         start = _instant(datetime.combine(day, self.start), zone)
-        end = _instant(datetime.combine(day, self.end), zone)
+        end_day = day + timedelta(days=1) if self.end == MIDNIGHT else day
+        end = _instant(datetime.combine(end_day, self.end), zone)
         return TimeRange(start, end) if start < end else None
 
 
@@ -228,7 +233,7 @@ class Availability:
     def grid(self, period: TimeRange, length: timedelta | None = None) -> Iterator[TimeRange]:
         """Every on-grid visit of ``length`` (default one slot) lying inside working time and
         starting within ``period``, in time order. Booked appointments are not considered."""
-        length = self._checked_length(length)
+        length = self.visit_length(length)
         for day in self.local_days(period):
             for segment in self.working_segments(day):
                 start = segment.start
@@ -241,7 +246,9 @@ class Availability:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def _checked_length(self, length: timedelta | None) -> timedelta:
+    def visit_length(self, length: timedelta | None) -> timedelta:
+        """``length`` (default: one slot) if it is a whole number of slots this doctor offers;
+        ``InvalidDuration`` otherwise."""
         if length is None:
             return self.slot_length
         slots, remainder = divmod(length, self.slot_length)
@@ -267,7 +274,7 @@ class Availability:
             raise BeyondHorizon(
                 f"bookings open {self.booking_horizon} ahead; {visit.start.isoformat()} is later"
             )
-        self._checked_length(visit.duration)
+        self.visit_length(visit.duration)
         for day in self.local_days(visit):
             for segment in self.working_segments(day):
                 if segment.contains(visit):
