@@ -36,7 +36,6 @@ from hellodoctor_domain.errors import (
 )
 from hellodoctor_domain.values import DoctorId, TimeRange, time_zone, utc
 
-
 MIDNIGHT = time(0)
 
 
