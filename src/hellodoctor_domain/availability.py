@@ -34,7 +34,7 @@ from hellodoctor_domain.errors import (
     OutsideAvailability,
     TooShortNotice,
 )
-from hellodoctor_domain.values import DoctorId, TimeRange, time_zone, utc
+from hellodoctor_domain.values import DoctorId, TimeRange, merged, time_zone, utc
 
 MIDNIGHT = time(0)
 
@@ -211,13 +211,13 @@ class Availability:
                 segments.extend(_subtract(hours, breaks))
         extra = [hours.window for hours in self.extra_hours if hours.day == day]
         segments.extend(_on(extra, day, self.time_zone))
-        merged = _merge(segments)
+        segments = merged(segments)
         for off in self.time_off:
             if off.covers(day):
                 if off.window is None:
                     return ()
-                merged = _subtract_all(merged, _on([off.window], day, self.time_zone))
-        return tuple(merged)
+                segments = _subtract_all(segments, _on([off.window], day, self.time_zone))
+        return tuple(segments)
 
     def local_days(self, period: TimeRange) -> Iterator[date]:
         """Every local date in the doctor's zone that ``period`` touches (plus one each side,
@@ -288,17 +288,6 @@ class Availability:
 
 def _on(windows: Iterable[LocalWindow], day: date, zone_name: str) -> list[TimeRange]:
     return [r for window in windows if (r := window.on(day, zone_name)) is not None]
-
-
-def _merge(ranges: Iterable[TimeRange]) -> list[TimeRange]:
-    merged: list[TimeRange] = []
-    for item in sorted(ranges, key=lambda r: (r.start, r.end)):
-        if merged and item.start <= merged[-1].end:
-            if item.end > merged[-1].end:
-                merged[-1] = TimeRange(merged[-1].start, item.end)
-        else:
-            merged.append(item)
-    return merged
 
 
 def _subtract(base: TimeRange, holes: Iterable[TimeRange]) -> list[TimeRange]:

@@ -7,6 +7,7 @@ repository's (that is, the database's) job, so it also holds between processes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -23,6 +24,7 @@ from hellodoctor_domain.errors import (
     InvalidValue,
     NotAcceptingBookings,
     NotFound,
+    SlotUnavailable,
 )
 from hellodoctor_domain.policy import CancellationPolicy, is_party, require_clinician
 from hellodoctor_domain.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
@@ -36,6 +38,7 @@ from hellodoctor_domain.values import (
     Role,
     TimeRange,
     VisitKind,
+    merged,
     time_zone,
     utc,
 )
@@ -179,17 +182,22 @@ class Scheduling:
             if not candidates:
                 return []
             reach = TimeRange(candidates[0].start, candidates[-1].end + availability.buffer)
-            taken = [
+            taken = merged(
                 appointment.blocked
                 for appointment in uow.appointments.for_doctor(doctor_id, reach)
                 if appointment.blocks_time_at(now)
-            ]
+            )
         zone = time_zone(display_zone or doctor.time_zone)
-        return [
-            _free_slot(candidate, zone)
-            for candidate in candidates
-            if not any(candidate.extended(after=availability.buffer).overlaps(t) for t in taken)
-        ]
+        taken_ends = [busy.end for busy in taken]
+
+        def is_free(candidate: TimeRange) -> bool:
+            # taken is sorted and disjoint: only the first range ending after the visit starts
+            # can overlap it.
+            wanted = candidate.extended(after=availability.buffer)
+            index = bisect.bisect_right(taken_ends, wanted.start)
+            return index == len(taken) or taken[index].start >= wanted.end
+
+        return [_free_slot(candidate, zone) for candidate in candidates if is_free(candidate)]
 
     # -- booking -------------------------------------------------------------------------
 
@@ -204,9 +212,25 @@ class Scheduling:
         if actor.role is Role.DOCTOR and actor.doctor_id != request.doctor_id:
             raise AccessDenied("doctors book into their own calendar")
         now = self._clock.now()
+        appointment_id = AppointmentId(self._ids.new_id())
+        try:
+            return self._take(request, appointment_id, now, clear_lapsed_holds=False)
+        except SlotUnavailable:
+            # Rarely, what is in the way is only holds that lapsed before the expiry sweep. Look
+            # for them only now, in a fresh transaction (the refused one may be unusable), so
+            # the common path stays a few statements.
+            return self._take(request, appointment_id, now, clear_lapsed_holds=True)
+
+    def _take(
+        self,
+        request: BookingRequest,
+        appointment_id: AppointmentId,
+        now: datetime,
+        *,
+        clear_lapsed_holds: bool,
+    ) -> Appointment:
         with self._uow() as uow:
             doctor = uow.doctors.get(request.doctor_id)
-            uow.patients.get(request.patient_id)
             availability = uow.availability.get(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
                 raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
@@ -215,7 +239,7 @@ class Scheduling:
             )
             availability.check_bookable(visit, now)
             appointment = Appointment.request(
-                id=AppointmentId(self._ids.new_id()),
+                id=appointment_id,
                 doctor_id=doctor.id,
                 patient_id=request.patient_id,
                 time=visit,
@@ -227,7 +251,9 @@ class Scheduling:
                 visit_kind=request.visit_kind,
                 reason=request.reason,
             )
-            _expire_lapsed_holds_in_the_way(uow, appointment, now)
+            if clear_lapsed_holds:
+                _expire_lapsed_holds_in_the_way(uow, appointment, now)
+            # An unknown patient is refused by the storage (NotFound), like the overlap.
             uow.appointments.add(appointment)
             uow.commit()
         return appointment

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -117,6 +118,18 @@ class TimeRange:
         if other.end < self.end:
             parts.append(TimeRange(other.end, self.end))
         return tuple(parts)
+
+
+def merged(ranges: Iterable[TimeRange]) -> list[TimeRange]:
+    """The union of ``ranges`` as sorted, disjoint ranges (touching ranges join)."""
+    union: list[TimeRange] = []
+    for item in sorted(ranges, key=lambda r: (r.start, r.end)):
+        if union and item.start <= union[-1].end:
+            if item.end > union[-1].end:
+                union[-1] = TimeRange(union[-1].start, item.end)
+        else:
+            union.append(item)
+    return union
 
 
 # ISO 4217 active codes and their minor-unit exponents (2 unless listed).
@@ -285,6 +298,7 @@ __all__ = [
     "TimeRange",
     "UserId",
     "VisitKind",
+    "merged",
     "time_zone",
     "utc",
 ]
