@@ -275,8 +275,10 @@ class Scheduling:
                 if availability is None or not doctor.accepting_bookings:
                     raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
                 new_time = appointment.time.shifted_to(utc(new_start))
-                availability.check_bookable(new_time, now)
+                # State first (cancelled, lapsed, started), then the doctor's rules; a refusal
+                # rolls the unit of work back, so the mutated object is simply dropped.
                 appointment.reschedule(new_time, now)
+                availability.check_bookable(new_time, now)
                 appointment.buffer = availability.buffer
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
                 uow.appointments.update(appointment)

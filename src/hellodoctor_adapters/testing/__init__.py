@@ -1,0 +1,27 @@
+"""The behaviour every adapter must have, as pytest base classes to subclass.
+
+An adapter author (in this repository or in their own ``hellodoctor-foo`` package) writes::
+
+    from hellodoctor_adapters.testing import UnitOfWorkContract
+
+    class TestFooStorage(UnitOfWorkContract):
+        @pytest.fixture
+        def uow_factory(self):
+            return FooUnitOfWorkFactory(...)   # fresh, empty, isolated storage
+
+and for the Hypothesis state machine::
+
+    from hellodoctor_adapters.testing.machine import make_booking_machine
+
+    TestFooBookings = make_booking_machine(lambda: FooUnitOfWorkFactory(...)).TestCase
+
+Requires the ``dev`` (or ``testing``) extra: pytest and hypothesis.
+"""
+
+from hellodoctor_adapters.testing.contract import (
+    BlobStorageContract,
+    PaymentGatewayContract,
+    UnitOfWorkContract,
+)
+
+__all__ = ["BlobStorageContract", "PaymentGatewayContract", "UnitOfWorkContract"]
