@@ -1,0 +1,73 @@
+"""Where the SQLAlchemy tests get their databases: a SQLite file in a temporary directory, and
+a schema of their own on the PostgreSQL server named by HELLODOCTOR_TEST_POSTGRES_URL.
+
+Without that variable or a reachable server, PostgreSQL tests skip with the reason, unless
+HELLODOCTOR_REQUIRE_SERVICES=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from hellodoctor_adapters.sqlalchemy import create_engine, upgrade
+from hellodoctor_adapters.sqlalchemy.provision import (
+    create_postgres_schema,
+    drop_postgres_schema,
+)
+from hellodoctor_domain.errors import BackendUnavailable
+
+POSTGRES_URL_VARIABLE = "HELLODOCTOR_TEST_POSTGRES_URL"
+
+
+def services_required() -> bool:
+    return os.environ.get("HELLODOCTOR_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    if services_required():
+        pytest.fail(f"{reason} (HELLODOCTOR_REQUIRE_SERVICES=1, so this is a failure)")
+    pytest.skip(reason)
+
+
+def postgres_server_url() -> str:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        unavailable(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
+    assert url is not None
+    return url
+
+
+@contextmanager
+def migrated_postgres_schema() -> Iterator[URL]:
+    """A fresh, migrated schema of its own on the test server, dropped afterwards."""
+    server = postgres_server_url()
+    try:
+        schema_url = create_postgres_schema(server)
+    except BackendUnavailable as error:
+        unavailable(f"PostgreSQL at {POSTGRES_URL_VARIABLE} is not reachable: {error}")
+        raise
+    try:
+        migrate(schema_url)
+        yield schema_url
+    finally:
+        drop_postgres_schema(schema_url)
+
+
+def migrated_sqlite_file(directory: Path) -> str:
+    url = f"sqlite:///{directory / 'hellodoctor.db'}"
+    migrate(url)
+    return url
+
+
+def migrate(url: str | URL) -> None:
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
