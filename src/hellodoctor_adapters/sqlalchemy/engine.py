@@ -52,8 +52,7 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **options)
     options.setdefault("pool_pre_ping", True)
-    engine = sa.create_engine(url, connect_args={"options": _with_utc(url)}, **options)
-    return engine
+    return sa.create_engine(url, connect_args={"options": _with_utc(url)}, **options)
 
 
 def _with_utc(url: URL) -> str:

@@ -32,7 +32,8 @@ def create_postgres_schema(server_url: str | URL, prefix: str = "hellodoctor_tes
 
 def drop_postgres_schema(schema_url: URL) -> None:
     options = schema_url.query.get("options", "")
-    assert isinstance(options, str) and options.startswith("-csearch_path=")
+    assert isinstance(options, str)
+    assert options.startswith("-csearch_path=")
     schema = options.removeprefix("-csearch_path=")
     engine = create_engine(schema_url.difference_update_query(["options"]), poolclass=sa.NullPool)
     try:

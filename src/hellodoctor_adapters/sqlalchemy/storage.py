@@ -178,8 +178,12 @@ def _appointment_from(row: RowMapping) -> Appointment:
 
 
 def _compare_and_set(
-    connection: Connection, table: sa.Table, key: sa.ColumnElement[bool], read_version: int,
-    values: Mapping[str, Any], what: str,
+    connection: Connection,
+    table: sa.Table,
+    key: sa.ColumnElement[bool],
+    read_version: int,
+    values: Mapping[str, Any],
+    what: str,
 ) -> None:
     """``UPDATE ... SET version = read + 1 WHERE key AND version = read``: the database decides
     atomically whether the version is still current. No row updated means stale or missing."""
@@ -219,8 +223,12 @@ class SqlDoctorRepository(DoctorRepository):
 
     def update(self, doctor: Doctor) -> None:
         _compare_and_set(
-            self._connection, doctors, doctors.c.id == doctor.id.value, doctor.version,
-            _doctor_row(doctor), f"doctor {doctor.id}",
+            self._connection,
+            doctors,
+            doctors.c.id == doctor.id.value,
+            doctor.version,
+            _doctor_row(doctor),
+            f"doctor {doctor.id}",
         )
         doctor.version += 1
 
@@ -236,9 +244,7 @@ class SqlPatientRepository(PatientRepository):
 
     def add(self, patient: Patient) -> None:
         with translated_errors():
-            self._connection.execute(
-                sa.insert(patients).values(**_patient_row(patient), version=1)
-            )
+            self._connection.execute(sa.insert(patients).values(**_patient_row(patient), version=1))
         patient.version = 1
 
     def get(self, patient_id: PatientId) -> Patient:
@@ -256,8 +262,12 @@ class SqlPatientRepository(PatientRepository):
 
     def update(self, patient: Patient) -> None:
         _compare_and_set(
-            self._connection, patients, patients.c.id == patient.id.value, patient.version,
-            _patient_row(patient), f"patient {patient.id}",
+            self._connection,
+            patients,
+            patients.c.id == patient.id.value,
+            patient.version,
+            _patient_row(patient),
+            f"patient {patient.id}",
         )
         patient.version += 1
 
@@ -296,9 +306,12 @@ class SqlAvailabilityRepository(AvailabilityRepository):
         else:
             try:
                 _compare_and_set(
-                    self._connection, availability,
-                    availability.c.doctor_id == value.doctor_id.value, value.version,
-                    {"document": document}, what,
+                    self._connection,
+                    availability,
+                    availability.c.doctor_id == value.doctor_id.value,
+                    value.version,
+                    {"document": document},
+                    what,
                 )
             except NotFound:
                 self._require_doctor(value.doctor_id)
@@ -339,8 +352,12 @@ class SqlAppointmentRepository(AppointmentRepository):
 
     def _update(self, appointment: Appointment) -> None:
         _compare_and_set(
-            self._connection, appointments, appointments.c.id == appointment.id.value,
-            appointment.version, _appointment_row(appointment), f"appointment {appointment.id}",
+            self._connection,
+            appointments,
+            appointments.c.id == appointment.id.value,
+            appointment.version,
+            _appointment_row(appointment),
+            f"appointment {appointment.id}",
         )
 
     def _for_doctor(
@@ -458,10 +475,16 @@ class SqlUnitOfWorkFactory:
         *,
         check_schema: bool = True,
     ) -> None:
+        owned = not isinstance(database, Engine)
         self.engine = database if isinstance(database, Engine) else create_engine(database)
         self.publisher = publisher
         if check_schema:
-            require_current_schema(self.engine)
+            try:
+                require_current_schema(self.engine)
+            except BaseException:
+                if owned:
+                    self.engine.dispose()
+                raise
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.publisher)

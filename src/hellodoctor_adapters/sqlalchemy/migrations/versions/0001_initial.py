@@ -11,6 +11,8 @@ rather than imported from the application, so later code changes never rewrite h
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -23,12 +25,12 @@ depends_on = None
 ACTIVE = "('held', 'booked')"
 
 
-def _instant() -> sa.types.TypeEngine[object]:
+def _instant() -> sa.types.TypeEngine[Any]:
     # timestamptz on PostgreSQL; fixed-width UTC text on SQLite (compares like the instant).
     return sa.DateTime(timezone=True).with_variant(sa.CHAR(26), "sqlite")
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
