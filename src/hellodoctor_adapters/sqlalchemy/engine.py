@@ -51,7 +51,8 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     url = database_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **options)
-    options.setdefault("pool_pre_ping", True)
+    # No pool_pre_ping: it costs a round trip per unit of work. A connection the server dropped
+    # fails its request with BackendUnavailable and SQLAlchemy then refreshes the whole pool.
     return sa.create_engine(url, connect_args={"options": _with_utc(url)}, **options)
 
 
