@@ -4,7 +4,6 @@ error translation of the SQLAlchemy adapters."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from hellodoctor_adapters.cli import main
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.sqlalchemy import (
     SchemaNotMigrated,
     SqlUnitOfWorkFactory,
@@ -132,10 +132,14 @@ def test_events_reach_the_outbox_in_the_same_transaction(empty_database: str) ->
     assert all(row["published_at"] is None for row in rows)
 
 
-def test_storage_is_found_through_entry_points_by_url_scheme() -> None:
-    found = {ep.name: ep for ep in entry_points(group="hellodoctor.unit_of_work")}
-    assert found["postgresql"].load() is SqlUnitOfWorkFactory
-    assert found["sqlite"].load() is SqlUnitOfWorkFactory
+def test_storage_is_found_through_entry_points_by_url_scheme(empty_database: str) -> None:
+    upgrade_result = CliRunner().invoke(
+        main, ["db", "upgrade"], env={"HELLODOCTOR_DATABASE_URL": empty_database}
+    )
+    assert upgrade_result.exit_code == 0, upgrade_result.output
+    factory = open_storage(empty_database)
+    assert isinstance(factory, SqlUnitOfWorkFactory)
+    factory.dispose()
 
 
 def test_an_unreachable_server_is_backend_unavailable() -> None:

@@ -14,7 +14,11 @@ from hellodoctor_adapters.sqlalchemy.migrate import (
     upgrade,
     upgrade_url,
 )
-from hellodoctor_adapters.sqlalchemy.storage import SqlUnitOfWork, SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.storage import (
+    SqlUnitOfWork,
+    SqlUnitOfWorkFactory,
+    open_sql_storage,
+)
 
 __all__ = [
     "SchemaNotMigrated",
@@ -23,6 +27,7 @@ __all__ = [
     "create_engine",
     "database_url",
     "head_revision",
+    "open_sql_storage",
     "require_current_schema",
     "upgrade",
     "upgrade_url",

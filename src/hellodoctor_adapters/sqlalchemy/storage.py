@@ -492,3 +492,9 @@ class SqlUnitOfWorkFactory:
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""
         self.engine.dispose()
+
+
+def open_sql_storage(url: str, *, publisher: EventPublisher | None = None) -> SqlUnitOfWorkFactory:
+    """Entry point for ``postgresql://`` and ``sqlite:///`` URLs (see ``registry``): refuses an
+    un-migrated schema with ``SchemaNotMigrated``."""
+    return SqlUnitOfWorkFactory(url, publisher)
