@@ -9,54 +9,28 @@ constraint is the only thing standing between the writers.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
-from hellodoctor_adapters.testing.fixtures import appointment, at, doctor, patient
-from hellodoctor_domain.errors import SlotUnavailable
+from hellodoctor_adapters.sqlalchemy.testing import (
+    REFUSED,
+    WON,
+    contend,
+    migrated_postgres_schema,
+    migrated_sqlite_file,
+)
+from hellodoctor_adapters.testing.fixtures import at, doctor, patient
 from hellodoctor_domain.ports import UnitOfWorkFactory
 from hellodoctor_domain.values import DoctorId, PatientId, TimeRange
-from sql_backends import migrated_postgres_schema, migrated_sqlite_file
 
 CONTENDERS = 32
-WON = "won"
-REFUSED = "slot unavailable"
-
-# -- in each worker process ----------------------------------------------------------------
-
-_factories: dict[str, SqlUnitOfWorkFactory] = {}
-
-
-def _contend(
-    url: str, barrier: Any, key: str, doctor_key: str, patient_key: str, start: datetime
-) -> tuple[int, str]:
-    """Runs in a worker process: build the appointment, wait for everyone, then write it."""
-    factory = _factories.get(url)
-    if factory is None:
-        factory = _factories[url] = SqlUnitOfWorkFactory(url)
-    with factory() as uow:  # connect (and warm the connection) before the starting gun
-        uow.doctors.get(DoctorId(doctor_key))
-    attempt = appointment(key, start, 30, doctor_key=doctor_key, patient_key=patient_key)
-    barrier.wait(timeout=120)
-    try:
-        with factory() as uow:
-            uow.appointments.add(attempt)
-            uow.commit()
-    except SlotUnavailable:
-        return os.getpid(), REFUSED
-    except Exception as error:  # reported, and fails the test
-        return os.getpid(), repr(error)
-    return os.getpid(), WON
-
 
 # -- in the test process -----------------------------------------------------------------------
 
@@ -107,7 +81,7 @@ def _race(
 ) -> list[str]:
     barrier = manager.Barrier(len(attempts))
     futures = [
-        workers.submit(_contend, url, barrier, f"a{index}", doctor_key, patient_key, start)
+        workers.submit(contend, url, barrier, f"a{index}", doctor_key, patient_key, start)
         for index, (doctor_key, patient_key, start) in enumerate(attempts)
     ]
     results = [future.result(timeout=300) for future in futures]

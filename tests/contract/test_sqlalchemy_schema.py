@@ -24,10 +24,10 @@ from hellodoctor_adapters.sqlalchemy import (
 from hellodoctor_adapters.sqlalchemy.migrate import VERSION_TABLE
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
 from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, postgres_server_url
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
-from sql_backends import migrated_postgres_schema, postgres_server_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -9,8 +9,8 @@ import pytest
 
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing import UnitOfWorkContract
-from sql_backends import migrated_postgres_schema, migrated_sqlite_file
 
 
 class TestSqliteStorage(UnitOfWorkContract):
