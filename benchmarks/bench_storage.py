@@ -321,7 +321,9 @@ def main() -> None:
         engine = create_engine(schema_url)
         upgrade(engine)
         engine.dispose()
-        print(f"PostgreSQL, {os.cpu_count()} CPUs; {arguments.seconds:g} s per throughput run")
+        load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+        print(f"PostgreSQL, {os.cpu_count()} CPUs, load average {load} at start; ")
+        print(f"{arguments.seconds:g} s per throughput run")
         print("\nbookings/s   workers  raw INSERT  use case  use case / raw")
         for workers, raw, booked in bench_bookings(url, arguments.seconds):
             print(f"             {workers:>7}  {raw:>10.0f}  {booked:>8.0f}  {booked / raw:>13.0%}")
