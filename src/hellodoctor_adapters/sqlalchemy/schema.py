@@ -1,0 +1,159 @@
+"""Tables, as SQLAlchemy Core metadata: the adapter maps rows to domain objects by hand
+(``storage.py``), so the domain classes never learn about SQLAlchemy.
+
+This metadata is what the queries are written against. The schema itself is created only by the
+Alembic history in ``migrations/`` (which also owns the constraints that enforce no overlap:
+PostgreSQL exclusion constraints, SQLite triggers); ``tests`` check the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+# Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
+# frozen into the constraints by the migrations.
+ACTIVE_STATUS_VALUES = ("held", "booked")
+
+# SQLite has no timestamp type: instants are stored as fixed-width UTC text, so that comparing
+# the strings (in queries and in the overlap triggers) compares the instants.
+_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware instant in, an aware UTC instant out; ``timestamptz`` on PostgreSQL and
+    fixed-width UTC text on SQLite. A naive datetime is refused rather than guessed."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.CHAR(26))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{value.isoformat()} has no time zone")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.strftime(_SQLITE_INSTANT)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.strptime(value, _SQLITE_INSTANT).replace(tzinfo=UTC)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+def json_type() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+metadata = sa.MetaData()
+
+doctors = sa.Table(
+    "doctors",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("specialty", sa.Text, nullable=False),
+    sa.Column("registration_number", sa.String(64), nullable=False, unique=True),
+    sa.Column("fee_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("fee_currency", sa.String(3), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False),
+    sa.Column("qualifications", json_type(), nullable=False),
+    sa.Column("languages", json_type(), nullable=False),
+    sa.Column("email", sa.String(254)),
+    sa.Column("accepting_bookings", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+patients = sa.Table(
+    "patients",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("date_of_birth", sa.Date),
+    sa.Column("phone", sa.String(64)),
+    sa.Column("email", sa.String(254)),
+    sa.Column("health_id", sa.String(128)),
+    sa.Column("emergency_contacts", json_type(), nullable=False),
+    sa.Column("allergies", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+availability = sa.Table(
+    "availability",
+    metadata,
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_availability_doctor"),
+        primary_key=True,
+    ),
+    # Hours, exceptions and rules change together and are always read whole: one document.
+    sa.Column("document", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_appointments_doctor"),
+        nullable=False,
+    ),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_appointments_patient"),
+        nullable=False,
+    ),
+    sa.Column("starts_at", UtcDateTime, nullable=False),
+    sa.Column("ends_at", UtcDateTime, nullable=False),
+    # ends_at + buffer: the end of the doctor's time this appointment occupies. Stored (not
+    # computed) so the constraints and indexes can use it directly; the buffer is derived.
+    sa.Column("blocked_until", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("price_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("price_currency", sa.String(3), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("appointment_type", sa.String(16), nullable=False),
+    sa.Column("visit_kind", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("hold_expires_at", UtcDateTime),
+    sa.Column("cancelled_by", sa.String(16)),
+    sa.Column("cancelled_by_user", sa.String(64)),
+    sa.Column("cancellation_reason", sa.Text),
+    sa.Column("cancelled_at", UtcDateTime),
+    sa.Column("refund_minor_units", sa.BigInteger),
+    sa.Column("refund_currency", sa.String(3)),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("appointment_id", sa.String(64), nullable=False),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("payload", json_type(), nullable=False),
+    # Set by a relay once delivered; the partial index over NULLs keeps "what is pending" cheap.
+    sa.Column("published_at", UtcDateTime),
+)
+
+ALL_TABLES = (outbox, appointments, availability, patients, doctors)

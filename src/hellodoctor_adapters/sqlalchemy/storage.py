@@ -1,0 +1,500 @@
+"""Repositories and unit of work over SQLAlchemy Core, for PostgreSQL and SQLite.
+
+Rows are mapped to domain objects by hand (``_doctor_from`` and friends), so the domain stays
+free of SQLAlchemy. Every write that could race is decided by the database: the no-overlap rule
+by the constraints the migrations create, version checks by ``UPDATE ... WHERE version = :read``
+(a compare-and-set the database performs atomically). Every driver error leaves this module as
+a port error (``engine.translate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, RowMapping
+
+from hellodoctor_adapters.sqlalchemy import documents
+from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
+from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
+from hellodoctor_adapters.sqlalchemy.schema import (
+    ACTIVE_STATUS_VALUES,
+    appointments,
+    availability,
+    doctors,
+    outbox,
+    patients,
+)
+from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.availability import Availability
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConcurrencyError,
+    NotFound,
+)
+from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.ports import (
+    AppointmentRepository,
+    AvailabilityRepository,
+    DoctorRepository,
+    EventPublisher,
+    PatientRepository,
+    UnitOfWork,
+)
+from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.values import (
+    AppointmentId,
+    AppointmentType,
+    DoctorId,
+    EmailAddress,
+    Money,
+    PatientId,
+    Role,
+    TimeRange,
+    UserId,
+    VisitKind,
+)
+
+# -- row mapping -------------------------------------------------------------------------------
+
+
+def _doctor_row(doctor: Doctor) -> dict[str, Any]:
+    return {
+        "id": doctor.id.value,
+        "name": doctor.name,
+        "specialty": doctor.specialty,
+        "registration_number": doctor.registration_number,
+        "fee_minor_units": doctor.consultation_fee.minor_units,
+        "fee_currency": doctor.consultation_fee.currency,
+        "time_zone": doctor.time_zone,
+        "qualifications": list(doctor.qualifications),
+        "languages": list(doctor.languages),
+        "email": None if doctor.email is None else doctor.email.value,
+        "accepting_bookings": doctor.accepting_bookings,
+    }
+
+
+def _doctor_from(row: RowMapping) -> Doctor:
+    return Doctor(
+        id=DoctorId(row["id"]),
+        name=row["name"],
+        specialty=row["specialty"],
+        registration_number=row["registration_number"],
+        consultation_fee=Money(row["fee_minor_units"], row["fee_currency"]),
+        time_zone=row["time_zone"],
+        qualifications=tuple(row["qualifications"]),
+        languages=tuple(row["languages"]),
+        email=None if row["email"] is None else EmailAddress(row["email"]),
+        accepting_bookings=bool(row["accepting_bookings"]),
+        version=row["version"],
+    )
+
+
+def _patient_row(patient: Patient) -> dict[str, Any]:
+    return {
+        "id": patient.id.value,
+        "name": patient.name,
+        "date_of_birth": patient.date_of_birth,
+        "phone": patient.phone,
+        "email": None if patient.email is None else patient.email.value,
+        "health_id": patient.health_id,
+        "emergency_contacts": documents.contacts_document(patient.emergency_contacts),
+        "allergies": list(patient.allergies),
+    }
+
+
+def _patient_from(row: RowMapping) -> Patient:
+    return Patient(
+        id=PatientId(row["id"]),
+        name=row["name"],
+        date_of_birth=row["date_of_birth"],
+        phone=row["phone"],
+        email=None if row["email"] is None else EmailAddress(row["email"]),
+        health_id=row["health_id"],
+        emergency_contacts=documents.contacts_from(row["emergency_contacts"]),
+        allergies=tuple(row["allergies"]),
+        version=row["version"],
+    )
+
+
+def _appointment_row(appointment: Appointment) -> dict[str, Any]:
+    cancellation = appointment.cancellation
+    return {
+        "id": appointment.id.value,
+        "doctor_id": appointment.doctor_id.value,
+        "patient_id": appointment.patient_id.value,
+        "starts_at": appointment.time.start,
+        "ends_at": appointment.time.end,
+        "blocked_until": appointment.blocked.end,
+        "status": appointment.status.value,
+        "price_minor_units": appointment.price.minor_units,
+        "price_currency": appointment.price.currency,
+        "created_at": appointment.created_at,
+        "appointment_type": appointment.appointment_type.value,
+        "visit_kind": appointment.visit_kind.value,
+        "reason": appointment.reason,
+        "hold_expires_at": appointment.hold_expires_at,
+        "cancelled_by": None if cancellation is None else cancellation.by.value,
+        "cancelled_by_user": None if cancellation is None else cancellation.user_id.value,
+        "cancellation_reason": None if cancellation is None else cancellation.reason,
+        "cancelled_at": None if cancellation is None else cancellation.at,
+        "refund_minor_units": None if cancellation is None else cancellation.refund.minor_units,
+        "refund_currency": None if cancellation is None else cancellation.refund.currency,
+    }
+
+
+def _appointment_from(row: RowMapping) -> Appointment:
+    cancellation = None
+    if row["cancelled_by"] is not None:
+        cancellation = Cancellation(
+            by=Role(row["cancelled_by"]),
+            user_id=UserId(row["cancelled_by_user"]),
+            reason=row["cancellation_reason"],
+            at=row["cancelled_at"],
+            refund=Money(row["refund_minor_units"], row["refund_currency"]),
+        )
+    return Appointment(
+        id=AppointmentId(row["id"]),
+        doctor_id=DoctorId(row["doctor_id"]),
+        patient_id=PatientId(row["patient_id"]),
+        time=TimeRange(row["starts_at"], row["ends_at"]),
+        price=Money(row["price_minor_units"], row["price_currency"]),
+        status=AppointmentStatus(row["status"]),
+        created_at=row["created_at"],
+        buffer=row["blocked_until"] - row["ends_at"],
+        appointment_type=AppointmentType(row["appointment_type"]),
+        visit_kind=VisitKind(row["visit_kind"]),
+        reason=row["reason"],
+        hold_expires_at=row["hold_expires_at"],
+        cancellation=cancellation,
+        version=row["version"],
+    )
+
+
+# -- repositories ------------------------------------------------------------------------------
+
+
+def _compare_and_set(
+    connection: Connection,
+    table: sa.Table,
+    key: sa.ColumnElement[bool],
+    read_version: int,
+    values: Mapping[str, Any],
+    what: str,
+) -> None:
+    """``UPDATE ... SET version = read + 1 WHERE key AND version = read``: the database decides
+    atomically whether the version is still current. No row updated means stale or missing."""
+    with translated_errors():
+        result = connection.execute(
+            sa.update(table)
+            .where(key, table.c.version == read_version)
+            .values(**values, version=read_version + 1)
+        )
+        if result.rowcount == 1:
+            return
+        exists = connection.execute(sa.select(sa.literal(1)).where(key)).first()
+    if exists is None:
+        raise NotFound(f"no {what}")
+    raise ConcurrencyError(f"{what} changed since it was read")
+
+
+class SqlDoctorRepository(DoctorRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, doctor: Doctor) -> None:
+        with translated_errors():
+            self._connection.execute(sa.insert(doctors).values(**_doctor_row(doctor), version=1))
+        doctor.version = 1
+
+    def get(self, doctor_id: DoctorId) -> Doctor:
+        with translated_errors():
+            row = (
+                self._connection.execute(sa.select(doctors).where(doctors.c.id == doctor_id.value))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no doctor {doctor_id}")
+        return _doctor_from(row)
+
+    def update(self, doctor: Doctor) -> None:
+        _compare_and_set(
+            self._connection,
+            doctors,
+            doctors.c.id == doctor.id.value,
+            doctor.version,
+            _doctor_row(doctor),
+            f"doctor {doctor.id}",
+        )
+        doctor.version += 1
+
+    def list(self) -> Sequence[Doctor]:
+        with translated_errors():
+            rows = self._connection.execute(sa.select(doctors).order_by(doctors.c.id)).mappings()
+            return [_doctor_from(row) for row in rows]
+
+
+class SqlPatientRepository(PatientRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, patient: Patient) -> None:
+        with translated_errors():
+            self._connection.execute(sa.insert(patients).values(**_patient_row(patient), version=1))
+        patient.version = 1
+
+    def get(self, patient_id: PatientId) -> Patient:
+        with translated_errors():
+            row = (
+                self._connection.execute(
+                    sa.select(patients).where(patients.c.id == patient_id.value)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no patient {patient_id}")
+        return _patient_from(row)
+
+    def update(self, patient: Patient) -> None:
+        _compare_and_set(
+            self._connection,
+            patients,
+            patients.c.id == patient.id.value,
+            patient.version,
+            _patient_row(patient),
+            f"patient {patient.id}",
+        )
+        patient.version += 1
+
+
+class SqlAvailabilityRepository(AvailabilityRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get(self, doctor_id: DoctorId) -> Availability | None:
+        with translated_errors():
+            row = (
+                self._connection.execute(
+                    sa.select(availability).where(availability.c.doctor_id == doctor_id.value)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        return documents.availability_from(row["document"], row["version"])
+
+    def save(self, value: Availability) -> Availability:
+        document = documents.availability_document(value)
+        what = f"availability of {value.doctor_id}"
+        if value.version == 0:
+            try:
+                with translated_errors():
+                    self._connection.execute(
+                        sa.insert(availability).values(
+                            doctor_id=value.doctor_id.value, document=document, version=1
+                        )
+                    )
+            except AlreadyExists:
+                # Someone defined it first: a version-0 write is stale, like any other.
+                raise ConcurrencyError(f"{what} changed since it was read") from None
+        else:
+            try:
+                _compare_and_set(
+                    self._connection,
+                    availability,
+                    availability.c.doctor_id == value.doctor_id.value,
+                    value.version,
+                    {"document": document},
+                    what,
+                )
+            except NotFound:
+                self._require_doctor(value.doctor_id)
+                raise ConcurrencyError(f"{what} changed since it was read") from None
+        return documents.availability_from(document, value.version + 1)
+
+    def _require_doctor(self, doctor_id: DoctorId) -> None:
+        with translated_errors():
+            found = self._connection.execute(
+                sa.select(sa.literal(1)).where(doctors.c.id == doctor_id.value)
+            ).first()
+        if found is None:
+            raise NotFound(f"no doctor {doctor_id}")
+
+
+_ACTIVE = appointments.c.status.in_(ACTIVE_STATUS_VALUES)
+_BY_START = (appointments.c.starts_at, appointments.c.id)
+
+
+class SqlAppointmentRepository(AppointmentRepository):
+    def __init__(self, connection: Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def _add(self, appointment: Appointment) -> None:
+        with translated_errors():
+            self._connection.execute(
+                sa.insert(appointments).values(
+                    **_appointment_row(appointment), version=appointment.version + 1
+                )
+            )
+
+    def _get(self, appointment_id: AppointmentId) -> Appointment:
+        found = self._select(appointments.c.id == appointment_id.value)
+        if not found:
+            raise NotFound(f"no appointment {appointment_id}")
+        return found[0]
+
+    def _update(self, appointment: Appointment) -> None:
+        _compare_and_set(
+            self._connection,
+            appointments,
+            appointments.c.id == appointment.id.value,
+            appointment.version,
+            _appointment_row(appointment),
+            f"appointment {appointment.id}",
+        )
+
+    def _for_doctor(
+        self, doctor_id: DoctorId, period: TimeRange, active_only: bool
+    ) -> list[Appointment]:
+        conditions = [
+            appointments.c.doctor_id == doctor_id.value,
+            appointments.c.blocked_until > period.start,
+            appointments.c.starts_at < period.end,
+        ]
+        if active_only:
+            conditions.append(_ACTIVE)
+        return self._select(*conditions)
+
+    def _for_patient(
+        self, patient_id: PatientId, period: TimeRange | None, active_only: bool
+    ) -> list[Appointment]:
+        conditions = [appointments.c.patient_id == patient_id.value]
+        if period is not None:
+            conditions += [
+                appointments.c.starts_at < period.end,
+                appointments.c.ends_at > period.start,
+            ]
+        if active_only:
+            conditions.append(_ACTIVE)
+        return self._select(*conditions)
+
+    def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
+        query = (
+            sa.select(appointments)
+            .where(
+                appointments.c.status == AppointmentStatus.HELD.value,
+                appointments.c.hold_expires_at <= now,
+            )
+            .order_by(appointments.c.hold_expires_at, appointments.c.id)
+            .limit(limit)
+        )
+        with translated_errors():
+            return [_appointment_from(row) for row in self._connection.execute(query).mappings()]
+
+    def _select(self, *conditions: sa.ColumnElement[bool]) -> list[Appointment]:
+        query = sa.select(appointments).where(*conditions).order_by(*_BY_START)
+        with translated_errors():
+            return [_appointment_from(row) for row in self._connection.execute(query).mappings()]
+
+
+# -- unit of work ------------------------------------------------------------------------------
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """One database transaction on its own pooled connection, opened on ``__enter__``."""
+
+    def __init__(self, engine: Engine, publisher: EventPublisher | None = None) -> None:
+        super().__init__(publisher)
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def _begin(self) -> None:
+        with translated_errors():
+            self._connection = self._engine.connect()
+            self._connection.begin()
+        self.doctors = SqlDoctorRepository(self._connection)
+        self.patients = SqlPatientRepository(self._connection)
+        self.availability = SqlAvailabilityRepository(self._connection)
+        self.appointments = SqlAppointmentRepository(self._connection)
+
+    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
+        connection = self._require_connection()
+        with translated_errors():
+            if events:
+                connection.execute(
+                    sa.insert(outbox),
+                    [
+                        {
+                            "event_type": type(event).__name__,
+                            "appointment_id": event.appointment_id.value,
+                            "occurred_at": event.occurred_at,
+                            "payload": documents.event_payload(event),
+                        }
+                        for event in events
+                    ],
+                )
+            connection.commit()
+
+    def _rollback(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        with translated_errors():
+            connection.rollback()
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with translated_errors():
+                connection.close()
+
+    def _require_connection(self) -> Connection:
+        if self._connection is None:
+            raise BackendUnavailable("the unit of work is not open (use it in a with block)")
+        return self._connection
+
+
+class SqlUnitOfWorkFactory:
+    """Units of work over one database (the ``postgresql`` and ``sqlite`` storage entry points).
+
+    Built once per process from a URL (or an engine); refuses a database whose schema is not
+    migrated to this code's revision, with a message that says to run ``hellodoctor db upgrade``.
+    """
+
+    def __init__(
+        self,
+        database: str | URL | Engine,
+        publisher: EventPublisher | None = None,
+        *,
+        check_schema: bool = True,
+    ) -> None:
+        owned = not isinstance(database, Engine)
+        self.engine = database if isinstance(database, Engine) else create_engine(database)
+        self.publisher = publisher
+        if check_schema:
+            try:
+                require_current_schema(self.engine)
+            except BaseException:
+                if owned:
+                    self.engine.dispose()
+                raise
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.publisher)
+
+    def dispose(self) -> None:
+        """Close pooled connections (at shutdown, or in a child process after fork)."""
+        self.engine.dispose()
+
+
+def open_sql_storage(url: str, *, publisher: EventPublisher | None = None) -> SqlUnitOfWorkFactory:
+    """Entry point for ``postgresql://`` and ``sqlite:///`` URLs (see ``registry``): refuses an
+    un-migrated schema with ``SchemaNotMigrated``."""
+    return SqlUnitOfWorkFactory(url, publisher)

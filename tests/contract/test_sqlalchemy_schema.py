@@ -1,0 +1,172 @@
+"""Migrations, the start-up schema check, the console command, the outbox, entry points and
+error translation of the SQLAlchemy adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+
+from hellodoctor_adapters.cli import main
+from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.sqlalchemy import (
+    SchemaNotMigrated,
+    SqlUnitOfWorkFactory,
+    create_engine,
+    upgrade,
+)
+from hellodoctor_adapters.sqlalchemy.migrate import VERSION_TABLE
+from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
+from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, postgres_server_url
+from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
+from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
+from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it (no schema yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    postgres_server_url()
+    url = create_postgres_schema(postgres_server_url())
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        drop_postgres_schema(url)
+
+
+def test_an_unmigrated_database_is_refused_with_what_to_run(empty_database: str) -> None:
+    with pytest.raises(SchemaNotMigrated, match="hellodoctor db upgrade"):
+        SqlUnitOfWorkFactory(empty_database)
+
+
+def test_db_upgrade_reads_the_url_from_the_environment_and_is_idempotent(
+    empty_database: str,
+) -> None:
+    runner = CliRunner()
+    environment = {"HELLODOCTOR_DATABASE_URL": empty_database}
+    first = runner.invoke(main, ["db", "upgrade"], env=environment)
+    assert first.exit_code == 0, first.output
+    assert "upgraded from an empty database" in first.output
+    again = runner.invoke(main, ["db", "upgrade"], env=environment)
+    assert again.exit_code == 0, again.output
+    assert "already at revision" in again.output
+    check = runner.invoke(main, ["db", "check"], env=environment)
+    assert check.exit_code == 0, check.output
+    SqlUnitOfWorkFactory(empty_database).dispose()  # no longer refused
+
+
+def test_db_check_fails_on_an_unmigrated_database(empty_database: str) -> None:
+    result = CliRunner().invoke(
+        main, ["db", "check"], env={"HELLODOCTOR_DATABASE_URL": empty_database}
+    )
+    assert result.exit_code != 0
+    assert "hellodoctor db upgrade" in result.output
+
+
+def test_db_upgrade_without_a_url_says_what_is_missing() -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade"], env={"HELLODOCTOR_DATABASE_URL": ""})
+    assert result.exit_code != 0
+    assert "--url" in result.output
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_queries(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": False, "version_table": VERSION_TABLE}
+            )
+            differences = [
+                difference
+                for difference in compare_metadata(context, metadata)
+                # Indexes and constraints live only in the migrations (the queries do not
+                # need them declared); tables and columns must agree exactly.
+                if difference[0] in ("add_table", "remove_table", "add_column", "remove_column")
+            ]
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+def test_events_reach_the_outbox_in_the_same_transaction(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    upgrade(engine)
+    factory = SqlUnitOfWorkFactory(engine)
+    with factory() as uow:
+        uow.doctors.add(doctor("d1", fee=Money(5000, "EUR")))
+        uow.patients.add(patient("p1"))
+        uow.patients.add(patient("p2"))
+        uow.availability.save(every_day(DoctorId("d1")))
+        uow.commit()
+    scheduling = Scheduling(factory, ManualClock(MONDAY), SequentialIds("apt"))
+    held = scheduling.book(
+        Actor.patient(PatientId("p1")),
+        BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=at(9)),
+    )
+    with pytest.raises(SlotUnavailable):  # refused: its events must not reach the outbox
+        scheduling.book(
+            Actor.patient(PatientId("p2")),
+            BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p2"), start=at(9)),
+        )
+    scheduling.confirm(held.id)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(outbox).order_by(outbox.c.id)).mappings().all()
+    engine.dispose()
+    assert [(row["event_type"], row["appointment_id"]) for row in rows] == [
+        ("AppointmentHeld", "apt-1"),
+        ("AppointmentBooked", "apt-1"),
+    ]
+    assert rows[0]["payload"]["price"] == {"minor_units": 5000, "currency": "EUR"}
+    assert rows[0]["payload"]["time"]["start"] == at(9).isoformat()
+    assert all(row["published_at"] is None for row in rows)
+
+
+def test_storage_is_found_through_entry_points_by_url_scheme(empty_database: str) -> None:
+    upgrade_result = CliRunner().invoke(
+        main, ["db", "upgrade"], env={"HELLODOCTOR_DATABASE_URL": empty_database}
+    )
+    assert upgrade_result.exit_code == 0, upgrade_result.output
+    factory = open_storage(empty_database)
+    assert isinstance(factory, SqlUnitOfWorkFactory)
+    factory.dispose()
+
+
+def test_an_unreachable_server_is_backend_unavailable() -> None:
+    # Port 9 (discard) is closed on loopback: the driver's connection error must not leak.
+    with pytest.raises(BackendUnavailable):
+        SqlUnitOfWorkFactory("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+
+
+def test_an_in_memory_sqlite_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        SqlUnitOfWorkFactory("sqlite://")
+
+
+def test_postgres_schema_carries_the_exclusion_constraints() -> None:
+    with migrated_postgres_schema() as url:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                definitions = connection.execute(
+                    sa.text(
+                        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE contype = 'x' AND conrelid = 'appointments'::regclass"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+    by_name = dict(definitions)  # type: ignore[arg-type]
+    assert set(by_name) == {"appointments_doctor_no_overlap", "appointments_patient_no_overlap"}
+    assert "tstzrange(starts_at, blocked_until" in by_name["appointments_doctor_no_overlap"]
+    assert "tstzrange(starts_at, ends_at" in by_name["appointments_patient_no_overlap"]

@@ -1,0 +1,67 @@
+"""The booking state machine (no double booking under any sequence of use cases) on a SQLite
+file and on PostgreSQL. One database per test class, emptied before every example."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.provision import empty_tables
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
+from hellodoctor_adapters.testing.machine import make_booking_machine
+
+
+class _EmptiedPerExample:
+    """``new_uow_factory`` for the machine: the same factory, over freshly emptied tables."""
+
+    factory: SqlUnitOfWorkFactory | None = None
+
+    def __call__(self) -> SqlUnitOfWorkFactory:
+        assert self.factory is not None, "the database fixture has not run"
+        empty_tables(self.factory.engine)
+        return self.factory
+
+
+sqlite_store = _EmptiedPerExample()
+postgres_store = _EmptiedPerExample()
+
+
+def _opened(store: _EmptiedPerExample, url: object) -> Callable[[], None]:
+    store.factory = SqlUnitOfWorkFactory(url)  # type: ignore[arg-type]
+
+    def close() -> None:
+        assert store.factory is not None
+        store.factory.dispose()
+        store.factory = None
+
+    return close
+
+
+@pytest.fixture(scope="class")
+def sqlite_database() -> Iterator[None]:
+    with tempfile.TemporaryDirectory() as directory:
+        close = _opened(sqlite_store, migrated_sqlite_file(Path(directory)))
+        yield
+        close()
+
+
+@pytest.fixture(scope="class")
+def postgres_database() -> Iterator[None]:
+    with migrated_postgres_schema() as url:
+        close = _opened(postgres_store, url)
+        yield
+        close()
+
+
+@pytest.mark.usefixtures("sqlite_database")
+class TestSqliteBookings(make_booking_machine(sqlite_store).TestCase):  # type: ignore[misc]
+    pass
+
+
+@pytest.mark.usefixtures("postgres_database")
+class TestPostgresBookings(make_booking_machine(postgres_store).TestCase):  # type: ignore[misc]
+    pass
