@@ -23,11 +23,17 @@ Taking time
 
 Which document is the truth
     An entry only *proposes* that time is taken. It is **live** when the appointment document
-    it names is active and occupies exactly that range in that scope; the appointment document
-    is written after its claims (see ``storage.py``), so an entry whose document does not (yet)
-    match is either **in flight** (its lease, a few seconds to a minute, has not run out: the
-    writer is still working, so the time is treated as taken and the contender waits briefly,
-    then gives up with ``SlotUnavailable``) or **orphaned**.
+    it names is active and occupies exactly that range in that scope. The appointment document
+    is written after its claims (see ``storage.py``), so an entry whose document does not match
+    is one of:
+
+    * **superseded** -- the document's version is already at or past the version the entry was
+      made for (``v``): its writer committed and the appointment moved on, or its writer lost
+      the compare-and-set for that version and never will. Released at once.
+    * **in flight** -- its lease (30 seconds by default) has not run out: its writer may still
+      be working, so the time is treated as taken; the contender waits briefly, then answers
+      ``SlotUnavailable``.
+    * **orphaned** -- its lease ran out and its version was never written.
 
 Orphans, and crash recovery
     A writer that dies between pushing its claims and writing the appointment (or between
@@ -43,6 +49,8 @@ Orphans, and crash recovery
     2. ``$pull`` the entry, and try the push again.
 
     If the fence loses a race (the document changed meanwhile), the entry is judged again.
+    Orphans nobody bumps into are harmless (they block nothing anyone wants); ``sweep``, run
+    by a housekeeping job, releases them too.
     So a crash never blocks time for longer than the lease, which the factory keeps shorter
     than any hold's expiry, and a slow writer can never make two live entries overlap.
 """
@@ -210,17 +218,20 @@ class ClaimBook:
         appointment = self._appointments.find_one({"_id": entry["a"]})
         if occupied(scope, appointment) == (owner, entry["s"], entry["e"]):
             return _Verdict.LIVE
-        if entry["u"] > self._clock():
+        if appointment is not None and (
+            "_revoked" in appointment or entry["v"] <= appointment["version"]
+        ):
+            pass  # superseded: the version it was made for is written, or can never be
+        elif entry["u"] > self._clock():
             return _Verdict.IN_FLIGHT
-        # Orphaned: fence the owner first (see the module docstring), then release.
-        if appointment is None:
+        elif appointment is None:  # orphaned: fence the owner first, then release
             try:
                 self._appointments.insert_one(
                     {"_id": entry["a"], "_revoked": floor_ms(self._clock())}
                 )
             except DuplicateKeyError:
                 return _Verdict.CHANGED
-        elif "_revoked" not in appointment:
+        else:
             fenced = self._appointments.update_one(
                 {"_id": entry["a"], "version": appointment["version"]}, {"$inc": {"version": 1}}
             )
@@ -228,6 +239,19 @@ class ClaimBook:
                 return _Verdict.CHANGED
         self._claims.update_one({"_id": cell}, {"$pull": {"c": {"k": entry["k"]}}})
         return _Verdict.RELEASED
+
+    def sweep(self, limit: int = 100) -> int:
+        """Release orphaned entries nobody has bumped into yet (a housekeeping job; the
+        guarantee does not depend on it). Returns how many were released."""
+        released = 0
+        lapsed = {"c.u": {"$lte": floor_ms(self._clock())}}
+        for found in self._claims.find(lapsed).limit(limit):
+            scope_name, owner, _day = found["_id"].split("|")
+            for entry in found["c"]:
+                if entry["u"] <= self._clock():
+                    verdict = self._judge(Scope(scope_name), owner, found["_id"], entry, token="")
+                    released += verdict is _Verdict.RELEASED
+        return released
 
     def release(self, claims: Iterable[Claim]) -> None:
         by_cell: dict[str, list[str]] = {}

@@ -158,6 +158,11 @@ class MongoStore:
             self.collection(name).delete_many({})
 
     @translated
+    def sweep_claims(self, limit: int = 100) -> int:
+        """Release orphaned claims whose lease ran out (housekeeping; see ``claims.py``)."""
+        return self.claims.sweep(limit)
+
+    @translated
     def relay_outbox(self, limit: int = 100) -> int:
         """Copy events stranded in appointments (a crash after their write) to ``outbox``."""
         appointments = self.collection("appointments")
