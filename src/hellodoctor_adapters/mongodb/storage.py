@@ -448,6 +448,7 @@ class MongoAppointmentRepository(AppointmentRepository):
         self.pending: dict[str, _Change[Appointment]] = {}
         self.claimed: list[Claim] = []
         self.ranges_claimed: set[tuple[str, Scope, str, TimeRange]] = set()
+        self.written_events: dict[str, list[Document]] = {}
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -616,6 +617,8 @@ class MongoAppointmentRepository(AppointmentRepository):
         for key, change in sorted(self.pending.items(), key=order):
             document = appointment_to_document(change.value)
             outbox = events.pop(key, [])
+            if outbox:
+                self.written_events[key] = outbox
             if change.expected_version is None:
                 document["_outbox"] = outbox
                 try:
@@ -644,42 +647,32 @@ class MongoAppointmentRepository(AppointmentRepository):
         return AlreadyExists(f"appointment {key} exists")
 
     def settle(self) -> None:
-        """After a successful commit: prune entries the written appointments no longer need,
-        then move their events to the outbox collection."""
+        """After a successful commit: prune the entries the written appointments no longer
+        need (their old time, or all once they end), then move their events to the outbox."""
         for key, change in self.pending.items():
-            visit: dict[Scope, set[str]] = {Scope.DOCTOR: set(), Scope.PATIENT: set()}
-            occupied_before = [
-                (scope, owner, time_range)
-                for scope, owner, time_range in (
-                    _ranges(appointment_from_document(change.previous))
-                    if change.previous is not None
-                    else []
-                )
-            ]
-            claimed_here = [
-                (scope, owner, time_range)
-                for k, scope, owner, time_range in self.ranges_claimed
-                if k == key
-            ]
-            for scope, owner, time_range in occupied_before + claimed_here:
-                visit[scope].update(
-                    cells(scope, owner, to_micros(time_range.start), to_micros(time_range.end))
-                )
-            occupies_now = {scope: time_range for scope, _, time_range in _ranges(change.value)}
-            for scope, to_visit in visit.items():
-                keep = occupies_now[scope]
+            before = None if change.previous is None else appointment_from_document(change.previous)
+            needed = set(_ranges(change.value)) if change.value.is_active else set()
+            held = set(_ranges(before)) if before is not None and before.is_active else set()
+            held |= {(scope, owner, r) for k, scope, owner, r in self.ranges_claimed if k == key}
+            stale = held - needed
+            for scope in Scope:
+                to_visit = [
+                    cell
+                    for kind, owner, r in stale
+                    if kind is scope
+                    for cell in cells(scope, owner, to_micros(r.start), to_micros(r.end))
+                ]
+                if not to_visit:
+                    continue
+                keep = next((r for kind, _, r in needed if kind is scope), None)
                 self._store.claims.prune(
                     to_visit,
                     key,
                     change.value.version,
-                    (to_micros(keep.start), to_micros(keep.end))
-                    if change.value.is_active
-                    else None,
+                    None if keep is None else (to_micros(keep.start), to_micros(keep.end)),
                 )
-        for key in self.pending:
-            document = self._collection.find_one({"_id": key}, {"_outbox": 1})
-            if document is not None:
-                _relay(self._store, key, document.get("_outbox", []))
+        for key, events in self.written_events.items():
+            _relay(self._store, key, events)
 
     def release_claims(self) -> None:
         self._store.claims.release(self.claimed)
