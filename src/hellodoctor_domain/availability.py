@@ -7,8 +7,9 @@ those: a window's instants are exact, and the slot grid steps in real elapsed ti
 
 Daylight-saving edges:
 
-* a wall-clock time that does not exist (skipped by spring-forward) is read with the offset in
-  force before the change, i.e. pushed forward by the gap (02:30 -> 03:30 in New York);
+* a wall-clock time that does not exist (skipped by spring-forward) is read as the instant the
+  clocks jump: a window 01:30-02:30 in New York on spring-forward night is 01:30-03:00 on the
+  wall (30 real minutes), and a window lying wholly inside the skipped hour is empty;
 * a wall-clock time that happens twice (fall-back) is read as its first occurrence;
 * a window spanning a change is as long as the time that really elapses (one hour shorter on
   spring-forward night, one hour longer on fall-back night), so no slot ever starts at a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from attrs import define, field
 
@@ -34,6 +36,8 @@ from hellodoctor_domain.errors import (
 )
 from hellodoctor_domain.values import DoctorId, TimeRange, time_zone, utc
 
+MIDNIGHT = time(0)
+
 
 class Weekday(enum.IntEnum):
     MONDAY = 0
@@ -45,26 +49,52 @@ class Weekday(enum.IntEnum):
     SUNDAY = 6
 
 
+def _wall_clock(value: time) -> time:
+    if not isinstance(value, time) or value.tzinfo is not None:
+        raise InvalidValue("working-hour times are wall-clock times without a zone")
+    return value.replace(fold=0)
+
+
 @define(frozen=True)
 class LocalWindow:
-    """A wall-clock window within one day, ``[start, end)``; overnight windows are two windows."""
+    """A wall-clock window within one day, ``[start, end)``. An end of 00:00 means the
+    midnight that ends the day (18:00-00:00); overnight work is two windows."""
 
-    start: time
-    end: time
+    # fold is dropped: time(1, fold=1) == time(1), so equal windows must mean the same instants.
+    start: time = field(converter=_wall_clock)
+    end: time = field(converter=_wall_clock)
 
     def __attrs_post_init__(self) -> None:
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise InvalidValue("working-hour times are wall-clock times without a zone")
-        if self.end <= self.start:
+        if self.end <= self.start and self.end != MIDNIGHT:
             raise InvalidValue(f"a window must end after it starts ({self.start}-{self.end})")
 
     def on(self, day: date, zone_name: str) -> TimeRange | None:
         """This window on ``day`` in the zone, as UTC instants (see module doc for DST);
-        ``None`` when it vanishes that day (02:30-03:00 on a night that skips 02:00-03:00)."""
+        ``None`` when it vanishes that day (02:00-03:00 on a night that skips that hour)."""
         zone = time_zone(zone_name)
-        start = utc(datetime.combine(day, self.start, tzinfo=zone))
-        end = utc(datetime.combine(day, self.end, tzinfo=zone))
+        start = _instant(datetime.combine(day, self.start), zone)
+        end_day = day + timedelta(days=1) if self.end == MIDNIGHT else day
+        end = _instant(datetime.combine(end_day, self.end), zone)
         return TimeRange(start, end) if start < end else None
+
+
+def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a naive wall-clock time in ``zone``: its first occurrence, or, when
+    the clocks skip it, the instant they jump (the end of the gap)."""
+    first = utc(wall.replace(tzinfo=zone, fold=0))
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # Skipped. fold=0 and fold=1 read it with the offsets before and after the jump, which
+    # bracket the jump; find it to the second (transitions fall on whole seconds).
+    low, high = sorted((first, utc(wall.replace(tzinfo=zone, fold=1))))
+    lo_s, hi_s = 0, int((high - low).total_seconds())
+    while lo_s < hi_s:
+        middle = (lo_s + hi_s) // 2
+        if (low + timedelta(seconds=middle)).astimezone(zone).replace(tzinfo=None) > wall:
+            hi_s = middle
+        else:
+            lo_s = middle + 1
+    return low + timedelta(seconds=lo_s)
 
 
 def _windows(values: Iterable[LocalWindow]) -> tuple[LocalWindow, ...]:
@@ -202,7 +232,7 @@ class Availability:
     def grid(self, period: TimeRange, length: timedelta | None = None) -> Iterator[TimeRange]:
         """Every on-grid visit of ``length`` (default one slot) lying inside working time and
         starting within ``period``, in time order. Booked appointments are not considered."""
-        length = self._checked_length(length)
+        length = self.visit_length(length)
         for day in self.local_days(period):
             for segment in self.working_segments(day):
                 start = segment.start
@@ -215,7 +245,9 @@ class Availability:
 
     # -- rules -----------------------------------------------------------------------------
 
-    def _checked_length(self, length: timedelta | None) -> timedelta:
+    def visit_length(self, length: timedelta | None) -> timedelta:
+        """``length`` (default: one slot) if it is a whole number of slots this doctor offers;
+        ``InvalidDuration`` otherwise."""
         if length is None:
             return self.slot_length
         slots, remainder = divmod(length, self.slot_length)
@@ -241,7 +273,7 @@ class Availability:
             raise BeyondHorizon(
                 f"bookings open {self.booking_horizon} ahead; {visit.start.isoformat()} is later"
             )
-        self._checked_length(visit.duration)
+        self.visit_length(visit.duration)
         for day in self.local_days(visit):
             for segment in self.working_segments(day):
                 if segment.contains(visit):

@@ -7,6 +7,7 @@ Every adapter raises only the ``PortError`` family from ``hellodoctor_domain.err
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -26,6 +27,8 @@ from hellodoctor_domain.values import (
     PatientId,
     TimeRange,
 )
+
+_log = logging.getLogger(__name__)
 
 # -- repositories --------------------------------------------------------------------------
 
@@ -209,7 +212,12 @@ class UnitOfWork(abc.ABC):
         self._commit(events)
         self._committed = True
         if self._publisher is not None and events:
-            self._publisher.publish(events)
+            try:
+                self._publisher.publish(events)
+            except Exception:
+                # The change is committed; failing the caller now would invite a retry that
+                # collides with its own booking. Durable delivery is the outbox's job.
+                _log.exception("publishing %d committed events failed", len(events))
 
     def rollback(self) -> None:
         self._rollback()

@@ -24,7 +24,7 @@ from hellodoctor_domain.errors import (
     NotAcceptingBookings,
     NotFound,
 )
-from hellodoctor_domain.policy import CancellationPolicy, require_clinician, require_party
+from hellodoctor_domain.policy import CancellationPolicy, is_party, require_clinician
 from hellodoctor_domain.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
@@ -120,9 +120,16 @@ class Scheduling:
 
     # -- availability --------------------------------------------------------------------
 
-    def define_availability(self, actor: Actor, availability: Availability) -> Availability:
+    def define_availability(
+        self, actor: Actor, availability: Availability, *, if_version: int | None = None
+    ) -> Availability:
         """Set (or replace) the doctor's hours and rules. Appointments already made stay as
-        they are, even if the new hours no longer cover them."""
+        they are, even if the new hours no longer cover them.
+
+        ``if_version`` (an HTTP ``If-Match``) refuses the change with ``ConcurrencyError``
+        unless the stored availability is still at that version (0: none defined yet). Without
+        it the latest definition wins; the storage's compare-and-set still stops two writers
+        from interleaving inside one replacement."""
         _require_doctor_or_admin(actor, availability.doctor_id)
         with self._uow() as uow:
             doctor = uow.doctors.get(availability.doctor_id)
@@ -131,7 +138,10 @@ class Scheduling:
                     f"availability is in {availability.time_zone} but the doctor works in "
                     f"{doctor.time_zone}"
                 )
-            stored = uow.availability.save(availability)
+            if if_version is None:
+                current = uow.availability.get(availability.doctor_id)
+                if_version = current.version if current else 0
+            stored = uow.availability.save(evolve(availability, version=if_version))
             uow.commit()
         return stored
 
@@ -159,7 +169,8 @@ class Scheduling:
             availability = uow.availability.get(doctor_id)
             if availability is None or not doctor.accepting_bookings:
                 return []
-            window_start = max(period.start, now + availability.minimum_notice)
+            # Strictly after now, like check_bookable, even with no minimum notice.
+            window_start = max(period.start, now + max(availability.minimum_notice, _TICK))
             window_end = min(period.end, now + availability.booking_horizon + _TICK)
             if window_end <= window_start:
                 return []
@@ -200,7 +211,7 @@ class Scheduling:
             if availability is None or not doctor.accepting_bookings:
                 raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
             visit = TimeRange.starting_at(
-                utc(request.start), request.length or availability.slot_length
+                utc(request.start), availability.visit_length(request.length)
             )
             availability.check_bookable(visit, now)
             appointment = Appointment.request(
@@ -244,7 +255,7 @@ class Scheduling:
     def cancel(self, actor: Actor, appointment_id: AppointmentId, reason: str = "") -> Appointment:
         def attempt() -> Appointment:
             with self._uow() as uow:
-                appointment = uow.appointments.get(appointment_id)
+                appointment = _party_to(actor, uow, appointment_id)
                 now = self._clock.now()
                 refund = self.settings.cancellation_policy.refund_for(appointment, actor, now)
                 appointment.cancel(
@@ -267,8 +278,7 @@ class Scheduling:
 
         def attempt() -> Appointment:
             with self._uow() as uow:
-                appointment = uow.appointments.get(appointment_id)
-                require_party(actor, appointment)
+                appointment = _party_to(actor, uow, appointment_id)
                 now = self._clock.now()
                 availability = uow.availability.get(appointment.doctor_id)
                 doctor = uow.doctors.get(appointment.doctor_id)
@@ -317,15 +327,9 @@ class Scheduling:
     # -- reading -------------------------------------------------------------------------
 
     def appointment(self, actor: Actor, appointment_id: AppointmentId) -> Appointment:
-        """The appointment, if ``actor`` is a party to it; otherwise ``NotFound`` (an
-        outsider learns nothing, not even that it exists)."""
+        """The appointment, if ``actor`` is a party to it; otherwise ``NotFound``."""
         with self._uow() as uow:
-            appointment = uow.appointments.get(appointment_id)
-        try:
-            require_party(actor, appointment)
-        except AccessDenied:
-            raise NotFound(f"no appointment {appointment_id}") from None
-        return appointment
+            return _party_to(actor, uow, appointment_id)
 
     def patient_appointments(
         self, actor: Actor, patient_id: PatientId, period: TimeRange | None = None
@@ -354,7 +358,7 @@ class Scheduling:
     ) -> Appointment:
         def attempt() -> Appointment:
             with self._uow() as uow:
-                appointment = uow.appointments.get(appointment_id)
+                appointment = _party_to(actor, uow, appointment_id)
                 require_clinician(actor, appointment)
                 transition(appointment, self._clock.now())
                 uow.appointments.update(appointment)
@@ -397,6 +401,15 @@ def _expire_lapsed_holds_in_the_way(
         done.add(other.id)
         other.expire(now)
         uow.appointments.update(other)
+
+
+def _party_to(actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId) -> Appointment:
+    """Load an appointment for one of its parties. To anyone else it does not exist: the
+    answer is the same ``NotFound`` as for an unknown id, so ids leak nothing."""
+    appointment = uow.appointments.get(appointment_id)
+    if not is_party(actor, appointment):
+        raise NotFound(f"no appointment {appointment_id}")
+    return appointment
 
 
 def _require_admin(actor: Actor) -> None:

@@ -248,10 +248,16 @@ class Actor:
     doctor_id: DoctorId | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.role is Role.PATIENT and self.patient_id is None:
-            raise InvalidValue("a patient actor acts as a patient profile")
-        if self.role is Role.DOCTOR and self.doctor_id is None:
-            raise InvalidValue("a doctor actor acts as a doctor profile")
+        wants = {
+            Role.PATIENT: (True, False),
+            Role.DOCTOR: (False, True),
+            Role.ADMIN: (False, False),
+        }
+        if wants[self.role] != (self.patient_id is not None, self.doctor_id is not None):
+            raise InvalidValue(
+                "a patient acts as exactly one patient profile, a doctor as exactly one doctor "
+                "profile, an admin as neither"
+            )
 
     @classmethod
     def patient(cls, patient_id: PatientId, user_id: UserId | None = None) -> Self:

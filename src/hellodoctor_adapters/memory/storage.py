@@ -26,6 +26,7 @@ from hellodoctor_domain.ports import (
     EventPublisher,
     PatientRepository,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import AppointmentId, DoctorId, PatientId, TimeRange
@@ -270,3 +271,8 @@ class InMemoryUnitOfWorkFactory:
 
     def __call__(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store, self.publisher)
+
+
+def open_memory_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:
+    """Entry point for ``memory://`` URLs: a fresh store per call, kept only in this process."""
+    return InMemoryUnitOfWorkFactory(publisher=publisher)

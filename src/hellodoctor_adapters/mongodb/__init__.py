@@ -8,6 +8,7 @@ from hellodoctor_adapters.mongodb.storage import (
     MongoStore,
     MongoUnitOfWork,
     MongoUnitOfWorkFactory,
+    open_mongodb_storage,
 )
 
-__all__ = ["MongoStore", "MongoUnitOfWork", "MongoUnitOfWorkFactory"]
+__all__ = ["MongoStore", "MongoUnitOfWork", "MongoUnitOfWorkFactory", "open_mongodb_storage"]

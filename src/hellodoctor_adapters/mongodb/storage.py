@@ -805,3 +805,11 @@ class MongoUnitOfWorkFactory:
 
     def close(self) -> None:
         self.client.close()
+
+
+def open_mongodb_storage(
+    url: str, *, publisher: EventPublisher | None = None
+) -> MongoUnitOfWorkFactory:
+    """Entry point for ``mongodb://`` and ``mongodb+srv://`` URLs (see
+    ``hellodoctor_adapters.registry``)."""
+    return MongoUnitOfWorkFactory(url, publisher)

@@ -39,12 +39,12 @@ from hellodoctor_domain import (
     UserId,
 )
 from hellodoctor_domain.errors import (
-    AccessDenied,
     BeyondHorizon,
     CancellationNotAllowed,
     HoldExpired,
     IllegalTransition,
     InThePast,
+    NotFound,
     OffGrid,
     OutsideAvailability,
     SlotUnavailable,
@@ -313,7 +313,7 @@ def make_booking_machine(
             }[who]
             expected: type[Exception] | None = None
             if who == "stranger":
-                expected = AccessDenied
+                expected = NotFound
             elif self.model.now >= target.time.end:
                 expected = CancellationNotAllowed
             elif target.status not in ACTIVE:

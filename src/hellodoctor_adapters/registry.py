@@ -1,0 +1,46 @@
+"""Choosing a storage adapter by URL, through entry points.
+
+A storage adapter registers, under the ``hellodoctor.unit_of_work`` entry-point group, a
+callable ``open(url: str, *, publisher: EventPublisher | None) -> UnitOfWorkFactory`` named
+after its URL scheme (``memory``, ``sqlite``, ``postgresql``, ``mongodb``...). A driver suffix
+is ignored when matching (``postgresql+psycopg://`` finds ``postgresql``), so a third-party
+package ``hellodoctor-foo`` only needs, in its own pyproject::
+
+    [project.entry-points."hellodoctor.unit_of_work"]
+    foo = "hellodoctor_foo:open_storage"
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from hellodoctor_domain.ports import EventPublisher, UnitOfWorkFactory
+
+ENTRY_POINT_GROUP = "hellodoctor.unit_of_work"
+
+
+class UnknownStorage(LookupError):
+    """No installed adapter handles the URL's scheme."""
+
+
+def url_scheme(url: str) -> str:
+    scheme, separator, _ = url.partition(":")
+    if not separator or not scheme:
+        raise UnknownStorage(f"{url!r} is not a storage URL (expected scheme://...)")
+    return scheme.split("+", 1)[0].lower()
+
+
+def open_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:
+    """The unit-of-work factory of the adapter registered for ``url``'s scheme."""
+    scheme = url_scheme(url)
+    found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
+    if not found:
+        installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+        raise UnknownStorage(
+            f"no storage adapter for {scheme!r} URLs is installed (installed: "
+            f"{', '.join(installed) or 'none'}); install the matching extra, e.g. "
+            f"pip install 'hellodoctor[{scheme}]'"
+        )
+    opener = next(iter(found)).load()
+    factory: UnitOfWorkFactory = opener(url, publisher=publisher)
+    return factory
