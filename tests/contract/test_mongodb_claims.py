@@ -11,7 +11,8 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.storage import MongoAppointmentRepository
-from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.mongodb.testing import new_factory, server_url
+from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.testing.fixtures import appointment, at, seed
 from hellodoctor_domain import (
     Appointment,
@@ -269,3 +270,9 @@ def test_indexes_are_created_idempotently(factory: MongoUnitOfWorkFactory) -> No
     names = set(factory.store.collection("appointments").index_information())
     assert {"doctor_calendar", "patient_calendar", "holds_by_expiry"} <= names
     assert "registration_number_unique" in factory.store.collection("doctors").index_information()
+
+
+def test_the_registry_opens_mongodb_urls() -> None:
+    opened = open_storage(server_url())
+    assert isinstance(opened, MongoUnitOfWorkFactory)
+    opened.close()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.testing import new_factory, server_url
+from hellodoctor_adapters.mongodb.testing import add_when_released, new_factory, server_url
 from hellodoctor_adapters.testing.fixtures import appointment, at, doctor, patient
 from hellodoctor_domain import DoctorId, PatientId, TimeRange
 
@@ -24,40 +24,20 @@ PROCESSES = 32
 CONFLICTS = ("same slot", "overlapping doctor", "overlapping patient")
 
 
-def contender(url: str, database: str, index: int, barrier: Any, results: Any) -> None:
-    """One process: its own client; waits at the barrier before each conflict."""
-    factory = MongoUnitOfWorkFactory(url, database=database)
+def attempts(index: int) -> list[tuple[str, Any]]:
     half_past = index % 2 == 1  # odd processes want 09:15-09:45, even ones 09:00-09:30
-    attempts = {
-        "same slot": appointment(f"slot-{index}", at(9), 30, patient_key=f"p{index}"),
-        "overlapping doctor": appointment(
-            f"doc-{index}",
-            at(9, 15 if half_past else 0),
-            30,
-            doctor_key="d2",
-            patient_key=f"q{index}",
+    start = at(9, 15 if half_past else 0)
+    return [
+        ("same slot", appointment(f"slot-{index}", at(9), 30, patient_key=f"p{index}")),
+        (
+            "overlapping doctor",
+            appointment(f"doc-{index}", start, 30, doctor_key="d2", patient_key=f"q{index}"),
         ),
-        "overlapping patient": appointment(
-            f"pat-{index}",
-            at(9, 15 if half_past else 0),
-            30,
-            doctor_key=f"c{index}",
-            patient_key="shared",
+        (
+            "overlapping patient",
+            appointment(f"pat-{index}", start, 30, doctor_key=f"c{index}", patient_key="shared"),
         ),
-    }
-    try:
-        for conflict in CONFLICTS:
-            barrier.wait()
-            try:
-                with factory() as uow:
-                    uow.appointments.add(attempts[conflict])
-                    uow.commit()
-                outcome = "won"
-            except Exception as error:  # the outcome under test
-                outcome = type(error).__name__
-            results.put((conflict, index, outcome))
-    finally:
-        factory.close()
+    ]
 
 
 @pytest.fixture
@@ -87,7 +67,8 @@ def test_32_processes_racing_make_exactly_one_winner_per_conflict(
     url = server_url()
     processes = [
         spawn.Process(
-            target=contender, args=(url, factory.store.database.name, i, barrier, results)
+            target=add_when_released,
+            args=(url, factory.store.database.name, attempts(i), barrier, results),
         )
         for i in range(PROCESSES)
     ]
@@ -99,7 +80,7 @@ def test_32_processes_racing_make_exactly_one_winner_per_conflict(
     assert all(process.exitcode == 0 for process in processes)
 
     for conflict in CONFLICTS:
-        answers = sorted(outcome for name, _, outcome in outcomes if name == conflict)
+        answers = sorted(outcome for name, outcome in outcomes if name == conflict)
         assert answers == ["SlotUnavailable"] * (PROCESSES - 1) + ["won"], (conflict, answers)
 
     window = TimeRange(at(0), at(24))

@@ -76,3 +76,25 @@ def fresh_database_name(prefix: str = "hellodoctor_test") -> str:
 def new_factory(**options: Any) -> MongoUnitOfWorkFactory:
     """A factory over a fresh, empty database of its own on the test server."""
     return MongoUnitOfWorkFactory(server_url(), database=fresh_database_name(), **options)
+
+
+def add_when_released(
+    url: str, database: str, attempts: list[tuple[str, Any]], barrier: Any, results: Any
+) -> None:
+    """Body of one racing process (importable by ``spawn``): with its own client, for each
+    ``(label, appointment)`` wait at ``barrier``, then add it in a unit of work and commit; put
+    ``(label, "won" or the error's class name)`` on ``results``."""
+    factory = MongoUnitOfWorkFactory(url, database=database)
+    try:
+        for label, appointment in attempts:
+            barrier.wait()
+            try:
+                with factory() as uow:
+                    uow.appointments.add(appointment)
+                    uow.commit()
+                outcome = "won"
+            except Exception as error:  # the outcome under test
+                outcome = type(error).__name__
+            results.put((label, outcome))
+    finally:
+        factory.close()
