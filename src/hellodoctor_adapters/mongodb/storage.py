@@ -47,7 +47,7 @@ from bson.errors import BSONError
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from hellodoctor_adapters.mongodb.claims import Claim, ClaimBook, Scope, cells
 from hellodoctor_adapters.mongodb.converters import (
@@ -177,11 +177,8 @@ def _relay(store: MongoStore, appointment_id: str, events: list[Document]) -> in
         return 0
     try:
         store.collection("outbox").insert_many(events, ordered=False)
-    except PyMongoError as error:  # some were copied already: their ids are taken
-        if not all(
-            item.get("code") == 11000
-            for item in getattr(error, "details", {}).get("writeErrors", [])
-        ):
+    except BulkWriteError as error:  # some were copied already: their ids are taken
+        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
             raise
     store.collection("appointments").update_one(
         {"_id": appointment_id},
