@@ -1,0 +1,278 @@
+"""Claims: how MongoDB itself refuses overlapping appointments, without multi-document
+transactions. ``docs/mongodb.md`` tells the same story with pictures; this is the reference.
+
+Cells
+    Time is cut into UTC days. For each (scope, owner, day) -- scope ``doctor`` with the
+    appointment's ``blocked`` range, scope ``patient`` with its ``time`` -- one document in the
+    ``claims`` collection holds a small array ``c`` of entries ``{k, a, v, t, s, e, u}``: entry
+    id, appointment id and the version it will have once written, the unit of work that wrote
+    it, the exact range in integer microseconds, and a lease expiry. An appointment's range
+    is entered, unclipped, in every day it touches, so two overlapping ranges always meet in
+    at least one cell, whatever their bounds.
+
+Taking time
+    One atomic, conditional update per cell::
+
+        update_one({_id: cell, c: {$not: {$elemMatch: {s < end, e > start, a not in exempt}}}},
+                   {$push: {c: entry}})
+
+    MongoDB evaluates the filter and applies the push as one step on one document, so of two
+    writers racing for overlapping time in a cell, exactly one push lands; the other matches
+    nothing. No Python check decides anything. ``exempt`` holds the appointment itself (moving
+    over its own old time is fine) and appointments the same unit of work is ending.
+
+Which document is the truth
+    An entry only *proposes* that time is taken. It is **live** when the appointment document
+    it names is active and occupies exactly that range in that scope. The appointment document
+    is written after its claims (see ``storage.py``), so an entry whose document does not match
+    is one of:
+
+    * **superseded** -- the document's version is already at or past the version the entry was
+      made for (``v``): its writer committed and the appointment moved on, or its writer lost
+      the compare-and-set for that version and never will. Released at once.
+    * **in flight** -- its lease (30 seconds by default) has not run out: its writer may still
+      be working, so the time is treated as taken; the contender waits briefly, then answers
+      ``SlotUnavailable``.
+    * **orphaned** -- its lease ran out and its version was never written.
+
+Orphans, and crash recovery
+    A writer that dies between pushing its claims and writing the appointment (or between
+    writing it and pruning claims it no longer needs) leaves entries no document matches. They
+    are found lazily, by the next writer whose conditional push they block: it reads the
+    blocking entry's appointment and, once the entry's lease has run out, releases it in two
+    steps:
+
+    1. *fence* the owner so that a writer that is merely slow can never make the entry
+       authoritative afterwards: bump the appointment's ``version`` (its pending
+       compare-and-set then fails with ``ConcurrencyError``), or, when the appointment was
+       never written, insert a revoked tombstone under its id (its pending insert then fails);
+    2. ``$pull`` the entry, and try the push again.
+
+    If the fence loses a race (the document changed meanwhile), the entry is judged again.
+    Orphans nobody bumps into are harmless (they block nothing anyone wants); ``sweep``, run
+    by a housekeeping job, releases them too.
+    So a crash never blocks time for longer than the lease, which the factory keeps shorter
+    than any hold's expiry, and a slow writer can never make two live entries overlap.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from attrs import define
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from hellodoctor_adapters.mongodb.converters import floor_ms
+from hellodoctor_domain.appointment import ACTIVE_STATUSES
+from hellodoctor_domain.errors import SlotUnavailable
+
+DAY_US = 86_400 * 1_000_000
+_ACTIVE = frozenset(status.value for status in ACTIVE_STATUSES)
+# Tries at one cell before giving up: each failed try either released an orphan or waited for
+# an in-flight writer, so running out means heavy contention, and "taken" is the safe answer.
+_MAX_TRIES = 50
+
+Document = dict[str, Any]
+
+
+class Scope(enum.StrEnum):
+    DOCTOR = "doctor"
+    PATIENT = "patient"
+
+
+@define(frozen=True)
+class Claim:
+    """One entry this unit of work pushed: enough to pull it again."""
+
+    cell: str
+    key: str
+
+
+class _Verdict(enum.Enum):
+    LIVE = "live"
+    IN_FLIGHT = "in flight"
+    RELEASED = "released"
+    CHANGED = "changed"
+
+
+def cells(scope: Scope, owner: str, start_us: int, end_us: int) -> list[str]:
+    """Every cell a range touches, in a fixed order (so racing writers meet in the same order)."""
+    return [
+        f"{scope}|{owner}|{day}" for day in range(start_us // DAY_US, (end_us - 1) // DAY_US + 1)
+    ]
+
+
+def occupied(scope: Scope, appointment: Document | None) -> tuple[str, int, int] | None:
+    """Owner and exact range the stored appointment occupies in ``scope`` (``None``: nothing)."""
+    if appointment is None or appointment.get("status") not in _ACTIVE:
+        return None
+    start = appointment["time"]["start_us"]
+    if scope is Scope.DOCTOR:
+        return appointment["doctor_id"], start, appointment["blocked_end_us"]
+    return appointment["patient_id"], start, appointment["time"]["end_us"]
+
+
+class ClaimBook:
+    def __init__(
+        self,
+        claims: Collection[Document],
+        appointments: Collection[Document],
+        lease: timedelta,
+        clock: Callable[[], datetime],
+        wait_for_in_flight: timedelta,
+    ) -> None:
+        self._claims = claims
+        self._appointments = appointments
+        self._lease = lease
+        self._clock = clock
+        self._patience = wait_for_in_flight.total_seconds()
+
+    def claim(
+        self,
+        scope: Scope,
+        owner: str,
+        appointment_id: str,
+        start_us: int,
+        end_us: int,
+        *,
+        version: int,
+        token: str,
+        exempt: Iterable[str],
+    ) -> list[Claim]:
+        """Enter the range in every cell it touches, or raise ``SlotUnavailable`` having
+        entered it nowhere."""
+        made: list[Claim] = []
+        ignore = sorted({appointment_id, *exempt})
+        try:
+            for cell in cells(scope, owner, start_us, end_us):
+                made.append(
+                    self._claim_cell(
+                        scope, owner, cell, appointment_id, start_us, end_us, version, token, ignore
+                    )
+                )
+        except BaseException:
+            self.release(made)
+            raise
+        return made
+
+    def _claim_cell(
+        self,
+        scope: Scope,
+        owner: str,
+        cell: str,
+        appointment_id: str,
+        start_us: int,
+        end_us: int,
+        version: int,
+        token: str,
+        ignore: list[str],
+    ) -> Claim:
+        entry: Document = {
+            "k": uuid.uuid4().hex,
+            "a": appointment_id,
+            "v": version,
+            "t": token,
+            "s": start_us,
+            "e": end_us,
+            "u": floor_ms(self._clock() + self._lease),
+        }
+        overlapping = {"s": {"$lt": end_us}, "e": {"$gt": start_us}, "a": {"$nin": ignore}}
+        give_up_at = time.monotonic() + self._patience
+        pause = 0.002
+        for _ in range(_MAX_TRIES):
+            pushed = self._claims.update_one(
+                {"_id": cell, "c": {"$not": {"$elemMatch": overlapping}}}, {"$push": {"c": entry}}
+            )
+            if pushed.matched_count:
+                return Claim(cell, entry["k"])
+            found = self._claims.find_one({"_id": cell})
+            if found is None:
+                try:
+                    self._claims.insert_one({"_id": cell, "c": [entry]})
+                except DuplicateKeyError:
+                    continue  # another writer created the cell first; judge its entries
+                return Claim(cell, entry["k"])
+            verdicts = {
+                self._judge(scope, owner, cell, other, token)
+                for other in found["c"]
+                if other["s"] < end_us and other["e"] > start_us and other["a"] not in ignore
+            }
+            if _Verdict.LIVE in verdicts:
+                raise SlotUnavailable(f"{scope} {owner} is already booked at that time")
+            if _Verdict.IN_FLIGHT in verdicts:
+                if time.monotonic() >= give_up_at:
+                    raise SlotUnavailable(f"{scope} {owner} is being booked at that time")
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        raise SlotUnavailable(f"{scope} {owner}: too much contention for that time")
+
+    def _judge(self, scope: Scope, owner: str, cell: str, entry: Document, token: str) -> _Verdict:
+        if entry.get("t") == token:
+            return _Verdict.LIVE  # this unit of work's own earlier claim
+        appointment = self._appointments.find_one({"_id": entry["a"]})
+        if occupied(scope, appointment) == (owner, entry["s"], entry["e"]):
+            return _Verdict.LIVE
+        if appointment is not None and (
+            "_revoked" in appointment or entry["v"] <= appointment["version"]
+        ):
+            pass  # superseded: the version it was made for is written, or can never be
+        elif entry["u"] > self._clock():
+            return _Verdict.IN_FLIGHT
+        elif appointment is None:  # orphaned: fence the owner first, then release
+            try:
+                self._appointments.insert_one(
+                    {"_id": entry["a"], "_revoked": floor_ms(self._clock())}
+                )
+            except DuplicateKeyError:
+                return _Verdict.CHANGED
+        else:
+            fenced = self._appointments.update_one(
+                {"_id": entry["a"], "version": appointment["version"]}, {"$inc": {"version": 1}}
+            )
+            if not fenced.modified_count:
+                return _Verdict.CHANGED
+        self._claims.update_one({"_id": cell}, {"$pull": {"c": {"k": entry["k"]}}})
+        return _Verdict.RELEASED
+
+    def sweep(self, limit: int = 100) -> int:
+        """Release orphaned entries nobody has bumped into yet (a housekeeping job; the
+        guarantee does not depend on it). Returns how many were released."""
+        released = 0
+        lapsed = {"c.u": {"$lte": floor_ms(self._clock())}}
+        for found in self._claims.find(lapsed).limit(limit):
+            scope_name, owner, _day = found["_id"].split("|")
+            for entry in found["c"]:
+                if entry["u"] <= self._clock():
+                    verdict = self._judge(Scope(scope_name), owner, found["_id"], entry, token="")
+                    released += verdict is _Verdict.RELEASED
+        return released
+
+    def release(self, claims: Iterable[Claim]) -> None:
+        by_cell: dict[str, list[str]] = {}
+        for claim in claims:
+            by_cell.setdefault(claim.cell, []).append(claim.key)
+        for cell, keys in by_cell.items():
+            self._claims.update_one({"_id": cell}, {"$pull": {"c": {"k": {"$in": keys}}}})
+
+    def prune(
+        self,
+        cells_to_visit: Iterable[str],
+        appointment_id: str,
+        version: int,
+        keep: tuple[int, int] | None,
+    ) -> None:
+        """After a commit wrote ``version`` of the appointment: drop its entries that no longer
+        match what it occupies (all of them when it occupies nothing). Only entries made for
+        this version or earlier ones: a later unit of work may already be claiming new time
+        for the next version, and its entries are not ours to judge."""
+        condition: Document = {"a": appointment_id, "v": {"$lte": version}}
+        if keep is not None:
+            condition["$or"] = [{"s": {"$ne": keep[0]}}, {"e": {"$ne": keep[1]}}]
+        for cell in sorted(set(cells_to_visit)):
+            self._claims.update_one({"_id": cell}, {"$pull": {"c": condition}})

@@ -1,0 +1,176 @@
+"""cattrs converters between domain objects and BSON-friendly documents.
+
+Precision is decided here, deliberately, because BSON dates hold milliseconds and Python
+datetimes hold microseconds:
+
+* A ``TimeRange`` is stored exactly, as integer microseconds since the epoch (``start_us``,
+  ``end_us``), which is also what every overlap query and claim compares. A rounded bound
+  could turn two ranges that overlap by a few microseconds into ranges that merely touch,
+  and let a double booking through. Readable BSON dates (``start``, ``end``) sit beside the
+  integers for people and tools; nothing reads them back.
+* Every other instant is a BSON date. The converter refuses a value finer than a millisecond
+  instead of silently truncating it; the repositories normalise the bookkeeping instants the
+  domain stamps from a clock (``created_at``, ``hold_expires_at``, ``cancellation.at``, event
+  times) down to the millisecond *in the object the caller holds*, so what is read back
+  equals what was written.
+* Durations are integer microseconds, dates ISO strings (BSON has no date type), wall-clock
+  times ISO strings, ids and e-mail addresses plain strings, enums their values, money its
+  integer minor units and currency code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from hellodoctor_domain.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.availability import Weekday
+from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.values import (
+    AppointmentId,
+    AppointmentType,
+    DoctorId,
+    EmailAddress,
+    PatientId,
+    Role,
+    TimeRange,
+    UserId,
+    VisitKind,
+)
+
+T = TypeVar("T")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch (what claims and range queries compare)."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def floor_ms(moment: datetime) -> datetime:
+    """The instant truncated to the millisecond a BSON date can hold."""
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
+def _bson_date(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise InvalidValue(f"{moment.isoformat()} has no time zone; refusing to store it")
+    moment = moment.astimezone(UTC)
+    if moment.microsecond % 1000:
+        raise InvalidValue(
+            f"{moment.isoformat()} is finer than the millisecond a BSON date holds; "
+            "normalise it before storing"
+        )
+    return moment
+
+
+def _aware(value: Any, _type: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidValue(f"expected a date, got {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time_range_to_doc(value: TimeRange) -> dict[str, Any]:
+    return {
+        "start": floor_ms(value.start),
+        "end": floor_ms(value.end),
+        "start_us": to_micros(value.start),
+        "end_us": to_micros(value.end),
+    }
+
+
+def _time_range_from_doc(value: dict[str, Any], _type: object) -> TimeRange:
+    return TimeRange(from_micros(value["start_us"]), from_micros(value["end_us"]))
+
+
+def make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    # cattrs passes str-based enums through as they are; store their plain values.
+    for kind in (AppointmentStatus, AppointmentType, VisitKind, Role, Weekday):
+        converter.register_unstructure_hook(kind, lambda value: value.value)
+    converter.register_unstructure_hook(datetime, _bson_date)
+    converter.register_structure_hook(datetime, _aware)
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
+    converter.register_unstructure_hook(time, time.isoformat)
+    converter.register_structure_hook(time, lambda value, _: time.fromisoformat(value))
+    converter.register_unstructure_hook(timedelta, lambda value: value // _MICROSECOND)
+    converter.register_structure_hook(timedelta, lambda value, _: timedelta(microseconds=value))
+    converter.register_unstructure_hook(TimeRange, _time_range_to_doc)
+    converter.register_structure_hook(TimeRange, _time_range_from_doc)
+    for identifier in (DoctorId, PatientId, AppointmentId, UserId, EmailAddress):
+        converter.register_unstructure_hook(identifier, lambda value: value.value)
+        converter.register_structure_hook(identifier, lambda value, kind: kind(value))
+    converter.register_unstructure_hook(
+        Appointment,
+        make_dict_unstructure_fn(Appointment, converter, events=override(omit=True)),
+    )
+    converter.register_structure_hook(
+        Appointment,
+        make_dict_structure_fn(Appointment, converter, events=override(omit=True)),
+    )
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+def to_document(value: object, id_field: str = "id") -> dict[str, Any]:
+    """The value as a document, its identity moved to ``_id``."""
+    document: dict[str, Any] = CONVERTER.unstructure(value)
+    document["_id"] = document.pop(id_field)
+    return document
+
+
+def from_document(document: dict[str, Any], kind: type[T], id_field: str = "id") -> T:
+    fields = {name: value for name, value in document.items() if name != "_id" and name[0] != "_"}
+    fields[id_field] = document["_id"]
+    return CONVERTER.structure(fields, kind)
+
+
+def appointment_to_document(appointment: Appointment) -> dict[str, Any]:
+    document = to_document(appointment)
+    # The doctor's end of the blocked range, exact, for the calendar query.
+    document["blocked_end_us"] = to_micros(appointment.blocked.end)
+    return document
+
+
+def appointment_from_document(document: dict[str, Any]) -> Appointment:
+    fields = {key: value for key, value in document.items() if key != "blocked_end_us"}
+    return from_document(fields, Appointment)
+
+
+def normalise_instants(appointment: Appointment) -> None:
+    """Truncate the clock-stamped instants of ``appointment`` to milliseconds, in place."""
+    appointment.created_at = floor_ms(appointment.created_at)
+    if appointment.hold_expires_at is not None:
+        appointment.hold_expires_at = floor_ms(appointment.hold_expires_at)
+    if appointment.cancellation is not None:
+        appointment.cancellation = attrs.evolve(
+            appointment.cancellation, at=floor_ms(appointment.cancellation.at)
+        )
+
+
+def event_to_document(event: AppointmentEvent, event_id: str) -> dict[str, Any]:
+    """An outbox record: the event's type and facts, its instants at millisecond precision."""
+    instants: dict[str, Any] = {
+        field.name: floor_ms(getattr(event, field.name))
+        for field in attrs.fields(type(event))
+        if isinstance(getattr(event, field.name), datetime)
+    }
+    floored = attrs.evolve(event, **instants)
+    document: dict[str, Any] = CONVERTER.unstructure(floored)
+    document["_id"] = event_id
+    document["type"] = type(event).__name__
+    return document

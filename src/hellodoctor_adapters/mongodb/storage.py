@@ -1,0 +1,812 @@
+"""Repositories and unit of work over MongoDB (pymongo), correct on a standalone ``mongod``.
+
+A unit of work without multi-document transactions
+    Reads go to the server (and see this unit of work's own pending writes laid over them).
+    Writes are buffered, with two exceptions that must happen early:
+
+    * **claims** (``claims.py``) are pushed when ``appointments.add``/``update`` is called, so
+      ``SlotUnavailable`` surfaces at the write, as with the reference adapter;
+    * cheap **early checks** (version still current, id not taken, doctor and patient known)
+      read the server so that errors surface at the call. They only fail fast: the guarantee
+      is the conditional write at commit.
+
+    ``commit`` applies the buffered documents in a safe order: doctors, patients, availability,
+    then appointments -- first those the unit of work ends (they release time), then other
+    updates, then inserts. Inserts are plain inserts under the unique ``_id``; updates are
+    compare-and-set on ``version`` (``ConcurrencyError`` when it moved). Each appointment write
+    carries its events in an ``_outbox`` array *in the same single-document write*, so an event
+    exists if and only if its change does. After the writes: entries the appointments no longer
+    need are pruned, and the events are copied to the ``outbox`` collection and removed from
+    the appointment (``relay_outbox`` redoes this after a crash). A failure before the last
+    write undoes the writes already made (each restores the previous document only if nobody
+    changed it since) and releases the claims.
+
+What a crash can leave behind
+    Claims without their appointment, or with an appointment that no longer needs them: both
+    are orphans, released by the next writer they block once their lease has run out (see
+    ``claims.py``). A crash in the middle of ``commit`` can leave a prefix of the writes
+    applied: each prefix is a consistent state (ended appointments first, so no prefix shows an
+    overlap), but a unit of work that touched several documents is not all-or-nothing across a
+    crash. Use cases write one appointment per unit of work, plus the lapsed holds in its way.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+from attrs import define, evolve, field
+from bson.codec_options import CodecOptions
+from bson.errors import BSONError
+from pymongo import ASCENDING, MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+
+from hellodoctor_adapters.mongodb.claims import Claim, ClaimBook, Scope, cells
+from hellodoctor_adapters.mongodb.converters import (
+    appointment_from_document,
+    appointment_to_document,
+    event_to_document,
+    from_document,
+    normalise_instants,
+    to_document,
+    to_micros,
+)
+from hellodoctor_domain.appointment import ACTIVE_STATUSES, Appointment, AppointmentStatus
+from hellodoctor_domain.availability import Availability
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConcurrencyError,
+    NotFound,
+    PortError,
+)
+from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.ports import (
+    AppointmentRepository,
+    AvailabilityRepository,
+    DoctorRepository,
+    EventPublisher,
+    PatientRepository,
+    UnitOfWork,
+)
+from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.values import AppointmentId, DoctorId, PatientId, TimeRange
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_DATABASE = "hellodoctor"
+_ACTIVE = [status.value for status in ACTIVE_STATUSES]
+_NOT_REVOKED = {"_revoked": {"$exists": False}}
+
+
+def translated(method: Callable[P, R]) -> Callable[P, R]:
+    """Let port errors through; turn every driver error into ``BackendUnavailable``. (Duplicate
+    keys are translated where they happen, where their meaning is known.)"""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except PortError:
+            raise
+        except (PyMongoError, BSONError) as error:
+            raise BackendUnavailable(f"MongoDB: {error}") from error
+
+    return call
+
+
+# -- the collections one database holds ----------------------------------------------------
+
+
+@define
+class MongoStore:
+    """The collections of one HelloDoctor database, and the claim settings."""
+
+    database: Database[Document]
+    lease: timedelta
+    clock: Callable[[], datetime]
+    wait_for_in_flight: timedelta
+    claims: ClaimBook = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.claims = ClaimBook(
+            self.collection("claims"),
+            self.collection("appointments"),
+            self.lease,
+            self.clock,
+            self.wait_for_in_flight,
+        )
+
+    def collection(self, name: str) -> Collection[Document]:
+        return self.database.get_collection(name)
+
+    @translated
+    def ensure_indexes(self) -> None:
+        """Create the indexes the adapter relies on; safe to run at every start-up."""
+        self.collection("doctors").create_index(
+            "registration_number", unique=True, name="registration_number_unique"
+        )
+        appointments = self.collection("appointments")
+        appointments.create_index(
+            [("doctor_id", ASCENDING), ("time.start_us", ASCENDING)], name="doctor_calendar"
+        )
+        appointments.create_index(
+            [("patient_id", ASCENDING), ("time.start_us", ASCENDING)], name="patient_calendar"
+        )
+        appointments.create_index(
+            [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_by_expiry"
+        )
+        self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
+
+    @translated
+    def truncate(self) -> None:
+        """Empty every collection, keeping indexes (cheap isolation for tests)."""
+        for name in ("doctors", "patients", "availability", "appointments", "claims", "outbox"):
+            self.collection(name).delete_many({})
+
+    @translated
+    def sweep_claims(self, limit: int = 100) -> int:
+        """Release orphaned claims whose lease ran out (housekeeping; see ``claims.py``)."""
+        return self.claims.sweep(limit)
+
+    @translated
+    def relay_outbox(self, limit: int = 100) -> int:
+        """Copy events stranded in appointments (a crash after their write) to ``outbox``."""
+        appointments = self.collection("appointments")
+        moved = 0
+        for document in appointments.find({"_outbox.0": {"$exists": True}}).limit(limit):
+            moved += _relay(self, document["_id"], document["_outbox"])
+        return moved
+
+
+def _relay(store: MongoStore, appointment_id: str, events: list[Document]) -> int:
+    if not events:
+        return 0
+    try:
+        store.collection("outbox").insert_many(events, ordered=False)
+    except BulkWriteError as error:  # some were copied already: their ids are taken
+        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
+            raise
+    store.collection("appointments").update_one(
+        {"_id": appointment_id},
+        {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
+    )
+    return len(events)
+
+
+# -- buffered writes -------------------------------------------------------------------------
+
+
+@define
+class _Change(Generic[T]):
+    """A pending write: the value to store, the version it must find (``None``: insert), and
+    the document it replaces (to undo it)."""
+
+    value: T
+    expected_version: int | None
+    previous: Document | None
+
+
+Undo = Callable[[], None]
+
+
+def _undo_insert(collection: Collection[Document], key: str, version: int) -> Undo:
+    def undo() -> None:
+        collection.delete_one({"_id": key, "version": version})
+
+    return undo
+
+
+def _undo_replace(
+    collection: Collection[Document], key: str, version: int, previous: Document
+) -> Undo:
+    def undo() -> None:
+        collection.replace_one({"_id": key, "version": version}, previous)
+
+    return undo
+
+
+class _Profiles(Generic[T]):
+    """Doctors or patients: buffered adds and compare-and-set updates."""
+
+    kind: type[T]
+    label: str
+
+    def __init__(self, store: MongoStore, name: str) -> None:
+        self._collection = store.collection(name)
+        self.pending: dict[str, _Change[T]] = {}
+
+    def _key(self, value: T) -> str:
+        return str(value.id)  # type: ignore[attr-defined]
+
+    def _read(self, key: str) -> Document | None:
+        return self._collection.find_one({"_id": key})
+
+    def _current(self, key: str) -> T | None:
+        change = self.pending.get(key)
+        if change is not None:
+            return evolve(change.value)  # type: ignore[misc]
+        document = self._read(key)
+        return None if document is None else from_document(document, self.kind)
+
+    def exists(self, key: str) -> bool:
+        return key in self.pending or self._read(key) is not None
+
+    def _add(self, value: T) -> None:
+        key = self._key(value)
+        if self.exists(key):
+            raise AlreadyExists(f"{self.label} {key} exists")
+        value.version = 1  # type: ignore[attr-defined]
+        self.pending[key] = _Change(evolve(value), None, None)  # type: ignore[misc]
+
+    def _get(self, key: str) -> T:
+        found = self._current(key)
+        if found is None:
+            raise NotFound(f"no {self.label} {key}")
+        return found
+
+    def _update(self, value: T) -> None:
+        key = self._key(value)
+        change = self.pending.get(key)
+        if change is None:
+            previous = self._read(key)
+            if previous is None:
+                raise NotFound(f"no {self.label} {key}")
+            expected, current = previous["version"], previous["version"]
+        else:
+            previous, expected = change.previous, change.expected_version
+            current = change.value.version  # type: ignore[attr-defined]
+        if current != value.version:  # type: ignore[attr-defined]
+            raise ConcurrencyError(f"{self.label} {key} changed since it was read")
+        value.version += 1  # type: ignore[attr-defined]
+        self.pending[key] = _Change(evolve(value), expected, previous)  # type: ignore[misc]
+
+    def flush(self, undo: list[Undo]) -> None:
+        for key, change in self.pending.items():
+            document = to_document(change.value)
+            try:
+                if change.expected_version is None:
+                    self._collection.insert_one(document)
+                    undo.append(_undo_insert(self._collection, key, document["version"]))
+                    continue
+                written = self._collection.replace_one(
+                    {"_id": key, "version": change.expected_version}, document
+                )
+            except DuplicateKeyError as error:
+                raise AlreadyExists(self._duplicate(error, key)) from error
+            if not written.matched_count:
+                raise ConcurrencyError(f"{self.label} {key} changed since it was read")
+            assert change.previous is not None
+            undo.append(_undo_replace(self._collection, key, document["version"], change.previous))
+
+    def _duplicate(self, error: DuplicateKeyError, key: str) -> str:
+        fields = ", ".join((error.details or {}).get("keyPattern", {"_id": 1}))
+        return f"{self.label} {key}: {fields} already taken"
+
+
+class MongoDoctorRepository(_Profiles[Doctor], DoctorRepository):
+    kind = Doctor
+    label = "doctor"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "doctors")
+
+    @translated
+    def add(self, doctor: Doctor) -> None:
+        self._refuse_taken_registration(doctor)
+        self._add(doctor)
+
+    @translated
+    def get(self, doctor_id: DoctorId) -> Doctor:
+        return self._get(doctor_id.value)
+
+    @translated
+    def update(self, doctor: Doctor) -> None:
+        self._refuse_taken_registration(doctor)
+        self._update(doctor)
+
+    @translated
+    def list(self) -> Sequence[Doctor]:
+        found = {
+            document["_id"]: from_document(document, Doctor)
+            for document in self._collection.find().sort("_id", ASCENDING)
+        }
+        found.update({key: evolve(change.value) for key, change in self.pending.items()})
+        return [found[key] for key in sorted(found)]
+
+    def _refuse_taken_registration(self, doctor: Doctor) -> None:
+        # Fails fast only; the unique index decides at commit.
+        number = doctor.registration_number
+        taken = any(
+            change.value.registration_number == number and key != doctor.id.value
+            for key, change in self.pending.items()
+        ) or self._collection.find_one(
+            {"registration_number": number, "_id": {"$ne": doctor.id.value}}, {"_id": 1}
+        )
+        if taken:
+            raise AlreadyExists(f"registration number {number} is taken")
+
+
+class MongoPatientRepository(_Profiles[Patient], PatientRepository):
+    kind = Patient
+    label = "patient"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "patients")
+
+    @translated
+    def add(self, patient: Patient) -> None:
+        self._add(patient)
+
+    @translated
+    def get(self, patient_id: PatientId) -> Patient:
+        return self._get(patient_id.value)
+
+    @translated
+    def update(self, patient: Patient) -> None:
+        self._update(patient)
+
+
+class MongoAvailabilityRepository(AvailabilityRepository):
+    def __init__(self, store: MongoStore, doctors: MongoDoctorRepository) -> None:
+        self._collection = store.collection("availability")
+        self._doctors = doctors
+        self.pending: dict[str, _Change[Availability]] = {}
+
+    @translated
+    def get(self, doctor_id: DoctorId) -> Availability | None:
+        change = self.pending.get(doctor_id.value)
+        if change is not None:
+            return change.value
+        document = self._collection.find_one({"_id": doctor_id.value})
+        return None if document is None else from_document(document, Availability, "doctor_id")
+
+    @translated
+    def save(self, availability: Availability) -> Availability:
+        key = availability.doctor_id.value
+        if not self._doctors.exists(key):
+            raise NotFound(f"no doctor {key}")
+        change = self.pending.get(key)
+        if change is None:
+            previous = self._collection.find_one({"_id": key})
+            expected = None if previous is None else previous["version"]
+            current = expected or 0
+        else:
+            previous, expected, current = (
+                change.previous,
+                change.expected_version,
+                change.value.version,
+            )
+        if current != availability.version:
+            raise ConcurrencyError(f"availability of {key} changed since it was read")
+        stored = evolve(availability, version=availability.version + 1)
+        self.pending[key] = _Change(stored, expected, previous)
+        return stored
+
+    def flush(self, undo: list[Undo]) -> None:
+        for key, change in self.pending.items():
+            document = to_document(change.value, "doctor_id")
+            if change.expected_version is None:
+                try:
+                    self._collection.insert_one(document)
+                except DuplicateKeyError as error:
+                    raise ConcurrencyError(
+                        f"availability of {key} was created meanwhile"
+                    ) from error
+                undo.append(_undo_insert(self._collection, key, document["version"]))
+                continue
+            written = self._collection.replace_one(
+                {"_id": key, "version": change.expected_version}, document
+            )
+            if not written.matched_count:
+                raise ConcurrencyError(f"availability of {key} changed since it was read")
+            assert change.previous is not None
+            undo.append(_undo_replace(self._collection, key, document["version"], change.previous))
+
+
+# -- appointments ----------------------------------------------------------------------------
+
+
+def _ranges(appointment: Appointment) -> list[tuple[Scope, str, TimeRange]]:
+    """What an active appointment occupies: the doctor's blocked time, the patient's time."""
+    return [
+        (Scope.DOCTOR, appointment.doctor_id.value, appointment.blocked),
+        (Scope.PATIENT, appointment.patient_id.value, appointment.time),
+    ]
+
+
+class MongoAppointmentRepository(AppointmentRepository):
+    def __init__(
+        self,
+        store: MongoStore,
+        token: str,
+        doctors: MongoDoctorRepository,
+        patients: MongoPatientRepository,
+    ) -> None:
+        super().__init__()
+        self._store = store
+        self._collection = store.collection("appointments")
+        self._token = token
+        self._doctors = doctors
+        self._patients = patients
+        self.pending: dict[str, _Change[Appointment]] = {}
+        self.claimed: list[Claim] = []
+        self.ranges_claimed: set[tuple[str, Scope, str, TimeRange]] = set()
+        self.written_events: dict[str, list[Document]] = {}
+
+    # -- writes ----------------------------------------------------------------------------
+
+    @translated
+    def _add(self, appointment: Appointment) -> None:
+        key = appointment.id.value
+        if key in self.pending or self._collection.find_one({"_id": key}, {"_id": 1}):
+            raise AlreadyExists(f"appointment {key} exists")
+        if not self._doctors.exists(appointment.doctor_id.value):
+            raise NotFound(f"no doctor {appointment.doctor_id}")
+        if not self._patients.exists(appointment.patient_id.value):
+            raise NotFound(f"no patient {appointment.patient_id}")
+        normalise_instants(appointment)
+        stored = evolve(appointment, version=appointment.version + 1, events=[])
+        self._claim(stored, None)
+        self.pending[key] = _Change(stored, None, None)
+
+    @translated
+    def _update(self, appointment: Appointment) -> None:
+        key = appointment.id.value
+        change = self.pending.get(key)
+        if change is None:
+            previous = self._collection.find_one({"_id": key, **_NOT_REVOKED})
+            if previous is None:
+                raise NotFound(f"no appointment {key}")
+            expected, current = previous["version"], previous["version"]
+        else:
+            previous, expected, current = (
+                change.previous,
+                change.expected_version,
+                change.value.version,
+            )
+        if current != appointment.version:
+            raise ConcurrencyError(f"appointment {key} changed since it was read")
+        normalise_instants(appointment)
+        stored = evolve(appointment, version=appointment.version + 1, events=[])
+        self._claim(stored, None if previous is None else appointment_from_document(previous))
+        self.pending[key] = _Change(stored, expected, previous)
+
+    def _claim(self, appointment: Appointment, on_server: Appointment | None) -> None:
+        """Push claims for whatever ``appointment`` occupies that its stored version (or an
+        earlier claim of this unit of work) does not already hold."""
+        if not appointment.is_active:
+            return
+        key = appointment.id.value
+        ending = [k for k, change in self.pending.items() if not change.value.is_active]
+        held = set(_ranges(on_server)) if on_server is not None and on_server.is_active else set()
+        for scope, owner, time_range in _ranges(appointment):
+            if (scope, owner, time_range) in held or (
+                key,
+                scope,
+                owner,
+                time_range,
+            ) in self.ranges_claimed:
+                continue
+            made = self._store.claims.claim(
+                scope,
+                owner,
+                key,
+                to_micros(time_range.start),
+                to_micros(time_range.end),
+                version=appointment.version,
+                token=self._token,
+                exempt=ending,
+            )
+            self.claimed.extend(made)
+            self.ranges_claimed.add((key, scope, owner, time_range))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    @translated
+    def _get(self, appointment_id: AppointmentId) -> Appointment:
+        change = self.pending.get(appointment_id.value)
+        if change is not None:
+            return evolve(change.value, events=[])
+        document = self._collection.find_one({"_id": appointment_id.value, **_NOT_REVOKED})
+        if document is None:
+            raise NotFound(f"no appointment {appointment_id}")
+        return appointment_from_document(document)
+
+    def _select(self, query: Document, keep: Callable[[Appointment], bool]) -> list[Appointment]:
+        found = {
+            document["_id"]: appointment_from_document(document)
+            for document in self._collection.find(query)
+        }
+        for key, change in self.pending.items():  # this unit of work's own writes win
+            found.pop(key, None)
+            if keep(change.value):
+                found[key] = evolve(change.value, events=[])
+        return sorted(found.values(), key=lambda a: (a.time.start, a.id))
+
+    @translated
+    def _for_doctor(
+        self, doctor_id: DoctorId, period: TimeRange, active_only: bool
+    ) -> list[Appointment]:
+        query: Document = {
+            "doctor_id": doctor_id.value,
+            "time.start_us": {"$lt": to_micros(period.end)},
+            "blocked_end_us": {"$gt": to_micros(period.start)},
+        }
+        if active_only:
+            query["status"] = {"$in": _ACTIVE}
+        return self._select(
+            query,
+            lambda a: (
+                a.doctor_id == doctor_id
+                and a.blocked.overlaps(period)
+                and (a.is_active or not active_only)
+            ),
+        )
+
+    @translated
+    def _for_patient(
+        self, patient_id: PatientId, period: TimeRange | None, active_only: bool
+    ) -> list[Appointment]:
+        query: Document = {"patient_id": patient_id.value}
+        if period is not None:
+            query["time.start_us"] = {"$lt": to_micros(period.end)}
+            query["time.end_us"] = {"$gt": to_micros(period.start)}
+        if active_only:
+            query["status"] = {"$in": _ACTIVE}
+        return self._select(
+            query,
+            lambda a: (
+                a.patient_id == patient_id
+                and (period is None or a.time.overlaps(period))
+                and (a.is_active or not active_only)
+            ),
+        )
+
+    @translated
+    def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
+        def lapsed(a: Appointment) -> bool:
+            return (
+                a.status is AppointmentStatus.HELD
+                and a.hold_expires_at is not None
+                and a.hold_expires_at <= now
+            )
+
+        cursor = (
+            self._collection.find(
+                {"status": AppointmentStatus.HELD.value, "hold_expires_at": {"$lte": now}}
+            )
+            .sort([("hold_expires_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit + len(self.pending))
+        )
+        found = {document["_id"]: appointment_from_document(document) for document in cursor}
+        for key, change in self.pending.items():
+            found.pop(key, None)
+            if lapsed(change.value):
+                found[key] = evolve(change.value, events=[])
+        ordered = sorted(found.values(), key=lambda a: (a.hold_expires_at or now, a.id))
+        return ordered[:limit]
+
+    # -- commit ----------------------------------------------------------------------------
+
+    def flush(self, events: dict[str, list[Document]], undo: list[Undo]) -> None:
+        """Write the pending appointments: those that end first, then updates, then inserts."""
+
+        def order(item: tuple[str, _Change[Appointment]]) -> int:
+            change = item[1]
+            if change.expected_version is None:
+                return 2
+            return 1 if change.value.is_active else 0
+
+        for key, change in sorted(self.pending.items(), key=order):
+            document = appointment_to_document(change.value)
+            outbox = events.pop(key, [])
+            if outbox:
+                self.written_events[key] = outbox
+            if change.expected_version is None:
+                document["_outbox"] = outbox
+                try:
+                    self._collection.insert_one(document)
+                except DuplicateKeyError as error:
+                    raise self._refused_insert(key) from error
+                undo.append(_undo_insert(self._collection, key, document["version"]))
+                continue
+            del document["_id"]
+            written = self._collection.update_one(
+                {"_id": key, "version": change.expected_version},
+                {"$set": document, "$push": {"_outbox": {"$each": outbox}}},
+            )
+            if not written.matched_count:
+                raise ConcurrencyError(f"appointment {key} changed since it was read")
+            assert change.previous is not None
+            undo.append(_undo_replace(self._collection, key, change.value.version, change.previous))
+
+    def _refused_insert(self, key: str) -> PortError:
+        found = self._collection.find_one({"_id": key})
+        if found is not None and "_revoked" in found:
+            return BackendUnavailable(
+                f"appointment {key}: its claims outlived their lease before the commit and were "
+                "released; try again"
+            )
+        return AlreadyExists(f"appointment {key} exists")
+
+    def settle(self) -> None:
+        """After a successful commit: prune the entries the written appointments no longer
+        need (their old time, or all once they end), then move their events to the outbox."""
+        for key, change in self.pending.items():
+            before = None if change.previous is None else appointment_from_document(change.previous)
+            needed = set(_ranges(change.value)) if change.value.is_active else set()
+            held = set(_ranges(before)) if before is not None and before.is_active else set()
+            held |= {(scope, owner, r) for k, scope, owner, r in self.ranges_claimed if k == key}
+            stale = held - needed
+            for scope in Scope:
+                to_visit = [
+                    cell
+                    for kind, owner, r in stale
+                    if kind is scope
+                    for cell in cells(scope, owner, to_micros(r.start), to_micros(r.end))
+                ]
+                if not to_visit:
+                    continue
+                keep = next((r for kind, _, r in needed if kind is scope), None)
+                self._store.claims.prune(
+                    to_visit,
+                    key,
+                    change.value.version,
+                    None if keep is None else (to_micros(keep.start), to_micros(keep.end)),
+                )
+        for key, events in self.written_events.items():
+            _relay(self._store, key, events)
+
+    def release_claims(self) -> None:
+        self._store.claims.release(self.claimed)
+        self.claimed.clear()
+
+
+# -- unit of work and factory ----------------------------------------------------------------
+
+
+class MongoUnitOfWork(UnitOfWork):
+    doctors: MongoDoctorRepository
+    patients: MongoPatientRepository
+    availability: MongoAvailabilityRepository
+    appointments: MongoAppointmentRepository
+
+    def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
+        super().__init__(publisher)
+        self._store = store
+
+    def _begin(self) -> None:
+        self._token = uuid.uuid4().hex
+        self.doctors = MongoDoctorRepository(self._store)
+        self.patients = MongoPatientRepository(self._store)
+        self.availability = MongoAvailabilityRepository(self._store, self.doctors)
+        self.appointments = MongoAppointmentRepository(
+            self._store, self._token, self.doctors, self.patients
+        )
+
+    @translated
+    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
+        outbox = self._outbox_documents(events)
+        undo: list[Undo] = []
+        try:
+            self.doctors.flush(undo)
+            self.patients.flush(undo)
+            self.availability.flush(undo)
+            self.appointments.flush(outbox, undo)
+            for orphans in outbox.values():  # events of appointments this unit did not write
+                self._store.collection("outbox").insert_many(orphans)
+        except BaseException:
+            self._undo(undo)
+            raise
+        try:
+            self.appointments.settle()
+        except (PyMongoError, BSONError):
+            # Committed already; leftovers are orphans the claim protocol and relay_outbox
+            # clean up. Raising would tell the caller a committed change failed.
+            log.warning("tidying up after a MongoDB commit failed", exc_info=True)
+
+    def _outbox_documents(self, events: Sequence[AppointmentEvent]) -> dict[str, list[Document]]:
+        by_appointment: dict[str, list[Document]] = {}
+        for event in events:
+            key = event.appointment_id.value
+            change = self.appointments.pending.get(key)
+            prefix = f"{key}/{change.value.version}" if change else f"{key}/{uuid.uuid4().hex}"
+            found = by_appointment.setdefault(key, [])
+            found.append(event_to_document(event, f"{prefix}/{len(found)}"))
+        return by_appointment
+
+    def _undo(self, undo: list[Undo]) -> None:
+        for step in reversed(undo):
+            try:
+                step()
+            except (PyMongoError, BSONError):
+                log.warning("could not undo a MongoDB write", exc_info=True)
+
+    def _rollback(self) -> None:
+        try:
+            self.appointments.release_claims()
+        except (PyMongoError, BSONError):
+            # The claims are orphans now; their lease bounds how long they block.
+            log.warning("could not release claims on rollback", exc_info=True)
+
+
+def _default_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class MongoUnitOfWorkFactory:
+    """Units of work over one MongoDB database (the ``mongodb`` storage entry point).
+
+    ``url`` is a ``mongodb://`` or ``mongodb+srv://`` connection string; its path names the
+    database (``hellodoctor`` when it names none). Nothing touches the network until the first
+    unit of work, which creates the indexes (idempotently) once per factory.
+
+    ``lease`` bounds how long a crashed writer's claims can block time; it must be shorter than
+    the hold time (15 minutes by default). ``wait_for_in_flight`` is how long a writer waits
+    for a competing writer that is between its claim and its commit before answering
+    ``SlotUnavailable``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        publisher: EventPublisher | None = None,
+        *,
+        database: str | None = None,
+        client: MongoClient[Document] | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        wait_for_in_flight: timedelta = timedelta(seconds=1),
+        clock: Callable[[], datetime] = _default_clock,
+    ) -> None:
+        if urlsplit(url).scheme not in ("mongodb", "mongodb+srv"):
+            raise ValueError(f"not a MongoDB URL: {url!r}")
+        if not timedelta(0) < lease <= timedelta(minutes=5):
+            raise ValueError("the claim lease must be positive and well under a hold's expiry")
+        self.publisher = publisher
+        self.client: MongoClient[Document] = client or MongoClient(url, tz_aware=True, tzinfo=UTC)
+        default = self.client.get_default_database(DEFAULT_DATABASE) if client is None else None
+        name = database or (default.name if default is not None else DEFAULT_DATABASE)
+        codecs: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
+        self.store = MongoStore(
+            self.client.get_database(name, codec_options=codecs),
+            lease,
+            clock,
+            wait_for_in_flight,
+        )
+        self._indexed = False
+        self._lock = threading.Lock()
+
+    def ensure_indexes(self) -> None:
+        with self._lock:
+            if not self._indexed:
+                self.store.ensure_indexes()
+                self._indexed = True
+
+    def __call__(self) -> MongoUnitOfWork:
+        self.ensure_indexes()
+        return MongoUnitOfWork(self.store, self.publisher)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_mongodb_storage(
+    url: str, *, publisher: EventPublisher | None = None
+) -> MongoUnitOfWorkFactory:
+    """Entry point for ``mongodb://`` and ``mongodb+srv://`` URLs (see
+    ``hellodoctor_adapters.registry``)."""
+    return MongoUnitOfWorkFactory(url, publisher)

@@ -1,0 +1,21 @@
+"""The MongoDB adapters against the contract suite (SecantusDB, or the server named by
+HELLODOCTOR_TEST_MONGODB_URI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.testing import UnitOfWorkContract
+
+
+class TestMongoStorage(UnitOfWorkContract):
+    @pytest.fixture
+    def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        factory = new_factory()
+        yield factory
+        factory.client.drop_database(factory.store.database.name)
+        factory.close()

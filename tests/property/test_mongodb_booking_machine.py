@@ -1,0 +1,22 @@
+"""The central property on MongoDB: the booking state machine, every example starting from
+empty collections in one database of the test server (truncated, not dropped: cheap)."""
+
+from __future__ import annotations
+
+from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.testing.machine import make_booking_machine
+
+_shared: list[MongoUnitOfWorkFactory] = []
+
+
+def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
+    if not _shared:
+        _shared.append(new_factory())
+    factory = _shared[0]
+    factory.ensure_indexes()
+    factory.store.truncate()
+    return factory
+
+
+TestMongoBookings = make_booking_machine(fresh_mongodb_factory).TestCase
