@@ -85,7 +85,9 @@ class AppointmentRepository(abc.ABC):
 
     The check must be atomic with the write (a constraint, a conditional write, a lock), so that
     no interleaving of concurrent writers, in any number of processes, can store an overlap.
-    The error may surface at ``add``/``update`` or at the unit of work's ``commit``.
+    Refusals may surface at ``add``/``update`` or at the unit of work's ``commit``. When one
+    write breaks several rules at once (an unknown doctor *and* an overlap), which error is
+    reported is the adapter's choice.
 
     The repository remembers every appointment it hands out or takes in (``seen``) so that the
     unit of work can collect their events.
@@ -175,6 +177,10 @@ class EventPublisher(Protocol):
 
 class UnitOfWork(abc.ABC):
     """One transaction. Use as a context manager; leaving it without ``commit()`` rolls back.
+
+    An adapter whose database has no multi-document transactions may apply a commit as a
+    sequence of atomic writes, provided every state a crash can leave is valid (no overlap, no
+    version skipped) and what it can leave undone is documented and repaired by the adapter.
 
     After a successful commit the events recorded by every appointment the transaction touched
     are handed to the event publisher. Adapters with an outbox write them inside the

@@ -1,7 +1,9 @@
 """The storage contract: what every unit of work and its repositories must do.
 
 Subclass ``UnitOfWorkContract`` and override the ``uow_factory`` fixture to return a factory
-over a fresh, empty, isolated store. The factory is called from several threads at once by the
+over a fresh, empty, isolated store. Refusals (``AlreadyExists``, ``ConcurrencyError``,
+``SlotUnavailable``, ``NotFound`` for a missing reference) may surface at the write or at
+``commit``: the suite accepts either. The factory is called from several threads at once by the
 race tests, so each call must give an independent unit of work (its own connection).
 """
 
@@ -144,10 +146,11 @@ class UnitOfWorkContract:
         with uow_factory() as uow:
             uow.patients.add(original)
             uow.commit()
+        with pytest.raises(AlreadyExists), uow_factory() as uow:
+            uow.patients.add(patient("p9"))
+            uow.commit()
         with uow_factory() as uow:
             stored = uow.patients.get(PatientId("p9"))
-            with pytest.raises(AlreadyExists):
-                uow.patients.add(patient("p9"))
         assert stored == evolve(original, version=1)
 
     def test_patient_update_is_compare_and_set(self, seeded: UnitOfWorkFactory) -> None:
@@ -158,6 +161,7 @@ class UnitOfWorkContract:
             uow.commit()
         with pytest.raises(ConcurrencyError), seeded() as uow:
             uow.patients.update(evolve(read, phone="+1 555 0199"))
+            uow.commit()
         with seeded() as uow:
             assert uow.patients.get(PatientId("p1")).phone == "+1 555 0100"
 
@@ -201,6 +205,7 @@ class UnitOfWorkContract:
             uow.commit()
         with pytest.raises(ConcurrencyError), seeded() as uow:
             uow.availability.save(saved)  # read at version 1, stored is now 2
+            uow.commit()
         with seeded() as uow:
             stored = uow.availability.get(DoctorId("d1"))
         assert stored is not None
