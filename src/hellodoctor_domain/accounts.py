@@ -91,6 +91,16 @@ class TwoFactorEnrollment:
     provisioning_uri: str
 
 
+@define(frozen=True)
+class PasswordSet:
+    account: Account
+    # Present when the account must now enrol in two-factor sign-in.
+    two_factor: TwoFactorEnrollment | None = None
+
+
+RESEND_INTERVAL = timedelta(minutes=1)
+
+
 class Identity:
     def __init__(
         self,
@@ -133,17 +143,23 @@ class Identity:
             password_hash=password_hash,
             patient_id=patient.id,
         )
-        try:
-            with self._uow() as uow:
-                if uow.accounts.by_email(email) is not None:
-                    raise AlreadyExists("e-mail taken")
-                uow.patients.add(patient)
-                uow.accounts.add(account)
-                code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
-                uow.commit()
-        except AlreadyExists:
+        with self._uow() as uow:
+            existing = uow.accounts.by_email(email)
+            if existing is None:
+                try:
+                    uow.patients.add(patient)
+                    uow.accounts.add(account)
+                    code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
+                    uow.commit()
+                except AlreadyExists:
+                    uow.rollback()
+                    existing = uow.accounts.by_email(email)  # registered a moment ago
+                    if existing is None:
+                        raise
+        if existing is not None:
+            # Told to the address on the account, never to the one typed (a look-alike).
             self._notify(
-                email,
+                existing.email,
                 "You already have a HelloDoctor account",
                 "Someone tried to register this address again. If it was you, sign in "
                 "or reset your password.",
@@ -160,7 +176,9 @@ class Identity:
         return patient.id
 
     def resend_verification(self, email: EmailAddress) -> None:
-        """Send a fresh code (earlier ones stop working) if the address awaits verification."""
+        """Send a fresh code (earlier ones stop working) if the address awaits verification.
+        At most one a minute, and a fresh code inherits the attempts its live predecessor had
+        left, so resending cannot multiply guesses."""
         now = self._clock.now()
         with self._uow() as uow:
             account = uow.accounts.by_email(email)
@@ -170,10 +188,23 @@ class Identity:
                 or (account.password_hash is None)
             ):
                 return
-            code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
+            previous = uow.one_time_secrets.latest(account.id, SecretPurpose.VERIFY_EMAIL)
+            attempts = self.settings.verification_attempts
+            if previous is not None and previous.used_at is None and now < previous.expires_at:
+                if now - previous.created_at < RESEND_INTERVAL:
+                    return
+                attempts = previous.attempts_left
+            if attempts <= 0:
+                return  # out of guesses until the last code expires
+            code = self._issue(
+                uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True, attempts=attempts
+            )
             uow.commit()
         self._notify(
-            email, "Your HelloDoctor verification code", f"Your code is {code}.", "verify_email"
+            account.email,
+            "Your HelloDoctor verification code",
+            f"Your code is {code}.",
+            "verify_email",
         )
 
     def verify_email(self, email: EmailAddress, code: str) -> None:
@@ -185,11 +216,12 @@ class Identity:
                 if account is None
                 else uow.one_time_secrets.latest(account.id, SecretPurpose.VERIFY_EMAIL)
             )
-            if account is None or secret is None:
+            if account is None or secret is None or account.status is AccountStatus.DISABLED:
                 raise InvalidOneTimeSecret("that code is not valid")
             self._redeem(uow, secret, code, now)
-            account.status = AccountStatus.ACTIVE
-            uow.accounts.update(account)
+            if account.status is AccountStatus.PENDING:
+                account.status = AccountStatus.ACTIVE
+                uow.accounts.update(account)
             uow.commit()
 
     # -- sign-in -----------------------------------------------------------------------
@@ -202,7 +234,8 @@ class Identity:
         client_address: str | None = None,
     ) -> Session:
         now = self._clock.now()
-        account_key = f"account:{str(email).lower()}"
+        # Keyed like the storage's lookup, so no other spelling of the address escapes it.
+        account_key = f"account:{email.lookup_key}"
         keys = [account_key] + ([f"address:{client_address}"] if client_address else [])
         wait = self._throttle.blocked_for(keys, now)
         if wait is not None:
@@ -218,28 +251,45 @@ class Identity:
             raise AuthenticationFailed("wrong e-mail or password")
         if account.status is AccountStatus.PENDING:
             raise EmailNotVerified("verify your e-mail address first")
-        if account.totp_enabled:
+        required = account.role in self.settings.two_factor_required_for
+        step: int | None = None
+        if account.totp_enabled or (required and account.totp_secret is not None):
+            # Enrolled, or bound to enrol and holding the secret from the set-password step:
+            # the first good code switches two-factor sign-in on.
             if not totp_code:
                 raise SecondFactorRequired("enter the code from your authenticator app")
             assert account.totp_secret is not None
-            if not self._totp.verify(account.totp_secret, totp_code, now):
+            step = self._totp.matched_step(account.totp_secret, totp_code, now)
+            if step is None or (
+                account.totp_last_step is not None and step <= account.totp_last_step
+            ):
                 self._throttle.failed(keys, now)
                 raise AuthenticationFailed("wrong code")
-        elif account.role in self.settings.two_factor_required_for:
+        elif required:
             raise SecondFactorEnrollmentRequired(
-                f"{account.role} accounts must use two-factor sign-in; ask an admin to invite "
-                "you again to set it up"
+                f"{account.role} accounts must use two-factor sign-in: reset your password to "
+                "set it up"
             )
         self._throttle.succeeded([account_key])
-        with self._uow() as uow:
-            if account.password_hash and self._hasher.needs_rehash(account.password_hash):
-                fresh = uow.accounts.get(account.id)
-                fresh.password_hash = self._hasher.hash(password)
-                uow.accounts.update(fresh)
-                account = fresh
-            session = self._start_session(uow, account, self._ids.new_id(), now)
-            uow.commit()
-        return session
+        signed_in = account
+
+        def sign_in() -> Session:
+            with self._uow() as uow:
+                fresh = uow.accounts.get(signed_in.id)
+                changed = False
+                if step is not None:
+                    if fresh.totp_last_step is not None and step <= fresh.totp_last_step:
+                        raise AuthenticationFailed("wrong code")  # replayed concurrently
+                    fresh.totp_last_step, fresh.totp_enabled, changed = step, True, True
+                if fresh.password_hash and self._hasher.needs_rehash(fresh.password_hash):
+                    fresh.password_hash, changed = self._hasher.hash(password), True
+                if changed:
+                    uow.accounts.update(fresh)
+                session = self._start_session(uow, fresh, self._ids.new_id(), now)
+                uow.commit()
+            return session
+
+        return _retrying(sign_in)
 
     def refresh(self, refresh_token: str) -> Session:
         """Exchange a live refresh token for a new one of the same family. Presenting one that
@@ -295,7 +345,8 @@ class Identity:
     # -- passwords ---------------------------------------------------------------------
 
     def forgot_password(self, email: EmailAddress) -> None:
-        """E-mail a reset link if the address has an account; silent either way."""
+        """E-mail a reset link if the address has an account; silent either way. The link goes
+        to the account's own address, never to the spelling that was typed."""
         now = self._clock.now()
         with self._uow() as uow:
             account = uow.accounts.by_email(email)
@@ -304,7 +355,7 @@ class Identity:
             token = self._issue(uow, account, SecretPurpose.RESET_PASSWORD, now)
             uow.commit()
         self._notify(
-            email,
+            account.email,
             "Reset your HelloDoctor password",
             f"Use this link within {_minutes(self.settings.reset_token_lifetime)} "
             f"minutes: {self.settings.password_link}?token={token}\n"
@@ -312,9 +363,12 @@ class Identity:
             "reset_password",
         )
 
-    def set_password(self, token: str, password: str) -> Account:
-        """Redeem a reset token or a doctor's invitation. The address is proven by receiving
-        the link, so the account becomes active; every existing session is ended."""
+    def set_password(self, token: str, password: str) -> PasswordSet:
+        """Redeem a reset token or a doctor's invitation (only the latest link of its kind
+        works). The address is proven by receiving the link, so the account becomes active;
+        every existing session is ended. When the account's role must use two-factor sign-in
+        and has not set it up, a TOTP secret comes back to put in an authenticator app; the
+        first sign-in with a code from it switches two-factor on."""
         now = self._clock.now()
         secret_id, _, secret_text = token.partition(".")
         with self._uow() as uow:
@@ -324,16 +378,30 @@ class Identity:
                 raise InvalidOneTimeSecret("that link is not valid") from None
             if secret.purpose not in (SecretPurpose.RESET_PASSWORD, SecretPurpose.SET_PASSWORD):
                 raise InvalidOneTimeSecret("that link is not valid")
+            latest = uow.one_time_secrets.latest(secret.account_id, secret.purpose)
+            if latest is None or latest.id != secret.id:
+                raise InvalidOneTimeSecret("a newer link was sent; use that one")
             account = uow.accounts.get(secret.account_id)
+            if account.status is AccountStatus.DISABLED:
+                raise InvalidOneTimeSecret("that link is not valid")
             check_password_strength(password, account.email)
             self._redeem(uow, secret, secret_text, now)
             account.password_hash = self._hasher.hash(password)
             if account.status is AccountStatus.PENDING:
                 account.status = AccountStatus.ACTIVE
+            enrollment = None
+            if account.role in self.settings.two_factor_required_for and not account.totp_enabled:
+                account.totp_secret = self._totp.new_secret()
+                enrollment = TwoFactorEnrollment(
+                    account.totp_secret,
+                    self._totp.provisioning_uri(
+                        account.totp_secret, str(account.email), self.settings.issuer
+                    ),
+                )
             uow.accounts.update(account)
             uow.refresh_tokens.revoke_account(account.id, now)
             uow.commit()
-        return account
+        return PasswordSet(account, enrollment)
 
     # -- doctors and admins ------------------------------------------------------------
 
@@ -406,9 +474,15 @@ class Identity:
         now = self._clock.now()
         with self._uow() as uow:
             account = uow.accounts.get(account_id)
-            if account.totp_secret is None or not self._totp.verify(account.totp_secret, code, now):
+            step = (
+                None
+                if account.totp_secret is None
+                else self._totp.matched_step(account.totp_secret, code, now)
+            )
+            if step is None:
                 raise InvalidOneTimeSecret("that code is not valid")
             account.totp_enabled = True
+            account.totp_last_step = step
             uow.accounts.update(account)
             uow.commit()
 
@@ -433,6 +507,7 @@ class Identity:
         now: datetime,
         *,
         numeric: bool = False,
+        attempts: int | None = None,
     ) -> str:
         secret_id = self._ids.new_id()
         lifetime = {
@@ -449,7 +524,7 @@ class Identity:
                 digest(secret_id, text),
                 now,
                 now + lifetime,
-                attempts_left=self.settings.verification_attempts if numeric else 1,
+                attempts_left=attempts or (self.settings.verification_attempts if numeric else 1),
             )
         )
         return text if numeric else f"{secret_id}.{text}"

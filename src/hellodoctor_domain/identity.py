@@ -51,6 +51,8 @@ class Account:
     doctor_id: DoctorId | None = None
     totp_secret: str | None = field(default=None, repr=False)
     totp_enabled: bool = False
+    # The last TOTP time step accepted: a code is good once (RFC 6238, section 5.2).
+    totp_last_step: int | None = None
     version: int = 0
 
     def __attrs_post_init__(self) -> None:

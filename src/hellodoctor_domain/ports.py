@@ -452,7 +452,9 @@ class TotpVerifier(Protocol):
 
     def new_secret(self) -> str: ...
 
-    def verify(self, secret: str, code: str, at: datetime) -> bool: ...
+    def matched_step(self, secret: str, code: str, at: datetime) -> int | None:
+        """The time step (Unix time // 30) whose code ``code`` is, within the allowed drift
+        around ``at``; ``None`` if it matches none."""
 
     def provisioning_uri(self, secret: str, account_name: str, issuer: str) -> str: ...
 

@@ -233,6 +233,14 @@ class EmailAddress:
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def lookup_key(self) -> str:
+        """What makes two addresses the same account: the whole address lower-cased
+        (``str.lower``, not ``casefold``: "\u017fam" and "sam", "straße" and "strasse" are different
+        mailboxes). Storage keeps this key under a unique index; computed here, not by the
+        database, so every adapter agrees on non-ASCII letters."""
+        return self.value.lower()
+
 
 class Role(enum.StrEnum):
     PATIENT = "patient"

@@ -28,7 +28,7 @@ from hellodoctor_adapters.memory import (
 from hellodoctor_adapters.memory.storage import InMemoryRefreshTokenRepository
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import DEFAULT_RULES, InMemoryLoginThrottle
-from hellodoctor_domain.accounts import Identity, IdentitySettings, Session
+from hellodoctor_domain.accounts import RESEND_INTERVAL, Identity, IdentitySettings, Session
 from hellodoctor_domain.errors import (
     AccessDenied,
     AlreadyExists,
@@ -110,8 +110,12 @@ class FakeTotp:
         step = int(at.timestamp()) // 30
         return f"{zlib.crc32(f'{secret}:{step}'.encode()) % 10**6:06d}"
 
-    def verify(self, secret: str, code: str, at: datetime) -> bool:
-        return code == self.code(secret, at)
+    def matched_step(self, secret: str, code: str, at: datetime) -> int | None:
+        step = int(at.timestamp()) // 30
+        for candidate in (step - 1, step, step + 1):
+            if code == self.code(secret, datetime.fromtimestamp(candidate * 30, tz=UTC)):
+                return candidate
+        return None
 
     def provisioning_uri(self, secret: str, account_name: str, issuer: str) -> str:
         return f"otpauth://totp/{issuer}:{account_name}?secret={secret}&issuer={issuer}"
@@ -220,6 +224,8 @@ class World:
         enrollment = self.identity.begin_two_factor(account.id)
         code = self.totp.code(enrollment.secret, self.clock.now())
         self.identity.confirm_two_factor(account.id, code)
+        # That code is spent (RFC 6238 5.2): let the authenticator show the next one.
+        self.clock.advance(timedelta(seconds=30))
         return enrollment.secret
 
     def fail_logins(self, count: int, email: EmailAddress = ANN, **options: Any) -> None:
@@ -389,9 +395,11 @@ def test_a_code_works_until_just_before_it_expires(world: World) -> None:
 def test_resending_makes_earlier_codes_stop_working(world: World) -> None:
     world.register()
     first = world.code()
+    world.clock.advance(RESEND_INTERVAL)
     world.identity.resend_verification(ANN)
     # Codes are random: make sure the two differ, or the test would prove nothing.
     while world.code() == first:
+        world.clock.advance(RESEND_INTERVAL)
         world.identity.resend_verification(ANN)
     latest = world.code()
 
@@ -399,6 +407,24 @@ def test_resending_makes_earlier_codes_stop_working(world: World) -> None:
         world.identity.verify_email(ANN, first)
     world.identity.verify_email(ANN, latest)
     assert world.account(ANN).status is AccountStatus.ACTIVE
+
+
+def test_resending_at_most_once_a_minute_and_never_for_fresh_guesses(world: World) -> None:
+    world.register()
+    sent = len(world.notifier.sent)
+    world.identity.resend_verification(ANN)  # within the minute: nothing
+    assert len(world.notifier.sent) == sent
+    for _ in range(3):
+        with pytest.raises(InvalidOneTimeSecret):
+            world.identity.verify_email(ANN, "not-a-code")
+    world.clock.advance(RESEND_INTERVAL)
+    world.identity.resend_verification(ANN)
+    # The new code carries the two attempts the old one had left, not five fresh ones.
+    for _ in range(2):
+        with pytest.raises(InvalidOneTimeSecret):
+            world.identity.verify_email(ANN, "not-a-code")
+    with pytest.raises(InvalidOneTimeSecret):
+        world.identity.verify_email(ANN, world.code())
 
 
 def test_resend_is_silent_for_unknown_and_already_active_addresses(world: World) -> None:
@@ -409,13 +435,6 @@ def test_resend_is_silent_for_unknown_and_already_active_addresses(world: World)
     assert len(world.notifier.sent) == sent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: verify_email sets ACTIVE whatever the status, so a pending account that was "
-        "disabled is re-enabled by its still-valid verification code"
-    ),
-)
 def test_verifying_does_not_re_enable_a_disabled_account(world: World) -> None:
     world.register()
     world.set_status(ANN, AccountStatus.DISABLED)
@@ -597,14 +616,6 @@ def test_a_client_address_is_locked_after_failures_across_accounts(world: World)
     assert world.identity.login(ANN, PASSWORD, client_address=here).account.email == ANN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the lock-out key is str(email).lower() but accounts are found by casefold(), so "
-        "long-s (U+017F) or sharp-s (U+00DF) spellings reach the same account under a fresh "
-        "lock-out key: five more guesses per spelling"
-    ),
-)
 def test_account_lockout_holds_for_every_spelling_that_reaches_the_account(
     world: World,
 ) -> None:
@@ -664,22 +675,32 @@ def test_asking_for_the_second_factor_is_not_a_failure(world: World) -> None:
     assert world.identity.login(ANN, PASSWORD, totp_code=code).account.email == ANN
 
 
-def test_a_role_that_must_use_two_factor_cannot_sign_in_without_it() -> None:
+def test_a_role_that_must_use_two_factor_enrols_when_setting_its_password() -> None:
     world = World(IdentitySettings(two_factor_required_for=frozenset({"doctor"})))
     world.invite(DOC)
-    world.identity.set_password(world.link_token(DOC, "set_password"), PASSWORD)
+    result = world.identity.set_password(world.link_token(DOC, "set_password"), PASSWORD)
     world.active_patient(ANN)
+    assert result.two_factor is not None
+    assert result.two_factor.secret in result.two_factor.provisioning_uri
 
     with pytest.raises(AuthenticationFailed):
         world.identity.login(DOC, WRONG_PASSWORD)
-    with pytest.raises(SecondFactorEnrollmentRequired):
+    with pytest.raises(SecondFactorRequired):
         world.identity.login(DOC, PASSWORD)
     assert world.identity.login(ANN, PASSWORD).account.role is Role.PATIENT  # not required
 
-    secret = world.enable_two_factor(DOC)
     assert isinstance(world.totp, FakeTotp)
-    code = world.totp.code(secret, world.clock.now())
+    code = world.totp.code(result.two_factor.secret, world.clock.now())
     assert world.identity.login(DOC, PASSWORD, totp_code=code).account.role is Role.DOCTOR
+    assert world.account(DOC).totp_enabled  # the first good code switched it on
+
+
+def test_a_role_that_must_use_two_factor_and_has_no_secret_cannot_sign_in() -> None:
+    world = World(IdentitySettings(two_factor_required_for=frozenset({"admin"})))
+    admin_email = EmailAddress("root@clinic.example")
+    world.identity.create_admin(admin_email, PASSWORD)
+    with pytest.raises(SecondFactorEnrollmentRequired):
+        world.identity.login(admin_email, PASSWORD)
 
 
 def test_sign_in_with_a_real_authenticator_code() -> None:
@@ -706,13 +727,6 @@ def test_sign_in_with_a_real_authenticator_code() -> None:
     assert world.identity.login(ANN, PASSWORD, totp_code=authenticator.at(now)).account.email == ANN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (RFC 6238 section 5.2): a TOTP code that already signed in is accepted again "
-        "within its validity window, so a shoulder-surfed or phished code can be replayed"
-    ),
-)
 def test_a_second_factor_code_cannot_be_replayed(world: World) -> None:
     world.active_patient()
     secret = world.enable_two_factor()
@@ -974,7 +988,7 @@ def test_a_reset_link_sets_the_password_once_and_ends_every_session(world: World
     token = world.link_token(ANN, "reset_password")
     assert token not in str(world.store.one_time_secrets)
 
-    account = world.identity.set_password(token, OTHER_PASSWORD)
+    account = world.identity.set_password(token, OTHER_PASSWORD).account
 
     assert account.email == ANN
     assert world.refused(phone.refresh_token)
@@ -1049,14 +1063,6 @@ def test_a_reset_link_activates_a_pending_account(world: World) -> None:
     assert world.account(ANN).status is AccountStatus.ACTIVE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: forgot_password finds accounts by casefold() and mails the link to the address "
-        "as typed, so ann@straße.example receives the reset link of ann@strasse.example "
-        "(account takeover by whoever owns the look-alike domain)"
-    ),
-)
 def test_a_reset_link_only_ever_goes_to_the_accounts_own_address(world: World) -> None:
     owner = EmailAddress("ann@strasse.example")
     world.active_patient(owner)
@@ -1084,7 +1090,7 @@ def test_an_admin_invites_a_doctor_who_sets_a_password_and_signs_in(world: World
     with pytest.raises(AuthenticationFailed):
         world.identity.login(DOC, PASSWORD)
 
-    activated = world.identity.set_password(world.link_token(DOC, "set_password"), PASSWORD)
+    activated = world.identity.set_password(world.link_token(DOC, "set_password"), PASSWORD).account
 
     assert activated.status is AccountStatus.ACTIVE
     session = world.identity.login(DOC, PASSWORD)

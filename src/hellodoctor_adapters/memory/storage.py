@@ -308,9 +308,8 @@ class InMemoryAccountRepository(_Journalled, AccountRepository):
             raise NotFound(f"no account {account_id}") from None
 
     def by_email(self, email: EmailAddress) -> Account | None:
-        wanted = str(email).casefold()
         for account in self._store.accounts.values():
-            if str(account.email).casefold() == wanted:
+            if account.email.lookup_key == email.lookup_key:
                 return evolve(account)
         return None
 
