@@ -40,6 +40,7 @@ from hellodoctor_domain.errors import (
     BackendUnavailable,
     ConcurrencyError,
     NotFound,
+    SlotUnavailable,
 )
 from hellodoctor_domain.events import AppointmentEvent
 from hellodoctor_domain.identity import (
@@ -403,12 +404,20 @@ class SqlAppointmentRepository(AppointmentRepository):
         self._connection = connection
 
     def _add(self, appointment: Appointment) -> None:
-        with translated_errors():
-            self._connection.execute(
-                sa.insert(appointments).values(
-                    **_appointment_row(appointment), version=appointment.version + 1
+        try:
+            with translated_errors():
+                self._connection.execute(
+                    sa.insert(appointments).values(
+                        **_appointment_row(appointment), version=appointment.version + 1
+                    )
                 )
-            )
+        except ConcurrencyError as error:
+            # An insert has no version to be stale. On PostgreSQL, two overlapping inserts in
+            # flight can each wait on the other while checking the exclusion constraint; the
+            # server aborts one (deadlock, 40P01), which thereby lost the race for the time.
+            raise SlotUnavailable(
+                "another booking for that time was being written at the same moment"
+            ) from error
 
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         found = self._select(appointments.c.id == appointment_id.value)
