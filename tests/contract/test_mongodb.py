@@ -10,10 +10,9 @@ import pytest
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing import UnitOfWorkContract
-from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 
 
-class TestMongoStorage(UnitOfWorkContract, AccountsAndQueriesContract):
+class TestMongoStorage(UnitOfWorkContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

@@ -11,10 +11,9 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing import UnitOfWorkContract
-from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 
 
-class TestSqliteStorage(UnitOfWorkContract, AccountsAndQueriesContract):
+class TestSqliteStorage(UnitOfWorkContract):
     @pytest.fixture
     def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
         factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
@@ -30,7 +29,7 @@ def postgres_factory() -> Iterator[SqlUnitOfWorkFactory]:
         factory.dispose()
 
 
-class TestPostgresStorage(UnitOfWorkContract, AccountsAndQueriesContract):
+class TestPostgresStorage(UnitOfWorkContract):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_factory.engine)
