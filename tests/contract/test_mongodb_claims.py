@@ -268,7 +268,7 @@ def test_indexes_are_created_idempotently(factory: MongoUnitOfWorkFactory) -> No
     factory.store.ensure_indexes()
     factory.store.ensure_indexes()
     names = set(factory.store.collection("appointments").index_information())
-    assert {"doctor_calendar", "patient_calendar", "holds_by_expiry"} <= names
+    assert {"doctor_by_start", "patient_by_start", "all_by_start", "holds_by_expiry"} <= names
     assert "registration_number_unique" in factory.store.collection("doctors").index_information()
 
 

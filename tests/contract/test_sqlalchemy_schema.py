@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, po
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
+from hellodoctor_domain.ports import DoctorQuery
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -170,3 +172,39 @@ def test_postgres_schema_carries_the_exclusion_constraints() -> None:
     assert set(by_name) == {"appointments_doctor_no_overlap", "appointments_patient_no_overlap"}
     assert "tstzrange(starts_at, blocked_until" in by_name["appointments_doctor_no_overlap"]
     assert "tstzrange(starts_at, ends_at" in by_name["appointments_patient_no_overlap"]
+
+
+def test_revision_0002_fills_the_search_keys_of_existing_doctors(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO doctors (id, name, specialty, registration_number, "
+                    "fee_minor_units, fee_currency, time_zone, qualifications, languages, "
+                    "accepting_bookings, version) VALUES ('d1', 'Dr Zoë Straße', 'Cardiology', "
+                    "'R1', 0, 'EUR', 'UTC', '[]', '[\"Yoruba\", \"en\", \"EN\"]', true, 1)"
+                )
+            )
+        upgrade(engine)
+        indexes = {index["name"] for index in sa.inspect(engine).get_indexes("appointments")}
+        factory = SqlUnitOfWorkFactory(engine)
+        with factory() as uow:
+
+            def found(**filters: Any) -> list[str]:
+                return [d.id.value for d in uow.doctors.search(DoctorQuery(**filters))]
+
+            assert found(language="YORUBA") == ["d1"]
+            assert found(language="en") == ["d1"]
+            assert found(text="STRASSE") == ["d1"]  # casefold, not lower(): ß is ss
+            assert found(specialty="cardiology") == ["d1"]
+            assert uow.doctors.get(DoctorId("d1")).languages == ("Yoruba", "en", "EN")
+    finally:
+        engine.dispose()
+    assert {
+        "ix_appointments_patient_starts_at_id",
+        "ix_appointments_doctor_starts_at_id",
+        "ix_appointments_starts_at_id",
+    } <= indexes
+    assert "ix_appointments_patient_starts_at" not in indexes  # replaced by the longer one

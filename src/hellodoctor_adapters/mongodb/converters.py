@@ -31,6 +31,7 @@ from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.availability import Weekday
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.identity import AccountStatus, SecretPurpose
 from hellodoctor_domain.values import (
     AppointmentId,
     AppointmentType,
@@ -97,7 +98,15 @@ def _time_range_from_doc(value: dict[str, Any], _type: object) -> TimeRange:
 def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     # cattrs passes str-based enums through as they are; store their plain values.
-    for kind in (AppointmentStatus, AppointmentType, VisitKind, Role, Weekday):
+    for kind in (
+        AppointmentStatus,
+        AppointmentType,
+        VisitKind,
+        Role,
+        Weekday,
+        AccountStatus,
+        SecretPurpose,
+    ):
         converter.register_unstructure_hook(kind, lambda value: value.value)
     converter.register_unstructure_hook(datetime, _bson_date)
     converter.register_structure_hook(datetime, _aware)
@@ -160,6 +169,15 @@ def normalise_instants(appointment: Appointment) -> None:
         appointment.cancellation = attrs.evolve(
             appointment.cancellation, at=floor_ms(appointment.cancellation.at)
         )
+
+
+def floor_instants(value: Any) -> None:
+    """Truncate every instant field of an attrs object to milliseconds, in place (accounts,
+    secrets, tokens: what the caller holds then equals what is read back)."""
+    for attribute in attrs.fields(type(value)):
+        moment = getattr(value, attribute.name)
+        if isinstance(moment, datetime):
+            setattr(value, attribute.name, floor_ms(moment))
 
 
 def event_to_document(event: AppointmentEvent, event_id: str) -> dict[str, Any]:

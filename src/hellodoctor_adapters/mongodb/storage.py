@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -44,7 +45,7 @@ from urllib.parse import urlsplit
 from attrs import define, evolve, field
 from bson.codec_options import CodecOptions
 from bson.errors import BSONError
-from pymongo import ASCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -54,6 +55,8 @@ from hellodoctor_adapters.mongodb.converters import (
     appointment_from_document,
     appointment_to_document,
     event_to_document,
+    floor_instants,
+    floor_ms,
     from_document,
     normalise_instants,
     to_document,
@@ -69,16 +72,31 @@ from hellodoctor_domain.errors import (
     PortError,
 )
 from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.ports import (
+    AccountRepository,
+    AppointmentQuery,
     AppointmentRepository,
     AvailabilityRepository,
+    DoctorQuery,
     DoctorRepository,
     EventPublisher,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    OneTimeSecretRepository,
     PatientRepository,
+    RefreshTokenRepository,
     UnitOfWork,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import AppointmentId, DoctorId, PatientId, TimeRange
+from hellodoctor_domain.values import (
+    AppointmentId,
+    DoctorId,
+    EmailAddress,
+    PatientId,
+    TimeRange,
+    UserId,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +106,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_DATABASE = "hellodoctor"
+COLLECTIONS = (
+    "doctors",
+    "patients",
+    "availability",
+    "appointments",
+    "claims",
+    "outbox",
+    "accounts",
+    "one_time_secrets",
+    "refresh_tokens",
+    "idempotency",
+)
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 _NOT_REVOKED = {"_revoked": {"$exists": False}}
 
@@ -135,26 +165,61 @@ class MongoStore:
 
     @translated
     def ensure_indexes(self) -> None:
-        """Create the indexes the adapter relies on; safe to run at every start-up."""
-        self.collection("doctors").create_index(
-            "registration_number", unique=True, name="registration_number_unique"
-        )
+        """Create the indexes the adapter relies on (and the doctors' search keys, for
+        documents written before they existed); safe to run at every start-up."""
+        doctors = self.collection("doctors")
+        doctors.create_index("registration_number", unique=True, name="registration_number_unique")
+        for field_name in ("_search.specialty", "_search.languages"):
+            doctors.create_index([(field_name, ASCENDING), ("_id", ASCENDING)])
+        for document in doctors.find({"_search": {"$exists": False}}):
+            doctors.update_one(
+                {"_id": document["_id"], "_search": {"$exists": False}},
+                {"$set": {"_search": _search_keys(from_document(document, Doctor))}},
+            )
         appointments = self.collection("appointments")
+        # Keyset pages in (start, _id) order: a doctor's, a patient's ("my appointments"), and
+        # the admin list. The first two replace the (owner, start) indexes of the first release.
+        for name in ("doctor_calendar", "patient_calendar"):
+            if name in appointments.index_information():
+                appointments.drop_index(name)
         appointments.create_index(
-            [("doctor_id", ASCENDING), ("time.start_us", ASCENDING)], name="doctor_calendar"
+            [("doctor_id", ASCENDING), ("time.start_us", ASCENDING), ("_id", ASCENDING)],
+            name="doctor_by_start",
         )
         appointments.create_index(
-            [("patient_id", ASCENDING), ("time.start_us", ASCENDING)], name="patient_calendar"
+            [("patient_id", ASCENDING), ("time.start_us", ASCENDING), ("_id", ASCENDING)],
+            name="patient_by_start",
+        )
+        appointments.create_index(
+            [("time.start_us", ASCENDING), ("_id", ASCENDING)], name="all_by_start"
         )
         appointments.create_index(
             [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_by_expiry"
         )
         self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
+        # One account per e-mail address in any case: the case-folded address, unique.
+        self.collection("accounts").create_index("_email_key", unique=True, name="email_key_unique")
+        self.collection("one_time_secrets").create_index(
+            [
+                ("account_id", ASCENDING),
+                ("purpose", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="latest_by_account",
+        )
+        tokens = self.collection("refresh_tokens")
+        tokens.create_index("family_id", name="by_family")
+        tokens.create_index("account_id", name="by_account")
+        # One request per (scope, key): two concurrent requests with one key cannot both land.
+        self.collection("idempotency").create_index(
+            [("scope", ASCENDING), ("key", ASCENDING)], unique=True, name="scope_key_unique"
+        )
 
     @translated
     def truncate(self) -> None:
         """Empty every collection, keeping indexes (cheap isolation for tests)."""
-        for name in ("doctors", "patients", "availability", "appointments", "claims", "outbox"):
+        for name in COLLECTIONS:
             self.collection(name).delete_many({})
 
     @translated
@@ -258,6 +323,15 @@ class _Profiles(Generic[T]):
             raise NotFound(f"no {self.label} {key}")
         return found
 
+    def _document(self, value: T) -> Document:
+        """The stored form of ``value`` (subclasses add derived keys)."""
+        return to_document(value)
+
+    def _version_seen(self, document: Document) -> int:
+        """The version a caller reading ``document`` in this unit of work was given."""
+        version: int = document["version"]
+        return version
+
     def _update(self, value: T) -> None:
         key = self._key(value)
         change = self.pending.get(key)
@@ -265,7 +339,7 @@ class _Profiles(Generic[T]):
             previous = self._read(key)
             if previous is None:
                 raise NotFound(f"no {self.label} {key}")
-            expected, current = previous["version"], previous["version"]
+            expected, current = previous["version"], self._version_seen(previous)
         else:
             previous, expected = change.previous, change.expected_version
             current = change.value.version  # type: ignore[attr-defined]
@@ -276,7 +350,7 @@ class _Profiles(Generic[T]):
 
     def flush(self, undo: list[Undo]) -> None:
         for key, change in self.pending.items():
-            document = to_document(change.value)
+            document = self._document(change.value)
             try:
                 if change.expected_version is None:
                     self._collection.insert_one(document)
@@ -327,6 +401,39 @@ class MongoDoctorRepository(_Profiles[Doctor], DoctorRepository):
         found.update({key: evolve(change.value) for key, change in self.pending.items()})
         return [found[key] for key in sorted(found)]
 
+    def _document(self, value: Doctor) -> Document:
+        return {**to_document(value), "_search": _search_keys(value)}
+
+    @translated
+    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+        conditions: Document = {}
+        if query.after is not None:
+            conditions["_id"] = {"$gt": query.after.value}
+        if query.specialty is not None:
+            conditions["_search.specialty"] = query.specialty.casefold()
+        if query.language is not None:
+            conditions["_search.languages"] = query.language.casefold()
+        if query.text:
+            pattern = re.escape(query.text.casefold())
+            conditions["$or"] = [
+                {"_search.name": {"$regex": pattern}},
+                {"_search.specialty": {"$regex": pattern}},
+            ]
+        if query.accepting_bookings is not None:
+            conditions["accepting_bookings"] = query.accepting_bookings
+        # Enough rows that dropping this unit of work's own changes still leaves a full page.
+        cursor = (
+            self._collection.find(conditions)
+            .sort("_id", ASCENDING)
+            .limit(query.limit + len(self.pending))
+        )
+        found = {document["_id"]: from_document(document, Doctor) for document in cursor}
+        for key, change in self.pending.items():
+            found.pop(key, None)
+            if _doctor_matches(query, change.value):
+                found[key] = evolve(change.value)
+        return [found[key] for key in sorted(found)][: query.limit]
+
     def _refuse_taken_registration(self, doctor: Doctor) -> None:
         # Fails fast only; the unique index decides at commit.
         number = doctor.registration_number
@@ -338,6 +445,31 @@ class MongoDoctorRepository(_Profiles[Doctor], DoctorRepository):
         )
         if taken:
             raise AlreadyExists(f"registration number {number} is taken")
+
+
+def _search_keys(doctor: Doctor) -> Document:
+    """Case-folded copies the search filters compare (``str.casefold``, like the reference;
+    a case-insensitive regex or collation folds differently)."""
+    return {
+        "name": doctor.name.casefold(),
+        "specialty": doctor.specialty.casefold(),
+        "languages": sorted({language.casefold() for language in doctor.languages}),
+    }
+
+
+def _doctor_matches(query: DoctorQuery, doctor: Doctor) -> bool:
+    keys = _search_keys(doctor)
+    text = (query.text or "").casefold()
+    return (
+        (query.after is None or doctor.id > query.after)
+        and (query.specialty is None or keys["specialty"] == query.specialty.casefold())
+        and (query.language is None or query.language.casefold() in keys["languages"])
+        and (not text or text in keys["name"] or text in keys["specialty"])
+        and (
+            query.accepting_bookings is None
+            or doctor.accepting_bookings == query.accepting_bookings
+        )
+    )
 
 
 class MongoPatientRepository(_Profiles[Patient], PatientRepository):
@@ -426,6 +558,17 @@ def _ranges(appointment: Appointment) -> list[tuple[Scope, str, TimeRange]]:
         (Scope.DOCTOR, appointment.doctor_id.value, appointment.blocked),
         (Scope.PATIENT, appointment.patient_id.value, appointment.time),
     ]
+
+
+def _appointment_matches(query: AppointmentQuery, a: Appointment) -> bool:
+    return (
+        (query.patient_id is None or a.patient_id == query.patient_id)
+        and (query.doctor_id is None or a.doctor_id == query.doctor_id)
+        and (query.statuses is None or a.status in query.statuses)
+        and (query.starts_from is None or a.time.start >= query.starts_from)
+        and (query.starts_before is None or a.time.start < query.starts_before)
+        and (query.after is None or (a.time.start, a.id) > query.after)
+    )
 
 
 class MongoAppointmentRepository(AppointmentRepository):
@@ -577,6 +720,44 @@ class MongoAppointmentRepository(AppointmentRepository):
         )
 
     @translated
+    def _search(self, query: AppointmentQuery) -> list[Appointment]:
+        conditions: Document = dict(_NOT_REVOKED)
+        if query.patient_id is not None:
+            conditions["patient_id"] = query.patient_id.value
+        if query.doctor_id is not None:
+            conditions["doctor_id"] = query.doctor_id.value
+        if query.statuses is not None:
+            conditions["status"] = {"$in": [status.value for status in query.statuses]}
+        start: Document = {}
+        if query.starts_from is not None:
+            start["$gte"] = to_micros(query.starts_from)
+        if query.starts_before is not None:
+            start["$lt"] = to_micros(query.starts_before)
+        if query.after is not None:
+            # Keyset: (start, _id) > cursor. The $gte bound is the index range the scan starts
+            # at; the $or only drops the cursor's own start's rows up to its id.
+            after_us, after_id = to_micros(query.after[0]), query.after[1].value
+            start["$gte"] = max(start.get("$gte", after_us), after_us)
+            conditions["$or"] = [
+                {"time.start_us": {"$gt": after_us}},
+                {"_id": {"$gt": after_id}},
+            ]
+        if start:
+            conditions["time.start_us"] = start
+        cursor = (
+            self._collection.find(conditions)
+            .sort([("time.start_us", ASCENDING), ("_id", ASCENDING)])
+            .limit(query.limit + len(self.pending))
+        )
+        found = {document["_id"]: appointment_from_document(document) for document in cursor}
+        for key, change in self.pending.items():  # this unit of work's own writes win
+            found.pop(key, None)
+            if _appointment_matches(query, change.value):
+                found[key] = evolve(change.value, events=[])
+        ordered = sorted(found.values(), key=lambda a: (a.time.start, a.id))
+        return ordered[: query.limit]
+
+    @translated
     def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
         def lapsed(a: Appointment) -> bool:
             return (
@@ -676,6 +857,228 @@ class MongoAppointmentRepository(AppointmentRepository):
         self.claimed.clear()
 
 
+# -- identity and idempotency ------------------------------------------------------------------
+
+
+class MongoAccountRepository(_Profiles[Account], AccountRepository):
+    kind = Account
+    label = "account"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "accounts")
+
+    def _document(self, value: Account) -> Document:
+        # The unique index on the case-folded address decides "one account per e-mail".
+        return {**to_document(value), "_email_key": value.email.value.casefold()}
+
+    @translated
+    def add(self, account: Account) -> None:
+        floor_instants(account)
+        if self.by_email(account.email) is not None:  # fails fast; the index decides at commit
+            raise AlreadyExists("that account or e-mail address exists")
+        self._add(account)
+
+    @translated
+    def get(self, account_id: UserId) -> Account:
+        return self._get(account_id.value)
+
+    @translated
+    def by_email(self, email: EmailAddress) -> Account | None:
+        wanted = email.value.casefold()
+        for change in self.pending.values():
+            if change.value.email.value.casefold() == wanted:
+                return evolve(change.value)
+        document = self._collection.find_one({"_email_key": wanted})
+        if document is None or document["_id"] in self.pending:  # changed in this unit
+            return None
+        return from_document(document, Account)
+
+    @translated
+    def update(self, account: Account) -> None:
+        floor_instants(account)
+        other = self.by_email(account.email)
+        if other is not None and other.id != account.id:
+            raise AlreadyExists("that e-mail address has an account")
+        self._update(account)
+
+
+class MongoOneTimeSecretRepository(_Profiles[OneTimeSecret], OneTimeSecretRepository):
+    kind = OneTimeSecret
+    label = "secret"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "one_time_secrets")
+
+    @translated
+    def add(self, secret: OneTimeSecret) -> None:
+        floor_instants(secret)
+        self._add(secret)
+
+    @translated
+    def get(self, secret_id: str) -> OneTimeSecret:
+        return self._get(secret_id)
+
+    @translated
+    def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
+        cursor = (
+            self._collection.find({"account_id": account_id.value, "purpose": purpose.value})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(1 + len(self.pending))
+        )
+        found = {document["_id"]: from_document(document, OneTimeSecret) for document in cursor}
+        for key, change in self.pending.items():
+            found.pop(key, None)
+            if change.value.account_id == account_id and change.value.purpose is purpose:
+                found[key] = evolve(change.value)
+        if not found:
+            return None
+        return max(found.values(), key=lambda secret: (secret.created_at, secret.id))
+
+    @translated
+    def update(self, secret: OneTimeSecret) -> None:
+        floor_instants(secret)
+        self._update(secret)
+
+
+@define(frozen=True)
+class _Revocation:
+    field_name: str  # "family_id" or "account_id"
+    value: str
+    at: datetime
+
+    def applies_to(self, token: RefreshToken) -> bool:
+        return token.revoked_at is None and str(getattr(token, self.field_name)) == self.value
+
+    def apply(self, token: RefreshToken) -> RefreshToken:
+        return evolve(token, revoked_at=self.at, version=token.version + 1)
+
+
+class MongoRefreshTokenRepository(_Profiles[RefreshToken], RefreshTokenRepository):
+    """Revocations are buffered like every write and applied at commit as one ``update_many``
+    per revocation (each document atomically; a token rotated meanwhile fails its
+    compare-and-set, as the version moves). Tokens this unit of work holds are revoked in
+    memory at the call, and reads of others see the revocation laid over them."""
+
+    kind = RefreshToken
+    label = "token"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "refresh_tokens")
+        self.revocations: list[_Revocation] = []
+
+    def _with_revocations(self, token: RefreshToken) -> RefreshToken:
+        for revocation in self.revocations:
+            if revocation.applies_to(token):
+                token = revocation.apply(token)
+        return token
+
+    def _current(self, key: str) -> RefreshToken | None:
+        if key in self.pending:
+            return super()._current(key)
+        document = self._read(key)
+        if document is None:
+            return None
+        return self._with_revocations(from_document(document, RefreshToken))
+
+    def _version_seen(self, document: Document) -> int:
+        return self._with_revocations(from_document(document, RefreshToken)).version
+
+    @translated
+    def add(self, token: RefreshToken) -> None:
+        floor_instants(token)
+        self._add(token)
+
+    @translated
+    def get(self, token_id: str) -> RefreshToken:
+        return self._get(token_id)
+
+    @translated
+    def update(self, token: RefreshToken) -> None:
+        floor_instants(token)
+        self._update(token)
+
+    def _revoke(self, revocation: _Revocation) -> None:
+        for change in self.pending.values():
+            if revocation.applies_to(change.value):
+                change.value = revocation.apply(change.value)
+        self.revocations.append(revocation)
+
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        self._revoke(_Revocation("family_id", family_id, floor_ms(at)))
+
+    def revoke_account(self, account_id: UserId, at: datetime) -> None:
+        self._revoke(_Revocation("account_id", account_id.value, floor_ms(at)))
+
+    def flush_revocations(self) -> None:
+        """Apply the revocations to the tokens on the server. Tokens this unit of work wrote
+        already carry theirs (or, added after the call, must not get it)."""
+        for revocation in self.revocations:
+            self._collection.update_many(
+                {
+                    revocation.field_name: revocation.value,
+                    "revoked_at": None,
+                    "_id": {"$nin": list(self.pending)},
+                },
+                {"$set": {"revoked_at": revocation.at}, "$inc": {"version": 1}},
+            )
+
+
+class MongoIdempotencyRepository(IdempotencyRepository):
+    """Records in ``idempotency``, unique on ``(scope, key)`` by index. Written at commit
+    right after the appointments: see ``docs/mongodb.md`` for what a crash in between leaves."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self._collection = store.collection("idempotency")
+        self.pending: dict[tuple[str, str], IdempotencyRecord] = {}
+
+    @translated
+    def add(self, record: IdempotencyRecord) -> None:
+        if self.get(record.scope, record.key) is not None:  # fails fast; the index decides
+            raise AlreadyExists("that idempotency key was used")
+        self.pending[(record.scope, record.key)] = evolve(
+            record, created_at=floor_ms(record.created_at)
+        )
+
+    @translated
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        record = self.pending.get((scope, key))
+        if record is not None:
+            return record
+        document = self._collection.find_one({"scope": scope, "key": key})
+        if document is None:
+            return None
+        return IdempotencyRecord(
+            scope=document["scope"],
+            key=document["key"],
+            fingerprint=document["fingerprint"],
+            appointment_id=AppointmentId(document["appointment_id"]),
+            created_at=document["created_at"],
+        )
+
+    def flush(self, undo: list[Undo]) -> None:
+        for record in self.pending.values():
+            try:
+                written = self._collection.insert_one(
+                    {
+                        "scope": record.scope,
+                        "key": record.key,
+                        "fingerprint": record.fingerprint,
+                        "appointment_id": record.appointment_id.value,
+                        "created_at": record.created_at,
+                    }
+                )
+            except DuplicateKeyError as error:
+                raise AlreadyExists("that idempotency key was used") from error
+            undo.append(_undo_delete(self._collection, written.inserted_id))
+
+
+def _undo_delete(collection: Collection[Document], key: object) -> Undo:
+    def undo() -> None:
+        collection.delete_one({"_id": key})
+
+    return undo
+
+
 # -- unit of work and factory ----------------------------------------------------------------
 
 
@@ -684,6 +1087,10 @@ class MongoUnitOfWork(UnitOfWork):
     patients: MongoPatientRepository
     availability: MongoAvailabilityRepository
     appointments: MongoAppointmentRepository
+    accounts: MongoAccountRepository
+    one_time_secrets: MongoOneTimeSecretRepository
+    refresh_tokens: MongoRefreshTokenRepository
+    idempotency: MongoIdempotencyRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -697,6 +1104,10 @@ class MongoUnitOfWork(UnitOfWork):
         self.appointments = MongoAppointmentRepository(
             self._store, self._token, self.doctors, self.patients
         )
+        self.accounts = MongoAccountRepository(self._store)
+        self.one_time_secrets = MongoOneTimeSecretRepository(self._store)
+        self.refresh_tokens = MongoRefreshTokenRepository(self._store)
+        self.idempotency = MongoIdempotencyRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:
@@ -705,10 +1116,19 @@ class MongoUnitOfWork(UnitOfWork):
         try:
             self.doctors.flush(undo)
             self.patients.flush(undo)
+            self.accounts.flush(undo)  # after the doctors and patients they name
+            self.one_time_secrets.flush(undo)
+            self.refresh_tokens.flush(undo)
             self.availability.flush(undo)
             self.appointments.flush(outbox, undo)
+            # Right after the appointment it names: a crash in between leaves a booking
+            # without its record, never a record without its booking (docs/mongodb.md).
+            self.idempotency.flush(undo)
             for orphans in outbox.values():  # events of appointments this unit did not write
                 self._store.collection("outbox").insert_many(orphans)
+            # Last, as they cannot be undone; revoking is safe to have done even if the rest
+            # of the unit of work failed.
+            self.refresh_tokens.flush_revocations()
         except BaseException:
             self._undo(undo)
             raise

@@ -76,6 +76,24 @@ doctors = sa.Table(
     sa.Column("email", sa.String(254)),
     sa.Column("accepting_bookings", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # Case-folded copies for the search filters (str.casefold, like the reference): SQL's
+    # lower() folds only ASCII on SQLite and follows the collation on PostgreSQL.
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("specialty_key", sa.Text, nullable=False),
+)
+
+# One row per language a doctor speaks, case-folded, so "speaks X" is an indexed equality on
+# both dialects (the JSON column keeps the languages as written, in order, for reading).
+doctor_languages = sa.Table(
+    "doctor_languages",
+    metadata,
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_doctor_languages_doctor"),
+        primary_key=True,
+    ),
+    sa.Column("language_key", sa.Text, primary_key=True),
 )
 
 patients = sa.Table(
@@ -156,4 +174,89 @@ outbox = sa.Table(
     sa.Column("published_at", UtcDateTime),
 )
 
-ALL_TABLES = (outbox, appointments, availability, patients, doctors)
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    # email.casefold(), under a unique constraint: one account per address, whatever its case.
+    sa.Column("email_key", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("password_hash", sa.Text),
+    sa.Column(
+        "patient_id", sa.String(64), sa.ForeignKey("patients.id", name="fk_accounts_patient")
+    ),
+    sa.Column("doctor_id", sa.String(64), sa.ForeignKey("doctors.id", name="fk_accounts_doctor")),
+    sa.Column("totp_secret", sa.Text),
+    sa.Column("totp_enabled", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+one_time_secrets = sa.Table(
+    "one_time_secrets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.String(64),
+        sa.ForeignKey("accounts.id", name="fk_one_time_secrets_account"),
+        nullable=False,
+    ),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("attempts_left", sa.Integer, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("family_id", sa.String(64), nullable=False),
+    sa.Column(
+        "account_id",
+        sa.String(64),
+        sa.ForeignKey("accounts.id", name="fk_refresh_tokens_account"),
+        nullable=False,
+    ),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("replaced_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_idempotency_keys_appointment"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Children before parents: the order ``provision.empty_tables`` deletes in.
+ALL_TABLES = (
+    idempotency_keys,
+    refresh_tokens,
+    one_time_secrets,
+    accounts,
+    outbox,
+    appointments,
+    availability,
+    doctor_languages,
+    patients,
+    doctors,
+)

@@ -21,11 +21,17 @@ from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_err
 from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
 from hellodoctor_adapters.sqlalchemy.schema import (
     ACTIVE_STATUS_VALUES,
+    UtcDateTime,
+    accounts,
     appointments,
     availability,
+    doctor_languages,
     doctors,
+    idempotency_keys,
+    one_time_secrets,
     outbox,
     patients,
+    refresh_tokens,
 )
 from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
 from hellodoctor_domain.availability import Availability
@@ -34,14 +40,29 @@ from hellodoctor_domain.errors import (
     BackendUnavailable,
     ConcurrencyError,
     NotFound,
+    SlotUnavailable,
 )
 from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.identity import (
+    Account,
+    AccountStatus,
+    OneTimeSecret,
+    RefreshToken,
+    SecretPurpose,
+)
 from hellodoctor_domain.ports import (
+    AccountRepository,
+    AppointmentQuery,
     AppointmentRepository,
     AvailabilityRepository,
+    DoctorQuery,
     DoctorRepository,
     EventPublisher,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    OneTimeSecretRepository,
     PatientRepository,
+    RefreshTokenRepository,
     UnitOfWork,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
@@ -74,7 +95,14 @@ def _doctor_row(doctor: Doctor) -> dict[str, Any]:
         "languages": list(doctor.languages),
         "email": None if doctor.email is None else doctor.email.value,
         "accepting_bookings": doctor.accepting_bookings,
+        "name_key": doctor.name.casefold(),
+        "specialty_key": doctor.specialty.casefold(),
     }
+
+
+def _language_rows(doctor: Doctor) -> list[dict[str, str]]:
+    keys = sorted({language.casefold() for language in doctor.languages})
+    return [{"doctor_id": doctor.id.value, "language_key": key} for key in keys]
 
 
 def _doctor_from(row: RowMapping) -> Doctor:
@@ -208,7 +236,13 @@ class SqlDoctorRepository(DoctorRepository):
     def add(self, doctor: Doctor) -> None:
         with translated_errors():
             self._connection.execute(sa.insert(doctors).values(**_doctor_row(doctor), version=1))
+            self._write_languages(doctor)
         doctor.version = 1
+
+    def _write_languages(self, doctor: Doctor) -> None:
+        rows = _language_rows(doctor)
+        if rows:
+            self._connection.execute(sa.insert(doctor_languages), rows)
 
     def get(self, doctor_id: DoctorId) -> Doctor:
         with translated_errors():
@@ -230,12 +264,45 @@ class SqlDoctorRepository(DoctorRepository):
             _doctor_row(doctor),
             f"doctor {doctor.id}",
         )
+        with translated_errors():  # the row is locked by the update above
+            self._connection.execute(
+                sa.delete(doctor_languages).where(doctor_languages.c.doctor_id == doctor.id.value)
+            )
+            self._write_languages(doctor)
         doctor.version += 1
 
     def list(self) -> Sequence[Doctor]:
         with translated_errors():
             rows = self._connection.execute(sa.select(doctors).order_by(doctors.c.id)).mappings()
             return [_doctor_from(row) for row in rows]
+
+    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if query.after is not None:
+            conditions.append(doctors.c.id > query.after.value)
+        if query.specialty is not None:
+            conditions.append(doctors.c.specialty_key == query.specialty.casefold())
+        if query.language is not None:
+            conditions.append(
+                doctors.c.id.in_(
+                    sa.select(doctor_languages.c.doctor_id).where(
+                        doctor_languages.c.language_key == query.language.casefold()
+                    )
+                )
+            )
+        if query.text:
+            text = query.text.casefold()
+            conditions.append(
+                sa.or_(
+                    doctors.c.name_key.contains(text, autoescape=True),
+                    doctors.c.specialty_key.contains(text, autoescape=True),
+                )
+            )
+        if query.accepting_bookings is not None:
+            conditions.append(doctors.c.accepting_bookings == query.accepting_bookings)
+        statement = sa.select(doctors).where(*conditions).order_by(doctors.c.id).limit(query.limit)
+        with translated_errors():
+            return [_doctor_from(row) for row in self._connection.execute(statement).mappings()]
 
 
 class SqlPatientRepository(PatientRepository):
@@ -337,12 +404,20 @@ class SqlAppointmentRepository(AppointmentRepository):
         self._connection = connection
 
     def _add(self, appointment: Appointment) -> None:
-        with translated_errors():
-            self._connection.execute(
-                sa.insert(appointments).values(
-                    **_appointment_row(appointment), version=appointment.version + 1
+        try:
+            with translated_errors():
+                self._connection.execute(
+                    sa.insert(appointments).values(
+                        **_appointment_row(appointment), version=appointment.version + 1
+                    )
                 )
-            )
+        except ConcurrencyError as error:
+            # An insert has no version to be stale. On PostgreSQL, two overlapping inserts in
+            # flight can each wait on the other while checking the exclusion constraint; the
+            # server aborts one (deadlock, 40P01), which thereby lost the race for the time.
+            raise SlotUnavailable(
+                "another booking for that time was being written at the same moment"
+            ) from error
 
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         found = self._select(appointments.c.id == appointment_id.value)
@@ -385,6 +460,34 @@ class SqlAppointmentRepository(AppointmentRepository):
             conditions.append(_ACTIVE)
         return self._select(*conditions)
 
+    def _search(self, query: AppointmentQuery) -> list[Appointment]:
+        # Keyset pagination: the row comparison (starts_at, id) > cursor is an index range on
+        # (starts_at, id) -- alone for the admin list, after patient_id or doctor_id for theirs
+        # -- so a page costs the same at the millionth row as at the first.
+        conditions: list[sa.ColumnElement[bool]] = []
+        if query.patient_id is not None:
+            conditions.append(appointments.c.patient_id == query.patient_id.value)
+        if query.doctor_id is not None:
+            conditions.append(appointments.c.doctor_id == query.doctor_id.value)
+        if query.statuses is not None:
+            conditions.append(appointments.c.status.in_([s.value for s in query.statuses]))
+        if query.starts_from is not None:
+            conditions.append(appointments.c.starts_at >= query.starts_from)
+        if query.starts_before is not None:
+            conditions.append(appointments.c.starts_at < query.starts_before)
+        if query.after is not None:
+            start, last_id = query.after
+            conditions.append(
+                sa.tuple_(*_BY_START)
+                > sa.tuple_(sa.literal(start, UtcDateTime), sa.literal(last_id.value, sa.String))
+            )
+        statement = (
+            sa.select(appointments).where(*conditions).order_by(*_BY_START).limit(query.limit)
+        )
+        with translated_errors():
+            rows = self._connection.execute(statement).mappings()
+            return [_appointment_from(row) for row in rows]
+
     def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
         query = (
             sa.select(appointments)
@@ -402,6 +505,257 @@ class SqlAppointmentRepository(AppointmentRepository):
         query = sa.select(appointments).where(*conditions).order_by(*_BY_START)
         with translated_errors():
             return [_appointment_from(row) for row in self._connection.execute(query).mappings()]
+
+
+# -- identity and idempotency ------------------------------------------------------------------
+
+
+def _account_row(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id.value,
+        "email": account.email.value,
+        "email_key": account.email.value.casefold(),
+        "role": account.role.value,
+        "status": account.status.value,
+        "created_at": account.created_at,
+        "password_hash": account.password_hash,
+        "patient_id": None if account.patient_id is None else account.patient_id.value,
+        "doctor_id": None if account.doctor_id is None else account.doctor_id.value,
+        "totp_secret": account.totp_secret,
+        "totp_enabled": account.totp_enabled,
+    }
+
+
+def _account_from(row: RowMapping) -> Account:
+    return Account(
+        id=UserId(row["id"]),
+        email=EmailAddress(row["email"]),
+        role=Role(row["role"]),
+        status=AccountStatus(row["status"]),
+        created_at=row["created_at"],
+        password_hash=row["password_hash"],
+        patient_id=None if row["patient_id"] is None else PatientId(row["patient_id"]),
+        doctor_id=None if row["doctor_id"] is None else DoctorId(row["doctor_id"]),
+        totp_secret=row["totp_secret"],
+        totp_enabled=bool(row["totp_enabled"]),
+        version=row["version"],
+    )
+
+
+def _one(connection: Connection, statement: sa.Select[Any]) -> RowMapping | None:
+    with translated_errors():
+        return connection.execute(statement).mappings().first()
+
+
+class SqlAccountRepository(AccountRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, account: Account) -> None:
+        with translated_errors():  # id or email_key taken: AlreadyExists
+            self._connection.execute(sa.insert(accounts).values(**_account_row(account), version=1))
+        account.version = 1
+
+    def get(self, account_id: UserId) -> Account:
+        row = _one(self._connection, sa.select(accounts).where(accounts.c.id == account_id.value))
+        if row is None:
+            raise NotFound(f"no account {account_id}")
+        return _account_from(row)
+
+    def by_email(self, email: EmailAddress) -> Account | None:
+        key = email.value.casefold()
+        row = _one(self._connection, sa.select(accounts).where(accounts.c.email_key == key))
+        return None if row is None else _account_from(row)
+
+    def update(self, account: Account) -> None:
+        _compare_and_set(
+            self._connection,
+            accounts,
+            accounts.c.id == account.id.value,
+            account.version,
+            _account_row(account),
+            f"account {account.id}",
+        )
+        account.version += 1
+
+
+def _secret_row(secret: OneTimeSecret) -> dict[str, Any]:
+    return {
+        "id": secret.id,
+        "account_id": secret.account_id.value,
+        "purpose": secret.purpose.value,
+        "digest": secret.digest,
+        "created_at": secret.created_at,
+        "expires_at": secret.expires_at,
+        "attempts_left": secret.attempts_left,
+        "used_at": secret.used_at,
+    }
+
+
+def _secret_from(row: RowMapping) -> OneTimeSecret:
+    return OneTimeSecret(
+        id=row["id"],
+        account_id=UserId(row["account_id"]),
+        purpose=SecretPurpose(row["purpose"]),
+        digest=row["digest"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        attempts_left=row["attempts_left"],
+        used_at=row["used_at"],
+        version=row["version"],
+    )
+
+
+class SqlOneTimeSecretRepository(OneTimeSecretRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, secret: OneTimeSecret) -> None:
+        with translated_errors():
+            self._connection.execute(
+                sa.insert(one_time_secrets).values(**_secret_row(secret), version=1)
+            )
+        secret.version = 1
+
+    def get(self, secret_id: str) -> OneTimeSecret:
+        row = _one(
+            self._connection, sa.select(one_time_secrets).where(one_time_secrets.c.id == secret_id)
+        )
+        if row is None:
+            raise NotFound("no such secret")
+        return _secret_from(row)
+
+    def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
+        statement = (
+            sa.select(one_time_secrets)
+            .where(
+                one_time_secrets.c.account_id == account_id.value,
+                one_time_secrets.c.purpose == purpose.value,
+            )
+            .order_by(one_time_secrets.c.created_at.desc(), one_time_secrets.c.id.desc())
+            .limit(1)
+        )
+        row = _one(self._connection, statement)
+        return None if row is None else _secret_from(row)
+
+    def update(self, secret: OneTimeSecret) -> None:
+        _compare_and_set(
+            self._connection,
+            one_time_secrets,
+            one_time_secrets.c.id == secret.id,
+            secret.version,
+            _secret_row(secret),
+            "secret",
+        )
+        secret.version += 1
+
+
+def _token_row(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "family_id": token.family_id,
+        "account_id": token.account_id.value,
+        "digest": token.digest,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "replaced_at": token.replaced_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+def _token_from(row: RowMapping) -> RefreshToken:
+    return RefreshToken(
+        id=row["id"],
+        family_id=row["family_id"],
+        account_id=UserId(row["account_id"]),
+        digest=row["digest"],
+        issued_at=row["issued_at"],
+        expires_at=row["expires_at"],
+        replaced_at=row["replaced_at"],
+        revoked_at=row["revoked_at"],
+        version=row["version"],
+    )
+
+
+class SqlRefreshTokenRepository(RefreshTokenRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, token: RefreshToken) -> None:
+        with translated_errors():
+            self._connection.execute(
+                sa.insert(refresh_tokens).values(**_token_row(token), version=1)
+            )
+        token.version = 1
+
+    def get(self, token_id: str) -> RefreshToken:
+        row = _one(
+            self._connection, sa.select(refresh_tokens).where(refresh_tokens.c.id == token_id)
+        )
+        if row is None:
+            raise NotFound("no such token")
+        return _token_from(row)
+
+    def update(self, token: RefreshToken) -> None:
+        _compare_and_set(
+            self._connection,
+            refresh_tokens,
+            refresh_tokens.c.id == token.id,
+            token.version,
+            _token_row(token),
+            "token",
+        )
+        token.version += 1
+
+    def _revoke(self, condition: sa.ColumnElement[bool], at: datetime) -> None:
+        # One statement: concurrent rotations either finish first (and their new token is
+        # revoked too, if committed) or find the version moved and fail their compare-and-set.
+        with translated_errors():
+            self._connection.execute(
+                sa.update(refresh_tokens)
+                .where(condition, refresh_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=at, version=refresh_tokens.c.version + 1)
+            )
+
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        self._revoke(refresh_tokens.c.family_id == family_id, at)
+
+    def revoke_account(self, account_id: UserId, at: datetime) -> None:
+        self._revoke(refresh_tokens.c.account_id == account_id.value, at)
+
+
+class SqlIdempotencyRepository(IdempotencyRepository):
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def add(self, record: IdempotencyRecord) -> None:
+        with translated_errors():  # (scope, key) is the primary key: AlreadyExists when taken
+            self._connection.execute(
+                sa.insert(idempotency_keys).values(
+                    scope=record.scope,
+                    key=record.key,
+                    fingerprint=record.fingerprint,
+                    appointment_id=record.appointment_id.value,
+                    created_at=record.created_at,
+                )
+            )
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = _one(
+            self._connection,
+            sa.select(idempotency_keys).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+            ),
+        )
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            scope=row["scope"],
+            key=row["key"],
+            fingerprint=row["fingerprint"],
+            appointment_id=AppointmentId(row["appointment_id"]),
+            created_at=row["created_at"],
+        )
 
 
 # -- unit of work ------------------------------------------------------------------------------
@@ -423,6 +777,10 @@ class SqlUnitOfWork(UnitOfWork):
         self.patients = SqlPatientRepository(self._connection)
         self.availability = SqlAvailabilityRepository(self._connection)
         self.appointments = SqlAppointmentRepository(self._connection)
+        self.accounts = SqlAccountRepository(self._connection)
+        self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
+        self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
+        self.idempotency = SqlIdempotencyRepository(self._connection)
 
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:
         connection = self._require_connection()

@@ -20,6 +20,7 @@ import pytest
 from attrs import evolve
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -72,7 +73,7 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract:
+class UnitOfWorkContract(AccountsAndQueriesContract):
     """Behaviour suite for storage adapters. Override ``uow_factory``."""
 
     @pytest.fixture
