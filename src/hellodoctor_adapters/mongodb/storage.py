@@ -869,7 +869,7 @@ class MongoAccountRepository(_Profiles[Account], AccountRepository):
 
     def _document(self, value: Account) -> Document:
         # The unique index on the case-folded address decides "one account per e-mail".
-        return {**to_document(value), "_email_key": value.email.value.casefold()}
+        return {**to_document(value), "_email_key": value.email.lookup_key}
 
     @translated
     def add(self, account: Account) -> None:
@@ -884,9 +884,9 @@ class MongoAccountRepository(_Profiles[Account], AccountRepository):
 
     @translated
     def by_email(self, email: EmailAddress) -> Account | None:
-        wanted = email.value.casefold()
+        wanted = email.lookup_key
         for change in self.pending.values():
-            if change.value.email.value.casefold() == wanted:
+            if change.value.email.lookup_key == wanted:
                 return evolve(change.value)
         document = self._collection.find_one({"_email_key": wanted})
         if document is None or document["_id"] in self.pending:  # changed in this unit

@@ -179,7 +179,7 @@ accounts = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("email", sa.String(254), nullable=False),
-    # email.casefold(), under a unique constraint: one account per address, whatever its case.
+    # EmailAddress.lookup_key, under a unique constraint: one account per address, in any case.
     sa.Column("email_key", sa.Text, nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -191,6 +191,7 @@ accounts = sa.Table(
     sa.Column("doctor_id", sa.String(64), sa.ForeignKey("doctors.id", name="fk_accounts_doctor")),
     sa.Column("totp_secret", sa.Text),
     sa.Column("totp_enabled", sa.Boolean, nullable=False),
+    sa.Column("totp_last_step", sa.BigInteger, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
 

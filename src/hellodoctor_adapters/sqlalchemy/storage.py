@@ -514,7 +514,7 @@ def _account_row(account: Account) -> dict[str, Any]:
     return {
         "id": account.id.value,
         "email": account.email.value,
-        "email_key": account.email.value.casefold(),
+        "email_key": account.email.lookup_key,
         "role": account.role.value,
         "status": account.status.value,
         "created_at": account.created_at,
@@ -523,6 +523,7 @@ def _account_row(account: Account) -> dict[str, Any]:
         "doctor_id": None if account.doctor_id is None else account.doctor_id.value,
         "totp_secret": account.totp_secret,
         "totp_enabled": account.totp_enabled,
+        "totp_last_step": account.totp_last_step,
     }
 
 
@@ -538,6 +539,7 @@ def _account_from(row: RowMapping) -> Account:
         doctor_id=None if row["doctor_id"] is None else DoctorId(row["doctor_id"]),
         totp_secret=row["totp_secret"],
         totp_enabled=bool(row["totp_enabled"]),
+        totp_last_step=row["totp_last_step"],
         version=row["version"],
     )
 
@@ -563,7 +565,7 @@ class SqlAccountRepository(AccountRepository):
         return _account_from(row)
 
     def by_email(self, email: EmailAddress) -> Account | None:
-        key = email.value.casefold()
+        key = email.lookup_key
         row = _one(self._connection, sa.select(accounts).where(accounts.c.email_key == key))
         return None if row is None else _account_from(row)
 

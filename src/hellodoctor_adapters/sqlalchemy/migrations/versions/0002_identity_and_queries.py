@@ -112,8 +112,9 @@ def upgrade() -> None:
         ),
         sa.Column("totp_secret", sa.Text),
         sa.Column("totp_enabled", sa.Boolean, nullable=False),
+        sa.Column("totp_last_step", sa.BigInteger, nullable=True),
         sa.Column("version", sa.Integer, nullable=False),
-        # The adapter stores email.casefold() here: one account per address in any case,
+        # The adapter stores EmailAddress.lookup_key here: one account per address in any case,
         # decided by the database, identically on both dialects.
         sa.UniqueConstraint("email_key", name="uq_accounts_email_key"),
         sa.CheckConstraint("role IN ('patient', 'doctor', 'admin')", name="ck_accounts_role"),
