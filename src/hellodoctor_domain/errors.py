@@ -103,3 +103,49 @@ class ConcurrencyError(PortError):
 
 class BackendUnavailable(PortError):
     """The backing service cannot be reached or refused to work; the caller may retry later."""
+
+
+# -- identity -------------------------------------------------------------------------------
+
+
+class AuthenticationFailed(DomainError):
+    """Wrong e-mail, password or second factor. Deliberately one error for all of them, so the
+    answer never tells which part was wrong or whether the account exists."""
+
+
+class EmailNotVerified(DomainError):
+    """The password was right, but the e-mail address has not been verified yet."""
+
+
+class SecondFactorRequired(DomainError):
+    """The password was right; the account has two-factor sign-in: send the TOTP code too."""
+
+
+class SecondFactorEnrollmentRequired(DomainError):
+    """Policy requires two-factor sign-in for this role and the account has not set it up."""
+
+
+class TooManyAttempts(DomainError):
+    """Sign-in is locked for a while after repeated failures."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many attempts; retry after {retry_after_seconds} seconds")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidOneTimeSecret(DomainError):
+    """A verification code, reset token or set-password link that is wrong, used, expired or
+    out of attempts. One error for all, so guessing learns nothing."""
+
+
+class RefreshTokenReused(DomainError):
+    """A refresh token was presented after it had been rotated or revoked: the whole family of
+    tokens is revoked, since someone else may hold a copy."""
+
+
+class WeakPassword(InvalidValue):
+    """The password does not meet the minimum strength rule."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """The idempotency key was already used for a different request."""

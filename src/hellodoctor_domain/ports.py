@@ -9,15 +9,16 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from attrs import define
 
-from hellodoctor_domain.appointment import Appointment
+from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
     AppointmentId,
@@ -26,6 +27,7 @@ from hellodoctor_domain.values import (
     Money,
     PatientId,
     TimeRange,
+    UserId,
 )
 
 _log = logging.getLogger(__name__)
@@ -50,6 +52,11 @@ class DoctorRepository(abc.ABC):
     @abc.abstractmethod
     def list(self) -> Sequence[Doctor]:
         """Every doctor, ordered by id."""
+
+    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+        """Up to ``query.limit`` doctors matching every given filter, ordered by id, starting
+        after ``query.after`` (a keyset cursor: stable while doctors are added)."""
+        raise NotImplementedError
 
 
 class PatientRepository(abc.ABC):
@@ -134,6 +141,16 @@ class AppointmentRepository(abc.ABC):
         self.seen.extend(found)
         return found
 
+    def search(self, query: AppointmentQuery) -> list[Appointment]:
+        """Up to ``query.limit`` appointments matching every given filter, ordered by
+        ``(time.start, id)``, starting after ``query.after`` (a keyset cursor)."""
+        found = self._search(query)
+        self.seen.extend(found)
+        return found
+
+    def _search(self, query: AppointmentQuery) -> list[Appointment]:
+        raise NotImplementedError
+
     def lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
         """Up to ``limit`` held appointments whose hold expired at or before ``now``, oldest
         expiry first."""
@@ -167,6 +184,108 @@ class AppointmentRepository(abc.ABC):
     def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]: ...
 
 
+@define(frozen=True, kw_only=True)
+class DoctorQuery:
+    specialty: str | None = None  # exact, case-insensitive
+    language: str | None = None  # one of the doctor's languages, case-insensitive
+    text: str | None = None  # substring of name or specialty, case-insensitive
+    accepting_bookings: bool | None = None
+    after: DoctorId | None = None
+    limit: int = 20
+
+
+@define(frozen=True, kw_only=True)
+class AppointmentQuery:
+    patient_id: PatientId | None = None
+    doctor_id: DoctorId | None = None
+    statuses: frozenset[AppointmentStatus] | None = None
+    starts_from: datetime | None = None  # time.start >= this
+    starts_before: datetime | None = None  # time.start < this
+    after: tuple[datetime, AppointmentId] | None = None  # cursor: the last (start, id) seen
+    limit: int = 50
+
+
+class AccountRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, account: Account) -> None:
+        """Store a new account (version 1); ``AlreadyExists`` if the id or e-mail is taken
+        (e-mails compare case-insensitively)."""
+
+    @abc.abstractmethod
+    def get(self, account_id: UserId) -> Account:
+        """The account, or ``NotFound``."""
+
+    @abc.abstractmethod
+    def by_email(self, email: EmailAddress) -> Account | None:
+        """The account with this e-mail (case-insensitive), if any."""
+
+    @abc.abstractmethod
+    def update(self, account: Account) -> None:
+        """Compare-and-set on ``account.version``, then bump it; ``ConcurrencyError`` if stale,
+        ``AlreadyExists`` if the new e-mail is taken."""
+
+
+class OneTimeSecretRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, secret: OneTimeSecret) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, secret_id: str) -> OneTimeSecret:
+        """The secret, or ``NotFound``."""
+
+    @abc.abstractmethod
+    def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
+        """The most recently issued secret of this purpose for the account."""
+
+    @abc.abstractmethod
+    def update(self, secret: OneTimeSecret) -> None:
+        """Compare-and-set on ``secret.version``, then bump it."""
+
+
+class RefreshTokenRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, token_id: str) -> RefreshToken:
+        """The token, or ``NotFound``."""
+
+    @abc.abstractmethod
+    def update(self, token: RefreshToken) -> None:
+        """Compare-and-set on ``token.version``, then bump it. Rotating a token is this
+        compare-and-set, so two concurrent refreshes with one token cannot both succeed."""
+
+    @abc.abstractmethod
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        """Mark every not yet revoked token of the family revoked at ``at``."""
+
+    @abc.abstractmethod
+    def revoke_account(self, account_id: UserId, at: datetime) -> None:
+        """Mark every not yet revoked token of the account revoked at ``at``."""
+
+
+@define(frozen=True, kw_only=True)
+class IdempotencyRecord:
+    """A request that must take effect once: who sent it, the key they chose, a fingerprint of
+    what they asked, and what it produced."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    appointment_id: AppointmentId
+    created_at: datetime
+
+
+class IdempotencyRepository(abc.ABC):
+    @abc.abstractmethod
+    def add(self, record: IdempotencyRecord) -> None:
+        """Store the record; ``AlreadyExists`` if ``(scope, key)`` is taken (a unique rule in
+        the storage, so two concurrent requests with one key cannot both take effect)."""
+
+    @abc.abstractmethod
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+
+
 # -- unit of work --------------------------------------------------------------------------
 
 
@@ -191,6 +310,10 @@ class UnitOfWork(abc.ABC):
     patients: PatientRepository
     availability: AvailabilityRepository
     appointments: AppointmentRepository
+    accounts: AccountRepository
+    one_time_secrets: OneTimeSecretRepository
+    refresh_tokens: RefreshTokenRepository
+    idempotency: IdempotencyRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
@@ -311,3 +434,37 @@ class Notification:
 
 class Notifier(Protocol):
     def send(self, notification: Notification) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """A slow, salted password hash (bcrypt in production)."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password: str, hashed: str) -> bool: ...
+
+    def needs_rehash(self, hashed: str) -> bool:
+        """Whether ``hashed`` was made with weaker settings than the current ones."""
+
+
+class TotpVerifier(Protocol):
+    """Time-based one-time passwords (RFC 6238)."""
+
+    def new_secret(self) -> str: ...
+
+    def verify(self, secret: str, code: str, at: datetime) -> bool: ...
+
+    def provisioning_uri(self, secret: str, account_name: str, issuer: str) -> str: ...
+
+
+class LoginThrottle(Protocol):
+    """Counts failed sign-ins per key (an account, a client address) and locks a key out for a
+    while after too many. Must be shared by every process serving sign-ins."""
+
+    def blocked_for(self, keys: Sequence[str], now: datetime) -> timedelta | None:
+        """How long until the most locked of ``keys`` may try again, or ``None``."""
+
+    def failed(self, keys: Sequence[str], now: datetime) -> None: ...
+
+    def succeeded(self, keys: Sequence[str]) -> None:
+        """Forget the failures of ``keys`` (the account's, after a successful sign-in)."""

@@ -8,6 +8,7 @@ repository's (that is, the database's) job, so it also holds between processes.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -19,15 +20,25 @@ from hellodoctor_domain.appointment import Appointment, Cancellation
 from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import (
     AccessDenied,
+    AlreadyExists,
     ConcurrencyError,
     HoldExpired,
+    IdempotencyKeyReused,
     InvalidValue,
     NotAcceptingBookings,
     NotFound,
     SlotUnavailable,
 )
 from hellodoctor_domain.policy import CancellationPolicy, is_party, require_clinician
-from hellodoctor_domain.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.ports import (
+    AppointmentQuery,
+    Clock,
+    DoctorQuery,
+    IdempotencyRecord,
+    IdGenerator,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
     Actor,
@@ -74,6 +85,22 @@ class BookingRequest:
     appointment_type: AppointmentType = AppointmentType.IN_PERSON
     visit_kind: VisitKind = VisitKind.REGULAR
     reason: str = ""
+    # A client-chosen key (an HTTP Idempotency-Key): retrying with it returns the first result.
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What was asked, so a key reused for a different request is refused."""
+        length = "" if self.length is None else str(self.length.total_seconds())
+        parts = (
+            self.doctor_id.value,
+            self.patient_id.value,
+            utc(self.start).isoformat(),
+            length,
+            self.appointment_type.value,
+            self.visit_kind.value,
+            self.reason,
+        )
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 class Scheduling:
@@ -212,17 +239,41 @@ class Scheduling:
         if actor.role is Role.DOCTOR and actor.doctor_id != request.doctor_id:
             raise AccessDenied("doctors book into their own calendar")
         now = self._clock.now()
+        if request.idempotency_key is not None:
+            earlier = self._replay(actor, request)
+            if earlier is not None:
+                return earlier
         appointment_id = AppointmentId(self._ids.new_id())
         try:
-            return self._take(request, appointment_id, now, clear_lapsed_holds=False)
-        except SlotUnavailable:
-            # Rarely, what is in the way is only holds that lapsed before the expiry sweep. Look
-            # for them only now, in a fresh transaction (the refused one may be unusable), so
-            # the common path stays a few statements.
-            return self._take(request, appointment_id, now, clear_lapsed_holds=True)
+            try:
+                return self._take(actor, request, appointment_id, now, clear_lapsed_holds=False)
+            except SlotUnavailable:
+                # Rarely, what is in the way is only holds that lapsed before the expiry
+                # sweep. Look for them only now, in a fresh transaction (the refused one may be
+                # unusable), so the common path stays a few statements.
+                return self._take(actor, request, appointment_id, now, clear_lapsed_holds=True)
+        except (SlotUnavailable, AlreadyExists):
+            # A concurrent retry with the same key may have won: then its result is ours.
+            earlier = self._replay(actor, request) if request.idempotency_key else None
+            if earlier is None:
+                raise
+            return earlier
+
+    def _replay(self, actor: Actor, request: BookingRequest) -> Appointment | None:
+        assert request.idempotency_key is not None
+        with self._uow() as uow:
+            record = uow.idempotency.get(actor.user_id.value, request.idempotency_key)
+            if record is None:
+                return None
+            if record.fingerprint != request.fingerprint():
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used for a different booking request"
+                )
+            return uow.appointments.get(record.appointment_id)
 
     def _take(
         self,
+        actor: Actor,
         request: BookingRequest,
         appointment_id: AppointmentId,
         now: datetime,
@@ -255,6 +306,16 @@ class Scheduling:
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
             # An unknown patient is refused by the storage (NotFound), like the overlap.
             uow.appointments.add(appointment)
+            if request.idempotency_key is not None:
+                uow.idempotency.add(
+                    IdempotencyRecord(
+                        scope=actor.user_id.value,
+                        key=request.idempotency_key,
+                        fingerprint=request.fingerprint(),
+                        appointment_id=appointment.id,
+                        created_at=now,
+                    )
+                )
             uow.commit()
         return appointment
 
@@ -356,6 +417,29 @@ class Scheduling:
         """The appointment, if ``actor`` is a party to it; otherwise ``NotFound``."""
         with self._uow() as uow:
             return _party_to(actor, uow, appointment_id)
+
+    def find_doctors(self, query: DoctorQuery) -> list[Doctor]:
+        """Public doctor directory, filtered, one page at a time."""
+        if not 1 <= query.limit <= 100:
+            raise InvalidValue("a page holds 1 to 100 doctors")
+        with self._uow() as uow:
+            return list(uow.doctors.search(query))
+
+    def list_appointments(self, actor: Actor, query: AppointmentQuery) -> list[Appointment]:
+        """One page of appointments: patients see their own, doctors their calendar, admins
+        everything. A filter naming someone else's profile simply finds nothing."""
+        if not 1 <= query.limit <= 200:
+            raise InvalidValue("a page holds 1 to 200 appointments")
+        if actor.role is Role.PATIENT:
+            if query.patient_id not in (None, actor.patient_id):
+                return []
+            query = evolve(query, patient_id=actor.patient_id)
+        elif actor.role is Role.DOCTOR:
+            if query.doctor_id not in (None, actor.doctor_id):
+                return []
+            query = evolve(query, doctor_id=actor.doctor_id)
+        with self._uow() as uow:
+            return uow.appointments.search(query)
 
     def patient_appointments(
         self, actor: Actor, patient_id: PatientId, period: TimeRange | None = None

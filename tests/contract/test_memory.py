@@ -14,6 +14,7 @@ from hellodoctor_adapters.testing import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 
 
 class TestInMemoryStorage(UnitOfWorkContract):
@@ -32,3 +33,9 @@ class TestOfflinePaymentGateway(PaymentGatewayContract):
     @pytest.fixture
     def payment_gateway(self) -> OfflinePaymentGateway:
         return OfflinePaymentGateway()
+
+
+class TestInMemoryAccountsAndQueries(AccountsAndQueriesContract):
+    @pytest.fixture
+    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
+        return InMemoryUnitOfWorkFactory()

@@ -19,17 +19,32 @@ from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound, SlotUnavailable
 from hellodoctor_domain.events import AppointmentEvent
+from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.ports import (
+    AccountRepository,
+    AppointmentQuery,
     AppointmentRepository,
     AvailabilityRepository,
+    DoctorQuery,
     DoctorRepository,
     EventPublisher,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    OneTimeSecretRepository,
     PatientRepository,
+    RefreshTokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import AppointmentId, DoctorId, PatientId, TimeRange
+from hellodoctor_domain.values import (
+    AppointmentId,
+    DoctorId,
+    EmailAddress,
+    PatientId,
+    TimeRange,
+    UserId,
+)
 
 
 @define
@@ -43,6 +58,10 @@ class InMemoryStore:
     availability: dict[DoctorId, Availability] = field(factory=dict)
     appointments: dict[AppointmentId, Appointment] = field(factory=dict)
     outbox: list[AppointmentEvent] = field(factory=list)
+    accounts: dict[UserId, Account] = field(factory=dict)
+    one_time_secrets: dict[str, OneTimeSecret] = field(factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(factory=dict)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -100,6 +119,33 @@ class InMemoryDoctorRepository(_Journalled, DoctorRepository):
 
     def list(self) -> Sequence[Doctor]:
         return [evolve(d) for _, d in sorted(self._store.doctors.items())]
+
+    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+        def matches(doctor: Doctor) -> bool:
+            text = (query.text or "").casefold()
+            return (
+                (query.after is None or doctor.id > query.after)
+                and (
+                    query.specialty is None
+                    or doctor.specialty.casefold() == query.specialty.casefold()
+                )
+                and (
+                    query.language is None
+                    or query.language.casefold() in (x.casefold() for x in doctor.languages)
+                )
+                and (
+                    not text
+                    or text in doctor.name.casefold()
+                    or text in doctor.specialty.casefold()
+                )
+                and (
+                    query.accepting_bookings is None
+                    or doctor.accepting_bookings == query.accepting_bookings
+                )
+            )
+
+        found = [d for d in self.list() if matches(d)]
+        return found[: query.limit]
 
 
 class InMemoryPatientRepository(_Journalled, PatientRepository):
@@ -222,6 +268,19 @@ class InMemoryAppointmentRepository(AppointmentRepository):
             )
         )
 
+    def _search(self, query: AppointmentQuery) -> list[Appointment]:
+        def matches(a: Appointment) -> bool:
+            return (
+                (query.patient_id is None or a.patient_id == query.patient_id)
+                and (query.doctor_id is None or a.doctor_id == query.doctor_id)
+                and (query.statuses is None or a.status in query.statuses)
+                and (query.starts_from is None or a.time.start >= query.starts_from)
+                and (query.starts_before is None or a.time.start < query.starts_before)
+                and (query.after is None or (a.time.start, a.id) > query.after)
+            )
+
+        return self._select(matches)[: query.limit]
+
     def _lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
         lapsed = [
             a
@@ -232,6 +291,117 @@ class InMemoryAppointmentRepository(AppointmentRepository):
         ]
         lapsed.sort(key=lambda a: (a.hold_expires_at, a.id))
         return [evolve(a, events=[]) for a in lapsed[:limit]]
+
+
+class InMemoryAccountRepository(_Journalled, AccountRepository):
+    def add(self, account: Account) -> None:
+        accounts = self._store.accounts
+        if account.id in accounts or self.by_email(account.email) is not None:
+            raise AlreadyExists("that account or e-mail address exists")
+        account.version = 1
+        self._put(accounts, account.id, evolve(account))
+
+    def get(self, account_id: UserId) -> Account:
+        try:
+            return evolve(self._store.accounts[account_id])
+        except KeyError:
+            raise NotFound(f"no account {account_id}") from None
+
+    def by_email(self, email: EmailAddress) -> Account | None:
+        wanted = str(email).casefold()
+        for account in self._store.accounts.values():
+            if str(account.email).casefold() == wanted:
+                return evolve(account)
+        return None
+
+    def update(self, account: Account) -> None:
+        stored = self._store.accounts.get(account.id)
+        if stored is None:
+            raise NotFound(f"no account {account.id}")
+        if stored.version != account.version:
+            raise ConcurrencyError(f"account {account.id} changed since it was read")
+        other = self.by_email(account.email)
+        if other is not None and other.id != account.id:
+            raise AlreadyExists("that e-mail address has an account")
+        account.version += 1
+        self._put(self._store.accounts, account.id, evolve(account))
+
+
+class InMemoryOneTimeSecretRepository(_Journalled, OneTimeSecretRepository):
+    def add(self, secret: OneTimeSecret) -> None:
+        if secret.id in self._store.one_time_secrets:
+            raise AlreadyExists(f"secret {secret.id} exists")
+        secret.version = 1
+        self._put(self._store.one_time_secrets, secret.id, evolve(secret))
+
+    def get(self, secret_id: str) -> OneTimeSecret:
+        try:
+            return evolve(self._store.one_time_secrets[secret_id])
+        except KeyError:
+            raise NotFound("no such secret") from None
+
+    def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
+        mine = [
+            s
+            for s in self._store.one_time_secrets.values()
+            if s.account_id == account_id and s.purpose is purpose
+        ]
+        return evolve(max(mine, key=lambda s: (s.created_at, s.id))) if mine else None
+
+    def update(self, secret: OneTimeSecret) -> None:
+        stored = self._store.one_time_secrets.get(secret.id)
+        if stored is None:
+            raise NotFound("no such secret")
+        if stored.version != secret.version:
+            raise ConcurrencyError("the secret changed since it was read")
+        secret.version += 1
+        self._put(self._store.one_time_secrets, secret.id, evolve(secret))
+
+
+class InMemoryRefreshTokenRepository(_Journalled, RefreshTokenRepository):
+    def add(self, token: RefreshToken) -> None:
+        if token.id in self._store.refresh_tokens:
+            raise AlreadyExists("token exists")
+        token.version = 1
+        self._put(self._store.refresh_tokens, token.id, evolve(token))
+
+    def get(self, token_id: str) -> RefreshToken:
+        try:
+            return evolve(self._store.refresh_tokens[token_id])
+        except KeyError:
+            raise NotFound("no such token") from None
+
+    def update(self, token: RefreshToken) -> None:
+        stored = self._store.refresh_tokens.get(token.id)
+        if stored is None:
+            raise NotFound("no such token")
+        if stored.version != token.version:
+            raise ConcurrencyError("the token changed since it was read")
+        token.version += 1
+        self._put(self._store.refresh_tokens, token.id, evolve(token))
+
+    def _revoke(self, keep: Callable[[RefreshToken], bool], at: datetime) -> None:
+        for token in list(self._store.refresh_tokens.values()):
+            if keep(token) and token.revoked_at is None:
+                revoked = evolve(token, revoked_at=at, version=token.version + 1)
+                self._put(self._store.refresh_tokens, token.id, revoked)
+
+    def revoke_family(self, family_id: str, at: datetime) -> None:
+        self._revoke(lambda token: token.family_id == family_id, at)
+
+    def revoke_account(self, account_id: UserId, at: datetime) -> None:
+        self._revoke(lambda token: token.account_id == account_id, at)
+
+
+class InMemoryIdempotencyRepository(_Journalled, IdempotencyRepository):
+    def add(self, record: IdempotencyRecord) -> None:
+        key = (record.scope, record.key)
+        if key in self._store.idempotency:
+            raise AlreadyExists("that idempotency key was used")
+        self._put(self._store.idempotency, key, record)
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None:
+        return self._store.idempotency.get((scope, key))
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -247,6 +417,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.patients = InMemoryPatientRepository(self._store, self._journal)
         self.availability = InMemoryAvailabilityRepository(self._store, self._journal)
         self.appointments = InMemoryAppointmentRepository(self._store, self._journal)
+        self.accounts = InMemoryAccountRepository(self._store, self._journal)
+        self.one_time_secrets = InMemoryOneTimeSecretRepository(self._store, self._journal)
+        self.refresh_tokens = InMemoryRefreshTokenRepository(self._store, self._journal)
+        self.idempotency = InMemoryIdempotencyRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:
         self._store.outbox.extend(events)

@@ -1,0 +1,502 @@
+"""Identity use cases: registration, e-mail verification, sign-in, token rotation, password
+reset, doctors' invitations, two-factor sign-in.
+
+Access tokens (JWT) are minted by the HTTP layer from the ``Session`` these return; this module
+owns what must be stored: accounts, one-time secrets, refresh-token families.
+
+Answers never reveal whether an e-mail address has an account: registration and "forgot
+password" behave the same either way, and every sign-in failure is ``AuthenticationFailed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from attrs import define, field
+
+from hellodoctor_domain.errors import (
+    AccessDenied,
+    AlreadyExists,
+    AuthenticationFailed,
+    ConcurrencyError,
+    EmailNotVerified,
+    InvalidOneTimeSecret,
+    NotFound,
+    RefreshTokenReused,
+    SecondFactorEnrollmentRequired,
+    SecondFactorRequired,
+    TooManyAttempts,
+)
+from hellodoctor_domain.identity import (
+    Account,
+    AccountStatus,
+    OneTimeSecret,
+    RefreshToken,
+    SecretPurpose,
+    check_password_strength,
+    digest,
+    digests_match,
+    new_code,
+    new_token,
+)
+from hellodoctor_domain.ports import (
+    Clock,
+    IdGenerator,
+    LoginThrottle,
+    Notification,
+    Notifier,
+    PasswordHasher,
+    TotpVerifier,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.values import Actor, EmailAddress, PatientId, Role, UserId
+
+T = TypeVar("T")
+
+
+def _roles(values: object) -> frozenset[Role]:
+    return frozenset(Role(value) for value in values)  # type: ignore[attr-defined]
+
+
+@define(frozen=True)
+class IdentitySettings:
+    refresh_token_lifetime: timedelta = timedelta(days=14)
+    verification_code_lifetime: timedelta = timedelta(minutes=15)
+    verification_attempts: int = 5
+    reset_token_lifetime: timedelta = timedelta(hours=1)
+    invitation_lifetime: timedelta = timedelta(days=3)
+    two_factor_required_for: frozenset[Role] = field(default=frozenset(), converter=_roles)
+    issuer: str = "HelloDoctor"
+    # Where the set-password and reset pages live; the token is appended as ?token=...
+    password_link: str = "http://127.0.0.1:8000/set-password"
+
+
+@define(frozen=True)
+class Session:
+    """A successful sign-in or refresh: the account, and the refresh token to hand over."""
+
+    account: Account
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+@define(frozen=True)
+class TwoFactorEnrollment:
+    secret: str
+    provisioning_uri: str
+
+
+class Identity:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        hasher: PasswordHasher,
+        totp: TotpVerifier,
+        throttle: LoginThrottle,
+        notifier: Notifier,
+        settings: IdentitySettings | None = None,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        self._totp = totp
+        self._throttle = throttle
+        self._notifier = notifier
+        self.settings = settings or IdentitySettings()
+        self._dummy_hash: str | None = None
+
+    # -- patients ----------------------------------------------------------------------
+
+    def register_patient(
+        self, email: EmailAddress, password: str, patient: Patient
+    ) -> PatientId | None:
+        """Create a pending patient account and e-mail a verification code. If the address
+        already has an account, nothing is created and its owner is told by e-mail instead;
+        the caller cannot tell the difference. Returns the new patient's id, or ``None``."""
+        check_password_strength(password, email)
+        password_hash = self._hasher.hash(password)
+        now = self._clock.now()
+        account = Account(
+            UserId(self._ids.new_id()),
+            email,
+            Role.PATIENT,
+            AccountStatus.PENDING,
+            now,
+            password_hash=password_hash,
+            patient_id=patient.id,
+        )
+        try:
+            with self._uow() as uow:
+                if uow.accounts.by_email(email) is not None:
+                    raise AlreadyExists("e-mail taken")
+                uow.patients.add(patient)
+                uow.accounts.add(account)
+                code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
+                uow.commit()
+        except AlreadyExists:
+            self._notify(
+                email,
+                "You already have a HelloDoctor account",
+                "Someone tried to register this address again. If it was you, sign in "
+                "or reset your password.",
+                "already_registered",
+            )
+            return None
+        self._notify(
+            email,
+            "Your HelloDoctor verification code",
+            f"Your code is {code}. It expires in "
+            f"{_minutes(self.settings.verification_code_lifetime)} minutes.",
+            "verify_email",
+        )
+        return patient.id
+
+    def resend_verification(self, email: EmailAddress) -> None:
+        """Send a fresh code (earlier ones stop working) if the address awaits verification."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            account = uow.accounts.by_email(email)
+            if (
+                account is None
+                or account.status is not AccountStatus.PENDING
+                or (account.password_hash is None)
+            ):
+                return
+            code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
+            uow.commit()
+        self._notify(
+            email, "Your HelloDoctor verification code", f"Your code is {code}.", "verify_email"
+        )
+
+    def verify_email(self, email: EmailAddress, code: str) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            account = uow.accounts.by_email(email)
+            secret = (
+                None
+                if account is None
+                else uow.one_time_secrets.latest(account.id, SecretPurpose.VERIFY_EMAIL)
+            )
+            if account is None or secret is None:
+                raise InvalidOneTimeSecret("that code is not valid")
+            self._redeem(uow, secret, code, now)
+            account.status = AccountStatus.ACTIVE
+            uow.accounts.update(account)
+            uow.commit()
+
+    # -- sign-in -----------------------------------------------------------------------
+
+    def login(
+        self,
+        email: EmailAddress,
+        password: str,
+        totp_code: str | None = None,
+        client_address: str | None = None,
+    ) -> Session:
+        now = self._clock.now()
+        account_key = f"account:{str(email).lower()}"
+        keys = [account_key] + ([f"address:{client_address}"] if client_address else [])
+        wait = self._throttle.blocked_for(keys, now)
+        if wait is not None:
+            raise TooManyAttempts(max(1, math.ceil(wait.total_seconds())))
+        with self._uow() as uow:
+            account = uow.accounts.by_email(email)
+        if not self._password_matches(account, password):
+            self._throttle.failed(keys, now)
+            raise AuthenticationFailed("wrong e-mail or password")
+        assert account is not None
+        if account.status is AccountStatus.DISABLED:
+            self._throttle.failed(keys, now)
+            raise AuthenticationFailed("wrong e-mail or password")
+        if account.status is AccountStatus.PENDING:
+            raise EmailNotVerified("verify your e-mail address first")
+        if account.totp_enabled:
+            if not totp_code:
+                raise SecondFactorRequired("enter the code from your authenticator app")
+            assert account.totp_secret is not None
+            if not self._totp.verify(account.totp_secret, totp_code, now):
+                self._throttle.failed(keys, now)
+                raise AuthenticationFailed("wrong code")
+        elif account.role in self.settings.two_factor_required_for:
+            raise SecondFactorEnrollmentRequired(
+                f"{account.role} accounts must use two-factor sign-in; ask an admin to invite "
+                "you again to set it up"
+            )
+        self._throttle.succeeded([account_key])
+        with self._uow() as uow:
+            if account.password_hash and self._hasher.needs_rehash(account.password_hash):
+                fresh = uow.accounts.get(account.id)
+                fresh.password_hash = self._hasher.hash(password)
+                uow.accounts.update(fresh)
+                account = fresh
+            session = self._start_session(uow, account, self._ids.new_id(), now)
+            uow.commit()
+        return session
+
+    def refresh(self, refresh_token: str) -> Session:
+        """Exchange a live refresh token for a new one of the same family. Presenting one that
+        was already exchanged or revoked revokes the whole family (``RefreshTokenReused``)."""
+        now = self._clock.now()
+        token_id, _, secret = refresh_token.partition(".")
+        reused = False
+        try:
+            with self._uow() as uow:
+                token = self._stored_token(uow, token_id, secret)
+                if token.replaced_at is not None or token.revoked_at is not None:
+                    uow.refresh_tokens.revoke_family(token.family_id, now)
+                    uow.commit()
+                    reused = True
+                elif now >= token.expires_at:
+                    raise AuthenticationFailed("the session has expired; sign in again")
+                else:
+                    account = uow.accounts.get(token.account_id)
+                    if account.status is not AccountStatus.ACTIVE:
+                        raise AuthenticationFailed("the account is not active")
+                    token.replaced_at = now
+                    uow.refresh_tokens.update(token)  # compare-and-set: one winner per token
+                    session = self._start_session(uow, account, token.family_id, now)
+                    uow.commit()
+                    return session
+        except ConcurrencyError:
+            # Someone exchanged the same token a moment ago: a copy is in other hands.
+            with self._uow() as uow:
+                token = self._stored_token(uow, token_id, secret)
+                uow.refresh_tokens.revoke_family(token.family_id, now)
+                uow.commit()
+            reused = True
+        assert reused
+        raise RefreshTokenReused("this refresh token was already used; sign in again")
+
+    def logout(self, refresh_token: str) -> None:
+        """End the session the token belongs to (its whole family). Unknown tokens are
+        ignored: logging out cannot be used to probe tokens."""
+        now = self._clock.now()
+        token_id, _, secret = refresh_token.partition(".")
+        with self._uow() as uow:
+            try:
+                token = self._stored_token(uow, token_id, secret)
+            except AuthenticationFailed:
+                return
+            uow.refresh_tokens.revoke_family(token.family_id, now)
+            uow.commit()
+
+    def account(self, account_id: UserId) -> Account:
+        with self._uow() as uow:
+            return uow.accounts.get(account_id)
+
+    # -- passwords ---------------------------------------------------------------------
+
+    def forgot_password(self, email: EmailAddress) -> None:
+        """E-mail a reset link if the address has an account; silent either way."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            account = uow.accounts.by_email(email)
+            if account is None or account.status is AccountStatus.DISABLED:
+                return
+            token = self._issue(uow, account, SecretPurpose.RESET_PASSWORD, now)
+            uow.commit()
+        self._notify(
+            email,
+            "Reset your HelloDoctor password",
+            f"Use this link within {_minutes(self.settings.reset_token_lifetime)} "
+            f"minutes: {self.settings.password_link}?token={token}\n"
+            "If you did not ask for it, ignore this message.",
+            "reset_password",
+        )
+
+    def set_password(self, token: str, password: str) -> Account:
+        """Redeem a reset token or a doctor's invitation. The address is proven by receiving
+        the link, so the account becomes active; every existing session is ended."""
+        now = self._clock.now()
+        secret_id, _, secret_text = token.partition(".")
+        with self._uow() as uow:
+            try:
+                secret = uow.one_time_secrets.get(secret_id)
+            except NotFound:
+                raise InvalidOneTimeSecret("that link is not valid") from None
+            if secret.purpose not in (SecretPurpose.RESET_PASSWORD, SecretPurpose.SET_PASSWORD):
+                raise InvalidOneTimeSecret("that link is not valid")
+            account = uow.accounts.get(secret.account_id)
+            check_password_strength(password, account.email)
+            self._redeem(uow, secret, secret_text, now)
+            account.password_hash = self._hasher.hash(password)
+            if account.status is AccountStatus.PENDING:
+                account.status = AccountStatus.ACTIVE
+            uow.accounts.update(account)
+            uow.refresh_tokens.revoke_account(account.id, now)
+            uow.commit()
+        return account
+
+    # -- doctors and admins ------------------------------------------------------------
+
+    def invite_doctor(self, actor: Actor, doctor: Doctor, email: EmailAddress) -> Doctor:
+        """An admin creates the doctor's profile and account; the doctor receives a one-time
+        link to set their password."""
+        if actor.role is not Role.ADMIN:
+            raise AccessDenied("only an admin may add doctors")
+        now = self._clock.now()
+        account = Account(
+            UserId(self._ids.new_id()),
+            email,
+            Role.DOCTOR,
+            AccountStatus.PENDING,
+            now,
+            doctor_id=doctor.id,
+        )
+        with self._uow() as uow:
+            uow.doctors.add(doctor)
+            uow.accounts.add(account)
+            token = self._issue(uow, account, SecretPurpose.SET_PASSWORD, now)
+            uow.commit()
+        self._notify(
+            email,
+            "Your HelloDoctor account",
+            f"{doctor.name}, set your password within "
+            f"{self.settings.invitation_lifetime.days} days: "
+            f"{self.settings.password_link}?token={token}",
+            "set_password",
+        )
+        return doctor
+
+    def create_admin(self, email: EmailAddress, password: str) -> Account:
+        """The first admin, from the command line (no e-mail round trip)."""
+        check_password_strength(password, email)
+        account = Account(
+            UserId(self._ids.new_id()),
+            email,
+            Role.ADMIN,
+            AccountStatus.ACTIVE,
+            self._clock.now(),
+            password_hash=self._hasher.hash(password),
+        )
+        with self._uow() as uow:
+            uow.accounts.add(account)
+            uow.commit()
+        return account
+
+    # -- two-factor --------------------------------------------------------------------
+
+    def begin_two_factor(self, account_id: UserId) -> TwoFactorEnrollment:
+        """Give the account a new TOTP secret to put in an authenticator app; it takes effect
+        once ``confirm_two_factor`` sees a valid code from it."""
+        secret = self._totp.new_secret()
+
+        def attempt() -> TwoFactorEnrollment:
+            with self._uow() as uow:
+                account = uow.accounts.get(account_id)
+                if account.totp_enabled:
+                    raise AlreadyExists("two-factor sign-in is already on")
+                account.totp_secret = secret
+                uow.accounts.update(account)
+                uow.commit()
+            uri = self._totp.provisioning_uri(secret, str(account.email), self.settings.issuer)
+            return TwoFactorEnrollment(secret, uri)
+
+        return _retrying(attempt)
+
+    def confirm_two_factor(self, account_id: UserId, code: str) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            account = uow.accounts.get(account_id)
+            if account.totp_secret is None or not self._totp.verify(account.totp_secret, code, now):
+                raise InvalidOneTimeSecret("that code is not valid")
+            account.totp_enabled = True
+            uow.accounts.update(account)
+            uow.commit()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _password_matches(self, account: Account | None, password: str) -> bool:
+        if len(password) > 1024:  # never hash megabytes on behalf of a stranger
+            return False
+        if account is None or account.password_hash is None:
+            # Spend the same time as a real check, so timing does not reveal the account.
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash(new_token())
+            self._hasher.verify(password, self._dummy_hash)
+            return False
+        return self._hasher.verify(password, account.password_hash)
+
+    def _issue(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        purpose: SecretPurpose,
+        now: datetime,
+        *,
+        numeric: bool = False,
+    ) -> str:
+        secret_id = self._ids.new_id()
+        lifetime = {
+            SecretPurpose.VERIFY_EMAIL: self.settings.verification_code_lifetime,
+            SecretPurpose.RESET_PASSWORD: self.settings.reset_token_lifetime,
+            SecretPurpose.SET_PASSWORD: self.settings.invitation_lifetime,
+        }[purpose]
+        text = new_code() if numeric else new_token()
+        uow.one_time_secrets.add(
+            OneTimeSecret(
+                secret_id,
+                account.id,
+                purpose,
+                digest(secret_id, text),
+                now,
+                now + lifetime,
+                attempts_left=self.settings.verification_attempts if numeric else 1,
+            )
+        )
+        return text if numeric else f"{secret_id}.{text}"
+
+    def _redeem(self, uow: UnitOfWork, secret: OneTimeSecret, text: str, now: datetime) -> None:
+        if not secret.usable(now):
+            raise InvalidOneTimeSecret("that code is no longer valid; ask for a new one")
+        if not digests_match(secret.digest, secret.id, text):
+            secret.attempts_left -= 1
+            uow.one_time_secrets.update(secret)
+            uow.commit()  # the failed attempt must count even though we refuse
+            raise InvalidOneTimeSecret("that code is not valid")
+        secret.used_at = now
+        uow.one_time_secrets.update(secret)
+
+    def _start_session(
+        self, uow: UnitOfWork, account: Account, family_id: str, now: datetime
+    ) -> Session:
+        token_id, secret = self._ids.new_id(), new_token()
+        expires_at = now + self.settings.refresh_token_lifetime
+        uow.refresh_tokens.add(
+            RefreshToken(token_id, family_id, account.id, digest(token_id, secret), now, expires_at)
+        )
+        return Session(account, f"{token_id}.{secret}", expires_at)
+
+    @staticmethod
+    def _stored_token(uow: UnitOfWork, token_id: str, secret: str) -> RefreshToken:
+        try:
+            token = uow.refresh_tokens.get(token_id)
+        except NotFound:
+            raise AuthenticationFailed("unknown refresh token") from None
+        if not digests_match(token.digest, token.id, secret):
+            raise AuthenticationFailed("unknown refresh token")
+        return token
+
+    def _notify(self, email: EmailAddress, subject: str, body: str, kind: str) -> None:
+        self._notifier.send(Notification(email, subject, body, kind))
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
+
+
+def _retrying(attempt: Callable[[], T], tries: int = 3) -> T:
+    for _ in range(tries - 1):
+        try:
+            return attempt()
+        except ConcurrencyError:
+            continue
+    return attempt()
