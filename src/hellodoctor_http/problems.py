@@ -89,6 +89,21 @@ PROBLEMS = _catalogue(
     ProblemType("invalid-duration", 422, "The requested length is not a whole number of slots"),
     ProblemType("not-accepting-bookings", 422, "The doctor is not taking bookings"),
     ProblemType("too-many-requests", 429, "Too many requests", "Wait for Retry-After seconds."),
+    ProblemType(
+        "authentication-failed", 401, "Wrong e-mail, password or code", "Nothing says which."
+    ),
+    ProblemType("second-factor-required", 401, "Send the authenticator code too"),
+    ProblemType("refresh-token-reused", 401, "The refresh token was already used; sign in again"),
+    ProblemType("email-not-verified", 403, "Verify your e-mail address first"),
+    ProblemType("second-factor-enrollment-required", 403, "Set up two-factor sign-in first"),
+    ProblemType("invalid-one-time-secret", 422, "The code or link is wrong, used or expired"),
+    ProblemType("weak-password", 422, "The password is too weak"),
+    ProblemType(
+        "idempotency-key-reused",
+        422,
+        "The Idempotency-Key was used for a different request",
+        "Use a new key for a new request.",
+    ),
     ProblemType("internal-error", 500, "Something went wrong on our side"),
     ProblemType(
         "backend-unavailable",
@@ -118,7 +133,16 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.AlreadyExists: "already-exists",
     errors.Conflict: "already-exists",
     errors.BackendUnavailable: "backend-unavailable",
+    errors.WeakPassword: "weak-password",
     errors.InvalidValue: "invalid-value",
+    errors.AuthenticationFailed: "authentication-failed",
+    errors.SecondFactorRequired: "second-factor-required",
+    errors.RefreshTokenReused: "refresh-token-reused",
+    errors.EmailNotVerified: "email-not-verified",
+    errors.SecondFactorEnrollmentRequired: "second-factor-enrollment-required",
+    errors.InvalidOneTimeSecret: "invalid-one-time-secret",
+    errors.IdempotencyKeyReused: "idempotency-key-reused",
+    errors.TooManyAttempts: "too-many-requests",
     errors.DomainError: "bad-request",
     errors.PortError: "backend-unavailable",
 }
@@ -236,7 +260,9 @@ def handle_domain_error(
             extra={"request_id": getattr(req.context, "request_id", None)},
         )
     headers = {}
-    if slug in _RETRY_AFTER_SECONDS:
+    if isinstance(ex, errors.TooManyAttempts):
+        headers["Retry-After"] = str(max(1, ex.retry_after_seconds))
+    elif slug in _RETRY_AFTER_SECONDS:
         headers["Retry-After"] = _RETRY_AFTER_SECONDS[slug]
     render(req, resp, problem_type, detail, headers=headers)
 
