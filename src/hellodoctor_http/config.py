@@ -27,6 +27,8 @@ DEFAULT_BIND = "127.0.0.1:8000"
 MINIMUM_SECRET_BYTES = 32
 MINIMUM_BCRYPT_COST = 12
 ACCESS_TOKEN_MINUTES = 15
+# Set (by `hellodoctor serve`) before prometheus_client is imported: metrics across workers.
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Environment(enum.StrEnum):

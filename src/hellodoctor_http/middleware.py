@@ -14,12 +14,12 @@ from typing import Any
 import falcon
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from hellodoctor_http.config import MULTIPROCESS_VARIABLE
 from hellodoctor_http.problems import Problem
 
 access_log = logging.getLogger("hellodoctor.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:

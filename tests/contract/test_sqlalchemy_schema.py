@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 
-from hellodoctor_adapters.cli import main
+from hellodoctor_http.cli import main
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.sqlalchemy import (
