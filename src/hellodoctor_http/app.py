@@ -8,6 +8,7 @@ the use cases and returns the app. Nothing runs at import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -44,10 +45,8 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
 
     def probe() -> None:
         with uow_factory() as uow:
-            try:
+            with contextlib.suppress(NotFound):
                 uow.doctors.get(DoctorId("readiness-probe"))
-            except NotFound:
-                pass
 
     return probe
 

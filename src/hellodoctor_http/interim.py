@@ -71,7 +71,9 @@ def find_doctors(
         text = (query.text or "").casefold()
         return (
             (query.after is None or doctor.id > query.after)
-            and (query.specialty is None or doctor.specialty.casefold() == query.specialty.casefold())
+            and (
+                query.specialty is None or doctor.specialty.casefold() == query.specialty.casefold()
+            )
             and (
                 query.language is None
                 or query.language.casefold() in {lang.casefold() for lang in doctor.languages}

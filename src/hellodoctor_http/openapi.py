@@ -63,7 +63,9 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
     success: dict[str, Any] = {"description": "OK" if operation.ok == 200 else "Created"}
     if operation.response is not None:
         success["content"] = {
-            operation.response_type: {"schema": {"$ref": f"#/components/schemas/{operation.response}"}}
+            operation.response_type: {
+                "schema": {"$ref": f"#/components/schemas/{operation.response}"}
+            }
         }
     else:
         success["content"] = {operation.response_type: {}}

@@ -27,8 +27,8 @@ from hellodoctor_domain import (
     VisitKind,
 )
 from hellodoctor_domain.errors import ConcurrencyError, DomainError, PortError
-from hellodoctor_domain.values import utc
 from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery, UnitOfWorkFactory
+from hellodoctor_domain.values import utc
 from hellodoctor_http import interim
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, write_json
@@ -43,9 +43,9 @@ from hellodoctor_http.schemas import (
     RescheduleBody,
     StaffBookingBody,
     appointment_json,
-    iso,
     availability_json,
     doctor_json,
+    iso,
     parse_enum,
     slot_json,
 )
@@ -75,9 +75,7 @@ class Doctors:
         self._api = api
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = QueryReader(
-            req, {"specialty", "language", "text", "accepting", "cursor", "limit"}
-        )
+        params = QueryReader(req, {"specialty", "language", "text", "accepting", "cursor", "limit"})
         specialty, language, text = (
             params.text("specialty"),
             params.text("language"),
@@ -158,9 +156,7 @@ def _if_match(req: falcon.Request) -> int | None:
         return None
     match = re.fullmatch(r'\s*"(\d{1,9})"\s*', header)
     if match is None:
-        raise validation_problem(
-            [FieldError("If-Match", 'the ETag this API gave out, e.g. "3"')]
-        )
+        raise validation_problem([FieldError("If-Match", 'the ETag this API gave out, e.g. "3"')])
     return int(match.group(1))
 
 
@@ -333,9 +329,7 @@ class AppointmentAction:
             body: Any = EmptyBody()
         else:
             body = read_body(req, self._body, self._api.max_body_bytes)
-        appointment = self._action(
-            self._api.scheduling, actor, AppointmentId(appointment_id), body
-        )
+        appointment = self._action(self._api.scheduling, actor, AppointmentId(appointment_id), body)
         write_json(resp, appointment_json(appointment))
 
 

@@ -587,7 +587,7 @@ ROUTES: tuple[Route, ...] = (
                 "Swagger UI's files",
                 "public",
                 "anyone",
-                response_type="application/octet-stream",
+                response_type="*/*",
                 params=(_path("name", "A file of Swagger UI."),),
                 problems=("not-found",),
                 tag="operations",
