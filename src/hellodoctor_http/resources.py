@@ -324,9 +324,9 @@ class AppointmentAction:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, appointment_id: str) -> None:
         actor = require_actor(req)
-        # An action without input may come without a body at all.
-        if self._body is EmptyBody and not req.content_length:
-            body: Any = EmptyBody()
+        # An action whose input is all optional may come without a body at all.
+        if self._body in (EmptyBody, CancelBody) and not req.content_length:
+            body: Any = self._body()
         else:
             body = read_body(req, self._body, self._api.max_body_bytes)
         appointment = self._action(self._api.scheduling, actor, AppointmentId(appointment_id), body)
