@@ -136,7 +136,10 @@ def read_json(req: falcon.Request, limit: int) -> Any:
         )
     if req.content_length is not None and req.content_length > limit:
         raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
-    raw = req.bounded_stream.read(limit + 1)
+    # Without a Content-Length (chunked), the server's input stream ends the body; read at
+    # most one byte past the limit either way.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    raw = stream.read(limit + 1)
     if len(raw) > limit:
         raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
     try:
