@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import falcon
 from attrs import define, field
@@ -44,9 +45,8 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
     Raises (``BackendUnavailable``) when the database does not answer."""
 
     def probe() -> None:
-        with uow_factory() as uow:
-            with contextlib.suppress(NotFound):
-                uow.doctors.get(DoctorId("readiness-probe"))
+        with uow_factory() as uow, contextlib.suppress(NotFound):
+            uow.doctors.get(DoctorId("readiness-probe"))
 
     return probe
 
@@ -74,10 +74,10 @@ class Dependencies:
         )
 
 
-def create_app(dependencies: Dependencies) -> falcon.App:
+def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.Response]:
     settings = dependencies.settings
     metrics = Metrics()
-    middleware: list[object] = [
+    middleware: list[Any] = [
         RequestLifecycle(metrics, settings.max_body_bytes),
         SecurityHeaders(hsts=settings.is_production),
     ]
@@ -117,7 +117,7 @@ def create_app(dependencies: Dependencies) -> falcon.App:
     return app
 
 
-def build(settings: Settings) -> falcon.App:
+def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
     """The composition root: storage by URL (entry points), use cases, app."""
     uow_factory = open_storage(settings.database_url)
     clock = SystemClock()

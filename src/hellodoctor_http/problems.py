@@ -299,9 +299,9 @@ def handle_unexpected(
     render(req, resp, PROBLEMS["internal-error"], "The error was logged with the request id.")
 
 
-def install(app: falcon.App) -> None:
+def install(app: falcon.App[Any, Any]) -> None:
     """Register the handlers; falcon picks the most specific class for each exception."""
     app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(tuple(ERROR_PROBLEMS), handle_domain_error)
+    app.add_error_handler(tuple(ERROR_PROBLEMS), handle_domain_error)  # type: ignore[call-overload]
     app.add_error_handler(falcon.HTTPError, handle_falcon_error)
     app.add_error_handler(Problem, handle_problem)

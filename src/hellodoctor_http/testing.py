@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import falcon.testing
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from hellodoctor_domain import (
     Actor,
@@ -55,7 +55,7 @@ def _template_of(path: str) -> str | None:
     for template in OPENAPI["paths"]:
         pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
         if re.match(pattern, path):
-            return template
+            return str(template)
     return None
 
 

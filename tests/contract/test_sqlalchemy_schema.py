@@ -12,7 +12,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 
-from hellodoctor_http.cli import main
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.sqlalchemy import (
@@ -28,6 +27,7 @@ from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, po
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
+from hellodoctor_http.cli import main
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -130,9 +130,12 @@ def test_another_patients_appointment_is_not_found(
         assert result.status_code == 404, (method, suffix, result.text)
         assert result.json["type"].endswith("/not-found")
     unknown = client.simulate_get(f"{API}/appointments/no-such-id", headers=as_patient("pat-1"))
-    assert unknown.json["detail"].replace("no-such-id", theirs) == client.simulate_get(
-        f"{API}/appointments/{theirs}", headers=as_patient("pat-1")
-    ).json["detail"]
+    assert (
+        unknown.json["detail"].replace("no-such-id", theirs)
+        == client.simulate_get(f"{API}/appointments/{theirs}", headers=as_patient("pat-1")).json[
+            "detail"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -198,9 +201,7 @@ def test_malformed_json_is_400(client: ValidatingClient, as_patient: Headers, bo
     assert result.json["type"].endswith("/malformed-body")
 
 
-def test_a_body_that_is_not_an_object_is_422(
-    client: ValidatingClient, as_patient: Headers
-) -> None:
+def test_a_body_that_is_not_an_object_is_422(client: ValidatingClient, as_patient: Headers) -> None:
     result = client.simulate_post(f"{API}/appointments", json=[1, 2], headers=as_patient())
     assert result.status_code == 422
 
@@ -225,7 +226,10 @@ def test_wrong_types_are_not_coerced(client: ValidatingClient, as_patient: Heade
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_trace(
-    client: ValidatingClient, as_patient: Headers, dependencies, monkeypatch  # type: ignore[no-untyped-def]
+    client: ValidatingClient,
+    as_patient: Headers,
+    dependencies,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret internals: password=hunter2")

@@ -63,11 +63,16 @@ def test_every_setting_is_read() -> None:
             "HELLODOCTOR_BIND": "0.0.0.0:9000",
         }
     )
-    assert settings.is_production and not settings.jwt_secret_generated
+    assert settings.is_production
+    assert not settings.jwt_secret_generated
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert (settings.max_body_bytes, settings.hold_minutes, settings.bcrypt_cost) == (2048, 10, 13)
     assert settings.require_totp_for == {Role.DOCTOR, Role.ADMIN}
-    assert (settings.jwt_issuer, settings.jwt_audience, settings.bind) == ("iss", "aud", "0.0.0.0:9000")
+    assert (settings.jwt_issuer, settings.jwt_audience, settings.bind) == (
+        "iss",
+        "aud",
+        "0.0.0.0:9000",
+    )
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
 

@@ -56,7 +56,8 @@ def _seed(url: str) -> None:
     scheduling = Scheduling(factory, SystemClock(), UuidIds())
     admin = Actor.admin(UserId("admin"))
     scheduling.register_doctor(
-        admin, Doctor(DoctorId("dr-e2e"), "Dr E2E", "General practice", "R-E2E", Money(0, "EUR"), "UTC")
+        admin,
+        Doctor(DoctorId("dr-e2e"), "Dr E2E", "General practice", "R-E2E", Money(0, "EUR"), "UTC"),
     )
     whole_days = [
         WorkingDay(day, [LocalWindow(datetime.min.time(), datetime.min.time())]) for day in Weekday
@@ -142,7 +143,11 @@ def test_list_book_and_cancel_over_http(server: str) -> None:
     assert slot["local_start"].endswith("+01:00") or slot["local_start"].endswith("+02:00")
     token = _token(f"pat-{CONTENDERS}")
     status, headers, booked = _call(
-        server, "POST", "/api/v1/appointments", token, {"doctor_id": "dr-e2e", "start": slot["start"]}
+        server,
+        "POST",
+        "/api/v1/appointments",
+        token,
+        {"doctor_id": "dr-e2e", "start": slot["start"]},
     )
     assert status == 201, booked
     assert booked["status"] == "booked"
@@ -173,7 +178,9 @@ def test_a_chunked_body_over_the_limit_is_413(server: str) -> None:
             b"POST /api/v1/appointments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
             b"Authorization: Bearer " + _token("pat-1").encode() + b"\r\n"
             b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
+            + f"{len(chunk):x}\r\n".encode()
+            + chunk
+            + b"\r\n0\r\n\r\n"
         )
         answer = b""
         while part := connection.recv(65536):
@@ -200,5 +207,5 @@ def test_64_concurrent_bookings_of_one_slot_make_exactly_one_appointment(server:
     with ThreadPoolExecutor(CONTENDERS) as pool:
         outcomes = Counter(pool.map(contend, tokens))
     assert outcomes == {201: 1, 409: CONTENDERS - 1}
-    status, _, taken = _call(server, "GET", f"/api/v1/doctors/dr-e2e/slots?from={slot['start']}")
+    _status, _, taken = _call(server, "GET", f"/api/v1/doctors/dr-e2e/slots?from={slot['start']}")
     assert slot["start"] not in {s["start"] for s in taken["slots"]}
