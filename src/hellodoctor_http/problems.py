@@ -264,6 +264,8 @@ def handle_domain_error(
         headers["Retry-After"] = str(max(1, ex.retry_after_seconds))
     elif slug in _RETRY_AFTER_SECONDS:
         headers["Retry-After"] = _RETRY_AFTER_SECONDS[slug]
+    if problem_type.status == 401:  # RFC 9110: every 401 names its challenge
+        headers["WWW-Authenticate"] = 'Bearer realm="hellodoctor"'
     render(req, resp, problem_type, detail, headers=headers)
 
 
