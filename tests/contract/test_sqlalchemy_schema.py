@@ -13,7 +13,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 
-from hellodoctor_adapters.cli import main
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.sqlalchemy import (
@@ -30,6 +29,7 @@ from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day,
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
 from hellodoctor_domain.ports import DoctorQuery
+from hellodoctor_http.cli import main
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

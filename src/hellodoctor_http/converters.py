@@ -1,0 +1,158 @@
+"""JSON in and out: reading bodies safely, and the cattrs converter for request classes.
+
+Request bodies are structured into the small attrs classes of ``hellodoctor_http.schemas``
+with ``forbid_extra_keys=True``: a field the API does not accept (``role``, ``status``,
+``price``, ``patient_id``...) is a 422 naming it, never silently dropped or, worse, applied.
+Scalars are strict: ``"3"`` is not an int, ``1`` is not a string, ``true`` is not a number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, time
+from typing import Any, TypeVar
+
+import falcon
+from cattrs import Converter
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_http.problems import FieldError, Problem, validation_problem
+
+T = TypeVar("T")
+
+
+def _strict(kind: type, name: str) -> Any:
+    def structure(value: Any, _type: Any) -> Any:
+        # bool is an int subclass: true is not a number of minutes.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise InvalidValue(f"expected {name}")
+        return value
+
+    return structure
+
+
+def _datetime(value: Any, _type: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidValue("expected an ISO 8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise InvalidValue("a date-time needs a UTC offset (2030-01-07T09:00:00Z)")
+    return parsed
+
+
+def _time(value: Any, _type: Any) -> time:
+    if not isinstance(value, str):
+        raise InvalidValue("expected a wall-clock time string (HH:MM)")
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not a time (HH:MM)") from None
+    if parsed.tzinfo is not None:
+        raise InvalidValue("working-hour times are wall-clock times without an offset")
+    return parsed
+
+
+def _date(value: Any, _type: Any) -> date:
+    if not isinstance(value, str):
+        raise InvalidValue("expected a date string (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def make_converter() -> Converter:
+    converter = Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "a whole number"))
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    converter.register_structure_hook(datetime, _datetime)
+    converter.register_structure_hook(time, _time)
+    converter.register_structure_hook(date, _date)
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """``data`` as a ``cls`` instance, or a 422 problem listing every field that is wrong."""
+    if not isinstance(data, dict):
+        raise validation_problem([FieldError("$", "expected a JSON object")])
+    try:
+        return CONVERTER.structure(data, cls)
+    except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
+        raise validation_problem(list(_field_errors(error, ""))) from None
+
+
+def _field_errors(error: BaseException, path: str) -> Iterator[FieldError]:
+    if isinstance(error, ClassValidationError):
+        with_notes, without = error.group_exceptions()
+        for inner, note in with_notes:
+            yield from _field_errors(inner, _join(path, str(note.name)))
+        for inner in without:
+            yield from _field_errors(inner, path)
+    elif isinstance(error, IterableValidationError):
+        with_index, without = error.group_exceptions()
+        for inner, index_note in with_index:
+            yield from _field_errors(inner, f"{path or '$'}[{index_note.index}]")
+        for inner in without:
+            yield from _field_errors(inner, path)
+    elif isinstance(error, ForbiddenExtraKeysError):
+        for name in sorted(error.extra_fields):
+            yield FieldError(_join(path, name), "unknown field; this API does not accept it")
+    elif isinstance(error, KeyError):
+        yield FieldError(path or "$", "required")
+    elif isinstance(error, InvalidValue):
+        yield FieldError(path or "$", str(error))
+    elif isinstance(error, TypeError | ValueError | AttributeError):
+        yield FieldError(path or "$", "wrong type")
+    else:
+        raise error
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+_JSON_TYPES = ("application/json",)
+
+
+def read_json(req: falcon.Request, limit: int) -> Any:
+    """The request's JSON body: 415 for another content type, 413 past ``limit`` bytes (read
+    no further than that), 400 when it does not parse."""
+    media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in _JSON_TYPES:
+        raise Problem(
+            "unsupported-media-type",
+            f"send the body as application/json, not {media_type or 'no content type'}",
+        )
+    if req.content_length is not None and req.content_length > limit:
+        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
+    # Without a Content-Length (chunked), the server's input stream ends the body; read at
+    # most one byte past the limit either way.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Problem("malformed-body", f"the body is not valid JSON: {error}") from None
+
+
+def read_body(req: falcon.Request, cls: type[T], limit: int) -> T:
+    return structure(read_json(req, limit), cls)
+
+
+def write_json(resp: falcon.Response, body: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(body, separators=(",", ":"))

@@ -1,0 +1,205 @@
+"""Demo data: four hospitals in four time zones, their doctors' hours, patients and a few
+appointments, all made through the use cases. Running it again adds nothing (ids are fixed,
+and a patient who already has appointments gets no more)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import time, timedelta
+
+from attrs import define
+
+from hellodoctor_domain import (
+    Actor,
+    AppointmentStatus,
+    Availability,
+    BookingRequest,
+    Doctor,
+    DoctorId,
+    LocalWindow,
+    Money,
+    Patient,
+    PatientId,
+    Scheduling,
+    TimeRange,
+    UserId,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
+from hellodoctor_domain.ports import Clock
+
+DEMO_ADMIN = UserId("demo-admin")
+
+
+@define(frozen=True)
+class Hospital:
+    key: str
+    name: str
+    zone: str
+    currency: str
+    fee_minor_units: int
+    languages: tuple[str, ...]
+
+
+HOSPITALS = (
+    Hospital("lon", "St Bartholomew's", "Europe/London", "GBP", 8000, ("en", "fr")),
+    Hospital("nyc", "Mount Sinai West", "America/New_York", "USD", 0, ("en", "es")),
+    Hospital("syd", "Royal North Shore", "Australia/Sydney", "AUD", 9500, ("en", "zh")),
+    Hospital("bom", "Lilavati", "Asia/Kolkata", "INR", 150000, ("en", "hi", "mr")),
+)
+SPECIALTIES = ("General practice", "Cardiology", "Dermatology", "Paediatrics", "Neurology")
+NAMES = ("Ada Okafor", "Luis Reyes", "Mei Tanaka", "Priya Nair", "Tom Becker")
+PATIENT_NAMES = (
+    "Grace Hopper",
+    "Alan Turing",
+    "Katherine Johnson",
+    "Tim Berners-Lee",
+    "Margaret Hamilton",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Frances Allen",
+    "John McCarthy",
+    "Radia Perlman",
+    "Ken Thompson",
+)
+
+
+def doctor_id(hospital: Hospital, index: int) -> DoctorId:
+    return DoctorId(f"dr-{hospital.key}-{index + 1}")
+
+
+def patient_id(index: int) -> PatientId:
+    return PatientId(f"pat-{index + 1}")
+
+
+@define(frozen=True)
+class Step:
+    label: str
+    run: Callable[[], bool]  # True when it created something
+
+
+def steps(scheduling: Scheduling, clock: Clock) -> Iterator[Step]:
+    admin = Actor.admin(DEMO_ADMIN)
+    for hospital in HOSPITALS:
+        for index, (name, specialty) in enumerate(zip(NAMES, SPECIALTIES, strict=True)):
+            yield Step(
+                f"doctor {doctor_id(hospital, index)}",
+                _doctor(scheduling, admin, hospital, index, name, specialty),
+            )
+    for index, name in enumerate(PATIENT_NAMES):
+        yield Step(f"patient {patient_id(index)}", _patient(scheduling, index, name))
+    for index in range(len(PATIENT_NAMES)):
+        yield Step(f"appointments of {patient_id(index)}", _book(scheduling, clock, index))
+
+
+def _doctor(
+    scheduling: Scheduling,
+    admin: Actor,
+    hospital: Hospital,
+    index: int,
+    name: str,
+    specialty: str,
+) -> Callable[[], bool]:
+    def run() -> bool:
+        key = doctor_id(hospital, index)
+        created = True
+        try:
+            scheduling.register_doctor(
+                admin,
+                Doctor(
+                    key,
+                    f"Dr {name}",
+                    specialty,
+                    f"REG-{key.value.upper()}",
+                    Money(hospital.fee_minor_units if index % 2 == 0 else 0, hospital.currency),
+                    hospital.zone,
+                    qualifications=("MBBS",),
+                    languages=hospital.languages[: 1 + index % len(hospital.languages)],
+                ),
+            )
+        except AlreadyExists:
+            created = False
+        try:
+            scheduling.availability(key)
+        except NotFound:
+            opens = time(8 + index % 2)
+            scheduling.define_availability(
+                admin,
+                Availability(
+                    key,
+                    hospital.zone,
+                    [
+                        WorkingDay(
+                            day,
+                            [LocalWindow(opens, time(17))],
+                            breaks=[LocalWindow(time(12), time(13))],
+                        )
+                        for day in (
+                            Weekday.MONDAY,
+                            Weekday.TUESDAY,
+                            Weekday.WEDNESDAY,
+                            Weekday.THURSDAY,
+                            Weekday.FRIDAY,
+                        )
+                    ],
+                    slot_length=timedelta(minutes=30 if index % 3 else 20),
+                    buffer=timedelta(minutes=10 if index % 2 else 0),
+                    minimum_notice=timedelta(hours=2),
+                ),
+            )
+            created = True
+        return created
+
+    return run
+
+
+def _patient(scheduling: Scheduling, index: int, name: str) -> Callable[[], bool]:
+    def run() -> bool:
+        try:
+            scheduling.register_patient(Patient(patient_id(index), name))
+        except AlreadyExists:
+            return False
+        return True
+
+    return run
+
+
+def _book(scheduling: Scheduling, clock: Clock, index: int) -> Callable[[], bool]:
+    """Two appointments for most patients, with doctors of two hospitals, in the coming
+    fortnight; a paid one is confirmed as if the payment went through."""
+
+    def run() -> bool:
+        key = patient_id(index)
+        patient = Actor.patient(key)
+        if scheduling.patient_appointments(patient, key):
+            return False
+        now = clock.now()
+        made = False
+        for turn in range(2 if index % 4 else 1):
+            hospital = HOSPITALS[(index + turn) % len(HOSPITALS)]
+            doctor = doctor_id(hospital, (index + 2 * turn) % len(NAMES))
+            window = TimeRange(now + timedelta(days=1 + turn), now + timedelta(days=15))
+            slots = scheduling.free_slots(doctor, window)
+            # Spread patients over the calendar instead of all taking the first slot.
+            for slot in slots[index * 3 :: 7]:
+                try:
+                    booked = scheduling.book(
+                        patient,
+                        BookingRequest(
+                            doctor_id=doctor,
+                            patient_id=key,
+                            start=slot.time.start,
+                            reason="demo visit",
+                        ),
+                    )
+                except DomainError:
+                    continue  # taken, or the patient is busy then: try the next one
+                if booked.status is AppointmentStatus.HELD:
+                    scheduling.confirm(booked.id)
+                made = True
+                break
+        return made
+
+    return run

@@ -1,0 +1,140 @@
+"""Cross-cutting request handling: request ids, JSON access logs, metrics, security headers,
+and the body-size limit enforced before anything reads a body."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from typing import Any
+
+import falcon
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from hellodoctor_http.config import MULTIPROCESS_VARIABLE
+from hellodoctor_http.problems import Problem
+
+access_log = logging.getLogger("hellodoctor.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Metrics:
+    """Prometheus metrics of one app. Under gunicorn, ``hellodoctor serve`` points
+    ``PROMETHEUS_MULTIPROC_DIR`` at a shared folder so /metrics sums every worker."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "hellodoctor_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "hellodoctor_http_request_duration_seconds",
+            "Time from request to response, by route template and method.",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.bookings = Counter(
+            "hellodoctor_bookings_total",
+            "Booking attempts through the API, by outcome (held, booked, or the problem type).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        if os.environ.get(MULTIPROCESS_VARIABLE):
+            from prometheus_client import multiprocess
+
+            collected = CollectorRegistry()
+            multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+            return generate_latest(collected)
+        return generate_latest(self.registry)
+
+
+class RequestLifecycle:
+    """First in, last out: gives every request an id (an incoming ``X-Request-ID`` is kept
+    when it looks like one), times it, counts it, and writes one JSON access-log line."""
+
+    def __init__(self, metrics: Metrics, max_body_bytes: int) -> None:
+        self._metrics = metrics
+        self._max_body_bytes = max_body_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+        incoming = req.get_header("X-Request-ID")
+        req.context.request_id = (
+            incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
+        resp.set_header("X-Request-ID", req.context.request_id)
+        # Refuse an announced oversized body before a byte of it is read.
+        if req.content_length is not None and req.content_length > self._max_body_bytes:
+            raise Problem(
+                "payload-too-large", f"the body may be at most {self._max_body_bytes} bytes"
+            )
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, _resource: Any, _succeeded: bool
+    ) -> None:
+        started = getattr(req.context, "started", None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        route = req.uri_template or "unmatched"
+        status = resp.status_code
+        self._metrics.requests.labels(route, req.method, str(status)).inc()
+        self._metrics.latency.labels(route, req.method).observe(elapsed)
+        resp.set_header("X-Request-ID", getattr(req.context, "request_id", ""))
+        actor = getattr(req.context, "actor", None)
+        access_log.info(
+            json.dumps(
+                {
+                    "event": "request",
+                    "request_id": getattr(req.context, "request_id", None),
+                    "method": req.method,
+                    "route": route,
+                    "path": req.path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "problem": getattr(resp.context, "problem", None),
+                    "role": actor.role.value if actor else None,
+                },
+                separators=(",", ":"),
+            )
+        )
+
+
+_API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# Swagger UI: its own scripts and styles from this origin only (no CDN, no inline script);
+# React sets style attributes, and the UI shows data: images.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+DOCS_PREFIX = "/api-docs"
+
+
+class SecurityHeaders:
+    def __init__(self, *, hsts: bool) -> None:
+        self._hsts = hsts
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, _resource: Any, _succeeded: bool
+    ) -> None:
+        docs = req.path == DOCS_PREFIX or req.path.startswith(DOCS_PREFIX + "/")
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        resp.set_header("X-Frame-Options", "DENY")
+        resp.set_header("Referrer-Policy", "no-referrer")
+        resp.set_header("Cross-Origin-Opener-Policy", "same-origin")
+        resp.set_header("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
+        if self._hsts:
+            resp.set_header("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if not docs or resp.get_header("Cache-Control") is None:
+            resp.set_header("Cache-Control", "no-store")

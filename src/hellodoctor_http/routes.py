@@ -1,0 +1,598 @@
+"""The route table: every path, method, who may call it, its parameters, body and answers.
+
+``create_app`` mounts exactly these routes and ``openapi.document`` describes exactly these,
+so the OpenAPI document cannot drift from the app (a test also compares the mounted
+responders with the document).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, field
+
+JSON = "application/json"
+
+# -- JSON Schemas of bodies (OpenAPI 3.1 = JSON Schema 2020-12) ----------------------------
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_STRING = {"type": "string"}
+_TEXT = {"type": "string", "maxLength": 1000}
+_DATETIME = {"type": "string", "format": "date-time"}
+_NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+_HHMM = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$"}
+_DATE = {"type": "string", "format": "date"}
+_CURSOR = {"type": ["string", "null"], "description": "Pass as ?cursor= for the next page."}
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_STATUSES = ["held", "booked", "completed", "no_show", "cancelled", "expired"]
+_TYPES = ["in_person", "telemedicine"]
+_KINDS = ["regular", "follow_up", "emergency"]
+
+SCHEMAS: dict[str, Any] = {
+    "Money": _object(
+        ["minor_units", "currency", "text"],
+        minor_units={"type": "integer", "description": "Whole minor units (cents, pence)."},
+        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+        text={"type": "string", "examples": ["80.00 GBP"]},
+    ),
+    "Doctor": _object(
+        [
+            "id",
+            "name",
+            "specialty",
+            "registration_number",
+            "qualifications",
+            "languages",
+            "time_zone",
+            "consultation_fee",
+            "accepting_bookings",
+        ],
+        id=_STRING,
+        name=_STRING,
+        specialty=_STRING,
+        registration_number=_STRING,
+        qualifications={"type": "array", "items": _STRING},
+        languages={"type": "array", "items": _STRING},
+        time_zone={"type": "string", "description": "IANA zone the doctor works in."},
+        consultation_fee=_ref("Money"),
+        accepting_bookings={"type": "boolean"},
+    ),
+    "DoctorPage": _object(
+        ["items", "next_cursor"],
+        items={"type": "array", "items": _ref("Doctor")},
+        next_cursor=_CURSOR,
+    ),
+    "Window": _object(["start", "end"], start=_HHMM, end=_HHMM),
+    "WorkingDay": _object(
+        ["weekday", "hours"],
+        weekday={"enum": _WEEKDAYS},
+        hours={"type": "array", "items": _ref("Window")},
+        breaks={"type": "array", "items": _ref("Window")},
+    ),
+    "TimeOff": _object(
+        ["first_day", "last_day"],
+        first_day=_DATE,
+        last_day=_DATE,
+        window={"oneOf": [_ref("Window"), {"type": "null"}]},
+        reason=_TEXT,
+    ),
+    "ExtraHours": _object(["day", "window"], day=_DATE, window=_ref("Window")),
+    "AvailabilityInput": _object(
+        ["weekly"],
+        weekly={"type": "array", "items": _ref("WorkingDay")},
+        time_zone={"type": ["string", "null"], "description": "Defaults to the doctor's."},
+        slot_minutes={"type": "integer", "minimum": 1, "default": 30},
+        buffer_minutes={"type": "integer", "minimum": 0, "default": 0},
+        minimum_notice_minutes={"type": "integer", "minimum": 0, "default": 120},
+        booking_horizon_days={"type": "integer", "minimum": 1, "default": 90},
+        max_slots_per_visit={"type": "integer", "minimum": 1, "default": 4},
+        time_off={"type": "array", "items": _ref("TimeOff")},
+        extra_hours={"type": "array", "items": _ref("ExtraHours")},
+    ),
+    "Availability": _object(
+        [
+            "doctor_id",
+            "time_zone",
+            "weekly",
+            "slot_minutes",
+            "buffer_minutes",
+            "minimum_notice_minutes",
+            "booking_horizon_days",
+            "max_slots_per_visit",
+            "time_off",
+            "extra_hours",
+            "version",
+        ],
+        doctor_id=_STRING,
+        time_zone=_STRING,
+        weekly={"type": "array", "items": _ref("WorkingDay")},
+        slot_minutes={"type": "integer"},
+        buffer_minutes={"type": "integer"},
+        minimum_notice_minutes={"type": "integer"},
+        booking_horizon_days={"type": "integer"},
+        max_slots_per_visit={"type": "integer"},
+        time_off={"type": "array", "items": _ref("TimeOff")},
+        extra_hours={"type": "array", "items": _ref("ExtraHours")},
+        version={"type": "integer", "description": "Also the ETag; send it as If-Match."},
+    ),
+    "Slot": _object(
+        ["start", "end", "local_start", "local_end"],
+        start=_DATETIME,
+        end=_DATETIME,
+        local_start={**_DATETIME, "description": "In the requested zone (tz)."},
+        local_end=_DATETIME,
+    ),
+    "SlotList": _object(
+        ["doctor_id", "from", "to", "time_zone", "slots"],
+        doctor_id=_STRING,
+        **{"from": _DATETIME},
+        to=_DATETIME,
+        time_zone={"type": ["string", "null"]},
+        slots={"type": "array", "items": _ref("Slot")},
+    ),
+    "BookingInput": {
+        **_object(
+            ["doctor_id", "start"],
+            doctor_id=_STRING,
+            patient_id={
+                **_STRING,
+                "description": "Doctors and admins only (required for them); a patient books "
+                "for themself and may not send it.",
+            },
+            start=_DATETIME,
+            type={"enum": _TYPES, "default": "in_person"},
+            reason=_TEXT,
+            length_minutes={
+                "type": ["integer", "null"],
+                "description": "A whole number of the doctor's slots; default one slot.",
+            },
+            visit_kind={"enum": _KINDS, "default": "regular"},
+        ),
+    },
+    "Cancellation": _object(
+        ["by", "reason", "at", "refund"],
+        by={"enum": ["patient", "doctor", "admin"]},
+        reason=_STRING,
+        at=_DATETIME,
+        refund=_ref("Money"),
+    ),
+    "Appointment": _object(
+        [
+            "id",
+            "doctor_id",
+            "patient_id",
+            "start",
+            "end",
+            "status",
+            "type",
+            "visit_kind",
+            "reason",
+            "price",
+            "hold_expires_at",
+            "created_at",
+            "cancellation",
+            "version",
+        ],
+        id=_STRING,
+        doctor_id=_STRING,
+        patient_id=_STRING,
+        start=_DATETIME,
+        end=_DATETIME,
+        status={"enum": _STATUSES},
+        type={"enum": _TYPES},
+        visit_kind={"enum": _KINDS},
+        reason=_STRING,
+        price=_ref("Money"),
+        hold_expires_at={**_NULLABLE_DATETIME, "description": "Set while held (fee due)."},
+        created_at=_DATETIME,
+        cancellation={"oneOf": [_ref("Cancellation"), {"type": "null"}]},
+        version={"type": "integer"},
+    ),
+    "AppointmentPage": _object(
+        ["items", "next_cursor"],
+        items={"type": "array", "items": _ref("Appointment")},
+        next_cursor=_CURSOR,
+    ),
+    "CancelInput": _object([], reason=_TEXT),
+    "RescheduleInput": _object(["start"], start=_DATETIME),
+    "Empty": _object([]),
+    "Status": _object(["status"], status=_STRING),
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "instance"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": _STRING,
+            "status": {"type": "integer"},
+            "detail": _STRING,
+            "instance": _STRING,
+            "request_id": _STRING,
+            "errors": {
+                "type": "array",
+                "items": _object(["field", "message"], field=_STRING, message=_STRING),
+            },
+        },
+        "additionalProperties": False,
+    },
+}
+
+# -- routes ---------------------------------------------------------------------------------
+
+
+@define(frozen=True)
+class Param:
+    name: str
+    where: str  # path, query, header
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@define(frozen=True)
+class Operation:
+    summary: str
+    # "public", "bearer" (a token is required), and who may call it, for the docs.
+    auth: str
+    who: str
+    ok: int = 200
+    response: str | None = None  # schema name of the success body
+    response_type: str = JSON
+    body: str | None = None  # schema name of the request body
+    params: tuple[Param, ...] = ()
+    problems: tuple[str, ...] = ()  # problem slugs this operation may answer besides common
+    headers: tuple[str, ...] = ()  # response headers on success
+    tag: str = "scheduling"
+
+
+@define(frozen=True)
+class Route:
+    path: str
+    resource: str  # key into the resources create_app builds
+    operations: dict[str, Operation] = field(factory=dict)
+    suffix: str | None = None
+
+
+def _path(name: str, description: str) -> Param:
+    return Param(name, "path", {"type": "string"}, description, required=True)
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> Param:
+    return Param(name, "query", schema, description)
+
+
+_LIMIT_DOCTORS = _query("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20})
+_CURSOR_PARAM = _query("cursor", {"type": "string"}, "next_cursor of the previous page")
+_DOCTOR = _path("doctor_id", "A doctor's id.")
+_APPOINTMENT = _path("appointment_id", "An appointment's id (yours, or it is not found).")
+_ACTION_PROBLEMS = ("not-found", "illegal-transition", "access-denied", "concurrent-update")
+_BODY_PROBLEMS = (
+    "malformed-body",
+    "payload-too-large",
+    "unsupported-media-type",
+    "validation-error",
+)
+API = "/api/v1"
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/doctors",
+        "doctors",
+        {
+            "get": Operation(
+                "Find doctors",
+                "public",
+                "anyone",
+                response="DoctorPage",
+                params=(
+                    _query("specialty", {"type": "string"}, "Exact, case-insensitive."),
+                    _query("language", {"type": "string"}, "One of the doctor's languages."),
+                    _query("text", {"type": "string"}, "Part of the name or specialty."),
+                    _query("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
+                    _CURSOR_PARAM,
+                    _LIMIT_DOCTORS,
+                ),
+                problems=("validation-error",),
+            )
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}",
+        "doctor",
+        {
+            "get": Operation(
+                "A doctor's profile",
+                "public",
+                "anyone",
+                response="Doctor",
+                params=(_DOCTOR,),
+                problems=("not-found",),
+            )
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}/availability",
+        "availability",
+        {
+            "get": Operation(
+                "A doctor's working hours and booking rules",
+                "public",
+                "anyone",
+                response="Availability",
+                params=(_DOCTOR,),
+                problems=("not-found",),
+                headers=("ETag",),
+            ),
+            "put": Operation(
+                "Set (replace) a doctor's working hours and booking rules",
+                "bearer",
+                "that doctor, admin",
+                response="Availability",
+                body="AvailabilityInput",
+                params=(
+                    _DOCTOR,
+                    Param(
+                        "If-Match",
+                        "header",
+                        {"type": "string"},
+                        'The ETag last read ("3"); refused with 412 if it changed since.',
+                    ),
+                ),
+                problems=(
+                    "access-denied",
+                    "not-found",
+                    "precondition-failed",
+                    "invalid-value",
+                    "concurrent-update",
+                    *_BODY_PROBLEMS,
+                ),
+                headers=("ETag",),
+            ),
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}/slots",
+        "slots",
+        {
+            "get": Operation(
+                "Free slots of a doctor",
+                "public",
+                "anyone",
+                response="SlotList",
+                params=(
+                    _DOCTOR,
+                    _query("from", {"type": "string", "format": "date-time"}, "Default: now."),
+                    _query(
+                        "to",
+                        {"type": "string", "format": "date-time"},
+                        "Default: from + 7 days; at most 31 days after from.",
+                    ),
+                    _query("tz", {"type": "string"}, "IANA zone for local times."),
+                    _query(
+                        "length_minutes",
+                        {"type": "integer", "minimum": 1},
+                        "Visit length (whole slots); default one slot.",
+                    ),
+                ),
+                problems=("not-found", "validation-error", "invalid-duration"),
+            )
+        },
+    ),
+    Route(
+        f"{API}/appointments",
+        "appointments",
+        {
+            "get": Operation(
+                "List appointments",
+                "bearer",
+                "patient (own), doctor (own calendar), admin (all)",
+                response="AppointmentPage",
+                params=(
+                    _query("status", {"type": "string"}, "Comma-separated statuses."),
+                    _query("from", {"type": "string", "format": "date-time"}, "Starts at/after."),
+                    _query("to", {"type": "string", "format": "date-time"}, "Starts before."),
+                    _query("doctor_id", {"type": "string"}),
+                    _query("patient_id", {"type": "string"}),
+                    _CURSOR_PARAM,
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                ),
+                problems=("validation-error",),
+            ),
+            "post": Operation(
+                "Book an appointment",
+                "bearer",
+                "patient (for themself), doctor (own calendar), admin",
+                ok=201,
+                response="Appointment",
+                body="BookingInput",
+                params=(
+                    Param(
+                        "Idempotency-Key",
+                        "header",
+                        {"type": "string", "maxLength": 200},
+                        "Retrying with the same key returns the first result.",
+                    ),
+                ),
+                problems=(
+                    "slot-unavailable",
+                    "not-found",
+                    "access-denied",
+                    "in-the-past",
+                    "too-short-notice",
+                    "beyond-horizon",
+                    "outside-availability",
+                    "off-grid",
+                    "invalid-duration",
+                    "not-accepting-bookings",
+                    "invalid-value",
+                    "idempotency-key-reused",
+                    *_BODY_PROBLEMS,
+                ),
+                headers=("Location",),
+            ),
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}",
+        "appointment",
+        {
+            "get": Operation(
+                "One appointment",
+                "bearer",
+                "its patient, its doctor, admin",
+                response="Appointment",
+                params=(_APPOINTMENT,),
+                problems=("not-found",),
+            )
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}/cancel",
+        "cancel",
+        {
+            "post": Operation(
+                "Cancel (refund by the cancellation policy)",
+                "bearer",
+                "its patient, its doctor, admin",
+                response="Appointment",
+                body="CancelInput",
+                params=(_APPOINTMENT,),
+                problems=(*_ACTION_PROBLEMS, "cancellation-not-allowed", *_BODY_PROBLEMS),
+            )
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}/reschedule",
+        "reschedule",
+        {
+            "post": Operation(
+                "Move to another start (same length), atomically",
+                "bearer",
+                "its patient, its doctor, admin",
+                response="Appointment",
+                body="RescheduleInput",
+                params=(_APPOINTMENT,),
+                problems=(
+                    *_ACTION_PROBLEMS,
+                    "slot-unavailable",
+                    "hold-expired",
+                    "in-the-past",
+                    "too-short-notice",
+                    "beyond-horizon",
+                    "outside-availability",
+                    "off-grid",
+                    "not-accepting-bookings",
+                    *_BODY_PROBLEMS,
+                ),
+            )
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}/complete",
+        "complete",
+        {
+            "post": Operation(
+                "Record that the visit happened",
+                "bearer",
+                "its doctor, admin",
+                response="Appointment",
+                body="Empty",
+                params=(_APPOINTMENT,),
+                problems=(*_ACTION_PROBLEMS, *_BODY_PROBLEMS),
+            )
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}/no-show",
+        "no_show",
+        {
+            "post": Operation(
+                "Record that the patient did not come",
+                "bearer",
+                "its doctor, admin",
+                response="Appointment",
+                body="Empty",
+                params=(_APPOINTMENT,),
+                problems=(*_ACTION_PROBLEMS, *_BODY_PROBLEMS),
+            )
+        },
+    ),
+    Route(
+        "/healthz",
+        "health",
+        {"get": Operation("Liveness", "public", "anyone", response="Status", tag="operations")},
+    ),
+    Route(
+        "/readyz",
+        "ready",
+        {
+            "get": Operation(
+                "Readiness: the database answers",
+                "public",
+                "anyone",
+                response="Status",
+                problems=("backend-unavailable",),
+                tag="operations",
+            )
+        },
+    ),
+    Route(
+        "/metrics",
+        "metrics",
+        {
+            "get": Operation(
+                "Prometheus metrics",
+                "public",
+                "anyone (restrict at the proxy)",
+                response_type="text/plain",
+                tag="operations",
+            )
+        },
+    ),
+    Route(
+        "/openapi.json",
+        "openapi",
+        {
+            "get": Operation(
+                "This document", "public", "anyone", response_type=JSON, tag="operations"
+            )
+        },
+    ),
+    Route(
+        "/api-docs",
+        "docs",
+        {
+            "get": Operation(
+                "Swagger UI", "public", "anyone", response_type="text/html", tag="operations"
+            )
+        },
+    ),
+    Route(
+        "/api-docs/{name}",
+        "docs",
+        {
+            "get": Operation(
+                "Swagger UI's files",
+                "public",
+                "anyone",
+                response_type="*/*",
+                params=(_path("name", "A file of Swagger UI."),),
+                problems=("not-found",),
+                tag="operations",
+            )
+        },
+        suffix="file",
+    ),
+)

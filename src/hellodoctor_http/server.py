@@ -1,0 +1,90 @@
+"""Serving the app with gunicorn through its Python API.
+
+Settings are read once, in the master, so every worker signs with the same key (even a
+generated development key) and a misconfiguration stops the master before any worker forks.
+Each worker builds its own app (``preload_app`` off): database engines and pools must not be
+shared across ``fork``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from typing import Any
+
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+from hellodoctor_http.config import MULTIPROCESS_VARIABLE, Settings
+
+MAX_WORKERS = 12
+
+
+def default_workers() -> int:
+    """gunicorn's rule of thumb, 2 x cores + 1, capped so a big host does not open more
+    database connections than the database wants."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cores or 1) + 1, MAX_WORKERS)
+
+
+def configure_logging() -> None:
+    """JSON access lines on stdout, as they are; everything else as plain lines on stderr."""
+    access = logging.getLogger("hellodoctor.access")
+    if not access.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from hellodoctor_http.app import build
+
+        return build(self._settings)
+
+
+def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> None:
+    # Metrics summed over workers: prometheus_client reads this variable when first imported,
+    # which happens in the workers, after this.
+    if not os.environ.get(MULTIPROCESS_VARIABLE):
+        os.environ[MULTIPROCESS_VARIABLE] = tempfile.mkdtemp(prefix="hellodoctor-metrics-")
+    options: dict[str, Any] = {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "sync",
+        "timeout": timeout,
+        "graceful_timeout": timeout,
+        "keepalive": 5,
+        # The app writes one JSON line per request; gunicorn's own access log would double it.
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "preload_app": False,
+        "child_exit": _child_exit,
+        "proc_name": "hellodoctor",
+        # Bounded header sizes: oversized request lines are refused before the app.
+        "limit_request_line": 8190,
+        "limit_request_fields": 100,
+    }
+    HelloDoctorServer(settings, options).run()

@@ -1,0 +1,122 @@
+"""Test support for the HTTP layer (needs the dev extra: jsonschema): a Falcon test client that
+validates every response against /openapi.json, and a small seeded clinic."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import falcon.testing
+import jsonschema  # type: ignore[import-untyped]
+
+from hellodoctor_domain import (
+    Actor,
+    Availability,
+    Doctor,
+    DoctorId,
+    LocalWindow,
+    Money,
+    Patient,
+    PatientId,
+    Scheduling,
+    UserId,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_http.openapi import document
+
+# Monday 7 January 2030, 06:00 UTC: the whole week ahead is bookable.
+NOW = datetime(2030, 1, 7, 6, 0, tzinfo=UTC)
+SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+FEE_DOCTOR = "dr-fee"  # London, charges a fee: bookings are held
+FREE_DOCTOR = "dr-free"  # New York, free: bookings are booked at once
+OPENAPI = document()
+
+
+def at(hour: int, minute: int = 0, day: int = 0) -> str:
+    return (NOW.replace(hour=hour, minute=minute) + timedelta(days=day)).isoformat()
+
+
+class ValidatingClient(falcon.testing.TestClient):
+    """Every response must be one the OpenAPI document describes: its status is listed for
+    the operation, its content type matches, and a JSON body validates against the schema."""
+
+    def simulate_request(self, *args: Any, **kwargs: Any) -> falcon.testing.Result:
+        result = super().simulate_request(*args, **kwargs)
+        method = (kwargs.get("method") or args[0]).lower()
+        path = kwargs.get("path") or args[1]
+        check_against_openapi(method, path, result)
+        return result
+
+
+def _template_of(path: str) -> str | None:
+    for template in OPENAPI["paths"]:
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            return str(template)
+    return None
+
+
+def check_against_openapi(method: str, path: str, result: falcon.testing.Result) -> None:
+    template = _template_of(path.rstrip("/") or "/")
+    content_type = (result.headers.get("content-type") or "").split(";")[0]
+    if template is None or method not in OPENAPI["paths"][template]:
+        # Unknown routes and methods still answer documented problems.
+        assert result.status_code in (404, 405), (method, path, result.status)
+        assert content_type == "application/problem+json"
+        return
+    responses = OPENAPI["paths"][template][method]["responses"]
+    assert str(result.status_code) in responses, (
+        f"{method.upper()} {template} answered {result.status_code}, not documented: "
+        f"{result.text[:300]}"
+    )
+    documented = responses[str(result.status_code)]["content"]
+    media = content_type if content_type in documented else "*/*"
+    assert media in documented, (content_type, list(documented))
+    schema = documented[media].get("schema")
+    if schema is not None:
+        wrapped = {"components": OPENAPI["components"], **schema}
+        jsonschema.Draft202012Validator(
+            wrapped, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        ).validate(result.json)
+
+
+def office_hours(doctor_id: str, zone: str) -> Availability:
+    return Availability(
+        DoctorId(doctor_id),
+        zone,
+        [
+            WorkingDay(day, [LocalWindow(time(9), time(17))], breaks=[])
+            for day in (Weekday.MONDAY, Weekday.TUESDAY, Weekday.WEDNESDAY)
+        ],
+        slot_length=timedelta(minutes=30),
+        minimum_notice=timedelta(hours=1),
+    )
+
+
+def seed(scheduling: Scheduling) -> None:
+    admin = Actor.admin(UserId("admin-1"))
+    for key, zone, fee in (
+        (FEE_DOCTOR, "Europe/London", Money(8000, "GBP")),
+        (FREE_DOCTOR, "America/New_York", Money(0, "USD")),
+    ):
+        scheduling.register_doctor(
+            admin,
+            Doctor(
+                DoctorId(key),
+                f"Dr {key}",
+                "Cardiology" if fee.minor_units else "General practice",
+                f"REG-{key}",
+                fee,
+                zone,
+                languages=("en", "fr") if fee.minor_units else ("en", "es"),
+            ),
+        )
+        scheduling.define_availability(admin, office_hours(key, zone))
+    for key in ("pat-1", "pat-2"):
+        scheduling.register_patient(Patient(PatientId(key), f"Patient {key}"))
+
+
+Headers = Callable[..., dict[str, str]]

@@ -1,0 +1,86 @@
+"""The API over the in-memory and SQLite storages, a clock standing on a Monday morning, tokens
+from the app's own codec, and a client that validates every response against /openapi.json."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_domain import Scheduling
+from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_http import interim
+from hellodoctor_http.app import Dependencies, create_app, storage_probe
+from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.config import Settings
+from hellodoctor_http.testing import FEE_DOCTOR, NOW, SECRET, Headers, ValidatingClient, seed
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWorkFactory]:
+    if request.param == "memory":
+        yield InMemoryUnitOfWorkFactory()
+        return
+    factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+    yield factory
+    factory.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(NOW)
+
+
+@pytest.fixture
+def dependencies(storage: UnitOfWorkFactory, clock: ManualClock) -> Dependencies:
+    scheduling = Scheduling(storage, clock, SequentialIds("apt"))
+    seed(scheduling)
+    return Dependencies(
+        settings=Settings(jwt_secret=SECRET, max_body_bytes=4096),
+        scheduling=scheduling,
+        uow_factory=storage,
+        clock=clock,
+        readiness=storage_probe(storage),
+        features=interim.StorageFeatures.detect(storage),
+    )
+
+
+@pytest.fixture
+def client(dependencies: Dependencies) -> ValidatingClient:
+    return ValidatingClient(create_app(dependencies))
+
+
+@pytest.fixture
+def codec(dependencies: Dependencies) -> TokenCodec:
+    return dependencies.token_codec()
+
+
+@pytest.fixture
+def as_patient(codec: TokenCodec) -> Headers:
+    def headers(patient: str = "pat-1") -> dict[str, str]:
+        token, _ = codec.issue(f"acct-{patient}", "patient", patient_id=patient)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def as_doctor(codec: TokenCodec) -> Headers:
+    def headers(doctor: str = FEE_DOCTOR) -> dict[str, str]:
+        token, _ = codec.issue(f"acct-{doctor}", "doctor", doctor_id=doctor)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+@pytest.fixture
+def as_admin(codec: TokenCodec) -> Headers:
+    def headers() -> dict[str, str]:
+        token, _ = codec.issue("admin-1", "admin")
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers

@@ -1,0 +1,91 @@
+"""Settings come from the environment in one place and refuse an unsafe production."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from hellodoctor_domain import Role
+from hellodoctor_http.config import DEFAULT_DATABASE_URL, ConfigurationError, Settings
+
+STRONG = "k" * 40
+
+
+def test_development_defaults_generate_a_key_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        first = Settings.from_environ({})
+    second = Settings.from_environ({})
+    assert first.database_url == DEFAULT_DATABASE_URL
+    assert first.jwt_secret_generated
+    assert len(first.jwt_secret) >= 32
+    assert first.jwt_secret != second.jwt_secret
+    assert "HELLODOCTOR_JWT_SECRET" in caplog.text
+    assert first.jwt_secret not in repr(first)
+    assert first.max_body_bytes == 64 * 1024
+    assert first.bcrypt_cost == 12
+
+
+@pytest.mark.parametrize("secret", [None, "", "short-key"])
+def test_production_refuses_a_missing_or_weak_key(secret: str | None) -> None:
+    environ = {"HELLODOCTOR_ENV": "production"}
+    if secret is not None:
+        environ["HELLODOCTOR_JWT_SECRET"] = secret
+    with pytest.raises(ConfigurationError, match="HELLODOCTOR_JWT_SECRET"):
+        Settings.from_environ(environ)
+
+
+def test_production_refuses_a_low_bcrypt_cost() -> None:
+    with pytest.raises(ConfigurationError, match="BCRYPT_COST"):
+        Settings.from_environ(
+            {
+                "HELLODOCTOR_ENV": "production",
+                "HELLODOCTOR_JWT_SECRET": STRONG,
+                "HELLODOCTOR_BCRYPT_COST": "10",
+            }
+        )
+
+
+def test_every_setting_is_read() -> None:
+    settings = Settings.from_environ(
+        {
+            "HELLODOCTOR_ENV": "production",
+            "HELLODOCTOR_JWT_SECRET": STRONG,
+            "HELLODOCTOR_DATABASE_URL": "postgresql://db/hd",
+            "HELLODOCTOR_JWT_ISSUER": "iss",
+            "HELLODOCTOR_JWT_AUDIENCE": "aud",
+            "HELLODOCTOR_CORS_ORIGINS": "https://a.example, https://b.example",
+            "HELLODOCTOR_MAX_BODY_BYTES": "2048",
+            "HELLODOCTOR_HOLD_MINUTES": "10",
+            "HELLODOCTOR_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "HELLODOCTOR_BCRYPT_COST": "13",
+            "HELLODOCTOR_REQUIRE_TOTP_FOR": "doctor,admin",
+            "HELLODOCTOR_BIND": "0.0.0.0:9000",
+        }
+    )
+    assert settings.is_production
+    assert not settings.jwt_secret_generated
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+    assert (settings.max_body_bytes, settings.hold_minutes, settings.bcrypt_cost) == (2048, 10, 13)
+    assert settings.require_totp_for == {Role.DOCTOR, Role.ADMIN}
+    assert (settings.jwt_issuer, settings.jwt_audience, settings.bind) == (
+        "iss",
+        "aud",
+        "0.0.0.0:9000",
+    )
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_environ(
+            {
+                "HELLODOCTOR_ENV": "staging",
+                "HELLODOCTOR_CORS_ORIGINS": "*",
+                "HELLODOCTOR_MAX_BODY_BYTES": "lots",
+                "HELLODOCTOR_REQUIRE_TOTP_FOR": "root",
+            }
+        )
+    message = str(refused.value)
+    for name in ("ENV", "CORS_ORIGINS", "MAX_BODY_BYTES", "REQUIRE_TOTP_FOR", "JWT_SECRET"):
+        assert f"HELLODOCTOR_{name}" in message

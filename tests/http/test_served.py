@@ -1,0 +1,211 @@
+"""The real thing: ``hellodoctor serve`` (gunicorn, several worker processes) on a free port
+against a SQLite file, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_domain import (
+    Actor,
+    Availability,
+    Doctor,
+    DoctorId,
+    LocalWindow,
+    Money,
+    Patient,
+    PatientId,
+    Scheduling,
+    UserId,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.testing import SECRET
+
+CONTENDERS = 64
+START_TIMEOUT_SECONDS = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _seed(url: str) -> None:
+    factory = SqlUnitOfWorkFactory(url)
+    scheduling = Scheduling(factory, SystemClock(), UuidIds())
+    admin = Actor.admin(UserId("admin"))
+    scheduling.register_doctor(
+        admin,
+        Doctor(DoctorId("dr-e2e"), "Dr E2E", "General practice", "R-E2E", Money(0, "EUR"), "UTC"),
+    )
+    whole_days = [
+        WorkingDay(day, [LocalWindow(datetime.min.time(), datetime.min.time())]) for day in Weekday
+    ]
+    scheduling.define_availability(
+        admin,
+        Availability(DoctorId("dr-e2e"), "UTC", whole_days, minimum_notice=timedelta(hours=1)),
+    )
+    for index in range(CONTENDERS + 1):
+        scheduling.register_patient(Patient(PatientId(f"pat-{index}"), f"Patient {index}"))
+    factory.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("served")
+    url = migrated_sqlite_file(folder)
+    _seed(url)
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "HELLODOCTOR_DATABASE_URL": url,
+        "HELLODOCTOR_JWT_SECRET": SECRET,
+        "HELLODOCTOR_ENV": "development",
+    }
+    command = [sys.executable, "-m", "hellodoctor_http", "serve", "--bind", f"127.0.0.1:{port}"]
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start:\n{Path(log.name).read_text()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+    assert "Traceback" not in (folder / "server.log").read_text()
+
+
+def _call(
+    base: str, method: str, path: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any, Any]:
+    request = urllib.request.Request(
+        base + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+            **({"Content-Type": "application/json"} if body is not None else {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.headers, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.headers, json.loads(refused.read() or b"null")
+
+
+def _token(patient: str) -> str:
+    codec = TokenCodec(SECRET, "hellodoctor", "hellodoctor-api", SystemClock())
+    return codec.issue(f"acct-{patient}", "patient", patient_id=patient)[0]
+
+
+def _slots(base: str) -> list[dict[str, str]]:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    query = f"?from={tomorrow.isoformat().replace('+00:00', 'Z')}&tz=Europe/Paris"
+    status, _, body = _call(base, "GET", f"/api/v1/doctors/dr-e2e/slots{query}")
+    assert status == 200, body
+    return list(body["slots"])
+
+
+def test_list_book_and_cancel_over_http(server: str) -> None:
+    slot = _slots(server)[0]
+    assert slot["local_start"].endswith("+01:00") or slot["local_start"].endswith("+02:00")
+    token = _token(f"pat-{CONTENDERS}")
+    status, headers, booked = _call(
+        server,
+        "POST",
+        "/api/v1/appointments",
+        token,
+        {"doctor_id": "dr-e2e", "start": slot["start"]},
+    )
+    assert status == 201, booked
+    assert booked["status"] == "booked"
+    assert headers["X-Request-ID"]
+    status, _, mine = _call(server, "GET", "/api/v1/appointments", token)
+    assert [a["id"] for a in mine["items"]] == [booked["id"]]
+    status, _, cancelled = _call(
+        server, "POST", f"/api/v1/appointments/{booked['id']}/cancel", token, {"reason": "e2e"}
+    )
+    assert status == 200
+    assert cancelled["status"] == "cancelled"
+    assert slot["start"] in {s["start"] for s in _slots(server)}  # free again
+
+
+def test_a_bad_token_is_401_over_http(server: str) -> None:
+    status, headers, problem = _call(server, "GET", "/api/v1/appointments", "not-a-token")
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert headers["Content-Type"] == "application/problem+json"
+    assert problem["type"].endswith("/unauthorized")
+
+
+def test_a_chunked_body_over_the_limit_is_413(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        chunk = b"x" * (70 * 1024)
+        connection.sendall(
+            b"POST /api/v1/appointments HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + _token("pat-1").encode() + b"\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + f"{len(chunk):x}\r\n".encode()
+            + chunk
+            + b"\r\n0\r\n\r\n"
+        )
+        answer = b""
+        while part := connection.recv(65536):
+            answer += part
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_64_concurrent_bookings_of_one_slot_make_exactly_one_appointment(server: str) -> None:
+    slot = _slots(server)[3]
+    tokens = [_token(f"pat-{index}") for index in range(CONTENDERS)]
+    starting_gun = threading.Barrier(CONTENDERS)
+
+    def contend(token: str) -> int:
+        starting_gun.wait(timeout=60)
+        status, _, _ = _call(
+            server,
+            "POST",
+            "/api/v1/appointments",
+            token,
+            {"doctor_id": "dr-e2e", "start": slot["start"]},
+        )
+        return status
+
+    with ThreadPoolExecutor(CONTENDERS) as pool:
+        outcomes = Counter(pool.map(contend, tokens))
+    assert outcomes == {201: 1, 409: CONTENDERS - 1}
+    _status, _, taken = _call(server, "GET", f"/api/v1/doctors/dr-e2e/slots?from={slot['start']}")
+    assert slot["start"] not in {s["start"] for s in taken["slots"]}
