@@ -15,14 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 import falcon
-from attrs import define, field
+from attrs import define
 
 from hellodoctor_adapters.memory import SystemClock, UuidIds
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.ports import Clock, UnitOfWorkFactory
-from hellodoctor_http import interim, problems
+from hellodoctor_http import problems
 from hellodoctor_http.auth import Authentication, TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -57,10 +57,8 @@ class Dependencies:
 
     settings: Settings
     scheduling: Scheduling
-    uow_factory: UnitOfWorkFactory
     clock: Clock
     readiness: Callable[[], None]
-    features: interim.StorageFeatures = field(factory=interim.StorageFeatures)
     # The identity use cases arrive with the lead's Identity service.
     identity: object | None = None
 
@@ -95,8 +93,6 @@ def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.
 
     api = SchedulingApi(
         scheduling=dependencies.scheduling,
-        uow_factory=dependencies.uow_factory,
-        features=dependencies.features,
         clock=dependencies.clock,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
@@ -131,9 +127,7 @@ def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
         Dependencies(
             settings=settings,
             scheduling=scheduling,
-            uow_factory=uow_factory,
             clock=clock,
             readiness=storage_probe(uow_factory),
-            features=interim.StorageFeatures.detect(uow_factory),
         )
     )

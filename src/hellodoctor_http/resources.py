@@ -27,9 +27,8 @@ from hellodoctor_domain import (
     VisitKind,
 )
 from hellodoctor_domain.errors import ConcurrencyError, DomainError, PortError
-from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery, UnitOfWorkFactory
+from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery
 from hellodoctor_domain.values import utc
-from hellodoctor_http import interim
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, write_json
 from hellodoctor_http.middleware import Metrics
@@ -56,11 +55,9 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 @define(frozen=True)
 class SchedulingApi:
-    """What the scheduling resources share: the use cases and the stand-ins of ``interim``."""
+    """What the scheduling resources share."""
 
     scheduling: Scheduling
-    uow_factory: UnitOfWorkFactory
-    features: interim.StorageFeatures
     clock: Clock
     metrics: Metrics
     max_body_bytes: int
@@ -99,9 +96,7 @@ class Doctors:
             after=after,
             limit=limit + 1,  # one more than asked: whether there is a next page
         )
-        found = interim.find_doctors(
-            self._api.scheduling, self._api.uow_factory, self._api.features, query
-        )
+        found = self._api.scheduling.find_doctors(query)
         page = found[:limit]
         write_json(
             resp,
@@ -238,10 +233,7 @@ class Appointments:
             after=after,
             limit=limit + 1,
         )
-        api = self._api
-        found = interim.list_appointments(
-            api.scheduling, api.uow_factory, api.features, actor, query
-        )
+        found = self._api.scheduling.list_appointments(actor, query)
         page = found[:limit]
         last = page[-1] if page else None
         write_json(
@@ -265,7 +257,7 @@ class Appointments:
             )
         request = self._booking_request(req, actor, key)
         try:
-            appointment = interim.book(self._api.scheduling, self._api.features, actor, request)
+            appointment = self._api.scheduling.book(actor, request)
         except (DomainError, PortError) as error:
             outcome = next(
                 (ERROR_PROBLEMS[k] for k in type(error).__mro__ if k in ERROR_PROBLEMS), "error"

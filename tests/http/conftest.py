@@ -13,7 +13,6 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain import Scheduling
 from hellodoctor_domain.ports import UnitOfWorkFactory
-from hellodoctor_http import interim
 from hellodoctor_http.app import Dependencies, create_app, storage_probe
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -42,10 +41,8 @@ def dependencies(storage: UnitOfWorkFactory, clock: ManualClock) -> Dependencies
     return Dependencies(
         settings=Settings(jwt_secret=SECRET, max_body_bytes=4096),
         scheduling=scheduling,
-        uow_factory=storage,
         clock=clock,
         readiness=storage_probe(storage),
-        features=interim.StorageFeatures.detect(storage),
     )
 
 

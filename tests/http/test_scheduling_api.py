@@ -122,12 +122,20 @@ def test_each_booking_rule_has_its_own_problem_type(
     assert odd_length.json["type"].endswith("/invalid-duration")
 
 
-def test_the_idempotency_key_is_accepted_and_a_bad_one_named(
+def test_the_idempotency_key_is_honoured_and_a_bad_one_named(
     client: ValidatingClient, as_patient: Headers
 ) -> None:
     headers = {**as_patient(), "Idempotency-Key": "booking-1"}
     first = book(client, headers, doctor_id=FREE_DOCTOR, start=at(15))
     assert first.status_code == 201
+    retry = book(client, headers, doctor_id=FREE_DOCTOR, start=at(15))
+    assert retry.status_code == 201
+    assert retry.json["id"] == first.json["id"]
+    mine = client.simulate_get(f"{API}/appointments", headers=as_patient()).json["items"]
+    assert [a["id"] for a in mine] == [first.json["id"]]
+    other_request = book(client, headers, doctor_id=FREE_DOCTOR, start=at(15, 30))
+    assert other_request.status_code == 422
+    assert other_request.json["type"].endswith("/idempotency-key-reused")
     bad = book(
         client, {**as_patient(), "Idempotency-Key": "x" * 300}, doctor_id=FREE_DOCTOR, start=at(16)
     )
