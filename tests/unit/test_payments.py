@@ -259,3 +259,24 @@ class TestWallet:
         )
         assert Wallet(PatientId("p1"), "EUR", entries).balance == eur(2000)
         assert Wallet(PatientId("p1"), "EUR").balance == eur(0)
+
+
+def test_a_unit_of_work_that_stores_no_payments_says_so() -> None:
+    """The SQL and MongoDB units of work do not set the payment attributes yet: reading one
+    is a clear error, and setting one (as the in-memory store does) works."""
+    from collections.abc import Sequence
+
+    from hellodoctor_domain.ports import UnitOfWork
+
+    class NoPayments(UnitOfWork):
+        def _begin(self) -> None: ...
+        def _commit(self, events: Sequence[object]) -> None: ...
+        def _rollback(self) -> None: ...
+
+    uow = NoPayments()
+    for name in ("payments", "wallets", "processed_events"):
+        with pytest.raises(NotImplementedError, match="does not store"):
+            getattr(uow, name)
+    uow.payments = "stored"  # type: ignore[assignment]
+    assert uow.payments == "stored"
+    assert NoPayments().__dict__.get("payments") is None
