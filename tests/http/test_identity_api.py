@@ -420,3 +420,21 @@ def test_the_client_address_believes_only_trusted_proxies() -> None:
     assert address("10.0.0.2", "garbage") == "10.0.0.2"
     assert address("10.0.0.2", None) == "10.0.0.2"
     assert address("10.0.0.2", "198.51.100.1", ()) == "10.0.0.2"  # none trusted
+
+
+def test_one_client_address_guessing_many_accounts_is_throttled(
+    client: ValidatingClient,
+) -> None:
+    def attempt(number: int, address: str) -> falcon.testing.Result:
+        return client.simulate_post(
+            f"{API}/auth/login",
+            json={"email": f"guess{number}@example.com", "password": "not the password"},
+            remote_addr=address,
+        )
+
+    for number in range(20):  # the per-address limit: one clinic's NAT may fail this often
+        assert attempt(number, "198.51.100.7").status_code == 401
+    throttled = attempt(20, "198.51.100.7")
+    assert throttled.status_code == 429
+    assert int(throttled.headers["retry-after"]) > 0
+    assert attempt(21, "198.51.100.8").status_code == 401  # another address is not locked
