@@ -18,11 +18,22 @@ import falcon
 from attrs import define
 
 from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
+from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
+from hellodoctor_domain.accounts import Identity, IdentitySettings
 from hellodoctor_domain.errors import NotFound
-from hellodoctor_domain.ports import Clock, UnitOfWorkFactory
+from hellodoctor_domain.ports import (
+    Clock,
+    IdGenerator,
+    LoginThrottle,
+    Notifier,
+    UnitOfWorkFactory,
+)
 from hellodoctor_http import problems
+from hellodoctor_http.accounts import AccountsApi, account_resources
 from hellodoctor_http.auth import Authentication, TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -57,10 +68,11 @@ class Dependencies:
 
     settings: Settings
     scheduling: Scheduling
+    identity: Identity
     clock: Clock
+    # Server-side ids of what the API creates itself (doctors' profiles).
+    ids: IdGenerator
     readiness: Callable[[], None]
-    # The identity use cases arrive with the lead's Identity service.
-    identity: object | None = None
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -86,19 +98,30 @@ def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.
                 expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             )
         )
-    middleware.append(Authentication(dependencies.token_codec()))
+    codec = dependencies.token_codec()
+    middleware.append(Authentication(codec))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
 
     api = SchedulingApi(
         scheduling=dependencies.scheduling,
+        identity=dependencies.identity,
+        ids=dependencies.ids,
         clock=dependencies.clock,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
     )
+    accounts = AccountsApi(
+        identity=dependencies.identity,
+        codec=codec,
+        ids=dependencies.ids,
+        trusted_proxies=settings.trusted_proxies,
+        max_body_bytes=settings.max_body_bytes,
+    )
     resources: dict[str, object] = {
         **scheduling_resources(api),
+        **account_resources(accounts),
         "health": Health(),
         "ready": Ready(dependencies.readiness),
         "metrics": MetricsResource(metrics),
@@ -113,21 +136,64 @@ def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.
     return app
 
 
+def notifier_for(settings: Settings) -> Notifier:
+    """SMTP when a host is configured, else a Maildir folder anyone can read (development)."""
+    if settings.smtp_host:
+        return SmtpNotifier(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            security=settings.smtp_security,
+        )
+    return MaildirNotifier(settings.mail_folder, settings.mail_from)
+
+
+def throttle_for(settings: Settings) -> LoginThrottle:
+    """Redis when configured (shared by every worker and host); otherwise each worker counts
+    on its own, so N workers allow up to N times the failures before locking."""
+    if settings.redis_url:
+        return RedisLoginThrottle.from_url(settings.redis_url)
+    return InMemoryLoginThrottle()
+
+
+def build_identity(
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator
+) -> Identity:
+    return Identity(
+        uow_factory,
+        clock,
+        ids,
+        BcryptPasswordHasher(settings.bcrypt_cost),
+        PyOtpTotp(),
+        throttle_for(settings),
+        notifier_for(settings),
+        IdentitySettings(
+            two_factor_required_for=settings.require_totp_for,
+            password_link=settings.password_link,
+        ),
+    )
+
+
 def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
     """The composition root: storage by URL (entry points), use cases, app."""
     uow_factory = open_storage(settings.database_url)
     clock = SystemClock()
+    ids = UuidIds()
     scheduling = Scheduling(
         uow_factory,
         clock,
-        UuidIds(),
+        ids,
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
     return create_app(
         Dependencies(
             settings=settings,
             scheduling=scheduling,
+            identity=build_identity(settings, uow_factory, clock, ids),
             clock=clock,
+            ids=ids,
             readiness=storage_probe(uow_factory),
         )
     )

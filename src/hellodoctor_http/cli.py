@@ -2,7 +2,9 @@
 
 * ``hellodoctor serve`` runs the API under gunicorn (``--bind`` or ``HELLODOCTOR_BIND``);
   in development, on the default SQLite file, it creates or migrates the schema first.
-* ``hellodoctor demo seed`` fills the configured storage with demo hospitals (idempotent).
+* ``hellodoctor demo seed`` fills the configured storage with demo hospitals and demo logins
+  (idempotent).
+* ``hellodoctor admin create --email ...`` makes an admin account (the first one, typically).
 * ``hellodoctor db upgrade`` / ``db check`` migrate or check the relational schema.
 
 Heavy imports (gunicorn, falcon, SQLAlchemy) happen inside the commands, so ``--help`` is
@@ -17,9 +19,11 @@ from pathlib import Path
 import click
 
 from hellodoctor_domain.errors import PortError
+from hellodoctor_domain.ports import UnitOfWorkFactory
 from hellodoctor_http.config import ConfigurationError, Settings
 
 DATABASE_URL_VARIABLE = "HELLODOCTOR_DATABASE_URL"
+ADMIN_PASSWORD_VARIABLE = "HELLODOCTOR_ADMIN_PASSWORD"
 
 
 @click.group()
@@ -76,30 +80,100 @@ def serve(bind: str | None, workers: int | None, timeout: int) -> None:
         f"  OpenAPI:    {base}/openapi.json\n"
         f"  health:     {base}/healthz  {base}/readyz  {base}/metrics"
     )
-    if settings.jwt_secret_generated:
-        _print_development_tokens(settings)
+    if not settings.is_production:
+        _print_demo_logins(settings)
     from hellodoctor_http.server import serve as run
 
     run(settings, bind=bind, workers=workers, timeout=timeout)
 
 
-def _print_development_tokens(settings: Settings) -> None:
-    """Until sign-in lands, development prints tokens for the demo admin and first patient
-    (signed with this process's generated key, so they die with it)."""
-    from hellodoctor_adapters.memory import SystemClock
-    from hellodoctor_http.auth import TokenCodec
-    from hellodoctor_http.demo import DEMO_ADMIN
+def _print_demo_logins(settings: Settings) -> None:
+    """In development, the demo logins (when `demo seed` made them) instead of tokens: sign in
+    at POST /api/v1/auth/login, or with the docs' Authorize button after doing so."""
+    from hellodoctor_http.demo import DEMO_LOGINS, DEMO_PASSWORD, demo_logins_present
 
-    codec = TokenCodec(
-        settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, SystemClock()
+    try:
+        storage = _open_storage(settings)
+        try:
+            present = demo_logins_present(storage)
+        finally:
+            _close(storage)
+    except (PortError, click.ClickException):
+        present = False
+    if not present:
+        click.echo("  no demo logins yet: run `hellodoctor demo seed` first")
+        return
+    click.echo(f"  demo logins (password {DEMO_PASSWORD}; POST /api/v1/auth/login):")
+    for login in DEMO_LOGINS:
+        click.echo(f"    {login.role.value:<8} {login.email:<28} {login.profile}")
+    click.echo(f"  e-mails (codes, links) go to {settings.mail_folder}/new unless SMTP is set")
+
+
+def _open_storage(settings: Settings) -> UnitOfWorkFactory:
+    from hellodoctor_adapters.registry import UnknownStorage, open_storage
+
+    try:
+        return open_storage(settings.database_url)
+    except (PortError, UnknownStorage) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _close(storage: UnitOfWorkFactory) -> None:
+    """Close pooled connections (the server's workers open their own)."""
+    dispose = getattr(storage, "dispose", None)
+    if dispose is not None:
+        dispose()
+
+
+# -- admin -----------------------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Accounts with the admin role."""
+
+
+@admin.command("create")
+@click.option("--email", required=True, help="The admin's e-mail address (their sign-in name).")
+def create_admin(email: str) -> None:
+    """Create an active admin account. The password is prompted for (twice), or read from
+    HELLODOCTOR_ADMIN_PASSWORD for automation."""
+    from hellodoctor_adapters.memory import SystemClock, UuidIds
+    from hellodoctor_domain import Role
+    from hellodoctor_domain.errors import AlreadyExists, InvalidValue
+    from hellodoctor_domain.values import EmailAddress
+    from hellodoctor_http.app import build_identity
+
+    settings = _settings()
+    try:
+        address = EmailAddress(email)
+    except InvalidValue as error:
+        raise click.BadParameter(str(error), param_hint="--email") from error
+    password = os.environ.get(ADMIN_PASSWORD_VARIABLE) or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
     )
-    admin, _ = codec.issue(DEMO_ADMIN.value, "admin")
-    patient, _ = codec.issue("pat-1", "patient", patient_id="pat-1")
-    click.echo(
-        "  development tokens (15 minutes; paste into the docs' Authorize button):\n"
-        f"    admin:   {admin}\n"
-        f"    patient: {patient}"
-    )
+    _prepare_embedded_database(settings)
+    storage = _open_storage(settings)
+    try:
+        identity = build_identity(settings, storage, SystemClock(), UuidIds())
+        try:
+            account = identity.create_admin(address, password)
+        except AlreadyExists:
+            raise click.ClickException(f"{address} already has an account") from None
+        except InvalidValue as error:  # a weak password
+            raise click.ClickException(f"password refused: {error}") from None
+        click.echo(f"admin {account.email} created (account {account.id})")
+        if Role.ADMIN in settings.require_totp_for:
+            enrollment = identity.begin_two_factor(account.id)
+            click.echo(
+                "admins must use two-factor sign-in: add this to an authenticator app, then "
+                "sign in with its code (the first good code switches it on):\n"
+                f"  {enrollment.provisioning_uri}"
+            )
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        _close(storage)
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -112,27 +186,31 @@ def demo() -> None:
 
 @demo.command()
 def seed() -> None:
-    """Fill the configured storage with demo hospitals, doctors, patients and appointments."""
+    """Fill the configured storage with demo hospitals, doctors, patients, appointments and
+    demo logins."""
     from hellodoctor_adapters.memory import SystemClock, UuidIds
-    from hellodoctor_adapters.registry import UnknownStorage, open_storage
+    from hellodoctor_adapters.security import BcryptPasswordHasher
     from hellodoctor_domain import Scheduling
-    from hellodoctor_http.demo import steps
+    from hellodoctor_http.demo import login_steps, steps
 
     settings = _settings()
     _prepare_embedded_database(settings)
-    try:
-        storage = open_storage(settings.database_url)
-    except (PortError, UnknownStorage) as error:
-        raise click.ClickException(str(error)) from error
+    storage = _open_storage(settings)
     clock = SystemClock()
     scheduling = Scheduling(storage, clock, UuidIds())
-    planned = list(steps(scheduling, clock))
+    hasher = BcryptPasswordHasher(settings.bcrypt_cost)
+    planned = [*steps(scheduling, clock), *login_steps(storage, hasher, clock)]
     created = 0
-    with click.progressbar(
-        planned, label="seeding demo data", item_show_func=lambda s: s.label if s else ""
-    ) as bar:
-        for step in bar:
-            created += step.run()
+    try:
+        with click.progressbar(
+            planned, label="seeding demo data", item_show_func=lambda s: s.label if s else ""
+        ) as bar:
+            for step in bar:
+                created += step.run()
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        _close(storage)
     click.echo(f"demo data: {created} of {len(planned)} steps added something (0: already there)")
 
 

@@ -9,6 +9,7 @@ variable.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
@@ -23,6 +24,9 @@ _log = logging.getLogger(__name__)
 DEFAULT_SQLITE_PATH = Path("var") / "hellodoctor.sqlite3"
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
 DEFAULT_BIND = "127.0.0.1:8000"
+DEFAULT_MAIL_FOLDER = Path("var") / "mail"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+SMTP_SECURITY = ("starttls", "tls", "none")
 # HS256 keys shorter than the hash output weaken the MAC (RFC 7518 section 3.2).
 MINIMUM_SECRET_BYTES = 32
 MINIMUM_BCRYPT_COST = 12
@@ -34,6 +38,9 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 class Environment(enum.StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigurationError(ValueError):
@@ -57,6 +64,22 @@ class Settings:
     require_totp_for: frozenset[Role] = frozenset()
     bind: str = DEFAULT_BIND
     access_token_minutes: int = ACCESS_TOKEN_MINUTES
+    # Where links in e-mails point (the set-password page is {public_url}/set-password).
+    public_url: str = DEFAULT_PUBLIC_URL
+    # Peers whose X-Forwarded-For is believed when telling client addresses apart.
+    trusted_proxies: tuple[Network, ...] = ()
+    # E-mail: SMTP when smtp_host is set, else messages land in mail_folder (a Maildir).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_security: str = "starttls"
+    mail_from: str = "HelloDoctor <no-reply@localhost>"
+    mail_folder: Path = DEFAULT_MAIL_FOLDER
+
+    @property
+    def password_link(self) -> str:
+        return f"{self.public_url}/set-password"
 
     @property
     def is_production(self) -> bool:
@@ -146,6 +169,40 @@ class Settings:
                     f"not {name.strip()!r}"
                 )
 
+        public_url = text("PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
+        if not public_url.startswith(("https://", "http://")):
+            problems.append(f"HELLODOCTOR_PUBLIC_URL is an http(s) URL, not {public_url!r}")
+        elif production and public_url == DEFAULT_PUBLIC_URL:
+            _log.warning("no HELLODOCTOR_PUBLIC_URL: e-mailed links point at %s", public_url)
+        elif production and not public_url.startswith("https://"):
+            # Reset and invitation links carry one-time secrets: never over plain HTTP.
+            problems.append("HELLODOCTOR_PUBLIC_URL must be an https:// URL in production")
+
+        proxies: list[Network] = []
+        for entry in text("TRUSTED_PROXIES", "").split(","):
+            if not entry.strip():
+                continue
+            try:
+                proxies.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                problems.append(
+                    "HELLODOCTOR_TRUSTED_PROXIES lists addresses or networks "
+                    f"(10.0.0.0/8, ::1), not {entry.strip()!r}"
+                )
+
+        smtp_security = text("SMTP_SECURITY", "starttls").lower()
+        if smtp_security not in SMTP_SECURITY:
+            problems.append(
+                f"HELLODOCTOR_SMTP_SECURITY is starttls, tls or none, not {smtp_security!r}"
+            )
+        smtp_host = text("SMTP_HOST", "") or None
+        if production and smtp_host is None:
+            _log.warning(
+                "no HELLODOCTOR_SMTP_HOST: verification codes and reset links only reach the "
+                "Maildir folder %s",
+                text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER)),
+            )
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -160,6 +217,15 @@ class Settings:
             bcrypt_cost=bcrypt_cost,
             require_totp_for=frozenset(totp_roles),
             bind=text("BIND", DEFAULT_BIND),
+            public_url=public_url,
+            trusted_proxies=tuple(proxies),
+            smtp_host=smtp_host,
+            smtp_port=integer("SMTP_PORT", 587, 1),
+            smtp_username=text("SMTP_USERNAME", "") or None,
+            smtp_password=environ.get("HELLODOCTOR_SMTP_PASSWORD") or None,
+            smtp_security=smtp_security,
+            mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
+            mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -18,6 +18,7 @@ from cattrs import Converter
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.values import EmailAddress
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 T = TypeVar("T")
@@ -66,6 +67,12 @@ def _date(value: Any, _type: Any) -> date:
         raise InvalidValue(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _email(value: Any, _type: Any) -> EmailAddress:
+    if not isinstance(value, str):
+        raise InvalidValue("expected an e-mail address string")
+    return EmailAddress(value)
+
+
 def make_converter() -> Converter:
     converter = Converter(forbid_extra_keys=True, detailed_validation=True)
     converter.register_structure_hook(str, _strict(str, "a string"))
@@ -74,6 +81,7 @@ def make_converter() -> Converter:
     converter.register_structure_hook(datetime, _datetime)
     converter.register_structure_hook(time, _time)
     converter.register_structure_hook(date, _date)
+    converter.register_structure_hook(EmailAddress, _email)
     return converter
 
 

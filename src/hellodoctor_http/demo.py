@@ -1,6 +1,7 @@
 """Demo data: four hospitals in four time zones, their doctors' hours, patients and a few
-appointments, all made through the use cases. Running it again adds nothing (ids are fixed,
-and a patient who already has appointments gets no more)."""
+appointments, all made through the use cases, and four demo logins. Running it again adds
+nothing (ids and addresses are fixed, and a patient who already has appointments gets no
+more)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
-from hellodoctor_domain.ports import Clock
+from hellodoctor_domain.identity import Account, AccountStatus
+from hellodoctor_domain.ports import Clock, PasswordHasher, UnitOfWorkFactory
+from hellodoctor_domain.values import EmailAddress, Role
 
 DEMO_ADMIN = UserId("demo-admin")
+# Shared by every demo login and printed by `hellodoctor serve` in development: demo data only.
+DEMO_PASSWORD = "demo-pass-2030"
 
 
 @define(frozen=True)
@@ -203,3 +208,73 @@ def _book(scheduling: Scheduling, clock: Clock, index: int) -> Callable[[], bool
         return made
 
     return run
+
+
+@define(frozen=True)
+class DemoLogin:
+    email: str
+    role: Role
+    user_id: UserId
+    patient: PatientId | None = None
+    doctor: DoctorId | None = None
+
+    @property
+    def profile(self) -> str:
+        return str(self.patient or self.doctor or "")
+
+
+DEMO_LOGINS = (
+    DemoLogin("admin@hellodoctor.example", Role.ADMIN, DEMO_ADMIN),
+    DemoLogin(
+        "doctor@hellodoctor.example",
+        Role.DOCTOR,
+        UserId("demo-doctor"),
+        doctor=doctor_id(HOSPITALS[0], 0),
+    ),
+    DemoLogin(
+        "grace@hellodoctor.example", Role.PATIENT, UserId("demo-grace"), patient=patient_id(0)
+    ),
+    DemoLogin("alan@hellodoctor.example", Role.PATIENT, UserId("demo-alan"), patient=patient_id(1)),
+)
+
+
+def login_steps(uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock) -> Iterator[Step]:
+    """Active accounts for the demo admin, a doctor and two patients who already have
+    appointments. Written straight to storage: the sign-up flows would e-mail codes and links
+    and make fresh profiles, and the demo wants these existing ones signed in at once."""
+    for login in DEMO_LOGINS:
+        yield Step(f"login {login.email}", _login(uow, hasher, clock, login))
+
+
+def _login(
+    uow_factory: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, login: DemoLogin
+) -> Callable[[], bool]:
+    def run() -> bool:
+        email = EmailAddress(login.email)
+        with uow_factory() as uow:
+            if uow.accounts.by_email(email) is not None:
+                return False
+        account = Account(
+            login.user_id,
+            email,
+            login.role,
+            AccountStatus.ACTIVE,
+            clock.now(),
+            password_hash=hasher.hash(DEMO_PASSWORD),
+            patient_id=login.patient,
+            doctor_id=login.doctor,
+        )
+        with uow_factory() as uow:
+            try:
+                uow.accounts.add(account)
+                uow.commit()
+            except AlreadyExists:
+                return False
+        return True
+
+    return run
+
+
+def demo_logins_present(uow_factory: UnitOfWorkFactory) -> bool:
+    with uow_factory() as uow:
+        return all(uow.accounts.by_email(EmailAddress(login.email)) for login in DEMO_LOGINS)

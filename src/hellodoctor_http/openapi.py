@@ -42,6 +42,10 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "scheduling", "description": "Doctors, slots and appointments."},
+            {
+                "name": "identity",
+                "description": "Registration, sign-in, tokens, passwords, two-factor.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
         ],
         "paths": paths,
@@ -54,14 +58,19 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
     }
 
 
+_SUCCESS = {200: "OK", 201: "Created", 202: "Accepted", 204: "Done (no content)"}
+
+
 def _operation_id(route: Route, method: str) -> str:
     return f"{method}_{route.resource}" + (f"_{route.suffix}" if route.suffix else "")
 
 
 def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    success: dict[str, Any] = {"description": "OK" if operation.ok == 200 else "Created"}
-    if operation.response is not None:
+    success: dict[str, Any] = {"description": _SUCCESS[operation.ok]}
+    if operation.ok == 204:
+        pass  # no body
+    elif operation.response is not None:
         success["content"] = {
             operation.response_type: {
                 "schema": {"$ref": f"#/components/schemas/{operation.response}"}

@@ -26,8 +26,9 @@ from hellodoctor_domain import (
     TimeRange,
     VisitKind,
 )
+from hellodoctor_domain.accounts import Identity
 from hellodoctor_domain.errors import ConcurrencyError, DomainError, PortError
-from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery
+from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery, IdGenerator
 from hellodoctor_domain.values import utc
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, write_json
@@ -38,6 +39,7 @@ from hellodoctor_http.schemas import (
     AvailabilityBody,
     BookingBody,
     CancelBody,
+    DoctorInviteBody,
     EmptyBody,
     RescheduleBody,
     StaffBookingBody,
@@ -58,6 +60,8 @@ class SchedulingApi:
     """What the scheduling resources share."""
 
     scheduling: Scheduling
+    identity: Identity
+    ids: IdGenerator
     clock: Clock
     metrics: Metrics
     max_body_bytes: int
@@ -107,6 +111,17 @@ class Doctors:
                 else None,
             },
         )
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """An admin adds a doctor; the doctor gets an e-mailed link to set a password."""
+        actor = require_actor(req)
+        if actor.role is not Role.ADMIN:  # before reading the body: no hints to others
+            raise Problem("access-denied", "only an admin may add doctors")
+        body = read_body(req, DoctorInviteBody, self._api.max_body_bytes)
+        doctor = body.to_domain(DoctorId(f"dr-{self._api.ids.new_id()}"))
+        created = self._api.identity.invite_doctor(actor, doctor, body.email)
+        resp.location = f"{API}/doctors/{created.id.value}"
+        write_json(resp, doctor_json(created), status=201)
 
 
 class DoctorItem:

@@ -30,6 +30,9 @@ def _object(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 _STRING = {"type": "string"}
+_EMAIL = {"type": "string", "maxLength": 254, "examples": ["grace@example.com"]}
+_PASSWORD = {"type": "string", "minLength": 12, "maxLength": 256}
+_SECRET = {"type": "string", "maxLength": 512}
 _TEXT = {"type": "string", "maxLength": 1000}
 _DATETIME = {"type": "string", "format": "date-time"}
 _NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
@@ -209,6 +212,101 @@ SCHEMAS: dict[str, Any] = {
     "CancelInput": _object([], reason=_TEXT),
     "RescheduleInput": _object(["start"], start=_DATETIME),
     "Empty": _object([]),
+    # -- identity: no input names a role, a status, an id or a verified flag --
+    "RegisterInput": _object(
+        ["email", "password", "name"],
+        email=_EMAIL,
+        password=_PASSWORD,
+        name=_TEXT,
+        date_of_birth={"type": ["string", "null"], "format": "date"},
+        phone={"type": ["string", "null"], "maxLength": 512},
+    ),
+    "EmailInput": _object(["email"], email=_EMAIL),
+    "VerifyInput": _object(
+        ["email", "code"], email=_EMAIL, code={**_SECRET, "description": "From the e-mail."}
+    ),
+    "LoginInput": _object(
+        ["email", "password"],
+        email=_EMAIL,
+        password=_STRING,
+        totp_code={
+            "type": ["string", "null"],
+            "maxLength": 512,
+            "description": "The authenticator app's code, once two-factor sign-in is on.",
+        },
+    ),
+    "RefreshInput": _object(["refresh_token"], refresh_token=_SECRET),
+    "ResetInput": _object(
+        ["token", "password"],
+        token={**_SECRET, "description": "From the reset or invitation link (?token=)."},
+        password=_PASSWORD,
+    ),
+    "CodeInput": _object(["code"], code=_SECRET),
+    "Tokens": _object(
+        ["access_token", "refresh_token", "token_type", "expires_in"],
+        access_token={"type": "string", "description": "A JWT; send as Authorization: Bearer."},
+        refresh_token={
+            "type": "string",
+            "description": "Exchange once at /auth/refresh; a second use ends the session.",
+        },
+        token_type={"const": "Bearer"},
+        expires_in={"type": "integer", "description": "Seconds the access token lives."},
+    ),
+    "Accepted": _object(
+        ["status", "message"],
+        status={"const": "accepted"},
+        message={
+            "type": "string",
+            "description": "The same whether or not the address has an account.",
+        },
+    ),
+    "Account": _object(
+        ["id", "email", "role", "status", "patient_id", "doctor_id", "two_factor_enabled"],
+        id=_STRING,
+        email=_STRING,
+        role={"enum": ["patient", "doctor", "admin"]},
+        status={"enum": ["pending", "active", "disabled"]},
+        patient_id={"type": ["string", "null"]},
+        doctor_id={"type": ["string", "null"]},
+        two_factor_enabled={"type": "boolean"},
+    ),
+    "TwoFactorEnrollment": _object(
+        ["secret", "provisioning_uri"],
+        secret={"type": "string", "description": "Base32 TOTP secret."},
+        provisioning_uri={"type": "string", "description": "otpauth:// URI for a QR code."},
+    ),
+    "PasswordSet": _object(
+        ["account", "two_factor"],
+        account=_ref("Account"),
+        two_factor={
+            "oneOf": [_ref("TwoFactorEnrollment"), {"type": "null"}],
+            "description": "Present when the role must use two-factor sign-in: put it in an "
+            "authenticator app and sign in with a code from it.",
+        },
+    ),
+    "MoneyInput": _object(
+        ["minor_units", "currency"],
+        minor_units={"type": "integer", "minimum": 0},
+        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+    ),
+    "DoctorInput": _object(
+        [
+            "email",
+            "name",
+            "specialty",
+            "registration_number",
+            "consultation_fee",
+            "time_zone",
+        ],
+        email=_EMAIL,
+        name=_TEXT,
+        specialty=_TEXT,
+        registration_number=_TEXT,
+        consultation_fee=_ref("MoneyInput"),
+        time_zone={"type": "string", "description": "IANA zone the doctor works in."},
+        qualifications={"type": "array", "items": _STRING},
+        languages={"type": "array", "items": _STRING},
+    ),
     "Status": _object(["status"], status=_STRING),
     "Problem": {
         "type": "object",
@@ -286,6 +384,145 @@ _BODY_PROBLEMS = (
 )
 API = "/api/v1"
 
+
+def _identity(
+    path: str,
+    resource: str,
+    summary: str,
+    *,
+    who: str = "anyone",
+    auth: str = "public",
+    ok: int = 200,
+    response: str | None = None,
+    body: str | None = None,
+    problems: tuple[str, ...] = (),
+    method: str = "post",
+) -> Route:
+    body_problems = _BODY_PROBLEMS if body else ()
+    return Route(
+        f"{API}/{path}",
+        resource,
+        {
+            method: Operation(
+                summary,
+                auth,
+                who,
+                ok=ok,
+                response=response,
+                body=body,
+                problems=(*problems, *body_problems),
+                tag="identity",
+            )
+        },
+    )
+
+
+IDENTITY_ROUTES: tuple[Route, ...] = (
+    _identity(
+        "auth/register",
+        "register",
+        "Register as a patient; a verification code is e-mailed (202 whether or not the "
+        "address already has an account)",
+        ok=202,
+        response="Accepted",
+        body="RegisterInput",
+        problems=("weak-password", "invalid-value"),
+    ),
+    _identity(
+        "auth/verify",
+        "verify",
+        "Verify the e-mail address with the code; the account becomes active",
+        ok=204,
+        body="VerifyInput",
+        problems=("invalid-one-time-secret",),
+    ),
+    _identity(
+        "auth/verify/resend",
+        "verify_resend",
+        "Send a new verification code (at most one a minute; 202 either way)",
+        ok=202,
+        response="Accepted",
+        body="EmailInput",
+    ),
+    _identity(
+        "auth/login",
+        "login",
+        "Sign in: an access token (15 minutes) and a refresh token",
+        response="Tokens",
+        body="LoginInput",
+        problems=(
+            "authentication-failed",
+            "second-factor-required",
+            "email-not-verified",
+            "second-factor-enrollment-required",
+            "too-many-requests",
+            "concurrent-update",
+        ),
+    ),
+    _identity(
+        "auth/refresh",
+        "refresh",
+        "Exchange a refresh token for new tokens; reusing one ends its whole session",
+        who="the refresh token's holder",
+        response="Tokens",
+        body="RefreshInput",
+        problems=("authentication-failed", "refresh-token-reused", "concurrent-update"),
+    ),
+    _identity(
+        "auth/logout",
+        "logout",
+        "End the session the refresh token belongs to",
+        who="the refresh token's holder",
+        ok=204,
+        body="RefreshInput",
+    ),
+    _identity(
+        "auth/password/forgot",
+        "password_forgot",
+        "E-mail a password-reset link (202 whether or not the address has an account)",
+        ok=202,
+        response="Accepted",
+        body="EmailInput",
+    ),
+    _identity(
+        "auth/password/reset",
+        "password_reset",
+        "Set a password from a reset or invitation link; ends every session of the account",
+        who="the link's holder",
+        response="PasswordSet",
+        body="ResetInput",
+        problems=("invalid-one-time-secret", "weak-password", "invalid-value"),
+    ),
+    _identity(
+        "auth/two-factor",
+        "two_factor",
+        "Start two-factor sign-in: a TOTP secret for an authenticator app",
+        who="any signed-in account",
+        auth="bearer",
+        response="TwoFactorEnrollment",
+        problems=("already-exists", "concurrent-update"),
+    ),
+    _identity(
+        "auth/two-factor/confirm",
+        "two_factor_confirm",
+        "Switch two-factor sign-in on with a code from the authenticator app",
+        who="any signed-in account",
+        auth="bearer",
+        ok=204,
+        body="CodeInput",
+        problems=("invalid-one-time-secret", "concurrent-update"),
+    ),
+    _identity(
+        "me",
+        "me",
+        "Your account",
+        who="any signed-in account",
+        auth="bearer",
+        response="Account",
+        method="get",
+    ),
+)
+
 ROUTES: tuple[Route, ...] = (
     Route(
         f"{API}/doctors",
@@ -305,7 +542,17 @@ ROUTES: tuple[Route, ...] = (
                     _LIMIT_DOCTORS,
                 ),
                 problems=("validation-error",),
-            )
+            ),
+            "post": Operation(
+                "Add a doctor (they are e-mailed a link to set their password)",
+                "bearer",
+                "admin",
+                ok=201,
+                response="Doctor",
+                body="DoctorInput",
+                problems=("access-denied", "already-exists", "invalid-value", *_BODY_PROBLEMS),
+                headers=("Location",),
+            ),
         },
     ),
     Route(
@@ -529,6 +776,7 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
+    *IDENTITY_ROUTES,
     Route(
         "/healthz",
         "health",

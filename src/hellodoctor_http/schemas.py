@@ -28,7 +28,10 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
+from hellodoctor_domain.accounts import PasswordSet, TwoFactorEnrollment
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.identity import Account
+from hellodoctor_domain.values import EmailAddress
 
 # -- requests -------------------------------------------------------------------------------
 
@@ -159,6 +162,91 @@ class EmptyBody:
     """Actions that take no input still refuse input they do not understand."""
 
 
+# Identity. No body names a role, a status, an id or a verified flag: the server decides them.
+MAX_SECRET = 512
+
+
+def _short_secret(_instance: object, attribute: Any, value: Any) -> None:
+    if value is not None and len(value) > MAX_SECRET:
+        raise InvalidValue(f"{attribute.name} is at most {MAX_SECRET} characters")
+
+
+@define(frozen=True)
+class RegisterBody:
+    email: EmailAddress
+    password: str
+    name: str = field(validator=_short_text)
+    date_of_birth: date | None = None
+    phone: str | None = field(default=None, validator=_short_secret)
+
+
+@define(frozen=True)
+class EmailBody:
+    email: EmailAddress
+
+
+@define(frozen=True)
+class VerifyBody:
+    email: EmailAddress
+    code: str = field(validator=_short_secret)
+
+
+@define(frozen=True)
+class LoginBody:
+    email: EmailAddress
+    password: str
+    totp_code: str | None = field(default=None, validator=_short_secret)
+
+
+@define(frozen=True)
+class RefreshBody:
+    refresh_token: str = field(validator=_short_secret)
+
+
+@define(frozen=True)
+class ResetBody:
+    token: str = field(validator=_short_secret)
+    password: str
+
+
+@define(frozen=True)
+class CodeBody:
+    code: str = field(validator=_short_secret)
+
+
+@define(frozen=True)
+class MoneyBody:
+    minor_units: int
+    currency: str
+
+
+@define(frozen=True)
+class DoctorInviteBody:
+    """An admin adds a doctor; the id is made by the server, the fee is whole minor units."""
+
+    email: EmailAddress
+    name: str = field(validator=_short_text)
+    specialty: str = field(validator=_short_text)
+    registration_number: str = field(validator=_short_text)
+    consultation_fee: MoneyBody
+    time_zone: str
+    qualifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def to_domain(self, key: DoctorId) -> Doctor:
+        return Doctor(
+            key,
+            self.name,
+            self.specialty,
+            self.registration_number,
+            Money(self.consultation_fee.minor_units, self.consultation_fee.currency),
+            self.time_zone,
+            qualifications=self.qualifications,
+            languages=self.languages,
+            email=self.email,
+        )
+
+
 # -- responses ------------------------------------------------------------------------------
 
 
@@ -259,6 +347,30 @@ def appointment_json(appointment: Appointment) -> dict[str, Any]:
             "refund": money(cancellation.refund),
         },
         "version": appointment.version,
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """What an account owner may see of it: never the password hash or the TOTP secret."""
+    return {
+        "id": account.id.value,
+        "email": str(account.email),
+        "role": account.role.value,
+        "status": account.status.value,
+        "patient_id": None if account.patient_id is None else account.patient_id.value,
+        "doctor_id": None if account.doctor_id is None else account.doctor_id.value,
+        "two_factor_enabled": account.totp_enabled,
+    }
+
+
+def enrollment_json(enrollment: TwoFactorEnrollment) -> dict[str, str]:
+    return {"secret": enrollment.secret, "provisioning_uri": enrollment.provisioning_uri}
+
+
+def password_set_json(outcome: PasswordSet) -> dict[str, Any]:
+    return {
+        "account": account_json(outcome.account),
+        "two_factor": None if outcome.two_factor is None else enrollment_json(outcome.two_factor),
     }
 
 

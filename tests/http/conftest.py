@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
+from hellodoctor_adapters.notify import MaildirNotifier
+from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_domain import Scheduling
+from hellodoctor_adapters.throttle import InMemoryLoginThrottle
+from hellodoctor_domain import Role, Scheduling
+from hellodoctor_domain.accounts import Identity, IdentitySettings
 from hellodoctor_domain.ports import UnitOfWorkFactory
 from hellodoctor_http.app import Dependencies, create_app, storage_probe
 from hellodoctor_http.auth import TokenCodec
@@ -35,13 +39,33 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def dependencies(storage: UnitOfWorkFactory, clock: ManualClock) -> Dependencies:
+def mail(tmp_path: Path) -> MaildirNotifier:
+    """Where the API's e-mails land: read codes and links from here, as a user would."""
+    return MaildirNotifier(tmp_path / "mail")
+
+
+@pytest.fixture
+def dependencies(
+    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier
+) -> Dependencies:
     scheduling = Scheduling(storage, clock, SequentialIds("apt"))
     seed(scheduling)
+    identity = Identity(
+        storage,
+        clock,
+        SequentialIds("acct"),
+        BcryptPasswordHasher(4),  # the cheapest cost: tests check behaviour, not strength
+        PyOtpTotp(),
+        InMemoryLoginThrottle(),
+        mail,
+        IdentitySettings(two_factor_required_for={Role.DOCTOR}),
+    )
     return Dependencies(
         settings=Settings(jwt_secret=SECRET, max_body_bytes=4096),
         scheduling=scheduling,
+        identity=identity,
         clock=clock,
+        ids=SequentialIds("new"),
         readiness=storage_probe(storage),
     )
 

@@ -61,6 +61,15 @@ def test_every_setting_is_read() -> None:
             "HELLODOCTOR_BCRYPT_COST": "13",
             "HELLODOCTOR_REQUIRE_TOTP_FOR": "doctor,admin",
             "HELLODOCTOR_BIND": "0.0.0.0:9000",
+            "HELLODOCTOR_PUBLIC_URL": "https://app.example/",
+            "HELLODOCTOR_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+            "HELLODOCTOR_SMTP_HOST": "smtp.example",
+            "HELLODOCTOR_SMTP_PORT": "465",
+            "HELLODOCTOR_SMTP_USERNAME": "mailer",
+            "HELLODOCTOR_SMTP_PASSWORD": "smtp-secret",
+            "HELLODOCTOR_SMTP_SECURITY": "tls",
+            "HELLODOCTOR_MAIL_FROM": "Clinic <no-reply@app.example>",
+            "HELLODOCTOR_MAIL_DIR": "/tmp/elsewhere",
         }
     )
     assert settings.is_production
@@ -74,6 +83,30 @@ def test_every_setting_is_read() -> None:
         "0.0.0.0:9000",
     )
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.password_link == "https://app.example/set-password"
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == (
+        "smtp.example",
+        465,
+        "tls",
+    )
+    assert (settings.smtp_username, settings.mail_from) == (
+        "mailer",
+        "Clinic <no-reply@app.example>",
+    )
+    assert str(settings.mail_folder) == "/tmp/elsewhere"
+    assert "smtp-secret" not in repr(settings)
+
+
+def test_production_refuses_links_over_plain_http() -> None:
+    with pytest.raises(ConfigurationError, match="PUBLIC_URL"):
+        Settings.from_environ(
+            {
+                "HELLODOCTOR_ENV": "production",
+                "HELLODOCTOR_JWT_SECRET": STRONG,
+                "HELLODOCTOR_PUBLIC_URL": "http://app.example",
+            }
+        )
 
 
 def test_every_problem_is_listed_at_once() -> None:
@@ -84,8 +117,20 @@ def test_every_problem_is_listed_at_once() -> None:
                 "HELLODOCTOR_CORS_ORIGINS": "*",
                 "HELLODOCTOR_MAX_BODY_BYTES": "lots",
                 "HELLODOCTOR_REQUIRE_TOTP_FOR": "root",
+                "HELLODOCTOR_TRUSTED_PROXIES": "proxy.example",
+                "HELLODOCTOR_SMTP_SECURITY": "ssl3",
+                "HELLODOCTOR_PUBLIC_URL": "app.example",
             }
         )
     message = str(refused.value)
-    for name in ("ENV", "CORS_ORIGINS", "MAX_BODY_BYTES", "REQUIRE_TOTP_FOR", "JWT_SECRET"):
+    for name in (
+        "ENV",
+        "CORS_ORIGINS",
+        "MAX_BODY_BYTES",
+        "REQUIRE_TOTP_FOR",
+        "JWT_SECRET",
+        "TRUSTED_PROXIES",
+        "SMTP_SECURITY",
+        "PUBLIC_URL",
+    ):
         assert f"HELLODOCTOR_{name}" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain import (
@@ -39,7 +41,7 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_http.auth import TokenCodec
-from hellodoctor_http.testing import SECRET
+from hellodoctor_http.testing import SECRET, check_response
 
 CONTENDERS = 64
 START_TIMEOUT_SECONDS = 60
@@ -72,8 +74,18 @@ def _seed(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("served")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("served")
+
+
+@pytest.fixture(scope="module")
+def mail(folder: Path) -> MaildirNotifier:
+    """The server's outbox: it writes e-mails here, the test reads them like an inbox."""
+    return MaildirNotifier(folder / "mail")
+
+
+@pytest.fixture(scope="module")
+def server(folder: Path, mail: MaildirNotifier) -> Iterator[str]:
     url = migrated_sqlite_file(folder)
     _seed(url)
     port = _free_port()
@@ -82,6 +94,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HELLODOCTOR_DATABASE_URL": url,
         "HELLODOCTOR_JWT_SECRET": SECRET,
         "HELLODOCTOR_ENV": "development",
+        "HELLODOCTOR_MAIL_DIR": str(mail.folder),
+        "HELLODOCTOR_BCRYPT_COST": "4",
     }
     command = [sys.executable, "-m", "hellodoctor_http", "serve", "--bind", f"127.0.0.1:{port}"]
     log = (folder / "server.log").open("w")
@@ -109,6 +123,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _call(
     base: str, method: str, path: str, token: str | None = None, body: Any = None
 ) -> tuple[int, Any, Any]:
+    """One request over HTTP; the answer must be one /openapi.json describes."""
     request = urllib.request.Request(
         base + path,
         method=method,
@@ -120,9 +135,11 @@ def _call(
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, answer.headers, json.loads(answer.read() or b"null")
+            status, headers, content = answer.status, answer.headers, answer.read()
     except urllib.error.HTTPError as refused:
-        return refused.code, refused.headers, json.loads(refused.read() or b"null")
+        status, headers, content = refused.code, refused.headers, refused.read()
+    check_response(method.lower(), path, status, headers["Content-Type"], content)
+    return status, headers, json.loads(content or b"null")
 
 
 def _token(patient: str) -> str:
@@ -138,10 +155,32 @@ def _slots(base: str) -> list[dict[str, str]]:
     return list(body["slots"])
 
 
-def test_list_book_and_cancel_over_http(server: str) -> None:
+def test_register_verify_login_book_and_cancel_over_http(
+    server: str, mail: MaildirNotifier
+) -> None:
+    account = {"email": "e2e@example.com", "password": "an end-to-end passphrase"}
+    status, _, accepted = _call(
+        server, "POST", "/api/v1/auth/register", body={**account, "name": "E2E Patient"}
+    )
+    assert status == 202, accepted
+    (message,) = [m for m in mail.messages() if m["To"] == account["email"]]
+    code = re.search(r"Your code is (\d{6})", str(message.get_content()))
+    assert code is not None
+    status, _, _ = _call(
+        server,
+        "POST",
+        "/api/v1/auth/verify",
+        body={"email": account["email"], "code": code.group(1)},
+    )
+    assert status == 204
+    status, _, tokens = _call(server, "POST", "/api/v1/auth/login", body=account)
+    assert status == 200, tokens
+    token = tokens["access_token"]
+    status, _, me = _call(server, "GET", "/api/v1/me", token)
+    assert (status, me["role"], me["status"]) == (200, "patient", "active")
+
     slot = _slots(server)[0]
     assert slot["local_start"].endswith("+01:00") or slot["local_start"].endswith("+02:00")
-    token = _token(f"pat-{CONTENDERS}")
     status, headers, booked = _call(
         server,
         "POST",
@@ -151,6 +190,7 @@ def test_list_book_and_cancel_over_http(server: str) -> None:
     )
     assert status == 201, booked
     assert booked["status"] == "booked"
+    assert booked["patient_id"] == me["patient_id"]
     assert headers["X-Request-ID"]
     status, _, mine = _call(server, "GET", "/api/v1/appointments", token)
     assert [a["id"] for a in mine["items"]] == [booked["id"]]
