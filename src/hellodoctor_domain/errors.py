@@ -149,3 +149,41 @@ class WeakPassword(InvalidValue):
 
 class IdempotencyKeyReused(DomainError):
     """The idempotency key was already used for a different request."""
+
+
+# -- payments -------------------------------------------------------------------------------
+
+
+class IllegalPaymentTransition(DomainError):
+    """A payment was asked to move to a state its current state does not lead to."""
+
+    def __init__(self, payment_id: str, current: str, action: str) -> None:
+        super().__init__(f"payment {payment_id} is {current}; it cannot be {action}")
+        self.payment_id = payment_id
+        self.current = current
+        self.action = action
+
+
+class RefundExceedsPayment(DomainError):
+    """A refund would give back more than was taken (in total, or by one method)."""
+
+
+class PaymentNotAllowed(DomainError):
+    """This appointment cannot be paid now (it is not held, its hold lapsed, it was cancelled,
+    or the method is not accepted here)."""
+
+
+class PaymentAlreadyStarted(DomainError):
+    """The appointment already has a payment under way with another method."""
+
+
+class InsufficientFunds(Conflict, DomainError):
+    """The wallet's balance would go below zero.
+
+    Raised by the wallet ledger itself (an atomic conditional write), never by a Python
+    pre-check, like ``SlotUnavailable`` for the calendar.
+    """
+
+
+class WebhookRejected(DomainError):
+    """A webhook's body or signature is missing, malformed, forged or too old."""

@@ -7,11 +7,12 @@ Every adapter raises only the ``PortError`` family from ``hellodoctor_domain.err
 from __future__ import annotations
 
 import abc
+import enum
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Generic, Protocol, Self, TypeVar, overload
 
 from attrs import define
 
@@ -19,6 +20,14 @@ from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.events import AppointmentEvent
 from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
+from hellodoctor_domain.payments import (
+    Payment,
+    PaymentId,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    WalletEntry,
+)
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
     AppointmentId,
@@ -286,12 +295,138 @@ class IdempotencyRepository(abc.ABC):
     def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
 
 
+# -- payments ------------------------------------------------------------------------------
+
+
+@define(frozen=True, kw_only=True)
+class PaymentQuery:
+    patient_id: PatientId | None = None
+    statuses: frozenset[PaymentStatus] | None = None
+    purpose: PaymentPurpose | None = None
+    method: PaymentMethod | None = None
+    before: tuple[datetime, PaymentId] | None = None  # cursor: the last (created_at, id) seen
+    limit: int = 50
+
+
+class PaymentRepository(abc.ABC):
+    """Payments, with two rules the storage enforces atomically with the write: ids are unique,
+    and an appointment has at most one payment (``AlreadyExists`` otherwise), so two
+    concurrent "pay" requests for one appointment cannot both start collecting money."""
+
+    @abc.abstractmethod
+    def add(self, payment: Payment) -> None:
+        """Store a new payment (its version becomes 1); ``AlreadyExists`` for a known id or an
+        appointment that already has a payment."""
+
+    @abc.abstractmethod
+    def get(self, payment_id: PaymentId) -> Payment:
+        """The payment, or ``NotFound``."""
+
+    @abc.abstractmethod
+    def update(self, payment: Payment) -> None:
+        """Write changes (status, intent, refunds) if ``payment.version`` is still current, then
+        bump it; ``ConcurrencyError`` otherwise. Refund entries are only ever appended."""
+
+    @abc.abstractmethod
+    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None: ...
+
+    @abc.abstractmethod
+    def search(self, query: PaymentQuery) -> list[Payment]:
+        """Up to ``query.limit`` payments matching every given filter, newest first (by
+        ``(created_at, id)`` descending), starting after the cursor ``query.before``."""
+
+    @abc.abstractmethod
+    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+        """Up to ``limit`` payments with a refund whose card part the gateway has not yet
+        accepted, oldest first: the worker sends them (again) to the gateway."""
+
+
+class WalletLedger(abc.ABC):
+    """The append-only ledger of every patient's wallet.
+
+    THE RULE an adapter must implement: ``append`` stores the entry only if no entry with its
+    ``reference`` exists AND the balance of ``(entry.patient_id, entry.amount.currency)`` after
+    it is at least zero -- both checked atomically with the write, so that no interleaving of
+    concurrent writers in any number of processes can overdraw a wallet or apply an operation
+    twice. Examples: a balance row per wallet updated with ``UPDATE ... SET balance = balance
+    + :delta WHERE ... AND balance + :delta >= 0`` (zero rows: refuse) in the same transaction
+    as the entry's insert under a unique reference (plus ``CHECK (balance >= 0)`` as a
+    backstop); in MongoDB a conditional ``$inc`` on the wallet document with
+    ``{balance: {$gte: -delta}}`` in the transaction that inserts the entry. A Python
+    read-then-write is not an implementation of this port.
+
+    Entries are never changed or deleted.
+    """
+
+    @abc.abstractmethod
+    def append(self, entry: WalletEntry) -> None:
+        """Add ``entry``; ``AlreadyExists`` if its reference is known, ``InsufficientFunds`` if
+        the balance would go below zero. Either refusal may surface here or at commit."""
+
+    @abc.abstractmethod
+    def balance(self, patient_id: PatientId, currency: str) -> Money:
+        """The sum of the wallet's entries (zero for a wallet never used)."""
+
+    @abc.abstractmethod
+    def entries(self, patient_id: PatientId, currency: str) -> list[WalletEntry]:
+        """The wallet's entries, oldest first (by recording time, then reference)."""
+
+    @abc.abstractmethod
+    def by_reference(self, reference: str) -> WalletEntry | None: ...
+
+
+class ProcessedWebhookEvents(abc.ABC):
+    """Ids of the gateway events already handled, under a unique rule.
+
+    A use case records the event in the same unit of work as its effect: a replayed event
+    (same id) is refused by the storage, so its effect happens once even when 50 copies arrive
+    at the same moment."""
+
+    @abc.abstractmethod
+    def add(self, provider: str, event_id: str, processed_at: datetime) -> None:
+        """Record the event; ``AlreadyExists`` if ``(provider, event_id)`` was recorded
+        (surfacing here or at commit)."""
+
+    @abc.abstractmethod
+    def contains(self, provider: str, event_id: str) -> bool: ...
+
+
 # -- unit of work --------------------------------------------------------------------------
 
 
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[AppointmentEvent]) -> None:
         """Hand committed events to in-process subscribers (best effort, after commit)."""
+
+
+R = TypeVar("R")
+
+
+class _NotStoredHere(Generic[R]):
+    """A unit-of-work attribute an adapter may not provide yet (payments, for now, are stored
+    only in memory). Reading it from a unit of work that did not set it says so clearly,
+    instead of an ``AttributeError``; adapters set the attribute on the instance as usual."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> R: ...
+
+    def __get__(self, instance: object | None, owner: type) -> Any:
+        if instance is None:
+            return self
+        if self._name in instance.__dict__:
+            return instance.__dict__[self._name]
+        raise NotImplementedError(
+            f"{type(instance).__name__} does not store {self._name} yet (see docs/payments.md)"
+        )
+
+    def __set__(self, instance: object, value: R) -> None:
+        instance.__dict__[self._name] = value
 
 
 class UnitOfWork(abc.ABC):
@@ -314,6 +449,12 @@ class UnitOfWork(abc.ABC):
     one_time_secrets: OneTimeSecretRepository
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
+    # Payments: optional for now. Only adapters that store payments set these (the in-memory
+    # one); reading one elsewhere raises NotImplementedError. No abstract method is added, so
+    # the SQL and MongoDB units of work keep working unchanged.
+    payments: _NotStoredHere[PaymentRepository] = _NotStoredHere()
+    wallets: _NotStoredHere[WalletLedger] = _NotStoredHere()
+    processed_events: _NotStoredHere[ProcessedWebhookEvents] = _NotStoredHere()
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
@@ -401,17 +542,60 @@ class PaymentIntent:
     client_secret: str | None = None
 
 
+class GatewayEventKind(enum.StrEnum):
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    OTHER = "other"  # an event type the domain does not act on (recorded and ignored)
+
+
+@define(frozen=True, kw_only=True)
+class GatewayEvent:
+    """A verified webhook event, translated from the provider's vocabulary.
+
+    ``payment_id`` comes from the metadata the intent was created with, so an event can be
+    matched to its payment even if it arrives before the intent's reference was stored.
+    """
+
+    id: str
+    kind: GatewayEventKind
+    provider_reference: str
+    payment_id: PaymentId | None
+    amount: Money | None = None
+    failure: str = ""
+
+
 class PaymentGateway(Protocol):
+    """A card payment provider (Stripe next; the offline gateway in memory).
+
+    Every call that moves money takes an idempotency key: calling again with the same key
+    (after a timeout, a crash, a replayed request) never charges or refunds twice. Adapters
+    raise ``BackendUnavailable`` when the provider cannot be reached and ``NotFound`` for an
+    unknown intent; no SDK exception leaks out.
+    """
+
+    name: str  # the provider's name, the namespace of its event ids (e.g. "stripe")
+
     def create_intent(
         self, *, amount: Money, idempotency_key: str, metadata: dict[str, str]
     ) -> PaymentIntent:
-        """Ask the provider to collect ``amount``; the same key never charges twice."""
+        """Ask the provider to collect ``amount`` (created on the server, never by the client);
+        ``metadata`` carries at least ``payment_id`` (and ``appointment_id`` when there is
+        one) and comes back on every event."""
 
     def refund(self, *, provider_reference: str, amount: Money, idempotency_key: str) -> str:
         """Give back ``amount`` of a collected payment; returns the refund's reference."""
 
-    def cancel(self, *, provider_reference: str) -> None:
-        """Abandon an intent that has not been paid (its hold lapsed)."""
+    def cancel_intent(self, *, provider_reference: str) -> bool:
+        """Abandon an intent that has not been paid (its hold lapsed, or the appointment was
+        cancelled). Cancelling twice is fine. Returns ``False`` when the intent had already
+        succeeded: its success event comes (or came) and the use case refunds it."""
+
+    def parse_event(self, *, body: bytes, signature: str | None) -> GatewayEvent:
+        """Verify ``signature`` (the provider's signature header) over the raw ``body`` and
+        translate the event; ``WebhookRejected`` if the signature is missing, wrong or too
+        old, or the body is not an event."""
 
 
 class BlobStorage(Protocol):

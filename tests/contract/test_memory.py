@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from hellodoctor_adapters.memory import (
@@ -12,11 +14,20 @@ from hellodoctor_adapters.memory import (
 from hellodoctor_adapters.testing import (
     BlobStorageContract,
     PaymentGatewayContract,
+    PaymentStorageContract,
     UnitOfWorkContract,
 )
 
 
 class TestInMemoryStorage(UnitOfWorkContract):
+    @pytest.fixture
+    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
+        return InMemoryUnitOfWorkFactory()
+
+
+class TestInMemoryPaymentStorage(PaymentStorageContract):
+    """Only the in-memory store keeps payments so far; SQL and MongoDB come next."""
+
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()
@@ -32,3 +43,11 @@ class TestOfflinePaymentGateway(PaymentGatewayContract):
     @pytest.fixture
     def payment_gateway(self) -> OfflinePaymentGateway:
         return OfflinePaymentGateway()
+
+    @pytest.fixture
+    def customer_pays(self) -> Callable[[OfflinePaymentGateway, str], tuple[bytes, str]]:
+        def pay(gateway: OfflinePaymentGateway, reference: str) -> tuple[bytes, str]:
+            delivery = gateway.complete(reference)
+            return delivery.body, delivery.signature
+
+        return pay

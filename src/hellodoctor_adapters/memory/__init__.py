@@ -13,6 +13,7 @@ from hellodoctor_adapters.memory.services import (
     SequentialIds,
     SystemClock,
     UuidIds,
+    WebhookDelivery,
 )
 from hellodoctor_adapters.memory.storage import (
     InMemoryStore,
@@ -32,4 +33,5 @@ __all__ = [
     "SequentialIds",
     "SystemClock",
     "UuidIds",
+    "WebhookDelivery",
 ]

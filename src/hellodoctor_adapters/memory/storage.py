@@ -17,9 +17,16 @@ from attrs import define, evolve, field
 
 from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.availability import Availability
-from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound, SlotUnavailable
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    ConcurrencyError,
+    InsufficientFunds,
+    NotFound,
+    SlotUnavailable,
+)
 from hellodoctor_domain.events import AppointmentEvent
 from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
+from hellodoctor_domain.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.ports import (
     AccountRepository,
     AppointmentQuery,
@@ -32,15 +39,20 @@ from hellodoctor_domain.ports import (
     IdempotencyRepository,
     OneTimeSecretRepository,
     PatientRepository,
+    PaymentQuery,
+    PaymentRepository,
+    ProcessedWebhookEvents,
     RefreshTokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
+    WalletLedger,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
     AppointmentId,
     DoctorId,
     EmailAddress,
+    Money,
     PatientId,
     TimeRange,
     UserId,
@@ -62,6 +74,9 @@ class InMemoryStore:
     one_time_secrets: dict[str, OneTimeSecret] = field(factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = field(factory=dict)
+    payments: dict[PaymentId, Payment] = field(factory=dict)
+    wallet_entries: dict[str, WalletEntry] = field(factory=dict)  # by reference, in order
+    processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -403,6 +418,99 @@ class InMemoryIdempotencyRepository(_Journalled, IdempotencyRepository):
         return self._store.idempotency.get((scope, key))
 
 
+class InMemoryPaymentRepository(_Journalled, PaymentRepository):
+    def add(self, payment: Payment) -> None:
+        payments = self._store.payments
+        if payment.id in payments:
+            raise AlreadyExists(f"payment {payment.id} exists")
+        if payment.appointment_id is not None and self.for_appointment(payment.appointment_id):
+            raise AlreadyExists(f"appointment {payment.appointment_id} has a payment")
+        payment.version = 1
+        self._put(payments, payment.id, evolve(payment))
+
+    def get(self, payment_id: PaymentId) -> Payment:
+        try:
+            return evolve(self._store.payments[payment_id])
+        except KeyError:
+            raise NotFound(f"no payment {payment_id}") from None
+
+    def update(self, payment: Payment) -> None:
+        stored = self._store.payments.get(payment.id)
+        if stored is None:
+            raise NotFound(f"no payment {payment.id}")
+        if stored.version != payment.version:
+            raise ConcurrencyError(f"payment {payment.id} changed since it was read")
+        payment.version += 1
+        self._put(self._store.payments, payment.id, evolve(payment))
+
+    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+        for payment in self._store.payments.values():
+            if payment.appointment_id == appointment_id:
+                return evolve(payment)
+        return None
+
+    def search(self, query: PaymentQuery) -> list[Payment]:
+        def matches(p: Payment) -> bool:
+            return (
+                (query.patient_id is None or p.patient_id == query.patient_id)
+                and (query.statuses is None or p.status in query.statuses)
+                and (query.purpose is None or p.purpose is query.purpose)
+                and (query.method is None or p.method is query.method)
+                and (query.before is None or (p.created_at, p.id) < query.before)
+            )
+
+        found = [evolve(p) for p in self._store.payments.values() if matches(p)]
+        found.sort(key=lambda p: (p.created_at, p.id), reverse=True)
+        return found[: query.limit]
+
+    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+        found = [evolve(p) for p in self._store.payments.values() if p.unsettled_refunds]
+        found.sort(key=lambda p: (p.updated_at, p.id))
+        return found[:limit]
+
+
+class InMemoryWalletLedger(_Journalled, WalletLedger):
+    def append(self, entry: WalletEntry) -> None:
+        # Under the unit of work's lock, the balance check and the write are one atomic step:
+        # the in-memory analogue of the conditional write the port demands.
+        entries = self._store.wallet_entries
+        if entry.reference in entries:
+            raise AlreadyExists(f"wallet entry {entry.reference} exists")
+        after = self.balance(entry.patient_id, entry.amount.currency) + entry.amount
+        if after.minor_units < 0:
+            raise InsufficientFunds(
+                f"the wallet of {entry.patient_id} holds too little for {entry.reference}"
+            )
+        self._put(entries, entry.reference, entry)
+
+    def balance(self, patient_id: PatientId, currency: str) -> Money:
+        return sum((e.amount for e in self._mine(patient_id, currency)), Money.zero(currency))
+
+    def entries(self, patient_id: PatientId, currency: str) -> list[WalletEntry]:
+        return sorted(self._mine(patient_id, currency), key=lambda e: (e.recorded_at, e.reference))
+
+    def by_reference(self, reference: str) -> WalletEntry | None:
+        return self._store.wallet_entries.get(reference)
+
+    def _mine(self, patient_id: PatientId, currency: str) -> list[WalletEntry]:
+        return [
+            e
+            for e in self._store.wallet_entries.values()
+            if e.patient_id == patient_id and e.amount.currency == currency
+        ]
+
+
+class InMemoryProcessedWebhookEvents(_Journalled, ProcessedWebhookEvents):
+    def add(self, provider: str, event_id: str, processed_at: datetime) -> None:
+        key = (provider, event_id)
+        if key in self._store.processed_events:
+            raise AlreadyExists(f"event {provider}:{event_id} was processed")
+        self._put(self._store.processed_events, key, processed_at)
+
+    def contains(self, provider: str, event_id: str) -> bool:
+        return (provider, event_id) in self._store.processed_events
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -420,6 +528,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.one_time_secrets = InMemoryOneTimeSecretRepository(self._store, self._journal)
         self.refresh_tokens = InMemoryRefreshTokenRepository(self._store, self._journal)
         self.idempotency = InMemoryIdempotencyRepository(self._store, self._journal)
+        self.payments = InMemoryPaymentRepository(self._store, self._journal)
+        self.wallets = InMemoryWalletLedger(self._store, self._journal)
+        self.processed_events = InMemoryProcessedWebhookEvents(self._store, self._journal)
 
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:
         self._store.outbox.extend(events)

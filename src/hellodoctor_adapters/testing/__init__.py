@@ -23,5 +23,11 @@ from hellodoctor_adapters.testing.contract import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 
-__all__ = ["BlobStorageContract", "PaymentGatewayContract", "UnitOfWorkContract"]
+__all__ = [
+    "BlobStorageContract",
+    "PaymentGatewayContract",
+    "PaymentStorageContract",
+    "UnitOfWorkContract",
+]
