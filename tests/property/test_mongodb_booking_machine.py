@@ -20,3 +20,9 @@ def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
 
 
 TestMongoBookings = make_booking_machine(fresh_mongodb_factory).TestCase
+
+
+def teardown_module() -> None:
+    """One client served every example; close it with the module."""
+    while _shared:
+        _shared.pop().close()
