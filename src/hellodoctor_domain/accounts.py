@@ -11,7 +11,6 @@ password" behave the same either way, and every sign-in failure is ``Authenticat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -54,6 +53,7 @@ from hellodoctor_domain.ports import (
     UnitOfWorkFactory,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.retry import retrying
 from hellodoctor_domain.values import Actor, EmailAddress, PatientId, Role, UserId
 
 T = TypeVar("T")
@@ -289,7 +289,7 @@ class Identity:
                 uow.commit()
             return session
 
-        return _retrying(sign_in)
+        return retrying(sign_in)
 
     def refresh(self, refresh_token: str) -> Session:
         """Exchange a live refresh token for a new one of the same family. Presenting one that
@@ -468,7 +468,7 @@ class Identity:
             uri = self._totp.provisioning_uri(secret, str(account.email), self.settings.issuer)
             return TwoFactorEnrollment(secret, uri)
 
-        return _retrying(attempt)
+        return retrying(attempt)
 
     def confirm_two_factor(self, account_id: UserId, code: str) -> None:
         now = self._clock.now()
@@ -566,12 +566,3 @@ class Identity:
 
 def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
-
-
-def _retrying(attempt: Callable[[], T], tries: int = 3) -> T:
-    for _ in range(tries - 1):
-        try:
-            return attempt()
-        except ConcurrencyError:
-            continue
-    return attempt()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
@@ -60,6 +59,7 @@ from hellodoctor_domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from hellodoctor_domain.retry import retrying
 from hellodoctor_domain.values import Actor, AppointmentId, Money, PatientId, Role
 
 _log = logging.getLogger(__name__)
@@ -186,7 +186,9 @@ class Billing:
         retry_on: tuple[type[Exception], ...] = (ConcurrencyError, AlreadyExists)
         if method is PaymentMethod.HYBRID:
             retry_on = (*retry_on, InsufficientFunds)
-        payment, appointment = self._retrying(attempt, retry_on)
+        payment, appointment = retrying(
+            attempt, retries=self.settings.retries_on_concurrency, retry_on=retry_on
+        )
         secret = None
         if payment.needs_intent:
             payment, secret = self._ensure_intent(payment)
@@ -242,7 +244,7 @@ class Billing:
                     uow.commit()
                 return stored
 
-        return self._retrying(attach), intent.client_secret
+        return retrying(attach, retries=self.settings.retries_on_concurrency), intent.client_secret
 
     # -- the gateway's events ---------------------------------------------------------------
 
@@ -271,7 +273,7 @@ class Billing:
                 return result, payment
 
         try:
-            result, payment = self._retrying(attempt)
+            result, payment = retrying(attempt, retries=self.settings.retries_on_concurrency)
         except AlreadyExists:
             with self._uow() as uow:
                 if not uow.processed_events.contains(self._gateway.name, event.id):
@@ -390,7 +392,7 @@ class Billing:
                 uow.commit()
                 return appointment, payment
 
-        appointment, payment = self._retrying(attempt)
+        appointment, payment = retrying(attempt, retries=self.settings.retries_on_concurrency)
         if payment is not None:
             self._after_commit(payment)
         return appointment
@@ -491,7 +493,7 @@ class Billing:
                     uow.payments.update(stored)
                     uow.commit()
 
-            self._retrying(record)
+            retrying(record, retries=self.settings.retries_on_concurrency)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -527,20 +529,6 @@ class Billing:
             )
         with self._uow() as uow:
             return uow.payments.search(query)
-
-    # -- internals -------------------------------------------------------------------------
-
-    def _retrying(
-        self,
-        attempt: Callable[[], T],
-        retry_on: tuple[type[Exception], ...] = (ConcurrencyError,),
-    ) -> T:
-        for _ in range(self.settings.retries_on_concurrency):
-            try:
-                return attempt()
-            except retry_on:
-                continue
-        return attempt()
 
 
 def _require_payable(appointment: Appointment, now: datetime) -> None:

@@ -40,6 +40,7 @@ from hellodoctor_domain.ports import (
     UnitOfWorkFactory,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
+from hellodoctor_domain.retry import retrying
 from hellodoctor_domain.values import (
     Actor,
     AppointmentId,
@@ -146,7 +147,7 @@ class Scheduling:
                 uow.commit()
                 return changed
 
-        return self._retrying(attempt)
+        return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     # -- availability --------------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class Scheduling:
                 uow.commit()
                 return appointment
 
-        return self._retrying(attempt)
+        return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     def cancel(self, actor: Actor, appointment_id: AppointmentId, reason: str = "") -> Appointment:
         def attempt() -> Appointment:
@@ -354,7 +355,7 @@ class Scheduling:
                 uow.commit()
                 return appointment
 
-        return self._retrying(attempt)
+        return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     def reschedule(
         self, actor: Actor, appointment_id: AppointmentId, new_start: datetime
@@ -382,7 +383,7 @@ class Scheduling:
                 uow.commit()
                 return appointment
 
-        return self._retrying(attempt)
+        return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     def expire_holds(self, limit: int = 100) -> list[AppointmentId]:
         """Move lapsed holds to ``expired``. Safe to run in several workers at once: a hold
@@ -475,17 +476,7 @@ class Scheduling:
                 uow.commit()
                 return appointment
 
-        return self._retrying(attempt)
-
-    def _retrying(self, attempt: Callable[[], T]) -> T:
-        """Re-run a read-decide-write transaction when another writer got there first. Only
-        used where re-reading and deciding again is the right answer to a lost race."""
-        for _ in range(self.settings.retries_on_concurrency):
-            try:
-                return attempt()
-            except ConcurrencyError:
-                continue
-        return attempt()
+        return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
 
 _TICK = timedelta(microseconds=1)
