@@ -1220,6 +1220,12 @@ class MongoUnitOfWorkFactory:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
 
+    def relay_outbox(self, limit: int = 100) -> int:
+        """Move events a crash stranded in appointments to the outbox (``hellodoctor worker``
+        calls this on every storage that has it)."""
+        self.ensure_indexes()
+        return self.store.relay_outbox(limit)
+
     def close(self) -> None:
         self.client.close()
 

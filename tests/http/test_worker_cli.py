@@ -1,0 +1,69 @@
+"""``hellodoctor worker`` and the composition root's payment wiring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hellodoctor_adapters.memory import (
+    InMemoryUnitOfWorkFactory,
+    OfflinePaymentGateway,
+    SystemClock,
+    UuidIds,
+)
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_domain.errors import WebhookRejected
+from hellodoctor_http.app import build_billing, gateway_for, stores_payments
+from hellodoctor_http.cli import main
+from hellodoctor_http.config import Settings
+from hellodoctor_http.worker import outbox_relay
+
+
+def test_worker_once_makes_one_pass_and_exits() -> None:
+    result = CliRunner().invoke(
+        main, ["worker", "--once"], env={"HELLODOCTOR_DATABASE_URL": "memory://"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "expired 0 holds, checked 0 unsent refunds, relayed 0 events" in result.output
+
+
+def test_worker_refuses_stripe_keys_it_cannot_use() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["worker", "--once"],
+        env={
+            "HELLODOCTOR_DATABASE_URL": "memory://",
+            "HELLODOCTOR_STRIPE_SECRET_KEY": "sk_test_123",
+        },
+    )
+    assert result.exit_code != 0
+    assert "configuration refused" in result.output
+
+
+def test_billing_is_built_only_over_storage_that_keeps_payments(tmp_path: Path) -> None:
+    settings = Settings(jwt_secret="k" * 40)
+    memory = InMemoryUnitOfWorkFactory()
+    assert stores_payments(memory)
+    assert build_billing(settings, memory, SystemClock(), UuidIds(), gateway_for(settings))
+    sqlite = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+    try:
+        # TODO(issue 6): flips when the SQL payment storage (branch issue-6-storage) lands.
+        keeps = stores_payments(sqlite)
+        billing = build_billing(settings, sqlite, SystemClock(), UuidIds(), gateway_for(settings))
+        assert (billing is not None) == keeps
+    finally:
+        sqlite.dispose()
+    assert outbox_relay(memory) is None
+
+
+def test_the_default_gateway_takes_no_forged_webhooks() -> None:
+    """Without Stripe, the offline gateway's webhook key is random per process: a body signed
+    with the library's default key is refused."""
+    gateway = gateway_for(Settings(jwt_secret="k" * 40))
+    body = b'{"id": "e", "kind": "succeeded", "intent": "i", "payment_id": "p"}'
+    forged = OfflinePaymentGateway().sign(body)
+    with pytest.raises(WebhookRejected):
+        gateway.parse_event(body=body, signature=forged)
