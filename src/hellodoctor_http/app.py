@@ -218,11 +218,12 @@ def gateway_for(settings: Settings) -> PaymentGateway:
         return OfflinePaymentGateway(webhook_secret=secrets.token_urlsafe(32))
     # Imported lazily: the stripe SDK is an optional extra. Settings.from_environ already
     # refused Stripe keys when the adapter is missing.
-    # TODO(issue 6): match StripeGateway's constructor when branch issue-6-stripe lands.
+    # (by name: the module is not on main yet -- branch issue-6-stripe; its constructor is
+    # StripeGateway(api_key, webhook_secret, *, api_base=None) there).
     stripe = importlib.import_module("hellodoctor_adapters.stripe")
     gateway: PaymentGateway = stripe.StripeGateway(
-        secret_key=settings.stripe_secret_key,
-        webhook_secret=settings.stripe_webhook_secret,
+        settings.stripe_secret_key,
+        settings.stripe_webhook_secret,
         api_base=settings.stripe_api_base,
     )
     return gateway

@@ -37,9 +37,13 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def stripe_gateway_available() -> bool:
-    """Whether the Stripe adapter is installed (imported lazily: the SDK is an extra)."""
+    """Whether the Stripe adapter and its SDK (the ``stripe`` extra) are installed; neither is
+    imported here."""
     try:
-        return importlib.util.find_spec("hellodoctor_adapters.stripe") is not None
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("stripe", "hellodoctor_adapters.stripe")
+        )
     except ImportError:
         return False
 
@@ -234,12 +238,12 @@ class Settings:
                 "clinic"
             )
         elif stripe_secret_key and not stripe_gateway_available():
-            # TODO(issue 6): the Stripe adapter (branch issue-6-stripe) is not merged yet; once
-            # hellodoctor_adapters.stripe.StripeGateway exists this check passes by itself.
+            # TODO(issue 6): the Stripe adapter (branch issue-6-stripe) is not on main yet; once
+            # it and the stripe SDK are installed this check passes by itself.
             problems.append(
                 "HELLODOCTOR_STRIPE_SECRET_KEY is set but this installation has no Stripe "
-                "gateway (hellodoctor_adapters.stripe is not part of this build yet); unset the "
-                "Stripe variables to take payment at the clinic"
+                "gateway (hellodoctor_adapters.stripe and the stripe SDK: pip install "
+                "'hellodoctor[stripe]'); unset the Stripe variables to take payment at the clinic"
             )
         if stripe_api_base is not None and not stripe_api_base.startswith(("https://", "http://")):
             problems.append(

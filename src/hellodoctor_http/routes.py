@@ -316,6 +316,11 @@ SCHEMAS: dict[str, Any] = {
         balance=_ref("Money"),
         entries={"type": "array", "items": _ref("WalletEntry")},
     ),
+    "ProviderEvent": {
+        "type": "object",
+        "description": "The payment provider's event (a Stripe Event object). Its signature "
+        "is checked over the exact bytes received, before anything parses them.",
+    },
     "WebhookResult": _object(
         ["outcome", "event_id"],
         outcome={"enum": ["applied", "duplicate", "ignored"]},
@@ -741,6 +746,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                 "public",
                 "the payment provider (signed)",
                 response="WebhookResult",
+                body="ProviderEvent",
                 params=(
                     Param(
                         "Stripe-Signature",

@@ -19,7 +19,7 @@ from hellodoctor_domain.errors import WebhookRejected
 from hellodoctor_http.app import build_billing, gateway_for, stores_payments
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
-from hellodoctor_http.worker import outbox_relay
+from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once
 
 
 def test_worker_once_makes_one_pass_and_exits() -> None:
@@ -67,3 +67,20 @@ def test_the_default_gateway_takes_no_forged_webhooks() -> None:
     forged = OfflinePaymentGateway().sign(body)
     with pytest.raises(WebhookRejected):
         gateway.parse_event(body=body, signature=forged)
+
+
+def test_a_pass_relays_the_outbox_when_the_storage_has_one() -> None:
+    class StorageWithOutbox(InMemoryUnitOfWorkFactory):
+        def __init__(self) -> None:
+            super().__init__()
+            self.relayed: list[int] = []
+
+        def relay_outbox(self, limit: int = 100) -> int:
+            self.relayed.append(limit)
+            return 3
+
+    storage = StorageWithOutbox()
+    relay = outbox_relay(storage)
+    assert relay is not None
+    assert run_once(None, relay) == WorkerPass(0, 0, 3)
+    assert storage.relayed == [100]
