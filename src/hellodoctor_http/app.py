@@ -27,7 +27,7 @@ from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrot
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.accounts import Identity, IdentitySettings
 from hellodoctor_domain.billing import Billing, BillingSettings
-from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.errors import NotFound, PortError
 from hellodoctor_domain.ports import (
     Clock,
     IdGenerator,
@@ -237,7 +237,14 @@ def build_billing(
     gateway: PaymentGateway,
 ) -> Billing | None:
     """Billing over the storage, or None when the storage does not keep payments yet."""
-    if not stores_payments(uow_factory):
+    try:
+        keeps_payments = stores_payments(uow_factory)
+    except PortError as error:
+        # The service starts while its database is away (readiness says so); every storage
+        # on its way to main keeps payments, so assume this one does.
+        _log.warning("could not ask the storage whether it keeps payments: %s", error)
+        keeps_payments = True
+    if not keeps_payments:
         _log.warning(
             "the storage %s does not store payments yet: payment endpoints answer 501 and "
             "cancellations refund nothing",

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from hellodoctor_adapters.memory import (
+    InMemoryUnitOfWork,
     InMemoryUnitOfWorkFactory,
     OfflinePaymentGateway,
     SystemClock,
@@ -15,7 +16,7 @@ from hellodoctor_adapters.memory import (
 )
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_domain.errors import WebhookRejected
+from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
 from hellodoctor_http.app import build_billing, gateway_for, stores_payments
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
@@ -84,3 +85,14 @@ def test_a_pass_relays_the_outbox_when_the_storage_has_one() -> None:
     assert relay is not None
     assert run_once(None, relay) == WorkerPass(0, 0, 3)
     assert storage.relayed == [100]
+
+
+def test_billing_is_built_while_the_database_is_away() -> None:
+    """Start-up does not fail on a database outage (readiness reports it instead)."""
+
+    def unreachable() -> InMemoryUnitOfWork:
+        raise BackendUnavailable("connection refused")
+
+    settings = Settings(jwt_secret="k" * 40)
+    billing = build_billing(settings, unreachable, SystemClock(), UuidIds(), gateway_for(settings))
+    assert billing is not None
