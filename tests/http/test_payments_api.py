@@ -578,10 +578,12 @@ def test_payment_history_for_the_patient_and_the_admin(
     ).json
     assert [p["purpose"] for p in succeeded["items"]] == ["wallet_top_up"]
     bad = client.simulate_get(
-        f"{API}/payments", params={"status": "stolen", "method": "gold"}, headers=as_admin()
+        f"{API}/payments",
+        params={"status": "stolen", "method": "gold", "purpose": "fun", "cursor": "e30"},
+        headers=as_admin(),
     )
     assert bad.status_code == 422
-    assert {e["field"] for e in bad.json["errors"]} == {"status", "method"}
+    assert {e["field"] for e in bad.json["errors"]} == {"status", "method", "purpose", "cursor"}
 
     seen: list[str] = []
     cursor = None
