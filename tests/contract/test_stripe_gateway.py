@@ -7,22 +7,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 import stripe
 
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, SequentialIds
 from hellodoctor_adapters.stripe import StripeGateway
 from hellodoctor_adapters.stripe.testing import LocalStripe, WebhookReceiver, localstripe
 from hellodoctor_adapters.testing import PaymentGatewayContract
+from hellodoctor_adapters.testing.clinic import Clinic
+from hellodoctor_domain import Actor, AppointmentStatus, DoctorId
+from hellodoctor_domain.billing import Billing, WebhookOutcome
 from hellodoctor_domain.errors import (
     BackendUnavailable,
     Conflict,
+    IllegalTransition,
     InvalidValue,
     NotFound,
     RefundExceedsPayment,
     WebhookRejected,
 )
-from hellodoctor_domain.payments import PaymentId
+from hellodoctor_domain.payments import PaymentId, PaymentMethod, PaymentStatus
 from hellodoctor_domain.ports import GatewayEventKind
 from hellodoctor_domain.values import Money
 
@@ -356,3 +362,65 @@ def test_an_unreachable_stripe_is_backend_unavailable() -> None:
         )
     with pytest.raises(BackendUnavailable):
         gateway.cancel_intent(provider_reference="pi_123")
+
+
+class TestBillingOnStripe:
+    """The domain's use cases with this gateway, the money at localstripe checked after each
+    step: a booking exists exactly when its money does."""
+
+    @pytest.fixture
+    def clinic(self, gateway: StripeGateway) -> Clinic:
+        clinic = Clinic(InMemoryUnitOfWorkFactory())
+        clinic.billing = Billing(
+            clinic.uow, clinic.clock, SequentialIds("pay"), gateway, clinic.settings
+        )
+        return clinic
+
+    @pytest.fixture
+    def stripe_api(self, local_stripe: LocalStripe, secret_key: str) -> stripe.StripeClient:
+        return stripe.StripeClient(secret_key, base_addresses={"api": local_stripe.api_base})
+
+    def test_paid_by_card_booked_by_the_signed_webhook_and_refunded_on_cancellation(
+        self,
+        clinic: Clinic,
+        customer: Customer,
+        receiver: WebhookReceiver,
+        stripe_api: stripe.StripeClient,
+    ) -> None:
+        held = clinic.hold()
+        started = clinic.billing.start_payment(clinic.patient(), held.id, PaymentMethod.CARD)
+        reference = started.payment.provider_reference
+        assert reference is not None
+        assert started.client_secret
+        intent = stripe_api.v1.payment_intents.retrieve(reference)
+        assert (intent.amount, intent.metadata["appointment_id"]) == (5000, held.id.value)
+
+        customer.pays(reference)
+        delivery = receiver.wait_for_event("payment_intent.succeeded", reference)
+        applied = clinic.billing.handle_webhook(delivery.body, delivery.signature)
+        again = clinic.billing.handle_webhook(delivery.body, delivery.signature)
+
+        assert applied.outcome is WebhookOutcome.APPLIED
+        assert again.outcome is WebhookOutcome.DUPLICATE
+        assert clinic.appointment(held.id).status is AppointmentStatus.BOOKED
+        assert clinic.payment_of(held.id).status is PaymentStatus.SUCCEEDED
+
+        clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
+        with pytest.raises(IllegalTransition):  # cancelling again refunds nothing more
+            clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
+        refunds = stripe_api.v1.refunds.list({"payment_intent": reference}).data
+        assert [refund.amount for refund in refunds] == [5000]
+        assert not clinic.payment_of(held.id).unsettled_refunds
+
+    def test_a_lapsed_hold_cancels_its_intent_at_stripe(
+        self, clinic: Clinic, customer: Customer, stripe_api: stripe.StripeClient
+    ) -> None:
+        held = clinic.hold()
+        started = clinic.billing.start_payment(clinic.patient(), held.id, PaymentMethod.CARD)
+        reference = started.payment.provider_reference
+        assert reference is not None
+        clinic.clock.advance(timedelta(minutes=16))
+        assert clinic.billing.expire_holds() == [held.id]
+        assert stripe_api.v1.payment_intents.retrieve(reference).status == "canceled"
+        with pytest.raises(stripe.InvalidRequestError):
+            customer.pays(reference)
