@@ -96,3 +96,16 @@ def test_billing_is_built_while_the_database_is_away() -> None:
     settings = Settings(jwt_secret="k" * 40)
     billing = build_billing(settings, unreachable, SystemClock(), UuidIds(), gateway_for(settings))
     assert billing is not None
+
+
+def test_stripe_keys_select_the_stripe_gateway() -> None:
+    settings = Settings.from_environ(
+        {
+            "HELLODOCTOR_STRIPE_SECRET_KEY": "sk_test_123",
+            "HELLODOCTOR_STRIPE_WEBHOOK_SECRET": "whsec_123",
+            "HELLODOCTOR_STRIPE_API_BASE": "http://127.0.0.1:8420/",
+        }
+    )
+    assert settings.stripe_api_base == "http://127.0.0.1:8420"
+    assert gateway_for(settings).name == "stripe"
+    assert gateway_for(Settings(jwt_secret="k" * 40)).name == "offline"
