@@ -2,9 +2,8 @@
 
 ``localstripe()`` starts localstripe (patched by ``tests/support/localstripe_server.py``) in a
 subprocess on a free loopback port and stops it afterwards. ``WebhookReceiver`` is a small
-HTTP server on a
-free loopback port that records what localstripe POSTs to it, so a test can take a real signed
-delivery. If localstripe cannot start, tests skip with the reason -- or fail when
+HTTP server on a free loopback port that records what localstripe POSTs to it, so a test can
+take a real signed delivery. If localstripe cannot start, tests skip with the reason -- or fail when
 ``HELLODOCTOR_REQUIRE_SERVICES=1``.
 """
 
