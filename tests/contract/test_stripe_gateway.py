@@ -1,6 +1,6 @@
 """The Stripe gateway against localstripe, started by the fixtures; webhooks are the real
 signed deliveries localstripe POSTs to a local receiver. See docs/payments.md for what
-localstripe lacks and ``hellodoctor_adapters.stripe.localstripe_server`` adds."""
+localstripe lacks and ``tests/support/localstripe_server.py`` adds."""
 
 from __future__ import annotations
 

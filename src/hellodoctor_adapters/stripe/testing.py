@@ -1,9 +1,9 @@
 """Test fixtures for the Stripe adapter (needs the ``dev`` extra: pytest, localstripe).
 
-``localstripe()`` starts localstripe (patched, see ``localstripe_server``) in a subprocess on a
-free loopback port and stops it afterwards. ``WebhookReceiver`` is a small HTTP server on a
-free loopback port that records what localstripe POSTs to it, so a test can take a real signed
-delivery. If localstripe cannot start, tests skip with the reason -- or fail when
+``localstripe()`` starts localstripe (patched by ``tests/support/localstripe_server.py``) in a
+subprocess on a free loopback port and stops it afterwards. ``WebhookReceiver`` is a small
+HTTP server on a free loopback port that records what localstripe POSTs to it, so a test can
+take a real signed delivery. If localstripe cannot start, tests skip with the reason -- or fail when
 ``HELLODOCTOR_REQUIRE_SERVICES=1``.
 """
 
@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,17 +73,28 @@ class LocalStripe:
         )
 
 
+# localstripe is GPL-3.0; the launcher that imports and patches it lives with the tests, in the
+# source tree, and is never shipped in the wheel.
+LAUNCHER = Path(
+    os.environ.get("HELLODOCTOR_LOCALSTRIPE_LAUNCHER")
+    or Path(__file__).resolve().parents[3] / "tests" / "support" / "localstripe_server.py"
+)
+
+
 @contextmanager
 def localstripe() -> Iterator[LocalStripe]:
     """localstripe in a subprocess for the duration of the block (skips or fails if it
     cannot be started)."""
     if importlib.util.find_spec("localstripe") is None:
         unavailable("the Stripe tests need localstripe: pip install -e '.[dev]'")
+    launcher = LAUNCHER
+    if not launcher.is_file():
+        unavailable(f"the localstripe launcher is not at {launcher} (a source checkout has it)")
     with tempfile.TemporaryDirectory(prefix="hellodoctor-localstripe-") as directory:
         errors_path = os.path.join(directory, "stderr")
         with open(errors_path, "wb") as errors:
             process = subprocess.Popen(
-                [sys.executable, "-m", "hellodoctor_adapters.stripe.localstripe_server"],
+                [sys.executable, str(launcher)],
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 cwd=directory,

@@ -1,4 +1,7 @@
-"""Run localstripe for tests: ``python -m hellodoctor_adapters.stripe.localstripe_server``.
+"""Run localstripe for tests: ``python tests/support/localstripe_server.py``.
+
+localstripe is GPL-3.0, so this launcher stays in the test tree and is not part of the
+package.
 
 Binds a free loopback port, prints it on the first line of stdout, then serves until killed.
 localstripe (a stateful fake of Stripe's API) lacks three things real Stripe does and this
