@@ -278,6 +278,86 @@ class MongoStore:
             moved += _relay(self, document["_id"], document["_outbox"])
         return moved
 
+    @translated
+    def repair_wallets(self, window: timedelta = timedelta(days=1)) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (housekeeping,
+        like ``sweep_claims``); returns how many repairs it made. Looks at what changed in
+        ``window`` and is at least ``lease`` old, so units of work still committing are left
+        alone:
+
+        * a credit a payment owes (a succeeded top-up, the wallet part of a refund) that is not
+          in the wallet -- the crash came after the payment's write: the payment is fenced
+          (its version bumped, so a slow writer can no longer undo it) and the credit applied;
+        * a debit whose payment was never written -- the crash came after the debit: the
+          payment's id is fenced with a ``_void`` document (a slow writer's insert then fails
+          and its undo finds nothing to undo) and the debit taken back.
+        """
+        now = self.clock()
+        newest, oldest = to_micros(now - self.lease), to_micros(now - window)
+        repaired = 0
+        payments = self.collection("payments")
+        wallets = self.collection("wallets")
+        recent = {"updated_us": {"$gte": oldest, "$lte": newest}, **_LIVE_PAYMENT}
+        for document in payments.find(recent):
+            payment = _payment_from_document(document)
+            owed = [
+                entry
+                for entry in _credits_owed(payment)
+                if wallets.find_one({"entries.reference": entry.reference}, {"_id": 1}) is None
+            ]
+            if not owed:
+                continue
+            fence = payments.update_one(
+                {"_id": document["_id"], "version": document["version"]}, {"$inc": {"version": 1}}
+            )
+            if not fence.matched_count:
+                continue  # it moved: judged again next time
+            for entry in owed:
+                try:
+                    _apply_wallet_write(
+                        wallets,
+                        _WalletWrite(
+                            _wallet_key(entry.patient_id, entry.amount.currency), (entry,)
+                        ),
+                    )
+                    repaired += 1
+                except AlreadyExists:
+                    pass
+        for wallet in wallets.find({"entries.recorded_us": {"$gte": oldest}}):
+            for entry in wallet["entries"]:
+                if (
+                    entry["kind"] != WalletEntryKind.PAYMENT.value
+                    or entry["payment_id"] is None
+                    or not oldest <= entry["recorded_us"] <= newest
+                ):
+                    continue
+                try:
+                    payments.insert_one({"_id": entry["payment_id"], "_void": True, "version": 0})
+                except DuplicateKeyError:
+                    if "_void" not in (payments.find_one({"_id": entry["payment_id"]}) or {}):
+                        continue  # the payment exists: the debit is its own
+                taken = wallets.update_one(
+                    {"_id": wallet["_id"], "entries.reference": entry["reference"]},
+                    {
+                        "$inc": {"balance": -entry["amount"]},
+                        "$pull": {"entries": {"reference": entry["reference"]}},
+                    },
+                )
+                repaired += taken.modified_count
+        return repaired
+
+
+def _credits_owed(payment: Payment) -> list[WalletEntry]:
+    owed = []
+    if payment.purpose is PaymentPurpose.WALLET_TOP_UP and payment.succeeded_at is not None:
+        owed.append(WalletEntry.top_up(payment, payment.succeeded_at))
+    owed.extend(
+        WalletEntry.credit(payment, refund)
+        for refund in payment.refunds
+        if not refund.wallet.is_zero
+    )
+    return owed
+
 
 def _relay(store: MongoStore, appointment_id: str, events: list[Document]) -> int:
     if not events:
