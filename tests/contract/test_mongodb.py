@@ -9,19 +9,10 @@ import pytest
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
-from hellodoctor_adapters.testing import PaymentStorageContract, UnitOfWorkContract
+from hellodoctor_adapters.testing import UnitOfWorkContract
 
 
 class TestMongoStorage(UnitOfWorkContract):
-    @pytest.fixture
-    def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
-        factory = new_factory()
-        yield factory
-        factory.client.drop_database(factory.store.database.name)
-        factory.close()
-
-
-class TestMongoPaymentStorage(PaymentStorageContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

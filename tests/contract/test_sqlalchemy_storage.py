@@ -10,7 +10,7 @@ import pytest
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
-from hellodoctor_adapters.testing import PaymentStorageContract, UnitOfWorkContract
+from hellodoctor_adapters.testing import UnitOfWorkContract
 
 
 class TestSqliteStorage(UnitOfWorkContract):
@@ -30,21 +30,6 @@ def postgres_factory() -> Iterator[SqlUnitOfWorkFactory]:
 
 
 class TestPostgresStorage(UnitOfWorkContract):
-    @pytest.fixture
-    def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
-        empty_tables(postgres_factory.engine)
-        return postgres_factory
-
-
-class TestSqlitePaymentStorage(PaymentStorageContract):
-    @pytest.fixture
-    def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
-        factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
-        yield factory
-        factory.dispose()
-
-
-class TestPostgresPaymentStorage(PaymentStorageContract):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_factory.engine)
