@@ -14,20 +14,11 @@ from hellodoctor_adapters.memory import (
 from hellodoctor_adapters.testing import (
     BlobStorageContract,
     PaymentGatewayContract,
-    PaymentStorageContract,
     UnitOfWorkContract,
 )
 
 
 class TestInMemoryStorage(UnitOfWorkContract):
-    @pytest.fixture
-    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
-        return InMemoryUnitOfWorkFactory()
-
-
-class TestInMemoryPaymentStorage(PaymentStorageContract):
-    """Only the in-memory store keeps payments so far; SQL and MongoDB come next."""
-
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

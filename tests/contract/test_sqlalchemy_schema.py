@@ -23,7 +23,7 @@ from hellodoctor_adapters.sqlalchemy import (
 )
 from hellodoctor_adapters.sqlalchemy.migrate import VERSION_TABLE
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
-from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox
+from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox, payments, wallet_balances
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, postgres_server_url
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
@@ -208,3 +208,45 @@ def test_revision_0002_fills_the_search_keys_of_existing_doctors(empty_database:
         "ix_appointments_starts_at_id",
     } <= indexes
     assert "ix_appointments_patient_starts_at" not in indexes  # replaced by the longer one
+
+
+def test_the_database_itself_refuses_an_overdraft_and_a_wallet_part_above_the_amount(
+    empty_database: str,
+) -> None:
+    """The rules hold for any client of the database, not only for this adapter: written
+    here with plain SQL, bypassing the repositories."""
+    engine = create_engine(empty_database)
+    upgrade(engine)
+    factory = SqlUnitOfWorkFactory(engine)
+    with factory() as uow:
+        uow.patients.add(patient("p1"))
+        uow.commit()
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(wallet_balances).values(patient_id="p1", currency="EUR", balance=100)
+            )
+        overdraft = pytest.raises(sa.exc.IntegrityError, match="ck_wallet_balances_not_negative")
+        with overdraft, engine.begin() as connection:
+            connection.execute(
+                sa.update(wallet_balances).values(balance=wallet_balances.c.balance - 101)
+            )
+        wallet_part_above_the_amount = {
+            "id": "pay-1",
+            "purpose": "wallet_top_up",
+            "patient_id": "p1",
+            "method": "card",
+            "amount_minor_units": 100,
+            "currency": "EUR",
+            "wallet_part_minor_units": 101,
+            "status": "requires_payment",
+            "created_at": MONDAY,
+            "updated_at": MONDAY,
+            "failure": "",
+            "version": 1,
+        }
+        too_much = pytest.raises(sa.exc.IntegrityError, match="ck_payments_wallet_part")
+        with too_much, engine.begin() as connection:
+            connection.execute(sa.insert(payments).values(**wallet_part_above_the_amount))
+    finally:
+        engine.dispose()

@@ -1,11 +1,13 @@
-"""The central property on MongoDB: the booking state machine, every example starting from
-empty collections in one database of the test server (truncated, not dropped: cheap)."""
+"""The central properties on MongoDB: the booking state machine and the payment state machine,
+every example starting from empty collections in one database of the test server (truncated,
+not dropped: cheap)."""
 
 from __future__ import annotations
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.machine import make_booking_machine
+from hellodoctor_adapters.testing.payments_machine import make_payment_machine
 
 _shared: list[MongoUnitOfWorkFactory] = []
 
@@ -20,6 +22,7 @@ def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
 
 
 TestMongoBookings = make_booking_machine(fresh_mongodb_factory).TestCase
+TestMongoPayments = make_payment_machine(fresh_mongodb_factory).TestCase
 
 
 def teardown_module() -> None:

@@ -1,5 +1,6 @@
-"""The booking state machine (no double booking under any sequence of use cases) on a SQLite
-file and on PostgreSQL. One database per test class, emptied before every example."""
+"""The booking state machine (no double booking under any sequence of use cases) and the payment
+state machine (money neither lost nor invented) on a SQLite file and on PostgreSQL. One database
+per test class, emptied before every example."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing.machine import make_booking_machine
+from hellodoctor_adapters.testing.payments_machine import make_payment_machine
 
 
 class _EmptiedPerExample:
@@ -64,4 +66,14 @@ class TestSqliteBookings(make_booking_machine(sqlite_store).TestCase):  # type: 
 
 @pytest.mark.usefixtures("postgres_database")
 class TestPostgresBookings(make_booking_machine(postgres_store).TestCase):  # type: ignore[misc]
+    pass
+
+
+@pytest.mark.usefixtures("sqlite_database")
+class TestSqlitePayments(make_payment_machine(sqlite_store).TestCase):  # type: ignore[misc]
+    pass
+
+
+@pytest.mark.usefixtures("postgres_database")
+class TestPostgresPayments(make_payment_machine(postgres_store).TestCase):  # type: ignore[misc]
     pass

@@ -262,8 +262,9 @@ class TestWallet:
 
 
 def test_a_unit_of_work_that_stores_no_payments_says_so() -> None:
-    """The SQL and MongoDB units of work do not set the payment attributes yet: reading one
-    is a clear error, and setting one (as the in-memory store does) works."""
+    """A unit of work that does not set the payment attributes (a third-party adapter written
+    before payments): reading one is a clear error, and setting one (as every adapter here
+    does) works."""
     from collections.abc import Sequence
 
     from hellodoctor_domain.ports import UnitOfWork

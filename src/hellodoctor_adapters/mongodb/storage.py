@@ -58,6 +58,7 @@ from hellodoctor_adapters.mongodb.converters import (
     floor_instants,
     floor_ms,
     from_document,
+    from_micros,
     normalise_instants,
     to_document,
     to_micros,
@@ -68,11 +69,23 @@ from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
     ConcurrencyError,
+    InsufficientFunds,
     NotFound,
     PortError,
 )
 from hellodoctor_domain.events import AppointmentEvent
 from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
+from hellodoctor_domain.payments import (
+    Payment,
+    PaymentId,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    WalletEntry,
+    WalletEntryKind,
+)
 from hellodoctor_domain.ports import (
     AccountRepository,
     AppointmentQuery,
@@ -85,14 +98,19 @@ from hellodoctor_domain.ports import (
     IdempotencyRepository,
     OneTimeSecretRepository,
     PatientRepository,
+    PaymentQuery,
+    PaymentRepository,
+    ProcessedWebhookEvents,
     RefreshTokenRepository,
     UnitOfWork,
+    WalletLedger,
 )
 from hellodoctor_domain.profiles import Doctor, Patient
 from hellodoctor_domain.values import (
     AppointmentId,
     DoctorId,
     EmailAddress,
+    Money,
     PatientId,
     TimeRange,
     UserId,
@@ -117,6 +135,9 @@ COLLECTIONS = (
     "one_time_secrets",
     "refresh_tokens",
     "idempotency",
+    "payments",
+    "wallets",
+    "processed_events",
 )
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 _NOT_REVOKED = {"_revoked": {"$exists": False}}
@@ -215,6 +236,27 @@ class MongoStore:
         self.collection("idempotency").create_index(
             [("scope", ASCENDING), ("key", ASCENDING)], unique=True, name="scope_key_unique"
         )
+        payments = self.collection("payments")
+        # One payment per appointment (top-ups have no appointment_id: sparse).
+        payments.create_index(
+            "appointment_id", unique=True, sparse=True, name="appointment_id_unique"
+        )
+        payments.create_index(
+            [("patient_id", ASCENDING), ("created_us", DESCENDING), ("_id", DESCENDING)],
+            name="patient_newest_first",
+        )
+        payments.create_index(
+            [("created_us", DESCENDING), ("_id", DESCENDING)], name="newest_first"
+        )
+        payments.create_index(
+            [("_unsettled", ASCENDING), ("updated_us", ASCENDING), ("_id", ASCENDING)],
+            name="unsettled_refunds",
+        )
+        # A ledger reference is applied once in ANY wallet: a unique multikey index (within
+        # one wallet document the conditional write's $nin decides).
+        self.collection("wallets").create_index(
+            "entries.reference", unique=True, name="entry_reference_unique"
+        )
 
     @translated
     def truncate(self) -> None:
@@ -235,6 +277,86 @@ class MongoStore:
         for document in appointments.find({"_outbox.0": {"$exists": True}}).limit(limit):
             moved += _relay(self, document["_id"], document["_outbox"])
         return moved
+
+    @translated
+    def repair_wallets(self, window: timedelta = timedelta(days=1)) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (housekeeping,
+        like ``sweep_claims``); returns how many repairs it made. Looks at what changed in
+        ``window`` and is at least ``lease`` old, so units of work still committing are left
+        alone:
+
+        * a credit a payment owes (a succeeded top-up, the wallet part of a refund) that is not
+          in the wallet -- the crash came after the payment's write: the payment is fenced
+          (its version bumped, so a slow writer can no longer undo it) and the credit applied;
+        * a debit whose payment was never written -- the crash came after the debit: the
+          payment's id is fenced with a ``_void`` document (a slow writer's insert then fails
+          and its undo finds nothing to undo) and the debit taken back.
+        """
+        now = self.clock()
+        newest, oldest = to_micros(now - self.lease), to_micros(now - window)
+        repaired = 0
+        payments = self.collection("payments")
+        wallets = self.collection("wallets")
+        recent = {"updated_us": {"$gte": oldest, "$lte": newest}, **_LIVE_PAYMENT}
+        for document in payments.find(recent):
+            payment = _payment_from_document(document)
+            owed = [
+                entry
+                for entry in _credits_owed(payment)
+                if wallets.find_one({"entries.reference": entry.reference}, {"_id": 1}) is None
+            ]
+            if not owed:
+                continue
+            fence = payments.update_one(
+                {"_id": document["_id"], "version": document["version"]}, {"$inc": {"version": 1}}
+            )
+            if not fence.matched_count:
+                continue  # it moved: judged again next time
+            for entry in owed:
+                try:
+                    _apply_wallet_write(
+                        wallets,
+                        _WalletWrite(
+                            _wallet_key(entry.patient_id, entry.amount.currency), (entry,)
+                        ),
+                    )
+                    repaired += 1
+                except AlreadyExists:
+                    pass
+        for wallet in wallets.find({"entries.recorded_us": {"$gte": oldest}}):
+            for entry in wallet["entries"]:
+                if (
+                    entry["kind"] != WalletEntryKind.PAYMENT.value
+                    or entry["payment_id"] is None
+                    or not oldest <= entry["recorded_us"] <= newest
+                ):
+                    continue
+                try:
+                    payments.insert_one({"_id": entry["payment_id"], "_void": True, "version": 0})
+                except DuplicateKeyError:
+                    if "_void" not in (payments.find_one({"_id": entry["payment_id"]}) or {}):
+                        continue  # the payment exists: the debit is its own
+                taken = wallets.update_one(
+                    {"_id": wallet["_id"], "entries.reference": entry["reference"]},
+                    {
+                        "$inc": {"balance": -entry["amount"]},
+                        "$pull": {"entries": {"reference": entry["reference"]}},
+                    },
+                )
+                repaired += taken.modified_count
+        return repaired
+
+
+def _credits_owed(payment: Payment) -> list[WalletEntry]:
+    owed = []
+    if payment.purpose is PaymentPurpose.WALLET_TOP_UP and payment.succeeded_at is not None:
+        owed.append(WalletEntry.top_up(payment, payment.succeeded_at))
+    owed.extend(
+        WalletEntry.credit(payment, refund)
+        for refund in payment.refunds
+        if not refund.wallet.is_zero
+    )
+    return owed
 
 
 def _relay(store: MongoStore, appointment_id: str, events: list[Document]) -> int:
@@ -1079,6 +1201,404 @@ def _undo_delete(collection: Collection[Document], key: object) -> Undo:
     return undo
 
 
+# -- payments, the wallet ledger, processed webhook events -----------------------------------
+#
+# Instants of payments and wallet entries are stored exactly, as integer microseconds (``*_us``),
+# so what is read back equals what was written without touching the caller's objects.
+
+
+def _refund_document(refund: Refund) -> Document:
+    return {
+        "key": refund.key,
+        "reason": refund.reason.value,
+        "card": refund.card.minor_units,
+        "wallet": refund.wallet.minor_units,
+        "recorded_us": to_micros(refund.recorded_at),
+        "provider_reference": refund.provider_reference,
+    }
+
+
+def _payment_document(payment: Payment) -> Document:
+    document: Document = {
+        "_id": payment.id.value,
+        "purpose": payment.purpose.value,
+        "patient_id": payment.patient_id.value,
+        "method": payment.method.value,
+        "currency": payment.amount.currency,
+        "amount": payment.amount.minor_units,
+        "wallet_part": payment.wallet_part.minor_units,
+        "status": payment.status.value,
+        "created_us": to_micros(payment.created_at),
+        "updated_us": to_micros(payment.updated_at),
+        "created_at": floor_ms(payment.created_at),  # readable; nothing reads it back
+        "provider_reference": payment.provider_reference,
+        "succeeded_us": None if payment.succeeded_at is None else to_micros(payment.succeeded_at),
+        "failure": payment.failure,
+        "refunds": [_refund_document(refund) for refund in payment.refunds],
+        "version": payment.version,
+        # Derived, for the refund worker's index.
+        "_unsettled": bool(payment.unsettled_refunds),
+    }
+    if payment.appointment_id is not None:
+        # Absent for top-ups: the unique index on it is sparse.
+        document["appointment_id"] = payment.appointment_id.value
+    return document
+
+
+def _payment_from_document(document: Document) -> Payment:
+    currency = document["currency"]
+    succeeded = document["succeeded_us"]
+    return Payment(
+        id=PaymentId(document["_id"]),
+        purpose=PaymentPurpose(document["purpose"]),
+        patient_id=PatientId(document["patient_id"]),
+        appointment_id=(
+            AppointmentId(document["appointment_id"]) if "appointment_id" in document else None
+        ),
+        method=PaymentMethod(document["method"]),
+        amount=Money(document["amount"], currency),
+        wallet_part=Money(document["wallet_part"], currency),
+        status=PaymentStatus(document["status"]),
+        created_at=from_micros(document["created_us"]),
+        updated_at=from_micros(document["updated_us"]),
+        provider_reference=document["provider_reference"],
+        succeeded_at=None if succeeded is None else from_micros(succeeded),
+        failure=document["failure"],
+        refunds=tuple(
+            Refund(
+                key=r["key"],
+                reason=RefundReason(r["reason"]),
+                card=Money(r["card"], currency),
+                wallet=Money(r["wallet"], currency),
+                recorded_at=from_micros(r["recorded_us"]),
+                provider_reference=r["provider_reference"],
+            )
+            for r in document["refunds"]
+        ),
+        version=document["version"],
+    )
+
+
+def _payment_matches(query: PaymentQuery, payment: Payment) -> bool:
+    return (
+        (query.patient_id is None or payment.patient_id == query.patient_id)
+        and (query.statuses is None or payment.status in query.statuses)
+        and (query.purpose is None or payment.purpose is query.purpose)
+        and (query.method is None or payment.method is query.method)
+        and (query.before is None or (payment.created_at, payment.id) < query.before)
+    )
+
+
+_LIVE_PAYMENT = {"_void": {"$exists": False}}
+
+
+class MongoPaymentRepository(_Profiles[Payment], PaymentRepository):
+    """Buffered like the profiles: inserts under the unique ``_id`` and the unique (sparse)
+    ``appointment_id`` index, updates a compare-and-set on ``version``, both at commit. A
+    ``_void`` document is a fence left by ``MongoStore.repair_wallets`` (see docs/mongodb.md):
+    it keeps the id taken and is invisible to every read."""
+
+    kind = Payment
+    label = "payment"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, "payments")
+
+    def _document(self, value: Payment) -> Document:
+        return _payment_document(value)
+
+    def _current(self, key: str) -> Payment | None:
+        change = self.pending.get(key)
+        if change is not None:
+            return evolve(change.value)
+        document = self._read(key)
+        if document is None or "_void" in document:
+            return None
+        return _payment_from_document(document)
+
+    @translated
+    def add(self, payment: Payment) -> None:
+        if payment.appointment_id is not None and self.for_appointment(payment.appointment_id):
+            raise AlreadyExists(f"appointment {payment.appointment_id} has a payment")
+        self._add(payment)  # fails fast; the unique indexes decide at commit
+
+    @translated
+    def get(self, payment_id: PaymentId) -> Payment:
+        return self._get(payment_id.value)
+
+    @translated
+    def update(self, payment: Payment) -> None:
+        self._update(payment)
+
+    @translated
+    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+        for change in self.pending.values():
+            if change.value.appointment_id == appointment_id:
+                return evolve(change.value)
+        document = self._collection.find_one({"appointment_id": appointment_id.value})
+        if document is None or "_void" in document or document["_id"] in self.pending:
+            return None
+        return _payment_from_document(document)
+
+    def _overlaid(self, documents: Any, keep: Callable[[Payment], bool]) -> list[Payment]:
+        found = {document["_id"]: _payment_from_document(document) for document in documents}
+        for key, change in self.pending.items():
+            found.pop(key, None)
+            if keep(change.value):
+                found[key] = evolve(change.value)
+        return list(found.values())
+
+    @translated
+    def search(self, query: PaymentQuery) -> list[Payment]:
+        conditions: Document = dict(_LIVE_PAYMENT)
+        if query.patient_id is not None:
+            conditions["patient_id"] = query.patient_id.value
+        if query.statuses is not None:
+            conditions["status"] = {"$in": [status.value for status in query.statuses]}
+        if query.purpose is not None:
+            conditions["purpose"] = query.purpose.value
+        if query.method is not None:
+            conditions["method"] = query.method.value
+        if query.before is not None:
+            created, last_id = query.before
+            micros = to_micros(created)
+            conditions["created_us"] = {"$lte": micros}
+            conditions["$or"] = [
+                {"created_us": {"$lt": micros}},
+                {"_id": {"$lt": last_id.value}},
+            ]
+        cursor = (
+            self._collection.find(conditions)
+            .sort([("created_us", DESCENDING), ("_id", DESCENDING)])
+            .limit(query.limit + len(self.pending))
+        )
+        found = self._overlaid(cursor, lambda payment: _payment_matches(query, payment))
+        found.sort(key=lambda payment: (payment.created_at, payment.id), reverse=True)
+        return found[: query.limit]
+
+    @translated
+    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+        cursor = (
+            self._collection.find({"_unsettled": True, **_LIVE_PAYMENT})
+            .sort([("updated_us", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit + len(self.pending))
+        )
+        found = self._overlaid(cursor, lambda payment: bool(payment.unsettled_refunds))
+        found.sort(key=lambda payment: (payment.updated_at, payment.id))
+        return found[:limit]
+
+
+def _wallet_key(patient_id: PatientId, currency: str) -> Document:
+    return {"p": patient_id.value, "c": currency}
+
+
+def _entry_document(entry: WalletEntry) -> Document:
+    return {
+        "reference": entry.reference,
+        "kind": entry.kind.value,
+        "amount": entry.amount.minor_units,
+        "recorded_us": to_micros(entry.recorded_at),
+        "payment_id": None if entry.payment_id is None else entry.payment_id.value,
+    }
+
+
+def _entry_from_document(wallet: Document, entry: Document) -> WalletEntry:
+    return WalletEntry(
+        entry["reference"],
+        PatientId(wallet["_id"]["p"]),
+        WalletEntryKind(entry["kind"]),
+        Money(entry["amount"], wallet["_id"]["c"]),
+        from_micros(entry["recorded_us"]),
+        None if entry["payment_id"] is None else PaymentId(entry["payment_id"]),
+    )
+
+
+@define(frozen=True)
+class _WalletWrite:
+    """What one unit of work appends to one wallet, applied as ONE conditional single-document
+    write: the balance must reach ``need`` (so that, entries taken in order, it never dips
+    below zero), none of the references may be there, and the append and ``$inc`` happen
+    together. A unique index on ``entries.reference`` keeps references unique across wallets."""
+
+    key: Document
+    entries: tuple[WalletEntry, ...]
+
+    @property
+    def delta(self) -> int:
+        return sum(entry.amount.minor_units for entry in self.entries)
+
+    @property
+    def need(self) -> int:
+        running, lowest = 0, 0
+        for entry in self.entries:
+            running += entry.amount.minor_units
+            lowest = min(lowest, running)
+        return -lowest
+
+    @property
+    def references(self) -> list[str]:
+        return [entry.reference for entry in self.entries]
+
+
+def _apply_wallet_write(wallets: Collection[Document], write: _WalletWrite) -> Undo:
+    """Apply ``write`` atomically or raise ``AlreadyExists`` / ``InsufficientFunds``; returns
+    how to take it back."""
+    references = write.references
+    conditions: Document = {"_id": write.key, "entries.reference": {"$nin": references}}
+    if write.need:
+        conditions["balance"] = {"$gte": write.need}
+    change = {
+        "$inc": {"balance": write.delta},
+        "$push": {"entries": {"$each": [_entry_document(entry) for entry in write.entries]}},
+    }
+    # Only a write that never needs money may create the wallet (a missing wallet holds 0);
+    # if two create it at once, the loser finds it on its second try.
+    for upsert in (write.need == 0, False):
+        try:
+            result = wallets.update_one(conditions, change, upsert=upsert)
+        except DuplicateKeyError as error:
+            if wallets.find_one({"entries.reference": {"$in": references}}, {"_id": 1}):
+                raise AlreadyExists(f"wallet entry {references} exists") from error
+            continue
+        if result.matched_count or result.upserted_id is not None:
+            return _undo_wallet_write(wallets, write)
+        break
+    if wallets.find_one({"entries.reference": {"$in": references}}, {"_id": 1}):
+        raise AlreadyExists(f"wallet entry {references} exists")
+    raise InsufficientFunds(f"the wallet of {write.key['p']} holds too little for {references}")
+
+
+def _undo_wallet_write(wallets: Collection[Document], write: _WalletWrite) -> Undo:
+    def undo() -> None:
+        # Only while every entry is still there (a repair may have taken back an orphaned
+        # debit already), and never into the red: a credit someone spent meanwhile stays.
+        conditions: Document = {"_id": write.key, "entries.reference": {"$all": write.references}}
+        if write.delta > 0:
+            conditions["balance"] = {"$gte": write.delta}
+        taken = wallets.update_one(
+            conditions,
+            {
+                "$inc": {"balance": -write.delta},
+                "$pull": {"entries": {"reference": {"$in": write.references}}},
+            },
+        )
+        if not taken.matched_count:
+            log.warning("could not take back wallet entries %s", write.references)
+
+    return undo
+
+
+class MongoWalletLedger(WalletLedger):
+    """A wallet document per ``(patient, currency)``: ``{_id: {p, c}, balance, entries: [...]}``.
+    Appends are buffered and applied at commit, one conditional ``update_one`` per wallet
+    (``_WalletWrite``): debits before any other write of the unit of work, credits after all
+    of them (docs/mongodb.md says why). Reads here fail fast only."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self._wallets = store.collection("wallets")
+        self.pending: list[WalletEntry] = []
+
+    def _stored(self, patient_id: PatientId, currency: str) -> Document | None:
+        return self._wallets.find_one({"_id": _wallet_key(patient_id, currency)})
+
+    @translated
+    def append(self, entry: WalletEntry) -> None:
+        if self.by_reference(entry.reference) is not None:
+            raise AlreadyExists(f"wallet entry {entry.reference} exists")
+        after = self.balance(entry.patient_id, entry.amount.currency) + entry.amount
+        if after.minor_units < 0:
+            raise InsufficientFunds(
+                f"the wallet of {entry.patient_id} holds too little for {entry.reference}"
+            )
+        self.pending.append(entry)
+
+    def _pending_of(self, patient_id: PatientId, currency: str) -> list[WalletEntry]:
+        return [
+            entry
+            for entry in self.pending
+            if entry.patient_id == patient_id and entry.amount.currency == currency
+        ]
+
+    @translated
+    def balance(self, patient_id: PatientId, currency: str) -> Money:
+        stored = self._stored(patient_id, currency)
+        held = 0 if stored is None else stored["balance"]
+        pending = sum(e.amount.minor_units for e in self._pending_of(patient_id, currency))
+        return Money(held + pending, currency)
+
+    @translated
+    def entries(self, patient_id: PatientId, currency: str) -> list[WalletEntry]:
+        stored = self._stored(patient_id, currency)
+        found = (
+            [] if stored is None else [_entry_from_document(stored, e) for e in stored["entries"]]
+        )
+        found.extend(self._pending_of(patient_id, currency))
+        return sorted(found, key=lambda e: (e.recorded_at, e.reference))
+
+    @translated
+    def by_reference(self, reference: str) -> WalletEntry | None:
+        for entry in self.pending:
+            if entry.reference == reference:
+                return entry
+        stored = self._wallets.find_one({"entries.reference": reference})
+        if stored is None:
+            return None
+        return next(
+            _entry_from_document(stored, e)
+            for e in stored["entries"]
+            if e["reference"] == reference
+        )
+
+    def _writes(self) -> list[_WalletWrite]:
+        by_wallet: dict[tuple[str, str], list[WalletEntry]] = {}
+        for entry in self.pending:
+            by_wallet.setdefault((entry.patient_id.value, entry.amount.currency), []).append(entry)
+        return [
+            _WalletWrite(_wallet_key(PatientId(p), c), tuple(entries))
+            for (p, c), entries in by_wallet.items()
+        ]
+
+    def flush_debits(self, undo: list[Undo]) -> None:
+        for write in self._writes():
+            if write.delta < 0:
+                undo.append(_apply_wallet_write(self._wallets, write))
+
+    def flush_credits(self, undo: list[Undo]) -> None:
+        for write in self._writes():
+            if write.delta >= 0:
+                undo.append(_apply_wallet_write(self._wallets, write))
+
+
+class MongoProcessedWebhookEvents(ProcessedWebhookEvents):
+    """``processed_events`` keyed ``{_id: {p: provider, e: event_id}}``: the unique ``_id``
+    decides at commit."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self._collection = store.collection("processed_events")
+        self.pending: dict[tuple[str, str], datetime] = {}
+
+    @translated
+    def add(self, provider: str, event_id: str, processed_at: datetime) -> None:
+        if self.contains(provider, event_id):  # fails fast; the unique _id decides at commit
+            raise AlreadyExists(f"event {provider}:{event_id} was processed")
+        self.pending[(provider, event_id)] = processed_at
+
+    @translated
+    def contains(self, provider: str, event_id: str) -> bool:
+        if (provider, event_id) in self.pending:
+            return True
+        return self._collection.find_one({"_id": {"p": provider, "e": event_id}}) is not None
+
+    def flush(self, undo: list[Undo]) -> None:
+        for (provider, event_id), at in self.pending.items():
+            key = {"p": provider, "e": event_id}
+            try:
+                self._collection.insert_one({"_id": key, "processed_at": floor_ms(at)})
+            except DuplicateKeyError as error:
+                raise AlreadyExists(f"event {provider}:{event_id} was processed") from error
+            undo.append(_undo_delete(self._collection, key))
+
+
 # -- unit of work and factory ----------------------------------------------------------------
 
 
@@ -1091,6 +1611,9 @@ class MongoUnitOfWork(UnitOfWork):
     one_time_secrets: MongoOneTimeSecretRepository
     refresh_tokens: MongoRefreshTokenRepository
     idempotency: MongoIdempotencyRepository
+    payments: MongoPaymentRepository
+    wallets: MongoWalletLedger
+    processed_events: MongoProcessedWebhookEvents
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -1108,22 +1631,36 @@ class MongoUnitOfWork(UnitOfWork):
         self.one_time_secrets = MongoOneTimeSecretRepository(self._store)
         self.refresh_tokens = MongoRefreshTokenRepository(self._store)
         self.idempotency = MongoIdempotencyRepository(self._store)
+        self.payments = MongoPaymentRepository(self._store)
+        self.wallets = MongoWalletLedger(self._store)
+        self.processed_events = MongoProcessedWebhookEvents(self._store)
 
     @translated
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:
         outbox = self._outbox_documents(events)
         undo: list[Undo] = []
         try:
+            # Money leaves a wallet first and comes in last: a crash in between can leave a
+            # patient short (repaired by MongoStore.repair_wallets), never credit money whose
+            # cause was not written (docs/mongodb.md).
+            self.wallets.flush_debits(undo)
             self.doctors.flush(undo)
             self.patients.flush(undo)
             self.accounts.flush(undo)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo)
             self.refresh_tokens.flush(undo)
             self.availability.flush(undo)
+            # Before the appointments: the compare-and-set (and the one-payment-per-appointment
+            # index) settle races for a payment before a booking changes (docs/mongodb.md).
+            self.payments.flush(undo)
             self.appointments.flush(outbox, undo)
             # Right after the appointment it names: a crash in between leaves a booking
             # without its record, never a record without its booking (docs/mongodb.md).
             self.idempotency.flush(undo)
+            # After the effects: a crash before it leaves the effect without its record, and
+            # a redelivered copy then finds nothing left to do (never an effect lost).
+            self.processed_events.flush(undo)
+            self.wallets.flush_credits(undo)
             for orphans in outbox.values():  # events of appointments this unit did not write
                 self._store.collection("outbox").insert_many(orphans)
             # Last, as they cannot be undone; revoking is safe to have done even if the rest

@@ -21,6 +21,7 @@ from hellodoctor_domain.errors import (
     BackendUnavailable,
     ConcurrencyError,
     Conflict,
+    InsufficientFunds,
     NotFound,
     SlotUnavailable,
 )
@@ -108,6 +109,8 @@ def translate(error: exc.SQLAlchemyError) -> Exception:
         if sqlstate == _PG_EXCLUSION or "slot_unavailable" in message:
             subject = "patient" if "patient_no_overlap" in message else "doctor"
             return SlotUnavailable(f"the {subject} already has an active appointment then")
+        if "ck_wallet_balances_not_negative" in message:
+            return InsufficientFunds("the wallet holds too little for this entry")
         if sqlstate == _PG_FOREIGN_KEY or sqlite_name == "SQLITE_CONSTRAINT_FOREIGNKEY":
             return NotFound("a doctor or patient it refers to does not exist")
         if sqlstate == _PG_UNIQUE or sqlite_name in (

@@ -248,8 +248,107 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+# -- payments (revision 0003) -------------------------------------------------------------------
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_payments_patient"),
+        nullable=False,
+    ),
+    # Unique (uq_payments_appointment_id, in the migration): one payment per appointment.
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_payments_appointment"),
+    ),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("amount_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("wallet_part_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("provider_reference", sa.Text),
+    sa.Column("succeeded_at", UtcDateTime),
+    sa.Column("failure", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Refunds of a payment, in the order they were recorded; only ever appended (the card part's
+# provider reference is filled in once the gateway accepts it).
+payment_refunds = sa.Table(
+    "payment_refunds",
+    metadata,
+    sa.Column(
+        "payment_id",
+        sa.String(64),
+        sa.ForeignKey("payments.id", name="fk_payment_refunds_payment"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("card_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("wallet_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("provider_reference", sa.Text),
+)
+
+# One row per wallet: the balance the database keeps, under CHECK (balance >= 0), changed in
+# the transaction that inserts the entry.
+wallet_balances = sa.Table(
+    "wallet_balances",
+    metadata,
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_wallet_balances_patient"),
+        primary_key=True,
+    ),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("balance", sa.BigInteger, nullable=False),
+)
+
+wallet_entries = sa.Table(
+    "wallet_entries",
+    metadata,
+    sa.Column("reference", sa.Text, primary_key=True),  # replaying an operation adds nothing
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_wallet_entries_patient"),
+        nullable=False,
+    ),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("amount_minor_units", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column(
+        "payment_id", sa.String(64), sa.ForeignKey("payments.id", name="fk_wallet_entries_payment")
+    ),
+)
+
+processed_webhook_events = sa.Table(
+    "processed_webhook_events",
+    metadata,
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("processed_at", UtcDateTime, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    processed_webhook_events,
+    wallet_entries,
+    wallet_balances,
+    payment_refunds,
+    payments,
     idempotency_keys,
     refresh_tokens,
     one_time_secrets,

@@ -21,6 +21,7 @@ from attrs import evolve
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -76,7 +77,7 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract(AccountsAndQueriesContract):
+class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
     """Behaviour suite for storage adapters. Override ``uow_factory``."""
 
     @pytest.fixture

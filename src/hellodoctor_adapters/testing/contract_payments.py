@@ -1,9 +1,7 @@
 """The payment storage contract: payments, the wallet ledger and processed webhook events.
 
-Subclass ``PaymentStorageContract`` and override ``uow_factory`` (a factory over a fresh, empty,
-isolated store whose units of work set ``payments``, ``wallets`` and ``processed_events``).
-For now only the in-memory store does; the SQL and MongoDB adapters will subclass it when they
-store payments (docs/payments.md). Refusals may surface at the write or at ``commit``.
+Part of ``UnitOfWorkContract`` (every adapter stores payments: memory, PostgreSQL, SQLite,
+MongoDB); same fixture, ``uow_factory``. Refusals may surface at the write or at ``commit``.
 """
 
 from __future__ import annotations
@@ -81,7 +79,7 @@ class PaymentStorageContract:
         raise NotImplementedError("override the uow_factory fixture with your adapter's factory")
 
     @pytest.fixture
-    def seeded(self, uow_factory: UnitOfWorkFactory) -> UnitOfWorkFactory:
+    def with_holds(self, uow_factory: UnitOfWorkFactory) -> UnitOfWorkFactory:
         """Doctors, patients p1..p3 and held appointments a1..a4 (payments may refer to them)."""
         seed(uow_factory)
         with uow_factory() as uow:
@@ -100,17 +98,17 @@ class PaymentStorageContract:
 
     # -- payments --------------------------------------------------------------------------
 
-    def test_payment_round_trips_with_refunds(self, seeded: UnitOfWorkFactory) -> None:
+    def test_payment_round_trips_with_refunds(self, with_holds: UnitOfWorkFactory) -> None:
         original = _payment("pay-1", method=PaymentMethod.HYBRID, wallet_part=1200)
         original.attach_intent("pi_1", MONDAY)
         original.record_success(MONDAY + timedelta(minutes=1))
         original.refund("pay-1:cancellation", Money(4000, EUR), RefundReason.CANCELLATION, MONDAY)
         original.settle_refund("pay-1:cancellation", "re_1", MONDAY + timedelta(minutes=2))
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.payments.add(original)
             uow.commit()
         assert original.version == 1
-        with seeded() as uow:
+        with with_holds() as uow:
             stored = uow.payments.get(PaymentId("pay-1"))
             by_appointment = uow.payments.for_appointment(AppointmentId("a1"))
         assert stored == original
@@ -118,30 +116,30 @@ class PaymentStorageContract:
         assert stored.status is PaymentStatus.PARTIALLY_REFUNDED
         assert stored.refunded == Money(4000, EUR)
 
-    def test_a_top_up_round_trips(self, seeded: UnitOfWorkFactory) -> None:
+    def test_a_top_up_round_trips(self, with_holds: UnitOfWorkFactory) -> None:
         top_up = _payment("pay-9", None, amount=2500)
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.payments.add(top_up)
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
             stored = uow.payments.get(PaymentId("pay-9"))
         assert stored == top_up
         assert stored.purpose is PaymentPurpose.WALLET_TOP_UP
 
     def test_payment_ids_are_unique_and_an_appointment_has_one_payment(
-        self, seeded: UnitOfWorkFactory
+        self, with_holds: UnitOfWorkFactory
     ) -> None:
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.payments.add(_payment("pay-1", "a1"))
             uow.commit()
         for duplicate in (_payment("pay-1", "a2"), _payment("pay-2", "a1")):
-            _refused(seeded, lambda uow, d=duplicate: uow.payments.add(d), AlreadyExists)
-        with seeded() as uow:
+            _refused(with_holds, lambda uow, d=duplicate: uow.payments.add(d), AlreadyExists)
+        with with_holds() as uow:
             assert uow.payments.for_appointment(AppointmentId("a2")) is None
             assert len(uow.payments.search(PaymentQuery())) == 1
 
     def test_concurrent_payments_for_one_appointment_store_one(
-        self, seeded: UnitOfWorkFactory
+        self, with_holds: UnitOfWorkFactory
     ) -> None:
         threads = 12
         barrier = threading.Barrier(threads)
@@ -149,7 +147,7 @@ class PaymentStorageContract:
         def start(index: int) -> bool:
             barrier.wait()
             try:
-                with seeded() as uow:
+                with with_holds() as uow:
                     uow.payments.add(_payment(f"pay-{index}", "a1"))
                     uow.commit()
                 return True
@@ -160,38 +158,38 @@ class PaymentStorageContract:
             stored = list(pool.map(start, range(threads)))
         assert stored.count(True) == 1
 
-    def test_payment_update_is_compare_and_set(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_payment_update_is_compare_and_set(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.payments.add(_payment("pay-1"))
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
             first = uow.payments.get(PaymentId("pay-1"))
-        with seeded() as uow:
+        with with_holds() as uow:
             second = uow.payments.get(PaymentId("pay-1"))
         first.record_success(MONDAY)
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.payments.update(first)
             uow.commit()
         assert first.version == 2
         second.cancel(MONDAY)
-        _refused(seeded, lambda uow: uow.payments.update(second), ConcurrencyError)
-        with seeded() as uow:
+        _refused(with_holds, lambda uow: uow.payments.update(second), ConcurrencyError)
+        with with_holds() as uow:
             assert uow.payments.get(PaymentId("pay-1")).status is PaymentStatus.SUCCEEDED
 
-    def test_rolled_back_payment_changes_are_forgotten(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_rolled_back_payment_changes_are_forgotten(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.payments.add(_payment("pay-1"))
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.payments.for_appointment(AppointmentId("a1")) is None
 
-    def test_search_filters_newest_first_with_a_cursor(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_search_filters_newest_first_with_a_cursor(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.payments.add(_payment("pay-1", "a1", minutes_after=1))
             uow.payments.add(_payment("pay-2", "a2", minutes_after=2, patient_key="p2"))
             uow.payments.add(_payment("pay-3", "a3", minutes_after=3, method=PaymentMethod.OFFLINE))
             uow.payments.add(_payment("pay-4", None, minutes_after=4))
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
 
             def ids(**filters: object) -> list[str]:
                 return [p.id.value for p in uow.payments.search(PaymentQuery(**filters))]  # type: ignore[arg-type]
@@ -206,33 +204,33 @@ class PaymentStorageContract:
             assert [p.id.value for p in first_page] == ["pay-4", "pay-3"]
             assert ids(before=(last.created_at, last.id), limit=2) == ["pay-2", "pay-1"]
 
-    def test_payments_with_unsettled_refunds_are_found(self, seeded: UnitOfWorkFactory) -> None:
+    def test_payments_with_unsettled_refunds_are_found(self, with_holds: UnitOfWorkFactory) -> None:
         pending = _payment("pay-1", "a1")
         pending.attach_intent("pi_1", MONDAY)
         pending.record_success(MONDAY)
         pending.refund("pay-1:cancellation", Money(100, EUR), RefundReason.CANCELLATION, MONDAY)
         settled = evolve(pending, id=PaymentId("pay-2"), appointment_id=AppointmentId("a2"))
         settled.settle_refund("pay-1:cancellation", "re_1", MONDAY)
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.payments.add(pending)
             uow.payments.add(settled)
             uow.payments.add(_payment("pay-3", "a3"))
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
             assert [p.id.value for p in uow.payments.with_unsettled_refunds(10)] == ["pay-1"]
 
     # -- the wallet ledger -----------------------------------------------------------------
 
     def test_the_ledger_sums_entries_per_patient_and_currency(
-        self, seeded: UnitOfWorkFactory
+        self, with_holds: UnitOfWorkFactory
     ) -> None:
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 1000))
             uow.wallets.append(_entry("d1", -300))
             uow.wallets.append(_entry("t2", 700, patient_key="p2"))
             uow.wallets.append(_entry("t3", 50, currency="GBP"))
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.wallets.balance(PatientId("p1"), EUR) == Money(700, EUR)
             assert uow.wallets.balance(PatientId("p2"), EUR) == Money(700, EUR)
             assert uow.wallets.balance(PatientId("p1"), "GBP") == Money(50, "GBP")
@@ -241,56 +239,58 @@ class PaymentStorageContract:
             assert uow.wallets.by_reference("t2") == _entry("t2", 700, patient_key="p2")
             assert uow.wallets.by_reference("nope") is None
 
-    def test_a_reference_is_recorded_once(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_a_reference_is_recorded_once(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 1000))
             uow.commit()
-        _refused(seeded, lambda uow: uow.wallets.append(_entry("t1", 1000)), AlreadyExists)
-        _refused(seeded, lambda uow: uow.wallets.append(_entry("t1", 5, "p2")), AlreadyExists)
-        with seeded() as uow:
+        _refused(with_holds, lambda uow: uow.wallets.append(_entry("t1", 1000)), AlreadyExists)
+        _refused(with_holds, lambda uow: uow.wallets.append(_entry("t1", 5, "p2")), AlreadyExists)
+        with with_holds() as uow:
             assert uow.wallets.balance(PatientId("p1"), EUR) == Money(1000, EUR)
             assert uow.wallets.balance(PatientId("p2"), EUR) == Money(0, EUR)
 
-    def test_the_balance_never_goes_negative(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_the_balance_never_goes_negative(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 1000))
             uow.commit()
-        _refused(seeded, lambda uow: uow.wallets.append(_entry("d1", -1001)), InsufficientFunds)
-        _refused(seeded, lambda uow: uow.wallets.append(_entry("d2", -1, "p2")), InsufficientFunds)
-        with seeded() as uow:
+        _refused(with_holds, lambda uow: uow.wallets.append(_entry("d1", -1001)), InsufficientFunds)
+        _refused(
+            with_holds, lambda uow: uow.wallets.append(_entry("d2", -1, "p2")), InsufficientFunds
+        )
+        with with_holds() as uow:
             uow.wallets.append(_entry("d3", -1000))
             uow.commit()
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.wallets.balance(PatientId("p1"), EUR) == Money(0, EUR)
             assert uow.wallets.by_reference("d1") is None
 
     def test_entries_are_checked_in_order_within_a_transaction(
-        self, seeded: UnitOfWorkFactory
+        self, with_holds: UnitOfWorkFactory
     ) -> None:
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 400))
             uow.wallets.append(_entry("d1", -400))
             uow.commit()
         _refused(
-            seeded,
+            with_holds,
             lambda uow: (uow.wallets.append(_entry("d2", -1)), uow.wallets.append(_entry("t2", 5))),
             InsufficientFunds,
         )
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.wallets.by_reference("t2") is None
 
-    def test_rolled_back_entries_are_forgotten(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_rolled_back_entries_are_forgotten(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 1000))
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.wallets.balance(PatientId("p1"), EUR) == Money(0, EUR)
             uow.wallets.append(_entry("t1", 1000))  # the reference is free again
             uow.commit()
 
     def test_concurrent_debits_take_exactly_what_the_wallet_holds(
-        self, seeded: UnitOfWorkFactory
+        self, with_holds: UnitOfWorkFactory
     ) -> None:
-        with seeded() as uow:
+        with with_holds() as uow:
             uow.wallets.append(_entry("t1", 1000))
             uow.commit()
         threads, debit = 40, 70
@@ -300,7 +300,7 @@ class PaymentStorageContract:
             barrier.wait()
             for _ in range(20):  # a storage may answer a lost race with ConcurrencyError
                 try:
-                    with seeded() as uow:
+                    with with_holds() as uow:
                         uow.wallets.append(_entry(f"d{index}", -debit))
                         uow.commit()
                     return "paid"
@@ -314,40 +314,44 @@ class PaymentStorageContract:
             outcomes = list(pool.map(spend, range(threads)))
         assert outcomes.count("gave up") == 0
         assert outcomes.count("paid") == 1000 // debit
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.wallets.balance(PatientId("p1"), EUR) == Money(1000 % debit, EUR)
             assert len(uow.wallets.entries(PatientId("p1"), EUR)) == 1 + 1000 // debit
 
     # -- processed webhook events ----------------------------------------------------------
 
-    def test_an_event_is_recorded_once(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_an_event_is_recorded_once(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             assert not uow.processed_events.contains("stripe", "evt_1")
             uow.processed_events.add("stripe", "evt_1", MONDAY)
             uow.commit()
         _refused(
-            seeded, lambda uow: uow.processed_events.add("stripe", "evt_1", MONDAY), AlreadyExists
+            with_holds,
+            lambda uow: uow.processed_events.add("stripe", "evt_1", MONDAY),
+            AlreadyExists,
         )
-        with seeded() as uow:
+        with with_holds() as uow:
             assert uow.processed_events.contains("stripe", "evt_1")
             assert not uow.processed_events.contains("offline", "evt_1")
             uow.processed_events.add("offline", "evt_1", MONDAY)  # another provider's namespace
             uow.commit()
 
-    def test_a_rolled_back_event_is_not_recorded(self, seeded: UnitOfWorkFactory) -> None:
-        with seeded() as uow:
+    def test_a_rolled_back_event_is_not_recorded(self, with_holds: UnitOfWorkFactory) -> None:
+        with with_holds() as uow:
             uow.processed_events.add("stripe", "evt_1", MONDAY)
-        with seeded() as uow:
+        with with_holds() as uow:
             assert not uow.processed_events.contains("stripe", "evt_1")
 
-    def test_concurrent_copies_of_an_event_record_it_once(self, seeded: UnitOfWorkFactory) -> None:
+    def test_concurrent_copies_of_an_event_record_it_once(
+        self, with_holds: UnitOfWorkFactory
+    ) -> None:
         threads = 20
         barrier = threading.Barrier(threads)
 
         def record(_: int) -> bool:
             barrier.wait()
             try:
-                with seeded() as uow:
+                with with_holds() as uow:
                     uow.processed_events.add("stripe", "evt_1", MONDAY)
                     uow.commit()
                 return True
