@@ -140,15 +140,21 @@ def _close(storage: UnitOfWorkFactory) -> None:
     help="Seconds between passes.",
 )
 def worker(once: bool, interval: float) -> None:
-    """Expire lapsed holds and their payments, resend unsent refunds, relay the outbox.
-    Safe to run in several processes at once."""
+    """Expire lapsed holds and their payments, resend unsent refunds, relay the outbox and,
+    on MongoDB, repair wallet writes a crash cut short. Safe to run in several processes."""
     import signal
     import threading
 
     from hellodoctor_adapters.memory import SystemClock, UuidIds
     from hellodoctor_http.app import build_billing, gateway_for
     from hellodoctor_http.server import configure_logging
-    from hellodoctor_http.worker import WorkerPass, outbox_relay, run_forever, run_once
+    from hellodoctor_http.worker import (
+        WorkerPass,
+        outbox_relay,
+        run_forever,
+        run_once,
+        wallet_repair,
+    )
 
     configure_logging()
     settings = _settings()
@@ -156,7 +162,7 @@ def worker(once: bool, interval: float) -> None:
     storage = _open_storage(settings)
     try:
         billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
-        relay = outbox_relay(storage)
+        relay, repair = outbox_relay(storage), wallet_repair(storage)
         if billing is None and relay is None:
             raise click.ClickException(
                 "this storage keeps no payments and has no outbox yet: the worker has nothing to do"
@@ -165,17 +171,17 @@ def worker(once: bool, interval: float) -> None:
         def report(done: WorkerPass) -> None:
             click.echo(
                 f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds, "
-                f"relayed {done.relayed} events"
+                f"relayed {done.relayed} events, repaired {done.repaired} wallet writes"
             )
 
         if once:
-            report(run_once(billing, relay))
+            report(run_once(billing, relay, repair=repair))
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: stop.set())
         click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
-        run_forever(billing, relay, interval=interval, stop=stop, report=report)
+        run_forever(billing, relay, repair=repair, interval=interval, stop=stop, report=report)
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:

@@ -2,15 +2,17 @@
 /openapi.json. The offline gateway plays the card provider: a test pays (or declines) an
 intent with it and delivers the signed webhook it returns to POST /api/v1/webhooks/stripe.
 
-Payments are stored only in memory so far (docs/payments.md): this module runs on the
-in-memory storage; add the SQL and MongoDB storages to ``storage`` when they store payments.
+It runs on the in-memory and SQLite storages (PostgreSQL and MongoDB pass the same storage
+contract and payment state machine in tests/contract and tests/property).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +26,8 @@ from hellodoctor_adapters.memory import (
     SequentialIds,
     WebhookDelivery,
 )
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.ports import UnitOfWorkFactory
 from hellodoctor_http.app import Dependencies, create_app
@@ -34,9 +38,14 @@ API = "/api/v1"
 PRICE = 8000  # FEE_DOCTOR's fee, GBP
 
 
-@pytest.fixture
-def storage() -> UnitOfWorkFactory:
-    return InMemoryUnitOfWorkFactory()
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWorkFactory]:
+    if request.param == "memory":
+        yield InMemoryUnitOfWorkFactory()
+        return
+    factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+    yield factory
+    factory.dispose()
 
 
 # -- helpers --------------------------------------------------------------------------------

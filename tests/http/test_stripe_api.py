@@ -3,7 +3,8 @@ on a loopback port, localstripe POSTs its signed webhooks to the app's
 /api/v1/webhooks/stripe, and the test plays the patient's browser (confirming the intent with
 a test card, as Stripe.js would with the client secret).
 
-Payments are stored only in memory so far (docs/payments.md), so the app runs on memory.
+The storage is memory: what this shows is the gateway and the HTTP layer
+(test_payments_api.py runs the same endpoints on SQLite too).
 """
 
 from __future__ import annotations

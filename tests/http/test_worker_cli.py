@@ -20,7 +20,7 @@ from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
 from hellodoctor_http.app import build_billing, gateway_for, stores_payments
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
-from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once
+from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once, wallet_repair
 
 
 def test_worker_once_makes_one_pass_and_exits() -> None:
@@ -44,20 +44,39 @@ def test_worker_refuses_stripe_keys_it_cannot_use() -> None:
     assert "configuration refused" in result.output
 
 
-def test_billing_is_built_only_over_storage_that_keeps_payments(tmp_path: Path) -> None:
+def test_billing_is_built_over_every_storage_that_keeps_payments(tmp_path: Path) -> None:
     settings = Settings(jwt_secret="k" * 40)
     memory = InMemoryUnitOfWorkFactory()
     assert stores_payments(memory)
     assert build_billing(settings, memory, SystemClock(), UuidIds(), gateway_for(settings))
     sqlite = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
     try:
-        # TODO(issue 6): flips when the SQL payment storage (branch issue-6-storage) lands.
-        keeps = stores_payments(sqlite)
-        billing = build_billing(settings, sqlite, SystemClock(), UuidIds(), gateway_for(settings))
-        assert (billing is not None) == keeps
+        assert stores_payments(sqlite)
+        assert build_billing(settings, sqlite, SystemClock(), UuidIds(), gateway_for(settings))
     finally:
         sqlite.dispose()
     assert outbox_relay(memory) is None
+    assert wallet_repair(memory) is None
+
+
+def test_billing_is_not_built_over_a_storage_without_payments() -> None:
+    class PaymentlessUnitOfWork(InMemoryUnitOfWork):
+        def _begin(self) -> None:
+            super()._begin()
+            for name in ("payments", "wallets", "processed_events"):
+                del self.__dict__[name]
+
+    store = InMemoryUnitOfWorkFactory()
+
+    def paymentless() -> InMemoryUnitOfWork:
+        return PaymentlessUnitOfWork(store.store)
+
+    settings = Settings(jwt_secret="k" * 40)
+    assert not stores_payments(paymentless)
+    assert (
+        build_billing(settings, paymentless, SystemClock(), UuidIds(), gateway_for(settings))
+        is None
+    )
 
 
 def test_the_default_gateway_takes_no_forged_webhooks() -> None:
@@ -70,21 +89,26 @@ def test_the_default_gateway_takes_no_forged_webhooks() -> None:
         gateway.parse_event(body=body, signature=forged)
 
 
-def test_a_pass_relays_the_outbox_when_the_storage_has_one() -> None:
-    class StorageWithOutbox(InMemoryUnitOfWorkFactory):
+def test_a_pass_relays_the_outbox_and_repairs_wallets_when_the_storage_can() -> None:
+    class StorageWithHousekeeping(InMemoryUnitOfWorkFactory):
         def __init__(self) -> None:
             super().__init__()
-            self.relayed: list[int] = []
+            self.calls: list[str] = []
 
         def relay_outbox(self, limit: int = 100) -> int:
-            self.relayed.append(limit)
+            self.calls.append("relay")
             return 3
 
-    storage = StorageWithOutbox()
-    relay = outbox_relay(storage)
+        def repair_wallets(self) -> int:
+            self.calls.append("repair")
+            return 2
+
+    storage = StorageWithHousekeeping()
+    relay, repair = outbox_relay(storage), wallet_repair(storage)
     assert relay is not None
-    assert run_once(None, relay) == WorkerPass(0, 0, 3)
-    assert storage.relayed == [100]
+    assert repair is not None
+    assert run_once(None, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
+    assert storage.calls == ["repair", "relay"]
 
 
 def test_billing_is_built_while_the_database_is_away() -> None:

@@ -1763,6 +1763,12 @@ class MongoUnitOfWorkFactory:
         self.ensure_indexes()
         return self.store.relay_outbox(limit)
 
+    def repair_wallets(self) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (see
+        ``MongoStore.repair_wallets``; ``hellodoctor worker`` calls it on every pass)."""
+        self.ensure_indexes()
+        return self.store.repair_wallets()
+
     def close(self) -> None:
         self.client.close()
 
