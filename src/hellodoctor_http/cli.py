@@ -121,10 +121,11 @@ def _open_storage(settings: Settings) -> UnitOfWorkFactory:
 
 
 def _close(storage: UnitOfWorkFactory) -> None:
-    """Close pooled connections (the server's workers open their own)."""
-    dispose = getattr(storage, "dispose", None)
-    if dispose is not None:
-        dispose()
+    """Close pooled connections (the server's workers open their own): SQLAlchemy's engines
+    are disposed, MongoDB's clients closed."""
+    close = getattr(storage, "dispose", None) or getattr(storage, "close", None)
+    if close is not None:
+        close()
 
 
 # -- worker ----------------------------------------------------------------------------------

@@ -133,3 +133,22 @@ def test_stripe_keys_select_the_stripe_gateway() -> None:
     assert settings.stripe_api_base == "http://127.0.0.1:8420"
     assert gateway_for(settings).name == "stripe"
     assert gateway_for(Settings(jwt_secret="k" * 40)).name == "offline"
+
+
+def test_worker_once_on_mongodb_runs_its_housekeeping_too() -> None:
+    """On MongoDB the pass also repairs wallets and relays the outbox (the factory has both)."""
+    from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
+    from hellodoctor_adapters.mongodb.testing import fresh_database_name, server_url
+
+    database = fresh_database_name()
+    url = server_url().rstrip("/") + f"/{database}"
+    try:
+        result = CliRunner().invoke(
+            main, ["worker", "--once"], env={"HELLODOCTOR_DATABASE_URL": url}
+        )
+        assert result.exit_code == 0, result.output
+        assert "relayed 0 events, repaired 0 wallet writes" in result.output
+    finally:
+        cleanup = MongoUnitOfWorkFactory(url)
+        cleanup.client.drop_database(database)
+        cleanup.close()
