@@ -9,7 +9,6 @@ the use cases and returns the app. Nothing runs at import time.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -216,16 +215,14 @@ def gateway_for(settings: Settings) -> PaymentGateway:
     """
     if not settings.uses_stripe:
         return OfflinePaymentGateway(webhook_secret=secrets.token_urlsafe(32))
-    # Imported lazily: the stripe SDK is an optional extra. Settings.from_environ already
-    # refused Stripe keys when the adapter is missing.
-    # (by name: the module is not on main yet -- branch issue-6-stripe; its constructor is
-    # StripeGateway(api_key, webhook_secret, *, api_base=None) there).
-    stripe = importlib.import_module("hellodoctor_adapters.stripe")
-    gateway: PaymentGateway = stripe.StripeGateway(
-        settings.stripe_secret_key,
-        settings.stripe_webhook_secret,
-        api_base=settings.stripe_api_base,
-    )
+    # Imported lazily: the stripe SDK is an optional extra (Settings.from_environ already
+    # refused Stripe keys when it is not installed).
+    from hellodoctor_adapters.stripe import StripeGateway
+
+    key, webhook_secret = settings.stripe_secret_key, settings.stripe_webhook_secret
+    assert key is not None  # uses_stripe: both are set
+    assert webhook_secret is not None
+    gateway: PaymentGateway = StripeGateway(key, webhook_secret, api_base=settings.stripe_api_base)
     return gateway
 
 

@@ -238,8 +238,7 @@ class Settings:
                 "clinic"
             )
         elif stripe_secret_key and not stripe_gateway_available():
-            # TODO(issue 6): the Stripe adapter (branch issue-6-stripe) is not on main yet; once
-            # it and the stripe SDK are installed this check passes by itself.
+            # An installation without the stripe extra: refuse now, not on the first payment.
             problems.append(
                 "HELLODOCTOR_STRIPE_SECRET_KEY is set but this installation has no Stripe "
                 "gateway (hellodoctor_adapters.stripe and the stripe SDK: pip install "
