@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -17,19 +18,21 @@ from typing import Any
 import falcon
 from attrs import define
 
-from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.memory import OfflinePaymentGateway, SystemClock, UuidIds
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
-from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.registry import open_storage, url_scheme
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.accounts import Identity, IdentitySettings
-from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.billing import Billing, BillingSettings
+from hellodoctor_domain.errors import NotFound, PortError
 from hellodoctor_domain.ports import (
     Clock,
     IdGenerator,
     LoginThrottle,
     Notifier,
+    PaymentGateway,
     UnitOfWorkFactory,
 )
 from hellodoctor_http import problems
@@ -45,6 +48,7 @@ from hellodoctor_http.operations import (
     Ready,
     SwaggerUi,
 )
+from hellodoctor_http.payments import PaymentsApi, payment_resources
 from hellodoctor_http.resources import SchedulingApi, scheduling_resources
 from hellodoctor_http.routes import ROUTES
 
@@ -62,6 +66,17 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
     return probe
 
 
+def stores_payments(uow_factory: UnitOfWorkFactory) -> bool:
+    """Whether the storage keeps payments, wallets and webhook events (docs/payments.md: the
+    SQL and MongoDB units of work do not yet, and say so with ``NotImplementedError``)."""
+    with uow_factory() as uow:
+        try:
+            uow.payments  # noqa: B018 -- reading the attribute is the question
+        except NotImplementedError:
+            return False
+        return True
+
+
 @define(frozen=True)
 class Dependencies:
     """Everything the HTTP layer needs, already built."""
@@ -73,6 +88,11 @@ class Dependencies:
     # Server-side ids of what the API creates itself (doctors' profiles).
     ids: IdGenerator
     readiness: Callable[[], None]
+    # None when the storage does not keep payments: the payment endpoints answer 501 and
+    # cancelling falls back to Scheduling.cancel (which moves no money).
+    billing: Billing | None = None
+    # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
+    cards_accepted: bool = False
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -106,6 +126,7 @@ def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.
 
     api = SchedulingApi(
         scheduling=dependencies.scheduling,
+        billing=dependencies.billing,
         identity=dependencies.identity,
         ids=dependencies.ids,
         clock=dependencies.clock,
@@ -122,6 +143,16 @@ def create_app(dependencies: Dependencies) -> falcon.App[falcon.Request, falcon.
     resources: dict[str, object] = {
         **scheduling_resources(api),
         **account_resources(accounts),
+        **payment_resources(
+            PaymentsApi(
+                billing=dependencies.billing,
+                cards_accepted=dependencies.cards_accepted,
+                currencies=settings.currencies,
+                smallest_top_up=settings.smallest_top_up,
+                largest_top_up=settings.largest_top_up,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        ),
         "health": Health(),
         "ready": Ready(dependencies.readiness),
         "metrics": MetricsResource(metrics),
@@ -176,17 +207,78 @@ def build_identity(
     )
 
 
-def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
-    """The composition root: storage by URL (entry points), use cases, app."""
-    uow_factory = open_storage(settings.database_url)
-    clock = SystemClock()
-    ids = UuidIds()
-    scheduling = Scheduling(
+def gateway_for(settings: Settings) -> PaymentGateway:
+    """Stripe when its keys are configured, else the offline gateway (pay at the clinic).
+
+    The offline gateway's webhook key is random per process: nobody outside can sign an event
+    for it, so its webhooks are all refused (and card payments are not offered without Stripe).
+    """
+    if not settings.uses_stripe:
+        return OfflinePaymentGateway(webhook_secret=secrets.token_urlsafe(32))
+    # Imported lazily: the stripe SDK is an optional extra (Settings.from_environ already
+    # refused Stripe keys when it is not installed).
+    from hellodoctor_adapters.stripe import StripeGateway
+
+    key, webhook_secret = settings.stripe_secret_key, settings.stripe_webhook_secret
+    assert key is not None  # uses_stripe: both are set
+    assert webhook_secret is not None
+    gateway: PaymentGateway = StripeGateway(key, webhook_secret, api_base=settings.stripe_api_base)
+    return gateway
+
+
+def build_billing(
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    ids: IdGenerator,
+    gateway: PaymentGateway,
+) -> Billing | None:
+    """Billing over the storage, or None when the storage does not keep payments yet."""
+    try:
+        keeps_payments = stores_payments(uow_factory)
+    except PortError as error:
+        # The service starts while its database is away (readiness says so); every storage
+        # on its way to main keeps payments, so assume this one does.
+        _log.warning("could not ask the storage whether it keeps payments: %s", error)
+        keeps_payments = True
+    if not keeps_payments:
+        _log.warning(
+            "the storage %s does not store payments yet: payment endpoints answer 501 and "
+            "cancellations refund nothing",
+            url_scheme(settings.database_url),
+        )
+        return None
+    return Billing(
+        uow_factory,
+        clock,
+        ids,
+        gateway,
+        # The cancellation policy is the default one, as Scheduling's (both decide refunds).
+        BillingSettings(
+            smallest_top_up=settings.smallest_top_up,
+            largest_top_up=settings.largest_top_up,
+        ),
+    )
+
+
+def build_scheduling(
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator
+) -> Scheduling:
+    return Scheduling(
         uow_factory,
         clock,
         ids,
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
+
+
+def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
+    """The composition root: storage by URL (entry points), use cases, app."""
+    uow_factory = open_storage(settings.database_url)
+    clock = SystemClock()
+    ids = UuidIds()
+    scheduling = build_scheduling(settings, uow_factory, clock, ids)
+    billing = build_billing(settings, uow_factory, clock, ids, gateway_for(settings))
     return create_app(
         Dependencies(
             settings=settings,
@@ -195,5 +287,7 @@ def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
             clock=clock,
             ids=ids,
             readiness=storage_probe(uow_factory),
+            billing=billing,
+            cards_accepted=settings.uses_stripe,
         )
     )

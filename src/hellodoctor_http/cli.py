@@ -4,6 +4,8 @@
   in development, on the default SQLite file, it creates or migrates the schema first.
 * ``hellodoctor demo seed`` fills the configured storage with demo hospitals and demo logins
   (idempotent).
+* ``hellodoctor worker`` expires lapsed holds (cancelling their payments), resends refunds
+  and relays the outbox, in a loop (``--once`` for one pass); run as many as you like.
 * ``hellodoctor admin create --email ...`` makes an admin account (the first one, typically).
 * ``hellodoctor db upgrade`` / ``db check`` migrate or check the relational schema.
 
@@ -119,10 +121,72 @@ def _open_storage(settings: Settings) -> UnitOfWorkFactory:
 
 
 def _close(storage: UnitOfWorkFactory) -> None:
-    """Close pooled connections (the server's workers open their own)."""
-    dispose = getattr(storage, "dispose", None)
-    if dispose is not None:
-        dispose()
+    """Close pooled connections (the server's workers open their own): SQLAlchemy's engines
+    are disposed, MongoDB's clients closed."""
+    close = getattr(storage, "dispose", None) or getattr(storage, "close", None)
+    if close is not None:
+        close()
+
+
+# -- worker ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One pass, then exit (cron, tests).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds between passes.",
+)
+def worker(once: bool, interval: float) -> None:
+    """Expire lapsed holds and their payments, resend unsent refunds, relay the outbox and,
+    on MongoDB, repair wallet writes a crash cut short. Safe to run in several processes."""
+    import signal
+    import threading
+
+    from hellodoctor_adapters.memory import SystemClock, UuidIds
+    from hellodoctor_http.app import build_billing, gateway_for
+    from hellodoctor_http.server import configure_logging
+    from hellodoctor_http.worker import (
+        WorkerPass,
+        outbox_relay,
+        run_forever,
+        run_once,
+        wallet_repair,
+    )
+
+    configure_logging()
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    storage = _open_storage(settings)
+    try:
+        billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
+        relay, repair = outbox_relay(storage), wallet_repair(storage)
+        if billing is None and relay is None:
+            raise click.ClickException(
+                "this storage keeps no payments and has no outbox yet: the worker has nothing to do"
+            )
+
+        def report(done: WorkerPass) -> None:
+            click.echo(
+                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds, "
+                f"relayed {done.relayed} events, repaired {done.repaired} wallet writes"
+            )
+
+        if once:
+            report(run_once(billing, relay, repair=repair))
+            return
+        stop = threading.Event()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, lambda *_: stop.set())
+        click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
+        run_forever(billing, relay, repair=repair, interval=interval, stop=stop, report=report)
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        _close(storage)
 
 
 # -- admin -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ variable.
 from __future__ import annotations
 
 import enum
+import importlib.util
 import ipaddress
 import logging
 import secrets
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from attrs import define, field
 
-from hellodoctor_domain.values import Role
+from hellodoctor_domain.values import MINOR_UNIT_EXPONENTS, Role
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +34,18 @@ MINIMUM_BCRYPT_COST = 12
 ACCESS_TOKEN_MINUTES = 15
 # Set (by `hellodoctor serve`) before prometheus_client is imported: metrics across workers.
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def stripe_gateway_available() -> bool:
+    """Whether the Stripe adapter and its SDK (the ``stripe`` extra) are installed; neither is
+    imported here."""
+    try:
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("stripe", "hellodoctor_adapters.stripe")
+        )
+    except ImportError:
+        return False
 
 
 class Environment(enum.StrEnum):
@@ -76,6 +89,18 @@ class Settings:
     smtp_security: str = "starttls"
     mail_from: str = "HelloDoctor <no-reply@localhost>"
     mail_folder: Path = DEFAULT_MAIL_FOLDER
+    # Payments: Stripe when both keys are set, else the offline gateway (pay at the clinic).
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_api_base: str | None = None  # localstripe in tests, e.g. http://127.0.0.1:8420
+    # Wallet currencies (ISO 4217); the first is the one GET /api/v1/wallet shows by default.
+    currencies: tuple[str, ...] = ("GBP",)
+    smallest_top_up: int = 100
+    largest_top_up: int = 1_000_000
+
+    @property
+    def uses_stripe(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
 
     @property
     def password_link(self) -> str:
@@ -203,6 +228,42 @@ class Settings:
                 text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER)),
             )
 
+        stripe_secret_key = environ.get("HELLODOCTOR_STRIPE_SECRET_KEY", "").strip() or None
+        stripe_webhook_secret = environ.get("HELLODOCTOR_STRIPE_WEBHOOK_SECRET", "").strip() or None
+        stripe_api_base = text("STRIPE_API_BASE", "").rstrip("/") or None
+        if bool(stripe_secret_key) != bool(stripe_webhook_secret):
+            problems.append(
+                "HELLODOCTOR_STRIPE_SECRET_KEY and HELLODOCTOR_STRIPE_WEBHOOK_SECRET go together: "
+                "set both to take card payments through Stripe, or neither for payment at the "
+                "clinic"
+            )
+        elif stripe_secret_key and not stripe_gateway_available():
+            # An installation without the stripe extra: refuse now, not on the first payment.
+            problems.append(
+                "HELLODOCTOR_STRIPE_SECRET_KEY is set but this installation has no Stripe "
+                "gateway (hellodoctor_adapters.stripe and the stripe SDK: pip install "
+                "'hellodoctor[stripe]'); unset the Stripe variables to take payment at the clinic"
+            )
+        if stripe_api_base is not None and not stripe_api_base.startswith(("https://", "http://")):
+            problems.append(
+                f"HELLODOCTOR_STRIPE_API_BASE is an http(s) URL, not {stripe_api_base!r}"
+            )
+
+        currencies = tuple(
+            c.strip().upper() for c in text("CURRENCIES", "GBP").split(",") if c.strip()
+        )
+        for currency in currencies:
+            if currency not in MINOR_UNIT_EXPONENTS:
+                problems.append(
+                    f"HELLODOCTOR_CURRENCIES lists ISO 4217 codes (GBP,EUR), not {currency!r}"
+                )
+        if not currencies:
+            problems.append("HELLODOCTOR_CURRENCIES names at least one currency")
+        smallest_top_up = integer("SMALLEST_TOP_UP", 100, 1)
+        largest_top_up = integer("LARGEST_TOP_UP", 1_000_000, 1)
+        if largest_top_up < smallest_top_up:
+            problems.append("HELLODOCTOR_LARGEST_TOP_UP is below HELLODOCTOR_SMALLEST_TOP_UP")
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -226,6 +287,12 @@ class Settings:
             smtp_security=smtp_security,
             mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
             mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
+            stripe_secret_key=stripe_secret_key,
+            stripe_webhook_secret=stripe_webhook_secret,
+            stripe_api_base=stripe_api_base,
+            currencies=currencies or ("GBP",),
+            smallest_top_up=smallest_top_up,
+            largest_top_up=largest_top_up,
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -133,6 +133,20 @@ def _join(path: str, name: str) -> str:
 _JSON_TYPES = ("application/json",)
 
 
+def read_raw(req: falcon.Request, limit: int) -> bytes:
+    """The request body's bytes exactly as sent (a webhook signature covers these), 413 past
+    ``limit`` bytes (read no further than that)."""
+    if req.content_length is not None and req.content_length > limit:
+        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
+    # Without a Content-Length (chunked), the server's input stream ends the body; read at
+    # most one byte past the limit either way.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    raw: bytes = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
+    return raw
+
+
 def read_json(req: falcon.Request, limit: int) -> Any:
     """The request's JSON body: 415 for another content type, 413 past ``limit`` bytes (read
     no further than that), 400 when it does not parse."""
@@ -142,14 +156,7 @@ def read_json(req: falcon.Request, limit: int) -> Any:
             "unsupported-media-type",
             f"send the body as application/json, not {media_type or 'no content type'}",
         )
-    if req.content_length is not None and req.content_length > limit:
-        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
-    # Without a Content-Length (chunked), the server's input stream ends the body; read at
-    # most one byte past the limit either way.
-    stream = req.bounded_stream if req.content_length is not None else req.stream
-    raw = stream.read(limit + 1)
-    if len(raw) > limit:
-        raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
+    raw = read_raw(req, limit)
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -46,6 +46,11 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
                 "name": "identity",
                 "description": "Registration, sign-in, tokens, passwords, two-factor.",
             },
+            {
+                "name": "payments",
+                "description": "Paying for appointments, the wallet, payment history, the "
+                "payment provider's webhook.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
         ],
         "paths": paths,

@@ -27,6 +27,7 @@ from hellodoctor_domain import (
     VisitKind,
 )
 from hellodoctor_domain.accounts import Identity
+from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.errors import ConcurrencyError, DomainError, PortError
 from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery, IdGenerator
 from hellodoctor_domain.values import utc
@@ -65,6 +66,8 @@ class SchedulingApi:
     clock: Clock
     metrics: Metrics
     max_body_bytes: int
+    # Cancelling refunds by the policy through Billing when the storage keeps payments.
+    billing: Billing | None = None
 
 
 def _etag(version: int) -> str:
@@ -318,7 +321,7 @@ class AppointmentItem:
         write_json(resp, appointment_json(appointment))
 
 
-Action = Callable[[Scheduling, Actor, AppointmentId, Any], Appointment]
+Action = Callable[[SchedulingApi, Actor, AppointmentId, Any], Appointment]
 
 
 class AppointmentAction:
@@ -336,26 +339,29 @@ class AppointmentAction:
             body: Any = self._body()
         else:
             body = read_body(req, self._body, self._api.max_body_bytes)
-        appointment = self._action(self._api.scheduling, actor, AppointmentId(appointment_id), body)
+        appointment = self._action(self._api, actor, AppointmentId(appointment_id), body)
         write_json(resp, appointment_json(appointment))
 
 
-def cancel(s: Scheduling, actor: Actor, key: AppointmentId, body: CancelBody) -> Appointment:
-    return s.cancel(actor, key, body.reason)
+def cancel(api: SchedulingApi, actor: Actor, key: AppointmentId, body: CancelBody) -> Appointment:
+    if api.billing is not None:
+        # Refunds follow the cancellation policy, to where the money came from, once.
+        return api.billing.cancel(actor, key, body.reason)
+    return api.scheduling.cancel(actor, key, body.reason)
 
 
 def reschedule(
-    s: Scheduling, actor: Actor, key: AppointmentId, body: RescheduleBody
+    api: SchedulingApi, actor: Actor, key: AppointmentId, body: RescheduleBody
 ) -> Appointment:
-    return s.reschedule(actor, key, body.start)
+    return api.scheduling.reschedule(actor, key, body.start)
 
 
-def complete(s: Scheduling, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
-    return s.complete(actor, key)
+def complete(api: SchedulingApi, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
+    return api.scheduling.complete(actor, key)
 
 
-def no_show(s: Scheduling, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
-    return s.mark_no_show(actor, key)
+def no_show(api: SchedulingApi, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
+    return api.scheduling.mark_no_show(actor, key)
 
 
 def scheduling_resources(api: SchedulingApi) -> dict[str, object]:

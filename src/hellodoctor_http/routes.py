@@ -43,6 +43,16 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _STATUSES = ["held", "booked", "completed", "no_show", "cancelled", "expired"]
 _TYPES = ["in_person", "telemedicine"]
 _KINDS = ["regular", "follow_up", "emergency"]
+_METHODS = ["card", "wallet", "hybrid", "offline"]
+_PAYMENT_STATUSES = [
+    "requires_payment",
+    "processing",
+    "succeeded",
+    "failed",
+    "refunded",
+    "partially_refunded",
+    "cancelled",
+]
 
 SCHEMAS: dict[str, Any] = {
     "Money": _object(
@@ -212,6 +222,110 @@ SCHEMAS: dict[str, Any] = {
     "CancelInput": _object([], reason=_TEXT),
     "RescheduleInput": _object(["start"], start=_DATETIME),
     "Empty": _object([]),
+    # -- payments: no input names a price; a top-up's amount is the one a client chooses --
+    "PaymentInput": _object(
+        ["method"],
+        method={
+            "enum": _METHODS,
+            "description": "How to pay; the amount is always the appointment's price.",
+        },
+    ),
+    "TopUpInput": _object(
+        ["amount"],
+        amount=_object(
+            ["minor_units", "currency"],
+            minor_units={
+                "type": "integer",
+                "minimum": 1,
+                "description": "Whole minor units, within the clinic's top-up bounds.",
+            },
+            currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+        ),
+    ),
+    "Refund": _object(
+        ["reason", "amount", "card", "wallet", "recorded_at", "settled"],
+        reason={"enum": ["cancellation", "unbookable", "release"]},
+        amount=_ref("Money"),
+        card={**_ref("Money"), "description": "Back to the card."},
+        wallet={**_ref("Money"), "description": "Back to the wallet."},
+        recorded_at=_DATETIME,
+        settled={"type": "boolean", "description": "The card part reached the provider."},
+    ),
+    "Payment": _object(
+        [
+            "id",
+            "purpose",
+            "patient_id",
+            "appointment_id",
+            "method",
+            "status",
+            "amount",
+            "wallet_part",
+            "card_part",
+            "refunded",
+            "failure",
+            "refunds",
+            "created_at",
+            "updated_at",
+            "succeeded_at",
+        ],
+        id=_STRING,
+        purpose={"enum": ["appointment", "wallet_top_up"]},
+        patient_id=_STRING,
+        appointment_id={"type": ["string", "null"]},
+        method={"enum": _METHODS},
+        status={"enum": _PAYMENT_STATUSES},
+        amount=_ref("Money"),
+        wallet_part=_ref("Money"),
+        card_part=_ref("Money"),
+        refunded=_ref("Money"),
+        failure=_STRING,
+        refunds={"type": "array", "items": _ref("Refund")},
+        created_at=_DATETIME,
+        updated_at=_DATETIME,
+        succeeded_at=_NULLABLE_DATETIME,
+    ),
+    "PaymentPage": _object(
+        ["items", "next_cursor"],
+        items={"type": "array", "items": _ref("Payment")},
+        next_cursor=_CURSOR,
+    ),
+    "PaymentStarted": _object(
+        ["payment", "appointment", "client_secret", "next_step", "due_at_clinic"],
+        payment=_ref("Payment"),
+        appointment={"oneOf": [_ref("Appointment"), {"type": "null"}]},
+        client_secret={
+            "type": ["string", "null"],
+            "description": "Confirm the card with it (Stripe.js) when next_step is confirm_card.",
+        },
+        next_step={"enum": ["confirm_card", "pay_at_clinic", "none"]},
+        due_at_clinic={"oneOf": [_ref("Money"), {"type": "null"}]},
+    ),
+    "WalletEntry": _object(
+        ["reference", "kind", "amount", "recorded_at", "payment_id"],
+        reference=_STRING,
+        kind={"enum": ["top_up", "payment", "refund"]},
+        amount={**_ref("Money"), "description": "Credits positive, debits negative."},
+        recorded_at=_DATETIME,
+        payment_id={"type": ["string", "null"]},
+    ),
+    "Wallet": _object(
+        ["patient_id", "currency", "balance", "entries"],
+        patient_id=_STRING,
+        currency=_STRING,
+        balance=_ref("Money"),
+        entries={"type": "array", "items": _ref("WalletEntry")},
+    ),
+    "ProviderEvent": {
+        "type": "object",
+        "description": "The payment provider's event (a Stripe Event object). Its signature "
+        "is checked over the exact bytes received, before anything parses them.",
+    },
+    "WebhookResult": _object(
+        ["outcome", "event_id"],
+        outcome={"enum": ["applied", "duplicate", "ignored"]},
+        event_id=_STRING,
+    ),
     # -- identity: no input names a role, a status, an id or a verified flag --
     "RegisterInput": _object(
         ["email", "password", "name"],
@@ -523,6 +637,131 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
     ),
 )
 
+_PAYMENT_PROBLEMS = ("payments-unavailable",)
+
+PAYMENT_ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/appointments/{{appointment_id}}/payments",
+        "appointment_payments",
+        {
+            "post": Operation(
+                "Pay for a held appointment (the amount is its price): card gives a client "
+                "secret, wallet books at once, hybrid debits the wallet and gives a client "
+                "secret for the rest, offline books it with the fee due at the clinic. "
+                "Asking again with the same method resumes the payment.",
+                "bearer",
+                "its patient",
+                response="PaymentStarted",
+                body="PaymentInput",
+                params=(_APPOINTMENT,),
+                problems=(
+                    "not-found",
+                    "access-denied",
+                    "payment-not-allowed",
+                    "payment-already-started",
+                    "hold-expired",
+                    "insufficient-funds",
+                    "invalid-value",
+                    "concurrent-update",
+                    *_PAYMENT_PROBLEMS,
+                    *_BODY_PROBLEMS,
+                ),
+                tag="payments",
+            )
+        },
+    ),
+    Route(
+        f"{API}/wallet",
+        "wallet",
+        {
+            "get": Operation(
+                "Your wallet: balance and ledger, oldest entry first",
+                "bearer",
+                "patient (own)",
+                response="Wallet",
+                params=(
+                    _query(
+                        "currency",
+                        {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+                        "One of the clinic's currencies; default the first.",
+                    ),
+                ),
+                problems=("access-denied", "validation-error", *_PAYMENT_PROBLEMS),
+                tag="payments",
+            )
+        },
+    ),
+    Route(
+        f"{API}/wallet/top-ups",
+        "top_ups",
+        {
+            "post": Operation(
+                "Load your wallet by card: a client secret; the wallet is credited once the "
+                "card payment succeeds",
+                "bearer",
+                "patient (own)",
+                ok=201,
+                response="PaymentStarted",
+                body="TopUpInput",
+                problems=(
+                    "access-denied",
+                    "payment-not-allowed",
+                    "invalid-value",
+                    *_PAYMENT_PROBLEMS,
+                    *_BODY_PROBLEMS,
+                ),
+                tag="payments",
+            )
+        },
+    ),
+    Route(
+        f"{API}/payments",
+        "payments",
+        {
+            "get": Operation(
+                "Payments, newest first: a patient's own; an admin's view of all",
+                "bearer",
+                "patient (own), admin (all, filtered)",
+                response="PaymentPage",
+                params=(
+                    _query("status", {"type": "string"}, "Comma-separated statuses."),
+                    _query("purpose", {"enum": ["appointment", "wallet_top_up"]}),
+                    _query("method", {"enum": _METHODS}),
+                    _query("patient_id", {"type": "string"}, "Admins only."),
+                    _CURSOR_PARAM,
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                ),
+                problems=("access-denied", "validation-error", *_PAYMENT_PROBLEMS),
+                tag="payments",
+            )
+        },
+    ),
+    Route(
+        f"{API}/webhooks/stripe",
+        "stripe_webhook",
+        {
+            "post": Operation(
+                "The payment provider's events, verified by their signature over the raw "
+                "body (Stripe-Signature); a duplicate or ignored event is 200 too",
+                "public",
+                "the payment provider (signed)",
+                response="WebhookResult",
+                body="ProviderEvent",
+                params=(
+                    Param(
+                        "Stripe-Signature",
+                        "header",
+                        {"type": "string"},
+                        "The provider's signature of the raw body.",
+                    ),
+                ),
+                problems=("webhook-rejected", "payload-too-large", *_PAYMENT_PROBLEMS),
+                tag="payments",
+            )
+        },
+    ),
+)
+
 ROUTES: tuple[Route, ...] = (
     Route(
         f"{API}/doctors",
@@ -777,6 +1016,7 @@ ROUTES: tuple[Route, ...] = (
         },
     ),
     *IDENTITY_ROUTES,
+    *PAYMENT_ROUTES,
     Route(
         "/healthz",
         "health",

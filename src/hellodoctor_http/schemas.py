@@ -29,8 +29,10 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.accounts import PasswordSet, TwoFactorEnrollment
+from hellodoctor_domain.billing import PaymentStarted
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.identity import Account
+from hellodoctor_domain.payments import Payment, PaymentMethod, Refund, Wallet
 from hellodoctor_domain.values import EmailAddress
 
 # -- requests -------------------------------------------------------------------------------
@@ -221,6 +223,20 @@ class MoneyBody:
 
 
 @define(frozen=True)
+class PaymentBody:
+    """How the patient pays; never how much (the price is the appointment's)."""
+
+    method: str
+
+
+@define(frozen=True)
+class TopUpBody:
+    """The one amount a client names: what to load into the wallet (bounds are checked)."""
+
+    amount: MoneyBody
+
+
+@define(frozen=True)
 class DoctorInviteBody:
     """An admin adds a doctor; the id is made by the server, the fee is whole minor units."""
 
@@ -384,3 +400,71 @@ def parse_enum(kind: type[Any], value: str, field: str) -> Any:
 
 def doctor_id(value: str) -> DoctorId:
     return DoctorId(value)
+
+
+def refund_json(refund: Refund) -> dict[str, Any]:
+    return {
+        "reason": refund.reason.value,
+        "amount": money(refund.amount),
+        "card": money(refund.card),
+        "wallet": money(refund.wallet),
+        "recorded_at": iso(refund.recorded_at),
+        "settled": refund.settled,
+    }
+
+
+def payment_json(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id.value,
+        "purpose": payment.purpose.value,
+        "patient_id": payment.patient_id.value,
+        "appointment_id": None if payment.appointment_id is None else payment.appointment_id.value,
+        "method": payment.method.value,
+        "status": payment.status.value,
+        "amount": money(payment.amount),
+        "wallet_part": money(payment.wallet_part),
+        "card_part": money(payment.card_part),
+        "refunded": money(payment.refunded),
+        "failure": payment.failure,
+        "refunds": [refund_json(refund) for refund in payment.refunds],
+        "created_at": iso(payment.created_at),
+        "updated_at": iso(payment.updated_at),
+        "succeeded_at": iso(payment.succeeded_at),
+    }
+
+
+def payment_started_json(started: PaymentStarted) -> dict[str, Any]:
+    payment = started.payment
+    if started.client_secret is not None:
+        next_step = "confirm_card"  # the client confirms with Stripe.js and the secret
+    elif payment.method is PaymentMethod.OFFLINE:
+        next_step = "pay_at_clinic"
+    else:
+        next_step = "none"  # paid (wallet), or waiting for the card's result
+    return {
+        "payment": payment_json(payment),
+        "appointment": None
+        if started.appointment is None
+        else appointment_json(started.appointment),
+        "client_secret": started.client_secret,
+        "next_step": next_step,
+        "due_at_clinic": money(payment.amount) if payment.method is PaymentMethod.OFFLINE else None,
+    }
+
+
+def wallet_json(wallet: Wallet) -> dict[str, Any]:
+    return {
+        "patient_id": wallet.patient_id.value,
+        "currency": wallet.currency,
+        "balance": money(wallet.balance),
+        "entries": [
+            {
+                "reference": entry.reference,
+                "kind": entry.kind.value,
+                "amount": money(entry.amount),
+                "recorded_at": iso(entry.recorded_at),
+                "payment_id": None if entry.payment_id is None else entry.payment_id.value,
+            }
+            for entry in wallet.entries
+        ],
+    }

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
+from hellodoctor_adapters.memory import (
+    InMemoryUnitOfWorkFactory,
+    ManualClock,
+    OfflinePaymentGateway,
+    SequentialIds,
+)
 from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
@@ -16,8 +21,9 @@ from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle
 from hellodoctor_domain import Role, Scheduling
 from hellodoctor_domain.accounts import Identity, IdentitySettings
+from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.ports import UnitOfWorkFactory
-from hellodoctor_http.app import Dependencies, create_app, storage_probe
+from hellodoctor_http.app import Dependencies, create_app, storage_probe, stores_payments
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import FEE_DOCTOR, NOW, SECRET, Headers, ValidatingClient, seed
@@ -45,8 +51,24 @@ def mail(tmp_path: Path) -> MaildirNotifier:
 
 
 @pytest.fixture
+def gateway() -> OfflinePaymentGateway:
+    """The payment provider: tests play the customer with it and deliver its signed events."""
+    return OfflinePaymentGateway(webhook_secret="http-test-webhook-secret")
+
+
+@pytest.fixture
+def billing(
+    storage: UnitOfWorkFactory, clock: ManualClock, gateway: OfflinePaymentGateway
+) -> Billing | None:
+    """Billing where the storage keeps payments (cancelling then refunds through it)."""
+    if not stores_payments(storage):
+        return None
+    return Billing(storage, clock, SequentialIds("pay"), gateway)
+
+
+@pytest.fixture
 def dependencies(
-    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier
+    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier, billing: Billing | None
 ) -> Dependencies:
     scheduling = Scheduling(storage, clock, SequentialIds("apt"))
     seed(scheduling)
@@ -67,6 +89,8 @@ def dependencies(
         clock=clock,
         ids=SequentialIds("new"),
         readiness=storage_probe(storage),
+        billing=billing,
+        cards_accepted=True,
     )
 
 

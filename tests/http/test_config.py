@@ -7,7 +7,12 @@ import logging
 import pytest
 
 from hellodoctor_domain import Role
-from hellodoctor_http.config import DEFAULT_DATABASE_URL, ConfigurationError, Settings
+from hellodoctor_http.config import (
+    DEFAULT_DATABASE_URL,
+    ConfigurationError,
+    Settings,
+    stripe_gateway_available,
+)
 
 STRONG = "k" * 40
 
@@ -134,3 +139,52 @@ def test_every_problem_is_listed_at_once() -> None:
         "PUBLIC_URL",
     ):
         assert f"HELLODOCTOR_{name}" in message
+
+
+def test_payment_settings_are_read() -> None:
+    settings = Settings.from_environ(
+        {
+            "HELLODOCTOR_CURRENCIES": "eur, GBP",
+            "HELLODOCTOR_SMALLEST_TOP_UP": "500",
+            "HELLODOCTOR_LARGEST_TOP_UP": "50000",
+        }
+    )
+    assert settings.currencies == ("EUR", "GBP")
+    assert (settings.smallest_top_up, settings.largest_top_up) == (500, 50_000)
+    assert not settings.uses_stripe  # the offline gateway: pay at the clinic
+
+
+def test_payment_settings_are_checked() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_environ(
+            {
+                "HELLODOCTOR_CURRENCIES": "GBP,pounds",
+                "HELLODOCTOR_SMALLEST_TOP_UP": "900",
+                "HELLODOCTOR_LARGEST_TOP_UP": "800",
+                "HELLODOCTOR_STRIPE_SECRET_KEY": "sk_test_only_half",
+                "HELLODOCTOR_STRIPE_API_BASE": "localhost:8420",
+            }
+        )
+    message = str(refused.value)
+    assert "'POUNDS'" in message
+    assert "HELLODOCTOR_LARGEST_TOP_UP is below" in message
+    assert "go together" in message
+    assert "HELLODOCTOR_STRIPE_API_BASE" in message
+    assert "sk_test_only_half" not in message
+
+
+def test_stripe_keys_need_the_stripe_adapter() -> None:
+    """Until the Stripe adapter is part of the build, its keys are refused at start-up rather
+    than taking card payments nobody can make."""
+    environ = {
+        "HELLODOCTOR_STRIPE_SECRET_KEY": "sk_test_123",
+        "HELLODOCTOR_STRIPE_WEBHOOK_SECRET": "whsec_123",
+    }
+    if stripe_gateway_available():
+        settings = Settings.from_environ(environ)
+        assert settings.uses_stripe
+        assert "sk_test_123" not in repr(settings)
+        assert "whsec_123" not in repr(settings)
+    else:
+        with pytest.raises(ConfigurationError, match="no Stripe gateway"):
+            Settings.from_environ(environ)

@@ -200,6 +200,12 @@ def test_register_verify_login_book_and_cancel_over_http(
     assert status == 200
     assert cancelled["status"] == "cancelled"
     assert slot["start"] in {s["start"] for s in _slots(server)}  # free again
+    # The composition root built Billing over the served storage (not a 501): cancelling went
+    # through it, and the patient's wallet and payments answer.
+    status, _, wallet = _call(server, "GET", "/api/v1/wallet", token)
+    assert (status, wallet["balance"]["minor_units"], wallet["entries"]) == (200, 0, [])
+    status, _, payments = _call(server, "GET", "/api/v1/payments", token)
+    assert (status, payments["items"]) == (200, [])
 
 
 def test_a_bad_token_is_401_over_http(server: str) -> None:

@@ -1757,6 +1757,18 @@ class MongoUnitOfWorkFactory:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
 
+    def relay_outbox(self, limit: int = 100) -> int:
+        """Move events a crash stranded in appointments to the outbox (``hellodoctor worker``
+        calls this on every storage that has it)."""
+        self.ensure_indexes()
+        return self.store.relay_outbox(limit)
+
+    def repair_wallets(self) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (see
+        ``MongoStore.repair_wallets``; ``hellodoctor worker`` calls it on every pass)."""
+        self.ensure_indexes()
+        return self.store.repair_wallets()
+
     def close(self) -> None:
         self.client.close()
 
