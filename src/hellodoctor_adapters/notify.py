@@ -18,7 +18,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from hellodoctor_domain.errors import BackendUnavailable
-from hellodoctor_domain.ports import Notification
+from hellodoctor_domain.ports.notifications import Notification
 
 
 def as_email(notification: Notification, sender: str) -> EmailMessage:

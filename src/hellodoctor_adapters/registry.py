@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-from hellodoctor_domain.ports import EventPublisher, UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
 
 ENTRY_POINT_GROUP = "hellodoctor.unit_of_work"
 

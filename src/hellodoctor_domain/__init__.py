@@ -2,11 +2,11 @@
 
 Pure Python (standard library and attrs). Storage, payments, notifications and time come in
 through the ports in :mod:`hellodoctor_domain.ports`; the use cases live in
-:mod:`hellodoctor_domain.services`.
+:mod:`hellodoctor_domain.use_cases.scheduling`.
 """
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
-from hellodoctor_domain.availability import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.model.availability import (
     Availability,
     ExtraHours,
     LocalWindow,
@@ -14,10 +14,9 @@ from hellodoctor_domain.availability import (
     Weekday,
     WorkingDay,
 )
-from hellodoctor_domain.policy import CancellationPolicy
-from hellodoctor_domain.profiles import Doctor, EmergencyContact, Patient
-from hellodoctor_domain.services import BookingRequest, FreeSlot, Scheduling, SchedulingSettings
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.policy import CancellationPolicy
+from hellodoctor_domain.model.profiles import Doctor, EmergencyContact, Patient
+from hellodoctor_domain.model.values import (
     Actor,
     AppointmentId,
     AppointmentType,
@@ -29,6 +28,12 @@ from hellodoctor_domain.values import (
     TimeRange,
     UserId,
     VisitKind,
+)
+from hellodoctor_domain.use_cases.scheduling import (
+    BookingRequest,
+    FreeSlot,
+    Scheduling,
+    SchedulingSettings,
 )
 
 __all__ = [

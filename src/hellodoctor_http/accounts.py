@@ -17,10 +17,10 @@ import falcon
 from attrs import define
 
 from hellodoctor_domain import Patient, PatientId
-from hellodoctor_domain.accounts import Identity, Session
 from hellodoctor_domain.errors import AuthenticationFailed, NotFound
-from hellodoctor_domain.identity import Account, AccountStatus
-from hellodoctor_domain.ports import IdGenerator
+from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.ports.runtime import IdGenerator
+from hellodoctor_domain.use_cases.identity import Identity, Session
 from hellodoctor_http.auth import TokenCodec, require_actor
 from hellodoctor_http.config import Network
 from hellodoctor_http.converters import read_body, write_json

@@ -24,17 +24,14 @@ from hellodoctor_adapters.registry import open_storage, url_scheme
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
-from hellodoctor_domain.accounts import Identity, IdentitySettings
-from hellodoctor_domain.billing import Billing, BillingSettings
 from hellodoctor_domain.errors import NotFound, PortError
-from hellodoctor_domain.ports import (
-    Clock,
-    IdGenerator,
-    LoginThrottle,
-    Notifier,
-    PaymentGateway,
-    UnitOfWorkFactory,
-)
+from hellodoctor_domain.ports.gateway import PaymentGateway
+from hellodoctor_domain.ports.notifications import Notifier
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.security import LoginThrottle
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http import problems
 from hellodoctor_http.accounts import AccountsApi, account_resources
 from hellodoctor_http.auth import Authentication, TokenCodec

@@ -20,8 +20,8 @@ import jwt
 from attrs import define
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.ports import Clock
-from hellodoctor_domain.values import Actor, DoctorId, PatientId, Role, UserId
+from hellodoctor_domain.model.values import Actor, DoctorId, PatientId, Role, UserId
+from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_http.problems import unauthorized
 
 _log = logging.getLogger("hellodoctor.auth")

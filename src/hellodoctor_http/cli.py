@@ -21,7 +21,7 @@ from pathlib import Path
 import click
 
 from hellodoctor_domain.errors import PortError
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_http.config import ConfigurationError, Settings
 
 DATABASE_URL_VARIABLE = "HELLODOCTOR_DATABASE_URL"
@@ -205,7 +205,7 @@ def create_admin(email: str) -> None:
     from hellodoctor_adapters.memory import SystemClock, UuidIds
     from hellodoctor_domain import Role
     from hellodoctor_domain.errors import AlreadyExists, InvalidValue
-    from hellodoctor_domain.values import EmailAddress
+    from hellodoctor_domain.model.values import EmailAddress
     from hellodoctor_http.app import build_identity
 
     settings = _settings()

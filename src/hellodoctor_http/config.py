@@ -18,7 +18,7 @@ from pathlib import Path
 
 from attrs import define, field
 
-from hellodoctor_domain.values import MINOR_UNIT_EXPONENTS, Role
+from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, Role
 
 _log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from cattrs import Converter
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.values import EmailAddress
+from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 T = TypeVar("T")

@@ -28,9 +28,11 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
-from hellodoctor_domain.identity import Account, AccountStatus
-from hellodoctor_domain.ports import Clock, PasswordHasher, UnitOfWorkFactory
-from hellodoctor_domain.values import EmailAddress, Role
+from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.values import EmailAddress, Role
+from hellodoctor_domain.ports.runtime import Clock
+from hellodoctor_domain.ports.security import PasswordHasher
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 DEMO_ADMIN = UserId("demo-admin")
 # Shared by every demo login and printed by `hellodoctor serve` in development: demo data only.

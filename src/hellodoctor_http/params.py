@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.values import time_zone
+from hellodoctor_domain.model.values import time_zone
 from hellodoctor_http.problems import FieldError, validation_problem
 
 

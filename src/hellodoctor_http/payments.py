@@ -11,16 +11,16 @@ import falcon
 from attrs import define
 
 from hellodoctor_domain import Actor, Role
-from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.errors import DomainError
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.payments import (
     PaymentId,
     PaymentMethod,
     PaymentPurpose,
     PaymentStatus,
 )
-from hellodoctor_domain.ports import PaymentQuery
-from hellodoctor_domain.values import AppointmentId, Money, PatientId
+from hellodoctor_domain.model.values import AppointmentId, Money, PatientId
+from hellodoctor_domain.ports.payments import PaymentQuery
+from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, read_raw, write_json
 from hellodoctor_http.params import QueryReader, encode_cursor

@@ -26,11 +26,12 @@ from hellodoctor_domain import (
     TimeRange,
     VisitKind,
 )
-from hellodoctor_domain.accounts import Identity
-from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.errors import ConcurrencyError, DomainError, PortError
-from hellodoctor_domain.ports import AppointmentQuery, Clock, DoctorQuery, IdGenerator
-from hellodoctor_domain.values import utc
+from hellodoctor_domain.model.values import utc
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery
+from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.identity import Identity
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, write_json
 from hellodoctor_http.middleware import Metrics

@@ -28,12 +28,12 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
-from hellodoctor_domain.accounts import PasswordSet, TwoFactorEnrollment
-from hellodoctor_domain.billing import PaymentStarted
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.identity import Account
-from hellodoctor_domain.payments import Payment, PaymentMethod, Refund, Wallet
-from hellodoctor_domain.values import EmailAddress
+from hellodoctor_domain.model.accounts import Account
+from hellodoctor_domain.model.payments import Payment, PaymentMethod, Refund, Wallet
+from hellodoctor_domain.model.values import EmailAddress
+from hellodoctor_domain.use_cases.billing import PaymentStarted
+from hellodoctor_domain.use_cases.identity import PasswordSet, TwoFactorEnrollment
 
 # -- requests -------------------------------------------------------------------------------
 

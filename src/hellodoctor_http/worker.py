@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from attrs import define
 
-from hellodoctor_domain.billing import Billing
 from hellodoctor_domain.errors import PortError
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing
 
 _log = logging.getLogger("hellodoctor.worker")
 

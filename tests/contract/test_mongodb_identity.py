@@ -25,7 +25,7 @@ from hellodoctor_domain import (
     Scheduling,
 )
 from hellodoctor_domain.errors import ConcurrencyError, SlotUnavailable
-from hellodoctor_domain.ports import AppointmentQuery, DoctorQuery
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery
 
 
 class Crash(BaseException):

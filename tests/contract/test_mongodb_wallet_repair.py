@@ -15,7 +15,7 @@ from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.fixtures import seed
 from hellodoctor_domain import Money, PatientId
 from hellodoctor_domain.errors import AlreadyExists, NotFound
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
     PaymentMethod,

@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_domain.errors import BackendUnavailable
-from hellodoctor_domain.ports import Notification
-from hellodoctor_domain.values import EmailAddress
+from hellodoctor_domain.model.values import EmailAddress
+from hellodoctor_domain.ports.notifications import Notification
 
 CODE = Notification(
     EmailAddress("grace@example.org"), "Your code", "Your code is 123456.", "verify_email"

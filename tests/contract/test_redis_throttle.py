@@ -29,9 +29,9 @@ from hellodoctor_adapters.memory import (
 )
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import DEFAULT_RULES, RedisLoginThrottle, ThrottleRule
-from hellodoctor_domain.accounts import Identity
 from hellodoctor_domain.errors import AuthenticationFailed, BackendUnavailable, TooManyAttempts
-from hellodoctor_domain.values import EmailAddress
+from hellodoctor_domain.model.values import EmailAddress
+from hellodoctor_domain.use_cases.identity import Identity
 
 URL_VARIABLE = "HELLODOCTOR_TEST_REDIS_URL"
 DEFAULT_URL = "redis://127.0.0.1:6379/0"

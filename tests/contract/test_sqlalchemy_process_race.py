@@ -27,8 +27,8 @@ from hellodoctor_adapters.sqlalchemy.testing import (
     migrated_sqlite_file,
 )
 from hellodoctor_adapters.testing.fixtures import at, doctor, patient
-from hellodoctor_domain.ports import UnitOfWorkFactory
-from hellodoctor_domain.values import DoctorId, PatientId, TimeRange
+from hellodoctor_domain.model.values import DoctorId, PatientId, TimeRange
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 CONTENDERS = 32
 

@@ -28,7 +28,7 @@ from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, po
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
-from hellodoctor_domain.ports import DoctorQuery
+from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_http.cli import main
 
 

@@ -18,7 +18,6 @@ from hellodoctor_adapters.stripe.testing import LocalStripe, WebhookReceiver, lo
 from hellodoctor_adapters.testing import PaymentGatewayContract
 from hellodoctor_adapters.testing.clinic import Clinic
 from hellodoctor_domain import Actor, AppointmentStatus, DoctorId
-from hellodoctor_domain.billing import Billing, WebhookOutcome
 from hellodoctor_domain.errors import (
     BackendUnavailable,
     Conflict,
@@ -28,9 +27,10 @@ from hellodoctor_domain.errors import (
     RefundExceedsPayment,
     WebhookRejected,
 )
-from hellodoctor_domain.payments import PaymentId, PaymentMethod, PaymentStatus
-from hellodoctor_domain.ports import GatewayEventKind
-from hellodoctor_domain.values import Money
+from hellodoctor_domain.model.payments import PaymentId, PaymentMethod, PaymentStatus
+from hellodoctor_domain.model.values import Money
+from hellodoctor_domain.ports.gateway import GatewayEventKind
+from hellodoctor_domain.use_cases.billing import Billing, WebhookOutcome
 
 WEBHOOK_SECRET = "whsec_hellodoctor_tests"
 

@@ -20,9 +20,9 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle
 from hellodoctor_domain import Role, Scheduling
-from hellodoctor_domain.accounts import Identity, IdentitySettings
-from hellodoctor_domain.billing import Billing
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.app import Dependencies, create_app, storage_probe, stores_payments
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hellodoctor_adapters.security import BcryptPasswordHasher
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_domain import EmailAddress, Role
-from hellodoctor_domain.identity import AccountStatus, check_password_strength
+from hellodoctor_domain.model.accounts import AccountStatus, check_password_strength
 from hellodoctor_http.cli import main
 from hellodoctor_http.demo import DEMO_LOGINS, DEMO_PASSWORD
 

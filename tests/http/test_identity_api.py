@@ -15,8 +15,8 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_domain import EmailAddress
-from hellodoctor_domain.identity import AccountStatus
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.model.accounts import AccountStatus
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_http.accounts import ACCEPTED, client_address
 from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import FREE_DOCTOR, SECRET, Headers, ValidatingClient, at

@@ -28,8 +28,8 @@ from hellodoctor_adapters.memory import (
 )
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_domain.billing import Billing
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_http.app import Dependencies, create_app
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, NOW, Headers, ValidatingClient, at
 from hellodoctor_http.worker import WorkerPass, run_once

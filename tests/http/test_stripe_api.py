@@ -23,7 +23,7 @@ import stripe
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.stripe import StripeGateway
 from hellodoctor_adapters.stripe.testing import LocalStripe, localstripe
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_http.app import Dependencies, create_app
 from hellodoctor_http.testing import FEE_DOCTOR, Headers, ValidatingClient, at
 

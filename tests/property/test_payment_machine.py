@@ -13,9 +13,10 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.testing.payments_machine import make_payment_machine
-from hellodoctor_domain.billing import Billing, WebhookOutcome, WebhookResult
-from hellodoctor_domain.payments import Payment, PaymentPurpose, WalletEntry
-from hellodoctor_domain.ports import GatewayEvent, GatewayEventKind, UnitOfWork
+from hellodoctor_domain.model.payments import Payment, PaymentPurpose, WalletEntry
+from hellodoctor_domain.ports.gateway import GatewayEvent, GatewayEventKind
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork
+from hellodoctor_domain.use_cases.billing import Billing, WebhookOutcome, WebhookResult
 
 TestInMemoryPayments = make_payment_machine(InMemoryUnitOfWorkFactory).TestCase
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     Money,

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hellodoctor_domain.appointment import (
+from hellodoctor_domain.errors import HoldExpired, IllegalTransition, InvalidValue
+from hellodoctor_domain.model.appointment import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentStatus,
     Cancellation,
 )
-from hellodoctor_domain.errors import HoldExpired, IllegalTransition, InvalidValue
-from hellodoctor_domain.events import (
+from hellodoctor_domain.model.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCompleted,
@@ -25,7 +25,7 @@ from hellodoctor_domain.events import (
     AppointmentMarkedNoShow,
     AppointmentRescheduled,
 )
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,

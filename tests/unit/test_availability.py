@@ -8,14 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hellodoctor_domain.availability import (
-    Availability,
-    ExtraHours,
-    LocalWindow,
-    TimeOff,
-    Weekday,
-    WorkingDay,
-)
 from hellodoctor_domain.errors import (
     BeyondHorizon,
     BookingRuleViolation,
@@ -26,7 +18,15 @@ from hellodoctor_domain.errors import (
     OutsideAvailability,
     TooShortNotice,
 )
-from hellodoctor_domain.values import DoctorId, TimeRange
+from hellodoctor_domain.model.availability import (
+    Availability,
+    ExtraHours,
+    LocalWindow,
+    TimeOff,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_domain.model.values import DoctorId, TimeRange
 
 DOCTOR = DoctorId("dr-1")
 SLOT = timedelta(minutes=30)

@@ -13,7 +13,6 @@ from attrs import evolve
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, OfflinePaymentGateway
 from hellodoctor_adapters.testing.clinic import ADMIN, Clinic
 from hellodoctor_domain import Actor, AppointmentStatus, DoctorId, Money, PatientId
-from hellodoctor_domain.billing import BillingSettings, WebhookOutcome
 from hellodoctor_domain.errors import (
     AccessDenied,
     BackendUnavailable,
@@ -27,8 +26,9 @@ from hellodoctor_domain.errors import (
     PaymentNotAllowed,
     WebhookRejected,
 )
-from hellodoctor_domain.payments import PaymentMethod, PaymentStatus, RefundReason
-from hellodoctor_domain.ports import PaymentQuery
+from hellodoctor_domain.model.payments import PaymentMethod, PaymentStatus, RefundReason
+from hellodoctor_domain.ports.payments import PaymentQuery
+from hellodoctor_domain.use_cases.billing import BillingSettings, WebhookOutcome
 
 CARD, WALLET, HYBRID, OFFLINE = (
     PaymentMethod.CARD,

@@ -21,18 +21,16 @@ from hellodoctor_adapters.memory import (
     SequentialIds,
 )
 from hellodoctor_adapters.memory.storage import InMemoryIdempotencyRepository
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Availability, LocalWindow, Weekday, WorkingDay
 from hellodoctor_domain.errors import (
     AccessDenied,
     IdempotencyKeyReused,
     OutsideAvailability,
     SlotUnavailable,
 )
-from hellodoctor_domain.ports import IdempotencyRecord
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.services import BookingRequest, Scheduling
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     Actor,
     AppointmentType,
     DoctorId,
@@ -40,6 +38,8 @@ from hellodoctor_domain.values import (
     PatientId,
     UserId,
 )
+from hellodoctor_domain.ports.scheduling import IdempotencyRecord
+from hellodoctor_domain.use_cases.scheduling import BookingRequest, Scheduling
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # a Monday
 TUESDAY = date(2026, 6, 2)

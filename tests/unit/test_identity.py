@@ -28,7 +28,6 @@ from hellodoctor_adapters.memory import (
 from hellodoctor_adapters.memory.storage import InMemoryRefreshTokenRepository
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import DEFAULT_RULES, InMemoryLoginThrottle
-from hellodoctor_domain.accounts import RESEND_INTERVAL, Identity, IdentitySettings, Session
 from hellodoctor_domain.errors import (
     AccessDenied,
     AlreadyExists,
@@ -41,7 +40,7 @@ from hellodoctor_domain.errors import (
     TooManyAttempts,
     WeakPassword,
 )
-from hellodoctor_domain.identity import (
+from hellodoctor_domain.model.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     Account,
@@ -49,9 +48,8 @@ from hellodoctor_domain.identity import (
     RefreshToken,
     check_password_strength,
 )
-from hellodoctor_domain.ports import Notification, TotpVerifier
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     Actor,
     DoctorId,
     EmailAddress,
@@ -59,6 +57,14 @@ from hellodoctor_domain.values import (
     PatientId,
     Role,
     UserId,
+)
+from hellodoctor_domain.ports.notifications import Notification
+from hellodoctor_domain.ports.security import TotpVerifier
+from hellodoctor_domain.use_cases.identity import (
+    RESEND_INTERVAL,
+    Identity,
+    IdentitySettings,
+    Session,
 )
 
 START = datetime(2026, 6, 1, 9, 0, 15, tzinfo=UTC)  # mid-way through a 30-second TOTP step

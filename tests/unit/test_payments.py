@@ -8,7 +8,7 @@ import pytest
 
 from hellodoctor_domain import AppointmentId, Money, PatientId
 from hellodoctor_domain.errors import IllegalPaymentTransition, InvalidValue, RefundExceedsPayment
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
     PaymentMethod,
@@ -267,7 +267,7 @@ def test_a_unit_of_work_that_stores_no_payments_says_so() -> None:
     does) works."""
     from collections.abc import Sequence
 
-    from hellodoctor_domain.ports import UnitOfWork
+    from hellodoctor_domain.ports.unit_of_work import UnitOfWork
 
     class NoPayments(UnitOfWork):
         def _begin(self) -> None: ...

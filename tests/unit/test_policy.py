@@ -7,15 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.errors import AccessDenied, CancellationNotAllowed, InvalidValue
-from hellodoctor_domain.policy import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.policy import (
     CancellationPolicy,
     is_party,
     require_clinician,
     require_party,
 )
-from hellodoctor_domain.values import Actor, DoctorId, Money, PatientId, UserId
+from hellodoctor_domain.model.values import Actor, DoctorId, Money, PatientId, UserId
 
 Make = Callable[..., Appointment]
 TICK = timedelta(microseconds=1)

@@ -17,13 +17,13 @@ from hellodoctor_adapters.memory import (
     ManualClock,
     SequentialIds,
 )
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Availability, LocalWindow, Weekday, WorkingDay
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.ports import AppointmentQuery, DoctorQuery
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.services import BookingRequest, Scheduling
-from hellodoctor_domain.values import Actor, DoctorId, Money, PatientId, UserId
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import Actor, DoctorId, Money, PatientId, UserId
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery
+from hellodoctor_domain.use_cases.scheduling import BookingRequest, Scheduling
 
 T = TypeVar("T")
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # a Monday

@@ -15,8 +15,6 @@ from hellodoctor_adapters.memory import (
     ManualClock,
     SequentialIds,
 )
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Availability, LocalWindow, Weekday, WorkingDay
 from hellodoctor_domain.errors import (
     AccessDenied,
     BeyondHorizon,
@@ -35,7 +33,9 @@ from hellodoctor_domain.errors import (
     SlotUnavailable,
     TooShortNotice,
 )
-from hellodoctor_domain.events import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
+from hellodoctor_domain.model.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCompleted,
@@ -45,9 +45,8 @@ from hellodoctor_domain.events import (
     AppointmentMarkedNoShow,
     AppointmentRescheduled,
 )
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.services import BookingRequest, Scheduling, SchedulingSettings
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     Actor,
     AppointmentId,
     DoctorId,
@@ -56,6 +55,7 @@ from hellodoctor_domain.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.use_cases.scheduling import BookingRequest, Scheduling, SchedulingSettings
 
 Status = AppointmentStatus
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hellodoctor_adapters.stripe.gateway import from_stripe_amount, to_stripe_amount
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.values import MINOR_UNIT_EXPONENTS, Money
+from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, Money
 
 
 @pytest.mark.parametrize(

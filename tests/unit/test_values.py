@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.values import (
     MINOR_UNIT_EXPONENTS,
     Actor,
     AppointmentId,

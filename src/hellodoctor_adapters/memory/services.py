@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from attrs import define
 
 from hellodoctor_domain.errors import InvalidValue, NotFound, RefundExceedsPayment, WebhookRejected
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.payments import PaymentId
-from hellodoctor_domain.ports import GatewayEvent, GatewayEventKind, Notification, PaymentIntent
-from hellodoctor_domain.values import Money, utc
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.payments import PaymentId
+from hellodoctor_domain.model.values import Money, utc
+from hellodoctor_domain.ports.gateway import GatewayEvent, GatewayEventKind, PaymentIntent
+from hellodoctor_domain.ports.notifications import Notification
 
 
 class SystemClock:

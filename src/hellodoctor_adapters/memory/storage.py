@@ -15,8 +15,6 @@ from datetime import datetime
 
 from attrs import define, evolve, field
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import (
     AlreadyExists,
     ConcurrencyError,
@@ -24,31 +22,13 @@ from hellodoctor_domain.errors import (
     NotFound,
     SlotUnavailable,
 )
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
-from hellodoctor_domain.payments import Payment, PaymentId, WalletEntry
-from hellodoctor_domain.ports import (
-    AccountRepository,
-    AppointmentQuery,
-    AppointmentRepository,
-    AvailabilityRepository,
-    DoctorQuery,
-    DoctorRepository,
-    EventPublisher,
-    IdempotencyRecord,
-    IdempotencyRepository,
-    OneTimeSecretRepository,
-    PatientRepository,
-    PaymentQuery,
-    PaymentRepository,
-    ProcessedWebhookEvents,
-    RefreshTokenRepository,
-    UnitOfWork,
-    UnitOfWorkFactory,
-    WalletLedger,
-)
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     EmailAddress,
@@ -57,6 +37,28 @@ from hellodoctor_domain.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.ports.identity import (
+    AccountRepository,
+    OneTimeSecretRepository,
+    RefreshTokenRepository,
+)
+from hellodoctor_domain.ports.payments import (
+    PaymentQuery,
+    PaymentRepository,
+    ProcessedWebhookEvents,
+    WalletLedger,
+)
+from hellodoctor_domain.ports.scheduling import (
+    AppointmentQuery,
+    AppointmentRepository,
+    AvailabilityRepository,
+    DoctorQuery,
+    DoctorRepository,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    PatientRepository,
+)
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork, UnitOfWorkFactory
 
 
 @define

@@ -69,8 +69,8 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.converters import floor_ms
-from hellodoctor_domain.appointment import ACTIVE_STATUSES
 from hellodoctor_domain.errors import SlotUnavailable
+from hellodoctor_domain.model.appointment import ACTIVE_STATUSES
 
 DAY_US = 86_400 * 1_000_000
 _ACTIVE = frozenset(status.value for status in ACTIVE_STATUSES)

@@ -27,12 +27,12 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Weekday
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.identity import AccountStatus, SecretPurpose
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.accounts import AccountStatus, SecretPurpose
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Weekday
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,

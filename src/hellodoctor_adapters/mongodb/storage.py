@@ -63,8 +63,6 @@ from hellodoctor_adapters.mongodb.converters import (
     to_document,
     to_micros,
 )
-from hellodoctor_domain.appointment import ACTIVE_STATUSES, Appointment, AppointmentStatus
-from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -73,9 +71,11 @@ from hellodoctor_domain.errors import (
     NotFound,
     PortError,
 )
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.identity import Account, OneTimeSecret, RefreshToken, SecretPurpose
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
+from hellodoctor_domain.model.appointment import ACTIVE_STATUSES, Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
     PaymentMethod,
@@ -86,27 +86,8 @@ from hellodoctor_domain.payments import (
     WalletEntry,
     WalletEntryKind,
 )
-from hellodoctor_domain.ports import (
-    AccountRepository,
-    AppointmentQuery,
-    AppointmentRepository,
-    AvailabilityRepository,
-    DoctorQuery,
-    DoctorRepository,
-    EventPublisher,
-    IdempotencyRecord,
-    IdempotencyRepository,
-    OneTimeSecretRepository,
-    PatientRepository,
-    PaymentQuery,
-    PaymentRepository,
-    ProcessedWebhookEvents,
-    RefreshTokenRepository,
-    UnitOfWork,
-    WalletLedger,
-)
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     EmailAddress,
@@ -115,6 +96,28 @@ from hellodoctor_domain.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.ports.identity import (
+    AccountRepository,
+    OneTimeSecretRepository,
+    RefreshTokenRepository,
+)
+from hellodoctor_domain.ports.payments import (
+    PaymentQuery,
+    PaymentRepository,
+    ProcessedWebhookEvents,
+    WalletLedger,
+)
+from hellodoctor_domain.ports.scheduling import (
+    AppointmentQuery,
+    AppointmentRepository,
+    AvailabilityRepository,
+    DoctorQuery,
+    DoctorRepository,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    PatientRepository,
+)
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 log = logging.getLogger(__name__)
 

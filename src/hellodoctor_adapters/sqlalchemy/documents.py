@@ -8,10 +8,10 @@ from typing import Any
 
 import cattrs
 
-from hellodoctor_domain.availability import Availability
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.profiles import EmergencyContact
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.profiles import EmergencyContact
+from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     PatientId,

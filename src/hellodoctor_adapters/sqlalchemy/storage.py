@@ -39,8 +39,6 @@ from hellodoctor_adapters.sqlalchemy.schema import (
     wallet_balances,
     wallet_entries,
 )
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
-from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -49,15 +47,17 @@ from hellodoctor_domain.errors import (
     NotFound,
     SlotUnavailable,
 )
-from hellodoctor_domain.events import AppointmentEvent
-from hellodoctor_domain.identity import (
+from hellodoctor_domain.model.accounts import (
     Account,
     AccountStatus,
     OneTimeSecret,
     RefreshToken,
     SecretPurpose,
 )
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
     PaymentMethod,
@@ -68,27 +68,8 @@ from hellodoctor_domain.payments import (
     WalletEntry,
     WalletEntryKind,
 )
-from hellodoctor_domain.ports import (
-    AccountRepository,
-    AppointmentQuery,
-    AppointmentRepository,
-    AvailabilityRepository,
-    DoctorQuery,
-    DoctorRepository,
-    EventPublisher,
-    IdempotencyRecord,
-    IdempotencyRepository,
-    OneTimeSecretRepository,
-    PatientRepository,
-    PaymentQuery,
-    PaymentRepository,
-    ProcessedWebhookEvents,
-    RefreshTokenRepository,
-    UnitOfWork,
-    WalletLedger,
-)
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,
@@ -100,6 +81,28 @@ from hellodoctor_domain.values import (
     UserId,
     VisitKind,
 )
+from hellodoctor_domain.ports.identity import (
+    AccountRepository,
+    OneTimeSecretRepository,
+    RefreshTokenRepository,
+)
+from hellodoctor_domain.ports.payments import (
+    PaymentQuery,
+    PaymentRepository,
+    ProcessedWebhookEvents,
+    WalletLedger,
+)
+from hellodoctor_domain.ports.scheduling import (
+    AppointmentQuery,
+    AppointmentRepository,
+    AvailabilityRepository,
+    DoctorQuery,
+    DoctorRepository,
+    IdempotencyRecord,
+    IdempotencyRepository,
+    PatientRepository,
+)
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 # -- row mapping -------------------------------------------------------------------------------
 

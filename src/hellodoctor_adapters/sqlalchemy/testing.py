@@ -25,7 +25,7 @@ from hellodoctor_adapters.sqlalchemy.provision import (
 )
 from hellodoctor_adapters.testing.fixtures import appointment
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
-from hellodoctor_domain.values import DoctorId
+from hellodoctor_domain.model.values import DoctorId
 
 POSTGRES_URL_VARIABLE = "HELLODOCTOR_TEST_POSTGRES_URL"
 

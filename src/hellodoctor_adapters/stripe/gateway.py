@@ -24,9 +24,9 @@ from hellodoctor_domain.errors import (
     RefundExceedsPayment,
     WebhookRejected,
 )
-from hellodoctor_domain.payments import PaymentId
-from hellodoctor_domain.ports import GatewayEvent, GatewayEventKind, PaymentIntent
-from hellodoctor_domain.values import MINOR_UNIT_EXPONENTS, Money
+from hellodoctor_domain.model.payments import PaymentId
+from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, Money
+from hellodoctor_domain.ports.gateway import GatewayEvent, GatewayEventKind, PaymentIntent
 
 _log = logging.getLogger(__name__)
 

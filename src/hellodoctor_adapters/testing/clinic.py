@@ -24,9 +24,9 @@ from hellodoctor_domain import (
     SchedulingSettings,
     UserId,
 )
-from hellodoctor_domain.billing import Billing, BillingSettings, WebhookResult
-from hellodoctor_domain.payments import Payment, PaymentMethod
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.model.payments import Payment, PaymentMethod
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing, BillingSettings, WebhookResult
 
 OPENING = MONDAY + timedelta(hours=6)
 HOLD = timedelta(minutes=15)

@@ -59,8 +59,9 @@ from hellodoctor_domain.errors import (
     SlotUnavailable,
     WebhookRejected,
 )
-from hellodoctor_domain.payments import PaymentId
-from hellodoctor_domain.ports import GatewayEventKind, UnitOfWorkFactory
+from hellodoctor_domain.model.payments import PaymentId
+from hellodoctor_domain.ports.gateway import GatewayEventKind
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 WIDE = TimeRange(MONDAY - timedelta(days=2), MONDAY + timedelta(days=30))
 

@@ -13,20 +13,16 @@ from attrs import evolve
 from hellodoctor_adapters.testing.fixtures import MONDAY, appointment, at, doctor, seed
 from hellodoctor_domain import AppointmentId, AppointmentStatus, DoctorId, PatientId
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound
-from hellodoctor_domain.identity import (
+from hellodoctor_domain.model.accounts import (
     Account,
     AccountStatus,
     OneTimeSecret,
     RefreshToken,
     SecretPurpose,
 )
-from hellodoctor_domain.ports import (
-    AppointmentQuery,
-    DoctorQuery,
-    IdempotencyRecord,
-    UnitOfWorkFactory,
-)
-from hellodoctor_domain.values import EmailAddress, Role, UserId
+from hellodoctor_domain.model.values import EmailAddress, Role, UserId
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery, IdempotencyRecord
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 
 def account(key: str = "u1", email: str = "Grace@Example.org", **changes: Any) -> Account:

@@ -17,7 +17,7 @@ from attrs import evolve
 from hellodoctor_adapters.testing.fixtures import MONDAY, appointment, seed
 from hellodoctor_domain import AppointmentId, AppointmentStatus, Money, PatientId
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, InsufficientFunds
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
     PaymentMethod,
@@ -27,7 +27,8 @@ from hellodoctor_domain.payments import (
     WalletEntry,
     WalletEntryKind,
 )
-from hellodoctor_domain.ports import PaymentQuery, UnitOfWorkFactory
+from hellodoctor_domain.ports.payments import PaymentQuery
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 EUR = "EUR"
 

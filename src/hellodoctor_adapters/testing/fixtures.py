@@ -22,7 +22,7 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 # A Monday far enough ahead that no real clock reaches it during a test run.
 MONDAY = datetime(2030, 1, 7, tzinfo=UTC)

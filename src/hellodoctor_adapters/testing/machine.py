@@ -50,7 +50,7 @@ from hellodoctor_domain.errors import (
     SlotUnavailable,
     TooShortNotice,
 )
-from hellodoctor_domain.ports import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 HOLD = timedelta(minutes=15)
 NOTICE = timedelta(hours=1)

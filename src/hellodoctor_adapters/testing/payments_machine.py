@@ -32,7 +32,6 @@ from hellodoctor_adapters.memory import SequentialIds
 from hellodoctor_adapters.memory.services import WebhookDelivery
 from hellodoctor_adapters.testing.clinic import ADMIN, FEES, PATIENTS, Clinic
 from hellodoctor_domain import Actor, AppointmentId, AppointmentStatus, DoctorId, Money, PatientId
-from hellodoctor_domain.billing import Billing, WebhookOutcome
 from hellodoctor_domain.errors import (
     BookingRuleViolation,
     CancellationNotAllowed,
@@ -45,8 +44,10 @@ from hellodoctor_domain.errors import (
     PaymentNotAllowed,
     SlotUnavailable,
 )
-from hellodoctor_domain.payments import PaymentMethod, PaymentPurpose, PaymentStatus
-from hellodoctor_domain.ports import PaymentQuery, UnitOfWorkFactory
+from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose, PaymentStatus
+from hellodoctor_domain.ports.payments import PaymentQuery
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing, WebhookOutcome
 
 KEPT = (AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
 PAY_REFUSALS = (

@@ -18,7 +18,7 @@ from datetime import datetime
 from attrs import define, field
 
 from hellodoctor_domain.errors import WeakPassword
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.values import (
     Actor,
     DoctorId,
     EmailAddress,

@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 
 from attrs import define, evolve, field
 
-from hellodoctor_domain.appointment import Appointment, Cancellation
-from hellodoctor_domain.availability import Availability
 from hellodoctor_domain.errors import (
     AccessDenied,
     AlreadyExists,
@@ -29,19 +27,11 @@ from hellodoctor_domain.errors import (
     NotFound,
     SlotUnavailable,
 )
-from hellodoctor_domain.policy import CancellationPolicy, is_party, require_clinician
-from hellodoctor_domain.ports import (
-    AppointmentQuery,
-    Clock,
-    DoctorQuery,
-    IdempotencyRecord,
-    IdGenerator,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.retry import retrying
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.appointment import Appointment, Cancellation
+from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.policy import CancellationPolicy, is_party, require_clinician
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import (
     Actor,
     AppointmentId,
     AppointmentType,
@@ -54,6 +44,10 @@ from hellodoctor_domain.values import (
     time_zone,
     utc,
 )
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery, IdempotencyRecord
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.retry import retrying
 
 T = TypeVar("T")
 

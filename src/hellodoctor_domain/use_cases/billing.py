@@ -24,7 +24,6 @@ from typing import TypeVar
 
 from attrs import define, field
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus, Cancellation
 from hellodoctor_domain.errors import (
     AccessDenied,
     AlreadyExists,
@@ -37,7 +36,8 @@ from hellodoctor_domain.errors import (
     PaymentAlreadyStarted,
     PaymentNotAllowed,
 )
-from hellodoctor_domain.payments import (
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.model.payments import (
     OPEN_STATUSES,
     Payment,
     PaymentId,
@@ -48,19 +48,13 @@ from hellodoctor_domain.payments import (
     Wallet,
     WalletEntry,
 )
-from hellodoctor_domain.policy import CancellationPolicy, is_party
-from hellodoctor_domain.ports import (
-    Clock,
-    GatewayEvent,
-    GatewayEventKind,
-    IdGenerator,
-    PaymentGateway,
-    PaymentQuery,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from hellodoctor_domain.retry import retrying
-from hellodoctor_domain.values import Actor, AppointmentId, Money, PatientId, Role
+from hellodoctor_domain.model.policy import CancellationPolicy, is_party
+from hellodoctor_domain.model.values import Actor, AppointmentId, Money, PatientId, Role
+from hellodoctor_domain.ports.gateway import GatewayEvent, GatewayEventKind, PaymentGateway
+from hellodoctor_domain.ports.payments import PaymentQuery
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.retry import retrying
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")

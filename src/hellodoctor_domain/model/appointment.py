@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from attrs import define, field
 
 from hellodoctor_domain.errors import HoldExpired, IllegalTransition, InvalidValue
-from hellodoctor_domain.events import (
+from hellodoctor_domain.model.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCompleted,
@@ -30,7 +30,7 @@ from hellodoctor_domain.events import (
     AppointmentMarkedNoShow,
     AppointmentRescheduled,
 )
-from hellodoctor_domain.values import (
+from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,

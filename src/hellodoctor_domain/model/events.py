@@ -7,7 +7,14 @@ from datetime import datetime
 
 from attrs import define
 
-from hellodoctor_domain.values import AppointmentId, DoctorId, Money, PatientId, Role, TimeRange
+from hellodoctor_domain.model.values import (
+    AppointmentId,
+    DoctorId,
+    Money,
+    PatientId,
+    Role,
+    TimeRange,
+)
 
 
 @define(frozen=True, kw_only=True)

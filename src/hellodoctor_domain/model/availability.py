@@ -34,7 +34,7 @@ from hellodoctor_domain.errors import (
     OutsideAvailability,
     TooShortNotice,
 )
-from hellodoctor_domain.values import DoctorId, TimeRange, merged, time_zone, utc
+from hellodoctor_domain.model.values import DoctorId, TimeRange, merged, time_zone, utc
 
 MIDNIGHT = time(0)
 

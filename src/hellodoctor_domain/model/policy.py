@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from attrs import define, field
 
-from hellodoctor_domain.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.errors import AccessDenied, CancellationNotAllowed, InvalidValue
-from hellodoctor_domain.values import Actor, Money, Role, utc
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.values import Actor, Money, Role, utc
 
 
 def is_party(actor: Actor, appointment: Appointment) -> bool:

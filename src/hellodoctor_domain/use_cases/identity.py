@@ -29,7 +29,7 @@ from hellodoctor_domain.errors import (
     SecondFactorRequired,
     TooManyAttempts,
 )
-from hellodoctor_domain.identity import (
+from hellodoctor_domain.model.accounts import (
     Account,
     AccountStatus,
     OneTimeSecret,
@@ -41,20 +41,13 @@ from hellodoctor_domain.identity import (
     new_code,
     new_token,
 )
-from hellodoctor_domain.ports import (
-    Clock,
-    IdGenerator,
-    LoginThrottle,
-    Notification,
-    Notifier,
-    PasswordHasher,
-    TotpVerifier,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from hellodoctor_domain.profiles import Doctor, Patient
-from hellodoctor_domain.retry import retrying
-from hellodoctor_domain.values import Actor, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import Actor, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.ports.notifications import Notification, Notifier
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher, TotpVerifier
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.retry import retrying
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from datetime import date
 from attrs import define, field
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.values import DoctorId, EmailAddress, Money, PatientId, time_zone
+from hellodoctor_domain.model.values import DoctorId, EmailAddress, Money, PatientId, time_zone
 
 
 def _non_blank(_instance: object, attribute: object, value: str) -> None:

@@ -36,7 +36,7 @@ from hellodoctor_domain.errors import (
     InvalidValue,
     RefundExceedsPayment,
 )
-from hellodoctor_domain.values import AppointmentId, Money, PatientId, _Identifier, utc
+from hellodoctor_domain.model.values import AppointmentId, Money, PatientId, _Identifier, utc
 
 
 class PaymentId(_Identifier):
