@@ -59,26 +59,6 @@ def test_billing_is_built_over_every_storage_that_keeps_payments(tmp_path: Path)
     assert wallet_repair(memory) is None
 
 
-def test_billing_is_not_built_over_a_storage_without_payments() -> None:
-    class PaymentlessUnitOfWork(InMemoryUnitOfWork):
-        def _begin(self) -> None:
-            super()._begin()
-            for name in ("payments", "wallets", "processed_events"):
-                del self.__dict__[name]
-
-    store = InMemoryUnitOfWorkFactory()
-
-    def paymentless() -> InMemoryUnitOfWork:
-        return PaymentlessUnitOfWork(store.store)
-
-    settings = Settings(jwt_secret="k" * 40)
-    assert not stores_payments(paymentless)
-    assert (
-        build_billing(settings, paymentless, SystemClock(), UuidIds(), gateway_for(settings))
-        is None
-    )
-
-
 def test_the_default_gateway_takes_no_forged_webhooks() -> None:
     """Without Stripe, the offline gateway's webhook key is random per process: a body signed
     with the library's default key is refused."""

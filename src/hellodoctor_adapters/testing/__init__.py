@@ -9,6 +9,11 @@ An adapter author (in this repository or in their own ``hellodoctor-foo`` packag
         def uow_factory(self):
             return FooUnitOfWorkFactory(...)   # fresh, empty, isolated storage
 
+        @pytest.fixture
+        def outbox(self, uow_factory):
+            # what the outbox holds, oldest first: (aggregate type, aggregate id, event type)
+            return lambda: [(row.aggregate_type, row.aggregate_id, row.event_type) for row in ...]
+
 and for the Hypothesis state machine::
 
     from hellodoctor_adapters.testing.machine import make_booking_machine
@@ -23,10 +28,12 @@ from hellodoctor_adapters.testing.contract import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 
 __all__ = [
     "BlobStorageContract",
+    "DomainEventsContract",
     "PaymentGatewayContract",
     "PaymentStorageContract",
     "UnitOfWorkContract",
