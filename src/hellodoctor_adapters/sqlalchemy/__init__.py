@@ -14,7 +14,7 @@ from hellodoctor_adapters.sqlalchemy.migrate import (
     upgrade,
     upgrade_url,
 )
-from hellodoctor_adapters.sqlalchemy.storage import (
+from hellodoctor_adapters.sqlalchemy.uow import (
     SqlUnitOfWork,
     SqlUnitOfWorkFactory,
     open_sql_storage,

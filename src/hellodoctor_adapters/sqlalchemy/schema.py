@@ -1,5 +1,5 @@
 """Tables, as SQLAlchemy Core metadata: the adapter maps rows to domain objects by hand
-(``storage.py``), so the domain classes never learn about SQLAlchemy.
+(``rows.py``), so the domain classes never learn about SQLAlchemy.
 
 This metadata is what the queries are written against. The schema itself is created only by the
 Alembic history in ``migrations/`` (which also owns the constraints that enforce no overlap:

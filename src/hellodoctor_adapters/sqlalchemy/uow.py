@@ -1,0 +1,139 @@
+"""The unit of work over SQLAlchemy Core, for PostgreSQL and SQLite: one database transaction
+on its own pooled connection, the ``scheduling``, ``identity`` and ``payments`` repositories
+over it, and the outbox rows of the events it collected, inserted in that same transaction.
+``open_sql_storage`` is the entry point for ``postgresql://`` and ``sqlite:///`` URLs.
+
+Races are decided by the database, never here: each repository module says how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+
+from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
+from hellodoctor_adapters.sqlalchemy.identity import (
+    SqlAccountRepository,
+    SqlOneTimeSecretRepository,
+    SqlRefreshTokenRepository,
+)
+from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
+from hellodoctor_adapters.sqlalchemy.payments import (
+    SqlPaymentRepository,
+    SqlProcessedWebhookEvents,
+    SqlWalletLedger,
+)
+from hellodoctor_adapters.sqlalchemy.rows import event_payload
+from hellodoctor_adapters.sqlalchemy.scheduling import (
+    SqlAppointmentRepository,
+    SqlAvailabilityRepository,
+    SqlDoctorRepository,
+    SqlIdempotencyRepository,
+    SqlPatientRepository,
+)
+from hellodoctor_adapters.sqlalchemy.schema import outbox
+from hellodoctor_domain.errors import BackendUnavailable
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """One database transaction on its own pooled connection, opened on ``__enter__``."""
+
+    def __init__(self, engine: Engine, publisher: EventPublisher | None = None) -> None:
+        super().__init__(publisher)
+        self._engine = engine
+        self._connection: Connection | None = None
+
+    def _begin(self) -> None:
+        with translated_errors():
+            self._connection = self._engine.connect()
+            self._connection.begin()
+        self.doctors = SqlDoctorRepository(self._connection)
+        self.patients = SqlPatientRepository(self._connection)
+        self.availability = SqlAvailabilityRepository(self._connection)
+        self.appointments = SqlAppointmentRepository(self._connection)
+        self.accounts = SqlAccountRepository(self._connection)
+        self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
+        self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
+        self.idempotency = SqlIdempotencyRepository(self._connection)
+        self.payments = SqlPaymentRepository(self._connection)
+        self.wallets = SqlWalletLedger(self._connection)
+        self.processed_events = SqlProcessedWebhookEvents(self._connection)
+
+    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
+        connection = self._require_connection()
+        with translated_errors():
+            if events:
+                connection.execute(
+                    sa.insert(outbox),
+                    [
+                        {
+                            "event_type": type(event).__name__,
+                            "appointment_id": event.appointment_id.value,
+                            "occurred_at": event.occurred_at,
+                            "payload": event_payload(event),
+                        }
+                        for event in events
+                    ],
+                )
+            connection.commit()
+
+    def _rollback(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        with translated_errors():
+            connection.rollback()
+
+    def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with translated_errors():
+                connection.close()
+
+    def _require_connection(self) -> Connection:
+        if self._connection is None:
+            raise BackendUnavailable("the unit of work is not open (use it in a with block)")
+        return self._connection
+
+
+class SqlUnitOfWorkFactory:
+    """Units of work over one database (the ``postgresql`` and ``sqlite`` storage entry points).
+
+    Built once per process from a URL (or an engine); refuses a database whose schema is not
+    migrated to this code's revision, with a message that says to run ``hellodoctor db upgrade``.
+    """
+
+    def __init__(
+        self,
+        database: str | URL | Engine,
+        publisher: EventPublisher | None = None,
+        *,
+        check_schema: bool = True,
+    ) -> None:
+        owned = not isinstance(database, Engine)
+        self.engine = database if isinstance(database, Engine) else create_engine(database)
+        self.publisher = publisher
+        if check_schema:
+            try:
+                require_current_schema(self.engine)
+            except BaseException:
+                if owned:
+                    self.engine.dispose()
+                raise
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.publisher)
+
+    def dispose(self) -> None:
+        """Close pooled connections (at shutdown, or in a child process after fork)."""
+        self.engine.dispose()
+
+
+def open_sql_storage(url: str, *, publisher: EventPublisher | None = None) -> SqlUnitOfWorkFactory:
+    """Entry point for ``postgresql://`` and ``sqlite:///`` URLs (see ``registry``): refuses an
+    un-migrated schema with ``SchemaNotMigrated``."""
+    return SqlUnitOfWorkFactory(url, publisher)
