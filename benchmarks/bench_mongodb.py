@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.converters import appointment_to_document
+from hellodoctor_adapters.mongodb.documents import appointment_to_document
 from hellodoctor_adapters.testing.fixtures import appointment, at, doctor, patient
 
 WORKER_COUNTS = (1, 8, 32)

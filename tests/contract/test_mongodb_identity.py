@@ -12,8 +12,8 @@ from pymongo import ASCENDING
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.converters import to_document
-from hellodoctor_adapters.mongodb.storage import MongoIdempotencyRepository
+from hellodoctor_adapters.mongodb.documents import to_document
+from hellodoctor_adapters.mongodb.scheduling import MongoIdempotencyRepository
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.contract_accounts import account, token
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, seed

@@ -4,8 +4,8 @@ standalone server, without multi-document transactions. ``docs/mongodb.md`` expl
 Install with the ``mongodb`` extra; select with ``HELLODOCTOR_DATABASE_URL=mongodb://...``.
 """
 
-from hellodoctor_adapters.mongodb.storage import (
-    MongoStore,
+from hellodoctor_adapters.mongodb.store import MongoStore
+from hellodoctor_adapters.mongodb.uow import (
     MongoUnitOfWork,
     MongoUnitOfWorkFactory,
     open_mongodb_storage,

@@ -24,7 +24,7 @@ Taking time
 Which document is the truth
     An entry only *proposes* that time is taken. It is **live** when the appointment document
     it names is active and occupies exactly that range in that scope. The appointment document
-    is written after its claims (see ``storage.py``), so an entry whose document does not match
+    is written after its claims (see ``uow.py``), so an entry whose document does not match
     is one of:
 
     * **superseded** -- the document's version is already at or past the version the entry was
@@ -62,13 +62,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from attrs import define
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from hellodoctor_adapters.mongodb.converters import floor_ms
+from hellodoctor_adapters.mongodb.documents import Document, floor_ms
 from hellodoctor_domain.errors import SlotUnavailable
 from hellodoctor_domain.model.appointment import ACTIVE_STATUSES
 
@@ -77,8 +76,6 @@ _ACTIVE = frozenset(status.value for status in ACTIVE_STATUSES)
 # Tries at one cell before giving up: each failed try either released an orphan or waited for
 # an in-flight writer, so running out means heavy contention, and "taken" is the safe answer.
 _MAX_TRIES = 50
-
-Document = dict[str, Any]
 
 
 class Scope(enum.StrEnum):

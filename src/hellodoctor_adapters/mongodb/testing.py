@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from hellodoctor_adapters.mongodb.storage import MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb.uow import MongoUnitOfWorkFactory
 
 URI_VARIABLE = "HELLODOCTOR_TEST_MONGODB_URI"
 _lock = threading.Lock()

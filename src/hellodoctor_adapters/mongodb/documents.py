@@ -1,4 +1,6 @@
-"""cattrs converters between domain objects and BSON-friendly documents.
+"""Documents: how domain objects are stored in MongoDB. A cattrs converter for most of them;
+hand-written mappers for payments and wallet entries, whose instants are all stored exactly, as
+integer microseconds (``*_us``); the doctors' search keys; outbox records for events.
 
 Precision is decided here, deliberately, because BSON dates hold milliseconds and Python
 datetimes hold microseconds:
@@ -8,11 +10,11 @@ datetimes hold microseconds:
   could turn two ranges that overlap by a few microseconds into ranges that merely touch,
   and let a double booking through. Readable BSON dates (``start``, ``end``) sit beside the
   integers for people and tools; nothing reads them back.
-* Every other instant is a BSON date. The converter refuses a value finer than a millisecond
-  instead of silently truncating it; the repositories normalise the bookkeeping instants the
-  domain stamps from a clock (``created_at``, ``hold_expires_at``, ``cancellation.at``, event
-  times) down to the millisecond *in the object the caller holds*, so what is read back
-  equals what was written.
+* Every other instant the converter meets is a BSON date. It refuses a value finer than a
+  millisecond instead of silently truncating it; the repositories normalise the bookkeeping
+  instants the domain stamps from a clock (``created_at``, ``hold_expires_at``,
+  ``cancellation.at``, event times) down to the millisecond *in the object the caller holds*,
+  so what is read back equals what was written.
 * Durations are integer microseconds, dates ISO strings (BSON has no date type), wall-clock
   times ISO strings, ids and e-mail addresses plain strings, enums their values, money its
   integer minor units and currency code.
@@ -32,11 +34,24 @@ from hellodoctor_domain.model.accounts import AccountStatus, SecretPurpose
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Weekday
 from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.payments import (
+    Payment,
+    PaymentId,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    WalletEntry,
+    WalletEntryKind,
+)
+from hellodoctor_domain.model.profiles import Doctor
 from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,
     EmailAddress,
+    Money,
     PatientId,
     Role,
     TimeRange,
@@ -45,6 +60,7 @@ from hellodoctor_domain.model.values import (
 )
 
 T = TypeVar("T")
+Document = dict[str, Any]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -192,3 +208,119 @@ def event_to_document(event: AppointmentEvent, event_id: str) -> dict[str, Any]:
     document["_id"] = event_id
     document["type"] = type(event).__name__
     return document
+
+
+def search_keys(doctor: Doctor) -> Document:
+    """Case-folded copies the search filters compare (``str.casefold``, like the reference;
+    a case-insensitive regex or collation folds differently)."""
+    return {
+        "name": doctor.name.casefold(),
+        "specialty": doctor.specialty.casefold(),
+        "languages": sorted({language.casefold() for language in doctor.languages}),
+    }
+
+
+# -- payments and wallets ----------------------------------------------------------------------
+#
+# Instants of payments and wallet entries are stored exactly, as integer microseconds (``*_us``),
+# so what is read back equals what was written without touching the caller's objects.
+
+
+def _refund_document(refund: Refund) -> Document:
+    return {
+        "key": refund.key,
+        "reason": refund.reason.value,
+        "card": refund.card.minor_units,
+        "wallet": refund.wallet.minor_units,
+        "recorded_us": to_micros(refund.recorded_at),
+        "provider_reference": refund.provider_reference,
+    }
+
+
+def payment_document(payment: Payment) -> Document:
+    document: Document = {
+        "_id": payment.id.value,
+        "purpose": payment.purpose.value,
+        "patient_id": payment.patient_id.value,
+        "method": payment.method.value,
+        "currency": payment.amount.currency,
+        "amount": payment.amount.minor_units,
+        "wallet_part": payment.wallet_part.minor_units,
+        "status": payment.status.value,
+        "created_us": to_micros(payment.created_at),
+        "updated_us": to_micros(payment.updated_at),
+        "created_at": floor_ms(payment.created_at),  # readable; nothing reads it back
+        "provider_reference": payment.provider_reference,
+        "succeeded_us": None if payment.succeeded_at is None else to_micros(payment.succeeded_at),
+        "failure": payment.failure,
+        "refunds": [_refund_document(refund) for refund in payment.refunds],
+        "version": payment.version,
+        # Derived, for the refund worker's index.
+        "_unsettled": bool(payment.unsettled_refunds),
+    }
+    if payment.appointment_id is not None:
+        # Absent for top-ups: the unique index on it is sparse.
+        document["appointment_id"] = payment.appointment_id.value
+    return document
+
+
+def payment_from_document(document: Document) -> Payment:
+    currency = document["currency"]
+    succeeded = document["succeeded_us"]
+    return Payment(
+        id=PaymentId(document["_id"]),
+        purpose=PaymentPurpose(document["purpose"]),
+        patient_id=PatientId(document["patient_id"]),
+        appointment_id=(
+            AppointmentId(document["appointment_id"]) if "appointment_id" in document else None
+        ),
+        method=PaymentMethod(document["method"]),
+        amount=Money(document["amount"], currency),
+        wallet_part=Money(document["wallet_part"], currency),
+        status=PaymentStatus(document["status"]),
+        created_at=from_micros(document["created_us"]),
+        updated_at=from_micros(document["updated_us"]),
+        provider_reference=document["provider_reference"],
+        succeeded_at=None if succeeded is None else from_micros(succeeded),
+        failure=document["failure"],
+        refunds=tuple(
+            Refund(
+                key=r["key"],
+                reason=RefundReason(r["reason"]),
+                card=Money(r["card"], currency),
+                wallet=Money(r["wallet"], currency),
+                recorded_at=from_micros(r["recorded_us"]),
+                provider_reference=r["provider_reference"],
+            )
+            for r in document["refunds"]
+        ),
+        version=document["version"],
+    )
+
+
+LIVE_PAYMENT = {"_void": {"$exists": False}}
+
+
+def wallet_key(patient_id: PatientId, currency: str) -> Document:
+    return {"p": patient_id.value, "c": currency}
+
+
+def entry_document(entry: WalletEntry) -> Document:
+    return {
+        "reference": entry.reference,
+        "kind": entry.kind.value,
+        "amount": entry.amount.minor_units,
+        "recorded_us": to_micros(entry.recorded_at),
+        "payment_id": None if entry.payment_id is None else entry.payment_id.value,
+    }
+
+
+def entry_from_document(wallet: Document, entry: Document) -> WalletEntry:
+    return WalletEntry(
+        entry["reference"],
+        PatientId(wallet["_id"]["p"]),
+        WalletEntryKind(entry["kind"]),
+        Money(entry["amount"], wallet["_id"]["c"]),
+        from_micros(entry["recorded_us"]),
+        None if entry["payment_id"] is None else PaymentId(entry["payment_id"]),
+    )

@@ -1,0 +1,328 @@
+"""The database a MongoDB storage works on, and what every repository shares.
+
+``MongoStore`` holds one database's collections, creates their indexes and keeps the claim
+book (``claims.py``); its housekeeping methods hand over to ``claims.py`` and ``repair.py``.
+``translated`` lets port errors through and turns every driver error into
+``BackendUnavailable``.
+
+Buffered writes: a repository holds each write as a ``Change`` (the value, the version it must
+find, the document it replaces) until commit (``uow.py``), where it becomes a plain insert under
+the unique ``_id`` or a compare-and-set on ``version``, each with an ``Undo`` that restores the
+previous document only if nobody changed it since. ``Profiles`` is that machinery for the
+documents with an id and a version (doctors, patients, accounts, secrets, tokens, payments).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Generic, ParamSpec, TypeVar
+
+from attrs import define, evolve, field
+from bson.errors import BSONError
+from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from hellodoctor_adapters.mongodb.claims import ClaimBook
+from hellodoctor_adapters.mongodb.documents import Document, from_document, search_keys, to_document
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConcurrencyError,
+    NotFound,
+    PortError,
+)
+from hellodoctor_domain.model.profiles import Doctor
+
+T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+COLLECTIONS = (
+    "doctors",
+    "patients",
+    "availability",
+    "appointments",
+    "claims",
+    "outbox",
+    "accounts",
+    "one_time_secrets",
+    "refresh_tokens",
+    "idempotency",
+    "payments",
+    "wallets",
+    "processed_events",
+)
+
+
+def translated(method: Callable[P, R]) -> Callable[P, R]:
+    """Let port errors through; turn every driver error into ``BackendUnavailable``. (Duplicate
+    keys are translated where they happen, where their meaning is known.)"""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except PortError:
+            raise
+        except (PyMongoError, BSONError) as error:
+            raise BackendUnavailable(f"MongoDB: {error}") from error
+
+    return call
+
+
+# -- the collections one database holds ----------------------------------------------------
+
+
+@define
+class MongoStore:
+    """The collections of one HelloDoctor database, and the claim settings."""
+
+    database: Database[Document]
+    lease: timedelta
+    clock: Callable[[], datetime]
+    wait_for_in_flight: timedelta
+    claims: ClaimBook = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.claims = ClaimBook(
+            self.collection("claims"),
+            self.collection("appointments"),
+            self.lease,
+            self.clock,
+            self.wait_for_in_flight,
+        )
+
+    def collection(self, name: str) -> Collection[Document]:
+        return self.database.get_collection(name)
+
+    @translated
+    def ensure_indexes(self) -> None:
+        """Create the indexes the adapter relies on (and the doctors' search keys, for
+        documents written before they existed); safe to run at every start-up."""
+        doctors = self.collection("doctors")
+        doctors.create_index("registration_number", unique=True, name="registration_number_unique")
+        for field_name in ("_search.specialty", "_search.languages"):
+            doctors.create_index([(field_name, ASCENDING), ("_id", ASCENDING)])
+        for document in doctors.find({"_search": {"$exists": False}}):
+            doctors.update_one(
+                {"_id": document["_id"], "_search": {"$exists": False}},
+                {"$set": {"_search": search_keys(from_document(document, Doctor))}},
+            )
+        appointments = self.collection("appointments")
+        # Keyset pages in (start, _id) order: a doctor's, a patient's ("my appointments"), and
+        # the admin list. The first two replace the (owner, start) indexes of the first release.
+        for name in ("doctor_calendar", "patient_calendar"):
+            if name in appointments.index_information():
+                appointments.drop_index(name)
+        appointments.create_index(
+            [("doctor_id", ASCENDING), ("time.start_us", ASCENDING), ("_id", ASCENDING)],
+            name="doctor_by_start",
+        )
+        appointments.create_index(
+            [("patient_id", ASCENDING), ("time.start_us", ASCENDING), ("_id", ASCENDING)],
+            name="patient_by_start",
+        )
+        appointments.create_index(
+            [("time.start_us", ASCENDING), ("_id", ASCENDING)], name="all_by_start"
+        )
+        appointments.create_index(
+            [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_by_expiry"
+        )
+        self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
+        # One account per e-mail address in any case: the case-folded address, unique.
+        self.collection("accounts").create_index("_email_key", unique=True, name="email_key_unique")
+        self.collection("one_time_secrets").create_index(
+            [
+                ("account_id", ASCENDING),
+                ("purpose", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="latest_by_account",
+        )
+        tokens = self.collection("refresh_tokens")
+        tokens.create_index("family_id", name="by_family")
+        tokens.create_index("account_id", name="by_account")
+        # One request per (scope, key): two concurrent requests with one key cannot both land.
+        self.collection("idempotency").create_index(
+            [("scope", ASCENDING), ("key", ASCENDING)], unique=True, name="scope_key_unique"
+        )
+        payments = self.collection("payments")
+        # One payment per appointment (top-ups have no appointment_id: sparse).
+        payments.create_index(
+            "appointment_id", unique=True, sparse=True, name="appointment_id_unique"
+        )
+        payments.create_index(
+            [("patient_id", ASCENDING), ("created_us", DESCENDING), ("_id", DESCENDING)],
+            name="patient_newest_first",
+        )
+        payments.create_index(
+            [("created_us", DESCENDING), ("_id", DESCENDING)], name="newest_first"
+        )
+        payments.create_index(
+            [("_unsettled", ASCENDING), ("updated_us", ASCENDING), ("_id", ASCENDING)],
+            name="unsettled_refunds",
+        )
+        # A ledger reference is applied once in ANY wallet: a unique multikey index (within
+        # one wallet document the conditional write's $nin decides).
+        self.collection("wallets").create_index(
+            "entries.reference", unique=True, name="entry_reference_unique"
+        )
+
+    @translated
+    def truncate(self) -> None:
+        """Empty every collection, keeping indexes (cheap isolation for tests)."""
+        for name in COLLECTIONS:
+            self.collection(name).delete_many({})
+
+    @translated
+    def sweep_claims(self, limit: int = 100) -> int:
+        """Release orphaned claims whose lease ran out (housekeeping; see ``claims.py``)."""
+        return self.claims.sweep(limit)
+
+    @translated
+    def relay_outbox(self, limit: int = 100) -> int:
+        """Copy events stranded in appointments (a crash after their write) to ``outbox``."""
+        # Imported here: repair builds on the repositories, which build on this module.
+        from hellodoctor_adapters.mongodb import repair
+
+        return repair.relay_outbox(self, limit)
+
+    @translated
+    def repair_wallets(self, window: timedelta = timedelta(days=1)) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (housekeeping,
+        like ``sweep_claims``); returns how many repairs it made (``repair.repair_wallets``)."""
+        from hellodoctor_adapters.mongodb import repair  # see relay_outbox
+
+        return repair.repair_wallets(self, window)
+
+
+# -- buffered writes -------------------------------------------------------------------------
+
+
+@define
+class Change(Generic[T]):
+    """A pending write: the value to store, the version it must find (``None``: insert), and
+    the document it replaces (to undo it)."""
+
+    value: T
+    expected_version: int | None
+    previous: Document | None
+
+
+Undo = Callable[[], None]
+
+
+def undo_insert(collection: Collection[Document], key: str, version: int) -> Undo:
+    def undo() -> None:
+        collection.delete_one({"_id": key, "version": version})
+
+    return undo
+
+
+def undo_replace(
+    collection: Collection[Document], key: str, version: int, previous: Document
+) -> Undo:
+    def undo() -> None:
+        collection.replace_one({"_id": key, "version": version}, previous)
+
+    return undo
+
+
+def undo_delete(collection: Collection[Document], key: object) -> Undo:
+    def undo() -> None:
+        collection.delete_one({"_id": key})
+
+    return undo
+
+
+class Profiles(Generic[T]):
+    """Documents with an id and a version (doctors, patients, accounts, secrets, tokens,
+    payments): buffered adds and compare-and-set updates."""
+
+    kind: type[T]
+    label: str
+
+    def __init__(self, store: MongoStore, name: str) -> None:
+        self._collection = store.collection(name)
+        self.pending: dict[str, Change[T]] = {}
+
+    def _key(self, value: T) -> str:
+        return str(value.id)  # type: ignore[attr-defined]
+
+    def _read(self, key: str) -> Document | None:
+        return self._collection.find_one({"_id": key})
+
+    def _current(self, key: str) -> T | None:
+        change = self.pending.get(key)
+        if change is not None:
+            return evolve(change.value)  # type: ignore[misc]
+        document = self._read(key)
+        return None if document is None else from_document(document, self.kind)
+
+    def exists(self, key: str) -> bool:
+        return key in self.pending or self._read(key) is not None
+
+    def _add(self, value: T) -> None:
+        key = self._key(value)
+        if self.exists(key):
+            raise AlreadyExists(f"{self.label} {key} exists")
+        value.version = 1  # type: ignore[attr-defined]
+        self.pending[key] = Change(evolve(value), None, None)  # type: ignore[misc]
+
+    def _get(self, key: str) -> T:
+        found = self._current(key)
+        if found is None:
+            raise NotFound(f"no {self.label} {key}")
+        return found
+
+    def _document(self, value: T) -> Document:
+        """The stored form of ``value`` (subclasses add derived keys)."""
+        return to_document(value)
+
+    def _version_seen(self, document: Document) -> int:
+        """The version a caller reading ``document`` in this unit of work was given."""
+        version: int = document["version"]
+        return version
+
+    def _update(self, value: T) -> None:
+        key = self._key(value)
+        change = self.pending.get(key)
+        if change is None:
+            previous = self._read(key)
+            if previous is None:
+                raise NotFound(f"no {self.label} {key}")
+            expected, current = previous["version"], self._version_seen(previous)
+        else:
+            previous, expected = change.previous, change.expected_version
+            current = change.value.version  # type: ignore[attr-defined]
+        if current != value.version:  # type: ignore[attr-defined]
+            raise ConcurrencyError(f"{self.label} {key} changed since it was read")
+        value.version += 1  # type: ignore[attr-defined]
+        self.pending[key] = Change(evolve(value), expected, previous)  # type: ignore[misc]
+
+    def flush(self, undo: list[Undo]) -> None:
+        for key, change in self.pending.items():
+            document = self._document(change.value)
+            try:
+                if change.expected_version is None:
+                    self._collection.insert_one(document)
+                    undo.append(undo_insert(self._collection, key, document["version"]))
+                    continue
+                written = self._collection.replace_one(
+                    {"_id": key, "version": change.expected_version}, document
+                )
+            except DuplicateKeyError as error:
+                raise AlreadyExists(self._duplicate(error, key)) from error
+            if not written.matched_count:
+                raise ConcurrencyError(f"{self.label} {key} changed since it was read")
+            assert change.previous is not None
+            undo.append(undo_replace(self._collection, key, document["version"], change.previous))
+
+    def _duplicate(self, error: DuplicateKeyError, key: str) -> str:
+        fields = ", ".join((error.details or {}).get("keyPattern", {"_id": 1}))
+        return f"{self.label} {key}: {fields} already taken"

@@ -1,0 +1,245 @@
+"""The MongoDB unit of work and its factory (the ``mongodb`` storage entry point).
+
+A unit of work without multi-document transactions
+    Reads go to the server (and see this unit of work's own pending writes laid over them).
+    Writes are buffered, with two exceptions that must happen early:
+
+    * **claims** (``claims.py``) are pushed when ``appointments.add``/``update`` is called, so
+      ``SlotUnavailable`` surfaces at the write, as with the reference adapter;
+    * cheap **early checks** (version still current, id not taken, doctor and patient known)
+      read the server so that errors surface at the call. They only fail fast: the guarantee
+      is the conditional write at commit.
+
+    ``commit`` applies the buffered documents in a safe order (``_commit`` says why each comes
+    where it does): wallet debits first and credits last (``payments.py``), profiles and
+    availability before appointments, and of the appointments first those the unit of work ends
+    (they release time), then other updates, then inserts. Inserts are plain inserts under the
+    unique ``_id``; updates are compare-and-set on ``version`` (``ConcurrencyError`` when it
+    moved). Each appointment write carries its events in an ``_outbox`` array *in the same
+    single-document write*, so an event exists if and only if its change does. After the
+    writes: entries the appointments no longer need are pruned, and the events are copied to
+    the ``outbox`` collection and removed from the appointment (``relay_outbox`` redoes this
+    after a crash). A failure before the last write undoes the writes already made (each
+    restores the previous document only if nobody changed it since) and releases the claims.
+
+What a crash can leave behind, and what cleans it up: ``repair.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from bson.codec_options import CodecOptions
+from bson.errors import BSONError
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from hellodoctor_adapters.mongodb.documents import Document, event_to_document
+from hellodoctor_adapters.mongodb.identity import (
+    MongoAccountRepository,
+    MongoOneTimeSecretRepository,
+    MongoRefreshTokenRepository,
+)
+from hellodoctor_adapters.mongodb.payments import (
+    MongoPaymentRepository,
+    MongoProcessedWebhookEvents,
+    MongoWalletLedger,
+)
+from hellodoctor_adapters.mongodb.scheduling import (
+    MongoAppointmentRepository,
+    MongoAvailabilityRepository,
+    MongoDoctorRepository,
+    MongoIdempotencyRepository,
+    MongoPatientRepository,
+)
+from hellodoctor_adapters.mongodb.store import MongoStore, Undo, translated
+from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "hellodoctor"
+
+
+class MongoUnitOfWork(UnitOfWork):
+    doctors: MongoDoctorRepository
+    patients: MongoPatientRepository
+    availability: MongoAvailabilityRepository
+    appointments: MongoAppointmentRepository
+    accounts: MongoAccountRepository
+    one_time_secrets: MongoOneTimeSecretRepository
+    refresh_tokens: MongoRefreshTokenRepository
+    idempotency: MongoIdempotencyRepository
+    payments: MongoPaymentRepository
+    wallets: MongoWalletLedger
+    processed_events: MongoProcessedWebhookEvents
+
+    def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
+        super().__init__(publisher)
+        self._store = store
+
+    def _begin(self) -> None:
+        self._token = uuid.uuid4().hex
+        self.doctors = MongoDoctorRepository(self._store)
+        self.patients = MongoPatientRepository(self._store)
+        self.availability = MongoAvailabilityRepository(self._store, self.doctors)
+        self.appointments = MongoAppointmentRepository(
+            self._store, self._token, self.doctors, self.patients
+        )
+        self.accounts = MongoAccountRepository(self._store)
+        self.one_time_secrets = MongoOneTimeSecretRepository(self._store)
+        self.refresh_tokens = MongoRefreshTokenRepository(self._store)
+        self.idempotency = MongoIdempotencyRepository(self._store)
+        self.payments = MongoPaymentRepository(self._store)
+        self.wallets = MongoWalletLedger(self._store)
+        self.processed_events = MongoProcessedWebhookEvents(self._store)
+
+    @translated
+    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
+        outbox = self._outbox_documents(events)
+        undo: list[Undo] = []
+        try:
+            # Money leaves a wallet first and comes in last: a crash in between can leave a
+            # patient short (repaired by MongoStore.repair_wallets), never credit money whose
+            # cause was not written (docs/mongodb.md).
+            self.wallets.flush_debits(undo)
+            self.doctors.flush(undo)
+            self.patients.flush(undo)
+            self.accounts.flush(undo)  # after the doctors and patients they name
+            self.one_time_secrets.flush(undo)
+            self.refresh_tokens.flush(undo)
+            self.availability.flush(undo)
+            # Before the appointments: the compare-and-set (and the one-payment-per-appointment
+            # index) settle races for a payment before a booking changes (docs/mongodb.md).
+            self.payments.flush(undo)
+            self.appointments.flush(outbox, undo)
+            # Right after the appointment it names: a crash in between leaves a booking
+            # without its record, never a record without its booking (docs/mongodb.md).
+            self.idempotency.flush(undo)
+            # After the effects: a crash before it leaves the effect without its record, and
+            # a redelivered copy then finds nothing left to do (never an effect lost).
+            self.processed_events.flush(undo)
+            self.wallets.flush_credits(undo)
+            for orphans in outbox.values():  # events of appointments this unit did not write
+                self._store.collection("outbox").insert_many(orphans)
+            # Last, as they cannot be undone; revoking is safe to have done even if the rest
+            # of the unit of work failed.
+            self.refresh_tokens.flush_revocations()
+        except BaseException:
+            self._undo(undo)
+            raise
+        try:
+            self.appointments.settle()
+        except (PyMongoError, BSONError):
+            # Committed already; leftovers are orphans the claim protocol and relay_outbox
+            # clean up. Raising would tell the caller a committed change failed.
+            log.warning("tidying up after a MongoDB commit failed", exc_info=True)
+
+    def _outbox_documents(self, events: Sequence[AppointmentEvent]) -> dict[str, list[Document]]:
+        by_appointment: dict[str, list[Document]] = {}
+        for event in events:
+            key = event.appointment_id.value
+            change = self.appointments.pending.get(key)
+            prefix = f"{key}/{change.value.version}" if change else f"{key}/{uuid.uuid4().hex}"
+            found = by_appointment.setdefault(key, [])
+            found.append(event_to_document(event, f"{prefix}/{len(found)}"))
+        return by_appointment
+
+    def _undo(self, undo: list[Undo]) -> None:
+        for step in reversed(undo):
+            try:
+                step()
+            except (PyMongoError, BSONError):
+                log.warning("could not undo a MongoDB write", exc_info=True)
+
+    def _rollback(self) -> None:
+        try:
+            self.appointments.release_claims()
+        except (PyMongoError, BSONError):
+            # The claims are orphans now; their lease bounds how long they block.
+            log.warning("could not release claims on rollback", exc_info=True)
+
+
+def _default_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class MongoUnitOfWorkFactory:
+    """Units of work over one MongoDB database (the ``mongodb`` storage entry point).
+
+    ``url`` is a ``mongodb://`` or ``mongodb+srv://`` connection string; its path names the
+    database (``hellodoctor`` when it names none). Nothing touches the network until the first
+    unit of work, which creates the indexes (idempotently) once per factory.
+
+    ``lease`` bounds how long a crashed writer's claims can block time; it must be shorter than
+    the hold time (15 minutes by default). ``wait_for_in_flight`` is how long a writer waits
+    for a competing writer that is between its claim and its commit before answering
+    ``SlotUnavailable``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        publisher: EventPublisher | None = None,
+        *,
+        database: str | None = None,
+        client: MongoClient[Document] | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        wait_for_in_flight: timedelta = timedelta(seconds=1),
+        clock: Callable[[], datetime] = _default_clock,
+    ) -> None:
+        if urlsplit(url).scheme not in ("mongodb", "mongodb+srv"):
+            raise ValueError(f"not a MongoDB URL: {url!r}")
+        if not timedelta(0) < lease <= timedelta(minutes=5):
+            raise ValueError("the claim lease must be positive and well under a hold's expiry")
+        self.publisher = publisher
+        self.client: MongoClient[Document] = client or MongoClient(url, tz_aware=True, tzinfo=UTC)
+        default = self.client.get_default_database(DEFAULT_DATABASE) if client is None else None
+        name = database or (default.name if default is not None else DEFAULT_DATABASE)
+        codecs: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
+        self.store = MongoStore(
+            self.client.get_database(name, codec_options=codecs),
+            lease,
+            clock,
+            wait_for_in_flight,
+        )
+        self._indexed = False
+        self._lock = threading.Lock()
+
+    def ensure_indexes(self) -> None:
+        with self._lock:
+            if not self._indexed:
+                self.store.ensure_indexes()
+                self._indexed = True
+
+    def __call__(self) -> MongoUnitOfWork:
+        self.ensure_indexes()
+        return MongoUnitOfWork(self.store, self.publisher)
+
+    def relay_outbox(self, limit: int = 100) -> int:
+        """Move events a crash stranded in appointments to the outbox (``hellodoctor worker``
+        calls this on every storage that has it)."""
+        self.ensure_indexes()
+        return self.store.relay_outbox(limit)
+
+    def repair_wallets(self) -> int:
+        """Finish or take back what a crash left between a unit of work's writes (see
+        ``MongoStore.repair_wallets``; ``hellodoctor worker`` calls it on every pass)."""
+        self.ensure_indexes()
+        return self.store.repair_wallets()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_mongodb_storage(
+    url: str, *, publisher: EventPublisher | None = None
+) -> MongoUnitOfWorkFactory:
+    """Entry point for ``mongodb://`` and ``mongodb+srv://`` URLs (see
+    ``hellodoctor_adapters.registry``)."""
+    return MongoUnitOfWorkFactory(url, publisher)
