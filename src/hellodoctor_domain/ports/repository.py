@@ -27,7 +27,8 @@ K = TypeVar("K")
 
 class TrackingRepository(abc.ABC, Generic[A]):
     """``seen``: every aggregate this repository took in or handed out in its unit of work,
-    in the order first seen, each once (aggregates compare by identity)."""
+    in the order first seen, each once (aggregates compare by identity). Adapters call
+    ``super().__init__()`` and return what their ``_`` methods read as fresh objects."""
 
     def __init__(self) -> None:
         self.seen: dict[A, None] = {}
