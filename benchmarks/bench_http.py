@@ -30,7 +30,8 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, upgrade_url
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
 from hellodoctor_adapters.testing.fixtures import doctor, patient
@@ -149,7 +150,7 @@ def _load(port: int, tokens: list[tuple[str, str]], seconds: float) -> dict[str,
 
 def _seed(url: str, clients: int) -> None:
     factory = SqlUnitOfWorkFactory(url)
-    scheduling = Scheduling(factory, SystemClock(), UuidIds())
+    scheduling = Scheduling(factory, SystemClock(), UuidIds(), OfflinePaymentGateway())
     admin = Actor.admin(UserId("bench-admin"))
     all_day = [WorkingDay(day, [LocalWindow(clock_time(0), clock_time(0))]) for day in Weekday]
     for number in range(clients):

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine, upgrade
 from hellodoctor_adapters.sqlalchemy.provision import (
     create_postgres_schema,
@@ -78,7 +79,9 @@ def _libpq(url: str) -> str:
 
 def _book_through_use_cases(url: str, worker: int, barrier: Any, seconds: float) -> float:
     factory = SqlUnitOfWorkFactory(url)
-    scheduling = Scheduling(factory, ManualClock(NOW), SequentialIds(f"w{worker}"))
+    scheduling = Scheduling(
+        factory, ManualClock(NOW), SequentialIds(f"w{worker}"), OfflinePaymentGateway()
+    )
     actor = Actor.patient(PatientId(f"p{worker}"))
     # Warm up before the start (connection, compiled statements, cattrs' generated code).
     for warm_up in range(3):
@@ -242,7 +245,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def _measure_listing(factory: SqlUnitOfWorkFactory, repeats: int) -> dict[str, tuple[float, float]]:
-    scheduling = Scheduling(factory, ManualClock(NOW), SequentialIds("x"))
+    scheduling = Scheduling(factory, ManualClock(NOW), SequentialIds("x"), OfflinePaymentGateway())
     month = TimeRange(FIRST_DAY, FIRST_DAY + timedelta(days=30))
     query, whole = [], []
     for _ in range(repeats):
@@ -264,7 +267,7 @@ def bench_listing(url: str, big: int, repeats: int) -> list[tuple[int, dict[str,
     weekdays = [
         WorkingDay(day, [LocalWindow(clock_time(9), clock_time(17))]) for day in list(Weekday)[:5]
     ]
-    scheduling = Scheduling(factory, ManualClock(NOW), SequentialIds("t"))
+    scheduling = Scheduling(factory, ManualClock(NOW), SequentialIds("t"), OfflinePaymentGateway())
     with factory() as uow:
         uow.doctors.add(doctor("target"))
         uow.availability.save(

@@ -18,9 +18,10 @@ from typing import Any
 import falcon
 from attrs import define
 
-from hellodoctor_adapters.memory import OfflinePaymentGateway, SystemClock, UuidIds
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.registry import open_storage, url_scheme
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
@@ -250,7 +251,6 @@ def build_billing(
         clock,
         ids,
         gateway,
-        # The cancellation policy is the default one, as Scheduling's (both decide refunds).
         BillingSettings(
             smallest_top_up=settings.smallest_top_up,
             largest_top_up=settings.largest_top_up,
@@ -259,12 +259,17 @@ def build_billing(
 
 
 def build_scheduling(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, ids: IdGenerator
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    ids: IdGenerator,
+    gateway: PaymentGateway,
 ) -> Scheduling:
     return Scheduling(
         uow_factory,
         clock,
         ids,
+        gateway,
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
 
@@ -274,8 +279,9 @@ def build(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
     uow_factory = open_storage(settings.database_url)
     clock = SystemClock()
     ids = UuidIds()
-    scheduling = build_scheduling(settings, uow_factory, clock, ids)
-    billing = build_billing(settings, uow_factory, clock, ids, gateway_for(settings))
+    gateway = gateway_for(settings)
+    scheduling = build_scheduling(settings, uow_factory, clock, ids, gateway)
+    billing = build_billing(settings, uow_factory, clock, ids, gateway)
     return create_app(
         Dependencies(
             settings=settings,

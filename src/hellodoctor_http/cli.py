@@ -146,8 +146,8 @@ def worker(once: bool, interval: float) -> None:
     import signal
     import threading
 
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
-    from hellodoctor_http.app import build_billing, gateway_for
+    from hellodoctor_adapters.runtime import SystemClock, UuidIds
+    from hellodoctor_http.app import build_billing, build_scheduling, gateway_for
     from hellodoctor_http.server import configure_logging
     from hellodoctor_http.worker import (
         WorkerPass,
@@ -162,7 +162,14 @@ def worker(once: bool, interval: float) -> None:
     _prepare_embedded_database(settings)
     storage = _open_storage(settings)
     try:
-        billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
+        clock, ids, gateway = SystemClock(), UuidIds(), gateway_for(settings)
+        billing = build_billing(settings, storage, clock, ids, gateway)
+        # Expiring a hold abandons its payment: only over a storage that keeps payments.
+        scheduling = (
+            build_scheduling(settings, storage, clock, ids, gateway)
+            if billing is not None
+            else None
+        )
         relay, repair = outbox_relay(storage), wallet_repair(storage)
         if billing is None and relay is None:
             raise click.ClickException(
@@ -176,13 +183,15 @@ def worker(once: bool, interval: float) -> None:
             )
 
         if once:
-            report(run_once(billing, relay, repair=repair))
+            report(run_once(scheduling, billing, relay, repair=repair))
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: stop.set())
         click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
-        run_forever(billing, relay, repair=repair, interval=interval, stop=stop, report=report)
+        run_forever(
+            scheduling, billing, relay, repair=repair, interval=interval, stop=stop, report=report
+        )
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:
@@ -202,7 +211,7 @@ def admin() -> None:
 def create_admin(email: str) -> None:
     """Create an active admin account. The password is prompted for (twice), or read from
     HELLODOCTOR_ADMIN_PASSWORD for automation."""
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
+    from hellodoctor_adapters.runtime import SystemClock, UuidIds
     from hellodoctor_domain import Role
     from hellodoctor_domain.errors import AlreadyExists, InvalidValue
     from hellodoctor_domain.model.values import EmailAddress
@@ -252,16 +261,17 @@ def demo() -> None:
 def seed() -> None:
     """Fill the configured storage with demo hospitals, doctors, patients, appointments and
     demo logins."""
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
+    from hellodoctor_adapters.runtime import SystemClock, UuidIds
     from hellodoctor_adapters.security import BcryptPasswordHasher
     from hellodoctor_domain import Scheduling
+    from hellodoctor_http.app import gateway_for
     from hellodoctor_http.demo import login_steps, steps
 
     settings = _settings()
     _prepare_embedded_database(settings)
     storage = _open_storage(settings)
     clock = SystemClock()
-    scheduling = Scheduling(storage, clock, UuidIds())
+    scheduling = Scheduling(storage, clock, UuidIds(), gateway_for(settings))
     hasher = BcryptPasswordHasher(settings.bcrypt_cost)
     planned = [*steps(scheduling, clock), *login_steps(storage, hasher, clock)]
     created = 0

@@ -345,9 +345,7 @@ class AppointmentAction:
 
 
 def cancel(api: SchedulingApi, actor: Actor, key: AppointmentId, body: CancelBody) -> Appointment:
-    if api.billing is not None:
-        # Refunds follow the cancellation policy, to where the money came from, once.
-        return api.billing.cancel(actor, key, body.reason)
+    # Refunds follow the cancellation policy, to where the money came from, once.
     return api.scheduling.cancel(actor, key, body.reason)
 
 

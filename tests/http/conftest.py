@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hellodoctor_adapters.memory import (
-    InMemoryUnitOfWorkFactory,
-    ManualClock,
-    OfflinePaymentGateway,
-    SequentialIds,
-)
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
 from hellodoctor_adapters.notify import MaildirNotifier
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
@@ -60,7 +56,7 @@ def gateway() -> OfflinePaymentGateway:
 def billing(
     storage: UnitOfWorkFactory, clock: ManualClock, gateway: OfflinePaymentGateway
 ) -> Billing | None:
-    """Billing where the storage keeps payments (cancelling then refunds through it)."""
+    """Billing where the storage keeps payments."""
     if not stores_payments(storage):
         return None
     return Billing(storage, clock, SequentialIds("pay"), gateway)
@@ -68,9 +64,13 @@ def billing(
 
 @pytest.fixture
 def dependencies(
-    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier, billing: Billing | None
+    storage: UnitOfWorkFactory,
+    clock: ManualClock,
+    mail: MaildirNotifier,
+    gateway: OfflinePaymentGateway,
+    billing: Billing | None,
 ) -> Dependencies:
-    scheduling = Scheduling(storage, clock, SequentialIds("apt"))
+    scheduling = Scheduling(storage, clock, SequentialIds("apt"), gateway)
     seed(scheduling)
     identity = Identity(
         storage,

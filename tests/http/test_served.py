@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from hellodoctor_adapters.memory import SystemClock, UuidIds
 from hellodoctor_adapters.notify import MaildirNotifier
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain import (
@@ -55,7 +56,7 @@ def _free_port() -> int:
 
 def _seed(url: str) -> None:
     factory = SqlUnitOfWorkFactory(url)
-    scheduling = Scheduling(factory, SystemClock(), UuidIds())
+    scheduling = Scheduling(factory, SystemClock(), UuidIds(), OfflinePaymentGateway())
     admin = Actor.admin(UserId("admin"))
     scheduling.register_doctor(
         admin,

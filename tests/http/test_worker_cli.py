@@ -7,13 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hellodoctor_adapters.memory import (
-    InMemoryUnitOfWork,
-    InMemoryUnitOfWorkFactory,
-    OfflinePaymentGateway,
-    SystemClock,
-    UuidIds,
-)
+from hellodoctor_adapters.memory import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
@@ -107,7 +103,7 @@ def test_a_pass_relays_the_outbox_and_repairs_wallets_when_the_storage_can() -> 
     relay, repair = outbox_relay(storage), wallet_repair(storage)
     assert relay is not None
     assert repair is not None
-    assert run_once(None, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
+    assert run_once(None, None, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
     assert storage.calls == ["repair", "relay"]
 
 
