@@ -9,7 +9,6 @@ the use cases and returns the app. Nothing runs at import time.
 from __future__ import annotations
 
 import contextlib
-import logging
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,11 +19,11 @@ from attrs import define
 
 from hellodoctor_adapters.memory import OfflinePaymentGateway, SystemClock, UuidIds
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
-from hellodoctor_adapters.registry import open_storage, url_scheme
+from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
-from hellodoctor_domain.errors import NotFound, PortError
+from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import Notifier
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
@@ -49,8 +48,6 @@ from hellodoctor_http.payments import PaymentsApi, payment_resources
 from hellodoctor_http.resources import SchedulingApi, scheduling_resources
 from hellodoctor_http.routes import ROUTES
 
-_log = logging.getLogger("hellodoctor.http")
-
 
 def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
     """A readiness check through the storage port: one primary-key read in a unit of work.
@@ -61,17 +58,6 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
             uow.doctors.get(DoctorId("readiness-probe"))
 
     return probe
-
-
-def stores_payments(uow_factory: UnitOfWorkFactory) -> bool:
-    """Whether the storage keeps payments, wallets and webhook events (docs/payments.md: the
-    SQL and MongoDB units of work do not yet, and say so with ``NotImplementedError``)."""
-    with uow_factory() as uow:
-        try:
-            uow.payments  # noqa: B018 -- reading the attribute is the question
-        except NotImplementedError:
-            return False
-        return True
 
 
 @define(frozen=True)
@@ -85,9 +71,7 @@ class Dependencies:
     # Server-side ids of what the API creates itself (doctors' profiles).
     ids: IdGenerator
     readiness: Callable[[], None]
-    # None when the storage does not keep payments: the payment endpoints answer 501 and
-    # cancelling falls back to Scheduling.cancel (which moves no money).
-    billing: Billing | None = None
+    billing: Billing
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
     cards_accepted: bool = False
 
@@ -229,22 +213,7 @@ def build_billing(
     clock: Clock,
     ids: IdGenerator,
     gateway: PaymentGateway,
-) -> Billing | None:
-    """Billing over the storage, or None when the storage does not keep payments yet."""
-    try:
-        keeps_payments = stores_payments(uow_factory)
-    except PortError as error:
-        # The service starts while its database is away (readiness says so); every storage
-        # on its way to main keeps payments, so assume this one does.
-        _log.warning("could not ask the storage whether it keeps payments: %s", error)
-        keeps_payments = True
-    if not keeps_payments:
-        _log.warning(
-            "the storage %s does not store payments yet: payment endpoints answer 501 and "
-            "cancellations refund nothing",
-            url_scheme(settings.database_url),
-        )
-        return None
+) -> Billing:
     return Billing(
         uow_factory,
         clock,

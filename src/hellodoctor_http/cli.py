@@ -164,10 +164,6 @@ def worker(once: bool, interval: float) -> None:
     try:
         billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
         relay, repair = outbox_relay(storage), wallet_repair(storage)
-        if billing is None and relay is None:
-            raise click.ClickException(
-                "this storage keeps no payments and has no outbox yet: the worker has nothing to do"
-            )
 
         def report(done: WorkerPass) -> None:
             click.echo(

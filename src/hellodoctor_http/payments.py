@@ -41,23 +41,15 @@ _CARD_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.HYBRID})
 
 @define(frozen=True)
 class PaymentsApi:
-    """What the payment resources share. ``billing`` is None when the storage does not keep
-    payments; ``cards_accepted`` only when a real card gateway (Stripe) is configured."""
+    """What the payment resources share. ``cards_accepted`` only when a real card gateway
+    (Stripe) is configured."""
 
-    billing: Billing | None
+    billing: Billing
     cards_accepted: bool
     currencies: tuple[str, ...]
     smallest_top_up: int
     largest_top_up: int
     max_body_bytes: int
-
-    def use_billing(self) -> Billing:
-        if self.billing is None:
-            raise Problem(
-                "payments-unavailable",
-                "this deployment's database does not store payments yet",
-            )
-        return self.billing
 
     def require_cards(self, what: str) -> None:
         if not self.cards_accepted:
@@ -81,7 +73,7 @@ class AppointmentPayments:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, appointment_id: str) -> None:
         actor = require_actor(req)
-        billing = self._api.use_billing()
+        billing = self._api.billing
         body = read_body(req, PaymentBody, self._api.max_body_bytes)
         method = parse_enum(PaymentMethod, body.method, "method")
         if method in _CARD_METHODS:
@@ -98,7 +90,7 @@ class WalletResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        billing = self._api.use_billing()
+        billing = self._api.billing
         params = QueryReader(req, {"currency"})
         currency = (params.text("currency", 3) or self._api.currencies[0]).upper()
         if currency not in self._api.currencies:
@@ -116,7 +108,7 @@ class TopUps:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        billing = self._api.use_billing()
+        billing = self._api.billing
         _patient(actor)
         body = read_body(req, TopUpBody, self._api.max_body_bytes)
         api = self._api
@@ -145,7 +137,7 @@ class Payments:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        billing = self._api.use_billing()
+        billing = self._api.billing
         if actor.role is Role.DOCTOR:
             raise Problem("access-denied", "payments are the patient's and the admins' to see")
         params = QueryReader(req, {"status", "purpose", "method", "patient_id", "cursor", "limit"})
@@ -222,7 +214,7 @@ class StripeWebhook:
         self._api = api
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        billing = self._api.use_billing()
+        billing = self._api.billing
         body = read_raw(req, WEBHOOK_MAX_BYTES)
         result = billing.handle_webhook(body, req.get_header("Stripe-Signature"))
         write_json(resp, {"outcome": result.outcome.value, "event_id": result.event_id})

@@ -67,8 +67,8 @@ class SchedulingApi:
     clock: Clock
     metrics: Metrics
     max_body_bytes: int
-    # Cancelling refunds by the policy through Billing when the storage keeps payments.
-    billing: Billing | None = None
+    # Cancelling refunds by the policy through Billing.
+    billing: Billing
 
 
 def _etag(version: int) -> str:
@@ -345,10 +345,8 @@ class AppointmentAction:
 
 
 def cancel(api: SchedulingApi, actor: Actor, key: AppointmentId, body: CancelBody) -> Appointment:
-    if api.billing is not None:
-        # Refunds follow the cancellation policy, to where the money came from, once.
-        return api.billing.cancel(actor, key, body.reason)
-    return api.scheduling.cancel(actor, key, body.reason)
+    # Refunds follow the cancellation policy, to where the money came from, once.
+    return api.billing.cancel(actor, key, body.reason)
 
 
 def reschedule(

@@ -637,8 +637,6 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
     ),
 )
 
-_PAYMENT_PROBLEMS = ("payments-unavailable",)
-
 PAYMENT_ROUTES: tuple[Route, ...] = (
     Route(
         f"{API}/appointments/{{appointment_id}}/payments",
@@ -663,7 +661,6 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                     "insufficient-funds",
                     "invalid-value",
                     "concurrent-update",
-                    *_PAYMENT_PROBLEMS,
                     *_BODY_PROBLEMS,
                 ),
                 tag="payments",
@@ -686,7 +683,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                         "One of the clinic's currencies; default the first.",
                     ),
                 ),
-                problems=("access-denied", "validation-error", *_PAYMENT_PROBLEMS),
+                problems=("access-denied", "validation-error"),
                 tag="payments",
             )
         },
@@ -707,7 +704,6 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                     "access-denied",
                     "payment-not-allowed",
                     "invalid-value",
-                    *_PAYMENT_PROBLEMS,
                     *_BODY_PROBLEMS,
                 ),
                 tag="payments",
@@ -731,7 +727,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                     _CURSOR_PARAM,
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
                 ),
-                problems=("access-denied", "validation-error", *_PAYMENT_PROBLEMS),
+                problems=("access-denied", "validation-error"),
                 tag="payments",
             )
         },
@@ -755,7 +751,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                         "The provider's signature of the raw body.",
                     ),
                 ),
-                problems=("webhook-rejected", "payload-too-large", *_PAYMENT_PROBLEMS),
+                problems=("webhook-rejected", "payload-too-large"),
                 tag="payments",
             )
         },

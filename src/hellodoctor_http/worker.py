@@ -48,23 +48,23 @@ def wallet_repair(storage: UnitOfWorkFactory) -> Relay | None:
 
 
 def run_once(
-    billing: Billing | None,
+    billing: Billing,
     relay: Relay | None = None,
     *,
     repair: Relay | None = None,
     limit: int = 100,
 ) -> WorkerPass:
-    """One pass. ``billing`` is None on a storage that does not keep payments."""
+    """One pass."""
     # Repairs first: a credit a crash left owing is applied before holds are looked at.
     repaired = repair() if repair is not None else 0
-    expired = len(billing.expire_holds(limit)) if billing is not None else 0
-    checked = billing.settle_refunds(limit) if billing is not None else 0
+    expired = len(billing.expire_holds(limit))
+    checked = billing.settle_refunds(limit)
     relayed = relay() if relay is not None else 0
     return WorkerPass(expired, checked, relayed, repaired)
 
 
 def run_forever(
-    billing: Billing | None,
+    billing: Billing,
     relay: Relay | None,
     *,
     repair: Relay | None = None,

@@ -23,7 +23,7 @@ from hellodoctor_domain import Role, Scheduling
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
-from hellodoctor_http.app import Dependencies, create_app, storage_probe, stores_payments
+from hellodoctor_http.app import Dependencies, create_app, storage_probe
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import FEE_DOCTOR, NOW, SECRET, Headers, ValidatingClient, seed
@@ -59,16 +59,14 @@ def gateway() -> OfflinePaymentGateway:
 @pytest.fixture
 def billing(
     storage: UnitOfWorkFactory, clock: ManualClock, gateway: OfflinePaymentGateway
-) -> Billing | None:
-    """Billing where the storage keeps payments (cancelling then refunds through it)."""
-    if not stores_payments(storage):
-        return None
+) -> Billing:
+    """Billing over the storage (cancelling refunds through it)."""
     return Billing(storage, clock, SequentialIds("pay"), gateway)
 
 
 @pytest.fixture
 def dependencies(
-    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier, billing: Billing | None
+    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier, billing: Billing
 ) -> Dependencies:
     scheduling = Scheduling(storage, clock, SequentialIds("apt"))
     seed(scheduling)

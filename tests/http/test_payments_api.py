@@ -316,31 +316,6 @@ def test_without_online_cards_only_wallet_and_clinic_payments_are_offered(
     assert pay(client, as_patient(), held["id"], "offline").status_code == 200
 
 
-def test_without_payment_storage_the_endpoints_say_so_and_cancel_still_works(
-    dependencies: Dependencies, as_patient: Headers
-) -> None:
-    client = ValidatingClient(create_app(attrs.evolve(dependencies, billing=None)))
-    held = hold(client, as_patient(), at(10))
-    answers = [
-        pay(client, as_patient(), held["id"], "card"),
-        client.simulate_get(f"{API}/wallet", headers=as_patient()),
-        client.simulate_get(f"{API}/payments", headers=as_patient()),
-        client.simulate_post(
-            f"{API}/wallet/top-ups",
-            json={"amount": {"minor_units": 1000, "currency": "GBP"}},
-            headers=as_patient(),
-        ),
-        client.simulate_post(
-            f"{API}/webhooks/stripe", body=b"{}", headers={"Stripe-Signature": "x"}
-        ),
-    ]
-    assert [(a.status_code, problem(a)) for a in answers] == [(501, "payments-unavailable")] * 5
-    cancelled = client.simulate_post(
-        f"{API}/appointments/{held['id']}/cancel", headers=as_patient()
-    )
-    assert cancelled.json["status"] == "cancelled"
-
-
 # -- webhooks -------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from hellodoctor_adapters.memory import (
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
-from hellodoctor_http.app import build_billing, gateway_for, stores_payments
+from hellodoctor_http.app import build_billing, gateway_for
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
 from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once, wallet_repair
@@ -44,39 +44,17 @@ def test_worker_refuses_stripe_keys_it_cannot_use() -> None:
     assert "configuration refused" in result.output
 
 
-def test_billing_is_built_over_every_storage_that_keeps_payments(tmp_path: Path) -> None:
+def test_billing_is_built_over_every_storage(tmp_path: Path) -> None:
     settings = Settings(jwt_secret="k" * 40)
     memory = InMemoryUnitOfWorkFactory()
-    assert stores_payments(memory)
     assert build_billing(settings, memory, SystemClock(), UuidIds(), gateway_for(settings))
     sqlite = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
     try:
-        assert stores_payments(sqlite)
         assert build_billing(settings, sqlite, SystemClock(), UuidIds(), gateway_for(settings))
     finally:
         sqlite.dispose()
     assert outbox_relay(memory) is None
     assert wallet_repair(memory) is None
-
-
-def test_billing_is_not_built_over_a_storage_without_payments() -> None:
-    class PaymentlessUnitOfWork(InMemoryUnitOfWork):
-        def _begin(self) -> None:
-            super()._begin()
-            for name in ("payments", "wallets", "processed_events"):
-                del self.__dict__[name]
-
-    store = InMemoryUnitOfWorkFactory()
-
-    def paymentless() -> InMemoryUnitOfWork:
-        return PaymentlessUnitOfWork(store.store)
-
-    settings = Settings(jwt_secret="k" * 40)
-    assert not stores_payments(paymentless)
-    assert (
-        build_billing(settings, paymentless, SystemClock(), UuidIds(), gateway_for(settings))
-        is None
-    )
 
 
 def test_the_default_gateway_takes_no_forged_webhooks() -> None:
@@ -107,7 +85,10 @@ def test_a_pass_relays_the_outbox_and_repairs_wallets_when_the_storage_can() -> 
     relay, repair = outbox_relay(storage), wallet_repair(storage)
     assert relay is not None
     assert repair is not None
-    assert run_once(None, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
+    billing = build_billing(
+        Settings(jwt_secret="k" * 40), storage, SystemClock(), UuidIds(), OfflinePaymentGateway()
+    )
+    assert run_once(billing, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
     assert storage.calls == ["repair", "relay"]
 
 
