@@ -30,7 +30,8 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
-from hellodoctor_http.app import Dependencies, create_app
+from hellodoctor_http.app import create_app
+from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, NOW, Headers, ValidatingClient, at
 from hellodoctor_http.worker import WorkerPass, run_once
 
@@ -298,9 +299,9 @@ def test_offline_payment_books_with_the_fee_due_at_the_clinic(
 
 
 def test_without_online_cards_only_wallet_and_clinic_payments_are_offered(
-    dependencies: Dependencies, gateway: OfflinePaymentGateway, as_patient: Headers
+    components: Components, gateway: OfflinePaymentGateway, as_patient: Headers
 ) -> None:
-    client = ValidatingClient(create_app(attrs.evolve(dependencies, cards_accepted=False)))
+    client = ValidatingClient(create_app(attrs.evolve(components, cards_accepted=False)))
     held = hold(client, as_patient(), at(10))
     for method in ("card", "hybrid"):
         refused = pay(client, as_patient(), held["id"], method)
