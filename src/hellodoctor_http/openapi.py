@@ -1,11 +1,13 @@
-"""The OpenAPI 3.1 document, built from the route table and the problem catalogue."""
+"""The OpenAPI 3.1 document, built from the route table, the request bodies' attrs classes
+(``json_schema``) and the problem catalogue."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from hellodoctor_http.json_schema import body_schemas, may_be_omitted, reference
 from hellodoctor_http.problems import PROBLEM_JSON, PROBLEMS
-from hellodoctor_http.routes import JSON, ROUTES, SCHEMAS, Operation, Route
+from hellodoctor_http.routes import JSON, ROUTES, SCHEMAS, Body, Operation, Route
 
 # Problems any operation may answer: a refused token, an oversized or unparseable request
 # line, an unexpected failure, the database being away.
@@ -55,11 +57,49 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
         ],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
         },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    bodies = [
+        body
+        for route in ROUTES
+        for operation in route.operations.values()
+        for body in _classes(operation.body)
+    ]
+    derived = body_schemas(bodies)
+    clashes = set(derived) & set(SCHEMAS)
+    if clashes:
+        raise ValueError(f"request and response schemas share names: {sorted(clashes)}")
+    return {**SCHEMAS, **derived}
+
+
+def _classes(body: Body | None) -> tuple[type[Any], ...]:
+    if body is None or isinstance(body, str):
+        return ()
+    return body if isinstance(body, tuple) else (body,)
+
+
+def _request_body(body: Body) -> dict[str, Any]:
+    if isinstance(body, str):  # a hand-written schema: a body read raw
+        return {
+            "required": True,
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{body}"}}},
+        }
+    classes = _classes(body)
+    schema = (
+        reference(classes[0])
+        if len(classes) == 1
+        else {"oneOf": [reference(body) for body in classes]}
+    )
+    return {
+        "required": not all(may_be_omitted(body) for body in classes),
+        "content": {JSON: {"schema": schema}},
     }
 
 
@@ -125,8 +165,5 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
             for param in operation.params
         ]
     if operation.body is not None:
-        built["requestBody"] = {
-            "required": operation.body not in ("Empty", "CancelInput"),
-            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{operation.body}"}}},
-        }
+        built["requestBody"] = _request_body(operation.body)
     return built

@@ -34,6 +34,7 @@ from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.identity import Identity
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import read_body, write_json
+from hellodoctor_http.json_schema import may_be_omitted
 from hellodoctor_http.middleware import Metrics
 from hellodoctor_http.params import QueryReader, encode_cursor
 from hellodoctor_http.problems import ERROR_PROBLEMS, FieldError, Problem, validation_problem
@@ -336,7 +337,7 @@ class AppointmentAction:
     def on_post(self, req: falcon.Request, resp: falcon.Response, appointment_id: str) -> None:
         actor = require_actor(req)
         # An action whose input is all optional may come without a body at all.
-        if self._body in (EmptyBody, CancelBody) and not req.content_length:
+        if may_be_omitted(self._body) and not req.content_length:
             body: Any = self._body()
         else:
             body = read_body(req, self._body, self._api.max_body_bytes)

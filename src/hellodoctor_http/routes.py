@@ -11,7 +11,38 @@ from typing import Any
 
 from attrs import define, field
 
+from hellodoctor_domain import AppointmentStatus, AppointmentType, Role, VisitKind
+from hellodoctor_domain.model.accounts import AccountStatus
+from hellodoctor_domain.model.payments import (
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    RefundReason,
+    WalletEntryKind,
+)
+from hellodoctor_domain.use_cases.billing import WebhookOutcome
+from hellodoctor_http.json_schema import wire_values
+from hellodoctor_http.schemas import (
+    AvailabilityBody,
+    BookingBody,
+    CancelBody,
+    CodeBody,
+    DoctorInviteBody,
+    EmailBody,
+    EmptyBody,
+    LoginBody,
+    PaymentBody,
+    RefreshBody,
+    RegisterBody,
+    RescheduleBody,
+    ResetBody,
+    StaffBookingBody,
+    TopUpBody,
+    VerifyBody,
+)
+
 JSON = "application/json"
+Body = type[Any] | tuple[type[Any], ...] | str
 
 # -- JSON Schemas of bodies (OpenAPI 3.1 = JSON Schema 2020-12) ----------------------------
 
@@ -30,29 +61,9 @@ def _object(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 _STRING = {"type": "string"}
-_EMAIL = {"type": "string", "maxLength": 254, "examples": ["grace@example.com"]}
-_PASSWORD = {"type": "string", "minLength": 12, "maxLength": 256}
-_SECRET = {"type": "string", "maxLength": 512}
-_TEXT = {"type": "string", "maxLength": 1000}
 _DATETIME = {"type": "string", "format": "date-time"}
 _NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
-_HHMM = {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?$"}
-_DATE = {"type": "string", "format": "date"}
 _CURSOR = {"type": ["string", "null"], "description": "Pass as ?cursor= for the next page."}
-_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_STATUSES = ["held", "booked", "completed", "no_show", "cancelled", "expired"]
-_TYPES = ["in_person", "telemedicine"]
-_KINDS = ["regular", "follow_up", "emergency"]
-_METHODS = ["card", "wallet", "hybrid", "offline"]
-_PAYMENT_STATUSES = [
-    "requires_payment",
-    "processing",
-    "succeeded",
-    "failed",
-    "refunded",
-    "partially_refunded",
-    "cancelled",
-]
 
 SCHEMAS: dict[str, Any] = {
     "Money": _object(
@@ -88,33 +99,6 @@ SCHEMAS: dict[str, Any] = {
         items={"type": "array", "items": _ref("Doctor")},
         next_cursor=_CURSOR,
     ),
-    "Window": _object(["start", "end"], start=_HHMM, end=_HHMM),
-    "WorkingDay": _object(
-        ["weekday", "hours"],
-        weekday={"enum": _WEEKDAYS},
-        hours={"type": "array", "items": _ref("Window")},
-        breaks={"type": "array", "items": _ref("Window")},
-    ),
-    "TimeOff": _object(
-        ["first_day", "last_day"],
-        first_day=_DATE,
-        last_day=_DATE,
-        window={"oneOf": [_ref("Window"), {"type": "null"}]},
-        reason=_TEXT,
-    ),
-    "ExtraHours": _object(["day", "window"], day=_DATE, window=_ref("Window")),
-    "AvailabilityInput": _object(
-        ["weekly"],
-        weekly={"type": "array", "items": _ref("WorkingDay")},
-        time_zone={"type": ["string", "null"], "description": "Defaults to the doctor's."},
-        slot_minutes={"type": "integer", "minimum": 1, "default": 30},
-        buffer_minutes={"type": "integer", "minimum": 0, "default": 0},
-        minimum_notice_minutes={"type": "integer", "minimum": 0, "default": 120},
-        booking_horizon_days={"type": "integer", "minimum": 1, "default": 90},
-        max_slots_per_visit={"type": "integer", "minimum": 1, "default": 4},
-        time_off={"type": "array", "items": _ref("TimeOff")},
-        extra_hours={"type": "array", "items": _ref("ExtraHours")},
-    ),
     "Availability": _object(
         [
             "doctor_id",
@@ -131,14 +115,14 @@ SCHEMAS: dict[str, Any] = {
         ],
         doctor_id=_STRING,
         time_zone=_STRING,
-        weekly={"type": "array", "items": _ref("WorkingDay")},
+        weekly={"type": "array", "items": _ref("WorkingDayInput")},
         slot_minutes={"type": "integer"},
         buffer_minutes={"type": "integer"},
         minimum_notice_minutes={"type": "integer"},
         booking_horizon_days={"type": "integer"},
         max_slots_per_visit={"type": "integer"},
-        time_off={"type": "array", "items": _ref("TimeOff")},
-        extra_hours={"type": "array", "items": _ref("ExtraHours")},
+        time_off={"type": "array", "items": _ref("TimeOffInput")},
+        extra_hours={"type": "array", "items": _ref("ExtraHoursInput")},
         version={"type": "integer", "description": "Also the ETag; send it as If-Match."},
     ),
     "Slot": _object(
@@ -156,28 +140,9 @@ SCHEMAS: dict[str, Any] = {
         time_zone={"type": ["string", "null"]},
         slots={"type": "array", "items": _ref("Slot")},
     ),
-    "BookingInput": {
-        **_object(
-            ["doctor_id", "start"],
-            doctor_id=_STRING,
-            patient_id={
-                **_STRING,
-                "description": "Doctors and admins only (required for them); a patient books "
-                "for themself and may not send it.",
-            },
-            start=_DATETIME,
-            type={"enum": _TYPES, "default": "in_person"},
-            reason=_TEXT,
-            length_minutes={
-                "type": ["integer", "null"],
-                "description": "A whole number of the doctor's slots; default one slot.",
-            },
-            visit_kind={"enum": _KINDS, "default": "regular"},
-        ),
-    },
     "Cancellation": _object(
         ["by", "reason", "at", "refund"],
-        by={"enum": ["patient", "doctor", "admin"]},
+        by={"enum": wire_values(Role)},
         reason=_STRING,
         at=_DATETIME,
         refund=_ref("Money"),
@@ -204,9 +169,9 @@ SCHEMAS: dict[str, Any] = {
         patient_id=_STRING,
         start=_DATETIME,
         end=_DATETIME,
-        status={"enum": _STATUSES},
-        type={"enum": _TYPES},
-        visit_kind={"enum": _KINDS},
+        status={"enum": wire_values(AppointmentStatus)},
+        type={"enum": wire_values(AppointmentType)},
+        visit_kind={"enum": wire_values(VisitKind)},
         reason=_STRING,
         price=_ref("Money"),
         hold_expires_at={**_NULLABLE_DATETIME, "description": "Set while held (fee due)."},
@@ -219,32 +184,10 @@ SCHEMAS: dict[str, Any] = {
         items={"type": "array", "items": _ref("Appointment")},
         next_cursor=_CURSOR,
     ),
-    "CancelInput": _object([], reason=_TEXT),
-    "RescheduleInput": _object(["start"], start=_DATETIME),
-    "Empty": _object([]),
     # -- payments: no input names a price; a top-up's amount is the one a client chooses --
-    "PaymentInput": _object(
-        ["method"],
-        method={
-            "enum": _METHODS,
-            "description": "How to pay; the amount is always the appointment's price.",
-        },
-    ),
-    "TopUpInput": _object(
-        ["amount"],
-        amount=_object(
-            ["minor_units", "currency"],
-            minor_units={
-                "type": "integer",
-                "minimum": 1,
-                "description": "Whole minor units, within the clinic's top-up bounds.",
-            },
-            currency={"type": "string", "pattern": "^[A-Z]{3}$"},
-        ),
-    ),
     "Refund": _object(
         ["reason", "amount", "card", "wallet", "recorded_at", "settled"],
-        reason={"enum": ["cancellation", "unbookable", "release"]},
+        reason={"enum": wire_values(RefundReason)},
         amount=_ref("Money"),
         card={**_ref("Money"), "description": "Back to the card."},
         wallet={**_ref("Money"), "description": "Back to the wallet."},
@@ -270,11 +213,11 @@ SCHEMAS: dict[str, Any] = {
             "succeeded_at",
         ],
         id=_STRING,
-        purpose={"enum": ["appointment", "wallet_top_up"]},
+        purpose={"enum": wire_values(PaymentPurpose)},
         patient_id=_STRING,
         appointment_id={"type": ["string", "null"]},
-        method={"enum": _METHODS},
-        status={"enum": _PAYMENT_STATUSES},
+        method={"enum": wire_values(PaymentMethod)},
+        status={"enum": wire_values(PaymentStatus)},
         amount=_ref("Money"),
         wallet_part=_ref("Money"),
         card_part=_ref("Money"),
@@ -304,7 +247,7 @@ SCHEMAS: dict[str, Any] = {
     "WalletEntry": _object(
         ["reference", "kind", "amount", "recorded_at", "payment_id"],
         reference=_STRING,
-        kind={"enum": ["top_up", "payment", "refund"]},
+        kind={"enum": wire_values(WalletEntryKind)},
         amount={**_ref("Money"), "description": "Credits positive, debits negative."},
         recorded_at=_DATETIME,
         payment_id={"type": ["string", "null"]},
@@ -323,39 +266,10 @@ SCHEMAS: dict[str, Any] = {
     },
     "WebhookResult": _object(
         ["outcome", "event_id"],
-        outcome={"enum": ["applied", "duplicate", "ignored"]},
+        outcome={"enum": wire_values(WebhookOutcome)},
         event_id=_STRING,
     ),
     # -- identity: no input names a role, a status, an id or a verified flag --
-    "RegisterInput": _object(
-        ["email", "password", "name"],
-        email=_EMAIL,
-        password=_PASSWORD,
-        name=_TEXT,
-        date_of_birth={"type": ["string", "null"], "format": "date"},
-        phone={"type": ["string", "null"], "maxLength": 512},
-    ),
-    "EmailInput": _object(["email"], email=_EMAIL),
-    "VerifyInput": _object(
-        ["email", "code"], email=_EMAIL, code={**_SECRET, "description": "From the e-mail."}
-    ),
-    "LoginInput": _object(
-        ["email", "password"],
-        email=_EMAIL,
-        password=_STRING,
-        totp_code={
-            "type": ["string", "null"],
-            "maxLength": 512,
-            "description": "The authenticator app's code, once two-factor sign-in is on.",
-        },
-    ),
-    "RefreshInput": _object(["refresh_token"], refresh_token=_SECRET),
-    "ResetInput": _object(
-        ["token", "password"],
-        token={**_SECRET, "description": "From the reset or invitation link (?token=)."},
-        password=_PASSWORD,
-    ),
-    "CodeInput": _object(["code"], code=_SECRET),
     "Tokens": _object(
         ["access_token", "refresh_token", "token_type", "expires_in"],
         access_token={"type": "string", "description": "A JWT; send as Authorization: Bearer."},
@@ -378,8 +292,8 @@ SCHEMAS: dict[str, Any] = {
         ["id", "email", "role", "status", "patient_id", "doctor_id", "two_factor_enabled"],
         id=_STRING,
         email=_STRING,
-        role={"enum": ["patient", "doctor", "admin"]},
-        status={"enum": ["pending", "active", "disabled"]},
+        role={"enum": wire_values(Role)},
+        status={"enum": wire_values(AccountStatus)},
         patient_id={"type": ["string", "null"]},
         doctor_id={"type": ["string", "null"]},
         two_factor_enabled={"type": "boolean"},
@@ -397,29 +311,6 @@ SCHEMAS: dict[str, Any] = {
             "description": "Present when the role must use two-factor sign-in: put it in an "
             "authenticator app and sign in with a code from it.",
         },
-    ),
-    "MoneyInput": _object(
-        ["minor_units", "currency"],
-        minor_units={"type": "integer", "minimum": 0},
-        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
-    ),
-    "DoctorInput": _object(
-        [
-            "email",
-            "name",
-            "specialty",
-            "registration_number",
-            "consultation_fee",
-            "time_zone",
-        ],
-        email=_EMAIL,
-        name=_TEXT,
-        specialty=_TEXT,
-        registration_number=_TEXT,
-        consultation_fee=_ref("MoneyInput"),
-        time_zone={"type": "string", "description": "IANA zone the doctor works in."},
-        qualifications={"type": "array", "items": _STRING},
-        languages={"type": "array", "items": _STRING},
     ),
     "Status": _object(["status"], status=_STRING),
     "Problem": {
@@ -462,7 +353,9 @@ class Operation:
     ok: int = 200
     response: str | None = None  # schema name of the success body
     response_type: str = JSON
-    body: str | None = None  # schema name of the request body
+    # The request body: its attrs class (two for either of two bodies), or the name of a
+    # hand-written schema for a body read raw.
+    body: Body | None = None
     params: tuple[Param, ...] = ()
     problems: tuple[str, ...] = ()  # problem slugs this operation may answer besides common
     headers: tuple[str, ...] = ()  # response headers on success
@@ -508,7 +401,7 @@ def _identity(
     auth: str = "public",
     ok: int = 200,
     response: str | None = None,
-    body: str | None = None,
+    body: Body | None = None,
     problems: tuple[str, ...] = (),
     method: str = "post",
 ) -> Route:
@@ -539,7 +432,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "address already has an account)",
         ok=202,
         response="Accepted",
-        body="RegisterInput",
+        body=RegisterBody,
         problems=("weak-password", "invalid-value"),
     ),
     _identity(
@@ -547,7 +440,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "verify",
         "Verify the e-mail address with the code; the account becomes active",
         ok=204,
-        body="VerifyInput",
+        body=VerifyBody,
         problems=("invalid-one-time-secret",),
     ),
     _identity(
@@ -556,14 +449,14 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "Send a new verification code (at most one a minute; 202 either way)",
         ok=202,
         response="Accepted",
-        body="EmailInput",
+        body=EmailBody,
     ),
     _identity(
         "auth/login",
         "login",
         "Sign in: an access token (15 minutes) and a refresh token",
         response="Tokens",
-        body="LoginInput",
+        body=LoginBody,
         problems=(
             "authentication-failed",
             "second-factor-required",
@@ -579,7 +472,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "Exchange a refresh token for new tokens; reusing one ends its whole session",
         who="the refresh token's holder",
         response="Tokens",
-        body="RefreshInput",
+        body=RefreshBody,
         problems=("authentication-failed", "refresh-token-reused", "concurrent-update"),
     ),
     _identity(
@@ -588,7 +481,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "End the session the refresh token belongs to",
         who="the refresh token's holder",
         ok=204,
-        body="RefreshInput",
+        body=RefreshBody,
     ),
     _identity(
         "auth/password/forgot",
@@ -596,7 +489,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "E-mail a password-reset link (202 whether or not the address has an account)",
         ok=202,
         response="Accepted",
-        body="EmailInput",
+        body=EmailBody,
     ),
     _identity(
         "auth/password/reset",
@@ -604,7 +497,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         "Set a password from a reset or invitation link; ends every session of the account",
         who="the link's holder",
         response="PasswordSet",
-        body="ResetInput",
+        body=ResetBody,
         problems=("invalid-one-time-secret", "weak-password", "invalid-value"),
     ),
     _identity(
@@ -623,7 +516,7 @@ IDENTITY_ROUTES: tuple[Route, ...] = (
         who="any signed-in account",
         auth="bearer",
         ok=204,
-        body="CodeInput",
+        body=CodeBody,
         problems=("invalid-one-time-secret", "concurrent-update"),
     ),
     _identity(
@@ -650,7 +543,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "its patient",
                 response="PaymentStarted",
-                body="PaymentInput",
+                body=PaymentBody,
                 params=(_APPOINTMENT,),
                 problems=(
                     "not-found",
@@ -699,7 +592,7 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                 "patient (own)",
                 ok=201,
                 response="PaymentStarted",
-                body="TopUpInput",
+                body=TopUpBody,
                 problems=(
                     "access-denied",
                     "payment-not-allowed",
@@ -721,8 +614,8 @@ PAYMENT_ROUTES: tuple[Route, ...] = (
                 response="PaymentPage",
                 params=(
                     _query("status", {"type": "string"}, "Comma-separated statuses."),
-                    _query("purpose", {"enum": ["appointment", "wallet_top_up"]}),
-                    _query("method", {"enum": _METHODS}),
+                    _query("purpose", {"enum": wire_values(PaymentPurpose)}),
+                    _query("method", {"enum": wire_values(PaymentMethod)}),
                     _query("patient_id", {"type": "string"}, "Admins only."),
                     _CURSOR_PARAM,
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
@@ -784,7 +677,7 @@ ROUTES: tuple[Route, ...] = (
                 "admin",
                 ok=201,
                 response="Doctor",
-                body="DoctorInput",
+                body=DoctorInviteBody,
                 problems=("access-denied", "already-exists", "invalid-value", *_BODY_PROBLEMS),
                 headers=("Location",),
             ),
@@ -822,7 +715,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "that doctor, admin",
                 response="Availability",
-                body="AvailabilityInput",
+                body=AvailabilityBody,
                 params=(
                     _DOCTOR,
                     Param(
@@ -898,7 +791,7 @@ ROUTES: tuple[Route, ...] = (
                 "patient (for themself), doctor (own calendar), admin",
                 ok=201,
                 response="Appointment",
-                body="BookingInput",
+                body=(BookingBody, StaffBookingBody),
                 params=(
                     Param(
                         "Idempotency-Key",
@@ -949,7 +842,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "its patient, its doctor, admin",
                 response="Appointment",
-                body="CancelInput",
+                body=CancelBody,
                 params=(_APPOINTMENT,),
                 problems=(*_ACTION_PROBLEMS, "cancellation-not-allowed", *_BODY_PROBLEMS),
             )
@@ -964,7 +857,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "its patient, its doctor, admin",
                 response="Appointment",
-                body="RescheduleInput",
+                body=RescheduleBody,
                 params=(_APPOINTMENT,),
                 problems=(
                     *_ACTION_PROBLEMS,
@@ -990,7 +883,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "its doctor, admin",
                 response="Appointment",
-                body="Empty",
+                body=EmptyBody,
                 params=(_APPOINTMENT,),
                 problems=(*_ACTION_PROBLEMS, *_BODY_PROBLEMS),
             )
@@ -1005,7 +898,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "its doctor, admin",
                 response="Appointment",
-                body="Empty",
+                body=EmptyBody,
                 params=(_APPOINTMENT,),
                 problems=(*_ACTION_PROBLEMS, *_BODY_PROBLEMS),
             )

@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from attrs import define, field
-
 from hellodoctor_domain import (
     Appointment,
     AppointmentType,
@@ -29,58 +27,56 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.model.accounts import Account
+from hellodoctor_domain.model.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Account
 from hellodoctor_domain.model.payments import Payment, PaymentMethod, Refund, Wallet
 from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_domain.use_cases.billing import PaymentStarted
 from hellodoctor_domain.use_cases.identity import PasswordSet, TwoFactorEnrollment
+from hellodoctor_http.json_schema import choice, request_body, text, wire
 
 # -- requests -------------------------------------------------------------------------------
 
 MAX_TEXT = 1000
+MAX_SECRET = 512
+CURRENCY = "^[A-Z]{3}$"
 
 
-def _short_text(_instance: object, attribute: Any, value: str) -> None:
-    if len(value) > MAX_TEXT:
-        raise InvalidValue(f"{attribute.name} is at most {MAX_TEXT} characters")
-
-
-@define(frozen=True)
+@request_body
 class WindowBody:
     start: time
     end: time
 
 
-@define(frozen=True)
+@request_body
 class WorkingDayBody:
-    weekday: str
+    weekday: str = choice(Weekday)
     hours: tuple[WindowBody, ...]
     breaks: tuple[WindowBody, ...] = ()
 
 
-@define(frozen=True)
+@request_body
 class TimeOffBody:
     first_day: date
     last_day: date
     window: WindowBody | None = None
-    reason: str = ""
+    reason: str = text(MAX_TEXT, default="")
 
 
-@define(frozen=True)
+@request_body
 class ExtraHoursBody:
     day: date
     window: WindowBody
 
 
-@define(frozen=True)
+@request_body
 class AvailabilityBody:
     weekly: tuple[WorkingDayBody, ...]
-    time_zone: str | None = None
-    slot_minutes: int = 30
-    buffer_minutes: int = 0
-    minimum_notice_minutes: int = 120
-    booking_horizon_days: int = 90
-    max_slots_per_visit: int = 4
+    time_zone: str | None = wire(default=None, description="Defaults to the doctor's.")
+    slot_minutes: int = wire(default=30, minimum=1)
+    buffer_minutes: int = wire(default=0, minimum=0)
+    minimum_notice_minutes: int = wire(default=120, minimum=0)
+    booking_horizon_days: int = wire(default=90, minimum=1)
+    max_slots_per_visit: int = wire(default=4, minimum=1)
     time_off: tuple[TimeOffBody, ...] = ()
     extra_hours: tuple[ExtraHoursBody, ...] = ()
 
@@ -124,128 +120,134 @@ def _weekday(name: str) -> Weekday:
         raise InvalidValue(f"{name!r} is not a weekday (monday ... sunday)") from None
 
 
-@define(frozen=True)
+@request_body
 class BookingBody:
     """A patient's booking: for themself, so no patient field at all."""
 
     doctor_id: str
     start: datetime
-    type: str = AppointmentType.IN_PERSON.value
-    reason: str = field(default="", validator=_short_text)
-    length_minutes: int | None = None
-    visit_kind: str = VisitKind.REGULAR.value
+    type: str = choice(AppointmentType, default=AppointmentType.IN_PERSON)
+    reason: str = text(MAX_TEXT, default="")
+    length_minutes: int | None = wire(
+        default=None, description="A whole number of the doctor's slots; default one slot."
+    )
+    visit_kind: str = choice(VisitKind, default=VisitKind.REGULAR)
 
 
-@define(frozen=True)
+@request_body
 class StaffBookingBody:
     """A doctor (into their own calendar) or an admin books for a named patient."""
 
     doctor_id: str
-    patient_id: str
+    patient_id: str = wire(description="Whom for: a doctor books into their own calendar.")
     start: datetime
-    type: str = AppointmentType.IN_PERSON.value
-    reason: str = field(default="", validator=_short_text)
-    length_minutes: int | None = None
-    visit_kind: str = VisitKind.REGULAR.value
+    type: str = choice(AppointmentType, default=AppointmentType.IN_PERSON)
+    reason: str = text(MAX_TEXT, default="")
+    length_minutes: int | None = wire(
+        default=None, description="A whole number of the doctor's slots; default one slot."
+    )
+    visit_kind: str = choice(VisitKind, default=VisitKind.REGULAR)
 
 
-@define(frozen=True)
+@request_body
 class CancelBody:
-    reason: str = field(default="", validator=_short_text)
+    reason: str = text(MAX_TEXT, default="")
 
 
-@define(frozen=True)
+@request_body
 class RescheduleBody:
     start: datetime
 
 
-@define(frozen=True)
+@request_body
 class EmptyBody:
     """Actions that take no input still refuse input they do not understand."""
 
 
 # Identity. No body names a role, a status, an id or a verified flag: the server decides them.
-MAX_SECRET = 512
 
 
-def _short_secret(_instance: object, attribute: Any, value: Any) -> None:
-    if value is not None and len(value) > MAX_SECRET:
-        raise InvalidValue(f"{attribute.name} is at most {MAX_SECRET} characters")
-
-
-@define(frozen=True)
+@request_body
 class RegisterBody:
     email: EmailAddress
-    password: str
-    name: str = field(validator=_short_text)
+    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    name: str = text(MAX_TEXT)
     date_of_birth: date | None = None
-    phone: str | None = field(default=None, validator=_short_secret)
+    phone: str | None = text(MAX_SECRET, default=None)
 
 
-@define(frozen=True)
+@request_body
 class EmailBody:
     email: EmailAddress
 
 
-@define(frozen=True)
+@request_body
 class VerifyBody:
     email: EmailAddress
-    code: str = field(validator=_short_secret)
+    code: str = text(MAX_SECRET, description="From the e-mail.")
 
 
-@define(frozen=True)
+@request_body
 class LoginBody:
     email: EmailAddress
     password: str
-    totp_code: str | None = field(default=None, validator=_short_secret)
+    totp_code: str | None = text(
+        MAX_SECRET,
+        default=None,
+        description="The authenticator app's code, once two-factor sign-in is on.",
+    )
 
 
-@define(frozen=True)
+@request_body
 class RefreshBody:
-    refresh_token: str = field(validator=_short_secret)
+    refresh_token: str = text(MAX_SECRET)
 
 
-@define(frozen=True)
+@request_body
 class ResetBody:
-    token: str = field(validator=_short_secret)
-    password: str
+    token: str = text(MAX_SECRET, description="From the reset or invitation link (?token=).")
+    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
 
 
-@define(frozen=True)
+@request_body
 class CodeBody:
-    code: str = field(validator=_short_secret)
+    code: str = text(MAX_SECRET)
 
 
-@define(frozen=True)
+@request_body
 class MoneyBody:
-    minor_units: int
-    currency: str
+    minor_units: int = wire(minimum=0)
+    currency: str = wire(pattern=CURRENCY)
 
 
-@define(frozen=True)
+@request_body
 class PaymentBody:
     """How the patient pays; never how much (the price is the appointment's)."""
 
-    method: str
+    method: str = choice(
+        PaymentMethod, description="How to pay; the amount is always the appointment's price."
+    )
 
 
-@define(frozen=True)
+@request_body
 class TopUpBody:
     """The one amount a client names: what to load into the wallet (bounds are checked)."""
 
-    amount: MoneyBody
+    amount: MoneyBody = wire(
+        description="Within the clinic's top-up bounds, in one of its currencies."
+    )
 
 
-@define(frozen=True)
+@request_body
 class DoctorInviteBody:
     """An admin adds a doctor; the id is made by the server, the fee is whole minor units."""
 
     email: EmailAddress
-    name: str = field(validator=_short_text)
-    specialty: str = field(validator=_short_text)
-    registration_number: str = field(validator=_short_text)
+    name: str = text(MAX_TEXT)
+    specialty: str = text(MAX_TEXT)
+    registration_number: str = text(MAX_TEXT)
     consultation_fee: MoneyBody
-    time_zone: str
+    time_zone: str = wire(description="IANA zone the doctor works in.")
     qualifications: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
 
