@@ -1,6 +1,6 @@
-"""The Falcon application: ``create_app(components)`` wires HTTP to the use cases the
-composition root (``hellodoctor_http.bootstrap``) built, so tests build it over any storage.
-Nothing runs at import time.
+"""The Falcon application: ``create_app(components)`` mounts every API area's routes over what
+the composition root (``hellodoctor_http.bootstrap``) built, so tests build it over any
+storage. Nothing runs at import time.
 """
 
 from __future__ import annotations
@@ -10,21 +10,34 @@ from typing import Any
 import falcon
 
 from hellodoctor_http import problems
-from hellodoctor_http.accounts import AccountsApi, account_resources
+from hellodoctor_http.api import Api, accounts, appointments, doctors, operations, payments, values
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
-from hellodoctor_http.openapi import document
-from hellodoctor_http.operations import (
-    Health,
-    MetricsResource,
-    OpenApiDocument,
-    Ready,
-    SwaggerUi,
+from hellodoctor_http.openapi import Route, document
+
+# Every route, area by area: what create_app mounts and the OpenAPI document describes.
+ROUTES: tuple[Route, ...] = (
+    *doctors.ROUTES,
+    *appointments.ROUTES,
+    *accounts.ROUTES,
+    *payments.ROUTES,
+    *operations.ROUTES,
 )
-from hellodoctor_http.payments import PaymentsApi, payment_resources
-from hellodoctor_http.resources import SchedulingApi, scheduling_resources
-from hellodoctor_http.routes import ROUTES
+
+
+def openapi_document() -> dict[str, Any]:
+    return document(
+        ROUTES,
+        {
+            **values.SCHEMAS,
+            **doctors.SCHEMAS,
+            **appointments.SCHEMAS,
+            **accounts.SCHEMAS,
+            **payments.SCHEMAS,
+            **operations.SCHEMAS,
+        },
+    )
 
 
 def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Response]:
@@ -47,42 +60,11 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
 
-    api = SchedulingApi(
-        scheduling=components.scheduling,
-        billing=components.billing,
-        identity=components.identity,
-        ids=components.ids,
-        clock=components.clock,
-        metrics=metrics,
-        max_body_bytes=settings.max_body_bytes,
-    )
-    accounts = AccountsApi(
-        identity=components.identity,
-        codec=codec,
-        ids=components.ids,
-        trusted_proxies=settings.trusted_proxies,
-        max_body_bytes=settings.max_body_bytes,
-    )
-    resources: dict[str, object] = {
-        **scheduling_resources(api),
-        **account_resources(accounts),
-        **payment_resources(
-            PaymentsApi(
-                billing=components.billing,
-                cards_accepted=components.cards_accepted,
-                currencies=settings.currencies,
-                smallest_top_up=settings.smallest_top_up,
-                largest_top_up=settings.largest_top_up,
-                max_body_bytes=settings.max_body_bytes,
-            )
-        ),
-        "health": Health(),
-        "ready": Ready(components.readiness),
-        "metrics": MetricsResource(metrics),
-        "openapi": OpenApiDocument(document()),
-        "docs": SwaggerUi(),
-    }
+    api = Api(components, metrics, codec, openapi_document())
+    resources: dict[type[Any], object] = {}  # one per class: /api-docs and its files share one
     for route in ROUTES:
+        if route.resource not in resources:
+            resources[route.resource] = route.resource(api)
         if route.suffix:
             app.add_route(route.path, resources[route.resource], suffix=route.suffix)
         else:

@@ -26,6 +26,9 @@ from hellodoctor_domain.model.values import EmailAddress
 T = TypeVar("T")
 
 METADATA_KEY = "json_schema"
+# The longest free text (names, reasons) and secret (codes, tokens) a body may carry.
+MAX_TEXT = 1000
+MAX_SECRET = 512
 # EmailAddress refuses longer addresses (RFC 5321's limit).
 EMAIL_MAX_LENGTH = 254
 
@@ -54,11 +57,19 @@ def wire_values(kind: type[enum.Enum]) -> list[str]:
 # -- fields ----------------------------------------------------------------------------------
 
 
-def wire(*, default: Any = attrs.NOTHING, validator: Any = None, **keywords: Any) -> Any:
+def wire(
+    *,
+    default: Any = attrs.NOTHING,
+    validator: Any = None,
+    kw_only: bool = False,
+    **keywords: Any,
+) -> Any:
     """An attrs field with JSON Schema keywords (``maxLength``, ``minimum``, ``pattern``,
     ``description``...) for its documentation; limits enforced elsewhere (by the domain) are
     only published here."""
-    return attrs.field(default=default, validator=validator, metadata={METADATA_KEY: keywords})
+    return attrs.field(
+        default=default, validator=validator, kw_only=kw_only, metadata={METADATA_KEY: keywords}
+    )
 
 
 def text(max_length: int, *, default: Any = attrs.NOTHING, **keywords: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 
 from hellodoctor_domain import AppointmentType, EmailAddress, Weekday
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_http.api.appointments import CancelBody, EmptyBody
 from hellodoctor_http.converters import structure
 from hellodoctor_http.json_schema import (
     body_schemas,
@@ -22,7 +23,6 @@ from hellodoctor_http.json_schema import (
     wire,
 )
 from hellodoctor_http.problems import Problem
-from hellodoctor_http.schemas import CancelBody, EmptyBody
 from hellodoctor_http.testing import OPENAPI
 
 
