@@ -49,26 +49,25 @@ def wallet_repair(storage: UnitOfWorkFactory) -> Relay | None:
 
 
 def run_once(
-    scheduling: Scheduling | None,
-    billing: Billing | None,
+    scheduling: Scheduling,
+    billing: Billing,
     relay: Relay | None = None,
     *,
     repair: Relay | None = None,
     limit: int = 100,
 ) -> WorkerPass:
-    """One pass. ``scheduling`` and ``billing`` are None on a storage that does not keep
-    payments (expiring a hold abandons its payment)."""
+    """One pass."""
     # Repairs first: a credit a crash left owing is applied before holds are looked at.
     repaired = repair() if repair is not None else 0
-    expired = len(scheduling.expire_holds(limit)) if scheduling is not None else 0
-    checked = billing.settle_refunds(limit) if billing is not None else 0
+    expired = len(scheduling.expire_holds(limit))
+    checked = billing.settle_refunds(limit)
     relayed = relay() if relay is not None else 0
     return WorkerPass(expired, checked, relayed, repaired)
 
 
 def run_forever(
-    scheduling: Scheduling | None,
-    billing: Billing | None,
+    scheduling: Scheduling,
+    billing: Billing,
     relay: Relay | None,
     *,
     repair: Relay | None = None,
