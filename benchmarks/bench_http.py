@@ -8,7 +8,9 @@ Both servers run under gunicorn with the same number of sync workers on loopback
 comes from client processes (spawned, so the client's GIL is not the bottleneck), each
 client a connection booking consecutive free slots of its own doctor as its own patient (no
 contention: this measures the cost of the stack, not the refusals). The API's schema lives
-in a schema of its own, dropped afterwards.
+in a schema of its own, dropped afterwards. Any answer but 201 makes the script exit non-zero
+after printing its figures. ``--smoke`` runs for about a second with one client and one worker
+to prove the script still works.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from hellodoctor_adapters.memory import SystemClock, UuidIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, upgrade_url
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
 from hellodoctor_adapters.testing.fixtures import doctor, patient
@@ -48,6 +51,8 @@ from hellodoctor_http.auth import TokenCodec
 
 HERE = Path(__file__).resolve().parent
 SLOT = timedelta(minutes=15)
+# --smoke: every step, briefly; the figures mean nothing.
+SMOKE = {"seconds": 0.5, "clients": 1, "workers": 1}
 
 
 def _free_port() -> int:
@@ -93,11 +98,10 @@ def _first_slot() -> datetime:
 
 
 def _client(
-    port: int, token: str, doctor_id: str, seconds: float, start_at: float, results: Any
+    port: int, token: str, doctor_id: str, seconds: float, ready: Any, results: Any
 ) -> None:
     """One client: book the next slot of its doctor again and again for ``seconds``."""
-    while time.time() < start_at:
-        time.sleep(0.001)
+    ready.wait()  # every client started before any clock starts
     first, latencies, errors, index = _first_slot(), [], 0, 0
     stop = time.perf_counter() + seconds
     while time.perf_counter() < stop:
@@ -123,9 +127,9 @@ def _client(
 def _load(port: int, tokens: list[tuple[str, str]], seconds: float) -> dict[str, float]:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    start_at = time.time() + 3  # every client ready before the clock starts
+    ready = context.Barrier(len(tokens))
     clients = [
-        context.Process(target=_client, args=(port, token, doctor_id, seconds, start_at, results))
+        context.Process(target=_client, args=(port, token, doctor_id, seconds, ready, results))
         for token, doctor_id in tokens
     ]
     for client in clients:
@@ -149,7 +153,7 @@ def _load(port: int, tokens: list[tuple[str, str]], seconds: float) -> dict[str,
 
 def _seed(url: str, clients: int) -> None:
     factory = SqlUnitOfWorkFactory(url)
-    scheduling = Scheduling(factory, SystemClock(), UuidIds())
+    scheduling = Scheduling(factory, SystemClock(), UuidIds(), OfflinePaymentGateway())
     admin = Actor.admin(UserId("bench-admin"))
     all_day = [WorkingDay(day, [LocalWindow(clock_time(0), clock_time(0))]) for day in Weekday]
     for number in range(clients):
@@ -174,7 +178,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None, help="default: the API's default")
+    parser.add_argument("--smoke", action="store_true", help=f"about a second: {SMOKE}")
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
     server_url = os.environ.get("HELLODOCTOR_BENCH_POSTGRES_URL")
     if not server_url:
         sys.exit(
@@ -257,6 +264,9 @@ def main() -> None:
         row = results[name]
         print(f"{name:14}{row['rps']:9.0f}{row['p50']:9.1f}{row['p99']:9.1f}{row['errors']:9.0f}")
     print(f"API / bare: {results['api']['rps'] / results['bare']['rps']:.0%}")
+    refused = sum(int(row["errors"]) for row in results.values())
+    if refused:
+        sys.exit(f"{refused} requests were not answered 201: these figures measure failures")
 
 
 if __name__ == "__main__":

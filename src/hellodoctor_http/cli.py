@@ -1,4 +1,5 @@
-"""The ``hellodoctor`` command, the service's composition root on the command line.
+"""The ``hellodoctor`` command. Each command builds what it needs through the composition root
+(``hellodoctor_http.bootstrap``).
 
 * ``hellodoctor serve`` runs the API under gunicorn (``--bind`` or ``HELLODOCTOR_BIND``);
   in development, on the default SQLite file, it creates or migrates the schema first.
@@ -17,12 +18,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hellodoctor_domain.errors import PortError
-from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_http.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from hellodoctor_http.bootstrap import Components
 
 DATABASE_URL_VARIABLE = "HELLODOCTOR_DATABASE_URL"
 ADMIN_PASSWORD_VARIABLE = "HELLODOCTOR_ADMIN_PASSWORD"
@@ -95,11 +99,11 @@ def _print_demo_logins(settings: Settings) -> None:
     from hellodoctor_http.demo import DEMO_LOGINS, DEMO_PASSWORD, demo_logins_present
 
     try:
-        storage = _open_storage(settings)
+        components = _bootstrap(settings)
         try:
-            present = demo_logins_present(storage)
+            present = demo_logins_present(components.storage)
         finally:
-            _close(storage)
+            components.close()
     except (PortError, click.ClickException):
         present = False
     if not present:
@@ -111,21 +115,15 @@ def _print_demo_logins(settings: Settings) -> None:
     click.echo(f"  e-mails (codes, links) go to {settings.mail_folder}/new unless SMTP is set")
 
 
-def _open_storage(settings: Settings) -> UnitOfWorkFactory:
-    from hellodoctor_adapters.registry import UnknownStorage, open_storage
+def _bootstrap(settings: Settings) -> Components:
+    """The composition root over the configured storage; its failures end the command."""
+    from hellodoctor_adapters.registry import UnknownStorage
+    from hellodoctor_http.bootstrap import bootstrap
 
     try:
-        return open_storage(settings.database_url)
+        return bootstrap(settings)
     except (PortError, UnknownStorage) as error:
         raise click.ClickException(str(error)) from error
-
-
-def _close(storage: UnitOfWorkFactory) -> None:
-    """Close pooled connections (the server's workers open their own): SQLAlchemy's engines
-    are disposed, MongoDB's clients closed."""
-    close = getattr(storage, "dispose", None) or getattr(storage, "close", None)
-    if close is not None:
-        close()
 
 
 # -- worker ----------------------------------------------------------------------------------
@@ -146,8 +144,6 @@ def worker(once: bool, interval: float) -> None:
     import signal
     import threading
 
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
-    from hellodoctor_http.app import build_billing, gateway_for
     from hellodoctor_http.server import configure_logging
     from hellodoctor_http.worker import (
         WorkerPass,
@@ -160,14 +156,10 @@ def worker(once: bool, interval: float) -> None:
     configure_logging()
     settings = _settings()
     _prepare_embedded_database(settings)
-    storage = _open_storage(settings)
+    components = _bootstrap(settings)
     try:
-        billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
-        relay, repair = outbox_relay(storage), wallet_repair(storage)
-        if billing is None and relay is None:
-            raise click.ClickException(
-                "this storage keeps no payments and has no outbox yet: the worker has nothing to do"
-            )
+        billing = components.billing
+        relay, repair = outbox_relay(components.storage), wallet_repair(components.storage)
 
         def report(done: WorkerPass) -> None:
             click.echo(
@@ -176,17 +168,25 @@ def worker(once: bool, interval: float) -> None:
             )
 
         if once:
-            report(run_once(billing, relay, repair=repair))
+            report(run_once(components.scheduling, billing, relay, repair=repair))
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: stop.set())
         click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
-        run_forever(billing, relay, repair=repair, interval=interval, stop=stop, report=report)
+        run_forever(
+            components.scheduling,
+            billing,
+            relay,
+            repair=repair,
+            interval=interval,
+            stop=stop,
+            report=report,
+        )
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:
-        _close(storage)
+        components.close()
 
 
 # -- admin -----------------------------------------------------------------------------------
@@ -202,11 +202,9 @@ def admin() -> None:
 def create_admin(email: str) -> None:
     """Create an active admin account. The password is prompted for (twice), or read from
     HELLODOCTOR_ADMIN_PASSWORD for automation."""
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
     from hellodoctor_domain import Role
     from hellodoctor_domain.errors import AlreadyExists, InvalidValue
     from hellodoctor_domain.model.values import EmailAddress
-    from hellodoctor_http.app import build_identity
 
     settings = _settings()
     try:
@@ -217,9 +215,9 @@ def create_admin(email: str) -> None:
         "Password", hide_input=True, confirmation_prompt=True
     )
     _prepare_embedded_database(settings)
-    storage = _open_storage(settings)
+    components = _bootstrap(settings)
     try:
-        identity = build_identity(settings, storage, SystemClock(), UuidIds())
+        identity = components.identity
         try:
             account = identity.create_admin(address, password)
         except AlreadyExists:
@@ -237,7 +235,7 @@ def create_admin(email: str) -> None:
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:
-        _close(storage)
+        components.close()
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -252,18 +250,16 @@ def demo() -> None:
 def seed() -> None:
     """Fill the configured storage with demo hospitals, doctors, patients, appointments and
     demo logins."""
-    from hellodoctor_adapters.memory import SystemClock, UuidIds
-    from hellodoctor_adapters.security import BcryptPasswordHasher
-    from hellodoctor_domain import Scheduling
     from hellodoctor_http.demo import login_steps, steps
 
     settings = _settings()
     _prepare_embedded_database(settings)
-    storage = _open_storage(settings)
-    clock = SystemClock()
-    scheduling = Scheduling(storage, clock, UuidIds())
-    hasher = BcryptPasswordHasher(settings.bcrypt_cost)
-    planned = [*steps(scheduling, clock), *login_steps(storage, hasher, clock)]
+    components = _bootstrap(settings)
+    clock = components.clock
+    planned = [
+        *steps(components.scheduling, clock),
+        *login_steps(components.storage, components.hasher, clock),
+    ]
     created = 0
     try:
         with click.progressbar(
@@ -274,7 +270,7 @@ def seed() -> None:
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:
-        _close(storage)
+        components.close()
     click.echo(f"demo data: {created} of {len(planned)} steps added something (0: already there)")
 
 

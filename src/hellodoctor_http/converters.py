@@ -1,13 +1,15 @@
 """JSON in and out: reading bodies safely, and the cattrs converter for request classes.
 
-Request bodies are structured into the small attrs classes of ``hellodoctor_http.schemas``
-with ``forbid_extra_keys=True``: a field the API does not accept (``role``, ``status``,
-``price``, ``patient_id``...) is a 422 naming it, never silently dropped or, worse, applied.
+Request bodies are structured into the small attrs classes each API area declares (their JSON
+Schemas are derived from the same classes) with ``forbid_extra_keys=True``: a field the API
+does not accept (``role``, ``status``, ``price``, ``patient_id``...) is a 422 naming it, never
+silently dropped or, worse, applied.
 Scalars are strict: ``"3"`` is not an int, ``1`` is not a string, ``true`` is not a number.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -22,6 +24,7 @@ from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 
 def _strict(kind: type, name: str) -> Any:
@@ -126,6 +129,16 @@ def _field_errors(error: BaseException, path: str) -> Iterator[FieldError]:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def parse_enum(kind: type[E], value: str, field: str) -> E:
+    """A member of ``kind`` by its value, or ``InvalidValue`` naming the field and the values
+    allowed (a 422 ``invalid-value``)."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidValue(f"{field} is one of {allowed}, not {value!r}") from None
 
 
 # -- bodies ---------------------------------------------------------------------------------

@@ -1,11 +1,136 @@
-"""The OpenAPI 3.1 document, built from the route table and the problem catalogue."""
+"""The route declarations and the OpenAPI 3.1 document built from them.
+
+Each API area (``hellodoctor_http.api``) declares its routes here as ``Route`` values beside
+its resources: the path, the resource class and, per method, what the docs say (who may call
+it, its parameters, request body, answer and problems). ``create_app`` mounts exactly these
+routes and ``document`` describes exactly these, so the document cannot drift from the app
+(a test also compares the mounted responders with the document). Request bodies' schemas are
+derived from their attrs classes (``json_schema``); answers' schemas are written by hand
+beside the code that writes them.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from attrs import define, field
+
+from hellodoctor_http.json_schema import body_schemas, may_be_omitted, reference
 from hellodoctor_http.problems import PROBLEM_JSON, PROBLEMS
-from hellodoctor_http.routes import JSON, ROUTES, SCHEMAS, Operation, Route
+
+API = "/api/v1"
+JSON = "application/json"
+# A request body: its attrs class (a tuple: either of these), or the name of a hand-written
+# schema for a body read raw.
+Body = type[Any] | tuple[type[Any], ...] | str
+
+
+@define(frozen=True)
+class Param:
+    name: str
+    where: str  # path, query, header
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@define(frozen=True)
+class Operation:
+    summary: str
+    # "public", "bearer" (a token is required), and who may call it, for the docs.
+    auth: str
+    who: str
+    ok: int = 200
+    response: str | None = None  # schema name of the success body
+    response_type: str = JSON
+    body: Body | None = None
+    params: tuple[Param, ...] = ()
+    problems: tuple[str, ...] = ()  # problem slugs this operation may answer besides common
+    headers: tuple[str, ...] = ()  # response headers on success
+    tag: str = "scheduling"
+
+
+@define(frozen=True)
+class Route:
+    path: str
+    resource: type[Any]  # built once per app with the app's ``Api``
+    operations: dict[str, Operation] = field(factory=dict)
+    suffix: str | None = None  # Falcon's responder suffix: on_get_<suffix>
+
+
+def path_param(name: str, description: str) -> Param:
+    return Param(name, "path", {"type": "string"}, description, required=True)
+
+
+def query_param(name: str, schema: dict[str, Any], description: str = "") -> Param:
+    return Param(name, "query", schema, description)
+
+
+CURSOR_PARAM = query_param("cursor", {"type": "string"}, "next_cursor of the previous page")
+BODY_PROBLEMS = (
+    "malformed-body",
+    "payload-too-large",
+    "unsupported-media-type",
+    "validation-error",
+)
+
+# -- hand-written (response) schemas ----------------------------------------------------------
+
+STRING = {"type": "string"}
+DATETIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(name: str) -> dict[str, Any]:
+    return {"oneOf": [ref(name), {"type": "null"}]}
+
+
+def answer(**properties: Any) -> dict[str, Any]:
+    """An object the API answers: every property always present, and no other."""
+    return {
+        "type": "object",
+        "required": list(properties),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def page(item: str) -> dict[str, Any]:
+    """A page of a list: its items and the cursor of the next page."""
+    return answer(
+        items={"type": "array", "items": ref(item)},
+        next_cursor={
+            "type": ["string", "null"],
+            "description": "Pass as ?cursor= for the next page.",
+        },
+    )
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": STRING,
+        "status": {"type": "integer"},
+        "detail": STRING,
+        "instance": STRING,
+        "request_id": STRING,
+        "errors": {
+            "type": "array",
+            "items": answer(field=STRING, message=STRING),
+        },
+    },
+    "additionalProperties": False,
+}
+
+# -- the document -----------------------------------------------------------------------------
 
 # Problems any operation may answer: a refused token, an oversized or unparseable request
 # line, an unexpected failure, the database being away.
@@ -18,9 +143,12 @@ COMMON_PROBLEMS = (
 )
 
 
-def document(version: str = "0.1.0") -> dict[str, Any]:
+def document(
+    routes: Sequence[Route], schemas: Mapping[str, Any], version: str = "0.1.0"
+) -> dict[str, Any]:
+    """The document of these routes; ``schemas`` are the hand-written (response) ones."""
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         item = paths.setdefault(route.path, {})
         for method, operation in route.operations.items():
             item[method] = _operation(route, method, operation)
@@ -55,7 +183,7 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
         ],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(routes, schemas),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -63,11 +191,47 @@ def document(version: str = "0.1.0") -> dict[str, Any]:
     }
 
 
+def _schemas(routes: Sequence[Route], written: Mapping[str, Any]) -> dict[str, Any]:
+    bodies = [
+        body
+        for route in routes
+        for operation in route.operations.values()
+        for body in _classes(operation.body)
+    ]
+    derived = body_schemas(bodies)
+    clashes = set(derived) & {*written, "Problem"}
+    if clashes:
+        raise ValueError(f"request and response schemas share names: {sorted(clashes)}")
+    return {**written, "Problem": PROBLEM_SCHEMA, **derived}
+
+
+def _classes(body: Body | None) -> tuple[type[Any], ...]:
+    if body is None or isinstance(body, str):
+        return ()
+    return body if isinstance(body, tuple) else (body,)
+
+
+def _request_body(body: Body) -> dict[str, Any]:
+    if isinstance(body, str):  # a hand-written schema: a body read raw
+        return {"required": True, "content": {JSON: {"schema": ref(body)}}}
+    classes = _classes(body)
+    schema = (
+        reference(classes[0]) if len(classes) == 1 else {"oneOf": [reference(c) for c in classes]}
+    )
+    return {
+        "required": not all(may_be_omitted(c) for c in classes),
+        "content": {JSON: {"schema": schema}},
+    }
+
+
 _SUCCESS = {200: "OK", 201: "Created", 202: "Accepted", 204: "Done (no content)"}
 
 
 def _operation_id(route: Route, method: str) -> str:
-    return f"{method}_{route.resource}" + (f"_{route.suffix}" if route.suffix else "")
+    """``post_appointments`` for ``Appointments.on_post``; the suffix of Falcon's responder
+    (``on_get_file``) is added."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", route.resource.__name__).lower()
+    return f"{method}_{name}" + (f"_{route.suffix}" if route.suffix else "")
 
 
 def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any]:
@@ -125,8 +289,5 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
             for param in operation.params
         ]
     if operation.body is not None:
-        built["requestBody"] = {
-            "required": operation.body not in ("Empty", "CancelInput"),
-            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{operation.body}"}}},
-        }
+        built["requestBody"] = _request_body(operation.body)
     return built

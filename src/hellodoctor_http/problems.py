@@ -114,12 +114,6 @@ PROBLEMS = _catalogue(
     ProblemType("insufficient-funds", 409, "The wallet does not hold enough"),
     ProblemType("refund-exceeds-payment", 409, "That refund is more than was paid"),
     ProblemType("webhook-rejected", 400, "The webhook's signature or body is not valid"),
-    ProblemType(
-        "payments-unavailable",
-        501,
-        "This deployment does not take payments yet",
-        "Its database does not store payments; pay at the clinic.",
-    ),
     ProblemType("internal-error", 500, "Something went wrong on our side"),
     ProblemType(
         "backend-unavailable",

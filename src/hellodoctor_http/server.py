@@ -59,9 +59,11 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from hellodoctor_http.app import build
+        """The app factory, run in each worker after the fork."""
+        from hellodoctor_http.app import create_app
+        from hellodoctor_http.bootstrap import bootstrap
 
-        return build(self._settings)
+        return create_app(bootstrap(self._settings))
 
 
 def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> None:

@@ -26,14 +26,14 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
-from hellodoctor_http.openapi import document
+from hellodoctor_http.app import openapi_document
 
 # Monday 7 January 2030, 06:00 UTC: the whole week ahead is bookable.
 NOW = datetime(2030, 1, 7, 6, 0, tzinfo=UTC)
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 FEE_DOCTOR = "dr-fee"  # London, charges a fee: bookings are held
 FREE_DOCTOR = "dr-free"  # New York, free: bookings are booked at once
-OPENAPI = document()
+OPENAPI = openapi_document()
 
 
 def at(hour: int, minute: int = 0, day: int = 0) -> str:

@@ -4,7 +4,7 @@ Each pass expires lapsed holds and abandons their open payments (wallet parts re
 intents cancelled at the gateway), resends refunds the gateway has not accepted yet, and
 relays the storage's outbox and repairs its wallets when the storage has those (MongoDB,
 which writes a unit of work as several atomic writes). Every step is a compare-and-set use case
-(``Billing.expire_holds``, ``Billing.settle_refunds``) or an idempotent relay, so any number
+(``Scheduling.expire_holds``, ``Billing.settle_refunds``) or an idempotent relay, so any number
 of workers may run at once on one database: what another worker changed first is skipped.
 """
 
@@ -19,6 +19,7 @@ from attrs import define
 from hellodoctor_domain.errors import PortError
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.scheduling import Scheduling
 
 _log = logging.getLogger("hellodoctor.worker")
 
@@ -48,23 +49,25 @@ def wallet_repair(storage: UnitOfWorkFactory) -> Relay | None:
 
 
 def run_once(
-    billing: Billing | None,
+    scheduling: Scheduling,
+    billing: Billing,
     relay: Relay | None = None,
     *,
     repair: Relay | None = None,
     limit: int = 100,
 ) -> WorkerPass:
-    """One pass. ``billing`` is None on a storage that does not keep payments."""
+    """One pass."""
     # Repairs first: a credit a crash left owing is applied before holds are looked at.
     repaired = repair() if repair is not None else 0
-    expired = len(billing.expire_holds(limit)) if billing is not None else 0
-    checked = billing.settle_refunds(limit) if billing is not None else 0
+    expired = len(scheduling.expire_holds(limit))
+    checked = billing.settle_refunds(limit)
     relayed = relay() if relay is not None else 0
     return WorkerPass(expired, checked, relayed, repaired)
 
 
 def run_forever(
-    billing: Billing | None,
+    scheduling: Scheduling,
+    billing: Billing,
     relay: Relay | None,
     *,
     repair: Relay | None = None,
@@ -75,7 +78,7 @@ def run_forever(
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(billing, relay, repair=repair))
+            report(run_once(scheduling, billing, relay, repair=repair))
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)

@@ -6,11 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from hellodoctor_adapters.memory import (
-    InMemoryBlobStorage,
-    InMemoryUnitOfWorkFactory,
-    OfflinePaymentGateway,
-)
+from hellodoctor_adapters.memory import InMemoryBlobStorage, InMemoryUnitOfWorkFactory
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing import (
     BlobStorageContract,
     PaymentGatewayContract,

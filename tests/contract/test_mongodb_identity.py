@@ -15,6 +15,7 @@ from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.documents import to_document
 from hellodoctor_adapters.mongodb.scheduling import MongoIdempotencyRepository
 from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import account, token
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, seed
 from hellodoctor_domain import (
@@ -112,7 +113,9 @@ def test_a_crash_between_a_booking_and_its_idempotency_record_never_books_twice(
     with factory() as uow:
         uow.availability.save(every_day(DoctorId("d1")))
         uow.commit()
-    scheduling = Scheduling(factory, ManualClock(MONDAY), SequentialIds("apt"))
+    scheduling = Scheduling(
+        factory, ManualClock(MONDAY), SequentialIds("apt"), OfflinePaymentGateway()
+    )
     request = BookingRequest(
         doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=at(9), idempotency_key="k1"
     )

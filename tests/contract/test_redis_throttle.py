@@ -28,6 +28,7 @@ from hellodoctor_adapters.memory import (
     SequentialIds,
 )
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
+from hellodoctor_adapters.testing.services import unavailable
 from hellodoctor_adapters.throttle import DEFAULT_RULES, RedisLoginThrottle, ThrottleRule
 from hellodoctor_domain.errors import AuthenticationFailed, BackendUnavailable, TooManyAttempts
 from hellodoctor_domain.model.values import EmailAddress
@@ -43,12 +44,6 @@ ACCOUNT_RULE = DEFAULT_RULES["account"]
 ADDRESS_RULE = DEFAULT_RULES["address"]
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("HELLODOCTOR_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (HELLODOCTOR_REQUIRE_SERVICES=1, so this is a failure)")
-    pytest.skip(reason)
-
-
 def _url() -> str:
     return os.environ.get(URL_VARIABLE) or DEFAULT_URL
 
@@ -57,8 +52,7 @@ def _connect() -> Any:
     try:
         import redis
     except ImportError:
-        _unavailable("the Redis throttle tests need the redis package (the redis extra)")
-        raise
+        unavailable("the Redis throttle tests need the redis package (the redis extra)")
     return redis.Redis.from_url(_url(), socket_timeout=2)
 
 
@@ -71,7 +65,7 @@ def redis_client() -> Iterator[Any]:
         client.ping()
     except redis.RedisError as error:
         client.close()
-        _unavailable(f"Redis at {_url()} (set {URL_VARIABLE}) is not reachable: {error}")
+        unavailable(f"Redis at {_url()} (set {URL_VARIABLE}) is not reachable: {error}")
     yield client
     client.close()
 

@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.sqlalchemy import (
     SchemaNotMigrated,
@@ -118,7 +119,9 @@ def test_events_reach_the_outbox_in_the_same_transaction(empty_database: str) ->
         uow.patients.add(patient("p2"))
         uow.availability.save(every_day(DoctorId("d1")))
         uow.commit()
-    scheduling = Scheduling(factory, ManualClock(MONDAY), SequentialIds("apt"))
+    scheduling = Scheduling(
+        factory, ManualClock(MONDAY), SequentialIds("apt"), OfflinePaymentGateway()
+    )
     held = scheduling.book(
         Actor.patient(PatientId("p1")),
         BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=at(9)),

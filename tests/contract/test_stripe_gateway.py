@@ -17,7 +17,7 @@ from hellodoctor_adapters.stripe import StripeGateway
 from hellodoctor_adapters.stripe.testing import LocalStripe, WebhookReceiver, localstripe
 from hellodoctor_adapters.testing import PaymentGatewayContract
 from hellodoctor_adapters.testing.clinic import Clinic
-from hellodoctor_domain import Actor, AppointmentStatus, DoctorId
+from hellodoctor_domain import Actor, AppointmentStatus, DoctorId, Scheduling
 from hellodoctor_domain.errors import (
     BackendUnavailable,
     Conflict,
@@ -365,12 +365,16 @@ def test_an_unreachable_stripe_is_backend_unavailable() -> None:
 
 
 class TestBillingOnStripe:
-    """The domain's use cases with this gateway, the money at localstripe checked after each
-    step: a booking exists exactly when its money does."""
+    """The domain's use cases (billing, and scheduling's cancel and expiry) with this gateway,
+    the money at localstripe checked after each step: a booking exists exactly when its money
+    does."""
 
     @pytest.fixture
     def clinic(self, gateway: StripeGateway) -> Clinic:
         clinic = Clinic(InMemoryUnitOfWorkFactory())
+        clinic.scheduling = Scheduling(
+            clinic.uow, clinic.clock, SequentialIds("apt"), gateway, clinic.scheduling.settings
+        )
         clinic.billing = Billing(
             clinic.uow, clinic.clock, SequentialIds("pay"), gateway, clinic.settings
         )
@@ -405,9 +409,9 @@ class TestBillingOnStripe:
         assert clinic.appointment(held.id).status is AppointmentStatus.BOOKED
         assert clinic.payment_of(held.id).status is PaymentStatus.SUCCEEDED
 
-        clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
+        clinic.scheduling.cancel(Actor.doctor(DoctorId("d1")), held.id)
         with pytest.raises(IllegalTransition):  # cancelling again refunds nothing more
-            clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
+            clinic.scheduling.cancel(Actor.doctor(DoctorId("d1")), held.id)
         refunds = stripe_api.v1.refunds.list({"payment_intent": reference}).data
         assert [refund.amount for refund in refunds] == [5000]
         assert not clinic.payment_of(held.id).unsettled_refunds
@@ -420,7 +424,7 @@ class TestBillingOnStripe:
         reference = started.payment.provider_reference
         assert reference is not None
         clinic.clock.advance(timedelta(minutes=16))
-        assert clinic.billing.expire_holds() == [held.id]
+        assert clinic.scheduling.expire_holds() == [held.id]
         assert stripe_api.v1.payment_intents.retrieve(reference).status == "canceled"
         with pytest.raises(stripe.InvalidRequestError):
             customer.pays(reference)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema
@@ -41,6 +42,7 @@ def _lapsed_holds(url: str) -> list[str]:
             factory,
             ManualClock(an_hour_ago),
             SequentialIds("hold"),
+            OfflinePaymentGateway(),
             SchedulingSettings(hold_for=timedelta(minutes=15)),
         )
         admin = Actor.admin(UserId("admin"))

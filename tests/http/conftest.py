@@ -1,5 +1,6 @@
-"""The API over the in-memory and SQLite storages, a clock standing on a Monday morning, tokens
-from the app's own codec, and a client that validates every response against /openapi.json."""
+"""The API, built by the composition root over the in-memory and SQLite storages, a clock
+standing on a Monday morning and the offline payment gateway; tokens from the app's own codec,
+and a client that validates every response against /openapi.json."""
 
 from __future__ import annotations
 
@@ -8,23 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from hellodoctor_adapters.memory import (
-    InMemoryUnitOfWorkFactory,
-    ManualClock,
-    OfflinePaymentGateway,
-    SequentialIds,
-)
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
 from hellodoctor_adapters.notify import MaildirNotifier
-from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_adapters.throttle import InMemoryLoginThrottle
-from hellodoctor_domain import Role, Scheduling
+from hellodoctor_domain import Role
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
-from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
-from hellodoctor_http.app import Dependencies, create_app, storage_probe, stores_payments
+from hellodoctor_domain.use_cases.scheduling import Scheduling
+from hellodoctor_http.app import create_app
 from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.bootstrap import Components, bootstrap
 from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import FEE_DOCTOR, NOW, SECRET, Headers, ValidatingClient, seed
 
@@ -57,51 +53,50 @@ def gateway() -> OfflinePaymentGateway:
 
 
 @pytest.fixture
-def billing(
-    storage: UnitOfWorkFactory, clock: ManualClock, gateway: OfflinePaymentGateway
-) -> Billing | None:
-    """Billing where the storage keeps payments (cancelling then refunds through it)."""
-    if not stores_payments(storage):
-        return None
-    return Billing(storage, clock, SequentialIds("pay"), gateway)
-
-
-@pytest.fixture
-def dependencies(
-    storage: UnitOfWorkFactory, clock: ManualClock, mail: MaildirNotifier, billing: Billing | None
-) -> Dependencies:
-    scheduling = Scheduling(storage, clock, SequentialIds("apt"))
-    seed(scheduling)
-    identity = Identity(
-        storage,
-        clock,
-        SequentialIds("acct"),
-        BcryptPasswordHasher(4),  # the cheapest cost: tests check behaviour, not strength
-        PyOtpTotp(),
-        InMemoryLoginThrottle(),
-        mail,
-        IdentitySettings(two_factor_required_for={Role.DOCTOR}),
+def components(
+    storage: UnitOfWorkFactory,
+    clock: ManualClock,
+    mail: MaildirNotifier,
+    gateway: OfflinePaymentGateway,
+) -> Components:
+    """The composition root over the test's storage, clock and payment provider."""
+    settings = Settings(
+        jwt_secret=SECRET,
+        max_body_bytes=4096,
+        bcrypt_cost=4,  # the cheapest cost: tests check behaviour, not strength
+        require_totp_for=frozenset({Role.DOCTOR}),
+        mail_folder=mail.folder,
     )
-    return Dependencies(
-        settings=Settings(jwt_secret=SECRET, max_body_bytes=4096),
-        scheduling=scheduling,
-        identity=identity,
+    built = bootstrap(
+        settings,
+        storage=storage,
         clock=clock,
-        ids=SequentialIds("new"),
-        readiness=storage_probe(storage),
-        billing=billing,
-        cards_accepted=True,
+        ids=SequentialIds("id"),
+        gateway=gateway,
+        cards_accepted=True,  # the offline gateway plays a card provider here
     )
+    seed(built.scheduling)
+    return built
 
 
 @pytest.fixture
-def client(dependencies: Dependencies) -> ValidatingClient:
-    return ValidatingClient(create_app(dependencies))
+def billing(components: Components) -> Billing:
+    return components.billing
 
 
 @pytest.fixture
-def codec(dependencies: Dependencies) -> TokenCodec:
-    return dependencies.token_codec()
+def scheduling(components: Components) -> Scheduling:
+    return components.scheduling
+
+
+@pytest.fixture
+def client(components: Components) -> ValidatingClient:
+    return ValidatingClient(create_app(components))
+
+
+@pytest.fixture
+def codec(components: Components) -> TokenCodec:
+    return components.token_codec()
 
 
 @pytest.fixture

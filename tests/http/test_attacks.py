@@ -228,13 +228,13 @@ def test_wrong_types_are_not_coerced(client: ValidatingClient, as_patient: Heade
 def test_an_unexpected_error_is_a_500_problem_without_a_trace(
     client: ValidatingClient,
     as_patient: Headers,
-    dependencies,
+    components,
     monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr(dependencies.scheduling, "appointment", explode)
+    monkeypatch.setattr(components.scheduling, "appointment", explode)
     result = client.simulate_get(f"{API}/appointments/apt-1", headers=as_patient())
     assert result.status_code == 500
     assert result.json["type"].endswith("/internal-error")

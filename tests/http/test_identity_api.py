@@ -17,7 +17,7 @@ from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_domain import EmailAddress
 from hellodoctor_domain.model.accounts import AccountStatus
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
-from hellodoctor_http.accounts import ACCEPTED, client_address
+from hellodoctor_http.api.accounts import ACCEPTED, client_address
 from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import FREE_DOCTOR, SECRET, Headers, ValidatingClient, at
 

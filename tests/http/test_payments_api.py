@@ -19,18 +19,15 @@ import attrs
 import falcon.testing
 import pytest
 
-from hellodoctor_adapters.memory import (
-    InMemoryUnitOfWorkFactory,
-    ManualClock,
-    OfflinePaymentGateway,
-    SequentialIds,
-    WebhookDelivery,
-)
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway, WebhookDelivery
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
-from hellodoctor_http.app import Dependencies, create_app
+from hellodoctor_domain.use_cases.scheduling import Scheduling
+from hellodoctor_http.app import create_app
+from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, NOW, Headers, ValidatingClient, at
 from hellodoctor_http.worker import WorkerPass, run_once
 
@@ -298,9 +295,9 @@ def test_offline_payment_books_with_the_fee_due_at_the_clinic(
 
 
 def test_without_online_cards_only_wallet_and_clinic_payments_are_offered(
-    dependencies: Dependencies, gateway: OfflinePaymentGateway, as_patient: Headers
+    components: Components, gateway: OfflinePaymentGateway, as_patient: Headers
 ) -> None:
-    client = ValidatingClient(create_app(attrs.evolve(dependencies, cards_accepted=False)))
+    client = ValidatingClient(create_app(attrs.evolve(components, cards_accepted=False)))
     held = hold(client, as_patient(), at(10))
     for method in ("card", "hybrid"):
         refused = pay(client, as_patient(), held["id"], method)
@@ -314,31 +311,6 @@ def test_without_online_cards_only_wallet_and_clinic_payments_are_offered(
     assert problem(top) == "payment-not-allowed"
     assert gateway.intents == {}
     assert pay(client, as_patient(), held["id"], "offline").status_code == 200
-
-
-def test_without_payment_storage_the_endpoints_say_so_and_cancel_still_works(
-    dependencies: Dependencies, as_patient: Headers
-) -> None:
-    client = ValidatingClient(create_app(attrs.evolve(dependencies, billing=None)))
-    held = hold(client, as_patient(), at(10))
-    answers = [
-        pay(client, as_patient(), held["id"], "card"),
-        client.simulate_get(f"{API}/wallet", headers=as_patient()),
-        client.simulate_get(f"{API}/payments", headers=as_patient()),
-        client.simulate_post(
-            f"{API}/wallet/top-ups",
-            json={"amount": {"minor_units": 1000, "currency": "GBP"}},
-            headers=as_patient(),
-        ),
-        client.simulate_post(
-            f"{API}/webhooks/stripe", body=b"{}", headers={"Stripe-Signature": "x"}
-        ),
-    ]
-    assert [(a.status_code, problem(a)) for a in answers] == [(501, "payments-unavailable")] * 5
-    cancelled = client.simulate_post(
-        f"{API}/appointments/{held['id']}/cancel", headers=as_patient()
-    )
-    assert cancelled.json["status"] == "cancelled"
 
 
 # -- webhooks -------------------------------------------------------------------------------
@@ -629,12 +601,18 @@ def test_two_workers_at_once_expire_each_lapsed_hold_once(
         assert balance(client, as_patient(patient)) == 0
     clock.advance(timedelta(minutes=16))
 
-    workers = [Billing(storage, clock, SequentialIds(f"w{n}"), gateway) for n in (1, 2)]
+    workers = [
+        (
+            Scheduling(storage, clock, SequentialIds(f"w{n}"), gateway),
+            Billing(storage, clock, SequentialIds(f"w{n}"), gateway),
+        )
+        for n in (1, 2)
+    ]
     start_together = threading.Barrier(len(workers))
 
-    def one_pass(billing: Billing) -> WorkerPass:
+    def one_pass(worker: tuple[Scheduling, Billing]) -> WorkerPass:
         start_together.wait()
-        return run_once(billing)
+        return run_once(*worker)
 
     with ThreadPoolExecutor(len(workers)) as pool:
         passes = list(pool.map(one_pass, workers))
@@ -646,15 +624,19 @@ def test_two_workers_at_once_expire_each_lapsed_hold_once(
         # Each hold's wallet part (all of the 3000: the first hold took it) came back once.
         assert balance(client, as_patient(patient)) == 3_000
     # A later pass finds nothing left to do.
-    assert run_once(workers[0]) == WorkerPass(0, 0, 0)
+    assert run_once(*workers[0]) == WorkerPass(0, 0, 0)
 
 
 def test_the_worker_expires_a_lapsed_hold_so_its_time_is_free_again(
-    client: ValidatingClient, billing: Billing, clock: ManualClock, as_patient: Headers
+    client: ValidatingClient,
+    scheduling: Scheduling,
+    billing: Billing,
+    clock: ManualClock,
+    as_patient: Headers,
 ) -> None:
     held = hold(client, as_patient("pat-1"), at(10))
     pay(client, as_patient("pat-1"), held["id"], "card")
     clock.set(NOW + timedelta(minutes=20))
-    assert run_once(billing).expired == 1
+    assert run_once(scheduling, billing).expired == 1
     assert status_of(client, as_patient("pat-1"), held["id"]) == "expired"
     hold(client, as_patient("pat-2"), at(10))

@@ -1,11 +1,12 @@
-"""The README's access table names every endpoint the app mounts (hellodoctor_http.routes)."""
+"""The README's access table names every endpoint the app mounts (hellodoctor_http.app.ROUTES,
+every API area's routes)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from hellodoctor_http.routes import ROUTES
+from hellodoctor_http.app import ROUTES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -265,7 +265,7 @@ def test_operations_endpoints(client: ValidatingClient) -> None:
     )
 
 
-def test_readiness_is_503_when_the_storage_is_down(dependencies) -> None:  # type: ignore[no-untyped-def]
+def test_readiness_is_503_when_the_storage_is_down(components) -> None:  # type: ignore[no-untyped-def]
     from attrs import evolve
 
     from hellodoctor_domain.errors import BackendUnavailable
@@ -274,7 +274,7 @@ def test_readiness_is_503_when_the_storage_is_down(dependencies) -> None:  # typ
     def down() -> None:
         raise BackendUnavailable("connection refused")
 
-    client = ValidatingClient(create_app(evolve(dependencies, readiness=down)))
+    client = ValidatingClient(create_app(evolve(components, readiness=down)))
     result = client.simulate_get("/readyz")
     assert result.status_code == 503
     assert result.json["type"].endswith("/backend-unavailable")

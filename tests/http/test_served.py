@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from hellodoctor_adapters.memory import SystemClock, UuidIds
 from hellodoctor_adapters.notify import MaildirNotifier
-from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.runtime import SystemClock
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain import (
     Actor,
@@ -35,12 +34,13 @@ from hellodoctor_domain import (
     Money,
     Patient,
     PatientId,
-    Scheduling,
     UserId,
     Weekday,
     WorkingDay,
 )
 from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.bootstrap import bootstrap
+from hellodoctor_http.config import Settings
 from hellodoctor_http.testing import SECRET, check_response
 
 CONTENDERS = 64
@@ -54,8 +54,8 @@ def _free_port() -> int:
 
 
 def _seed(url: str) -> None:
-    factory = SqlUnitOfWorkFactory(url)
-    scheduling = Scheduling(factory, SystemClock(), UuidIds())
+    components = bootstrap(Settings(database_url=url, jwt_secret=SECRET))
+    scheduling = components.scheduling
     admin = Actor.admin(UserId("admin"))
     scheduling.register_doctor(
         admin,
@@ -70,7 +70,7 @@ def _seed(url: str) -> None:
     )
     for index in range(CONTENDERS + 1):
         scheduling.register_patient(Patient(PatientId(f"pat-{index}"), f"Patient {index}"))
-    factory.dispose()
+    components.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.stripe import StripeGateway
 from hellodoctor_adapters.stripe.testing import LocalStripe, localstripe
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
-from hellodoctor_http.app import Dependencies, create_app
+from hellodoctor_http.app import create_app
+from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.testing import FEE_DOCTOR, Headers, ValidatingClient, at
 
 API = "/api/v1"
@@ -65,12 +66,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def served_app(dependencies: Dependencies, local_stripe: LocalStripe) -> Iterator[str]:
+def served_app(components: Components, local_stripe: LocalStripe) -> Iterator[str]:
     """The app on a loopback port, registered as localstripe's webhook endpoint."""
     server = make_server(
         "127.0.0.1",
         0,
-        create_app(dependencies),
+        create_app(components),
         server_class=_ThreadingServer,
         handler_class=_QuietHandler,
     )

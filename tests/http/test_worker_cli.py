@@ -1,4 +1,4 @@
-"""``hellodoctor worker`` and the composition root's payment wiring."""
+"""``hellodoctor worker`` and the composition root's payment wiring (``bootstrap``)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hellodoctor_adapters.memory import (
-    InMemoryUnitOfWork,
-    InMemoryUnitOfWorkFactory,
-    OfflinePaymentGateway,
-    SystemClock,
-    UuidIds,
-)
-from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.memory import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
-from hellodoctor_http.app import build_billing, gateway_for, stores_payments
+from hellodoctor_http.bootstrap import bootstrap, gateway_for
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
 from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once, wallet_repair
@@ -44,19 +38,16 @@ def test_worker_refuses_stripe_keys_it_cannot_use() -> None:
     assert "configuration refused" in result.output
 
 
-def test_billing_is_built_over_every_storage_that_keeps_payments(tmp_path: Path) -> None:
-    settings = Settings(jwt_secret="k" * 40)
-    memory = InMemoryUnitOfWorkFactory()
-    assert stores_payments(memory)
-    assert build_billing(settings, memory, SystemClock(), UuidIds(), gateway_for(settings))
-    sqlite = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+def test_billing_is_built_over_every_storage(tmp_path: Path) -> None:
+    memory = bootstrap(Settings(database_url="memory://", jwt_secret="k" * 40))
+    assert memory.billing
+    sqlite = bootstrap(Settings(database_url=migrated_sqlite_file(tmp_path), jwt_secret="k" * 40))
     try:
-        assert stores_payments(sqlite)
-        assert build_billing(settings, sqlite, SystemClock(), UuidIds(), gateway_for(settings))
+        assert sqlite.billing
     finally:
-        sqlite.dispose()
-    assert outbox_relay(memory) is None
-    assert wallet_repair(memory) is None
+        sqlite.close()
+    assert outbox_relay(memory.storage) is None
+    assert wallet_repair(memory.storage) is None
 
 
 def test_the_default_gateway_takes_no_forged_webhooks() -> None:
@@ -87,7 +78,10 @@ def test_a_pass_relays_the_outbox_and_repairs_wallets_when_the_storage_can() -> 
     relay, repair = outbox_relay(storage), wallet_repair(storage)
     assert relay is not None
     assert repair is not None
-    assert run_once(None, relay, repair=repair) == WorkerPass(0, 0, 3, 2)
+    components = bootstrap(Settings(jwt_secret="k" * 40), storage=storage)
+    assert run_once(components.scheduling, components.billing, relay, repair=repair) == WorkerPass(
+        0, 0, 3, 2
+    )
     assert storage.calls == ["repair", "relay"]
 
 
@@ -97,9 +91,8 @@ def test_billing_is_built_while_the_database_is_away() -> None:
     def unreachable() -> InMemoryUnitOfWork:
         raise BackendUnavailable("connection refused")
 
-    settings = Settings(jwt_secret="k" * 40)
-    billing = build_billing(settings, unreachable, SystemClock(), UuidIds(), gateway_for(settings))
-    assert billing is not None
+    built = bootstrap(Settings(jwt_secret="k" * 40), storage=unreachable)
+    assert built.billing is not None
 
 
 def test_stripe_keys_select_the_stripe_gateway() -> None:

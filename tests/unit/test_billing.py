@@ -10,15 +10,13 @@ from typing import Any
 import pytest
 from attrs import evolve
 
-from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, OfflinePaymentGateway
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.clinic import ADMIN, Clinic
 from hellodoctor_domain import Actor, AppointmentStatus, DoctorId, Money, PatientId
 from hellodoctor_domain.errors import (
     AccessDenied,
-    BackendUnavailable,
-    CancellationNotAllowed,
     HoldExpired,
-    IllegalTransition,
     InsufficientFunds,
     InvalidValue,
     NotFound,
@@ -79,14 +77,14 @@ class TestWhoPaysWhatForWhich:
 
     def test_nobody_pays_for_a_cancelled_or_expired_appointment(self, clinic: Clinic) -> None:
         cancelled = clinic.hold(index=0)
-        clinic.billing.cancel(clinic.patient(), cancelled.id)
+        clinic.scheduling.cancel(clinic.patient(), cancelled.id)
         lapsed = clinic.hold(index=2)
         clinic.clock.advance(timedelta(minutes=16))
         with pytest.raises(PaymentNotAllowed):
             clinic.billing.start_payment(clinic.patient(), cancelled.id, CARD)
         with pytest.raises(HoldExpired):
             clinic.billing.start_payment(clinic.patient(), lapsed.id, CARD)
-        clinic.billing.expire_holds()
+        clinic.scheduling.expire_holds()
         with pytest.raises(PaymentNotAllowed):
             clinic.billing.start_payment(clinic.patient(), lapsed.id, WALLET)
         assert clinic.gateway.intents == {}
@@ -244,7 +242,7 @@ class TestEvents:
         payment = clinic.pay(held, HYBRID)
         delivery = clinic.gateway.complete(payment.provider_reference or "")  # paid in time...
         clinic.clock.advance(timedelta(minutes=20))
-        assert clinic.billing.expire_holds() == [held.id]  # ...but the webhook was slow
+        assert clinic.scheduling.expire_holds() == [held.id]  # ...but the webhook was slow
         assert clinic.payment_of(held.id).status is PaymentStatus.CANCELLED
         assert clinic.balance() == eur(1000)  # the wallet part came back at expiry
         clinic.deliver(delivery)
@@ -260,7 +258,7 @@ class TestEvents:
         held = clinic.hold()
         payment = clinic.pay(held, CARD)
         delivery = clinic.gateway.complete(payment.provider_reference or "")
-        clinic.billing.cancel(clinic.patient(), held.id)
+        clinic.scheduling.cancel(clinic.patient(), held.id)
         clinic.deliver(delivery)
         assert clinic.payment_of(held.id).status is PaymentStatus.REFUNDED
         assert clinic.appointment(held.id).status is AppointmentStatus.CANCELLED
@@ -300,134 +298,6 @@ class TestEvents:
             outcomes = list(pool.map(deliver, range(50)))
         assert outcomes.count(WebhookOutcome.APPLIED) == 1
         assert clinic.balance() == eur(2500)
-
-
-class TestCancelling:
-    def booked_by_card(self, clinic: Clinic, **slot: int) -> Any:
-        held = clinic.hold(**slot)
-        payment = clinic.pay(held, CARD)
-        clinic.deliver(clinic.gateway.complete(payment.provider_reference or ""))
-        return held
-
-    def test_early_cancellation_refunds_everything_to_the_card_once(self, clinic: Clinic) -> None:
-        held = self.booked_by_card(clinic)
-        cancelled = clinic.billing.cancel(clinic.patient(), held.id, "better")
-        assert cancelled.cancellation is not None
-        assert cancelled.cancellation.refund == eur(5000)
-        with pytest.raises(IllegalTransition):
-            clinic.billing.cancel(clinic.patient(), held.id)
-        stored = clinic.payment_of(held.id)
-        assert stored.status is PaymentStatus.REFUNDED
-        assert len(stored.refunds) == 1
-        assert len(clinic.gateway.refunds) == 1
-        assert clinic.gateway.captured() == eur(0)
-
-    def test_late_cancellation_keeps_the_policy_fee(self, clinic: Clinic) -> None:
-        held = self.booked_by_card(clinic, day=0, index=10)  # 13:00, seven hours ahead
-        cancelled = clinic.billing.cancel(clinic.patient(), held.id)
-        assert cancelled.cancellation is not None
-        assert cancelled.cancellation.refund == eur(2500)
-        assert clinic.payment_of(held.id).status is PaymentStatus.PARTIALLY_REFUNDED
-        assert clinic.gateway.captured() == eur(2500)
-
-    def test_after_the_start_a_patient_gets_nothing_back_and_after_the_end_cannot_cancel(
-        self, clinic: Clinic
-    ) -> None:
-        first = self.booked_by_card(clinic, day=0, index=10)
-        second = self.booked_by_card(clinic, day=0, index=12)
-        clinic.clock.advance(timedelta(hours=7, minutes=10))  # 13:10: the first has started
-        assert clinic.billing.cancel(clinic.patient(), first.id).cancellation.refund == eur(0)  # type: ignore[union-attr]
-        assert clinic.payment_of(first.id).status is PaymentStatus.SUCCEEDED
-        clinic.clock.advance(timedelta(hours=2))
-        with pytest.raises(CancellationNotAllowed):
-            clinic.billing.cancel(clinic.patient(), second.id)
-
-    def test_the_doctor_cancelling_late_refunds_in_full(self, clinic: Clinic) -> None:
-        held = self.booked_by_card(clinic, day=0, index=10)
-        clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
-        assert clinic.payment_of(held.id).status is PaymentStatus.REFUNDED
-
-    def test_a_hybrid_refund_goes_to_the_card_first_then_the_wallet(self, clinic: Clinic) -> None:
-        clinic.top_up("p1", 2000)
-        held = clinic.hold()
-        payment = clinic.pay(held, HYBRID)
-        clinic.deliver(clinic.gateway.complete(payment.provider_reference or ""))
-        clinic.billing.cancel(clinic.patient(), held.id)
-        assert clinic.balance() == eur(2000)
-        assert clinic.gateway.captured() == eur(2000)  # only the top-up is kept
-        refund = clinic.payment_of(held.id).refunds[0]
-        assert (refund.card, refund.wallet) == (eur(3000), eur(2000))
-
-    def test_a_wallet_payment_is_refunded_to_the_wallet(self, clinic: Clinic) -> None:
-        clinic.top_up("p1", 5000)
-        held = clinic.hold(day=0, index=10)
-        clinic.pay(held, WALLET)
-        clinic.billing.cancel(clinic.patient(), held.id)
-        assert clinic.balance() == eur(2500)
-
-    def test_cancelling_a_hold_abandons_its_payment(self, clinic: Clinic) -> None:
-        clinic.top_up("p1", 1000)
-        held = clinic.hold()
-        payment = clinic.pay(held, HYBRID)
-        cancelled = clinic.billing.cancel(clinic.patient(), held.id)
-        assert cancelled.cancellation.refund == eur(0)  # type: ignore[union-attr]
-        assert clinic.payment_of(held.id).status is PaymentStatus.CANCELLED
-        assert clinic.balance() == eur(1000)
-        assert intent_of(clinic, payment.provider_reference).status == "cancelled"
-
-    def test_an_offline_booking_cancelled_refunds_nothing(self, clinic: Clinic) -> None:
-        held = clinic.hold()
-        clinic.pay(held, OFFLINE)
-        cancelled = clinic.billing.cancel(Actor.doctor(DoctorId("d1")), held.id)
-        assert cancelled.cancellation.refund == eur(0)  # type: ignore[union-attr]
-        assert clinic.payment_of(held.id).status is PaymentStatus.CANCELLED
-
-    def test_a_refund_the_gateway_could_not_take_is_sent_by_the_worker(
-        self, clinic: Clinic, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        held = self.booked_by_card(clinic)
-        real_refund = clinic.gateway.refund
-
-        def down(**_: object) -> str:
-            raise BackendUnavailable("the provider is down")
-
-        monkeypatch.setattr(clinic.gateway, "refund", down)
-        clinic.billing.cancel(clinic.patient(), held.id)
-        assert [r.key for r in clinic.payment_of(held.id).unsettled_refunds] != []
-        monkeypatch.setattr(clinic.gateway, "refund", real_refund)
-        assert clinic.billing.settle_refunds() == 1
-        assert clinic.payment_of(held.id).unsettled_refunds == ()
-        assert clinic.billing.settle_refunds() == 0
-        assert clinic.gateway.captured() == eur(0)
-
-
-class TestExpiry:
-    def test_expiry_cancels_the_intent_and_releases_the_wallet_part(self, clinic: Clinic) -> None:
-        clinic.top_up("p1", 700)
-        held = clinic.hold()
-        payment = clinic.pay(held, HYBRID)
-        assert clinic.balance() == eur(0)
-        clinic.clock.advance(timedelta(minutes=15))
-        assert clinic.billing.expire_holds() == [held.id]
-        assert clinic.appointment(held.id).status is AppointmentStatus.EXPIRED
-        assert clinic.payment_of(held.id).status is PaymentStatus.CANCELLED
-        assert clinic.balance() == eur(700)
-        assert intent_of(clinic, payment.provider_reference).status == "cancelled"
-        assert clinic.billing.expire_holds() == []
-        assert clinic.balance() == eur(700)
-
-    def test_a_hold_expired_by_someone_elses_booking_has_its_payment_abandoned(
-        self, clinic: Clinic
-    ) -> None:
-        clinic.top_up("p1", 700)
-        held = clinic.hold("p1")
-        clinic.pay(held, HYBRID)
-        clinic.clock.advance(timedelta(minutes=15))
-        clinic.hold("p2")  # takes the same slot, expiring the lapsed hold in its way
-        assert clinic.appointment(held.id).status is AppointmentStatus.EXPIRED
-        assert clinic.billing.expire_holds() == []
-        assert clinic.payment_of(held.id).status is PaymentStatus.CANCELLED
-        assert clinic.balance("p1") == eur(700)
 
 
 class TestWalletAndViews:

@@ -21,6 +21,7 @@ from hellodoctor_adapters.memory import (
     SequentialIds,
 )
 from hellodoctor_adapters.memory.storage import InMemoryIdempotencyRepository
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_domain.errors import (
     AccessDenied,
     IdempotencyKeyReused,
@@ -64,7 +65,10 @@ class Clinic:
         self.clock = ManualClock(NOW)
         self.store = InMemoryStore()
         self.scheduling = Scheduling(
-            InMemoryUnitOfWorkFactory(self.store), self.clock, SequentialIds("apt")
+            InMemoryUnitOfWorkFactory(self.store),
+            self.clock,
+            SequentialIds("apt"),
+            OfflinePaymentGateway(),
         )
         hours = [WorkingDay(day, [LocalWindow(time(9), time(17))]) for day in list(Weekday)[:5]]
         for doctor_id, fee in ((PAID, Money(6000, "EUR")), (FREE, Money.zero("EUR"))):
@@ -276,7 +280,10 @@ def _late_read_clinic() -> Clinic:
     clinic = Clinic()
     store = clinic.store
     clinic.scheduling = Scheduling(
-        lambda: _LateReadUnitOfWork(store), clinic.clock, SequentialIds("late")
+        lambda: _LateReadUnitOfWork(store),
+        clinic.clock,
+        SequentialIds("late"),
+        OfflinePaymentGateway(),
     )
     return clinic
 

@@ -17,6 +17,7 @@ from hellodoctor_adapters.memory import (
     ManualClock,
     SequentialIds,
 )
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
@@ -45,7 +46,9 @@ ALL_DOCTORS = [DoctorId(row[0]) for row in DIRECTORY]
 
 
 def directory() -> Scheduling:
-    scheduling = Scheduling(InMemoryUnitOfWorkFactory(), ManualClock(NOW), SequentialIds("apt"))
+    scheduling = Scheduling(
+        InMemoryUnitOfWorkFactory(), ManualClock(NOW), SequentialIds("apt"), OfflinePaymentGateway()
+    )
     # Registered out of order: the directory's order is the ids', not the insertion's.
     for doctor_id, name, specialty, languages, accepting in reversed(DIRECTORY):
         scheduling.register_doctor(ADMIN, _doctor(doctor_id, name, specialty, languages, accepting))
@@ -216,7 +219,10 @@ class Calendar:
     def __init__(self) -> None:
         self.store = InMemoryStore()
         self.scheduling = Scheduling(
-            InMemoryUnitOfWorkFactory(self.store), ManualClock(NOW), SequentialIds("apt")
+            InMemoryUnitOfWorkFactory(self.store),
+            ManualClock(NOW),
+            SequentialIds("apt"),
+            OfflinePaymentGateway(),
         )
         hours = [WorkingDay(day, [LocalWindow(time(9), time(17))]) for day in list(Weekday)[:5]]
         for doctor_id, fee in ((FREE, Money.zero("EUR")), (PAID, Money(6000, "EUR"))):

@@ -1,4 +1,5 @@
-"""The use cases through ``Scheduling``, over the in-memory adapters and a manual clock."""
+"""The use cases through ``Scheduling``, over the in-memory adapters, a manual clock and the
+offline payment gateway (bookings that are paid for are paid by card through ``Billing``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hellodoctor_adapters.memory import (
     ManualClock,
     SequentialIds,
 )
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.testing.fixtures import state_of
 from hellodoctor_domain.errors import (
@@ -47,6 +49,7 @@ from hellodoctor_domain.model.events import (
     AppointmentMarkedNoShow,
     AppointmentRescheduled,
 )
+from hellodoctor_domain.model.payments import Payment, PaymentMethod, PaymentStatus
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import (
     Actor,
@@ -57,6 +60,7 @@ from hellodoctor_domain.model.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.scheduling import BookingRequest, Scheduling, SchedulingSettings
 
 Status = AppointmentStatus
@@ -91,8 +95,8 @@ def weekdays(*hours: tuple[str, str], breaks: tuple[tuple[str, str], ...] = ()) 
 
 
 class Clinic:
-    """A scheduling service over a fresh in-memory store, with two doctors working Mon-Fri
-    09:00-17:00 UTC with lunch 12:00-13:00, and two patients."""
+    """A scheduling service (and billing, to pay) over a fresh in-memory store, with two doctors
+    working Mon-Fri 09:00-17:00 UTC with lunch 12:00-13:00, and two patients."""
 
     def __init__(self, *, buffer: timedelta = timedelta(0), minimum_notice: timedelta = NOTICE):
         self.clock = ManualClock(NOW)
@@ -100,7 +104,11 @@ class Clinic:
         self.store = InMemoryStore()
         self.uow = InMemoryUnitOfWorkFactory(self.store, self.publisher)
         self.settings = SchedulingSettings()
-        self.scheduling = Scheduling(self.uow, self.clock, SequentialIds("apt"), self.settings)
+        self.gateway = OfflinePaymentGateway()
+        self.scheduling = Scheduling(
+            self.uow, self.clock, SequentialIds("apt"), self.gateway, self.settings
+        )
+        self.billing = Billing(self.uow, self.clock, SequentialIds("pay"), self.gateway)
         for doctor_id, fee in ((PAID, FEE), (FREE, Money.zero("EUR"))):
             self.scheduling.register_doctor(
                 ADMIN,
@@ -143,6 +151,22 @@ class Clinic:
 
     def stored(self, appointment_id: AppointmentId) -> Appointment:
         return self.scheduling.appointment(ADMIN, appointment_id)
+
+    def pay_by_card(self, held: Appointment) -> Appointment:
+        """The patient pays the hold by card and the gateway's success arrives: booked."""
+        started = self.billing.start_payment(
+            Actor.patient(held.patient_id), held.id, PaymentMethod.CARD
+        )
+        assert started.payment.provider_reference is not None
+        paid = self.gateway.complete(started.payment.provider_reference)
+        self.billing.handle_webhook(paid.body, paid.signature)
+        return self.stored(held.id)
+
+    def payment_of(self, appointment_id: AppointmentId) -> Payment:
+        with self.uow() as uow:
+            found = uow.payments.for_appointment(appointment_id)
+        assert found is not None, f"{appointment_id} has no payment"
+        return found
 
     def published(self) -> list[type[AppointmentEvent]]:
         return [type(event) for event in self.publisher.published]
@@ -562,11 +586,12 @@ def test_confirming_twice_or_an_unknown_appointment_is_refused(clinic: Clinic) -
 
 
 def paid_booking(clinic: Clinic, start: datetime, patient: PatientId = ALICE) -> Appointment:
-    held = clinic.book(start, patient=patient)
-    return clinic.scheduling.confirm(held.id)
+    return clinic.pay_by_card(clinic.book(start, patient=patient))
 
 
-def test_a_patient_cancelling_a_day_ahead_is_refunded_in_full(clinic: Clinic) -> None:
+def test_a_patient_cancelling_a_day_ahead_is_refunded_in_full_to_the_card_once(
+    clinic: Clinic,
+) -> None:
     booked = paid_booking(clinic, at("10:00"))
     policy = clinic.settings.cancellation_policy
     assert booked.time.start - clinic.clock.now() >= policy.full_refund_notice
@@ -583,6 +608,13 @@ def test_a_patient_cancelling_a_day_ahead_is_refunded_in_full(clinic: Clinic) ->
     assert isinstance(event, AppointmentCancelled)
     assert event.refund == FEE
     assert at("10:00") in clinic.starts()
+    with pytest.raises(IllegalTransition):  # cancelling again refunds nothing more
+        clinic.scheduling.cancel(Actor.patient(ALICE), booked.id)
+    stored = clinic.payment_of(booked.id)
+    assert stored.status is PaymentStatus.REFUNDED
+    assert len(stored.refunds) == 1
+    assert len(clinic.gateway.refunds) == 1
+    assert clinic.gateway.captured() == Money.zero("EUR")
 
 
 def test_a_patient_cancelling_late_gets_the_policy_share(clinic: Clinic) -> None:
@@ -595,6 +627,9 @@ def test_a_patient_cancelling_late_gets_the_policy_share(clinic: Clinic) -> None
     assert cancelled.cancellation is not None
     assert cancelled.cancellation.refund == FEE.share(policy.late_refund_percent)
     assert cancelled.cancellation.refund.minor_units < FEE.minor_units
+    # The rest is the policy's fee: kept, on the card.
+    assert clinic.payment_of(booked.id).status is PaymentStatus.PARTIALLY_REFUNDED
+    assert clinic.gateway.captured() == FEE - cancelled.cancellation.refund
 
 
 def test_cancelling_a_hold_refunds_nothing(clinic: Clinic) -> None:

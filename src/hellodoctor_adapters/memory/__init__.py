@@ -1,7 +1,10 @@
-"""In-memory adapters: the reference implementation of every port, safe under threads.
+"""In-memory adapters: the reference implementation of every storage port, and test doubles
+of the outside services (a manual clock, sequential ids...), safe under threads.
 
 They keep nothing between processes, so they are for tests, demos and embedding, not for a
-deployment with more than one worker.
+deployment with more than one worker. The production clock and ids are in
+``hellodoctor_adapters.runtime``, the offline payment gateway in
+``hellodoctor_adapters.offline_payments``.
 """
 
 from hellodoctor_adapters.memory.services import (
@@ -9,11 +12,7 @@ from hellodoctor_adapters.memory.services import (
     InMemoryEventPublisher,
     InMemoryNotifier,
     ManualClock,
-    OfflinePaymentGateway,
     SequentialIds,
-    SystemClock,
-    UuidIds,
-    WebhookDelivery,
 )
 from hellodoctor_adapters.memory.storage import (
     InMemoryStore,
@@ -29,9 +28,5 @@ __all__ = [
     "InMemoryUnitOfWork",
     "InMemoryUnitOfWorkFactory",
     "ManualClock",
-    "OfflinePaymentGateway",
     "SequentialIds",
-    "SystemClock",
-    "UuidIds",
-    "WebhookDelivery",
 ]

@@ -2,7 +2,8 @@
 when it is set, otherwise SecantusDB (``pip install secantusdb``) started in this process on a
 free loopback port, once, and stopped at exit. Each caller gets its own database.
 
-Without either, tests skip with the reason -- or fail when ``HELLODOCTOR_REQUIRE_SERVICES=1``.
+Without either, tests skip with the reason -- or fail when ``HELLODOCTOR_REQUIRE_SERVICES=1``
+(``hellodoctor_adapters.testing.services``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import threading
 import uuid
 from typing import Any
 
-import pytest
-
-from hellodoctor_adapters.mongodb.uow import MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
+from hellodoctor_adapters.testing.services import unavailable
 
 URI_VARIABLE = "HELLODOCTOR_TEST_MONGODB_URI"
 _lock = threading.Lock()
@@ -34,17 +34,11 @@ def availability() -> tuple[bool, str]:
     return False, f"no MongoDB: set {URI_VARIABLE} or `pip install secantusdb`"
 
 
-def required() -> bool:
-    return os.environ.get("HELLODOCTOR_REQUIRE_SERVICES") == "1"
-
-
 def server_url() -> str:
     """The server's URL; skips (or fails, when services are required) if there is none."""
     available, reason = availability()
     if not available:
-        if required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     if os.environ.get(URI_VARIABLE):
         return os.environ[URI_VARIABLE]
     with _lock:

@@ -3,7 +3,7 @@ file in a temporary directory, and a schema of their own on the PostgreSQL serve
 HELLODOCTOR_TEST_POSTGRES_URL.
 
 Without that variable or a reachable server, PostgreSQL tests skip with the reason, unless
-HELLODOCTOR_REQUIRE_SERVICES=1 (CI), where they fail.
+HELLODOCTOR_REQUIRE_SERVICES=1 (CI), where they fail (``hellodoctor_adapters.testing.services``).
 """
 
 from __future__ import annotations
@@ -13,39 +13,44 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine, upgrade
+from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.provision import (
     create_postgres_schema,
     drop_postgres_schema,
 )
 from hellodoctor_adapters.testing.fixtures import appointment
+from hellodoctor_adapters.testing.services import unavailable
 from hellodoctor_domain.errors import BackendUnavailable, SlotUnavailable
 from hellodoctor_domain.model.values import DoctorId
 
 POSTGRES_URL_VARIABLE = "HELLODOCTOR_TEST_POSTGRES_URL"
 
 
-def services_required() -> bool:
-    return os.environ.get("HELLODOCTOR_REQUIRE_SERVICES") == "1"
-
-
-def unavailable(reason: str) -> None:
-    if services_required():
-        pytest.fail(f"{reason} (HELLODOCTOR_REQUIRE_SERVICES=1, so this is a failure)")
-    pytest.skip(reason)
-
-
 def postgres_server_url() -> str:
     url = os.environ.get(POSTGRES_URL_VARIABLE)
     if not url:
         unavailable(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}")
-    assert url is not None
     return url
+
+
+def reachable_postgres_server_url() -> str:
+    """The test server's URL, once a connection to it has succeeded."""
+    server = postgres_server_url()
+    engine = create_engine(server, poolclass=sa.NullPool)
+    try:
+        with translated_errors(), engine.connect():
+            pass
+    except BackendUnavailable as error:
+        _unreachable(error)
+    finally:
+        engine.dispose()
+    return server
 
 
 @contextmanager
@@ -55,13 +60,16 @@ def migrated_postgres_schema() -> Iterator[URL]:
     try:
         schema_url = create_postgres_schema(server)
     except BackendUnavailable as error:
-        unavailable(f"PostgreSQL at {POSTGRES_URL_VARIABLE} is not reachable: {error}")
-        raise
+        _unreachable(error)
     try:
         migrate(schema_url)
         yield schema_url
     finally:
         drop_postgres_schema(schema_url)
+
+
+def _unreachable(error: BackendUnavailable) -> NoReturn:
+    unavailable(f"PostgreSQL at {POSTGRES_URL_VARIABLE} is not reachable: {error}")
 
 
 def migrated_sqlite_file(directory: Path) -> str:

@@ -4,7 +4,7 @@
 subprocess on a free loopback port and stops it afterwards. ``WebhookReceiver`` is a small
 HTTP server on a free loopback port that records what localstripe POSTs to it, so a test can
 take a real signed delivery. If localstripe cannot start, tests skip with the reason -- or fail when
-``HELLODOCTOR_REQUIRE_SERVICES=1``.
+``HELLODOCTOR_REQUIRE_SERVICES=1`` (``hellodoctor_adapters.testing.services``).
 """
 
 from __future__ import annotations
@@ -25,24 +25,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from attrs import define, field
 
 from hellodoctor_adapters.stripe.gateway import StripeGateway
+from hellodoctor_adapters.testing.services import unavailable
 
 STARTUP_SECONDS = 30.0
 # localstripe waits a second before each delivery; allow for a slow machine on top.
 DELIVERY_SECONDS = 30.0
-
-
-def services_required() -> bool:
-    return os.environ.get("HELLODOCTOR_REQUIRE_SERVICES") == "1"
-
-
-def unavailable(reason: str) -> None:
-    if services_required():
-        pytest.fail(f"{reason} (HELLODOCTOR_REQUIRE_SERVICES=1, so this is a failure)")
-    pytest.skip(reason)
 
 
 @define

@@ -20,7 +20,9 @@ and for the Hypothesis state machine::
 
     TestFooBookings = make_booking_machine(lambda: FooUnitOfWorkFactory(...)).TestCase
 
-Requires the ``dev`` (or ``testing``) extra: pytest and hypothesis.
+Tests that need an outside service skip or fail through ``hellodoctor_adapters.testing.services``
+(one rule, ``HELLODOCTOR_REQUIRE_SERVICES``). Requires the ``dev`` (or ``testing``) extra: pytest
+and hypothesis.
 """
 
 from hellodoctor_adapters.testing.contract import (

@@ -1,4 +1,5 @@
-"""A small clinic with billing wired to the offline gateway, for payment tests on any storage.
+"""A small clinic with scheduling and billing wired to the offline gateway, for payment tests
+on any storage.
 
 ``Clinic(uow_factory)`` registers doctors ``d1`` (50.00 EUR, 30-minute slots) and ``d2``
 (20.00 EUR) working 08:00-18:00 UTC every day, and patients ``p1..p3``; its clock starts at
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hellodoctor_adapters.memory import ManualClock, OfflinePaymentGateway, SequentialIds
-from hellodoctor_adapters.memory.services import WebhookDelivery
+from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway, WebhookDelivery
 from hellodoctor_adapters.testing.fixtures import MONDAY, doctor, every_day, patient
 from hellodoctor_domain import (
     Actor,
@@ -45,9 +46,8 @@ class Clinic:
             uow_factory,
             self.clock,
             SequentialIds("apt"),
-            SchedulingSettings(
-                hold_for=HOLD, cancellation_policy=self.settings.cancellation_policy
-            ),
+            self.gateway,
+            SchedulingSettings(hold_for=HOLD),
         )
         self.billing = Billing(
             uow_factory, self.clock, SequentialIds("pay"), self.gateway, self.settings

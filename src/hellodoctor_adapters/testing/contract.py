@@ -21,6 +21,7 @@ import pytest
 from attrs import evolve
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
@@ -512,7 +513,7 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract, Dom
     def _scheduling(self, uow_factory: UnitOfWorkFactory, slot_minutes: int = 15) -> Scheduling:
         seed(uow_factory, doctors=1, patients=40)
         clock = ManualClock(MONDAY)
-        scheduling = Scheduling(uow_factory, clock, SequentialIds("race"))
+        scheduling = Scheduling(uow_factory, clock, SequentialIds("race"), OfflinePaymentGateway())
         scheduling.define_availability(
             Actor.admin(UserId("admin")),
             every_day(

@@ -1,11 +1,11 @@
 """A Hypothesis state machine that drives the scheduling use cases against any storage.
 
-It books, confirms, cancels, reschedules, expires, completes and advances the clock for three
-doctors (different slot lengths, buffers, fees and time zones; visits of one to four slots, so
-intervals of different lengths overlap) and three patients. After every step it checks that no
-two active appointments overlap (per doctor, buffers included, and per patient), and every
-answer -- success or the exact refusal -- is compared with a deliberately simple model that
-knows nothing about the implementation.
+It books, confirms, pays by card, cancels, reschedules, expires, completes and advances the
+clock for three doctors (different slot lengths, buffers, fees and time zones; visits of one to
+four slots, so intervals of different lengths overlap) and three patients. After every step it
+checks that no two active appointments overlap (per doctor, buffers included, and per patient),
+and every answer -- success or the exact refusal, and each cancellation's refund -- is compared
+with a deliberately simple model that knows nothing about the implementation.
 
 Usage, for any adapter::
 
@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.fixtures import MONDAY, doctor, every_day, patient
 from hellodoctor_domain import (
     Actor,
@@ -47,10 +48,13 @@ from hellodoctor_domain.errors import (
     NotFound,
     OffGrid,
     OutsideAvailability,
+    PaymentNotAllowed,
     SlotUnavailable,
     TooShortNotice,
 )
+from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing
 
 HOLD = timedelta(minutes=15)
 NOTICE = timedelta(hours=1)
@@ -104,6 +108,7 @@ class AppointmentModel:
     time: TimeRange
     status: AppointmentStatus
     hold_expires_at: datetime | None
+    paid_by_card: bool = False  # money was taken, so a cancellation refunds per policy
 
     @property
     def blocked(self) -> TimeRange:
@@ -209,12 +214,15 @@ def make_booking_machine(
             self.model = Model()
             self.clock = ManualClock(START)
             self.uow_factory = new_uow_factory()
+            self.gateway = OfflinePaymentGateway()
             self.scheduling = Scheduling(
                 self.uow_factory,
                 self.clock,
                 SequentialIds("apt"),
+                self.gateway,
                 SchedulingSettings(hold_for=HOLD),
             )
+            self.billing = Billing(self.uow_factory, self.clock, SequentialIds("pay"), self.gateway)
 
         @initialize()
         def open_the_clinic(self) -> None:
@@ -302,6 +310,32 @@ def make_booking_machine(
             _agree(f"confirm {target.key}", expected, outcome)
 
         @precondition(lambda self: self.model.appointments)
+        @rule(data=st.data())
+        def pay_by_card(self, data: st.DataObject) -> None:
+            """The patient pays and the gateway's success arrives at once: money is taken."""
+            target = self.pick(data)
+            expected: type[Exception] | None = None
+            if target.status is not AppointmentStatus.HELD:
+                expected = PaymentNotAllowed
+            elif target.lapsed(self.model.now):
+                expected = HoldExpired  # refused before anything is charged; nothing changes
+            else:
+                target.status = AppointmentStatus.BOOKED
+                target.paid_by_card = True
+
+            def pay() -> None:
+                started = self.billing.start_payment(
+                    Actor.patient(PatientId(target.patient)),
+                    AppointmentId(target.key),
+                    PaymentMethod.CARD,
+                )
+                assert started.payment.provider_reference is not None
+                paid = self.gateway.complete(started.payment.provider_reference)
+                self.billing.handle_webhook(paid.body, paid.signature)
+
+            _agree(f"pay {target.key}", expected, _outcome(pay))
+
+        @precondition(lambda self: self.model.appointments)
         @rule(data=st.data(), who=st.sampled_from(["patient", "doctor", "admin", "stranger"]))
         def cancel(self, data: st.DataObject, who: str) -> None:
             target = self.pick(data)
@@ -321,12 +355,16 @@ def make_booking_machine(
             outcome = _outcome(lambda: self.scheduling.cancel(actor, AppointmentId(target.key)))
             _agree(f"cancel {target.key} as {who}", expected, outcome)
             if expected is None:
-                assert outcome.cancellation.refund == self.refund(target, who), outcome
+                refund = self.refund(target, who)
+                event(f"cancel: refund {'some' if refund.minor_units else 'none'}")
+                assert outcome.cancellation.refund == refund, outcome
                 target.status = AppointmentStatus.CANCELLED
 
         def refund(self, target: AppointmentModel, who: str) -> Money:
+            """The policy's refund, capped by what was taken: nothing for a hold, or for a
+            booking confirmed without money passing through a payment."""
             price = target.doctor.fee
-            if target.status is not AppointmentStatus.BOOKED:
+            if target.status is not AppointmentStatus.BOOKED or not target.paid_by_card:
                 return Money.zero(price.currency)
             if who != "patient":
                 return price

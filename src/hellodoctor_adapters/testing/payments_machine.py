@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from hellodoctor_adapters.memory import SequentialIds
-from hellodoctor_adapters.memory.services import WebhookDelivery
+from hellodoctor_adapters.offline_payments import WebhookDelivery
 from hellodoctor_adapters.testing.clinic import ADMIN, FEES, PATIENTS, Clinic
 from hellodoctor_domain import Actor, AppointmentId, AppointmentStatus, DoctorId, Money, PatientId
 from hellodoctor_domain.errors import (
@@ -76,7 +76,8 @@ def make_payment_machine(
     billing_type: type[Billing] = Billing,
 ) -> type[RuleBasedStateMachine]:
     """A state machine class whose every run starts from ``new_uow_factory()``. ``billing_type``
-    lets a test swap in a deliberately broken ``Billing`` to show the machine catches it."""
+    lets a test swap in a deliberately broken ``Billing`` to show the machine catches it;
+    cancelling and expiring go through the clinic's ``Scheduling``."""
 
     class PaymentMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -188,7 +189,7 @@ def make_payment_machine(
             }[who]
             now = self.clinic.clock.now()
             try:
-                after = self.billing.cancel(actor, target)
+                after = self.clinic.scheduling.cancel(actor, target)
             except (NotFound, CancellationNotAllowed, IllegalTransition) as refused:
                 event(f"cancel: {type(refused).__name__}")
                 if isinstance(refused, NotFound) and who != "stranger":
@@ -205,7 +206,7 @@ def make_payment_machine(
 
         @rule()
         def expire_holds(self) -> None:
-            self.billing.expire_holds(limit=1000)
+            self.clinic.scheduling.expire_holds(limit=1000)
 
         @precondition(lambda self: self.appointments)
         @rule(data=st.data())

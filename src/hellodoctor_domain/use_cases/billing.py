@@ -1,5 +1,7 @@
-"""Use cases of payments: pay for a held appointment, handle the gateway's events, cancel with
-a refund, expire lapsed holds with their payments, top up and read wallets and payments.
+"""Use cases of payments: pay for a held appointment, handle the gateway's events, send
+refunds the gateway has not taken yet, top up and read wallets and payments. Cancelling (with
+its refund) and expiring holds (with their payments) are ``Scheduling``'s: the appointment's
+lifecycle lives in one place, and the steps both share are in ``settlement``.
 
 Rules every use case here keeps (docs/payments.md):
 
@@ -12,22 +14,20 @@ Rules every use case here keeps (docs/payments.md):
   duplicates change nothing; events that would move a payment backwards are ignored.
 * Calls to the gateway happen outside transactions, after the commit that made them
   necessary, with idempotency keys derived from the payment; a crash in between leaves a
-  state the worker finishes (``settle_refunds``, ``expire_holds``).
+  state the worker finishes (``settle_refunds``, ``Scheduling.expire_holds``).
 """
 
 from __future__ import annotations
 
 import enum
-import logging
 from datetime import datetime
 from typing import TypeVar
 
-from attrs import define, field
+from attrs import define
 
 from hellodoctor_domain.errors import (
     AccessDenied,
     AlreadyExists,
-    BackendUnavailable,
     ConcurrencyError,
     HoldExpired,
     InsufficientFunds,
@@ -36,9 +36,8 @@ from hellodoctor_domain.errors import (
     PaymentAlreadyStarted,
     PaymentNotAllowed,
 )
-from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.payments import (
-    OPEN_STATUSES,
     Payment,
     PaymentId,
     PaymentMethod,
@@ -48,15 +47,14 @@ from hellodoctor_domain.model.payments import (
     Wallet,
     WalletEntry,
 )
-from hellodoctor_domain.model.policy import CancellationPolicy, is_party
 from hellodoctor_domain.model.values import Actor, AppointmentId, Money, PatientId, Role
 from hellodoctor_domain.ports.gateway import GatewayEvent, GatewayEventKind, PaymentGateway
 from hellodoctor_domain.ports.payments import PaymentQuery
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.retry import retrying
+from hellodoctor_domain.use_cases.settlement import GatewayFollowUp, book_paid_hold, give_back
 
-_log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -64,7 +62,6 @@ T = TypeVar("T")
 class BillingSettings:
     """What a deployment may tune. Top-up limits are in minor units of the chosen currency."""
 
-    cancellation_policy: CancellationPolicy = field(factory=CancellationPolicy)
     accept_offline: bool = True
     smallest_top_up: int = 100
     largest_top_up: int = 1_000_000
@@ -110,6 +107,7 @@ class Billing:
         self._ids = ids
         self._gateway = gateway
         self.settings = settings or BillingSettings()
+        self._follow_up = GatewayFollowUp(uow, clock, gateway, self.settings.retries_on_concurrency)
 
     # -- paying ----------------------------------------------------------------------------
 
@@ -273,8 +271,8 @@ class Billing:
                 if not uow.processed_events.contains(self._gateway.name, event.id):
                     raise
             return WebhookResult(WebhookOutcome.DUPLICATE, event.id, event.payment_id)
-        if payment is not None and payment.unsettled_refunds:
-            self._settle(payment)
+        if payment is not None:
+            self._follow_up.send_refunds(payment)
         return result
 
     def _apply(
@@ -323,18 +321,13 @@ class Billing:
             return WebhookResult(WebhookOutcome.APPLIED, event.id, payment.id, "wallet credited")
         assert payment.appointment_id is not None
         appointment = uow.appointments.get(payment.appointment_id)
-        if not was_cancelled and appointment.status is AppointmentStatus.HELD:
-            if not appointment.hold_lapsed(now):
-                appointment.confirm(now)
-                uow.appointments.update(appointment)
-                return WebhookResult(WebhookOutcome.APPLIED, event.id, payment.id, "booked")
-            appointment.expire(now)
-            uow.appointments.update(appointment)
-        refund = payment.refund(
-            f"{payment.id}:unbookable", payment.refundable, RefundReason.UNBOOKABLE, now
-        )
-        if refund is not None and not refund.wallet.is_zero:
-            uow.wallets.append(WalletEntry.credit(payment, refund))
+        if (
+            not was_cancelled
+            and appointment.status is AppointmentStatus.HELD
+            and book_paid_hold(uow, appointment, now)
+        ):
+            return WebhookResult(WebhookOutcome.APPLIED, event.id, payment.id, "booked")
+        give_back(uow, payment, payment.refundable, RefundReason.UNBOOKABLE, now)
         return WebhookResult(
             WebhookOutcome.APPLIED,
             event.id,
@@ -342,110 +335,7 @@ class Billing:
             f"refunded: the appointment is {appointment.status}",
         )
 
-    # -- cancelling and expiring -------------------------------------------------------------
-
-    def cancel(self, actor: Actor, appointment_id: AppointmentId, reason: str = "") -> Appointment:
-        """Cancel an appointment and give back what the cancellation policy says, capped by what
-        was taken, to where it came from (the card first, then the wallet). An open payment is
-        abandoned instead (its wallet part released, its intent cancelled). Cancelling again is
-        ``IllegalTransition`` and records nothing."""
-
-        def attempt() -> tuple[Appointment, Payment | None]:
-            with self._uow() as uow:
-                appointment = uow.appointments.get(appointment_id)
-                if not is_party(actor, appointment):
-                    raise NotFound(f"no appointment {appointment_id}")
-                now = self._clock.now()
-                owed = self.settings.cancellation_policy.refund_for(appointment, actor, now)
-                refunded = Money.zero(appointment.price.currency)
-                payment = uow.payments.for_appointment(appointment_id)
-                if payment is not None:
-                    if payment.status.is_open:
-                        _abandon(uow, payment, now)
-                    elif payment.status in (
-                        PaymentStatus.SUCCEEDED,
-                        PaymentStatus.PARTIALLY_REFUNDED,
-                    ):
-                        amount = Money(
-                            min(owed.minor_units, payment.refundable.minor_units), owed.currency
-                        )
-                        refund = payment.refund(
-                            f"{payment.id}:cancellation", amount, RefundReason.CANCELLATION, now
-                        )
-                        if refund is not None:
-                            refunded = refund.amount
-                            if not refund.wallet.is_zero:
-                                uow.wallets.append(WalletEntry.credit(payment, refund))
-                    uow.payments.update(payment)
-                appointment.cancel(
-                    Cancellation(
-                        by=actor.role, user_id=actor.user_id, reason=reason, at=now, refund=refunded
-                    )
-                )
-                uow.appointments.update(appointment)
-                uow.commit()
-                return appointment, payment
-
-        appointment, payment = retrying(attempt, retries=self.settings.retries_on_concurrency)
-        if payment is not None:
-            self._after_commit(payment)
-        return appointment
-
-    def expire_holds(self, limit: int = 100) -> list[AppointmentId]:
-        """Expire lapsed holds and abandon their open payments (wallet part released, intent
-        cancelled); also abandon open payments whose appointment was expired or cancelled
-        elsewhere (``Scheduling.book`` expires lapsed holds in its way). Safe to run in several
-        workers at once: whatever another worker changed first is skipped."""
-        now = self._clock.now()
-        with self._uow() as uow:
-            lapsed = [a.id for a in uow.appointments.lapsed_holds(now, limit)]
-            open_payments = [
-                p.id
-                for p in uow.payments.search(
-                    PaymentQuery(
-                        statuses=OPEN_STATUSES, purpose=PaymentPurpose.APPOINTMENT, limit=limit
-                    )
-                )
-            ]
-        expired: list[AppointmentId] = []
-        abandoned: list[Payment] = []
-        for appointment_id in lapsed:
-            try:
-                with self._uow() as uow:
-                    appointment = uow.appointments.get(appointment_id)
-                    if not appointment.hold_lapsed(now):
-                        continue
-                    appointment.expire(now)
-                    uow.appointments.update(appointment)
-                    payment = uow.payments.for_appointment(appointment_id)
-                    if payment is not None and payment.status.is_open:
-                        _abandon(uow, payment, now)
-                        uow.payments.update(payment)
-                        abandoned.append(payment)
-                    uow.commit()
-                    expired.append(appointment_id)
-            except ConcurrencyError:
-                continue
-        for payment_id in open_payments:
-            try:
-                with self._uow() as uow:
-                    payment = uow.payments.get(payment_id)
-                    assert payment.appointment_id is not None
-                    appointment = uow.appointments.get(payment.appointment_id)
-                    if not payment.status.is_open or appointment.status not in (
-                        AppointmentStatus.CANCELLED,
-                        AppointmentStatus.EXPIRED,
-                    ):
-                        continue
-                    _abandon(uow, payment, now)
-                    uow.payments.update(payment)
-                    uow.commit()
-                    abandoned.append(payment)
-            except ConcurrencyError:
-                continue
-        for payment in abandoned:
-            self._after_commit(payment)
-        return expired
+    # -- refunds ---------------------------------------------------------------------------
 
     def settle_refunds(self, limit: int = 100) -> int:
         """Send refunds whose card part the gateway has not accepted yet (after a crash or an
@@ -454,40 +344,8 @@ class Billing:
         with self._uow() as uow:
             pending = uow.payments.with_unsettled_refunds(limit)
         for payment in pending:
-            self._settle(payment)
+            self._follow_up.send_refunds(payment)
         return len(pending)
-
-    def _after_commit(self, payment: Payment) -> None:
-        if payment.status is PaymentStatus.CANCELLED and payment.provider_reference is not None:
-            try:
-                self._gateway.cancel_intent(provider_reference=payment.provider_reference)
-            except BackendUnavailable:
-                # The intent stays open; should it be paid, its success is refunded on arrival.
-                _log.warning("could not cancel intent of payment %s", payment.id)
-        if payment.unsettled_refunds:
-            self._settle(payment)
-
-    def _settle(self, payment: Payment) -> None:
-        for refund in payment.unsettled_refunds:
-            assert payment.provider_reference is not None
-            try:
-                reference = self._gateway.refund(
-                    provider_reference=payment.provider_reference,
-                    amount=refund.card,
-                    idempotency_key=refund.key,
-                )
-            except BackendUnavailable:
-                _log.warning("refund %s not sent yet; the worker retries it", refund.key)
-                continue
-
-            def record(key: str = refund.key, reference: str = reference) -> None:
-                with self._uow() as uow:
-                    stored = uow.payments.get(payment.id)
-                    stored.settle_refund(key, reference, self._clock.now())
-                    uow.payments.update(stored)
-                    uow.commit()
-
-            retrying(record, retries=self.settings.retries_on_concurrency)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -530,12 +388,6 @@ def _require_payable(appointment: Appointment, now: datetime) -> None:
         raise PaymentNotAllowed(f"appointment {appointment.id} is {appointment.status}")
     if appointment.hold_lapsed(now):
         raise HoldExpired(f"the hold on {appointment.id} lapsed at {appointment.hold_expires_at}")
-
-
-def _abandon(uow: UnitOfWork, payment: Payment, now: datetime) -> None:
-    release = payment.cancel(now)
-    if release is not None:
-        uow.wallets.append(WalletEntry.credit(payment, release))
 
 
 def _payment_of(uow: UnitOfWork, event: GatewayEvent) -> Payment | None:

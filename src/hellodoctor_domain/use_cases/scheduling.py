@@ -1,8 +1,12 @@
-"""Use cases: the application layer. Each one is a transaction over the ports.
+"""Use cases of scheduling: profiles, availability and the appointment's whole lifecycle --
+book, reschedule, confirm, cancel (refunding per policy), expire lapsed holds (abandoning
+their payments), complete, no-show.
 
 ``Scheduling`` is built once per process with its ports and called per request; every call
 opens its own unit of work. The overlap guarantee is never checked here: it is the
-repository's (that is, the database's) job, so it also holds between processes.
+repository's (that is, the database's) job, so it also holds between processes. What is
+taken in money is ``Billing``'s; the steps where an appointment and its payment move together
+are shared with it through ``settlement``.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from hellodoctor_domain.errors import (
     NotFound,
     SlotUnavailable,
 )
-from hellodoctor_domain.model.appointment import Appointment, Cancellation
+from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
 from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.payments import OPEN_STATUSES, Payment, PaymentPurpose
 from hellodoctor_domain.model.policy import CancellationPolicy, is_party, require_clinician
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import (
@@ -36,6 +41,7 @@ from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,
+    Money,
     PatientId,
     Role,
     TimeRange,
@@ -44,10 +50,18 @@ from hellodoctor_domain.model.values import (
     time_zone,
     utc,
 )
+from hellodoctor_domain.ports.gateway import PaymentGateway
+from hellodoctor_domain.ports.payments import PaymentQuery
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.retry import retrying
+from hellodoctor_domain.use_cases.settlement import (
+    GatewayFollowUp,
+    abandon,
+    book_paid_hold,
+    refund_for_cancellation,
+)
 
 T = TypeVar("T")
 
@@ -104,12 +118,14 @@ class Scheduling:
         uow: UnitOfWorkFactory,
         clock: Clock,
         ids: IdGenerator,
+        gateway: PaymentGateway,
         settings: SchedulingSettings | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._ids = ids
         self.settings = settings or SchedulingSettings()
+        self._follow_up = GatewayFollowUp(uow, clock, gateway, self.settings.retries_on_concurrency)
 
     # -- profiles ------------------------------------------------------------------------
 
@@ -321,35 +337,42 @@ class Scheduling:
         def attempt() -> Appointment:
             with self._uow() as uow:
                 appointment = uow.appointments.get(appointment_id)
-                now = self._clock.now()
-                if appointment.hold_lapsed(now):
-                    appointment.expire(now)
-                    uow.appointments.update(appointment)
-                    uow.commit()
-                    raise HoldExpired(f"the hold on {appointment_id} lapsed before payment")
-                appointment.confirm(now)
-                uow.appointments.update(appointment)
+                booked = book_paid_hold(uow, appointment, self._clock.now())
                 uow.commit()
+                if not booked:
+                    raise HoldExpired(f"the hold on {appointment_id} lapsed before payment")
                 return appointment
 
         return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     def cancel(self, actor: Actor, appointment_id: AppointmentId, reason: str = "") -> Appointment:
-        def attempt() -> Appointment:
+        """Cancel an appointment and give back what the cancellation policy says, capped by what
+        was taken, to where it came from (the card first, then the wallet). An open payment is
+        abandoned instead (its wallet part released, its intent cancelled). Cancelling again is
+        ``IllegalTransition`` and records nothing."""
+
+        def attempt() -> tuple[Appointment, Payment | None]:
             with self._uow() as uow:
                 appointment = _party_to(actor, uow, appointment_id)
                 now = self._clock.now()
-                refund = self.settings.cancellation_policy.refund_for(appointment, actor, now)
+                owed = self.settings.cancellation_policy.refund_for(appointment, actor, now)
+                refunded = Money.zero(appointment.price.currency)
+                payment = uow.payments.for_appointment(appointment_id)
+                if payment is not None:
+                    refunded = refund_for_cancellation(uow, payment, owed, now)
                 appointment.cancel(
                     Cancellation(
-                        by=actor.role, user_id=actor.user_id, reason=reason, at=now, refund=refund
+                        by=actor.role, user_id=actor.user_id, reason=reason, at=now, refund=refunded
                     )
                 )
                 uow.appointments.update(appointment)
                 uow.commit()
-                return appointment
+                return appointment, payment
 
-        return retrying(attempt, retries=self.settings.retries_on_concurrency)
+        appointment, payment = retrying(attempt, retries=self.settings.retries_on_concurrency)
+        if payment is not None:
+            self._follow_up.after_commit(payment)
+        return appointment
 
     def reschedule(
         self, actor: Actor, appointment_id: AppointmentId, new_start: datetime
@@ -380,13 +403,24 @@ class Scheduling:
         return retrying(attempt, retries=self.settings.retries_on_concurrency)
 
     def expire_holds(self, limit: int = 100) -> list[AppointmentId]:
-        """Move lapsed holds to ``expired``. Safe to run in several workers at once: a hold
-        another worker expired first is skipped."""
+        """Expire lapsed holds and abandon their open payments (wallet part released, intent
+        cancelled); also abandon open payments whose appointment was expired or cancelled
+        elsewhere (``book`` expires lapsed holds in its way). Safe to run in several workers at
+        once: whatever another worker changed first is skipped."""
         now = self._clock.now()
         with self._uow() as uow:
-            candidates = [a.id for a in uow.appointments.lapsed_holds(now, limit)]
+            lapsed = [a.id for a in uow.appointments.lapsed_holds(now, limit)]
+            open_payments = [
+                p.id
+                for p in uow.payments.search(
+                    PaymentQuery(
+                        statuses=OPEN_STATUSES, purpose=PaymentPurpose.APPOINTMENT, limit=limit
+                    )
+                )
+            ]
         expired: list[AppointmentId] = []
-        for appointment_id in candidates:
+        abandoned: list[Payment] = []
+        for appointment_id in lapsed:
             try:
                 with self._uow() as uow:
                     appointment = uow.appointments.get(appointment_id)
@@ -394,10 +428,34 @@ class Scheduling:
                         continue
                     appointment.expire(now)
                     uow.appointments.update(appointment)
+                    payment = uow.payments.for_appointment(appointment_id)
+                    if payment is not None and payment.status.is_open:
+                        abandon(uow, payment, now)
+                        uow.payments.update(payment)
+                        abandoned.append(payment)
                     uow.commit()
                     expired.append(appointment_id)
             except ConcurrencyError:
                 continue
+        for payment_id in open_payments:
+            try:
+                with self._uow() as uow:
+                    payment = uow.payments.get(payment_id)
+                    assert payment.appointment_id is not None
+                    appointment = uow.appointments.get(payment.appointment_id)
+                    if not payment.status.is_open or appointment.status not in (
+                        AppointmentStatus.CANCELLED,
+                        AppointmentStatus.EXPIRED,
+                    ):
+                        continue
+                    abandon(uow, payment, now)
+                    uow.payments.update(payment)
+                    uow.commit()
+                    abandoned.append(payment)
+            except ConcurrencyError:
+                continue
+        for payment in abandoned:
+            self._follow_up.after_commit(payment)
         return expired
 
     def complete(self, actor: Actor, appointment_id: AppointmentId) -> Appointment:

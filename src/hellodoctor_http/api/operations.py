@@ -10,31 +10,31 @@ from __future__ import annotations
 import importlib.util
 import json
 import mimetypes
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import falcon
 
+from hellodoctor_http.api import Api, Resource
 from hellodoctor_http.converters import write_json
-from hellodoctor_http.middleware import DOCS_PREFIX, Metrics
+from hellodoctor_http.middleware import DOCS_PREFIX
+from hellodoctor_http.openapi import JSON, STRING, Operation, Route, answer, path_param
 from hellodoctor_http.problems import Problem
 
+SCHEMAS: dict[str, Any] = {"Status": answer(status=STRING)}
 
-class Health:
+
+class Health(Resource):
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
         write_json(resp, {"status": "ok"})
 
 
-class Ready:
-    """Ready when the storage answers; ``probe`` raises (``BackendUnavailable``) when not."""
-
-    def __init__(self, probe: Callable[[], None]) -> None:
-        self._probe = probe
+class Ready(Resource):
+    """Ready when the storage answers; the probe raises (``BackendUnavailable``) when not."""
 
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            self._probe()
+            self.components.readiness()
         except Exception as error:
             raise Problem(
                 "backend-unavailable",
@@ -44,18 +44,16 @@ class Ready:
         write_json(resp, {"status": "ready"})
 
 
-class MetricsResource:
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-
+class MetricsResource(Resource):
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
-        resp.data = self._metrics.exposition()
+        resp.data = self.api.metrics.exposition()
 
 
-class OpenApiDocument:
-    def __init__(self, document: dict[str, Any]) -> None:
-        self._body = json.dumps(document)
+class OpenApiDocument(Resource):
+    def __init__(self, api: Api) -> None:
+        super().__init__(api)
+        self._body = json.dumps(api.document)
 
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = falcon.MEDIA_JSON
@@ -109,8 +107,9 @@ _SERVED = {
 }
 
 
-class SwaggerUi:
-    def __init__(self) -> None:
+class SwaggerUi(Resource):
+    def __init__(self, api: Api) -> None:
+        super().__init__(api)
         self._folder = swagger_ui_folder()
 
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
@@ -128,3 +127,73 @@ class SwaggerUi:
         else:
             raise falcon.HTTPNotFound(description=f"no file {name}")
         resp.cache_control = ["public", "max-age=3600"]
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "/healthz",
+        Health,
+        {"get": Operation("Liveness", "public", "anyone", response="Status", tag="operations")},
+    ),
+    Route(
+        "/readyz",
+        Ready,
+        {
+            "get": Operation(
+                "Readiness: the database answers",
+                "public",
+                "anyone",
+                response="Status",
+                problems=("backend-unavailable",),
+                tag="operations",
+            )
+        },
+    ),
+    Route(
+        "/metrics",
+        MetricsResource,
+        {
+            "get": Operation(
+                "Prometheus metrics",
+                "public",
+                "anyone (restrict at the proxy)",
+                response_type="text/plain",
+                tag="operations",
+            )
+        },
+    ),
+    Route(
+        "/openapi.json",
+        OpenApiDocument,
+        {
+            "get": Operation(
+                "This document", "public", "anyone", response_type=JSON, tag="operations"
+            )
+        },
+    ),
+    Route(
+        DOCS_PREFIX,
+        SwaggerUi,
+        {
+            "get": Operation(
+                "Swagger UI", "public", "anyone", response_type="text/html", tag="operations"
+            )
+        },
+    ),
+    Route(
+        DOCS_PREFIX + "/{name}",
+        SwaggerUi,
+        {
+            "get": Operation(
+                "Swagger UI's files",
+                "public",
+                "anyone",
+                response_type="*/*",
+                params=(path_param("name", "A file of Swagger UI."),),
+                problems=("not-found",),
+                tag="operations",
+            )
+        },
+        suffix="file",
+    ),
+)

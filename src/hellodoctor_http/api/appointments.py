@@ -1,0 +1,434 @@
+"""Appointments: booking (idempotent with Idempotency-Key), listing, reading, and the actions
+that move one along (cancel, reschedule, complete, no-show)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import falcon
+
+from hellodoctor_domain import (
+    Actor,
+    Appointment,
+    AppointmentId,
+    AppointmentStatus,
+    AppointmentType,
+    BookingRequest,
+    DoctorId,
+    PatientId,
+    Role,
+    VisitKind,
+)
+from hellodoctor_domain.errors import DomainError, PortError
+from hellodoctor_domain.ports.scheduling import AppointmentQuery
+from hellodoctor_http.api import Resource
+from hellodoctor_http.api.values import iso, money
+from hellodoctor_http.auth import require_actor
+from hellodoctor_http.converters import parse_enum, write_json
+from hellodoctor_http.json_schema import (
+    MAX_TEXT,
+    choice,
+    may_be_omitted,
+    request_body,
+    text,
+    wire,
+    wire_values,
+)
+from hellodoctor_http.openapi import (
+    API,
+    BODY_PROBLEMS,
+    CURSOR_PARAM,
+    DATETIME,
+    NULLABLE_DATETIME,
+    STRING,
+    Operation,
+    Param,
+    Route,
+    answer,
+    nullable,
+    page,
+    path_param,
+    query_param,
+    ref,
+)
+from hellodoctor_http.params import QueryReader, encode_cursor
+from hellodoctor_http.problems import ERROR_PROBLEMS, FieldError, validation_problem
+
+# -- requests: a price, a status or (for patients) the patient never comes from the client ---
+
+
+@request_body
+class BookingBody:
+    """A patient's booking: for themself, so no patient field at all."""
+
+    doctor_id: str
+    start: datetime
+    type: str = choice(AppointmentType, default=AppointmentType.IN_PERSON)
+    reason: str = text(MAX_TEXT, default="")
+    length_minutes: int | None = wire(
+        default=None, description="A whole number of the doctor's slots; default one slot."
+    )
+    visit_kind: str = choice(VisitKind, default=VisitKind.REGULAR)
+
+
+@request_body
+class StaffBookingBody(BookingBody):
+    """A doctor (into their own calendar) or an admin books for a named patient."""
+
+    patient_id: str = wire(
+        kw_only=True, description="The patient booked for (a patient books for themself)."
+    )
+
+
+@request_body
+class CancelBody:
+    reason: str = text(MAX_TEXT, default="")
+
+
+@request_body
+class RescheduleBody:
+    start: datetime
+
+
+@request_body
+class EmptyBody:
+    """Actions that take no input still refuse input they do not understand."""
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+def appointment_json(appointment: Appointment) -> dict[str, Any]:
+    cancellation = appointment.cancellation
+    return {
+        "id": appointment.id.value,
+        "doctor_id": appointment.doctor_id.value,
+        "patient_id": appointment.patient_id.value,
+        "start": iso(appointment.time.start),
+        "end": iso(appointment.time.end),
+        "status": appointment.status.value,
+        "type": appointment.appointment_type.value,
+        "visit_kind": appointment.visit_kind.value,
+        "reason": appointment.reason,
+        "price": money(appointment.price),
+        "hold_expires_at": iso(appointment.hold_expires_at),
+        "created_at": iso(appointment.created_at),
+        "cancellation": None
+        if cancellation is None
+        else {
+            "by": cancellation.by.value,
+            "reason": cancellation.reason,
+            "at": iso(cancellation.at),
+            "refund": money(cancellation.refund),
+        },
+        "version": appointment.version,
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Cancellation": answer(
+        by={"enum": wire_values(Role)},
+        reason=STRING,
+        at=DATETIME,
+        refund=ref("Money"),
+    ),
+    "Appointment": answer(
+        id=STRING,
+        doctor_id=STRING,
+        patient_id=STRING,
+        start=DATETIME,
+        end=DATETIME,
+        status={"enum": wire_values(AppointmentStatus)},
+        type={"enum": wire_values(AppointmentType)},
+        visit_kind={"enum": wire_values(VisitKind)},
+        reason=STRING,
+        price=ref("Money"),
+        hold_expires_at={**NULLABLE_DATETIME, "description": "Set while held (fee due)."},
+        created_at=DATETIME,
+        cancellation=nullable("Cancellation"),
+        version={"type": "integer"},
+    ),
+    "AppointmentPage": page("Appointment"),
+}
+
+# -- resources ------------------------------------------------------------------------------
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class Appointments(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actor = require_actor(req)
+        params = QueryReader(
+            req, {"status", "from", "to", "doctor_id", "patient_id", "cursor", "limit"}
+        )
+        statuses: frozenset[AppointmentStatus] | None = None
+        raw_status = params.text("status")
+        if raw_status is not None:
+            try:
+                statuses = frozenset(
+                    parse_enum(AppointmentStatus, part.strip(), "status")
+                    for part in raw_status.split(",")
+                )
+            except DomainError as error:
+                params.fail("status", str(error))
+        starts_from, starts_before = params.moment("from"), params.moment("to")
+        doctor, patient = params.text("doctor_id"), params.text("patient_id")
+        limit = params.integer("limit", 50, 1, 200)
+        cursor = params.cursor()
+        after = None
+        if cursor is not None:
+            try:
+                moment, key = cursor["after"]
+                after = (datetime.fromisoformat(moment), AppointmentId(key))
+            except (TypeError, KeyError, ValueError, DomainError):
+                params.fail("cursor", "not a cursor this API gave out")
+        params.done()
+        query = AppointmentQuery(
+            patient_id=PatientId(patient) if patient else None,
+            doctor_id=DoctorId(doctor) if doctor else None,
+            statuses=statuses,
+            starts_from=starts_from,
+            starts_before=starts_before,
+            after=after,
+            limit=limit + 1,
+        )
+        found = self.components.scheduling.list_appointments(actor, query)
+        shown = found[:limit]
+        last = shown[-1] if shown else None
+        write_json(
+            resp,
+            {
+                "items": [appointment_json(a) for a in shown],
+                "next_cursor": encode_cursor(
+                    {"after": [last.time.start.isoformat(), last.id.value]}
+                )
+                if last is not None and len(found) > limit
+                else None,
+            },
+        )
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actor = require_actor(req)
+        key = req.get_header("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise validation_problem(
+                [FieldError("Idempotency-Key", "1 to 200 visible ASCII characters")]
+            )
+        request = self._booking_request(req, actor, key)
+        bookings = self.api.metrics.bookings
+        try:
+            appointment = self.components.scheduling.book(actor, request)
+        except (DomainError, PortError) as error:
+            outcome = next(
+                (ERROR_PROBLEMS[k] for k in type(error).__mro__ if k in ERROR_PROBLEMS), "error"
+            )
+            bookings.labels(outcome).inc()
+            raise
+        bookings.labels(appointment.status.value).inc()
+        resp.location = f"{API}/appointments/{appointment.id.value}"
+        write_json(resp, appointment_json(appointment), status=201)
+
+    def _booking_request(
+        self, req: falcon.Request, actor: Actor, key: str | None
+    ) -> BookingRequest:
+        body: BookingBody
+        if actor.role is Role.PATIENT:
+            # For themself: the patient comes from the token, and the body cannot name one.
+            body = self.body(req, BookingBody)
+            assert actor.patient_id is not None
+            patient_id = actor.patient_id
+        else:
+            staff = self.body(req, StaffBookingBody)
+            body, patient_id = staff, PatientId(staff.patient_id)
+        return BookingRequest(
+            doctor_id=DoctorId(body.doctor_id),
+            patient_id=patient_id,
+            start=body.start,
+            length=timedelta(minutes=body.length_minutes) if body.length_minutes else None,
+            appointment_type=parse_enum(AppointmentType, body.type, "type"),
+            visit_kind=parse_enum(VisitKind, body.visit_kind, "visit_kind"),
+            reason=body.reason,
+            idempotency_key=key,
+        )
+
+
+class AppointmentItem(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, appointment_id: str) -> None:
+        actor = require_actor(req)
+        appointment = self.components.scheduling.appointment(actor, AppointmentId(appointment_id))
+        write_json(resp, appointment_json(appointment))
+
+
+class AppointmentAction(Resource):
+    """``POST /appointments/{id}/<action>``: the action's body (``takes``), then ``act``."""
+
+    takes: type[Any] = EmptyBody
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, appointment_id: str) -> None:
+        actor = require_actor(req)
+        # An action whose input is all optional may come without a body at all.
+        if may_be_omitted(self.takes) and not req.content_length:
+            body = self.takes()
+        else:
+            body = self.body(req, self.takes)
+        appointment = self.act(actor, AppointmentId(appointment_id), body)
+        write_json(resp, appointment_json(appointment))
+
+    def act(self, actor: Actor, key: AppointmentId, body: Any) -> Appointment:
+        raise NotImplementedError
+
+
+class Cancel(AppointmentAction):
+    takes = CancelBody
+
+    def act(self, actor: Actor, key: AppointmentId, body: CancelBody) -> Appointment:
+        # Refunds follow the cancellation policy, to where the money came from, once.
+        return self.components.scheduling.cancel(actor, key, body.reason)
+
+
+class Reschedule(AppointmentAction):
+    takes = RescheduleBody
+
+    def act(self, actor: Actor, key: AppointmentId, body: RescheduleBody) -> Appointment:
+        return self.components.scheduling.reschedule(actor, key, body.start)
+
+
+class Complete(AppointmentAction):
+    def act(self, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
+        return self.components.scheduling.complete(actor, key)
+
+
+class NoShow(AppointmentAction):
+    def act(self, actor: Actor, key: AppointmentId, _body: EmptyBody) -> Appointment:
+        return self.components.scheduling.mark_no_show(actor, key)
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+APPOINTMENT = path_param("appointment_id", "An appointment's id (yours, or it is not found).")
+_ACTION_PROBLEMS = ("not-found", "illegal-transition", "access-denied", "concurrent-update")
+# The booking rules a requested time may break.
+_RULE_PROBLEMS = (
+    "in-the-past",
+    "too-short-notice",
+    "beyond-horizon",
+    "outside-availability",
+    "off-grid",
+)
+
+
+def _action(
+    path: str,
+    resource: type[AppointmentAction],
+    summary: str,
+    *,
+    who: str,
+    problems: tuple[str, ...] = (),
+) -> Route:
+    return Route(
+        f"{API}/appointments/{{appointment_id}}/{path}",
+        resource,
+        {
+            "post": Operation(
+                summary,
+                "bearer",
+                who,
+                response="Appointment",
+                body=resource.takes,
+                params=(APPOINTMENT,),
+                problems=(*_ACTION_PROBLEMS, *problems, *BODY_PROBLEMS),
+            )
+        },
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/appointments",
+        Appointments,
+        {
+            "get": Operation(
+                "List appointments",
+                "bearer",
+                "patient (own), doctor (own calendar), admin (all)",
+                response="AppointmentPage",
+                params=(
+                    query_param("status", {"type": "string"}, "Comma-separated statuses."),
+                    query_param("from", DATETIME, "Starts at/after."),
+                    query_param("to", DATETIME, "Starts before."),
+                    query_param("doctor_id", {"type": "string"}),
+                    query_param("patient_id", {"type": "string"}),
+                    CURSOR_PARAM,
+                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+                ),
+                problems=("validation-error",),
+            ),
+            "post": Operation(
+                "Book an appointment",
+                "bearer",
+                "patient (for themself), doctor (own calendar), admin",
+                ok=201,
+                response="Appointment",
+                body=(BookingBody, StaffBookingBody),
+                params=(
+                    Param(
+                        "Idempotency-Key",
+                        "header",
+                        {"type": "string", "maxLength": 200},
+                        "Retrying with the same key returns the first result.",
+                    ),
+                ),
+                problems=(
+                    "slot-unavailable",
+                    "not-found",
+                    "access-denied",
+                    *_RULE_PROBLEMS,
+                    "invalid-duration",
+                    "not-accepting-bookings",
+                    "invalid-value",
+                    "idempotency-key-reused",
+                    *BODY_PROBLEMS,
+                ),
+                headers=("Location",),
+            ),
+        },
+    ),
+    Route(
+        f"{API}/appointments/{{appointment_id}}",
+        AppointmentItem,
+        {
+            "get": Operation(
+                "One appointment",
+                "bearer",
+                "its patient, its doctor, admin",
+                response="Appointment",
+                params=(APPOINTMENT,),
+                problems=("not-found",),
+            )
+        },
+    ),
+    _action(
+        "cancel",
+        Cancel,
+        "Cancel (refund by the cancellation policy)",
+        who="its patient, its doctor, admin",
+        problems=("cancellation-not-allowed",),
+    ),
+    _action(
+        "reschedule",
+        Reschedule,
+        "Move to another start (same length), atomically",
+        who="its patient, its doctor, admin",
+        problems=(
+            "slot-unavailable",
+            "hold-expired",
+            *_RULE_PROBLEMS,
+            "not-accepting-bookings",
+        ),
+    ),
+    _action("complete", Complete, "Record that the visit happened", who="its doctor, admin"),
+    _action("no-show", NoShow, "Record that the patient did not come", who="its doctor, admin"),
+)

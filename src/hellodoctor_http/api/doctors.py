@@ -1,0 +1,521 @@
+"""Doctors: finding them, an admin adding one, their working hours and booking rules (ETag and
+If-Match guard concurrent edits), and their free slots."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import falcon
+
+from hellodoctor_domain import (
+    Availability,
+    Doctor,
+    DoctorId,
+    ExtraHours,
+    FreeSlot,
+    LocalWindow,
+    Role,
+    TimeOff,
+    TimeRange,
+    Weekday,
+    WorkingDay,
+)
+from hellodoctor_domain.errors import ConcurrencyError, InvalidValue
+from hellodoctor_domain.model.values import EmailAddress, utc
+from hellodoctor_domain.ports.scheduling import DoctorQuery
+from hellodoctor_http.api import Resource
+from hellodoctor_http.api.values import MoneyBody, iso, money
+from hellodoctor_http.auth import require_actor
+from hellodoctor_http.converters import write_json
+from hellodoctor_http.json_schema import MAX_TEXT, choice, request_body, text, wire
+from hellodoctor_http.openapi import (
+    API,
+    BODY_PROBLEMS,
+    CURSOR_PARAM,
+    DATETIME,
+    STRING,
+    Operation,
+    Param,
+    Route,
+    answer,
+    page,
+    path_param,
+    query_param,
+    ref,
+)
+from hellodoctor_http.params import QueryReader, encode_cursor
+from hellodoctor_http.problems import FieldError, Problem, validation_problem
+
+# -- requests -------------------------------------------------------------------------------
+
+
+@request_body
+class WindowBody:
+    start: time
+    end: time
+
+
+@request_body
+class WorkingDayBody:
+    weekday: str = choice(Weekday)
+    hours: tuple[WindowBody, ...]
+    breaks: tuple[WindowBody, ...] = ()
+
+
+@request_body
+class TimeOffBody:
+    first_day: date
+    last_day: date
+    window: WindowBody | None = None
+    reason: str = text(MAX_TEXT, default="")
+
+
+@request_body
+class ExtraHoursBody:
+    day: date
+    window: WindowBody
+
+
+@request_body
+class AvailabilityBody:
+    weekly: tuple[WorkingDayBody, ...]
+    time_zone: str | None = wire(default=None, description="Defaults to the doctor's.")
+    slot_minutes: int = wire(default=30, minimum=1)
+    buffer_minutes: int = wire(default=0, minimum=0)
+    minimum_notice_minutes: int = wire(default=120, minimum=0)
+    booking_horizon_days: int = wire(default=90, minimum=1)
+    max_slots_per_visit: int = wire(default=4, minimum=1)
+    time_off: tuple[TimeOffBody, ...] = ()
+    extra_hours: tuple[ExtraHoursBody, ...] = ()
+
+    def to_domain(self, doctor: Doctor) -> Availability:
+        def window(body: WindowBody) -> LocalWindow:
+            return LocalWindow(body.start, body.end)
+
+        return Availability(
+            doctor.id,
+            self.time_zone or doctor.time_zone,
+            [
+                WorkingDay(
+                    _weekday(day.weekday),
+                    [window(w) for w in day.hours],
+                    breaks=[window(w) for w in day.breaks],
+                )
+                for day in self.weekly
+            ],
+            slot_length=timedelta(minutes=self.slot_minutes),
+            buffer=timedelta(minutes=self.buffer_minutes),
+            minimum_notice=timedelta(minutes=self.minimum_notice_minutes),
+            booking_horizon=timedelta(days=self.booking_horizon_days),
+            max_slots_per_visit=self.max_slots_per_visit,
+            time_off=[
+                TimeOff(
+                    off.first_day,
+                    off.last_day,
+                    window(off.window) if off.window else None,
+                    off.reason,
+                )
+                for off in self.time_off
+            ],
+            extra_hours=[ExtraHours(extra.day, window(extra.window)) for extra in self.extra_hours],
+        )
+
+
+def _weekday(name: str) -> Weekday:
+    try:
+        return Weekday[name.strip().upper()]
+    except KeyError:
+        raise InvalidValue(f"{name!r} is not a weekday (monday ... sunday)") from None
+
+
+@request_body
+class DoctorInviteBody:
+    """An admin adds a doctor; the id is made by the server, the fee is whole minor units."""
+
+    email: EmailAddress
+    name: str = text(MAX_TEXT)
+    specialty: str = text(MAX_TEXT)
+    registration_number: str = text(MAX_TEXT)
+    consultation_fee: MoneyBody
+    time_zone: str = wire(description="IANA zone the doctor works in.")
+    qualifications: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def to_domain(self, key: DoctorId) -> Doctor:
+        return Doctor(
+            key,
+            self.name,
+            self.specialty,
+            self.registration_number,
+            self.consultation_fee.to_domain(),
+            self.time_zone,
+            qualifications=self.qualifications,
+            languages=self.languages,
+            email=self.email,
+        )
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+def doctor_json(doctor: Doctor) -> dict[str, Any]:
+    return {
+        "id": doctor.id.value,
+        "name": doctor.name,
+        "specialty": doctor.specialty,
+        "registration_number": doctor.registration_number,
+        "qualifications": list(doctor.qualifications),
+        "languages": list(doctor.languages),
+        "time_zone": doctor.time_zone,
+        "consultation_fee": money(doctor.consultation_fee),
+        "accepting_bookings": doctor.accepting_bookings,
+    }
+
+
+def _window(window: LocalWindow) -> dict[str, str]:
+    return {"start": window.start.strftime("%H:%M"), "end": window.end.strftime("%H:%M")}
+
+
+def _minutes(duration: timedelta) -> int:
+    return int(duration.total_seconds() // 60)
+
+
+def availability_json(availability: Availability) -> dict[str, Any]:
+    return {
+        "doctor_id": availability.doctor_id.value,
+        "time_zone": availability.time_zone,
+        "weekly": [
+            {
+                "weekday": day.weekday.name.lower(),
+                "hours": [_window(w) for w in day.hours],
+                "breaks": [_window(w) for w in day.breaks],
+            }
+            for day in availability.weekly
+        ],
+        "slot_minutes": _minutes(availability.slot_length),
+        "buffer_minutes": _minutes(availability.buffer),
+        "minimum_notice_minutes": _minutes(availability.minimum_notice),
+        "booking_horizon_days": availability.booking_horizon.days,
+        "max_slots_per_visit": availability.max_slots_per_visit,
+        "time_off": [
+            {
+                "first_day": off.first_day.isoformat(),
+                "last_day": off.last_day.isoformat(),
+                "window": _window(off.window) if off.window else None,
+                "reason": off.reason,
+            }
+            for off in availability.time_off
+        ],
+        "extra_hours": [
+            {"day": extra.day.isoformat(), "window": _window(extra.window)}
+            for extra in availability.extra_hours
+        ],
+        "version": availability.version,
+    }
+
+
+def slot_json(slot: FreeSlot) -> dict[str, Any]:
+    return {
+        "start": iso(slot.time.start),
+        "end": iso(slot.time.end),
+        "local_start": slot.local_start.isoformat(),
+        "local_end": slot.local_end.isoformat(),
+    }
+
+
+# The working hours answer in the shape they are put (the *Input schemas).
+SCHEMAS: dict[str, Any] = {
+    "Doctor": answer(
+        id=STRING,
+        name=STRING,
+        specialty=STRING,
+        registration_number=STRING,
+        qualifications={"type": "array", "items": STRING},
+        languages={"type": "array", "items": STRING},
+        time_zone={"type": "string", "description": "IANA zone the doctor works in."},
+        consultation_fee=ref("Money"),
+        accepting_bookings={"type": "boolean"},
+    ),
+    "DoctorPage": page("Doctor"),
+    "Availability": answer(
+        doctor_id=STRING,
+        time_zone=STRING,
+        weekly={"type": "array", "items": ref("WorkingDayInput")},
+        slot_minutes={"type": "integer"},
+        buffer_minutes={"type": "integer"},
+        minimum_notice_minutes={"type": "integer"},
+        booking_horizon_days={"type": "integer"},
+        max_slots_per_visit={"type": "integer"},
+        time_off={"type": "array", "items": ref("TimeOffInput")},
+        extra_hours={"type": "array", "items": ref("ExtraHoursInput")},
+        version={"type": "integer", "description": "Also the ETag; send it as If-Match."},
+    ),
+    "Slot": answer(
+        start=DATETIME,
+        end=DATETIME,
+        local_start={**DATETIME, "description": "In the requested zone (tz)."},
+        local_end=DATETIME,
+    ),
+    "SlotList": answer(
+        doctor_id=STRING,
+        **{"from": DATETIME},
+        to=DATETIME,
+        time_zone={"type": ["string", "null"]},
+        slots={"type": "array", "items": ref("Slot")},
+    ),
+}
+
+# -- resources ------------------------------------------------------------------------------
+
+
+class Doctors(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        params = QueryReader(req, {"specialty", "language", "text", "accepting", "cursor", "limit"})
+        specialty, language, words = (
+            params.text("specialty"),
+            params.text("language"),
+            params.text("text"),
+        )
+        accepting = params.boolean("accepting")
+        limit = params.integer("limit", 20, 1, 100)
+        cursor = params.cursor()
+        after = None
+        if cursor is not None:
+            if isinstance(cursor, dict) and isinstance(cursor.get("after"), str):
+                after = DoctorId(cursor["after"])
+            else:
+                params.fail("cursor", "not a cursor this API gave out")
+        params.done()
+        query = DoctorQuery(
+            specialty=specialty,
+            language=language,
+            text=words,
+            accepting_bookings=accepting,
+            after=after,
+            limit=limit + 1,  # one more than asked: whether there is a next page
+        )
+        found = self.components.scheduling.find_doctors(query)
+        shown = found[:limit]
+        write_json(
+            resp,
+            {
+                "items": [doctor_json(doctor) for doctor in shown],
+                "next_cursor": encode_cursor({"after": shown[-1].id.value})
+                if len(found) > limit
+                else None,
+            },
+        )
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """An admin adds a doctor; the doctor gets an e-mailed link to set a password."""
+        actor = require_actor(req)
+        if actor.role is not Role.ADMIN:  # before reading the body: no hints to others
+            raise Problem("access-denied", "only an admin may add doctors")
+        body = self.body(req, DoctorInviteBody)
+        doctor = body.to_domain(DoctorId(f"dr-{self.components.ids.new_id()}"))
+        created = self.components.identity.invite_doctor(actor, doctor, body.email)
+        resp.location = f"{API}/doctors/{created.id.value}"
+        write_json(resp, doctor_json(created), status=201)
+
+
+class DoctorItem(Resource):
+    def on_get(self, _req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        write_json(resp, doctor_json(self.components.scheduling.doctor(DoctorId(doctor_id))))
+
+
+class DoctorAvailability(Resource):
+    def on_get(self, _req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        availability = self.components.scheduling.availability(DoctorId(doctor_id))
+        resp.etag = _etag(availability.version)
+        write_json(resp, availability_json(availability))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        actor = require_actor(req)
+        if_version = _if_match(req)
+        body = self.body(req, AvailabilityBody)
+        scheduling = self.components.scheduling
+        doctor = scheduling.doctor(DoctorId(doctor_id))
+        availability = body.to_domain(doctor)
+        try:
+            stored = scheduling.define_availability(actor, availability, if_version=if_version)
+        except ConcurrencyError:
+            if if_version is None:
+                raise
+            raise Problem(
+                "precondition-failed", f"the availability is no longer at version {if_version}"
+            ) from None
+        resp.etag = _etag(stored.version)
+        write_json(resp, availability_json(stored))
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(req: falcon.Request) -> int | None:
+    header = req.get_header("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = re.fullmatch(r'\s*"(\d{1,9})"\s*', header)
+    if match is None:
+        raise validation_problem([FieldError("If-Match", 'the ETag this API gave out, e.g. "3"')])
+    return int(match.group(1))
+
+
+class DoctorSlots(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        scheduling = self.components.scheduling
+        params = QueryReader(req, {"from", "to", "tz", "length_minutes"})
+        start = params.moment("from") or self.components.clock.now()
+        end = params.moment("to") or start + timedelta(days=7)
+        zone = params.zone("tz")
+        length = params.integer("length_minutes", 0, 1, 24 * 60)
+        longest = scheduling.settings.longest_slot_listing
+        if end <= start:
+            params.fail("to", "must be after from")
+        elif end - start > longest:
+            params.fail("to", f"at most {longest.days} days after from")
+        params.done()
+        slots = scheduling.free_slots(
+            DoctorId(doctor_id),
+            TimeRange(start, end),
+            display_zone=zone,
+            length=timedelta(minutes=length) if length else None,
+        )
+        write_json(
+            resp,
+            {
+                "doctor_id": doctor_id,
+                "from": _iso(start),
+                "to": _iso(end),
+                "time_zone": zone,
+                "slots": [slot_json(slot) for slot in slots],
+            },
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return iso(utc(moment)) or ""
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+_DOCTOR = path_param("doctor_id", "A doctor's id.")
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/doctors",
+        Doctors,
+        {
+            "get": Operation(
+                "Find doctors",
+                "public",
+                "anyone",
+                response="DoctorPage",
+                params=(
+                    query_param("specialty", {"type": "string"}, "Exact, case-insensitive."),
+                    query_param("language", {"type": "string"}, "One of the doctor's languages."),
+                    query_param("text", {"type": "string"}, "Part of the name or specialty."),
+                    query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
+                    CURSOR_PARAM,
+                    query_param(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+                    ),
+                ),
+                problems=("validation-error",),
+            ),
+            "post": Operation(
+                "Add a doctor (they are e-mailed a link to set their password)",
+                "bearer",
+                "admin",
+                ok=201,
+                response="Doctor",
+                body=DoctorInviteBody,
+                problems=("access-denied", "already-exists", "invalid-value", *BODY_PROBLEMS),
+                headers=("Location",),
+            ),
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}",
+        DoctorItem,
+        {
+            "get": Operation(
+                "A doctor's profile",
+                "public",
+                "anyone",
+                response="Doctor",
+                params=(_DOCTOR,),
+                problems=("not-found",),
+            )
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}/availability",
+        DoctorAvailability,
+        {
+            "get": Operation(
+                "A doctor's working hours and booking rules",
+                "public",
+                "anyone",
+                response="Availability",
+                params=(_DOCTOR,),
+                problems=("not-found",),
+                headers=("ETag",),
+            ),
+            "put": Operation(
+                "Set (replace) a doctor's working hours and booking rules",
+                "bearer",
+                "that doctor, admin",
+                response="Availability",
+                body=AvailabilityBody,
+                params=(
+                    _DOCTOR,
+                    Param(
+                        "If-Match",
+                        "header",
+                        {"type": "string"},
+                        'The ETag last read ("3"); refused with 412 if it changed since.',
+                    ),
+                ),
+                problems=(
+                    "access-denied",
+                    "not-found",
+                    "precondition-failed",
+                    "invalid-value",
+                    "concurrent-update",
+                    *BODY_PROBLEMS,
+                ),
+                headers=("ETag",),
+            ),
+        },
+    ),
+    Route(
+        f"{API}/doctors/{{doctor_id}}/slots",
+        DoctorSlots,
+        {
+            "get": Operation(
+                "Free slots of a doctor",
+                "public",
+                "anyone",
+                response="SlotList",
+                params=(
+                    _DOCTOR,
+                    query_param("from", DATETIME, "Default: now."),
+                    query_param(
+                        "to", DATETIME, "Default: from + 7 days; at most 31 days after from."
+                    ),
+                    query_param("tz", {"type": "string"}, "IANA zone for local times."),
+                    query_param(
+                        "length_minutes",
+                        {"type": "integer", "minimum": 1},
+                        "Visit length (whole slots); default one slot.",
+                    ),
+                ),
+                problems=("not-found", "validation-error", "invalid-duration"),
+            )
+        },
+    ),
+)

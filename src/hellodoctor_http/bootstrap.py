@@ -1,0 +1,182 @@
+"""The composition root: everything a process needs, built from ``Settings``.
+
+``bootstrap(settings)`` opens the storage ``HELLODOCTOR_DATABASE_URL`` names, through the
+registry's entry points, and builds the clock, ids, payment gateway, notifier, password
+hasher and login throttle, then the use cases over them. ``hellodoctor serve`` (in each
+gunicorn worker), ``worker``, ``admin create``, ``demo seed`` and the tests all start here;
+tests pass their doubles (a manual clock, sequential ids...) as keyword arguments. Nothing is
+built at import time, and each use-case call is still its own unit of work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+
+from attrs import define
+
+from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.runtime import SystemClock, UuidIds
+from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
+from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
+from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
+from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.ports.gateway import PaymentGateway
+from hellodoctor_domain.ports.notifications import Notifier
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
+from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.config import Settings
+
+
+@define(frozen=True)
+class Components:
+    """Everything built, ready for an entry point to use."""
+
+    settings: Settings
+    storage: UnitOfWorkFactory
+    clock: Clock
+    # Server-side ids: of what the use cases make, and of what the API creates itself.
+    ids: IdGenerator
+    gateway: PaymentGateway
+    hasher: PasswordHasher
+    scheduling: Scheduling
+    identity: Identity
+    billing: Billing
+    # Raises (BackendUnavailable) when the storage does not answer: /readyz.
+    readiness: Callable[[], None]
+    # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
+    cards_accepted: bool
+
+    def token_codec(self) -> TokenCodec:
+        return TokenCodec(
+            secret=self.settings.jwt_secret,
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            clock=self.clock,
+            lifetime=timedelta(minutes=self.settings.access_token_minutes),
+        )
+
+    def close(self) -> None:
+        """Close pooled connections (each server worker opens its own): SQLAlchemy's engines
+        are disposed, MongoDB's clients closed."""
+        close = getattr(self.storage, "dispose", None) or getattr(self.storage, "close", None)
+        if close is not None:
+            close()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    storage: UnitOfWorkFactory | None = None,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    gateway: PaymentGateway | None = None,
+    cards_accepted: bool | None = None,
+) -> Components:
+    """Build everything from ``settings``; the keyword arguments replace what they name."""
+    storage = storage if storage is not None else open_storage(settings.database_url)
+    clock = clock or SystemClock()
+    ids = ids or UuidIds()
+    gateway = gateway or gateway_for(settings)
+    hasher = BcryptPasswordHasher(settings.bcrypt_cost)
+    identity = Identity(
+        storage,
+        clock,
+        ids,
+        hasher,
+        PyOtpTotp(),
+        throttle_for(settings),
+        notifier_for(settings),
+        IdentitySettings(
+            two_factor_required_for=settings.require_totp_for,
+            password_link=settings.password_link,
+        ),
+    )
+    return Components(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        ids=ids,
+        gateway=gateway,
+        hasher=hasher,
+        scheduling=Scheduling(
+            storage,
+            clock,
+            ids,
+            gateway,
+            SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
+        ),
+        identity=identity,
+        billing=Billing(
+            storage,
+            clock,
+            ids,
+            gateway,
+            BillingSettings(
+                smallest_top_up=settings.smallest_top_up,
+                largest_top_up=settings.largest_top_up,
+            ),
+        ),
+        readiness=storage_probe(storage),
+        cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
+    )
+
+
+def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
+    """A readiness check through the storage port: one primary-key read in a unit of work.
+    Raises (``BackendUnavailable``) when the database does not answer."""
+
+    def probe() -> None:
+        with uow_factory() as uow, contextlib.suppress(NotFound):
+            uow.doctors.get(DoctorId("readiness-probe"))
+
+    return probe
+
+
+def notifier_for(settings: Settings) -> Notifier:
+    """SMTP when a host is configured, else a Maildir folder anyone can read (development)."""
+    if settings.smtp_host:
+        return SmtpNotifier(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            security=settings.smtp_security,
+        )
+    return MaildirNotifier(settings.mail_folder, settings.mail_from)
+
+
+def throttle_for(settings: Settings) -> LoginThrottle:
+    """Redis when configured (shared by every worker and host); otherwise each worker counts
+    on its own, so N workers allow up to N times the failures before locking."""
+    if settings.redis_url:
+        return RedisLoginThrottle.from_url(settings.redis_url)
+    return InMemoryLoginThrottle()
+
+
+def gateway_for(settings: Settings) -> PaymentGateway:
+    """Stripe when its keys are configured, else the offline gateway (pay at the clinic).
+
+    The offline gateway's webhook key is random per process: nobody outside can sign an event
+    for it, so its webhooks are all refused (and card payments are not offered without Stripe).
+    """
+    if not settings.uses_stripe:
+        return OfflinePaymentGateway(webhook_secret=secrets.token_urlsafe(32))
+    # Imported lazily: the stripe SDK is an optional extra (Settings.from_environ already
+    # refused Stripe keys when it is not installed).
+    from hellodoctor_adapters.stripe import StripeGateway
+
+    key, webhook_secret = settings.stripe_secret_key, settings.stripe_webhook_secret
+    assert key is not None  # uses_stripe: both are set
+    assert webhook_secret is not None
+    gateway: PaymentGateway = StripeGateway(key, webhook_secret, api_base=settings.stripe_api_base)
+    return gateway
