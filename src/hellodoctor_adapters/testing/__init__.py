@@ -25,12 +25,12 @@ Tests that need an outside service skip or fail through ``hellodoctor_adapters.t
 and hypothesis.
 """
 
-from hellodoctor_adapters.testing.contract import (
+from hellodoctor_adapters.testing.contract import UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_events import DomainEventsContract
+from hellodoctor_adapters.testing.contract_outside import (
     BlobStorageContract,
     PaymentGatewayContract,
-    UnitOfWorkContract,
 )
-from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 
 __all__ = [
