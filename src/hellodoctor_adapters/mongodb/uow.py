@@ -96,7 +96,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.refresh_tokens = MongoRefreshTokenRepository(self._store)
         self.idempotency = MongoIdempotencyRepository(self._store)
         self.payments = MongoPaymentRepository(self._store)
-        self.wallets = MongoWalletLedger(self._store)
+        self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
 
     @translated

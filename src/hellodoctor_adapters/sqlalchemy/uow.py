@@ -59,8 +59,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
         self.idempotency = SqlIdempotencyRepository(self._connection)
-        self.payments = SqlPaymentRepository(self._connection)
-        self.wallets = SqlWalletLedger(self._connection)
+        payments = SqlPaymentRepository(self._connection)
+        self.payments = payments
+        self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
 
     def _commit(self, events: Sequence[AppointmentEvent]) -> None:

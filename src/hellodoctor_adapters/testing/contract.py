@@ -21,6 +21,7 @@ from attrs import evolve
 
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -78,7 +79,7 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
+class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract):
     """Behaviour suite for storage adapters. Override ``uow_factory``."""
 
     @pytest.fixture
