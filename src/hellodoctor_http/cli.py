@@ -141,21 +141,16 @@ def _close(storage: UnitOfWorkFactory) -> None:
     help="Seconds between passes.",
 )
 def worker(once: bool, interval: float) -> None:
-    """Expire lapsed holds and their payments, resend unsent refunds, relay the outbox and,
-    on MongoDB, repair wallet writes a crash cut short. Safe to run in several processes."""
+    """Expire lapsed holds and their payments, resend unsent refunds and run the storage's
+    housekeeping (on MongoDB: repair wallet writes a crash cut short, sweep stale claims, relay
+    stranded events). Safe to run in several processes."""
     import signal
     import threading
 
     from hellodoctor_adapters.memory import SystemClock, UuidIds
     from hellodoctor_http.app import build_billing, gateway_for
     from hellodoctor_http.server import configure_logging
-    from hellodoctor_http.worker import (
-        WorkerPass,
-        outbox_relay,
-        run_forever,
-        run_once,
-        wallet_repair,
-    )
+    from hellodoctor_http.worker import WorkerPass, run_forever, run_once, storage_housekeeping
 
     configure_logging()
     settings = _settings()
@@ -163,26 +158,28 @@ def worker(once: bool, interval: float) -> None:
     storage = _open_storage(settings)
     try:
         billing = build_billing(settings, storage, SystemClock(), UuidIds(), gateway_for(settings))
-        relay, repair = outbox_relay(storage), wallet_repair(storage)
-        if billing is None and relay is None:
+        housekeeping = storage_housekeeping(storage)
+        if billing is None and housekeeping is None:
             raise click.ClickException(
-                "this storage keeps no payments and has no outbox yet: the worker has nothing to do"
+                "this storage keeps no payments and has no housekeeping: the worker has nothing "
+                "to do"
             )
 
         def report(done: WorkerPass) -> None:
+            chores = ", ".join(f"{count} {name}" for name, count in done.housekeeping.items())
             click.echo(
-                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds, "
-                f"relayed {done.relayed} events, repaired {done.repaired} wallet writes"
+                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds"
+                + (f"; housekeeping: {chores}" if chores else "")
             )
 
         if once:
-            report(run_once(billing, relay, repair=repair))
+            report(run_once(billing, housekeeping))
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: stop.set())
         click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
-        run_forever(billing, relay, repair=repair, interval=interval, stop=stop, report=report)
+        run_forever(billing, housekeeping, interval=interval, stop=stop, report=report)
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:

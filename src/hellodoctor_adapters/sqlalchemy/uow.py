@@ -129,6 +129,10 @@ class SqlUnitOfWorkFactory:
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.publisher)
 
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Nothing to clean up: a unit of work is one database transaction (``registry``)."""
+        return {}
+
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""
         self.engine.dispose()
