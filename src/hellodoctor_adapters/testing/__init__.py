@@ -15,6 +15,9 @@ and for the Hypothesis state machine::
 
     TestFooBookings = make_booking_machine(lambda: FooUnitOfWorkFactory(...)).TestCase
 
+A storage with a server (or a file) to lose also subclasses ``LostServerContract`` and
+overrides ``unreachable_uow_factory`` with a factory over one that is gone.
+
 Tests that need an outside service skip or fail through ``hellodoctor_adapters.testing.services``
 (one rule, ``HELLODOCTOR_REQUIRE_SERVICES``). Requires the ``dev`` (or ``testing``) extra: pytest
 and hypothesis.
@@ -25,10 +28,12 @@ from hellodoctor_adapters.testing.contract import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_failures import LostServerContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 
 __all__ = [
     "BlobStorageContract",
+    "LostServerContract",
     "PaymentGatewayContract",
     "PaymentStorageContract",
     "UnitOfWorkContract",

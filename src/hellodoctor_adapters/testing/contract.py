@@ -22,6 +22,7 @@ from attrs import evolve
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -79,7 +80,7 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
+class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract):
     """Behaviour suite for storage adapters. Override ``uow_factory``."""
 
     @pytest.fixture
