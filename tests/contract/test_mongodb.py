@@ -9,11 +9,12 @@ import pytest
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
-from hellodoctor_adapters.testing import UnitOfWorkContract
+from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class TestMongoStorage(UnitOfWorkContract):
+class TestMongoStorage(UnitOfWorkContract, LostServerContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()
@@ -30,3 +31,10 @@ class TestMongoStorage(UnitOfWorkContract):
             return [(d["aggregate_type"], d["aggregate_id"], d["type"]) for d in found]
 
         return documents
+
+    @pytest.fixture
+    def unreachable_uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        timeouts = "serverSelectionTimeoutMS=200&connectTimeoutMS=200"
+        factory = MongoUnitOfWorkFactory(f"mongodb://127.0.0.1:{closed_port()}/gone?{timeouts}")
+        yield factory
+        factory.close()

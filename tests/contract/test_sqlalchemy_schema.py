@@ -3,6 +3,7 @@ error translation of the SQLAlchemy adapters."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,32 @@ def test_an_unreachable_server_is_backend_unavailable() -> None:
     # Port 9 (discard) is closed on loopback: the driver's connection error must not leak.
     with pytest.raises(BackendUnavailable):
         SqlUnitOfWorkFactory("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+
+
+def test_a_connection_the_server_drops_is_backend_unavailable_and_the_pool_recovers() -> None:
+    with migrated_postgres_schema() as url:
+        name = f"hellodoctor-dropped-{uuid.uuid4().hex[:8]}"  # ours alone: the server is shared
+        factory = SqlUnitOfWorkFactory(url.update_query_dict({"application_name": name}))
+        try:
+            with factory() as uow:
+                uow.doctors.add(doctor("d1"))
+                uow.commit()
+            with pytest.raises(BackendUnavailable), factory() as uow:
+                uow.doctors.get(DoctorId("d1"))
+                with factory.engine.connect() as other:
+                    terminated = other.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    ).scalar_one()
+                    assert terminated >= 1
+                uow.doctors.get(DoctorId("d1"))
+            with factory() as uow:  # a fresh connection: the outage is over
+                assert uow.doctors.get(DoctorId("d1")).name == "Dr d1"
+        finally:
+            factory.dispose()
 
 
 def test_an_in_memory_sqlite_database_is_refused() -> None:

@@ -12,11 +12,12 @@ from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
-from hellodoctor_adapters.testing import UnitOfWorkContract
+from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class SqlContract(UnitOfWorkContract):
+class SqlContract(UnitOfWorkContract, LostServerContract):
     @pytest.fixture
     def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:
         def rows() -> list[tuple[str, str, str]]:
@@ -35,6 +36,15 @@ class TestSqliteStorage(SqlContract):
         yield factory
         factory.dispose()
 
+    @pytest.fixture
+    def unreachable_uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+        # SQLite's "server" is its file: here, one in a directory that does not exist.
+        factory = SqlUnitOfWorkFactory(
+            f"sqlite:///{tmp_path / 'gone' / 'hd.db'}", check_schema=False
+        )
+        yield factory
+        factory.dispose()
+
 
 @pytest.fixture(scope="module")
 def postgres_factory() -> Iterator[SqlUnitOfWorkFactory]:
@@ -49,3 +59,10 @@ class TestPostgresStorage(SqlContract):
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_factory.engine)
         return postgres_factory
+
+    @pytest.fixture
+    def unreachable_uow_factory(self) -> Iterator[SqlUnitOfWorkFactory]:
+        url = f"postgresql://postgres@127.0.0.1:{closed_port()}/gone?connect_timeout=2"
+        factory = SqlUnitOfWorkFactory(url, check_schema=False)
+        yield factory
+        factory.dispose()

@@ -545,6 +545,10 @@ class InMemoryUnitOfWorkFactory:
     def __call__(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store, self.publisher)
 
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Nothing to clean up: a unit of work here is all or nothing (``registry``)."""
+        return {}
+
 
 def open_memory_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:
     """Entry point for ``memory://`` URLs: a fresh store per call, kept only in this process."""

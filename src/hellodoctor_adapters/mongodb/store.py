@@ -2,8 +2,8 @@
 
 ``MongoStore`` holds one database's collections, creates their indexes and keeps the claim
 book (``claims.py``); its housekeeping methods hand over to ``claims.py`` and ``repair.py``.
-``translated`` lets port errors through and turns every driver error into
-``BackendUnavailable``.
+``translated`` lets port errors through and turns driver errors into what they mean
+(``translate``): ``BackendUnavailable`` only for an outage, a bug class otherwise.
 
 Buffered writes: a repository holds each write as a ``Change`` (the value, the version it must
 find, the document it replaces) until commit (``uow.py``), where it becomes a plain insert under
@@ -29,8 +29,16 @@ from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
 
+from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
 from hellodoctor_adapters.mongodb.documents import Document, from_document, search_keys, to_document
 from hellodoctor_domain.errors import (
@@ -74,9 +82,58 @@ AGGREGATE_COLLECTIONS = {
 }
 
 
+# Server answers that mean "not now": shutting down or stepping down, no primary, a network or
+# lock timeout, an authentication refusal. Everything else the server refuses is a bug.
+_UNAVAILABLE_CODES = {
+    6,  # HostUnreachable
+    7,  # HostNotFound
+    13,  # Unauthorized
+    18,  # AuthenticationFailed
+    24,  # LockTimeout
+    46,  # LockBusy
+    50,  # MaxTimeMSExpired
+    64,  # WriteConcernFailed (wtimeout)
+    89,  # NetworkTimeout
+    91,  # ShutdownInProgress
+    133,  # FailedToSatisfyReadPreference
+    189,  # PrimarySteppedDown
+    262,  # ExceededTimeLimit
+    9001,  # SocketException
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+}
+# Values the server will not hold: a bad value or type, a document or index key too large.
+_DATA_CODES = {2, 14, 10334, 17280}
+
+
+def translate(error: Exception) -> Exception:
+    """What a driver error means: ``BackendUnavailable`` only for an outage (a lost or refused
+    connection, a timeout, no primary); ``AlreadyExists`` for a duplicate key not translated
+    where it happened; ``StoredValueRejected`` / ``UnexpectedStorageError`` for a bug."""
+    if isinstance(error, BSONError | OverflowError):  # bson refuses before anything is sent
+        return StoredValueRejected(f"MongoDB cannot hold a value: {error}")
+    if isinstance(error, ConnectionFailure | WriteConcernError) or (
+        isinstance(error, PyMongoError)
+        and (error.timeout or error.has_error_label("RetryableWriteError"))
+    ):
+        return BackendUnavailable(f"MongoDB unavailable: {error}")
+    if isinstance(error, DuplicateKeyError):
+        fields = ", ".join((error.details or {}).get("keyPattern", {"_id": 1}))
+        return AlreadyExists(f"already stored: {fields} taken")
+    if isinstance(error, OperationFailure):
+        if error.code in _UNAVAILABLE_CODES:
+            return BackendUnavailable(f"MongoDB unavailable: {error}")
+        if error.code in _DATA_CODES:
+            return StoredValueRejected(f"MongoDB cannot hold a value: {error}")
+    return UnexpectedStorageError(f"MongoDB: {error}")
+
+
 def translated(method: Callable[P, R]) -> Callable[P, R]:
-    """Let port errors through; turn every driver error into ``BackendUnavailable``. (Duplicate
-    keys are translated where they happen, where their meaning is known.)"""
+    """Let port errors through; raise what any driver error means (``translate``). Duplicate
+    keys are mostly translated where they happen, where their meaning is known."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -84,8 +141,8 @@ def translated(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except PortError:
             raise
-        except (PyMongoError, BSONError) as error:
-            raise BackendUnavailable(f"MongoDB: {error}") from error
+        except (PyMongoError, BSONError, OverflowError) as error:
+            raise translate(error) from error
 
     return call
 

@@ -40,6 +40,7 @@ from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.identity import (
@@ -98,7 +99,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.refresh_tokens = MongoRefreshTokenRepository(self._store)
         self.idempotency = MongoIdempotencyRepository(self._store)
         self.payments = MongoPaymentRepository(self._store)
-        self.wallets = MongoWalletLedger(self._store)
+        self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
 
     @translated
@@ -189,12 +190,26 @@ def _default_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def durable_write_concern(configured: WriteConcern) -> WriteConcern:
+    """The write concern the URL (or client) asks for when it names ``w`` or ``journal``;
+    otherwise one that survives a crash: acknowledged by a majority of a replica set (just the
+    server, on a standalone) once in the journal. The server's default, ``w: 1`` without the
+    journal, answers before the write is on disk: a crash then loses bookings already confirmed
+    to their patients."""
+    document = configured.document
+    if "w" in document or "j" in document:
+        return configured
+    return WriteConcern(w="majority", j=True, wtimeout=document.get("wtimeout"))
+
+
 class MongoUnitOfWorkFactory:
     """Units of work over one MongoDB database (the ``mongodb`` storage entry point).
 
     ``url`` is a ``mongodb://`` or ``mongodb+srv://`` connection string; its path names the
     database (``hellodoctor`` when it names none). Nothing touches the network until the first
-    unit of work, which creates the indexes (idempotently) once per factory.
+    unit of work, which creates the indexes (idempotently) once per factory. Writes are
+    journaled and acknowledged by a majority unless the URL sets ``w`` or ``journal``
+    (``durable_write_concern``).
 
     ``lease`` bounds how long a crashed writer's claims can block time; it must be shorter than
     the hold time (15 minutes by default). ``wait_for_in_flight`` is how long a writer waits
@@ -223,7 +238,11 @@ class MongoUnitOfWorkFactory:
         name = database or (default.name if default is not None else DEFAULT_DATABASE)
         codecs: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
         self.store = MongoStore(
-            self.client.get_database(name, codec_options=codecs),
+            self.client.get_database(
+                name,
+                codec_options=codecs,
+                write_concern=durable_write_concern(self.client.write_concern),
+            ),
             lease,
             clock,
             wait_for_in_flight,
@@ -241,17 +260,18 @@ class MongoUnitOfWorkFactory:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
 
-    def relay_outbox(self, limit: int = 100) -> int:
-        """Move events a crash stranded in appointments to the outbox (``hellodoctor worker``
-        calls this on every storage that has it)."""
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Clean up what crashed or abandoned writers left (``hellodoctor worker`` runs this on
+        every pass; ``repair.py``, docs/mongodb.md): wallet writes a crash cut short first (a
+        credit owed is applied before anything looks at balances), then claims whose lease ran
+        out, then events stranded in appointments. Idempotent, and safe in several workers at
+        once. Returns how much of each it did."""
         self.ensure_indexes()
-        return self.store.relay_outbox(limit)
-
-    def repair_wallets(self) -> int:
-        """Finish or take back what a crash left between a unit of work's writes (see
-        ``MongoStore.repair_wallets``; ``hellodoctor worker`` calls it on every pass)."""
-        self.ensure_indexes()
-        return self.store.repair_wallets()
+        return {
+            "wallet writes repaired": self.store.repair_wallets(),
+            "claims swept": self.store.sweep_claims(limit),
+            "events relayed": self.store.relay_outbox(limit),
+        }
 
     def close(self) -> None:
         self.client.close()

@@ -4,7 +4,8 @@ and idempotency keys.
 Every write that could race is decided by the database: the no-overlap rule by the constraints
 the migrations create (exclusion constraints on PostgreSQL, triggers under SQLite's single
 writer), version checks by ``UPDATE ... WHERE version = :read`` (``rows.compare_and_set``).
-Every driver error leaves this module as a port error (``engine.translate``).
+Every driver error leaves this module translated (``engine.translate``): a port error, or
+``UnexpectedStorageError`` for a bug.
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
         self.idempotency = SqlIdempotencyRepository(self._connection)
-        self.payments = SqlPaymentRepository(self._connection)
-        self.wallets = SqlWalletLedger(self._connection)
+        payments = SqlPaymentRepository(self._connection)
+        self.payments = payments
+        self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -120,6 +121,10 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.publisher)
+
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Nothing to clean up: a unit of work is one database transaction (``registry``)."""
+        return {}
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""

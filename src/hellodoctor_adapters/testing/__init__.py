@@ -20,6 +20,9 @@ and for the Hypothesis state machine::
 
     TestFooBookings = make_booking_machine(lambda: FooUnitOfWorkFactory(...)).TestCase
 
+A storage with a server (or a file) to lose also subclasses ``LostServerContract`` and
+overrides ``unreachable_uow_factory`` with a factory over one that is gone.
+
 Tests that need an outside service skip or fail through ``hellodoctor_adapters.testing.services``
 (one rule, ``HELLODOCTOR_REQUIRE_SERVICES``). Requires the ``dev`` (or ``testing``) extra: pytest
 and hypothesis.
@@ -27,6 +30,7 @@ and hypothesis.
 
 from hellodoctor_adapters.testing.contract import UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
+from hellodoctor_adapters.testing.contract_failures import LostServerContract
 from hellodoctor_adapters.testing.contract_outside import (
     BlobStorageContract,
     PaymentGatewayContract,
@@ -36,6 +40,7 @@ from hellodoctor_adapters.testing.contract_payments import PaymentStorageContrac
 __all__ = [
     "BlobStorageContract",
     "DomainEventsContract",
+    "LostServerContract",
     "PaymentGatewayContract",
     "PaymentStorageContract",
     "UnitOfWorkContract",

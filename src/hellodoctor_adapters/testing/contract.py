@@ -24,6 +24,7 @@ from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
+from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -78,7 +79,9 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract, DomainEventsContract):
+class UnitOfWorkContract(
+    AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract, DomainEventsContract
+):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 
     @pytest.fixture
