@@ -10,6 +10,7 @@ import pytest
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
@@ -20,6 +21,16 @@ class TestMongoStorage(UnitOfWorkContract, LostServerContract):
         yield factory
         factory.client.drop_database(factory.store.database.name)
         factory.close()
+
+    @pytest.fixture
+    def outbox(self, uow_factory: MongoUnitOfWorkFactory) -> Outbox:
+        def documents() -> list[tuple[str, str, str]]:
+            found = (
+                uow_factory.store.collection("outbox").find().sort([("occurred_at", 1), ("_id", 1)])
+            )
+            return [(d["aggregate_type"], d["aggregate_id"], d["type"]) for d in found]
+
+        return documents
 
     @pytest.fixture
     def unreachable_uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:

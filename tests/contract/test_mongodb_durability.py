@@ -23,7 +23,7 @@ from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import fresh_database_name, server_url
 from hellodoctor_adapters.testing.clinic import Clinic
 from hellodoctor_adapters.testing.contract_failures import closed_port
-from hellodoctor_adapters.testing.fixtures import doctor
+from hellodoctor_adapters.testing.fixtures import doctor, state_of
 from hellodoctor_adapters.testing.services import unavailable
 from hellodoctor_domain.errors import BackendUnavailable
 
@@ -130,6 +130,6 @@ def test_a_booking_answered_before_a_crash_is_there_after_the_restart(
         with pytest.raises(BackendUnavailable), factory() as uow:  # the next request
             uow.appointments.get(booked.id)
         servers.append(_secantus(port, data))
-        assert clinic.appointment(booked.id) == booked
+        assert state_of(clinic.appointment(booked.id)) == state_of(booked)
     finally:
         factory.close()

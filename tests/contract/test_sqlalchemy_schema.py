@@ -25,7 +25,14 @@ from hellodoctor_adapters.sqlalchemy import (
 )
 from hellodoctor_adapters.sqlalchemy.migrate import VERSION_TABLE
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
-from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox, payments, wallet_balances
+from hellodoctor_adapters.sqlalchemy.schema import (
+    UtcDateTime,
+    json_type,
+    metadata,
+    outbox,
+    payments,
+    wallet_balances,
+)
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, postgres_server_url
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
@@ -129,13 +136,45 @@ def test_events_reach_the_outbox_in_the_same_transaction(empty_database: str) ->
     with engine.connect() as connection:
         rows = connection.execute(sa.select(outbox).order_by(outbox.c.id)).mappings().all()
     engine.dispose()
-    assert [(row["event_type"], row["appointment_id"]) for row in rows] == [
-        ("AppointmentHeld", "apt-1"),
-        ("AppointmentBooked", "apt-1"),
+    assert [(row["event_type"], row["aggregate_type"], row["aggregate_id"]) for row in rows] == [
+        ("AppointmentHeld", "appointment", "apt-1"),
+        ("AppointmentBooked", "appointment", "apt-1"),
     ]
     assert rows[0]["payload"]["price"] == {"minor_units": 5000, "currency": "EUR"}
     assert rows[0]["payload"]["time"]["start"] == at(9).isoformat()
     assert all(row["published_at"] is None for row in rows)
+
+
+def test_events_already_in_the_outbox_become_appointments_events(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        upgrade(engine, "0003")
+        outbox_at_0003 = sa.table(
+            "outbox",
+            sa.column("event_type"),
+            sa.column("appointment_id"),
+            sa.column("occurred_at", UtcDateTime),
+            sa.column("payload", json_type()),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(outbox_at_0003).values(
+                    event_type="AppointmentBooked",
+                    appointment_id="apt-1",
+                    occurred_at=MONDAY,
+                    payload={},
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(outbox.c.event_type, outbox.c.aggregate_type, outbox.c.aggregate_id)
+            ).all()
+            pending = sa.inspect(connection).get_indexes("outbox")
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [("AppointmentBooked", "appointment", "apt-1")]
+    assert [index["name"] for index in pending] == ["ix_outbox_pending"]
 
 
 def test_storage_is_found_through_entry_points_by_url_scheme(empty_database: str) -> None:

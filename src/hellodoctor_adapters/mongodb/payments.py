@@ -39,7 +39,14 @@ from hellodoctor_adapters.mongodb.documents import (
     to_micros,
     wallet_key,
 )
-from hellodoctor_adapters.mongodb.store import MongoStore, Profiles, Undo, translated, undo_delete
+from hellodoctor_adapters.mongodb.store import (
+    AGGREGATE_COLLECTIONS,
+    MongoStore,
+    Profiles,
+    Undo,
+    translated,
+    undo_delete,
+)
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, InsufficientFunds
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.values import AppointmentId, Money, PatientId
@@ -71,9 +78,10 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
 
     kind = Payment
     label = "payment"
+    aggregate_type = "payment"
 
     def __init__(self, store: MongoStore) -> None:
-        super().__init__(store, "payments")
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
         # The stored version of each payment this unit of work read (last read wins).
         self._versions_read: dict[str, int] = {}
 
@@ -103,21 +111,21 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         return self._from_document(document)
 
     @translated
-    def add(self, payment: Payment) -> None:
-        if payment.appointment_id is not None and self.for_appointment(payment.appointment_id):
+    def _add(self, payment: Payment) -> None:
+        if payment.appointment_id is not None and self._for_appointment(payment.appointment_id):
             raise AlreadyExists(f"appointment {payment.appointment_id} has a payment")
-        self._add(payment)  # fails fast; the unique indexes decide at commit
+        self._stage_add(payment)  # fails fast; the unique indexes decide at commit
 
     @translated
-    def get(self, payment_id: PaymentId) -> Payment:
-        return self._get(payment_id.value)
+    def _get(self, payment_id: PaymentId) -> Payment:
+        return self._find(payment_id.value)
 
     @translated
-    def update(self, payment: Payment) -> None:
-        self._update(payment)
+    def _update(self, payment: Payment) -> None:
+        self._stage_update(payment)
 
     @translated
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
         for change in self.pending.values():
             if change.value.appointment_id == appointment_id:
                 return evolve(change.value)
@@ -135,7 +143,7 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         return list(found.values())
 
     @translated
-    def search(self, query: PaymentQuery) -> list[Payment]:
+    def _search(self, query: PaymentQuery) -> list[Payment]:
         conditions: Document = dict(LIVE_PAYMENT)
         if query.patient_id is not None:
             conditions["patient_id"] = query.patient_id.value
@@ -163,7 +171,7 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         return found[: query.limit]
 
     @translated
-    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]:
         cursor = (
             self._collection.find({"_unsettled": True, **LIVE_PAYMENT})
             .sort([("updated_us", ASCENDING), ("_id", ASCENDING)])

@@ -15,12 +15,13 @@ A unit of work without multi-document transactions
     availability before appointments, and of the appointments first those the unit of work ends
     (they release time), then other updates, then inserts. Inserts are plain inserts under the
     unique ``_id``; updates are compare-and-set on ``version`` (``ConcurrencyError`` when it
-    moved). Each appointment write carries its events in an ``_outbox`` array *in the same
-    single-document write*, so an event exists if and only if its change does. After the
-    writes: entries the appointments no longer need are pruned, and the events are copied to
-    the ``outbox`` collection and removed from the appointment (``relay_outbox`` redoes this
-    after a crash). A failure before the last write undoes the writes already made (each
-    restores the previous document only if nobody changed it since) and releases the claims.
+    moved). Each write of an aggregate (appointment, payment, doctor, ...) carries that
+    aggregate's events in an ``_outbox`` array *in the same single-document write*, so an event
+    exists if and only if its change does. After the writes: entries the appointments no longer
+    need are pruned, and the events are copied to the ``outbox`` collection and removed from
+    their documents (``relay_outbox`` redoes this after a crash). A failure before the last
+    write undoes the writes already made (each restores the previous document only if nobody
+    changed it since) and releases the claims.
 
 What a crash can leave behind, and what cleans it up: ``repair.py``.
 """
@@ -30,8 +31,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from bson.codec_options import CodecOptions
@@ -58,8 +60,8 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoIdempotencyRepository,
     MongoPatientRepository,
 )
-from hellodoctor_adapters.mongodb.store import MongoStore, Undo, translated
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -101,24 +103,24 @@ class MongoUnitOfWork(UnitOfWork):
         self.processed_events = MongoProcessedWebhookEvents(self._store)
 
     @translated
-    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
-        outbox = self._outbox_documents(events)
+    def _commit(self, events: Sequence[DomainEvent]) -> None:
+        outbox = EventsToWrite(self._outbox_documents(events))
         undo: list[Undo] = []
         try:
             # Money leaves a wallet first and comes in last: a crash in between can leave a
             # patient short (repaired by MongoStore.repair_wallets), never credit money whose
             # cause was not written (docs/mongodb.md).
             self.wallets.flush_debits(undo)
-            self.doctors.flush(undo)
-            self.patients.flush(undo)
-            self.accounts.flush(undo)  # after the doctors and patients they name
-            self.one_time_secrets.flush(undo)
-            self.refresh_tokens.flush(undo)
-            self.availability.flush(undo)
+            self.doctors.flush(undo, outbox)
+            self.patients.flush(undo, outbox)
+            self.accounts.flush(undo, outbox)  # after the doctors and patients they name
+            self.one_time_secrets.flush(undo, outbox)
+            self.refresh_tokens.flush(undo, outbox)
+            self.availability.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
-            self.payments.flush(undo)
-            self.appointments.flush(outbox, undo)
+            self.payments.flush(undo, outbox)
+            self.appointments.flush(undo, outbox)
             # Right after the appointment it names: a crash in between leaves a booking
             # without its record, never a record without its booking (docs/mongodb.md).
             self.idempotency.flush(undo)
@@ -126,7 +128,8 @@ class MongoUnitOfWork(UnitOfWork):
             # a redelivered copy then finds nothing left to do (never an effect lost).
             self.processed_events.flush(undo)
             self.wallets.flush_credits(undo)
-            for orphans in outbox.values():  # events of appointments this unit did not write
+            orphans = outbox.orphans()  # events of aggregates this unit of work did not write
+            if orphans:
                 self._store.collection("outbox").insert_many(orphans)
             # Last, as they cannot be undone; revoking is safe to have done even if the rest
             # of the unit of work failed.
@@ -136,20 +139,37 @@ class MongoUnitOfWork(UnitOfWork):
             raise
         try:
             self.appointments.settle()
+            outbox.relay(self._store)
         except (PyMongoError, BSONError):
             # Committed already; leftovers are orphans the claim protocol and relay_outbox
             # clean up. Raising would tell the caller a committed change failed.
             log.warning("tidying up after a MongoDB commit failed", exc_info=True)
 
-    def _outbox_documents(self, events: Sequence[AppointmentEvent]) -> dict[str, list[Document]]:
-        by_appointment: dict[str, list[Document]] = {}
+    def _outbox_documents(
+        self, events: Sequence[DomainEvent]
+    ) -> dict[tuple[str, str], list[Document]]:
+        """Each event as an outbox document, by aggregate. An event's id is deterministic for
+        the write that carries it (aggregate, new version, position), so a relay that copies
+        it twice stores it once."""
+        writes: dict[str, Mapping[str, Change[Any]]] = {
+            repository.aggregate_type: repository.pending
+            for repository in (
+                self.doctors,
+                self.patients,
+                self.availability,
+                self.appointments,
+                self.accounts,
+                self.payments,
+            )
+        }
+        by_aggregate: dict[tuple[str, str], list[Document]] = {}
         for event in events:
-            key = event.appointment_id.value
-            change = self.appointments.pending.get(key)
-            prefix = f"{key}/{change.value.version}" if change else f"{key}/{uuid.uuid4().hex}"
-            found = by_appointment.setdefault(key, [])
-            found.append(event_to_document(event, f"{prefix}/{len(found)}"))
-        return by_appointment
+            kind, key = event.aggregate_type, event.aggregate_id
+            change = writes.get(kind, {}).get(key)
+            written_as = change.value.version if change else uuid.uuid4().hex
+            found = by_aggregate.setdefault((kind, key), [])
+            found.append(event_to_document(event, f"{kind}/{key}/{written_as}/{len(found)}"))
+        return by_aggregate
 
     def _undo(self, undo: list[Undo]) -> None:
         for step in reversed(undo):

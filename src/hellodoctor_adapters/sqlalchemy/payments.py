@@ -63,15 +63,15 @@ class SqlPaymentRepository(PaymentRepository):
     row lock that compare-and-set takes."""
 
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
         # The version of each payment this unit of work was handed or wrote last.
         self._versions_held: dict[str, int] = {}
 
-    def add(self, payment: Payment) -> None:
+    def _add(self, payment: Payment) -> None:
         with translated_errors():  # id or appointment taken: AlreadyExists
             self._connection.execute(sa.insert(payments).values(**payment_row(payment), version=1))
             self._append_refunds(payment, 0)
-        payment.version = 1
         self._versions_held[payment.id.value] = 1
 
     def changed_since_read(self, payment_id: PaymentId) -> bool:
@@ -94,13 +94,13 @@ class SqlPaymentRepository(PaymentRepository):
         if rows:
             self._connection.execute(sa.insert(payment_refunds), rows)
 
-    def get(self, payment_id: PaymentId) -> Payment:
+    def _get(self, payment_id: PaymentId) -> Payment:
         found = self._select(payments.c.id == payment_id.value)
         if not found:
             raise NotFound(f"no payment {payment_id}")
         return found[0]
 
-    def update(self, payment: Payment) -> None:
+    def _update(self, payment: Payment) -> None:
         compare_and_set(
             self._connection,
             payments,
@@ -129,14 +129,14 @@ class SqlPaymentRepository(PaymentRepository):
                         .values(provider_reference=settled)
                     )
             self._append_refunds(payment, len(stored))
-        payment.version += 1
-        self._versions_held[payment.id.value] = payment.version
+        # The base class bumps the caller's object to this version after the write.
+        self._versions_held[payment.id.value] = payment.version + 1
 
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
         found = self._select(payments.c.appointment_id == appointment_id.value)
         return found[0] if found else None
 
-    def search(self, query: PaymentQuery) -> list[Payment]:
+    def _search(self, query: PaymentQuery) -> list[Payment]:
         conditions: list[sa.ColumnElement[bool]] = []
         if query.patient_id is not None:
             conditions.append(payments.c.patient_id == query.patient_id.value)
@@ -156,7 +156,7 @@ class SqlPaymentRepository(PaymentRepository):
             )
         return self._select(*conditions, order_by=_NEWEST_FIRST, limit=query.limit)
 
-    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]:
         unsettled = sa.exists().where(payment_refunds.c.payment_id == payments.c.id, _UNSETTLED)
         return self._select(unsettled, order_by=(payments.c.updated_at, payments.c.id), limit=limit)
 

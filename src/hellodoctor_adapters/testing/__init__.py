@@ -9,6 +9,11 @@ An adapter author (in this repository or in their own ``hellodoctor-foo`` packag
         def uow_factory(self):
             return FooUnitOfWorkFactory(...)   # fresh, empty, isolated storage
 
+        @pytest.fixture
+        def outbox(self, uow_factory):
+            # what the outbox holds, oldest first: (aggregate type, aggregate id, event type)
+            return lambda: [(row.aggregate_type, row.aggregate_id, row.event_type) for row in ...]
+
 and for the Hypothesis state machine::
 
     from hellodoctor_adapters.testing.machine import make_booking_machine
@@ -23,16 +28,18 @@ Tests that need an outside service skip or fail through ``hellodoctor_adapters.t
 and hypothesis.
 """
 
-from hellodoctor_adapters.testing.contract import (
+from hellodoctor_adapters.testing.contract import UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_events import DomainEventsContract
+from hellodoctor_adapters.testing.contract_failures import LostServerContract
+from hellodoctor_adapters.testing.contract_outside import (
     BlobStorageContract,
     PaymentGatewayContract,
-    UnitOfWorkContract,
 )
-from hellodoctor_adapters.testing.contract_failures import LostServerContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 
 __all__ = [
     "BlobStorageContract",
+    "DomainEventsContract",
     "LostServerContract",
     "PaymentGatewayContract",
     "PaymentStorageContract",
