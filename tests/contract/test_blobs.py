@@ -56,7 +56,8 @@ class TestS3BlobStorage(BlobStorageContract):
         )
         storage.put_stream("big", iter([b"x" * (4 << 20)] * 3), "application/pdf")
         assert calls.count("UploadPart") == 3
-        assert "CompleteMultipartUpload" in calls and "PutObject" not in calls
+        assert "CompleteMultipartUpload" in calls
+        assert "PutObject" not in calls
 
     def test_server_side_encryption_is_asked_for(self, moto_endpoint: str) -> None:
         storage = s3_storage(moto_endpoint, sse="AES256")

@@ -14,6 +14,7 @@ Downloads are presigned GETs that carry our expiry and ask S3 to answer with
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timedelta
 from typing import Any
@@ -122,12 +123,11 @@ class S3BlobStorage:
             return size
         except BaseException:
             if upload_id is not None:
-                try:
+                # A failed abort leaves parts for the bucket's lifecycle rule to expire.
+                with contextlib.suppress(BotoCoreError, ClientError):
                     self.client.abort_multipart_upload(
                         Bucket=self.bucket, Key=target, UploadId=upload_id
                     )
-                except (BotoCoreError, ClientError):
-                    pass  # the bucket's lifecycle rule for incomplete uploads is the backstop
             raise
 
     def _upload_part(
