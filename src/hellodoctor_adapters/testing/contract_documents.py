@@ -160,7 +160,7 @@ class DocumentStorageContract:
         self._store(uow_factory, document("doc-1"))
         with uow_factory() as uow:
             stored = uow.documents.get(DocumentId("doc-1"))
-            stored.delete(UserId("u-p1"), MONDAY)
+            stored.delete(UserId("u-p1"), MONDAY + timedelta(hours=1))
             uow.documents.remove(stored)
             uow.commit()
         assert [row for row in outbox() if row[0] == "document"] == [
