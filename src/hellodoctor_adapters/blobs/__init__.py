@@ -13,6 +13,7 @@ An adapter registers, under the ``hellodoctor.blob_storage`` entry-point group, 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from urllib.parse import quote
 
 from hellodoctor_adapters.registry import UnknownStorage, url_scheme
 from hellodoctor_domain.ports.blobs import BlobStorage
@@ -35,4 +36,12 @@ def open_blob_storage(url: str) -> BlobStorage:
     return storage
 
 
-__all__ = ["ENTRY_POINT_GROUP", "open_blob_storage"]
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` of a download: an ASCII fallback and the RFC 5987 UTF-8 name."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+__all__ = ["ENTRY_POINT_GROUP", "attachment", "open_blob_storage"]

@@ -26,8 +26,7 @@ _PARTIAL = ".partial-"  # prefix of temporary files, never listed
 
 class FilesystemBlobStorage:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root).resolve()  # created by the first write
 
     def _path(self, key: str) -> Path:
         parts = checked_key(key).split("/")

@@ -18,25 +18,18 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timedelta
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hellodoctor_adapters.blobs import attachment
 from hellodoctor_domain.errors import BackendUnavailable, InvalidValue, NotFound
 from hellodoctor_domain.ports.blobs import BlobInfo, checked_key
 
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part but the last
 _MISSING = {"404", "NoSuchKey", "NotFound"}
-
-
-def attachment(filename: str) -> str:
-    """``Content-Disposition`` for a download: an ASCII fallback and the RFC 5987 UTF-8 name."""
-    fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3BlobStorage:
