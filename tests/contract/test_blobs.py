@@ -1,5 +1,6 @@
 """The blob storage adapters against the one contract: the filesystem adapter on a temporary
-folder, the S3 adapter against a real S3 endpoint (moto's server mode)."""
+folder, the S3 adapter against a real S3 endpoint (moto's server mode); and the upload
+sniffer on hand-made files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from hellodoctor_adapters.blobs.filesystem import FilesystemBlobStorage
 from hellodoctor_adapters.blobs.s3 import S3BlobStorage
 from hellodoctor_adapters.blobs.testing import s3_endpoint, s3_storage
 from hellodoctor_adapters.registry import UnknownStorage
+from hellodoctor_adapters.sniffing import FiletypeSniffer
 from hellodoctor_adapters.testing import BlobStorageContract
+from hellodoctor_adapters.testing.files import DICOM, EXE, JPEG, PDF, PNG, TEXT, WEBP
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +101,17 @@ def test_blob_storage_is_chosen_by_url(tmp_path: Path) -> None:
     assert s3.client.meta.config.s3 == {"addressing_style": "path"}
     with pytest.raises(UnknownStorage):
         open_blob_storage("ftp://host/x")
+
+
+def test_the_sniffer_knows_every_accepted_type_and_refuses_look_alikes() -> None:
+    sniffer = FiletypeSniffer()
+    assert [sniffer.sniff(content) for content in (PDF, PNG, JPEG, WEBP, DICOM)] == [
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "application/dicom",  # filetype reads DICOM's "DICM" at offset 128 itself
+    ]
+    assert sniffer.sniff(EXE) == "application/x-msdownload"
+    assert sniffer.sniff(TEXT) is None
+    assert sniffer.sniff(b"") is None
