@@ -6,7 +6,8 @@ atomic writes, it repairs wallet writes a crash cut short, sweeps stale claims a
 stranded events), then expires lapsed holds and abandons their open payments (wallet parts
 released, intents cancelled at the gateway), resends refunds the gateway has not accepted
 yet, and deletes uploaded files whose record never committed (``Documents.sweep_orphans``: only
-files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload still committing keeps its file). Every step is a compare-and-set use case (``Scheduling.expire_holds``,
+files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload still committing keeps its file).
+Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
 """

@@ -7,6 +7,7 @@ presigned URL's signature or expiry, so tests assert on the URL we sign, not on 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -40,6 +41,7 @@ def s3_endpoint() -> Iterator[str]:
         unavailable("the S3 blob tests need moto[server] (the dev extra)")
     for name, value in TEST_CREDENTIALS.items():
         os.environ.setdefault(name, value)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
