@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
 
 import pytest
 
+from hellodoctor_adapters.blobs.testing import s3_endpoint, s3_storage
 from hellodoctor_adapters.memory import InMemoryBlobStorage, ManualClock
 from hellodoctor_adapters.testing.files import DICOM, EXE, JPEG, PDF, PNG, TEXT, WEBP, pdf_of_size
 from hellodoctor_domain.use_cases.documents import DocumentSettings
@@ -275,3 +278,28 @@ def test_the_worker_sweeps_files_whose_record_never_committed(
         client.simulate_get(f"{API}/documents/{kept['id']}/content", headers=as_patient()).content
         == PDF
     )
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    with s3_endpoint() as endpoint:
+        yield endpoint
+
+
+def test_on_s3_the_download_is_a_presigned_get_carrying_our_expiry_and_disposition(
+    client: ValidatingClient, as_patient: Headers, components: Components, moto_endpoint: str
+) -> None:
+    s3 = s3_storage(moto_endpoint)
+    components.documents.blobs = s3
+    document = upload_raw(client, as_patient(), PDF, filename="résultats.pdf").json
+    assert s3.get(f"documents/{document['id']}") == PDF
+    link = client.simulate_get(f"{API}/documents/{document['id']}/download", headers=as_patient())
+    url = urlsplit(link.json["url"])
+    query = {name: values[0] for name, values in parse_qs(url.query).items()}
+    assert f"{url.scheme}://{url.netloc}" == moto_endpoint
+    assert url.path == f"/{s3.bucket}/hd/documents/{document['id']}"
+    assert query["X-Amz-Expires"] == "300"
+    assert query["response-content-type"] == "application/pdf"
+    assert query["response-content-disposition"].startswith('attachment; filename="r_sultats.pdf"')
+    with urlopen(link.json["url"]) as fetched:  # loopback: moto's server
+        assert fetched.read() == PDF
