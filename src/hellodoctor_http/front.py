@@ -312,8 +312,12 @@ class FrontWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "asyncio",
         "lifespan": "off",
+        "ws": "none",  # no WebSocket route: an upgrade request is served as plain HTTP
         "access_log": False,  # the app writes one JSON line per request
         "server_header": False,
+        # The app reads X-Forwarded-For itself, from HELLODOCTOR_TRUSTED_PROXIES only
+        # (api/accounts.client_address): the peer address must reach it unchanged.
+        "proxy_headers": False,
         "h11_max_incomplete_event_size": HEAD_LIMIT_BYTES,
     }
 

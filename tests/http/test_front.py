@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from hellodoctor_http import front
-from hellodoctor_http.front import HEAD_LIMIT_BYTES, FrontProtocol, Guard
+from hellodoctor_http.front import FrontProtocol, FrontWorker, Guard
 
 PROBLEM = "https://hellodoctor.dev/problems/"
 
@@ -135,20 +135,20 @@ def test_an_app_that_does_not_answer_in_time_is_503_and_its_late_answer_is_dropp
 
 
 @contextmanager
-def _served(max_connections: int = 100) -> Iterator[int]:
+def _served(max_connections: int = 100, app: Any = _hello) -> Iterator[int]:
+    """uvicorn configured as ``FrontWorker`` configures it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     config = uvicorn.Config(
-        _hello,
+        app,
         host="127.0.0.1",
         port=port,
-        http=functools.partial(FrontProtocol, max_connections=max_connections),  # type: ignore[arg-type]
-        loop="asyncio",
-        lifespan="off",
         log_config=None,
-        access_log=False,
-        h11_max_incomplete_event_size=HEAD_LIMIT_BYTES,
+        **{
+            **FrontWorker.CONFIG_KWARGS,
+            "http": functools.partial(FrontProtocol, max_connections=max_connections),
+        },
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -223,3 +223,21 @@ def test_connections_beyond_the_cap_are_closed_unanswered() -> None:
         finally:
             for connection in kept:
                 connection.close()
+
+
+def test_the_app_sees_the_peer_address_not_a_forwarded_one() -> None:
+    """Trusting X-Forwarded-For is the app's decision (HELLODOCTOR_TRUSTED_PROXIES), not the
+    server's: a loopback client must not pick its own throttling address."""
+
+    async def peer(scope: Any, receive: Any, send: Any) -> None:
+        body = scope["client"][0].encode()
+        length = (b"content-length", str(len(body)).encode())
+        await send({"type": "http.response.start", "status": 200, "headers": [length]})
+        await send({"type": "http.response.body", "body": body})
+
+    with _served(app=peer) as port, socket.create_connection(("127.0.0.1", port), 10) as client:
+        client.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        assert _read_all(client).endswith(b"\r\n\r\n127.0.0.1")
