@@ -8,6 +8,13 @@ package ``hellodoctor-foo`` only needs, in its own pyproject::
 
     [project.entry-points."hellodoctor.unit_of_work"]
     foo = "hellodoctor_foo:open_storage"
+
+Housekeeping (optional). A factory whose storage needs cleaning up after crashed or abandoned
+writers offers ``housekeeping(limit: int = 100) -> Mapping[str, int]``: idempotent, safe to run
+in several processes at once, returning how many of each thing it did (``{"claims swept": 2}``).
+``hellodoctor worker`` calls it on every pass; a factory without it simply has none. The built-in
+factories all offer it: MongoDB repairs wallet writes, sweeps stale claims and relays stranded
+events; memory and SQL, whose units of work are all or nothing, do nothing.
 """
 
 from __future__ import annotations

@@ -139,36 +139,31 @@ def _bootstrap(settings: Settings) -> Components:
     help="Seconds between passes.",
 )
 def worker(once: bool, interval: float) -> None:
-    """Expire lapsed holds and their payments, resend unsent refunds, relay the outbox and,
-    on MongoDB, repair wallet writes a crash cut short. Safe to run in several processes."""
+    """Expire lapsed holds and their payments, resend unsent refunds and run the storage's
+    housekeeping (on MongoDB: repair wallet writes a crash cut short, sweep stale claims, relay
+    stranded events). Safe to run in several processes."""
     import signal
     import threading
 
     from hellodoctor_http.server import configure_logging
-    from hellodoctor_http.worker import (
-        WorkerPass,
-        outbox_relay,
-        run_forever,
-        run_once,
-        wallet_repair,
-    )
+    from hellodoctor_http.worker import WorkerPass, run_forever, run_once, storage_housekeeping
 
     configure_logging()
     settings = _settings()
     _prepare_embedded_database(settings)
     components = _bootstrap(settings)
     try:
-        billing = components.billing
-        relay, repair = outbox_relay(components.storage), wallet_repair(components.storage)
+        housekeeping = storage_housekeeping(components.storage)
 
         def report(done: WorkerPass) -> None:
+            chores = ", ".join(f"{count} {name}" for name, count in done.housekeeping.items())
             click.echo(
-                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds, "
-                f"relayed {done.relayed} events, repaired {done.repaired} wallet writes"
+                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds"
+                + (f"; housekeeping: {chores}" if chores else "")
             )
 
         if once:
-            report(run_once(components.scheduling, billing, relay, repair=repair))
+            report(run_once(components.scheduling, components.billing, housekeeping))
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -176,9 +171,8 @@ def worker(once: bool, interval: float) -> None:
         click.echo(f"worker: a pass every {interval:g}s (stop with Ctrl-C or SIGTERM)")
         run_forever(
             components.scheduling,
-            billing,
-            relay,
-            repair=repair,
+            components.billing,
+            housekeeping,
             interval=interval,
             stop=stop,
             report=report,

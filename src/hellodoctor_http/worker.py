@@ -1,20 +1,22 @@
-"""``hellodoctor worker``: the background work of payments, in a loop.
+"""``hellodoctor worker``: the background work of payments and storage, in a loop.
 
-Each pass expires lapsed holds and abandons their open payments (wallet parts released,
-intents cancelled at the gateway), resends refunds the gateway has not accepted yet, and
-relays the storage's outbox and repairs its wallets when the storage has those (MongoDB,
-which writes a unit of work as several atomic writes). Every step is a compare-and-set use case
-(``Scheduling.expire_holds``, ``Billing.settle_refunds``) or an idempotent relay, so any number
-of workers may run at once on one database: what another worker changed first is skipped.
+Each pass runs the storage's housekeeping when it offers it (``housekeeping() -> Mapping[str,
+int]``, see ``hellodoctor_adapters.registry``: on MongoDB, which writes a unit of work as several
+atomic writes, it repairs wallet writes a crash cut short, sweeps stale claims and relays
+stranded events), then expires lapsed holds and abandons their open payments (wallet parts
+released, intents cancelled at the gateway) and resends refunds the gateway has not accepted
+yet. Every step is a compare-and-set use case (``Scheduling.expire_holds``,
+``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
+on one database: what another worker changed first is skipped.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from attrs import define
+from attrs import define, field
 
 from hellodoctor_domain.errors import PortError
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -23,54 +25,45 @@ from hellodoctor_domain.use_cases.scheduling import Scheduling
 
 _log = logging.getLogger("hellodoctor.worker")
 
-Relay = Callable[[], int]
+Housekeeping = Callable[[], Mapping[str, int]]
 
 
 @define(frozen=True)
 class WorkerPass:
-    """What one pass did."""
+    """What one pass did (``housekeeping``: how many of each thing the storage cleaned up)."""
 
     expired: int
     refunds_checked: int
-    relayed: int
-    repaired: int = 0
+    housekeeping: Mapping[str, int] = field(factory=dict)
 
 
-def outbox_relay(storage: UnitOfWorkFactory) -> Relay | None:
-    """The storage's outbox relay, when it has one (``relay_outbox() -> int``)."""
-    relay = getattr(storage, "relay_outbox", None)
-    return relay if callable(relay) else None
-
-
-def wallet_repair(storage: UnitOfWorkFactory) -> Relay | None:
-    """The storage's crash repair of wallets, when it has one (``repair_wallets() -> int``)."""
-    repair = getattr(storage, "repair_wallets", None)
-    return repair if callable(repair) else None
+def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
+    """The storage's housekeeping, when its factory offers one (``hellodoctor_adapters.registry``
+    documents the optional ``housekeeping()`` method)."""
+    housekeeping = getattr(storage, "housekeeping", None)
+    return housekeeping if callable(housekeeping) else None
 
 
 def run_once(
     scheduling: Scheduling,
     billing: Billing,
-    relay: Relay | None = None,
+    housekeeping: Housekeeping | None = None,
     *,
-    repair: Relay | None = None,
     limit: int = 100,
 ) -> WorkerPass:
     """One pass."""
-    # Repairs first: a credit a crash left owing is applied before holds are looked at.
-    repaired = repair() if repair is not None else 0
+    # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
+    done = dict(housekeeping()) if housekeeping is not None else {}
     expired = len(scheduling.expire_holds(limit))
     checked = billing.settle_refunds(limit)
-    relayed = relay() if relay is not None else 0
-    return WorkerPass(expired, checked, relayed, repaired)
+    return WorkerPass(expired, checked, done)
 
 
 def run_forever(
     scheduling: Scheduling,
     billing: Billing,
-    relay: Relay | None,
+    housekeeping: Housekeeping | None,
     *,
-    repair: Relay | None = None,
     interval: float,
     stop: threading.Event,
     report: Callable[[WorkerPass], None] = lambda _: None,
@@ -78,7 +71,7 @@ def run_forever(
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(scheduling, billing, relay, repair=repair))
+            report(run_once(scheduling, billing, housekeeping))
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)

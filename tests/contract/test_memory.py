@@ -13,12 +13,20 @@ from hellodoctor_adapters.testing import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_events import Outbox
 
 
 class TestInMemoryStorage(UnitOfWorkContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()
+
+    @pytest.fixture
+    def outbox(self, uow_factory: InMemoryUnitOfWorkFactory) -> Outbox:
+        return lambda: [
+            (message.aggregate_type, message.aggregate_id, message.event_type)
+            for message in uow_factory.store.outbox
+        ]
 
 
 class TestInMemoryBlobStorage(BlobStorageContract):

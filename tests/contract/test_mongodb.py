@@ -9,13 +9,32 @@ import pytest
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
-from hellodoctor_adapters.testing import UnitOfWorkContract
+from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class TestMongoStorage(UnitOfWorkContract):
+class TestMongoStorage(UnitOfWorkContract, LostServerContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()
         yield factory
         factory.client.drop_database(factory.store.database.name)
+        factory.close()
+
+    @pytest.fixture
+    def outbox(self, uow_factory: MongoUnitOfWorkFactory) -> Outbox:
+        def documents() -> list[tuple[str, str, str]]:
+            found = (
+                uow_factory.store.collection("outbox").find().sort([("occurred_at", 1), ("_id", 1)])
+            )
+            return [(d["aggregate_type"], d["aggregate_id"], d["type"]) for d in found]
+
+        return documents
+
+    @pytest.fixture
+    def unreachable_uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        timeouts = "serverSelectionTimeoutMS=200&connectTimeoutMS=200"
+        factory = MongoUnitOfWorkFactory(f"mongodb://127.0.0.1:{closed_port()}/gone?{timeouts}")
+        yield factory
         factory.close()

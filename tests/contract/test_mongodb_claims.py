@@ -11,9 +11,10 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.scheduling import MongoAppointmentRepository
+from hellodoctor_adapters.mongodb.store import EventsToWrite
 from hellodoctor_adapters.mongodb.testing import new_factory, server_url
 from hellodoctor_adapters.registry import open_storage
-from hellodoctor_adapters.testing.fixtures import appointment, at, seed
+from hellodoctor_adapters.testing.fixtures import appointment, at, seed, state_of
 from hellodoctor_domain import (
     Appointment,
     AppointmentId,
@@ -27,6 +28,7 @@ from hellodoctor_domain import (
     UserId,
 )
 from hellodoctor_domain.errors import BackendUnavailable, ConcurrencyError, SlotUnavailable
+from hellodoctor_domain.model.payments import Payment, PaymentId, PaymentMethod, RefundReason
 
 LEASE = timedelta(seconds=30)
 
@@ -189,6 +191,60 @@ def test_events_stranded_by_a_crash_are_relayed_once(
     assert [e["type"] for e in outbox.find()] == ["AppointmentBooked"]
 
 
+def test_a_payment_s_events_stranded_by_a_crash_stay_beside_later_ones_and_are_relayed_once(
+    factory: MongoUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(
+        factory,
+        appointment("a1", at(9), status=AppointmentStatus.HELD, price=Money(5000, "EUR")),
+    )
+    with factory() as uow:
+        uow.payments.add(
+            Payment.start(
+                id=PaymentId("pay-1"),
+                patient_id=PatientId("p1"),
+                appointment_id=AppointmentId("a1"),
+                method=PaymentMethod.CARD,
+                amount=Money(5000, "EUR"),
+                wallet_part=Money(0, "EUR"),
+                now=at(7),
+            )
+        )
+        uow.commit()
+
+    def die(self: EventsToWrite, store: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(EventsToWrite, "relay", die)
+    crashed = begun(factory)
+    paid = crashed.payments.get(PaymentId("pay-1"))
+    paid.attach_intent("pi_1", at(7))
+    paid.record_success(at(7, 5))  # records PaymentSucceeded
+    crashed.payments.update(paid)
+    with pytest.raises(Crash):
+        crashed.commit()
+    monkeypatch.undo()
+    payments = factory.store.collection("payments")
+    outbox = factory.store.collection("outbox")
+    assert [e["type"] for e in payments.find_one({"_id": "pay-1"})["_outbox"]] == [
+        "PaymentSucceeded"
+    ]
+
+    with factory() as uow:  # a later write appends its events beside the stranded one
+        refunding = uow.payments.get(PaymentId("pay-1"))
+        refunding.refund("pay-1:cancellation", Money(5000, "EUR"), RefundReason.CANCELLATION, at(8))
+        uow.payments.update(refunding)
+        uow.commit()
+    assert [e["type"] for e in outbox.find()] == ["RefundIssued"]
+    assert factory.store.relay_outbox() == 1
+    assert factory.store.relay_outbox() == 0
+    assert sorted((e["aggregate_type"], e["aggregate_id"], e["type"]) for e in outbox.find()) == [
+        ("payment", "pay-1", "PaymentSucceeded"),
+        ("payment", "pay-1", "RefundIssued"),
+    ]
+    assert payments.find_one({"_id": "pay-1"})["_outbox"] == []
+
+
 def test_commit_writes_the_events_to_the_outbox(factory: MongoUnitOfWorkFactory) -> None:
     add(factory, appointment("a1", at(9)))
     finishing = stored(factory, "a1")
@@ -236,7 +292,7 @@ def test_clock_stamped_instants_are_normalised_to_milliseconds_in_place(
     add(factory, held)
     assert held.hold_expires_at == at(8) + timedelta(milliseconds=123)
     assert held.created_at == at(7) + timedelta(milliseconds=987)
-    assert stored(factory, "a1") == held
+    assert state_of(stored(factory, "a1")) == state_of(held)
 
 
 def test_a_range_over_midnight_meets_the_next_day(factory: MongoUnitOfWorkFactory) -> None:

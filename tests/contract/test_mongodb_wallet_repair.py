@@ -11,6 +11,7 @@ import pytest
 
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb.store import EventsToWrite
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.fixtures import seed
 from hellodoctor_domain import Money, PatientId
@@ -96,7 +97,7 @@ def test_a_debit_whose_payment_was_never_written_is_taken_back_and_fenced(
             uow.payments.get(payment.id)  # the fence is invisible
     # The slow writer wakes up: its payment is refused, and undoing its debit gives nothing.
     with pytest.raises(AlreadyExists):
-        slow.payments.flush(undo)
+        slow.payments.flush(undo, EventsToWrite({}))
     slow._undo(undo)
     assert balance(factory) == Money(1000, "EUR")
 
@@ -123,7 +124,8 @@ def test_a_credit_a_payment_owes_is_applied_once_and_the_payment_fenced(
     slow.payments.update(succeeded)
     slow.wallets.append(WalletEntry.top_up(succeeded, START))
     undo: list[Callable[[], None]] = []
-    slow.payments.flush(undo)  # the payment says succeeded; the process dies before the credit
+    # The payment says succeeded; the process dies before the credit.
+    slow.payments.flush(undo, EventsToWrite({}))
     assert balance(factory) == Money(0, "EUR")
     clock.advance(LEASE + timedelta(seconds=1))
     assert factory.store.repair_wallets() == 1

@@ -3,6 +3,7 @@ error translation of the SQLAlchemy adapters."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,14 @@ from hellodoctor_adapters.sqlalchemy import (
 )
 from hellodoctor_adapters.sqlalchemy.migrate import VERSION_TABLE
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
-from hellodoctor_adapters.sqlalchemy.schema import metadata, outbox, payments, wallet_balances
+from hellodoctor_adapters.sqlalchemy.schema import (
+    UtcDateTime,
+    json_type,
+    metadata,
+    outbox,
+    payments,
+    wallet_balances,
+)
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, postgres_server_url
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, doctor, every_day, patient
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, Money, PatientId, Scheduling
@@ -128,13 +136,45 @@ def test_events_reach_the_outbox_in_the_same_transaction(empty_database: str) ->
     with engine.connect() as connection:
         rows = connection.execute(sa.select(outbox).order_by(outbox.c.id)).mappings().all()
     engine.dispose()
-    assert [(row["event_type"], row["appointment_id"]) for row in rows] == [
-        ("AppointmentHeld", "apt-1"),
-        ("AppointmentBooked", "apt-1"),
+    assert [(row["event_type"], row["aggregate_type"], row["aggregate_id"]) for row in rows] == [
+        ("AppointmentHeld", "appointment", "apt-1"),
+        ("AppointmentBooked", "appointment", "apt-1"),
     ]
     assert rows[0]["payload"]["price"] == {"minor_units": 5000, "currency": "EUR"}
     assert rows[0]["payload"]["time"]["start"] == at(9).isoformat()
     assert all(row["published_at"] is None for row in rows)
+
+
+def test_events_already_in_the_outbox_become_appointments_events(empty_database: str) -> None:
+    engine = create_engine(empty_database)
+    try:
+        upgrade(engine, "0003")
+        outbox_at_0003 = sa.table(
+            "outbox",
+            sa.column("event_type"),
+            sa.column("appointment_id"),
+            sa.column("occurred_at", UtcDateTime),
+            sa.column("payload", json_type()),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                sa.insert(outbox_at_0003).values(
+                    event_type="AppointmentBooked",
+                    appointment_id="apt-1",
+                    occurred_at=MONDAY,
+                    payload={},
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(outbox.c.event_type, outbox.c.aggregate_type, outbox.c.aggregate_id)
+            ).all()
+            pending = sa.inspect(connection).get_indexes("outbox")
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [("AppointmentBooked", "appointment", "apt-1")]
+    assert [index["name"] for index in pending] == ["ix_outbox_pending"]
 
 
 def test_storage_is_found_through_entry_points_by_url_scheme(empty_database: str) -> None:
@@ -151,6 +191,32 @@ def test_an_unreachable_server_is_backend_unavailable() -> None:
     # Port 9 (discard) is closed on loopback: the driver's connection error must not leak.
     with pytest.raises(BackendUnavailable):
         SqlUnitOfWorkFactory("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+
+
+def test_a_connection_the_server_drops_is_backend_unavailable_and_the_pool_recovers() -> None:
+    with migrated_postgres_schema() as url:
+        name = f"hellodoctor-dropped-{uuid.uuid4().hex[:8]}"  # ours alone: the server is shared
+        factory = SqlUnitOfWorkFactory(url.update_query_dict({"application_name": name}))
+        try:
+            with factory() as uow:
+                uow.doctors.add(doctor("d1"))
+                uow.commit()
+            with pytest.raises(BackendUnavailable), factory() as uow:
+                uow.doctors.get(DoctorId("d1"))
+                with factory.engine.connect() as other:
+                    terminated = other.execute(
+                        sa.text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    ).scalar_one()
+                    assert terminated >= 1
+                uow.doctors.get(DoctorId("d1"))
+            with factory() as uow:  # a fresh connection: the outage is over
+                assert uow.doctors.get(DoctorId("d1")).name == "Dr d1"
+        finally:
+            factory.dispose()
 
 
 def test_an_in_memory_sqlite_database_is_refused() -> None:

@@ -6,17 +6,42 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
+from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
-from hellodoctor_adapters.testing import UnitOfWorkContract
+from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class TestSqliteStorage(UnitOfWorkContract):
+class SqlContract(UnitOfWorkContract, LostServerContract):
+    @pytest.fixture
+    def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:
+        def rows() -> list[tuple[str, str, str]]:
+            columns = (outbox.c.aggregate_type, outbox.c.aggregate_id, outbox.c.event_type)
+            with uow_factory.engine.connect() as connection:
+                found = connection.execute(sa.select(*columns).order_by(outbox.c.id))
+                return [(kind, key, event) for kind, key, event in found]
+
+        return rows
+
+
+class TestSqliteStorage(SqlContract):
     @pytest.fixture
     def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
         factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+        yield factory
+        factory.dispose()
+
+    @pytest.fixture
+    def unreachable_uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+        # SQLite's "server" is its file: here, one in a directory that does not exist.
+        factory = SqlUnitOfWorkFactory(
+            f"sqlite:///{tmp_path / 'gone' / 'hd.db'}", check_schema=False
+        )
         yield factory
         factory.dispose()
 
@@ -29,8 +54,15 @@ def postgres_factory() -> Iterator[SqlUnitOfWorkFactory]:
         factory.dispose()
 
 
-class TestPostgresStorage(UnitOfWorkContract):
+class TestPostgresStorage(SqlContract):
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_factory.engine)
         return postgres_factory
+
+    @pytest.fixture
+    def unreachable_uow_factory(self) -> Iterator[SqlUnitOfWorkFactory]:
+        url = f"postgresql://postgres@127.0.0.1:{closed_port()}/gone?connect_timeout=2"
+        factory = SqlUnitOfWorkFactory(url, check_schema=False)
+        yield factory
+        factory.dispose()

@@ -118,7 +118,7 @@ def test_two_worker_processes_expire_each_lapsed_hold_once() -> None:
             with factory.engine.connect() as connection:
                 events = (
                     connection.execute(
-                        sa.select(outbox.c.appointment_id).where(
+                        sa.select(outbox.c.aggregate_id).where(
                             outbox.c.event_type.like("%HoldExpired%")
                         )
                     )

@@ -624,7 +624,7 @@ def test_two_workers_at_once_expire_each_lapsed_hold_once(
         # Each hold's wallet part (all of the 3000: the first hold took it) came back once.
         assert balance(client, as_patient(patient)) == 3_000
     # A later pass finds nothing left to do.
-    assert run_once(*workers[0]) == WorkerPass(0, 0, 0)
+    assert run_once(*workers[0]) == WorkerPass(0, 0)
 
 
 def test_the_worker_expires_a_lapsed_hold_so_its_time_is_free_again(

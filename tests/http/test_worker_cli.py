@@ -14,7 +14,7 @@ from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
 from hellodoctor_http.bootstrap import bootstrap, gateway_for
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
-from hellodoctor_http.worker import WorkerPass, outbox_relay, run_once, wallet_repair
+from hellodoctor_http.worker import WorkerPass, run_once, storage_housekeeping
 
 
 def test_worker_once_makes_one_pass_and_exits() -> None:
@@ -22,7 +22,7 @@ def test_worker_once_makes_one_pass_and_exits() -> None:
         main, ["worker", "--once"], env={"HELLODOCTOR_DATABASE_URL": "memory://"}
     )
     assert result.exit_code == 0, result.output
-    assert "expired 0 holds, checked 0 unsent refunds, relayed 0 events" in result.output
+    assert "expired 0 holds, checked 0 unsent refunds" in result.output
 
 
 def test_worker_refuses_stripe_keys_it_cannot_use() -> None:
@@ -46,8 +46,9 @@ def test_billing_is_built_over_every_storage(tmp_path: Path) -> None:
         assert sqlite.billing
     finally:
         sqlite.close()
-    assert outbox_relay(memory.storage) is None
-    assert wallet_repair(memory.storage) is None
+    housekeeping = storage_housekeeping(memory.storage)
+    assert housekeeping is not None
+    assert housekeeping() == {}  # a unit of work in memory leaves nothing behind
 
 
 def test_the_default_gateway_takes_no_forged_webhooks() -> None:
@@ -60,29 +61,36 @@ def test_the_default_gateway_takes_no_forged_webhooks() -> None:
         gateway.parse_event(body=body, signature=forged)
 
 
-def test_a_pass_relays_the_outbox_and_repairs_wallets_when_the_storage_can() -> None:
+def test_a_pass_runs_the_storage_housekeeping_first_when_it_has_one() -> None:
     class StorageWithHousekeeping(InMemoryUnitOfWorkFactory):
         def __init__(self) -> None:
             super().__init__()
             self.calls: list[str] = []
 
-        def relay_outbox(self, limit: int = 100) -> int:
-            self.calls.append("relay")
-            return 3
-
-        def repair_wallets(self) -> int:
-            self.calls.append("repair")
-            return 2
+        def housekeeping(self, limit: int = 100) -> dict[str, int]:
+            self.calls.append("housekeeping")
+            return {"wallet writes repaired": 2, "events relayed": 3}
 
     storage = StorageWithHousekeeping()
-    relay, repair = outbox_relay(storage), wallet_repair(storage)
-    assert relay is not None
-    assert repair is not None
+    housekeeping = storage_housekeeping(storage)
+    assert housekeeping is not None
+    expected = {"wallet writes repaired": 2, "events relayed": 3}
     components = bootstrap(Settings(jwt_secret="k" * 40), storage=storage)
-    assert run_once(components.scheduling, components.billing, relay, repair=repair) == WorkerPass(
-        0, 0, 3, 2
-    )
-    assert storage.calls == ["repair", "relay"]
+    done = run_once(components.scheduling, components.billing, housekeeping)
+    assert done == WorkerPass(0, 0, expected)
+    assert storage.calls == ["housekeeping"]
+
+
+def test_a_storage_without_housekeeping_still_works_with_the_worker() -> None:
+    """A third-party factory need not offer ``housekeeping``: the pass skips it."""
+    store = InMemoryUnitOfWorkFactory()
+
+    def third_party() -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(store.store)
+
+    assert storage_housekeeping(third_party) is None
+    components = bootstrap(Settings(jwt_secret="k" * 40), storage=third_party)
+    assert run_once(components.scheduling, components.billing, None) == WorkerPass(0, 0)
 
 
 def test_billing_is_built_while_the_database_is_away() -> None:
@@ -109,7 +117,7 @@ def test_stripe_keys_select_the_stripe_gateway() -> None:
 
 
 def test_worker_once_on_mongodb_runs_its_housekeeping_too() -> None:
-    """On MongoDB the pass also repairs wallets and relays the outbox (the factory has both)."""
+    """On MongoDB the pass also repairs wallets, sweeps stale claims and relays the outbox."""
     from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
     from hellodoctor_adapters.mongodb.testing import fresh_database_name, server_url
 
@@ -120,7 +128,10 @@ def test_worker_once_on_mongodb_runs_its_housekeeping_too() -> None:
             main, ["worker", "--once"], env={"HELLODOCTOR_DATABASE_URL": url}
         )
         assert result.exit_code == 0, result.output
-        assert "relayed 0 events, repaired 0 wallet writes" in result.output
+        assert (
+            "housekeeping: 0 wallet writes repaired, 0 claims swept, 0 events relayed"
+            in result.output
+        )
     finally:
         cleanup = MongoUnitOfWorkFactory(url)
         cleanup.client.drop_database(database)

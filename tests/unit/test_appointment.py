@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hellodoctor_adapters.testing.fixtures import state_of
 from hellodoctor_domain.errors import HoldExpired, IllegalTransition, InvalidValue
 from hellodoctor_domain.model.appointment import (
     ACTIVE_STATUSES,
@@ -493,11 +494,19 @@ def test_events_accumulate_in_order_across_a_life(
     assert appointment.events[-1].time == later
 
 
-def test_events_are_not_part_of_equality(make_appointment: Callable[..., Appointment]) -> None:
+def test_events_are_not_part_of_the_state(make_appointment: Callable[..., Appointment]) -> None:
     with_events = make_appointment(Status.HELD)
     with_events.events.append(_any_event())
-    assert with_events == make_appointment(Status.HELD)
-    assert with_events != make_appointment(Status.BOOKED)
+    assert state_of(with_events) == state_of(make_appointment(Status.HELD))
+    assert state_of(with_events) != state_of(make_appointment(Status.BOOKED))
+
+
+def test_appointments_are_the_same_only_when_they_are_one_object(
+    make_appointment: Callable[..., Appointment],
+) -> None:
+    held = make_appointment(Status.HELD)
+    assert held == held
+    assert held != make_appointment(Status.HELD)  # an equal copy is another entity
 
 
 def _any_event() -> AppointmentEvent:

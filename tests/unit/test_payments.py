@@ -13,6 +13,8 @@ from hellodoctor_domain.model.payments import (
     PaymentId,
     PaymentMethod,
     PaymentStatus,
+    PaymentSucceeded,
+    RefundIssued,
     RefundReason,
     Wallet,
     WalletEntry,
@@ -261,23 +263,62 @@ class TestWallet:
         assert Wallet(PatientId("p1"), "EUR").balance == eur(0)
 
 
-def test_a_unit_of_work_that_stores_no_payments_says_so() -> None:
-    """A unit of work that does not set the payment attributes (a third-party adapter written
-    before payments): reading one is a clear error, and setting one (as every adapter here
-    does) works."""
-    from collections.abc import Sequence
+class TestEvents:
+    def test_a_success_is_recorded_once_the_money_is_collected(self) -> None:
+        made = payment()
+        assert made.events == []
+        made.attach_intent("pi_1", NOW)
+        made.record_success(LATER)
+        assert made.events == [
+            PaymentSucceeded(
+                occurred_at=LATER,
+                payment_id=PaymentId("pay-1"),
+                patient_id=PatientId("p1"),
+                appointment_id=AppointmentId("apt-1"),
+                method=PaymentMethod.CARD,
+                amount=eur(5000),
+                wallet_part=eur(0),
+            )
+        ]
+        assert (made.events[0].aggregate_type, made.events[0].aggregate_id) == ("payment", "pay-1")
 
-    from hellodoctor_domain.ports.unit_of_work import UnitOfWork
+    def test_a_payment_the_wallet_covers_has_succeeded_when_it_starts(self) -> None:
+        made = payment(PaymentMethod.WALLET, wallet_part=5000)
+        assert [type(event) for event in made.events] == [PaymentSucceeded]
+        assert made.events[0].occurred_at == NOW
 
-    class NoPayments(UnitOfWork):
-        def _begin(self) -> None: ...
-        def _commit(self, events: Sequence[object]) -> None: ...
-        def _rollback(self) -> None: ...
+    def test_every_refund_is_recorded_and_a_replay_records_nothing(self) -> None:
+        made = paid(PaymentMethod.HYBRID, wallet_part=1000)
+        made.events.clear()
+        made.refund("r1", eur(4500), RefundReason.CANCELLATION, LATER)
+        made.refund("r1", eur(4500), RefundReason.CANCELLATION, LATER)  # a replay
+        assert made.events == [
+            RefundIssued(
+                occurred_at=LATER,
+                payment_id=PaymentId("pay-1"),
+                patient_id=PatientId("p1"),
+                appointment_id=AppointmentId("apt-1"),
+                refund_key="r1",
+                reason=RefundReason.CANCELLATION,
+                card=eur(4000),
+                wallet=eur(500),
+            )
+        ]
 
-    uow = NoPayments()
-    for name in ("payments", "wallets", "processed_events"):
-        with pytest.raises(NotImplementedError, match="does not store"):
-            getattr(uow, name)
-    uow.payments = "stored"  # type: ignore[assignment]
-    assert uow.payments == "stored"
-    assert NoPayments().__dict__.get("payments") is None
+    def test_releasing_the_wallet_part_of_a_cancelled_payment_is_a_refund(self) -> None:
+        made = payment(PaymentMethod.HYBRID, wallet_part=1200)
+        made.cancel(LATER)
+        (released,) = made.events
+        assert isinstance(released, RefundIssued)
+        assert (released.reason, released.wallet, released.card) == (
+            RefundReason.RELEASE,
+            eur(1200),
+            eur(0),
+        )
+
+    def test_failures_and_cancellations_without_money_moved_record_nothing(self) -> None:
+        made = payment()
+        made.mark_processing(NOW)
+        made.mark_failed(NOW, "card_declined")
+        made.cancel(LATER)
+        assert made.events == []

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from hellodoctor_domain.errors import NotFound
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.values import utc
 from hellodoctor_domain.ports.notifications import Notification
 
@@ -53,19 +53,17 @@ class InMemoryEventPublisher:
     """Delivers committed events to subscribers in the publishing thread, and keeps them."""
 
     def __init__(self) -> None:
-        self.published: list[AppointmentEvent] = []
-        self._handlers: defaultdict[type, list[Callable[[AppointmentEvent], None]]] = defaultdict(
-            list
-        )
+        self.published: list[DomainEvent] = []
+        self._handlers: defaultdict[type, list[Callable[[DomainEvent], None]]] = defaultdict(list)
         self._lock = threading.Lock()
 
     def subscribe(
-        self, event_type: type[AppointmentEvent], handler: Callable[[AppointmentEvent], None]
+        self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]
     ) -> None:
         with self._lock:
             self._handlers[event_type].append(handler)
 
-    def publish(self, events: Sequence[AppointmentEvent]) -> None:
+    def publish(self, events: Sequence[DomainEvent]) -> None:
         with self._lock:
             self.published.extend(events)
             handlers = {kind: list(found) for kind, found in self._handlers.items()}

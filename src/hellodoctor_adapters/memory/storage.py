@@ -4,7 +4,8 @@ Isolation: a unit of work holds the store's lock from ``__enter__`` to ``__exit_
 transactions run one at a time (serializable by construction) and the overlap check and the
 write it guards can never be interleaved. Writes apply at once and are journalled; a rollback
 replays the journal backwards. Objects are copied in and out, so a caller mutating what it read
-changes nothing until it calls ``update``.
+changes nothing until it calls ``update``. A commit appends its events to ``store.outbox`` as
+``OutboxMessage`` s, as a storage with a database would write them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from attrs import define, evolve, field
 
+from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
     AlreadyExists,
     ConcurrencyError,
@@ -25,7 +27,7 @@ from hellodoctor_domain.errors import (
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import (
@@ -71,7 +73,7 @@ class InMemoryStore:
     patients: dict[PatientId, Patient] = field(factory=dict)
     availability: dict[DoctorId, Availability] = field(factory=dict)
     appointments: dict[AppointmentId, Appointment] = field(factory=dict)
-    outbox: list[AppointmentEvent] = field(factory=list)
+    outbox: list[OutboxMessage] = field(factory=list)
     accounts: dict[UserId, Account] = field(factory=dict)
     one_time_secrets: dict[str, OneTimeSecret] = field(factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(factory=dict)
@@ -96,6 +98,7 @@ def _restore(table: dict, key: object, previous: object | None) -> Undo:  # type
 
 class _Journalled:
     def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
+        super().__init__()  # a tracking repository starts with nothing seen
         self._store = store
         self._journal = journal
 
@@ -105,22 +108,21 @@ class _Journalled:
 
 
 class InMemoryDoctorRepository(_Journalled, DoctorRepository):
-    def add(self, doctor: Doctor) -> None:
+    def _add(self, doctor: Doctor) -> None:
         doctors = self._store.doctors
         if doctor.id in doctors:
             raise AlreadyExists(f"doctor {doctor.id} exists")
         if any(d.registration_number == doctor.registration_number for d in doctors.values()):
             raise AlreadyExists(f"registration number {doctor.registration_number} is taken")
         self._put(doctors, doctor.id, evolve(doctor, version=1))
-        doctor.version = 1
 
-    def get(self, doctor_id: DoctorId) -> Doctor:
+    def _get(self, doctor_id: DoctorId) -> Doctor:
         try:
             return evolve(self._store.doctors[doctor_id])
         except KeyError:
             raise NotFound(f"no doctor {doctor_id}") from None
 
-    def update(self, doctor: Doctor) -> None:
+    def _update(self, doctor: Doctor) -> None:
         stored = self._store.doctors.get(doctor.id)
         if stored is None:
             raise NotFound(f"no doctor {doctor.id}")
@@ -131,13 +133,12 @@ class InMemoryDoctorRepository(_Journalled, DoctorRepository):
             for d in self._store.doctors.values()
         ):
             raise AlreadyExists(f"registration number {doctor.registration_number} is taken")
-        doctor.version += 1
-        self._put(self._store.doctors, doctor.id, evolve(doctor))
+        self._put(self._store.doctors, doctor.id, evolve(doctor, version=doctor.version + 1))
 
-    def list(self) -> Sequence[Doctor]:
+    def _list(self) -> Sequence[Doctor]:
         return [evolve(d) for _, d in sorted(self._store.doctors.items())]
 
-    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+    def _search(self, query: DoctorQuery) -> Sequence[Doctor]:
         def matches(doctor: Doctor) -> bool:
             text = (query.text or "").casefold()
             return (
@@ -161,38 +162,37 @@ class InMemoryDoctorRepository(_Journalled, DoctorRepository):
                 )
             )
 
-        found = [d for d in self.list() if matches(d)]
+        found = [d for d in self._list() if matches(d)]
         return found[: query.limit]
 
 
 class InMemoryPatientRepository(_Journalled, PatientRepository):
-    def add(self, patient: Patient) -> None:
+    def _add(self, patient: Patient) -> None:
         if patient.id in self._store.patients:
             raise AlreadyExists(f"patient {patient.id} exists")
-        patient.version = 1
-        self._put(self._store.patients, patient.id, evolve(patient))
+        self._put(self._store.patients, patient.id, evolve(patient, version=1))
 
-    def get(self, patient_id: PatientId) -> Patient:
+    def _get(self, patient_id: PatientId) -> Patient:
         try:
             return evolve(self._store.patients[patient_id])
         except KeyError:
             raise NotFound(f"no patient {patient_id}") from None
 
-    def update(self, patient: Patient) -> None:
+    def _update(self, patient: Patient) -> None:
         stored = self._store.patients.get(patient.id)
         if stored is None:
             raise NotFound(f"no patient {patient.id}")
         if stored.version != patient.version:
             raise ConcurrencyError(f"patient {patient.id} changed since it was read")
-        patient.version += 1
-        self._put(self._store.patients, patient.id, evolve(patient))
+        self._put(self._store.patients, patient.id, evolve(patient, version=patient.version + 1))
 
 
 class InMemoryAvailabilityRepository(_Journalled, AvailabilityRepository):
-    def get(self, doctor_id: DoctorId) -> Availability | None:
-        return self._store.availability.get(doctor_id)
+    def _get(self, doctor_id: DoctorId) -> Availability | None:
+        stored = self._store.availability.get(doctor_id)
+        return None if stored is None else evolve(stored)
 
-    def save(self, availability: Availability) -> Availability:
+    def _save(self, availability: Availability) -> Availability:
         if availability.doctor_id not in self._store.doctors:
             raise NotFound(f"no doctor {availability.doctor_id}")
         current = self._store.availability.get(availability.doctor_id)
@@ -200,15 +200,10 @@ class InMemoryAvailabilityRepository(_Journalled, AvailabilityRepository):
             raise ConcurrencyError(f"availability of {availability.doctor_id} changed")
         stored = evolve(availability, version=availability.version + 1)
         self._put(self._store.availability, availability.doctor_id, stored)
-        return stored
+        return evolve(stored)
 
 
-class InMemoryAppointmentRepository(AppointmentRepository):
-    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
-        super().__init__()
-        self._store = store
-        self._journal = journal
-
+class InMemoryAppointmentRepository(_Journalled, AppointmentRepository):
     def _add(self, appointment: Appointment) -> None:
         table = self._store.appointments
         if appointment.id in table:
@@ -218,11 +213,11 @@ class InMemoryAppointmentRepository(AppointmentRepository):
         if appointment.patient_id not in self._store.patients:
             raise NotFound(f"no patient {appointment.patient_id}")
         self._refuse_overlap(appointment)
-        self._write(evolve(appointment, version=appointment.version + 1, events=[]))
+        self._put(table, appointment.id, evolve(appointment, version=1))
 
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         try:
-            return evolve(self._store.appointments[appointment_id], events=[])
+            return evolve(self._store.appointments[appointment_id])
         except KeyError:
             raise NotFound(f"no appointment {appointment_id}") from None
 
@@ -233,7 +228,8 @@ class InMemoryAppointmentRepository(AppointmentRepository):
         if stored.version != appointment.version:
             raise ConcurrencyError(f"appointment {appointment.id} changed since it was read")
         self._refuse_overlap(appointment)
-        self._write(evolve(appointment, version=appointment.version + 1, events=[]))
+        stored = evolve(appointment, version=appointment.version + 1)
+        self._put(self._store.appointments, appointment.id, stored)
 
     def _refuse_overlap(self, appointment: Appointment) -> None:
         # The lock held by the unit of work makes this check and the write one atomic step:
@@ -254,13 +250,8 @@ class InMemoryAppointmentRepository(AppointmentRepository):
                     f"patient {appointment.patient_id} has another appointment then"
                 )
 
-    def _write(self, appointment: Appointment) -> None:
-        table = self._store.appointments
-        self._journal.append(_restore(table, appointment.id, table.get(appointment.id)))
-        table[appointment.id] = appointment
-
     def _select(self, keep: Callable[[Appointment], bool]) -> list[Appointment]:
-        found = [evolve(a, events=[]) for a in self._store.appointments.values() if keep(a)]
+        found = [evolve(a) for a in self._store.appointments.values() if keep(a)]
         return sorted(found, key=lambda a: (a.time.start, a.id))
 
     def _for_doctor(
@@ -307,40 +298,38 @@ class InMemoryAppointmentRepository(AppointmentRepository):
             and a.hold_expires_at <= now
         ]
         lapsed.sort(key=lambda a: (a.hold_expires_at, a.id))
-        return [evolve(a, events=[]) for a in lapsed[:limit]]
+        return [evolve(a) for a in lapsed[:limit]]
 
 
 class InMemoryAccountRepository(_Journalled, AccountRepository):
-    def add(self, account: Account) -> None:
+    def _add(self, account: Account) -> None:
         accounts = self._store.accounts
-        if account.id in accounts or self.by_email(account.email) is not None:
+        if account.id in accounts or self._by_email(account.email) is not None:
             raise AlreadyExists("that account or e-mail address exists")
-        account.version = 1
-        self._put(accounts, account.id, evolve(account))
+        self._put(accounts, account.id, evolve(account, version=1))
 
-    def get(self, account_id: UserId) -> Account:
+    def _get(self, account_id: UserId) -> Account:
         try:
             return evolve(self._store.accounts[account_id])
         except KeyError:
             raise NotFound(f"no account {account_id}") from None
 
-    def by_email(self, email: EmailAddress) -> Account | None:
+    def _by_email(self, email: EmailAddress) -> Account | None:
         for account in self._store.accounts.values():
             if account.email.lookup_key == email.lookup_key:
                 return evolve(account)
         return None
 
-    def update(self, account: Account) -> None:
+    def _update(self, account: Account) -> None:
         stored = self._store.accounts.get(account.id)
         if stored is None:
             raise NotFound(f"no account {account.id}")
         if stored.version != account.version:
             raise ConcurrencyError(f"account {account.id} changed since it was read")
-        other = self.by_email(account.email)
+        other = self._by_email(account.email)
         if other is not None and other.id != account.id:
             raise AlreadyExists("that e-mail address has an account")
-        account.version += 1
-        self._put(self._store.accounts, account.id, evolve(account))
+        self._put(self._store.accounts, account.id, evolve(account, version=account.version + 1))
 
 
 class InMemoryOneTimeSecretRepository(_Journalled, OneTimeSecretRepository):
@@ -421,37 +410,35 @@ class InMemoryIdempotencyRepository(_Journalled, IdempotencyRepository):
 
 
 class InMemoryPaymentRepository(_Journalled, PaymentRepository):
-    def add(self, payment: Payment) -> None:
+    def _add(self, payment: Payment) -> None:
         payments = self._store.payments
         if payment.id in payments:
             raise AlreadyExists(f"payment {payment.id} exists")
-        if payment.appointment_id is not None and self.for_appointment(payment.appointment_id):
+        if payment.appointment_id is not None and self._for_appointment(payment.appointment_id):
             raise AlreadyExists(f"appointment {payment.appointment_id} has a payment")
-        payment.version = 1
-        self._put(payments, payment.id, evolve(payment))
+        self._put(payments, payment.id, evolve(payment, version=1))
 
-    def get(self, payment_id: PaymentId) -> Payment:
+    def _get(self, payment_id: PaymentId) -> Payment:
         try:
             return evolve(self._store.payments[payment_id])
         except KeyError:
             raise NotFound(f"no payment {payment_id}") from None
 
-    def update(self, payment: Payment) -> None:
+    def _update(self, payment: Payment) -> None:
         stored = self._store.payments.get(payment.id)
         if stored is None:
             raise NotFound(f"no payment {payment.id}")
         if stored.version != payment.version:
             raise ConcurrencyError(f"payment {payment.id} changed since it was read")
-        payment.version += 1
-        self._put(self._store.payments, payment.id, evolve(payment))
+        self._put(self._store.payments, payment.id, evolve(payment, version=payment.version + 1))
 
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
         for payment in self._store.payments.values():
             if payment.appointment_id == appointment_id:
                 return evolve(payment)
         return None
 
-    def search(self, query: PaymentQuery) -> list[Payment]:
+    def _search(self, query: PaymentQuery) -> list[Payment]:
         def matches(p: Payment) -> bool:
             return (
                 (query.patient_id is None or p.patient_id == query.patient_id)
@@ -465,7 +452,7 @@ class InMemoryPaymentRepository(_Journalled, PaymentRepository):
         found.sort(key=lambda p: (p.created_at, p.id), reverse=True)
         return found[: query.limit]
 
-    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]:
         found = [evolve(p) for p in self._store.payments.values() if p.unsettled_refunds]
         found.sort(key=lambda p: (p.updated_at, p.id))
         return found[:limit]
@@ -534,8 +521,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.wallets = InMemoryWalletLedger(self._store, self._journal)
         self.processed_events = InMemoryProcessedWebhookEvents(self._store, self._journal)
 
-    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
-        self._store.outbox.extend(events)
+    def _commit(self, events: Sequence[DomainEvent]) -> None:
+        self._store.outbox.extend(OutboxMessage.of(event) for event in events)
         self._journal.clear()
 
     def _rollback(self) -> None:
@@ -557,6 +544,10 @@ class InMemoryUnitOfWorkFactory:
 
     def __call__(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.store, self.publisher)
+
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Nothing to clean up: a unit of work here is all or nothing (``registry``)."""
+        return {}
 
 
 def open_memory_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:

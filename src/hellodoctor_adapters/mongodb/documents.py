@@ -22,18 +22,16 @@ datetimes hold microseconds:
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.model.accounts import AccountStatus, SecretPurpose
-from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.model.availability import Weekday
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.appointment import Appointment
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
@@ -48,15 +46,12 @@ from hellodoctor_domain.model.payments import (
 from hellodoctor_domain.model.profiles import Doctor
 from hellodoctor_domain.model.values import (
     AppointmentId,
-    AppointmentType,
     DoctorId,
     EmailAddress,
     Money,
     PatientId,
-    Role,
     TimeRange,
     UserId,
-    VisitKind,
 )
 
 T = TypeVar("T")
@@ -114,16 +109,10 @@ def _time_range_from_doc(value: dict[str, Any], _type: object) -> TimeRange:
 def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     # cattrs passes str-based enums through as they are; store their plain values.
-    for kind in (
-        AppointmentStatus,
-        AppointmentType,
-        VisitKind,
-        Role,
-        Weekday,
-        AccountStatus,
-        SecretPurpose,
-    ):
-        converter.register_unstructure_hook(kind, lambda value: value.value)
+    converter.register_unstructure_hook_func(
+        lambda kind: isinstance(kind, type) and issubclass(kind, enum.Enum),
+        lambda value: value.value,
+    )
     converter.register_unstructure_hook(datetime, _bson_date)
     converter.register_structure_hook(datetime, _aware)
     converter.register_unstructure_hook(date, date.isoformat)
@@ -134,17 +123,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(timedelta, lambda value, _: timedelta(microseconds=value))
     converter.register_unstructure_hook(TimeRange, _time_range_to_doc)
     converter.register_structure_hook(TimeRange, _time_range_from_doc)
-    for identifier in (DoctorId, PatientId, AppointmentId, UserId, EmailAddress):
+    for identifier in (DoctorId, PatientId, AppointmentId, UserId, PaymentId, EmailAddress):
         converter.register_unstructure_hook(identifier, lambda value: value.value)
         converter.register_structure_hook(identifier, lambda value, kind: kind(value))
-    converter.register_unstructure_hook(
-        Appointment,
-        make_dict_unstructure_fn(Appointment, converter, events=override(omit=True)),
-    )
-    converter.register_structure_hook(
-        Appointment,
-        make_dict_structure_fn(Appointment, converter, events=override(omit=True)),
-    )
     return converter
 
 
@@ -196,8 +177,9 @@ def floor_instants(value: Any) -> None:
             setattr(value, attribute.name, floor_ms(moment))
 
 
-def event_to_document(event: AppointmentEvent, event_id: str) -> dict[str, Any]:
-    """An outbox record: the event's type and facts, its instants at millisecond precision."""
+def event_to_document(event: DomainEvent, event_id: str) -> dict[str, Any]:
+    """An outbox record: the event's type, its aggregate, and its facts (one converter for
+    every event type), its instants at millisecond precision."""
     instants: dict[str, Any] = {
         field.name: floor_ms(getattr(event, field.name))
         for field in attrs.fields(type(event))
@@ -207,6 +189,8 @@ def event_to_document(event: AppointmentEvent, event_id: str) -> dict[str, Any]:
     document: dict[str, Any] = CONVERTER.unstructure(floored)
     document["_id"] = event_id
     document["type"] = type(event).__name__
+    document["aggregate_type"] = event.aggregate_type
+    document["aggregate_id"] = event.aggregate_id
     return document
 
 

@@ -18,7 +18,12 @@ from hellodoctor_adapters.mongodb.documents import (
     from_document,
     to_document,
 )
-from hellodoctor_adapters.mongodb.store import MongoStore, Profiles, translated
+from hellodoctor_adapters.mongodb.store import (
+    AGGREGATE_COLLECTIONS,
+    MongoStore,
+    Profiles,
+    translated,
+)
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.values import EmailAddress, UserId
@@ -32,27 +37,28 @@ from hellodoctor_domain.ports.identity import (
 class MongoAccountRepository(Profiles[Account], AccountRepository):
     kind = Account
     label = "account"
+    aggregate_type = "account"
 
     def __init__(self, store: MongoStore) -> None:
-        super().__init__(store, "accounts")
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
 
     def _document(self, value: Account) -> Document:
         # The unique index on the case-folded address decides "one account per e-mail".
         return {**to_document(value), "_email_key": value.email.lookup_key}
 
     @translated
-    def add(self, account: Account) -> None:
+    def _add(self, account: Account) -> None:
         floor_instants(account)
-        if self.by_email(account.email) is not None:  # fails fast; the index decides at commit
+        if self._by_email(account.email) is not None:  # fails fast; the index decides at commit
             raise AlreadyExists("that account or e-mail address exists")
-        self._add(account)
+        self._stage_add(account)
 
     @translated
-    def get(self, account_id: UserId) -> Account:
-        return self._get(account_id.value)
+    def _get(self, account_id: UserId) -> Account:
+        return self._find(account_id.value)
 
     @translated
-    def by_email(self, email: EmailAddress) -> Account | None:
+    def _by_email(self, email: EmailAddress) -> Account | None:
         wanted = email.lookup_key
         for change in self.pending.values():
             if change.value.email.lookup_key == wanted:
@@ -63,12 +69,12 @@ class MongoAccountRepository(Profiles[Account], AccountRepository):
         return from_document(document, Account)
 
     @translated
-    def update(self, account: Account) -> None:
+    def _update(self, account: Account) -> None:
         floor_instants(account)
-        other = self.by_email(account.email)
+        other = self._by_email(account.email)
         if other is not None and other.id != account.id:
             raise AlreadyExists("that e-mail address has an account")
-        self._update(account)
+        self._stage_update(account)
 
 
 class MongoOneTimeSecretRepository(Profiles[OneTimeSecret], OneTimeSecretRepository):
@@ -81,11 +87,12 @@ class MongoOneTimeSecretRepository(Profiles[OneTimeSecret], OneTimeSecretReposit
     @translated
     def add(self, secret: OneTimeSecret) -> None:
         floor_instants(secret)
-        self._add(secret)
+        self._stage_add(secret)
+        secret.version = 1
 
     @translated
     def get(self, secret_id: str) -> OneTimeSecret:
-        return self._get(secret_id)
+        return self._find(secret_id)
 
     @translated
     def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
@@ -106,7 +113,8 @@ class MongoOneTimeSecretRepository(Profiles[OneTimeSecret], OneTimeSecretReposit
     @translated
     def update(self, secret: OneTimeSecret) -> None:
         floor_instants(secret)
-        self._update(secret)
+        self._stage_update(secret)
+        secret.version += 1
 
 
 @define(frozen=True)
@@ -155,16 +163,18 @@ class MongoRefreshTokenRepository(Profiles[RefreshToken], RefreshTokenRepository
     @translated
     def add(self, token: RefreshToken) -> None:
         floor_instants(token)
-        self._add(token)
+        self._stage_add(token)
+        token.version = 1
 
     @translated
     def get(self, token_id: str) -> RefreshToken:
-        return self._get(token_id)
+        return self._find(token_id)
 
     @translated
     def update(self, token: RefreshToken) -> None:
         floor_instants(token)
-        self._update(token)
+        self._stage_update(token)
+        token.version += 1
 
     def _revoke(self, revocation: _Revocation) -> None:
         for change in self.pending.values():

@@ -9,6 +9,11 @@ Write order for money: debits go before any other write of the unit of work, cre
 of them (``uow.py``). A crash in between can leave a patient short for a while, repaired by
 ``MongoStore.repair_wallets`` (``repair.py``), never credit money whose cause was not written
 (docs/mongodb.md).
+
+A ledger reference found taken is ``AlreadyExists``, unless this unit of work read the entry's
+payment before another changed it: then it is taken because the read was stale (two
+cancellations of one appointment credit one refund), and the answer is ``ConcurrencyError``, so
+the use case re-reads and decides again instead of reporting a duplicate.
 """
 
 from __future__ import annotations
@@ -34,8 +39,15 @@ from hellodoctor_adapters.mongodb.documents import (
     to_micros,
     wallet_key,
 )
-from hellodoctor_adapters.mongodb.store import MongoStore, Profiles, Undo, translated, undo_delete
-from hellodoctor_domain.errors import AlreadyExists, InsufficientFunds
+from hellodoctor_adapters.mongodb.store import (
+    AGGREGATE_COLLECTIONS,
+    MongoStore,
+    Profiles,
+    Undo,
+    translated,
+    undo_delete,
+)
+from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, InsufficientFunds
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.values import AppointmentId, Money, PatientId
 from hellodoctor_domain.ports.payments import (
@@ -66,12 +78,28 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
 
     kind = Payment
     label = "payment"
+    aggregate_type = "payment"
 
     def __init__(self, store: MongoStore) -> None:
-        super().__init__(store, "payments")
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        # The stored version of each payment this unit of work read (last read wins).
+        self._versions_read: dict[str, int] = {}
 
     def _document(self, value: Payment) -> Document:
         return payment_document(value)
+
+    def _from_document(self, document: Document) -> Payment:
+        payment = payment_from_document(document)
+        self._versions_read[payment.id.value] = payment.version
+        return payment
+
+    def changed_since_read(self, payment_id: PaymentId) -> bool:
+        """Whether another unit of work changed the payment since this one read it."""
+        read = self._versions_read.get(payment_id.value)
+        if read is None:
+            return False
+        document = self._collection.find_one({"_id": payment_id.value}, {"version": 1})
+        return document is None or document["version"] != read
 
     def _current(self, key: str) -> Payment | None:
         change = self.pending.get(key)
@@ -80,34 +108,34 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         document = self._read(key)
         if document is None or "_void" in document:
             return None
-        return payment_from_document(document)
+        return self._from_document(document)
 
     @translated
-    def add(self, payment: Payment) -> None:
-        if payment.appointment_id is not None and self.for_appointment(payment.appointment_id):
+    def _add(self, payment: Payment) -> None:
+        if payment.appointment_id is not None and self._for_appointment(payment.appointment_id):
             raise AlreadyExists(f"appointment {payment.appointment_id} has a payment")
-        self._add(payment)  # fails fast; the unique indexes decide at commit
+        self._stage_add(payment)  # fails fast; the unique indexes decide at commit
 
     @translated
-    def get(self, payment_id: PaymentId) -> Payment:
-        return self._get(payment_id.value)
+    def _get(self, payment_id: PaymentId) -> Payment:
+        return self._find(payment_id.value)
 
     @translated
-    def update(self, payment: Payment) -> None:
-        self._update(payment)
+    def _update(self, payment: Payment) -> None:
+        self._stage_update(payment)
 
     @translated
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
         for change in self.pending.values():
             if change.value.appointment_id == appointment_id:
                 return evolve(change.value)
         document = self._collection.find_one({"appointment_id": appointment_id.value})
         if document is None or "_void" in document or document["_id"] in self.pending:
             return None
-        return payment_from_document(document)
+        return self._from_document(document)
 
     def _overlaid(self, documents: Any, keep: Callable[[Payment], bool]) -> list[Payment]:
-        found = {document["_id"]: payment_from_document(document) for document in documents}
+        found = {document["_id"]: self._from_document(document) for document in documents}
         for key, change in self.pending.items():
             found.pop(key, None)
             if keep(change.value):
@@ -115,7 +143,7 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         return list(found.values())
 
     @translated
-    def search(self, query: PaymentQuery) -> list[Payment]:
+    def _search(self, query: PaymentQuery) -> list[Payment]:
         conditions: Document = dict(LIVE_PAYMENT)
         if query.patient_id is not None:
             conditions["patient_id"] = query.patient_id.value
@@ -143,7 +171,7 @@ class MongoPaymentRepository(Profiles[Payment], PaymentRepository):
         return found[: query.limit]
 
     @translated
-    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]:
         cursor = (
             self._collection.find({"_unsettled": True, **LIVE_PAYMENT})
             .sort([("updated_us", ASCENDING), ("_id", ASCENDING)])
@@ -235,8 +263,9 @@ class MongoWalletLedger(WalletLedger):
     (``WalletWrite``): debits before any other write of the unit of work, credits after all
     of them (docs/mongodb.md says why). Reads here fail fast only."""
 
-    def __init__(self, store: MongoStore) -> None:
+    def __init__(self, store: MongoStore, payments: MongoPaymentRepository) -> None:
         self._wallets = store.collection("wallets")
+        self._payments = payments
         self.pending: list[WalletEntry] = []
 
     def _stored(self, patient_id: PatientId, currency: str) -> Document | None:
@@ -245,6 +274,10 @@ class MongoWalletLedger(WalletLedger):
     @translated
     def append(self, entry: WalletEntry) -> None:
         if self.by_reference(entry.reference) is not None:
+            if entry.payment_id is not None and self._payments.changed_since_read(
+                entry.payment_id
+            ):  # a concurrent writer of the same payment got there first (module docstring)
+                raise ConcurrencyError(f"payment {entry.payment_id} changed since it was read")
             raise AlreadyExists(f"wallet entry {entry.reference} exists")
         after = self.balance(entry.patient_id, entry.amount.currency) + entry.amount
         if after.minor_units < 0:

@@ -11,7 +11,7 @@ What a crash can leave behind
     all-or-nothing across a crash. Use cases write one appointment per unit of work, plus the
     lapsed holds in its way.
 
-    * Events stranded in an appointment's ``_outbox`` (a crash after its write, before they
+    * Events stranded in an aggregate's ``_outbox`` (a crash after its write, before they
       were copied): ``relay_outbox`` copies them; their ids are deterministic, so copying twice
       adds nothing.
     * Money half moved (a crash between a debit, the payment and a credit): ``repair_wallets``
@@ -31,18 +31,23 @@ from hellodoctor_adapters.mongodb.documents import (
     wallet_key,
 )
 from hellodoctor_adapters.mongodb.payments import WalletWrite, apply_wallet_write
-from hellodoctor_adapters.mongodb.scheduling import relay
-from hellodoctor_adapters.mongodb.store import MongoStore
+from hellodoctor_adapters.mongodb.store import AGGREGATE_COLLECTIONS, MongoStore, relay
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.payments import Payment, PaymentPurpose, WalletEntry, WalletEntryKind
 
 
 def relay_outbox(store: MongoStore, limit: int) -> int:
-    """Copy events stranded in appointments (a crash after their write) to ``outbox``."""
-    appointments = store.collection("appointments")
+    """Copy events stranded in aggregates' documents (a crash after their write) to
+    ``outbox``: up to ``limit`` documents, collection by collection."""
     moved = 0
-    for document in appointments.find({"_outbox.0": {"$exists": True}}).limit(limit):
-        moved += relay(store, document["_id"], document["_outbox"])
+    left = limit
+    for name in AGGREGATE_COLLECTIONS.values():
+        stranded = list(store.collection(name).find({"_outbox.0": {"$exists": True}}).limit(left))
+        for document in stranded:
+            moved += relay(store, name, document["_id"], document["_outbox"])
+        left -= len(stranded)
+        if left <= 0:
+            break
     return moved
 
 

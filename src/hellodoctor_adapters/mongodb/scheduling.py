@@ -4,8 +4,7 @@ idempotency records.
 Reads see this unit of work's own pending writes laid over the server's documents; writes are
 buffered until commit (``uow.py`` tells the whole story), except the appointments' claims,
 pushed at ``add``/``update`` (``claims.py``), and the cheap early checks that only fail fast.
-Each appointment write carries its events in an ``_outbox`` array; ``relay`` moves them to the
-``outbox`` collection after the commit (and ``repair.py`` after a crash).
+Each write carries the aggregate's events in an ``_outbox`` array (``store.EventsToWrite``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from datetime import datetime
 
 from attrs import evolve
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.claims import Claim, Scope, cells
 from hellodoctor_adapters.mongodb.documents import (
@@ -31,14 +30,18 @@ from hellodoctor_adapters.mongodb.documents import (
     to_micros,
 )
 from hellodoctor_adapters.mongodb.store import (
+    AGGREGATE_COLLECTIONS,
     Change,
+    EventsToWrite,
     MongoStore,
     Profiles,
     Undo,
+    insert_with_events,
     translated,
     undo_delete,
     undo_insert,
     undo_replace,
+    update_with_events,
 )
 from hellodoctor_domain.errors import (
     AlreadyExists,
@@ -69,26 +72,27 @@ _NOT_REVOKED = {"_revoked": {"$exists": False}}
 class MongoDoctorRepository(Profiles[Doctor], DoctorRepository):
     kind = Doctor
     label = "doctor"
+    aggregate_type = "doctor"
 
     def __init__(self, store: MongoStore) -> None:
-        super().__init__(store, "doctors")
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
 
     @translated
-    def add(self, doctor: Doctor) -> None:
+    def _add(self, doctor: Doctor) -> None:
         self._refuse_taken_registration(doctor)
-        self._add(doctor)
+        self._stage_add(doctor)
 
     @translated
-    def get(self, doctor_id: DoctorId) -> Doctor:
-        return self._get(doctor_id.value)
+    def _get(self, doctor_id: DoctorId) -> Doctor:
+        return self._find(doctor_id.value)
 
     @translated
-    def update(self, doctor: Doctor) -> None:
+    def _update(self, doctor: Doctor) -> None:
         self._refuse_taken_registration(doctor)
-        self._update(doctor)
+        self._stage_update(doctor)
 
     @translated
-    def list(self) -> Sequence[Doctor]:
+    def _list(self) -> Sequence[Doctor]:
         found = {
             document["_id"]: from_document(document, Doctor)
             for document in self._collection.find().sort("_id", ASCENDING)
@@ -100,7 +104,7 @@ class MongoDoctorRepository(Profiles[Doctor], DoctorRepository):
         return {**to_document(value), "_search": search_keys(value)}
 
     @translated
-    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+    def _search(self, query: DoctorQuery) -> Sequence[Doctor]:
         conditions: Document = {}
         if query.after is not None:
             conditions["_id"] = {"$gt": query.after.value}
@@ -160,39 +164,43 @@ def _doctor_matches(query: DoctorQuery, doctor: Doctor) -> bool:
 class MongoPatientRepository(Profiles[Patient], PatientRepository):
     kind = Patient
     label = "patient"
+    aggregate_type = "patient"
 
     def __init__(self, store: MongoStore) -> None:
-        super().__init__(store, "patients")
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
 
     @translated
-    def add(self, patient: Patient) -> None:
-        self._add(patient)
+    def _add(self, patient: Patient) -> None:
+        self._stage_add(patient)
 
     @translated
-    def get(self, patient_id: PatientId) -> Patient:
-        return self._get(patient_id.value)
+    def _get(self, patient_id: PatientId) -> Patient:
+        return self._find(patient_id.value)
 
     @translated
-    def update(self, patient: Patient) -> None:
-        self._update(patient)
+    def _update(self, patient: Patient) -> None:
+        self._stage_update(patient)
 
 
 class MongoAvailabilityRepository(AvailabilityRepository):
+    aggregate_type = "availability"
+
     def __init__(self, store: MongoStore, doctors: MongoDoctorRepository) -> None:
-        self._collection = store.collection("availability")
+        super().__init__()
+        self._collection = store.collection(AGGREGATE_COLLECTIONS[self.aggregate_type])
         self._doctors = doctors
         self.pending: dict[str, Change[Availability]] = {}
 
     @translated
-    def get(self, doctor_id: DoctorId) -> Availability | None:
+    def _get(self, doctor_id: DoctorId) -> Availability | None:
         change = self.pending.get(doctor_id.value)
         if change is not None:
-            return change.value
+            return evolve(change.value)
         document = self._collection.find_one({"_id": doctor_id.value})
         return None if document is None else from_document(document, Availability, "doctor_id")
 
     @translated
-    def save(self, availability: Availability) -> Availability:
+    def _save(self, availability: Availability) -> Availability:
         key = availability.doctor_id.value
         if not self._doctors.exists(key):
             raise NotFound(f"no doctor {key}")
@@ -211,24 +219,25 @@ class MongoAvailabilityRepository(AvailabilityRepository):
             raise ConcurrencyError(f"availability of {key} changed since it was read")
         stored = evolve(availability, version=availability.version + 1)
         self.pending[key] = Change(stored, expected, previous)
-        return stored
+        return evolve(stored)
 
-    def flush(self, undo: list[Undo]) -> None:
+    def flush(self, undo: list[Undo], events: EventsToWrite) -> None:
         for key, change in self.pending.items():
             document = to_document(change.value, "doctor_id")
+            outbox = events.take(self.aggregate_type, key)
             if change.expected_version is None:
                 try:
-                    self._collection.insert_one(document)
+                    insert_with_events(self._collection, document, outbox)
                 except DuplicateKeyError as error:
                     raise ConcurrencyError(
                         f"availability of {key} was created meanwhile"
                     ) from error
                 undo.append(undo_insert(self._collection, key, document["version"]))
                 continue
-            written = self._collection.replace_one(
-                {"_id": key, "version": change.expected_version}, document
+            written = update_with_events(
+                self._collection, key, change.expected_version, document, outbox
             )
-            if not written.matched_count:
+            if not written:
                 raise ConcurrencyError(f"availability of {key} changed since it was read")
             assert change.previous is not None
             undo.append(undo_replace(self._collection, key, document["version"], change.previous))
@@ -257,6 +266,8 @@ def _appointment_matches(query: AppointmentQuery, a: Appointment) -> bool:
 
 
 class MongoAppointmentRepository(AppointmentRepository):
+    aggregate_type = "appointment"
+
     def __init__(
         self,
         store: MongoStore,
@@ -266,14 +277,13 @@ class MongoAppointmentRepository(AppointmentRepository):
     ) -> None:
         super().__init__()
         self._store = store
-        self._collection = store.collection("appointments")
+        self._collection = store.collection(AGGREGATE_COLLECTIONS[self.aggregate_type])
         self._token = token
         self._doctors = doctors
         self._patients = patients
         self.pending: dict[str, Change[Appointment]] = {}
         self.claimed: list[Claim] = []
         self.ranges_claimed: set[tuple[str, Scope, str, TimeRange]] = set()
-        self.written_events: dict[str, list[Document]] = {}
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -287,7 +297,7 @@ class MongoAppointmentRepository(AppointmentRepository):
         if not self._patients.exists(appointment.patient_id.value):
             raise NotFound(f"no patient {appointment.patient_id}")
         normalise_instants(appointment)
-        stored = evolve(appointment, version=appointment.version + 1, events=[])
+        stored = evolve(appointment, version=1)
         self._claim(stored, None)
         self.pending[key] = Change(stored, None, None)
 
@@ -309,7 +319,7 @@ class MongoAppointmentRepository(AppointmentRepository):
         if current != appointment.version:
             raise ConcurrencyError(f"appointment {key} changed since it was read")
         normalise_instants(appointment)
-        stored = evolve(appointment, version=appointment.version + 1, events=[])
+        stored = evolve(appointment, version=appointment.version + 1)
         self._claim(stored, None if previous is None else appointment_from_document(previous))
         self.pending[key] = Change(stored, expected, previous)
 
@@ -348,7 +358,7 @@ class MongoAppointmentRepository(AppointmentRepository):
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         change = self.pending.get(appointment_id.value)
         if change is not None:
-            return evolve(change.value, events=[])
+            return evolve(change.value)
         document = self._collection.find_one({"_id": appointment_id.value, **_NOT_REVOKED})
         if document is None:
             raise NotFound(f"no appointment {appointment_id}")
@@ -362,7 +372,7 @@ class MongoAppointmentRepository(AppointmentRepository):
         for key, change in self.pending.items():  # this unit of work's own writes win
             found.pop(key, None)
             if keep(change.value):
-                found[key] = evolve(change.value, events=[])
+                found[key] = evolve(change.value)
         return sorted(found.values(), key=lambda a: (a.time.start, a.id))
 
     @translated
@@ -438,7 +448,7 @@ class MongoAppointmentRepository(AppointmentRepository):
         for key, change in self.pending.items():  # this unit of work's own writes win
             found.pop(key, None)
             if _appointment_matches(query, change.value):
-                found[key] = evolve(change.value, events=[])
+                found[key] = evolve(change.value)
         ordered = sorted(found.values(), key=lambda a: (a.time.start, a.id))
         return ordered[: query.limit]
 
@@ -462,13 +472,13 @@ class MongoAppointmentRepository(AppointmentRepository):
         for key, change in self.pending.items():
             found.pop(key, None)
             if lapsed(change.value):
-                found[key] = evolve(change.value, events=[])
+                found[key] = evolve(change.value)
         ordered = sorted(found.values(), key=lambda a: (a.hold_expires_at or now, a.id))
         return ordered[:limit]
 
     # -- commit ----------------------------------------------------------------------------
 
-    def flush(self, events: dict[str, list[Document]], undo: list[Undo]) -> None:
+    def flush(self, undo: list[Undo], events: EventsToWrite) -> None:
         """Write the pending appointments: those that end first, then updates, then inserts."""
 
         def order(item: tuple[str, Change[Appointment]]) -> int:
@@ -479,23 +489,18 @@ class MongoAppointmentRepository(AppointmentRepository):
 
         for key, change in sorted(self.pending.items(), key=order):
             document = appointment_to_document(change.value)
-            outbox = events.pop(key, [])
-            if outbox:
-                self.written_events[key] = outbox
+            outbox = events.take(self.aggregate_type, key)
             if change.expected_version is None:
-                document["_outbox"] = outbox
                 try:
-                    self._collection.insert_one(document)
+                    insert_with_events(self._collection, document, outbox)
                 except DuplicateKeyError as error:
                     raise self._refused_insert(key) from error
                 undo.append(undo_insert(self._collection, key, document["version"]))
                 continue
-            del document["_id"]
-            written = self._collection.update_one(
-                {"_id": key, "version": change.expected_version},
-                {"$set": document, "$push": {"_outbox": {"$each": outbox}}},
+            written = update_with_events(
+                self._collection, key, change.expected_version, document, outbox
             )
-            if not written.matched_count:
+            if not written:
                 raise ConcurrencyError(f"appointment {key} changed since it was read")
             assert change.previous is not None
             undo.append(undo_replace(self._collection, key, change.value.version, change.previous))
@@ -511,7 +516,7 @@ class MongoAppointmentRepository(AppointmentRepository):
 
     def settle(self) -> None:
         """After a successful commit: prune the entries the written appointments no longer
-        need (their old time, or all once they end), then move their events to the outbox."""
+        need (their old time, or all once they end)."""
         for key, change in self.pending.items():
             before = None if change.previous is None else appointment_from_document(change.previous)
             needed = set(_ranges(change.value)) if change.value.is_active else set()
@@ -534,29 +539,10 @@ class MongoAppointmentRepository(AppointmentRepository):
                     change.value.version,
                     None if keep is None else (to_micros(keep.start), to_micros(keep.end)),
                 )
-        for key, events in self.written_events.items():
-            relay(self._store, key, events)
 
     def release_claims(self) -> None:
         self._store.claims.release(self.claimed)
         self.claimed.clear()
-
-
-def relay(store: MongoStore, appointment_id: str, events: list[Document]) -> int:
-    """Copy an appointment's events to ``outbox`` (ids already there are skipped), then take
-    them out of its ``_outbox``; returns how many."""
-    if not events:
-        return 0
-    try:
-        store.collection("outbox").insert_many(events, ordered=False)
-    except BulkWriteError as error:  # some were copied already: their ids are taken
-        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
-            raise
-    store.collection("appointments").update_one(
-        {"_id": appointment_id},
-        {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
-    )
-    return len(events)
 
 
 class MongoIdempotencyRepository(IdempotencyRepository):

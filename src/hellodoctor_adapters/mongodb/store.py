@@ -2,14 +2,19 @@
 
 ``MongoStore`` holds one database's collections, creates their indexes and keeps the claim
 book (``claims.py``); its housekeeping methods hand over to ``claims.py`` and ``repair.py``.
-``translated`` lets port errors through and turns every driver error into
-``BackendUnavailable``.
+``translated`` lets port errors through and turns driver errors into what they mean
+(``translate``): ``BackendUnavailable`` only for an outage, a bug class otherwise.
 
 Buffered writes: a repository holds each write as a ``Change`` (the value, the version it must
 find, the document it replaces) until commit (``uow.py``), where it becomes a plain insert under
 the unique ``_id`` or a compare-and-set on ``version``, each with an ``Undo`` that restores the
 previous document only if nobody changed it since. ``Profiles`` is that machinery for the
 documents with an id and a version (doctors, patients, accounts, secrets, tokens, payments).
+
+Events: every write of an aggregate carries the aggregate's events in an ``_outbox`` array in
+that same single-document write (``EventsToWrite``); after the commit they are copied to the
+``outbox`` collection and taken out of the document (``relay``), and ``repair.relay_outbox``
+redoes that for events a crash left behind.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
 
+from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
 from hellodoctor_adapters.mongodb.documents import Document, from_document, search_keys, to_document
 from hellodoctor_domain.errors import (
@@ -57,10 +70,70 @@ COLLECTIONS = (
     "processed_events",
 )
 
+# Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
+# their events in ``_outbox`` until relayed.
+AGGREGATE_COLLECTIONS = {
+    "doctor": "doctors",
+    "patient": "patients",
+    "availability": "availability",
+    "appointment": "appointments",
+    "account": "accounts",
+    "payment": "payments",
+}
+
+
+# Server answers that mean "not now": shutting down or stepping down, no primary, a network or
+# lock timeout, an authentication refusal. Everything else the server refuses is a bug.
+_UNAVAILABLE_CODES = {
+    6,  # HostUnreachable
+    7,  # HostNotFound
+    13,  # Unauthorized
+    18,  # AuthenticationFailed
+    24,  # LockTimeout
+    46,  # LockBusy
+    50,  # MaxTimeMSExpired
+    64,  # WriteConcernFailed (wtimeout)
+    89,  # NetworkTimeout
+    91,  # ShutdownInProgress
+    133,  # FailedToSatisfyReadPreference
+    189,  # PrimarySteppedDown
+    262,  # ExceededTimeLimit
+    9001,  # SocketException
+    10107,  # NotWritablePrimary
+    11600,  # InterruptedAtShutdown
+    11602,  # InterruptedDueToReplStateChange
+    13435,  # NotPrimaryNoSecondaryOk
+    13436,  # NotPrimaryOrSecondary
+}
+# Values the server will not hold: a bad value or type, a document or index key too large.
+_DATA_CODES = {2, 14, 10334, 17280}
+
+
+def translate(error: Exception) -> Exception:
+    """What a driver error means: ``BackendUnavailable`` only for an outage (a lost or refused
+    connection, a timeout, no primary); ``AlreadyExists`` for a duplicate key not translated
+    where it happened; ``StoredValueRejected`` / ``UnexpectedStorageError`` for a bug."""
+    if isinstance(error, BSONError | OverflowError):  # bson refuses before anything is sent
+        return StoredValueRejected(f"MongoDB cannot hold a value: {error}")
+    if isinstance(error, ConnectionFailure | WriteConcernError) or (
+        isinstance(error, PyMongoError)
+        and (error.timeout or error.has_error_label("RetryableWriteError"))
+    ):
+        return BackendUnavailable(f"MongoDB unavailable: {error}")
+    if isinstance(error, DuplicateKeyError):
+        fields = ", ".join((error.details or {}).get("keyPattern", {"_id": 1}))
+        return AlreadyExists(f"already stored: {fields} taken")
+    if isinstance(error, OperationFailure):
+        if error.code in _UNAVAILABLE_CODES:
+            return BackendUnavailable(f"MongoDB unavailable: {error}")
+        if error.code in _DATA_CODES:
+            return StoredValueRejected(f"MongoDB cannot hold a value: {error}")
+    return UnexpectedStorageError(f"MongoDB: {error}")
+
 
 def translated(method: Callable[P, R]) -> Callable[P, R]:
-    """Let port errors through; turn every driver error into ``BackendUnavailable``. (Duplicate
-    keys are translated where they happen, where their meaning is known.)"""
+    """Let port errors through; raise what any driver error means (``translate``). Duplicate
+    keys are mostly translated where they happen, where their meaning is known."""
 
     @functools.wraps(method)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -68,8 +141,8 @@ def translated(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
         except PortError:
             raise
-        except (PyMongoError, BSONError) as error:
-            raise BackendUnavailable(f"MongoDB: {error}") from error
+        except (PyMongoError, BSONError, OverflowError) as error:
+            raise translate(error) from error
 
     return call
 
@@ -186,7 +259,8 @@ class MongoStore:
 
     @translated
     def relay_outbox(self, limit: int = 100) -> int:
-        """Copy events stranded in appointments (a crash after their write) to ``outbox``."""
+        """Copy events stranded in aggregates' documents (a crash after their write) to
+        ``outbox``."""
         # Imported here: repair builds on the repositories, which build on this module.
         from hellodoctor_adapters.mongodb import repair
 
@@ -240,14 +314,83 @@ def undo_delete(collection: Collection[Document], key: object) -> Undo:
     return undo
 
 
+def insert_with_events(
+    collection: Collection[Document], document: Document, outbox: list[Document]
+) -> None:
+    collection.insert_one({**document, "_outbox": outbox})
+
+
+def update_with_events(
+    collection: Collection[Document],
+    key: str,
+    expected_version: int,
+    document: Document,
+    outbox: list[Document],
+) -> bool:
+    """Compare-and-set on ``version``, appending ``outbox`` to the events the document may still
+    hold (a crash before their relay); whether it matched."""
+    fields = {name: value for name, value in document.items() if name != "_id"}
+    written = collection.update_one(
+        {"_id": key, "version": expected_version},
+        {"$set": fields, "$push": {"_outbox": {"$each": outbox}}},
+    )
+    return bool(written.matched_count)
+
+
+class EventsToWrite:
+    """The outbox documents of one commit's events, by aggregate. Each aggregate's write takes
+    its own (``take``) into its ``_outbox`` array, so an event is stored if and only if its
+    change is; ``relay`` copies them to ``outbox`` after the commit. Events of aggregates the
+    unit of work read but did not write are ``orphans``, inserted into ``outbox`` directly."""
+
+    def __init__(self, waiting: dict[tuple[str, str], list[Document]]) -> None:
+        self._waiting = waiting
+        self._written: list[tuple[str, str, list[Document]]] = []
+
+    def take(self, aggregate_type: str | None, key: str) -> list[Document]:
+        if aggregate_type is None:
+            return []
+        found = self._waiting.pop((aggregate_type, key), [])
+        if found:
+            self._written.append((AGGREGATE_COLLECTIONS[aggregate_type], key, found))
+        return found
+
+    def orphans(self) -> list[Document]:
+        return [event for events in self._waiting.values() for event in events]
+
+    def relay(self, store: MongoStore) -> None:
+        for collection, key, events in self._written:
+            relay(store, collection, key, events)
+
+
+def relay(store: MongoStore, collection: str, key: str, events: list[Document]) -> int:
+    """Copy an aggregate's events to ``outbox`` (ids already there are skipped), then take them
+    out of its document's ``_outbox``; returns how many."""
+    if not events:
+        return 0
+    try:
+        store.collection("outbox").insert_many(events, ordered=False)
+    except BulkWriteError as error:  # some were copied already: their ids are taken
+        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
+            raise
+    store.collection(collection).update_one(
+        {"_id": key},
+        {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
+    )
+    return len(events)
+
+
 class Profiles(Generic[T]):
     """Documents with an id and a version (doctors, patients, accounts, secrets, tokens,
-    payments): buffered adds and compare-and-set updates."""
+    payments): buffered adds and compare-and-set updates. Staging never changes the caller's
+    object: the repository port keeps its version in step."""
 
     kind: type[T]
     label: str
+    aggregate_type: str | None = None  # set for aggregates, whose writes carry their events
 
     def __init__(self, store: MongoStore, name: str) -> None:
+        super().__init__()  # a tracking repository starts with nothing seen
         self._collection = store.collection(name)
         self.pending: dict[str, Change[T]] = {}
 
@@ -267,14 +410,13 @@ class Profiles(Generic[T]):
     def exists(self, key: str) -> bool:
         return key in self.pending or self._read(key) is not None
 
-    def _add(self, value: T) -> None:
+    def _stage_add(self, value: T) -> None:
         key = self._key(value)
         if self.exists(key):
             raise AlreadyExists(f"{self.label} {key} exists")
-        value.version = 1  # type: ignore[attr-defined]
-        self.pending[key] = Change(evolve(value), None, None)  # type: ignore[misc]
+        self.pending[key] = Change(evolve(value, version=1), None, None)  # type: ignore[misc]
 
-    def _get(self, key: str) -> T:
+    def _find(self, key: str) -> T:
         found = self._current(key)
         if found is None:
             raise NotFound(f"no {self.label} {key}")
@@ -289,8 +431,9 @@ class Profiles(Generic[T]):
         version: int = document["version"]
         return version
 
-    def _update(self, value: T) -> None:
+    def _stage_update(self, value: T) -> None:
         key = self._key(value)
+        version: int = value.version  # type: ignore[attr-defined]
         change = self.pending.get(key)
         if change is None:
             previous = self._read(key)
@@ -300,25 +443,25 @@ class Profiles(Generic[T]):
         else:
             previous, expected = change.previous, change.expected_version
             current = change.value.version  # type: ignore[attr-defined]
-        if current != value.version:  # type: ignore[attr-defined]
+        if current != version:
             raise ConcurrencyError(f"{self.label} {key} changed since it was read")
-        value.version += 1  # type: ignore[attr-defined]
-        self.pending[key] = Change(evolve(value), expected, previous)  # type: ignore[misc]
+        self.pending[key] = Change(evolve(value, version=version + 1), expected, previous)  # type: ignore[misc]
 
-    def flush(self, undo: list[Undo]) -> None:
+    def flush(self, undo: list[Undo], events: EventsToWrite) -> None:
         for key, change in self.pending.items():
             document = self._document(change.value)
+            outbox = events.take(self.aggregate_type, key)
             try:
                 if change.expected_version is None:
-                    self._collection.insert_one(document)
+                    insert_with_events(self._collection, document, outbox)
                     undo.append(undo_insert(self._collection, key, document["version"]))
                     continue
-                written = self._collection.replace_one(
-                    {"_id": key, "version": change.expected_version}, document
+                written = update_with_events(
+                    self._collection, key, change.expected_version, document, outbox
                 )
             except DuplicateKeyError as error:
                 raise AlreadyExists(self._duplicate(error, key)) from error
-            if not written.matched_count:
+            if not written:
                 raise ConcurrencyError(f"{self.label} {key} changed since it was read")
             assert change.previous is not None
             undo.append(undo_replace(self._collection, key, document["version"], change.previous))

@@ -15,12 +15,13 @@ A unit of work without multi-document transactions
     availability before appointments, and of the appointments first those the unit of work ends
     (they release time), then other updates, then inserts. Inserts are plain inserts under the
     unique ``_id``; updates are compare-and-set on ``version`` (``ConcurrencyError`` when it
-    moved). Each appointment write carries its events in an ``_outbox`` array *in the same
-    single-document write*, so an event exists if and only if its change does. After the
-    writes: entries the appointments no longer need are pruned, and the events are copied to
-    the ``outbox`` collection and removed from the appointment (``relay_outbox`` redoes this
-    after a crash). A failure before the last write undoes the writes already made (each
-    restores the previous document only if nobody changed it since) and releases the claims.
+    moved). Each write of an aggregate (appointment, payment, doctor, ...) carries that
+    aggregate's events in an ``_outbox`` array *in the same single-document write*, so an event
+    exists if and only if its change does. After the writes: entries the appointments no longer
+    need are pruned, and the events are copied to the ``outbox`` collection and removed from
+    their documents (``relay_outbox`` redoes this after a crash). A failure before the last
+    write undoes the writes already made (each restores the previous document only if nobody
+    changed it since) and releases the claims.
 
 What a crash can leave behind, and what cleans it up: ``repair.py``.
 """
@@ -30,14 +31,16 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from bson.codec_options import CodecOptions
 from bson.errors import BSONError
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.identity import (
@@ -57,8 +60,8 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoIdempotencyRepository,
     MongoPatientRepository,
 )
-from hellodoctor_adapters.mongodb.store import MongoStore, Undo, translated
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -96,28 +99,28 @@ class MongoUnitOfWork(UnitOfWork):
         self.refresh_tokens = MongoRefreshTokenRepository(self._store)
         self.idempotency = MongoIdempotencyRepository(self._store)
         self.payments = MongoPaymentRepository(self._store)
-        self.wallets = MongoWalletLedger(self._store)
+        self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
 
     @translated
-    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
-        outbox = self._outbox_documents(events)
+    def _commit(self, events: Sequence[DomainEvent]) -> None:
+        outbox = EventsToWrite(self._outbox_documents(events))
         undo: list[Undo] = []
         try:
             # Money leaves a wallet first and comes in last: a crash in between can leave a
             # patient short (repaired by MongoStore.repair_wallets), never credit money whose
             # cause was not written (docs/mongodb.md).
             self.wallets.flush_debits(undo)
-            self.doctors.flush(undo)
-            self.patients.flush(undo)
-            self.accounts.flush(undo)  # after the doctors and patients they name
-            self.one_time_secrets.flush(undo)
-            self.refresh_tokens.flush(undo)
-            self.availability.flush(undo)
+            self.doctors.flush(undo, outbox)
+            self.patients.flush(undo, outbox)
+            self.accounts.flush(undo, outbox)  # after the doctors and patients they name
+            self.one_time_secrets.flush(undo, outbox)
+            self.refresh_tokens.flush(undo, outbox)
+            self.availability.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
-            self.payments.flush(undo)
-            self.appointments.flush(outbox, undo)
+            self.payments.flush(undo, outbox)
+            self.appointments.flush(undo, outbox)
             # Right after the appointment it names: a crash in between leaves a booking
             # without its record, never a record without its booking (docs/mongodb.md).
             self.idempotency.flush(undo)
@@ -125,7 +128,8 @@ class MongoUnitOfWork(UnitOfWork):
             # a redelivered copy then finds nothing left to do (never an effect lost).
             self.processed_events.flush(undo)
             self.wallets.flush_credits(undo)
-            for orphans in outbox.values():  # events of appointments this unit did not write
+            orphans = outbox.orphans()  # events of aggregates this unit of work did not write
+            if orphans:
                 self._store.collection("outbox").insert_many(orphans)
             # Last, as they cannot be undone; revoking is safe to have done even if the rest
             # of the unit of work failed.
@@ -135,20 +139,37 @@ class MongoUnitOfWork(UnitOfWork):
             raise
         try:
             self.appointments.settle()
+            outbox.relay(self._store)
         except (PyMongoError, BSONError):
             # Committed already; leftovers are orphans the claim protocol and relay_outbox
             # clean up. Raising would tell the caller a committed change failed.
             log.warning("tidying up after a MongoDB commit failed", exc_info=True)
 
-    def _outbox_documents(self, events: Sequence[AppointmentEvent]) -> dict[str, list[Document]]:
-        by_appointment: dict[str, list[Document]] = {}
+    def _outbox_documents(
+        self, events: Sequence[DomainEvent]
+    ) -> dict[tuple[str, str], list[Document]]:
+        """Each event as an outbox document, by aggregate. An event's id is deterministic for
+        the write that carries it (aggregate, new version, position), so a relay that copies
+        it twice stores it once."""
+        writes: dict[str, Mapping[str, Change[Any]]] = {
+            repository.aggregate_type: repository.pending
+            for repository in (
+                self.doctors,
+                self.patients,
+                self.availability,
+                self.appointments,
+                self.accounts,
+                self.payments,
+            )
+        }
+        by_aggregate: dict[tuple[str, str], list[Document]] = {}
         for event in events:
-            key = event.appointment_id.value
-            change = self.appointments.pending.get(key)
-            prefix = f"{key}/{change.value.version}" if change else f"{key}/{uuid.uuid4().hex}"
-            found = by_appointment.setdefault(key, [])
-            found.append(event_to_document(event, f"{prefix}/{len(found)}"))
-        return by_appointment
+            kind, key = event.aggregate_type, event.aggregate_id
+            change = writes.get(kind, {}).get(key)
+            written_as = change.value.version if change else uuid.uuid4().hex
+            found = by_aggregate.setdefault((kind, key), [])
+            found.append(event_to_document(event, f"{kind}/{key}/{written_as}/{len(found)}"))
+        return by_aggregate
 
     def _undo(self, undo: list[Undo]) -> None:
         for step in reversed(undo):
@@ -169,12 +190,26 @@ def _default_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def durable_write_concern(configured: WriteConcern) -> WriteConcern:
+    """The write concern the URL (or client) asks for when it names ``w`` or ``journal``;
+    otherwise one that survives a crash: acknowledged by a majority of a replica set (just the
+    server, on a standalone) once in the journal. The server's default, ``w: 1`` without the
+    journal, answers before the write is on disk: a crash then loses bookings already confirmed
+    to their patients."""
+    document = configured.document
+    if "w" in document or "j" in document:
+        return configured
+    return WriteConcern(w="majority", j=True, wtimeout=document.get("wtimeout"))
+
+
 class MongoUnitOfWorkFactory:
     """Units of work over one MongoDB database (the ``mongodb`` storage entry point).
 
     ``url`` is a ``mongodb://`` or ``mongodb+srv://`` connection string; its path names the
     database (``hellodoctor`` when it names none). Nothing touches the network until the first
-    unit of work, which creates the indexes (idempotently) once per factory.
+    unit of work, which creates the indexes (idempotently) once per factory. Writes are
+    journaled and acknowledged by a majority unless the URL sets ``w`` or ``journal``
+    (``durable_write_concern``).
 
     ``lease`` bounds how long a crashed writer's claims can block time; it must be shorter than
     the hold time (15 minutes by default). ``wait_for_in_flight`` is how long a writer waits
@@ -203,7 +238,11 @@ class MongoUnitOfWorkFactory:
         name = database or (default.name if default is not None else DEFAULT_DATABASE)
         codecs: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
         self.store = MongoStore(
-            self.client.get_database(name, codec_options=codecs),
+            self.client.get_database(
+                name,
+                codec_options=codecs,
+                write_concern=durable_write_concern(self.client.write_concern),
+            ),
             lease,
             clock,
             wait_for_in_flight,
@@ -221,17 +260,18 @@ class MongoUnitOfWorkFactory:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
 
-    def relay_outbox(self, limit: int = 100) -> int:
-        """Move events a crash stranded in appointments to the outbox (``hellodoctor worker``
-        calls this on every storage that has it)."""
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Clean up what crashed or abandoned writers left (``hellodoctor worker`` runs this on
+        every pass; ``repair.py``, docs/mongodb.md): wallet writes a crash cut short first (a
+        credit owed is applied before anything looks at balances), then claims whose lease ran
+        out, then events stranded in appointments. Idempotent, and safe in several workers at
+        once. Returns how much of each it did."""
         self.ensure_indexes()
-        return self.store.relay_outbox(limit)
-
-    def repair_wallets(self) -> int:
-        """Finish or take back what a crash left between a unit of work's writes (see
-        ``MongoStore.repair_wallets``; ``hellodoctor worker`` calls it on every pass)."""
-        self.ensure_indexes()
-        return self.store.repair_wallets()
+        return {
+            "wallet writes repaired": self.store.repair_wallets(),
+            "claims swept": self.store.sweep_claims(limit),
+            "events relayed": self.store.relay_outbox(limit),
+        }
 
     def close(self) -> None:
         self.client.close()

@@ -36,14 +36,14 @@ from hellodoctor_domain.ports.identity import (
 
 class SqlAccountRepository(AccountRepository):
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
 
-    def add(self, account: Account) -> None:
+    def _add(self, account: Account) -> None:
         with translated_errors():  # id or email_key taken: AlreadyExists
             self._connection.execute(sa.insert(accounts).values(**account_row(account), version=1))
-        account.version = 1
 
-    def get(self, account_id: UserId) -> Account:
+    def _get(self, account_id: UserId) -> Account:
         row = first_row(
             self._connection, sa.select(accounts).where(accounts.c.id == account_id.value)
         )
@@ -51,12 +51,12 @@ class SqlAccountRepository(AccountRepository):
             raise NotFound(f"no account {account_id}")
         return account_from(row)
 
-    def by_email(self, email: EmailAddress) -> Account | None:
+    def _by_email(self, email: EmailAddress) -> Account | None:
         key = email.lookup_key
         row = first_row(self._connection, sa.select(accounts).where(accounts.c.email_key == key))
         return None if row is None else account_from(row)
 
-    def update(self, account: Account) -> None:
+    def _update(self, account: Account) -> None:
         compare_and_set(
             self._connection,
             accounts,
@@ -65,7 +65,6 @@ class SqlAccountRepository(AccountRepository):
             account_row(account),
             f"account {account.id}",
         )
-        account.version += 1
 
 
 class SqlOneTimeSecretRepository(OneTimeSecretRepository):

@@ -4,8 +4,14 @@ processed webhook events.
 The database decides every race: one payment per appointment is a unique key; a stale update
 fails its ``UPDATE ... WHERE version = :read`` (``rows.compare_and_set``); an overdraft is
 refused by ``CHECK (balance >= 0)`` in the very statement that moves the balance; a webhook
-event already recorded, by its primary key. Every driver error leaves as a port error
-(``engine.translate``).
+event already recorded, by its primary key. Every driver error leaves translated
+(``engine.translate``): a port error, or ``UnexpectedStorageError`` for a bug.
+
+A ledger reference that turns out to be taken is ``AlreadyExists``, unless this unit of work
+read the entry's payment before another transaction changed it: then the reference is taken
+*because* the read was stale (two cancellations of one appointment credit one refund), and the
+answer is ``ConcurrencyError``, so that the use case re-reads and decides again instead of
+reporting a duplicate. The unique key surfaces before the payment's compare-and-set would.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from hellodoctor_adapters.sqlalchemy.schema import (
     wallet_balances,
     wallet_entries,
 )
-from hellodoctor_domain.errors import Conflict, NotFound
+from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, Conflict, NotFound
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.values import AppointmentId, Money, PatientId
 from hellodoctor_domain.ports.payments import (
@@ -57,13 +63,27 @@ class SqlPaymentRepository(PaymentRepository):
     row lock that compare-and-set takes."""
 
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
+        # The version of each payment this unit of work was handed or wrote last.
+        self._versions_held: dict[str, int] = {}
 
-    def add(self, payment: Payment) -> None:
+    def _add(self, payment: Payment) -> None:
         with translated_errors():  # id or appointment taken: AlreadyExists
             self._connection.execute(sa.insert(payments).values(**payment_row(payment), version=1))
             self._append_refunds(payment, 0)
-        payment.version = 1
+        self._versions_held[payment.id.value] = 1
+
+    def changed_since_read(self, payment_id: PaymentId) -> bool:
+        """Whether another transaction changed the payment since this unit of work read it."""
+        held = self._versions_held.get(payment_id.value)
+        if held is None:
+            return False
+        row = first_row(
+            self._connection,
+            sa.select(payments.c.version).where(payments.c.id == payment_id.value),
+        )
+        return row is None or row["version"] != held
 
     def _append_refunds(self, payment: Payment, stored: int) -> None:
         rows = [
@@ -74,13 +94,13 @@ class SqlPaymentRepository(PaymentRepository):
         if rows:
             self._connection.execute(sa.insert(payment_refunds), rows)
 
-    def get(self, payment_id: PaymentId) -> Payment:
+    def _get(self, payment_id: PaymentId) -> Payment:
         found = self._select(payments.c.id == payment_id.value)
         if not found:
             raise NotFound(f"no payment {payment_id}")
         return found[0]
 
-    def update(self, payment: Payment) -> None:
+    def _update(self, payment: Payment) -> None:
         compare_and_set(
             self._connection,
             payments,
@@ -109,13 +129,14 @@ class SqlPaymentRepository(PaymentRepository):
                         .values(provider_reference=settled)
                     )
             self._append_refunds(payment, len(stored))
-        payment.version += 1
+        # The base class bumps the caller's object to this version after the write.
+        self._versions_held[payment.id.value] = payment.version + 1
 
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
         found = self._select(payments.c.appointment_id == appointment_id.value)
         return found[0] if found else None
 
-    def search(self, query: PaymentQuery) -> list[Payment]:
+    def _search(self, query: PaymentQuery) -> list[Payment]:
         conditions: list[sa.ColumnElement[bool]] = []
         if query.patient_id is not None:
             conditions.append(payments.c.patient_id == query.patient_id.value)
@@ -135,7 +156,7 @@ class SqlPaymentRepository(PaymentRepository):
             )
         return self._select(*conditions, order_by=_NEWEST_FIRST, limit=query.limit)
 
-    def with_unsettled_refunds(self, limit: int) -> list[Payment]:
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]:
         unsettled = sa.exists().where(payment_refunds.c.payment_id == payments.c.id, _UNSETTLED)
         return self._select(unsettled, order_by=(payments.c.updated_at, payments.c.id), limit=limit)
 
@@ -157,7 +178,9 @@ class SqlPaymentRepository(PaymentRepository):
                 .order_by(payment_refunds.c.payment_id, payment_refunds.c.position)
             ).mappings():
                 refunds[refund["payment_id"]].append(refund)
-        return [payment_from(row, refunds[row["id"]]) for row in rows]
+        found = [payment_from(row, refunds[row["id"]]) for row in rows]
+        self._versions_held.update((payment.id.value, payment.version) for payment in found)
+        return found
 
 
 class SqlWalletLedger(WalletLedger):
@@ -168,8 +191,9 @@ class SqlWalletLedger(WalletLedger):
     balance; on SQLite writers hold the database's single write lock. Either way the database
     decides, never a read in Python."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, payments: SqlPaymentRepository) -> None:
         self._connection = connection
+        self._payments = payments
 
     def append(self, entry: WalletEntry) -> None:
         delta = entry.amount.minor_units
@@ -193,20 +217,28 @@ class SqlWalletLedger(WalletLedger):
         )
         # A savepoint, so a refusal leaves the unit of work usable (PostgreSQL would otherwise
         # abort the whole transaction) and leaves neither the entry nor the new balance.
-        with translated_errors(), self._connection.begin_nested():
-            self._connection.execute(
-                sa.insert(wallet_entries).values(
-                    reference=entry.reference,
-                    **key,
-                    kind=entry.kind.value,
-                    amount_minor_units=delta,
-                    recorded_at=entry.recorded_at,
-                    payment_id=None if entry.payment_id is None else entry.payment_id.value,
+        try:
+            with translated_errors(), self._connection.begin_nested():
+                self._connection.execute(
+                    sa.insert(wallet_entries).values(
+                        reference=entry.reference,
+                        **key,
+                        kind=entry.kind.value,
+                        amount_minor_units=delta,
+                        recorded_at=entry.recorded_at,
+                        payment_id=None if entry.payment_id is None else entry.payment_id.value,
+                    )
                 )
-            )
-            self._connection.execute(create)
-            # Atomic in the database: CHECK (balance >= 0) refuses an overdraft right here.
-            self._connection.execute(change)
+                self._connection.execute(create)
+                # Atomic in the database: CHECK (balance >= 0) refuses an overdraft right here.
+                self._connection.execute(change)
+        except AlreadyExists as taken:
+            # A concurrent writer of the same payment got there first (module docstring).
+            if entry.payment_id is not None and self._payments.changed_since_read(entry.payment_id):
+                raise ConcurrencyError(
+                    f"payment {entry.payment_id} changed since it was read"
+                ) from taken
+            raise
 
     def balance(self, patient_id: PatientId, currency: str) -> Money:
         row = first_row(

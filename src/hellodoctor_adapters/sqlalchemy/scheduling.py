@@ -4,7 +4,8 @@ and idempotency keys.
 Every write that could race is decided by the database: the no-overlap rule by the constraints
 the migrations create (exclusion constraints on PostgreSQL, triggers under SQLite's single
 writer), version checks by ``UPDATE ... WHERE version = :read`` (``rows.compare_and_set``).
-Every driver error leaves this module as a port error (``engine.translate``).
+Every driver error leaves this module translated (``engine.translate``): a port error, or
+``UnexpectedStorageError`` for a bug.
 """
 
 from __future__ import annotations
@@ -58,20 +59,20 @@ from hellodoctor_domain.ports.scheduling import (
 
 class SqlDoctorRepository(DoctorRepository):
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
 
-    def add(self, doctor: Doctor) -> None:
+    def _add(self, doctor: Doctor) -> None:
         with translated_errors():
             self._connection.execute(sa.insert(doctors).values(**doctor_row(doctor), version=1))
             self._write_languages(doctor)
-        doctor.version = 1
 
     def _write_languages(self, doctor: Doctor) -> None:
         rows = language_rows(doctor)
         if rows:
             self._connection.execute(sa.insert(doctor_languages), rows)
 
-    def get(self, doctor_id: DoctorId) -> Doctor:
+    def _get(self, doctor_id: DoctorId) -> Doctor:
         with translated_errors():
             row = (
                 self._connection.execute(sa.select(doctors).where(doctors.c.id == doctor_id.value))
@@ -82,7 +83,7 @@ class SqlDoctorRepository(DoctorRepository):
             raise NotFound(f"no doctor {doctor_id}")
         return doctor_from(row)
 
-    def update(self, doctor: Doctor) -> None:
+    def _update(self, doctor: Doctor) -> None:
         compare_and_set(
             self._connection,
             doctors,
@@ -96,14 +97,13 @@ class SqlDoctorRepository(DoctorRepository):
                 sa.delete(doctor_languages).where(doctor_languages.c.doctor_id == doctor.id.value)
             )
             self._write_languages(doctor)
-        doctor.version += 1
 
-    def list(self) -> Sequence[Doctor]:
+    def _list(self) -> Sequence[Doctor]:
         with translated_errors():
             rows = self._connection.execute(sa.select(doctors).order_by(doctors.c.id)).mappings()
             return [doctor_from(row) for row in rows]
 
-    def search(self, query: DoctorQuery) -> Sequence[Doctor]:
+    def _search(self, query: DoctorQuery) -> Sequence[Doctor]:
         conditions: list[sa.ColumnElement[bool]] = []
         if query.after is not None:
             conditions.append(doctors.c.id > query.after.value)
@@ -134,14 +134,14 @@ class SqlDoctorRepository(DoctorRepository):
 
 class SqlPatientRepository(PatientRepository):
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
 
-    def add(self, patient: Patient) -> None:
+    def _add(self, patient: Patient) -> None:
         with translated_errors():
             self._connection.execute(sa.insert(patients).values(**patient_row(patient), version=1))
-        patient.version = 1
 
-    def get(self, patient_id: PatientId) -> Patient:
+    def _get(self, patient_id: PatientId) -> Patient:
         with translated_errors():
             row = (
                 self._connection.execute(
@@ -154,7 +154,7 @@ class SqlPatientRepository(PatientRepository):
             raise NotFound(f"no patient {patient_id}")
         return patient_from(row)
 
-    def update(self, patient: Patient) -> None:
+    def _update(self, patient: Patient) -> None:
         compare_and_set(
             self._connection,
             patients,
@@ -163,14 +163,14 @@ class SqlPatientRepository(PatientRepository):
             patient_row(patient),
             f"patient {patient.id}",
         )
-        patient.version += 1
 
 
 class SqlAvailabilityRepository(AvailabilityRepository):
     def __init__(self, connection: Connection) -> None:
+        super().__init__()
         self._connection = connection
 
-    def get(self, doctor_id: DoctorId) -> Availability | None:
+    def _get(self, doctor_id: DoctorId) -> Availability | None:
         with translated_errors():
             row = (
                 self._connection.execute(
@@ -183,7 +183,7 @@ class SqlAvailabilityRepository(AvailabilityRepository):
             return None
         return availability_from(row["document"], row["version"])
 
-    def save(self, value: Availability) -> Availability:
+    def _save(self, value: Availability) -> Availability:
         document = availability_document(value)
         what = f"availability of {value.doctor_id}"
         if value.version == 0:
@@ -234,9 +234,7 @@ class SqlAppointmentRepository(AppointmentRepository):
         try:
             with translated_errors():
                 self._connection.execute(
-                    sa.insert(appointments).values(
-                        **appointment_row(appointment), version=appointment.version + 1
-                    )
+                    sa.insert(appointments).values(**appointment_row(appointment), version=1)
                 )
         except ConcurrencyError as error:
             # An insert has no version to be stale. On PostgreSQL, two overlapping inserts in

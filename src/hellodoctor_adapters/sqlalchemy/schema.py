@@ -167,7 +167,8 @@ outbox = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("event_type", sa.String(64), nullable=False),
-    sa.Column("appointment_id", sa.String(64), nullable=False),
+    sa.Column("aggregate_type", sa.String(32), nullable=False),  # "appointment", "payment", ...
+    sa.Column("aggregate_id", sa.String(64), nullable=False),
     sa.Column("occurred_at", UtcDateTime, nullable=False),
     sa.Column("payload", json_type(), nullable=False),
     # Set by a relay once delivered; the partial index over NULLs keeps "what is pending" cheap.

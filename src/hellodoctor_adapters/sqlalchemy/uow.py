@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
+from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.identity import (
     SqlAccountRepository,
@@ -25,7 +27,6 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
-from hellodoctor_adapters.sqlalchemy.rows import event_payload
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -35,7 +36,7 @@ from hellodoctor_adapters.sqlalchemy.scheduling import (
 )
 from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_domain.errors import BackendUnavailable
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 
@@ -59,25 +60,18 @@ class SqlUnitOfWork(UnitOfWork):
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
         self.idempotency = SqlIdempotencyRepository(self._connection)
-        self.payments = SqlPaymentRepository(self._connection)
-        self.wallets = SqlWalletLedger(self._connection)
+        payments = SqlPaymentRepository(self._connection)
+        self.payments = payments
+        self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
 
-    def _commit(self, events: Sequence[AppointmentEvent]) -> None:
+    def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()
         with translated_errors():
             if events:
                 connection.execute(
                     sa.insert(outbox),
-                    [
-                        {
-                            "event_type": type(event).__name__,
-                            "appointment_id": event.appointment_id.value,
-                            "occurred_at": event.occurred_at,
-                            "payload": event_payload(event),
-                        }
-                        for event in events
-                    ],
+                    [asdict(OutboxMessage.of(event)) for event in events],
                 )
             connection.commit()
 
@@ -127,6 +121,10 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.publisher)
+
+    def housekeeping(self, limit: int = 100) -> dict[str, int]:
+        """Nothing to clean up: a unit of work is one database transaction (``registry``)."""
+        return {}
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""

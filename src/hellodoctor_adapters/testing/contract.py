@@ -1,17 +1,18 @@
 """The storage contract: what every unit of work and its repositories must do.
 
 Subclass ``UnitOfWorkContract`` and override the ``uow_factory`` fixture to return a factory
-over a fresh, empty, isolated store. Refusals (``AlreadyExists``, ``ConcurrencyError``,
-``SlotUnavailable``, ``NotFound`` for a missing reference) may surface at the write or at
-``commit``: the suite accepts either. The factory is called from several threads at once by the
-race tests, so each call must give an independent unit of work (its own connection).
+over a fresh, empty, isolated store, and the ``outbox`` fixture (see ``contract_events``).
+Refusals (``AlreadyExists``, ``ConcurrencyError``, ``SlotUnavailable``, ``NotFound`` for a
+missing reference) may surface at the write or at ``commit``: the suite accepts either. The
+factory is called from several threads at once by the race tests, so each call must give an
+independent unit of work (its own connection).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, time, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from attrs import evolve
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_events import DomainEventsContract
+from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -31,6 +34,7 @@ from hellodoctor_adapters.testing.fixtures import (
     every_day,
     patient,
     seed,
+    state_of,
 )
 from hellodoctor_domain import (
     Actor,
@@ -55,13 +59,9 @@ from hellodoctor_domain import (
 from hellodoctor_domain.errors import (
     AlreadyExists,
     ConcurrencyError,
-    DomainError,
     NotFound,
     SlotUnavailable,
-    WebhookRejected,
 )
-from hellodoctor_domain.model.payments import PaymentId
-from hellodoctor_domain.ports.gateway import GatewayEventKind
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
 WIDE = TimeRange(MONDAY - timedelta(days=2), MONDAY + timedelta(days=30))
@@ -79,8 +79,10 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
         uow.commit()
 
 
-class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
-    """Behaviour suite for storage adapters. Override ``uow_factory``."""
+class UnitOfWorkContract(
+    AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract, DomainEventsContract
+):
+    """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 
     @pytest.fixture
     def uow_factory(self) -> UnitOfWorkFactory:
@@ -106,7 +108,7 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
             uow.commit()
         with uow_factory() as uow:
             stored = uow.doctors.get(DoctorId("d9"))
-        assert stored == evolve(original, version=1)
+        assert state_of(stored) == state_of(evolve(original, version=1))
         assert original.version == 1
 
     def test_doctor_identity_and_registration_number_are_unique(
@@ -158,7 +160,7 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
             uow.commit()
         with uow_factory() as uow:
             stored = uow.patients.get(PatientId("p9"))
-        assert stored == evolve(original, version=1)
+        assert state_of(stored) == state_of(evolve(original, version=1))
 
     def test_patient_update_is_compare_and_set(self, seeded: UnitOfWorkFactory) -> None:
         with seeded() as uow:
@@ -204,9 +206,9 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
         with seeded() as uow:
             saved = uow.availability.save(original)
             uow.commit()
-        assert saved == evolve(original, version=1)
+        assert state_of(saved) == state_of(evolve(original, version=1))
         with seeded() as uow:
-            assert uow.availability.get(DoctorId("d1")) == saved
+            assert state_of(uow.availability.get(DoctorId("d1"))) == state_of(saved)
         with seeded() as uow:
             uow.availability.save(evolve(saved, buffer=timedelta(0)))
             uow.commit()
@@ -264,7 +266,7 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
         _add(seeded, held)
         assert held.version == 1
         stored = _stored(seeded, "a1")
-        assert stored == held
+        assert state_of(stored) == state_of(held)
         assert stored.time.start.tzinfo is not None
         assert stored.blocked == TimeRange(at(9, 30), at(10, 25))
 
@@ -272,7 +274,7 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
         with seeded() as uow:
             uow.appointments.update(stored)
             uow.commit()
-        assert _stored(seeded, "a1") == stored
+        assert state_of(_stored(seeded, "a1")) == state_of(stored)
         assert stored.version == 2
 
     def test_appointment_ids_are_unique(self, seeded: UnitOfWorkFactory) -> None:
@@ -591,129 +593,3 @@ class UnitOfWorkContract(AccountsAndQueriesContract, PaymentStorageContract):
         with uow_factory() as uow:
             stored = uow.appointments.for_doctor(DoctorId("d1"), WIDE)
         assert sorted(a.id.value for a in stored) == sorted(w.id.value for w in winners)
-
-
-class BlobStorageContract:
-    """Behaviour suite for blob storage adapters. Override ``blob_storage``."""
-
-    @pytest.fixture
-    def blob_storage(self) -> Any:
-        raise NotImplementedError("override the blob_storage fixture")
-
-    def test_put_then_get_returns_the_same_bytes(self, blob_storage: Any) -> None:
-        payload = bytes(range(256)) * 10
-        blob_storage.put("reports/p1/scan.pdf", payload, "application/pdf")
-        assert blob_storage.get("reports/p1/scan.pdf") == payload
-
-    def test_put_replaces(self, blob_storage: Any) -> None:
-        blob_storage.put("k", b"one", "text/plain")
-        blob_storage.put("k", b"two", "text/plain")
-        assert blob_storage.get("k") == b"two"
-
-    def test_missing_and_deleted_blobs_are_not_found(self, blob_storage: Any) -> None:
-        with pytest.raises(NotFound):
-            blob_storage.get("never-written")
-        blob_storage.put("gone", b"x", "text/plain")
-        blob_storage.delete("gone")
-        blob_storage.delete("gone")  # deleting twice is fine
-        with pytest.raises(NotFound):
-            blob_storage.get("gone")
-
-
-class PaymentGatewayContract:
-    """Behaviour suite for payment gateways. Override ``payment_gateway`` and
-    ``customer_pays``: a callable ``(gateway, provider_reference) -> (body, signature)`` that
-    plays the customer paying the intent and returns the signed webhook the provider sends
-    (offline: ``gateway.complete``; Stripe: confirm against localstripe and capture the
-    delivery)."""
-
-    @pytest.fixture
-    def payment_gateway(self) -> Iterator[Any]:
-        raise NotImplementedError("override the payment_gateway fixture")
-
-    @pytest.fixture
-    def customer_pays(self) -> Callable[[Any, str], tuple[bytes, str]]:
-        raise NotImplementedError("override the customer_pays fixture")
-
-    def _intent(self, gateway: Any, key: str = "pay-1", amount: int = 5000) -> Any:
-        return gateway.create_intent(
-            amount=Money(amount, "EUR"),
-            idempotency_key=f"intent:{key}",
-            metadata={"payment_id": key, "appointment_id": "a1"},
-        )
-
-    def test_the_same_idempotency_key_never_creates_a_second_intent(
-        self, payment_gateway: Any
-    ) -> None:
-        first = self._intent(payment_gateway, "pay-1")
-        again = self._intent(payment_gateway, "pay-1")
-        other = self._intent(payment_gateway, "pay-2")
-        assert again.provider_reference == first.provider_reference
-        assert other.provider_reference != first.provider_reference
-        assert first.client_secret
-
-    def test_refunding_an_unknown_payment_is_not_found(self, payment_gateway: Any) -> None:
-        with pytest.raises(NotFound):
-            payment_gateway.refund(
-                provider_reference="no-such-payment",
-                amount=Money(100, "EUR"),
-                idempotency_key="r-1",
-            )
-
-    def test_a_paid_intent_becomes_a_verified_success_event(
-        self, payment_gateway: Any, customer_pays: Callable[[Any, str], tuple[bytes, str]]
-    ) -> None:
-        intent = self._intent(payment_gateway)
-        body, signature = customer_pays(payment_gateway, intent.provider_reference)
-        event = payment_gateway.parse_event(body=body, signature=signature)
-        assert event.kind is GatewayEventKind.SUCCEEDED
-        assert event.provider_reference == intent.provider_reference
-        assert event.payment_id == PaymentId("pay-1")
-        assert event.id
-
-    def test_a_forged_or_unsigned_webhook_is_rejected(
-        self, payment_gateway: Any, customer_pays: Callable[[Any, str], tuple[bytes, str]]
-    ) -> None:
-        intent = self._intent(payment_gateway)
-        body, signature = customer_pays(payment_gateway, intent.provider_reference)
-        tampered = body.replace(b"pay-1", b"pay-2")
-        for wrong_body, wrong_signature in (
-            (body, None),
-            (body, ""),
-            (body, signature[:-2] + ("00" if not signature.endswith("00") else "11")),
-            (tampered, signature),
-            (b"not json", signature),
-        ):
-            with pytest.raises(WebhookRejected):
-                payment_gateway.parse_event(body=wrong_body, signature=wrong_signature)
-
-    def test_refunds_are_idempotent_and_never_exceed_the_payment(
-        self, payment_gateway: Any, customer_pays: Callable[[Any, str], tuple[bytes, str]]
-    ) -> None:
-        intent = self._intent(payment_gateway, amount=5000)
-        customer_pays(payment_gateway, intent.provider_reference)
-        reference = intent.provider_reference
-        first = payment_gateway.refund(
-            provider_reference=reference, amount=Money(3000, "EUR"), idempotency_key="r-1"
-        )
-        again = payment_gateway.refund(
-            provider_reference=reference, amount=Money(3000, "EUR"), idempotency_key="r-1"
-        )
-        assert again == first
-        with pytest.raises(DomainError):
-            payment_gateway.refund(
-                provider_reference=reference, amount=Money(2001, "EUR"), idempotency_key="r-2"
-            )
-        payment_gateway.refund(
-            provider_reference=reference, amount=Money(2000, "EUR"), idempotency_key="r-3"
-        )
-
-    def test_cancelling_an_unpaid_intent_twice_is_fine_and_a_paid_one_says_so(
-        self, payment_gateway: Any, customer_pays: Callable[[Any, str], tuple[bytes, str]]
-    ) -> None:
-        unpaid = self._intent(payment_gateway, "pay-1")
-        assert payment_gateway.cancel_intent(provider_reference=unpaid.provider_reference)
-        assert payment_gateway.cancel_intent(provider_reference=unpaid.provider_reference)
-        paid = self._intent(payment_gateway, "pay-2")
-        customer_pays(payment_gateway, paid.provider_reference)
-        assert not payment_gateway.cancel_intent(provider_reference=paid.provider_reference)

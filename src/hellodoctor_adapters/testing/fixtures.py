@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import attrs
 from attrs import evolve
 
 from hellodoctor_domain import (
@@ -92,6 +93,15 @@ def appointment(
         if hold_expires_at or status is not AppointmentStatus.HELD
         else MONDAY,
     )
+
+
+def state_of(entity: attrs.AttrsInstance | None) -> dict[str, Any] | None:
+    """The values an entity holds, field by field (``None`` for none). Entities compare by
+    identity, so a test that means "holds the same values" (a round trip through storage)
+    compares these; recorded events are no part of the state."""
+    if entity is None:
+        return None
+    return attrs.asdict(entity, recurse=False, filter=lambda field, _: field.eq is not False)
 
 
 def seed(uow_factory: UnitOfWorkFactory, doctors: int = 2, patients: int = 3) -> None:

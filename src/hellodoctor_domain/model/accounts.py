@@ -18,6 +18,7 @@ from datetime import datetime
 from attrs import define, field
 
 from hellodoctor_domain.errors import WeakPassword
+from hellodoctor_domain.model.events import Aggregate
 from hellodoctor_domain.model.values import (
     Actor,
     DoctorId,
@@ -39,8 +40,8 @@ def _optional_utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-@define
-class Account:
+@define(eq=False)
+class Account(Aggregate):
     id: UserId
     email: EmailAddress
     role: Role
@@ -76,7 +77,7 @@ def digests_match(expected: str, salt: str, secret: str) -> bool:
     return hmac.compare_digest(expected, digest(salt, secret))
 
 
-@define
+@define(eq=False)
 class OneTimeSecret:
     """A code or token that proves control of an e-mail address, usable once."""
 
@@ -94,7 +95,7 @@ class OneTimeSecret:
         return self.used_at is None and self.attempts_left > 0 and utc(now) < self.expires_at
 
 
-@define
+@define(eq=False)
 class RefreshToken:
     """One link of a rotation chain. The client holds ``"{id}.{secret}"``; every refresh
     replaces the token with a new one of the same family, and presenting a replaced token

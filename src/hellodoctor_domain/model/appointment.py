@@ -21,6 +21,7 @@ from attrs import define, field
 
 from hellodoctor_domain.errors import HoldExpired, IllegalTransition, InvalidValue
 from hellodoctor_domain.model.events import (
+    Aggregate,
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCompleted,
@@ -73,8 +74,8 @@ def _optional_utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-@define
-class Appointment:
+@define(eq=False)
+class Appointment(Aggregate):
     id: AppointmentId
     doctor_id: DoctorId
     patient_id: PatientId
@@ -90,7 +91,6 @@ class Appointment:
     cancellation: Cancellation | None = None
     # Storage's optimistic-concurrency token: the version this object was read at.
     version: int = 0
-    events: list[AppointmentEvent] = field(factory=list, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.buffer < timedelta(0):
@@ -233,7 +233,7 @@ class Appointment:
             raise IllegalTransition(str(self.id), self.status, action)
 
     def _record(self, event_type: type[AppointmentEvent], now: datetime, **facts: object) -> None:
-        self.events.append(
+        self.record(
             event_type(
                 appointment_id=self.id,
                 doctor_id=self.doctor_id,

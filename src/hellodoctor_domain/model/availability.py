@@ -34,6 +34,7 @@ from hellodoctor_domain.errors import (
     OutsideAvailability,
     TooShortNotice,
 )
+from hellodoctor_domain.model.events import Aggregate
 from hellodoctor_domain.model.values import DoctorId, TimeRange, merged, time_zone, utc
 
 MIDNIGHT = time(0)
@@ -166,9 +167,9 @@ def _known_zone(_instance: object, _attribute: object, value: str) -> None:
     time_zone(value)
 
 
-@define(frozen=True)
-class Availability:
-    """A doctor's bookable time and booking rules.
+@define(eq=False)
+class Availability(Aggregate):
+    """A doctor's bookable time and booking rules (one per doctor, replaced as a whole).
 
     * ``slot_length`` is both the grid step (slots start at the start of each working segment
       and every ``slot_length`` after) and the default length of a visit; a longer visit is a

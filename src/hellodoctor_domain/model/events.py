@@ -1,11 +1,20 @@
-"""Domain events: facts about appointments, recorded by the aggregate and published after
-commit (and written to an outbox by adapters that have one)."""
+"""Domain events: facts an aggregate records about itself, published after commit and written
+to the outbox in the same transaction.
+
+Any aggregate records events the same way: it derives from ``Aggregate`` and ``record`` s them in
+its ``events``. Its repository tracks every aggregate it takes in or hands out, and the unit of
+work collects (and clears) their events at commit. Each event family names its aggregate
+(``aggregate_type``, ``aggregate_id``), so the outbox can store any event type. The events of
+an aggregate family live beside it (payments in :mod:`~hellodoctor_domain.model.payments`);
+appointments' are here.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from attrs import define
+from attrs import define, field
 
 from hellodoctor_domain.model.values import (
     AppointmentId,
@@ -18,11 +27,42 @@ from hellodoctor_domain.model.values import (
 
 
 @define(frozen=True, kw_only=True)
-class AppointmentEvent:
+class DomainEvent:
+    """A fact about one aggregate. Subclasses name it: ``aggregate_type`` (a class constant,
+    stored in the outbox, so never renamed) and ``aggregate_id``."""
+
+    aggregate_type: ClassVar[str]
+    occurred_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        raise NotImplementedError
+
+
+@define(eq=False)
+class Aggregate:
+    """An entity (identity equality) that records domain events about itself. ``events`` is
+    no part of its state: copies start without any, and storage never keeps them."""
+
+    events: list[DomainEvent] = field(factory=list, init=False, repr=False, eq=False)
+
+    def record(self, event: DomainEvent) -> None:
+        """Note that ``event`` happened to this aggregate (published if the unit of work that
+        wrote it commits)."""
+        self.events.append(event)
+
+
+@define(frozen=True, kw_only=True)
+class AppointmentEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "appointment"
+
     appointment_id: AppointmentId
     doctor_id: DoctorId
     patient_id: PatientId
-    occurred_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.appointment_id.value
 
 
 @define(frozen=True, kw_only=True)

@@ -21,13 +21,16 @@ The ``Wallet`` is an append-only ledger of ``WalletEntry`` (top-ups, debits for 
 refund credits), each with a unique reference. Its balance never goes below zero: the
 storage refuses the entry that would make it negative, atomically with the write
 (``WalletLedger.append``); nothing here pre-checks it.
+
+A payment records ``PaymentSucceeded`` when the money is collected and ``RefundIssued`` for
+every refund (a released wallet part included), published after the commit that stores them.
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Self
+from typing import ClassVar, Self
 
 from attrs import define, evolve, field
 
@@ -36,6 +39,7 @@ from hellodoctor_domain.errors import (
     InvalidValue,
     RefundExceedsPayment,
 )
+from hellodoctor_domain.model.events import Aggregate, DomainEvent
 from hellodoctor_domain.model.values import AppointmentId, Money, PatientId, _Identifier, utc
 
 
@@ -144,8 +148,41 @@ def _zero_like(money: Money) -> Money:
     return Money.zero(money.currency)
 
 
-@define
-class Payment:
+@define(frozen=True, kw_only=True)
+class PaymentEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "payment"
+
+    payment_id: PaymentId
+    patient_id: PatientId
+    appointment_id: AppointmentId | None  # None for a wallet top-up
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.payment_id.value
+
+
+@define(frozen=True, kw_only=True)
+class PaymentSucceeded(PaymentEvent):
+    """The money was collected: the card part captured, or the wallet covered it all."""
+
+    method: PaymentMethod
+    amount: Money
+    wallet_part: Money
+
+
+@define(frozen=True, kw_only=True)
+class RefundIssued(PaymentEvent):
+    """Money was given back: the wallet part is credited in the same commit, the card part is
+    sent to the gateway after it (``refund_key`` is its idempotency key)."""
+
+    refund_key: str
+    reason: RefundReason
+    card: Money
+    wallet: Money
+
+
+@define(eq=False)
+class Payment(Aggregate):
     id: PaymentId
     purpose: PaymentPurpose
     patient_id: PatientId
@@ -282,6 +319,13 @@ class Payment:
         self._move(PaymentStatus.SUCCEEDED, now, "succeeded")
         self.succeeded_at = utc(now)
         self.failure = ""
+        self._record(
+            PaymentSucceeded,
+            now,
+            method=self.method,
+            amount=self.amount,
+            wallet_part=self.wallet_part,
+        )
 
     def cancel(self, now: datetime) -> Refund | None:
         """Give up on an open payment. The wallet part it took is released: the returned
@@ -296,7 +340,7 @@ class Payment:
             wallet=self.wallet_part,
             recorded_at=now,
         )
-        self.refunds = (*self.refunds, release)
+        self._add_refund(release)
         return release
 
     def refund(self, key: str, amount: Money, reason: RefundReason, now: datetime) -> Refund | None:
@@ -324,7 +368,7 @@ class Payment:
         refund = Refund(
             key=key, reason=reason, card=to_card, wallet=amount - to_card, recorded_at=now
         )
-        self.refunds = (*self.refunds, refund)
+        self._add_refund(refund)
         self._move(
             PaymentStatus.REFUNDED if self.refundable.is_zero else PaymentStatus.PARTIALLY_REFUNDED,
             now,
@@ -345,6 +389,28 @@ class Payment:
             for r in self.refunds
         )
         self.updated_at = utc(now)
+
+    def _add_refund(self, refund: Refund) -> None:
+        self.refunds = (*self.refunds, refund)
+        self._record(
+            RefundIssued,
+            refund.recorded_at,
+            refund_key=refund.key,
+            reason=refund.reason,
+            card=refund.card,
+            wallet=refund.wallet,
+        )
+
+    def _record(self, event_type: type[PaymentEvent], now: datetime, **facts: object) -> None:
+        self.record(
+            event_type(
+                payment_id=self.id,
+                patient_id=self.patient_id,
+                appointment_id=self.appointment_id,
+                occurred_at=utc(now),
+                **facts,
+            )
+        )
 
     def _move(self, to: PaymentStatus, now: datetime, action: str) -> None:
         if to not in _TRANSITIONS[self.status]:
@@ -437,11 +503,14 @@ __all__ = [
     "OPEN_STATUSES",
     "PAID_STATUSES",
     "Payment",
+    "PaymentEvent",
     "PaymentId",
     "PaymentMethod",
     "PaymentPurpose",
     "PaymentStatus",
+    "PaymentSucceeded",
     "Refund",
+    "RefundIssued",
     "RefundReason",
     "Wallet",
     "WalletEntry",

@@ -8,6 +8,7 @@ from datetime import date
 from attrs import define, field
 
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.events import Aggregate
 from hellodoctor_domain.model.values import DoctorId, EmailAddress, Money, PatientId, time_zone
 
 
@@ -34,8 +35,8 @@ def _non_negative_fee(_instance: object, _attribute: object, value: Money) -> No
         raise InvalidValue("a consultation fee cannot be negative")
 
 
-@define
-class Doctor:
+@define(eq=False)
+class Doctor(Aggregate):
     """A doctor's public profile and the fee charged for one consultation."""
 
     id: DoctorId
@@ -62,8 +63,8 @@ def _contacts(values: Iterable[EmergencyContact]) -> tuple[EmergencyContact, ...
     return tuple(values)
 
 
-@define
-class Patient:
+@define(eq=False)
+class Patient(Aggregate):
     """A patient's profile. Health ID is the national or insurer identifier, if any."""
 
     id: PatientId

@@ -10,26 +10,19 @@ from hellodoctor_domain.model.values import (
     EmailAddress,
     UserId,
 )
+from hellodoctor_domain.ports.repository import EntityRepository
 
 
-class AccountRepository(abc.ABC):
-    @abc.abstractmethod
-    def add(self, account: Account) -> None:
-        """Store a new account (version 1); ``AlreadyExists`` if the id or e-mail is taken
-        (e-mails compare case-insensitively)."""
+class AccountRepository(EntityRepository[Account, UserId]):
+    """Accounts. ``add`` and ``update`` raise ``AlreadyExists`` when the id (on ``add``) or
+    the e-mail is taken (e-mails compare case-insensitively)."""
 
-    @abc.abstractmethod
-    def get(self, account_id: UserId) -> Account:
-        """The account, or ``NotFound``."""
-
-    @abc.abstractmethod
     def by_email(self, email: EmailAddress) -> Account | None:
         """The account with this e-mail (case-insensitive), if any."""
+        return self._seen_if_any(self._by_email(email))
 
     @abc.abstractmethod
-    def update(self, account: Account) -> None:
-        """Compare-and-set on ``account.version``, then bump it; ``ConcurrencyError`` if stale,
-        ``AlreadyExists`` if the new e-mail is taken."""
+    def _by_email(self, email: EmailAddress) -> Account | None: ...
 
 
 class OneTimeSecretRepository(abc.ABC):

@@ -20,6 +20,7 @@ from hellodoctor_domain.model.values import (
     Money,
     PatientId,
 )
+from hellodoctor_domain.ports.repository import EntityRepository
 
 
 @define(frozen=True, kw_only=True)
@@ -32,37 +33,33 @@ class PaymentQuery:
     limit: int = 50
 
 
-class PaymentRepository(abc.ABC):
+class PaymentRepository(EntityRepository[Payment, PaymentId]):
     """Payments, with two rules the storage enforces atomically with the write: ids are unique,
-    and an appointment has at most one payment (``AlreadyExists`` otherwise), so two
-    concurrent "pay" requests for one appointment cannot both start collecting money."""
+    and an appointment has at most one payment (``AlreadyExists`` from ``add`` otherwise), so
+    two concurrent "pay" requests for one appointment cannot both start collecting money.
+    ``update`` writes status, intent and refunds; refund entries are only ever appended."""
 
-    @abc.abstractmethod
-    def add(self, payment: Payment) -> None:
-        """Store a new payment (its version becomes 1); ``AlreadyExists`` for a known id or an
-        appointment that already has a payment."""
+    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None:
+        return self._seen_if_any(self._for_appointment(appointment_id))
 
-    @abc.abstractmethod
-    def get(self, payment_id: PaymentId) -> Payment:
-        """The payment, or ``NotFound``."""
-
-    @abc.abstractmethod
-    def update(self, payment: Payment) -> None:
-        """Write changes (status, intent, refunds) if ``payment.version`` is still current, then
-        bump it; ``ConcurrencyError`` otherwise. Refund entries are only ever appended."""
-
-    @abc.abstractmethod
-    def for_appointment(self, appointment_id: AppointmentId) -> Payment | None: ...
-
-    @abc.abstractmethod
     def search(self, query: PaymentQuery) -> list[Payment]:
         """Up to ``query.limit`` payments matching every given filter, newest first (by
         ``(created_at, id)`` descending), starting after the cursor ``query.before``."""
+        return self._all_seen(self._search(query))
 
-    @abc.abstractmethod
     def with_unsettled_refunds(self, limit: int) -> list[Payment]:
         """Up to ``limit`` payments with a refund whose card part the gateway has not yet
         accepted, oldest first: the worker sends them (again) to the gateway."""
+        return self._all_seen(self._with_unsettled_refunds(limit))
+
+    @abc.abstractmethod
+    def _for_appointment(self, appointment_id: AppointmentId) -> Payment | None: ...
+
+    @abc.abstractmethod
+    def _search(self, query: PaymentQuery) -> list[Payment]: ...
+
+    @abc.abstractmethod
+    def _with_unsettled_refunds(self, limit: int) -> list[Payment]: ...
 
 
 class WalletLedger(abc.ABC):

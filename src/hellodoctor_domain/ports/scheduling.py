@@ -18,120 +18,87 @@ from hellodoctor_domain.model.values import (
     PatientId,
     TimeRange,
 )
+from hellodoctor_domain.ports.repository import EntityRepository, TrackingRepository
 
 
-class DoctorRepository(abc.ABC):
-    @abc.abstractmethod
-    def add(self, doctor: Doctor) -> None:
-        """Store a new doctor; ``AlreadyExists`` if the id or registration number is taken."""
+class DoctorRepository(EntityRepository[Doctor, DoctorId]):
+    """Doctors. ``add`` and ``update`` raise ``AlreadyExists`` when the id (on ``add``) or the
+    registration number is taken."""
 
-    @abc.abstractmethod
-    def get(self, doctor_id: DoctorId) -> Doctor:
-        """The doctor, or ``NotFound``."""
-
-    @abc.abstractmethod
-    def update(self, doctor: Doctor) -> None:
-        """Write changes if ``doctor.version`` is still current, then bump it;
-        ``ConcurrencyError`` otherwise."""
-
-    @abc.abstractmethod
     def list(self) -> Sequence[Doctor]:
         """Every doctor, ordered by id."""
+        return self._all_seen(self._list())
 
     def search(self, query: DoctorQuery) -> Sequence[Doctor]:
         """Up to ``query.limit`` doctors matching every given filter, ordered by id, starting
         after ``query.after`` (a keyset cursor: stable while doctors are added)."""
+        return self._all_seen(self._search(query))
+
+    @abc.abstractmethod
+    def _list(self) -> Sequence[Doctor]: ...
+
+    def _search(self, query: DoctorQuery) -> Sequence[Doctor]:
         raise NotImplementedError
 
 
-class PatientRepository(abc.ABC):
-    @abc.abstractmethod
-    def add(self, patient: Patient) -> None: ...
-
-    @abc.abstractmethod
-    def get(self, patient_id: PatientId) -> Patient: ...
-
-    @abc.abstractmethod
-    def update(self, patient: Patient) -> None: ...
+class PatientRepository(EntityRepository[Patient, PatientId]):
+    pass
 
 
-class AvailabilityRepository(abc.ABC):
-    @abc.abstractmethod
+class AvailabilityRepository(TrackingRepository[Availability]):
     def get(self, doctor_id: DoctorId) -> Availability | None:
         """The doctor's availability, or ``None`` if they have not defined it."""
+        return self._seen_if_any(self._get(doctor_id))
 
-    @abc.abstractmethod
     def save(self, availability: Availability) -> Availability:
         """Create or replace; a replacement must carry the version it was read at
         (``ConcurrencyError`` otherwise). Returns the stored value with its new version."""
+        stored = self._save(availability)
+        self._seen(availability)
+        return self._seen(stored)
+
+    @abc.abstractmethod
+    def _get(self, doctor_id: DoctorId) -> Availability | None: ...
+
+    @abc.abstractmethod
+    def _save(self, availability: Availability) -> Availability:
+        """Store a copy at ``availability.version + 1`` and return it."""
 
 
-class AppointmentRepository(abc.ABC):
+class AppointmentRepository(EntityRepository[Appointment, AppointmentId]):
     """Appointments, with the no-overlap rule enforced *by the storage*.
 
     ``add`` and ``update`` raise ``SlotUnavailable`` when the appointment is active and its
     ``blocked`` range overlaps the ``blocked`` range of another active appointment of the same
     doctor, or its ``time`` overlaps the ``time`` of another active appointment of the same
     patient. Held appointments count as active until their status changes, even when their
-    hold has lapsed: use cases expire lapsed holds in the way before writing.
+    hold has lapsed: use cases expire lapsed holds in the way before writing. ``add`` raises
+    ``AlreadyExists`` for a known id and ``NotFound`` for an unknown doctor or patient.
 
     The check must be atomic with the write (a constraint, a conditional write, a lock), so that
     no interleaving of concurrent writers, in any number of processes, can store an overlap.
     Refusals may surface at ``add``/``update`` or at the unit of work's ``commit``. When one
     write breaks several rules at once (an unknown doctor *and* an overlap), which error is
     reported is the adapter's choice.
-
-    The repository remembers every appointment it hands out or takes in (``seen``) so that the
-    unit of work can collect their events.
     """
-
-    def __init__(self) -> None:
-        self.seen: list[Appointment] = []
-
-    def add(self, appointment: Appointment) -> None:
-        """Store a new appointment (its version becomes 1); ``AlreadyExists`` for a known id,
-        ``NotFound`` for an unknown doctor or patient, ``SlotUnavailable`` as above."""
-        self._add(appointment)
-        appointment.version += 1
-        self.seen.append(appointment)
-
-    def get(self, appointment_id: AppointmentId) -> Appointment:
-        """The appointment, or ``NotFound``."""
-        appointment = self._get(appointment_id)
-        self.seen.append(appointment)
-        return appointment
-
-    def update(self, appointment: Appointment) -> None:
-        """Write changes if ``appointment.version`` is still current and bump it;
-        ``ConcurrencyError`` otherwise, ``SlotUnavailable`` as for ``add``."""
-        self._update(appointment)
-        appointment.version += 1
-        if not any(known is appointment for known in self.seen):
-            self.seen.append(appointment)
 
     def for_doctor(
         self, doctor_id: DoctorId, period: TimeRange, *, active_only: bool = True
     ) -> list[Appointment]:
         """Appointments of the doctor whose ``blocked`` range overlaps ``period``, by start."""
-        found = self._for_doctor(doctor_id, period, active_only)
-        self.seen.extend(found)
-        return found
+        return self._all_seen(self._for_doctor(doctor_id, period, active_only))
 
     def for_patient(
         self, patient_id: PatientId, period: TimeRange | None = None, *, active_only: bool = False
     ) -> list[Appointment]:
         """Appointments of the patient whose ``time`` overlaps ``period`` (all if ``None``),
         by start."""
-        found = self._for_patient(patient_id, period, active_only)
-        self.seen.extend(found)
-        return found
+        return self._all_seen(self._for_patient(patient_id, period, active_only))
 
     def search(self, query: AppointmentQuery) -> list[Appointment]:
         """Up to ``query.limit`` appointments matching every given filter, ordered by
         ``(time.start, id)``, starting after ``query.after`` (a keyset cursor)."""
-        found = self._search(query)
-        self.seen.extend(found)
-        return found
+        return self._all_seen(self._search(query))
 
     def _search(self, query: AppointmentQuery) -> list[Appointment]:
         raise NotImplementedError
@@ -139,21 +106,7 @@ class AppointmentRepository(abc.ABC):
     def lapsed_holds(self, now: datetime, limit: int) -> list[Appointment]:
         """Up to ``limit`` held appointments whose hold expired at or before ``now``, oldest
         expiry first."""
-        found = self._lapsed_holds(now, limit)
-        self.seen.extend(found)
-        return found
-
-    @abc.abstractmethod
-    def _add(self, appointment: Appointment) -> None:
-        """Store with version ``appointment.version + 1`` (the base class bumps the object)."""
-
-    @abc.abstractmethod
-    def _get(self, appointment_id: AppointmentId) -> Appointment: ...
-
-    @abc.abstractmethod
-    def _update(self, appointment: Appointment) -> None:
-        """Write if the stored version equals ``appointment.version``; the stored version
-        becomes ``appointment.version + 1`` (the base class bumps the object)."""
+        return self._all_seen(self._lapsed_holds(now, limit))
 
     @abc.abstractmethod
     def _for_doctor(

@@ -6,9 +6,9 @@ import abc
 import logging
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar, overload
+from typing import Any, Protocol, Self
 
-from hellodoctor_domain.model.events import AppointmentEvent
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -19,6 +19,7 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
     AvailabilityRepository,
@@ -31,38 +32,8 @@ _log = logging.getLogger(__name__)
 
 
 class EventPublisher(Protocol):
-    def publish(self, events: Sequence[AppointmentEvent]) -> None:
+    def publish(self, events: Sequence[DomainEvent]) -> None:
         """Hand committed events to in-process subscribers (best effort, after commit)."""
-
-
-R = TypeVar("R")
-
-
-class _NotStoredHere(Generic[R]):
-    """A unit-of-work attribute an adapter may not provide yet (payments, for now, are stored
-    only in memory). Reading it from a unit of work that did not set it says so clearly,
-    instead of an ``AttributeError``; adapters set the attribute on the instance as usual."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._name = name
-
-    @overload
-    def __get__(self, instance: None, owner: type) -> Self: ...
-
-    @overload
-    def __get__(self, instance: object, owner: type) -> R: ...
-
-    def __get__(self, instance: object | None, owner: type) -> Any:
-        if instance is None:
-            return self
-        if self._name in instance.__dict__:
-            return instance.__dict__[self._name]
-        raise NotImplementedError(
-            f"{type(instance).__name__} does not store {self._name} yet (see docs/payments.md)"
-        )
-
-    def __set__(self, instance: object, value: R) -> None:
-        instance.__dict__[self._name] = value
 
 
 class UnitOfWork(abc.ABC):
@@ -72,9 +43,10 @@ class UnitOfWork(abc.ABC):
     sequence of atomic writes, provided every state a crash can leave is valid (no overlap, no
     version skipped) and what it can leave undone is documented and repaired by the adapter.
 
-    After a successful commit the events recorded by every appointment the transaction touched
-    are handed to the event publisher. Adapters with an outbox write them inside the
-    transaction too (``_commit`` receives them).
+    After a successful commit the events recorded by every aggregate its tracking repositories
+    took in or handed out are handed to the event publisher, each once, in the order the
+    aggregates were first seen (repository by repository). The adapter writes them to its
+    outbox inside the transaction (``_commit`` receives them).
     """
 
     doctors: DoctorRepository
@@ -85,12 +57,9 @@ class UnitOfWork(abc.ABC):
     one_time_secrets: OneTimeSecretRepository
     refresh_tokens: RefreshTokenRepository
     idempotency: IdempotencyRepository
-    # Payments: optional for now. Only adapters that store payments set these (the in-memory
-    # one); reading one elsewhere raises NotImplementedError. No abstract method is added, so
-    # the SQL and MongoDB units of work keep working unchanged.
-    payments: _NotStoredHere[PaymentRepository] = _NotStoredHere()
-    wallets: _NotStoredHere[WalletLedger] = _NotStoredHere()
-    processed_events: _NotStoredHere[ProcessedWebhookEvents] = _NotStoredHere()
+    payments: PaymentRepository
+    wallets: WalletLedger
+    processed_events: ProcessedWebhookEvents
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
@@ -128,22 +97,25 @@ class UnitOfWork(abc.ABC):
     def rollback(self) -> None:
         self._rollback()
 
-    def _collect_events(self) -> list[AppointmentEvent]:
-        events: list[AppointmentEvent] = []
-        seen_ids: set[int] = set()
-        for appointment in self.appointments.seen:
-            if id(appointment) in seen_ids:
-                continue
-            seen_ids.add(id(appointment))
-            events.extend(appointment.events)
-            appointment.events.clear()
+    def _collect_events(self) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
+        for repository in self._tracking_repositories():
+            for aggregate in repository.seen:
+                events.extend(aggregate.events)
+                aggregate.events.clear()
         return events
+
+    def _tracking_repositories(self) -> list[TrackingRepository[Any]]:
+        # Every repository the adapter set, so an aggregate added later needs no change here.
+        return [each for each in vars(self).values() if isinstance(each, TrackingRepository)]
 
     @abc.abstractmethod
     def _begin(self) -> None: ...
 
     @abc.abstractmethod
-    def _commit(self, events: Sequence[AppointmentEvent]) -> None: ...
+    def _commit(self, events: Sequence[DomainEvent]) -> None:
+        """Commit, writing ``events`` to the outbox in the same transaction; each names its
+        aggregate (``aggregate_type``, ``aggregate_id``)."""
 
     @abc.abstractmethod
     def _rollback(self) -> None: ...
