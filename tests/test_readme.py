@@ -36,7 +36,7 @@ def _layout() -> list[tuple[Path, list[str]]]:
             continue
         listed = re.sub(r"\([^)]*\)", "", line[len(paths[0]) :])
         names = [name.strip() for name in listed.split(",")]
-        modules = [name for name in names if re.fullmatch(r"[a-z_]+", name)]
+        modules = [name for name in names if re.fullmatch(r"[a-z][a-z0-9_]*", name)]
         # A free-text description (benchmarks/) lists no modules.
         entries.append((root / paths[0], modules if len(modules) == len(names) else []))
     return entries

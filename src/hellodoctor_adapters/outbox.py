@@ -15,6 +15,7 @@ from typing import Any
 import cattrs
 from attrs import define
 
+from hellodoctor_domain.model.documents import DocumentId
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import PaymentId
 from hellodoctor_domain.model.values import (
@@ -28,7 +29,7 @@ from hellodoctor_domain.model.values import (
 
 json_converter = cattrs.Converter()
 
-for _text in (AppointmentId, DoctorId, PatientId, UserId, PaymentId, EmailAddress):
+for _text in (AppointmentId, DoctorId, PatientId, UserId, PaymentId, DocumentId, EmailAddress):
     json_converter.register_unstructure_hook(_text, str)
     json_converter.register_structure_hook(_text, lambda value, cls: cls(value))
 

@@ -187,3 +187,18 @@ class InsufficientFunds(Conflict, DomainError):
 
 class WebhookRejected(DomainError):
     """A webhook's body or signature is missing, malformed, forged or too old."""
+
+
+# -- documents ------------------------------------------------------------------------------
+
+
+class TooLarge(DomainError):
+    """An upload is over the size limit; nothing of it is stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is over the {limit}-byte limit")
+        self.limit = limit
+
+
+class UnsupportedMediaType(DomainError):
+    """An upload's content is not of a type we accept (whatever type it was declared as)."""

@@ -10,7 +10,16 @@ from typing import Any
 import falcon
 
 from hellodoctor_http import problems
-from hellodoctor_http.api import Api, accounts, appointments, doctors, operations, payments, values
+from hellodoctor_http.api import (
+    Api,
+    accounts,
+    appointments,
+    doctors,
+    documents,
+    operations,
+    payments,
+    values,
+)
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -22,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     *appointments.ROUTES,
     *accounts.ROUTES,
     *payments.ROUTES,
+    *documents.ROUTES,
     *operations.ROUTES,
 )
 
@@ -35,6 +45,7 @@ def openapi_document() -> dict[str, Any]:
             **appointments.SCHEMAS,
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
+            **documents.SCHEMAS,
             **operations.SCHEMAS,
         },
     )
@@ -44,7 +55,9 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
     settings = components.settings
     metrics = Metrics()
     middleware: list[Any] = [
-        RequestLifecycle(metrics, settings.max_body_bytes),
+        RequestLifecycle(
+            metrics, settings.max_body_bytes, documents.upload_limits(settings.max_upload_bytes)
+        ),
         SecurityHeaders(hsts=settings.is_production),
     ]
     if settings.cors_origins:

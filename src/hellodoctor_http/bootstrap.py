@@ -1,9 +1,10 @@
 """The composition root: everything a process needs, built from ``Settings``.
 
-``bootstrap(settings)`` opens the storage ``HELLODOCTOR_DATABASE_URL`` names, through the
-registry's entry points, and builds the clock, ids, payment gateway, notifier, password
-hasher and login throttle, then the use cases over them. ``hellodoctor serve`` (in each
-gunicorn worker), ``worker``, ``admin create``, ``demo seed`` and the tests all start here;
+``bootstrap(settings)`` opens the storage ``HELLODOCTOR_DATABASE_URL`` names and the blob
+storage ``HELLODOCTOR_BLOB_URL`` names, through their entry points, and builds the clock, ids,
+payment gateway, notifier, password hasher and login throttle, then the use cases over them.
+``hellodoctor serve`` (in each gunicorn worker), ``worker``, ``admin create``, ``demo seed``
+and the tests all start here;
 tests pass their doubles (a manual clock, sequential ids...) as keyword arguments. Nothing is
 built at import time, and each use-case call is still its own unit of work.
 """
@@ -17,20 +18,24 @@ from datetime import timedelta
 
 from attrs import define
 
+from hellodoctor_adapters.blobs import open_blob_storage
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
+from hellodoctor_adapters.sniffing import FiletypeSniffer
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import Notifier
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -54,6 +59,7 @@ class Components:
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
     cards_accepted: bool
+    documents: Documents
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -80,6 +86,7 @@ def bootstrap(
     ids: IdGenerator | None = None,
     gateway: PaymentGateway | None = None,
     cards_accepted: bool | None = None,
+    blobs: BlobStorage | None = None,
 ) -> Components:
     """Build everything from ``settings``; the keyword arguments replace what they name."""
     storage = storage if storage is not None else open_storage(settings.database_url)
@@ -127,6 +134,18 @@ def bootstrap(
         ),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
+        documents=Documents(
+            storage,
+            clock,
+            ids,
+            blobs if blobs is not None else open_blob_storage(settings.blob_url),
+            FiletypeSniffer(),
+            DocumentSettings(
+                max_bytes=settings.max_upload_bytes,
+                link_lifetime=timedelta(seconds=settings.download_link_seconds),
+                orphan_age=timedelta(minutes=settings.orphan_minutes),
+            ),
+        ),
     )
 
 

@@ -160,10 +160,18 @@ def worker(once: bool, interval: float) -> None:
             click.echo(
                 f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds"
                 + (f"; housekeeping: {chores}" if chores else "")
+                + (f"; swept {done.orphans_swept} orphan files" if done.orphans_swept else "")
             )
 
         if once:
-            report(run_once(components.scheduling, components.billing, housekeeping))
+            report(
+                run_once(
+                    components.scheduling,
+                    components.billing,
+                    housekeeping,
+                    documents=components.documents,
+                )
+            )
             return
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -176,6 +184,7 @@ def worker(once: bool, interval: float) -> None:
             interval=interval,
             stop=stop,
             report=report,
+            documents=components.documents,
         )
     except PortError as error:
         raise click.ClickException(str(error)) from error

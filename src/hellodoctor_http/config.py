@@ -27,6 +27,7 @@ DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
 DEFAULT_BIND = "127.0.0.1:8000"
 DEFAULT_MAIL_FOLDER = Path("var") / "mail"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_BLOB_URL = "file:var/blobs"
 SMTP_SECURITY = ("starttls", "tls", "none")
 # HS256 keys shorter than the hash output weaken the MAC (RFC 7518 section 3.2).
 MINIMUM_SECRET_BYTES = 32
@@ -97,6 +98,13 @@ class Settings:
     currencies: tuple[str, ...] = ("GBP",)
     smallest_top_up: int = 100
     largest_top_up: int = 1_000_000
+    # Documents: where uploaded files go (file: or s3: URL), the largest upload, how long a
+    # download link lives, and how old bytes without a record must be before the worker
+    # sweeps them.
+    blob_url: str = field(default=DEFAULT_BLOB_URL, repr=False)  # may carry MinIO options
+    max_upload_bytes: int = 20 * 1024 * 1024
+    download_link_seconds: int = 300
+    orphan_minutes: int = 60
 
     @property
     def uses_stripe(self) -> bool:
@@ -264,6 +272,13 @@ class Settings:
         if largest_top_up < smallest_top_up:
             problems.append("HELLODOCTOR_LARGEST_TOP_UP is below HELLODOCTOR_SMALLEST_TOP_UP")
 
+        blob_url = text("BLOB_URL", DEFAULT_BLOB_URL)
+        if not blob_url.startswith(("file:", "s3:")):
+            problems.append(
+                f"HELLODOCTOR_BLOB_URL is a file: or s3: URL (file:///srv/blobs, "
+                f"s3://bucket/prefix?endpoint=...), not {blob_url!r}"
+            )
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -293,6 +308,10 @@ class Settings:
             currencies=currencies or ("GBP",),
             smallest_top_up=smallest_top_up,
             largest_top_up=largest_top_up,
+            blob_url=blob_url,
+            max_upload_bytes=integer("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1024),
+            download_link_seconds=integer("DOWNLOAD_LINK_SECONDS", 300, 10),
+            orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -181,11 +181,19 @@ class Guard:
     """ASGI middleware in front of the WSGI bridge; see the module's docstring."""
 
     def __init__(
-        self, app: ASGIApp, *, max_header_fields: int, max_body_bytes: int, timeout: float
+        self,
+        app: ASGIApp,
+        *,
+        max_header_fields: int,
+        max_body_bytes: int,
+        timeout: float,
+        upload_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._app = app
         self._max_header_fields = max_header_fields
         self._max_body_bytes = max_body_bytes
+        # Paths that take files (POST) and their own, larger, limit (documents uploads).
+        self._upload_limits = dict(upload_limits or {})
         self._timeout = timeout
         # Requests answered 503 whose threads still run: kept so their tasks are not collected.
         self._overdue: set[asyncio.Future[None]] = set()
@@ -209,10 +217,13 @@ class Guard:
                 scope,
             )
             return
+        limit = self._max_body_bytes
+        if scope.get("method") == "POST" and isinstance(path, str):
+            limit = self._upload_limits.get(path.rstrip("/"), limit)
         try:
-            if _announced_length(scope) > self._max_body_bytes:
+            if _announced_length(scope) > limit:
                 raise _BodyTooLarge
-            body = await asyncio.wait_for(self._read_body(receive), self._timeout)
+            body = await asyncio.wait_for(self._read_body(receive, limit), self._timeout)
         except TimeoutError:
             await self._answer(
                 send, "request-timeout", f"the body must arrive within {self._timeout:g} s", scope
@@ -222,7 +233,7 @@ class Guard:
             await self._answer(
                 send,
                 "payload-too-large",
-                f"the body may be at most {self._max_body_bytes} bytes",
+                f"the body may be at most {limit} bytes",
                 scope,
             )
             return
@@ -230,7 +241,7 @@ class Guard:
             return
         await self._run(scope, body, receive, send, deadline, path)
 
-    async def _read_body(self, receive: Receive) -> bytes:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -239,7 +250,7 @@ class Guard:
                 raise _Disconnected
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._max_body_bytes:
+            if size > limit:
                 raise _BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):

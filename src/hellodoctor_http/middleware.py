@@ -9,6 +9,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
@@ -64,9 +65,13 @@ class RequestLifecycle:
     """First in, last out: gives every request an id (an incoming ``X-Request-ID`` is kept
     when it looks like one), times it, counts it, and writes one JSON access-log line."""
 
-    def __init__(self, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, metrics: Metrics, max_body_bytes: int, upload_limits: Mapping[str, int] | None = None
+    ) -> None:
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        # Paths that take files (POST) and their own, larger, limit.
+        self._upload_limits = dict(upload_limits or {})
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -76,10 +81,11 @@ class RequestLifecycle:
         )
         resp.set_header("X-Request-ID", req.context.request_id)
         # Refuse an announced oversized body before a byte of it is read.
-        if req.content_length is not None and req.content_length > self._max_body_bytes:
-            raise Problem(
-                "payload-too-large", f"the body may be at most {self._max_body_bytes} bytes"
-            )
+        limit = self._max_body_bytes
+        if req.method == "POST":
+            limit = self._upload_limits.get(req.path.rstrip("/"), limit)
+        if req.content_length is not None and req.content_length > limit:
+            raise Problem("payload-too-large", f"the body may be at most {limit} bytes")
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, _resource: Any, _succeeded: bool
@@ -119,6 +125,8 @@ _DOCS_CSP = (
     "base-uri 'none'; form-action 'none'"
 )
 DOCS_PREFIX = "/api-docs"
+# Public, immutable answers a resource marks cacheable itself (profile photos).
+CACHEABLE_PREFIXES = ("/api/v1/photos/",)
 
 
 class SecurityHeaders:
@@ -136,5 +144,6 @@ class SecurityHeaders:
         resp.set_header("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
         if self._hsts:
             resp.set_header("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        if not docs or resp.get_header("Cache-Control") is None:
+        cacheable = docs or req.path.startswith(CACHEABLE_PREFIXES)
+        if not cacheable or resp.get_header("Cache-Control") is None:
             resp.set_header("Cache-Control", "no-store")

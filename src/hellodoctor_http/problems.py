@@ -178,6 +178,8 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.InsufficientFunds: "insufficient-funds",
     errors.RefundExceedsPayment: "refund-exceeds-payment",
     errors.WebhookRejected: "webhook-rejected",
+    errors.TooLarge: "payload-too-large",
+    errors.UnsupportedMediaType: "unsupported-media-type",
     errors.DomainError: "bad-request",
     errors.PortError: "backend-unavailable",
 }

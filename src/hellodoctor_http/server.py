@@ -72,6 +72,7 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
         behind the front's guard (an ASGI app for the worker's event loop)."""
         from a2wsgi import WSGIMiddleware
 
+        from hellodoctor_http.api.documents import upload_limits
         from hellodoctor_http.app import create_app
         from hellodoctor_http.bootstrap import bootstrap
         from hellodoctor_http.front import Guard
@@ -82,6 +83,8 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
             max_header_fields=MAX_HEADER_FIELDS,
             max_body_bytes=self._settings.max_body_bytes,
             timeout=self.cfg.timeout,
+            # Uploads arrive whole before a thread takes them, like every body (bounded).
+            upload_limits=upload_limits(self._settings.max_upload_bytes),
         )
 
 

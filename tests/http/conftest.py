@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory, ManualClock, SequentialIds
+from hellodoctor_adapters.memory import (
+    InMemoryBlobStorage,
+    InMemoryUnitOfWorkFactory,
+    ManualClock,
+    SequentialIds,
+)
 from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
@@ -53,11 +58,18 @@ def gateway() -> OfflinePaymentGateway:
 
 
 @pytest.fixture
+def blobs(clock: ManualClock) -> InMemoryBlobStorage:
+    """Where uploaded files go (stamped by the test's clock, so the sweep sees them age)."""
+    return InMemoryBlobStorage(clock.now)
+
+
+@pytest.fixture
 def components(
     storage: UnitOfWorkFactory,
     clock: ManualClock,
     mail: MaildirNotifier,
     gateway: OfflinePaymentGateway,
+    blobs: InMemoryBlobStorage,
 ) -> Components:
     """The composition root over the test's storage, clock and payment provider."""
     settings = Settings(
@@ -74,6 +86,7 @@ def components(
         ids=SequentialIds("id"),
         gateway=gateway,
         cards_accepted=True,  # the offline gateway plays a card provider here
+        blobs=blobs,
     )
     seed(built.scheduling)
     return built

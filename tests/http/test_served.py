@@ -26,6 +26,7 @@ import pytest
 from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.runtime import SystemClock
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_adapters.testing.files import pdf_of_size
 from hellodoctor_domain import (
     Actor,
     Availability,
@@ -46,6 +47,8 @@ from hellodoctor_http.testing import SECRET, check_response
 
 CONTENDERS = 64
 START_TIMEOUT_SECONDS = 60
+
+UPLOAD_LIMIT = 200 * 1024  # above the JSON body limit (64 KiB): uploads have their own
 
 
 def _free_port() -> int:
@@ -97,6 +100,9 @@ def server(folder: Path, mail: MaildirNotifier) -> Iterator[str]:
         "HELLODOCTOR_ENV": "development",
         "HELLODOCTOR_MAIL_DIR": str(mail.folder),
         "HELLODOCTOR_BCRYPT_COST": "4",
+        "HELLODOCTOR_BLOB_URL": f"file:{folder / 'blobs'}",
+        "HELLODOCTOR_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "HELLODOCTOR_PUBLIC_URL": f"http://127.0.0.1:{port}",  # signed download links
     }
     command = [sys.executable, "-m", "hellodoctor_http", "serve", "--bind", f"127.0.0.1:{port}"]
     log = (folder / "server.log").open("w")
@@ -362,3 +368,36 @@ def test_connections_are_kept_alive_between_requests(server: str) -> None:
         assert connection.sock is first_socket
     finally:
         connection.close()
+
+
+def _upload(server: str, body: bytes) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{server}/api/v1/documents?kind=report&filename=scan.pdf",
+        method="POST",
+        data=body,
+        headers={"Authorization": f"Bearer {_token('pat-1')}", "Content-Type": "application/pdf"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status, headers, content = answer.status, answer.headers, answer.read()
+    except urllib.error.HTTPError as refused:
+        status, headers, content = refused.code, refused.headers, refused.read()
+    check_response("post", "/api/v1/documents", status, headers["Content-Type"], content)
+    return status, json.loads(content)
+
+
+def test_a_file_larger_than_a_json_body_uploads_and_downloads_over_http(
+    server: str, folder: Path
+) -> None:
+    status, document = _upload(server, pdf_of_size(UPLOAD_LIMIT))
+    assert status == 201, document
+    _, _, link = _call(
+        server, "GET", f"/api/v1/documents/{document['id']}/download", _token("pat-1")
+    )
+    with urllib.request.urlopen(link["url"], timeout=60) as answer:
+        assert answer.read() == pdf_of_size(UPLOAD_LIMIT)
+        assert answer.headers["Content-Disposition"].startswith('attachment; filename="scan.pdf"')
+    status, refused = _upload(server, pdf_of_size(UPLOAD_LIMIT + 1))
+    assert status == 413, refused
+    stored = [p.name for p in (folder / "blobs" / "documents").iterdir()]
+    assert stored == [document["id"]]

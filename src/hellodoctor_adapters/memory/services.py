@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.values import utc
+from hellodoctor_domain.ports.blobs import BlobInfo, checked_key
 from hellodoctor_domain.ports.notifications import Notification
 
 
@@ -75,24 +76,53 @@ class InMemoryEventPublisher:
 
 
 class InMemoryBlobStorage:
-    def __init__(self) -> None:
+    """Blobs in a dictionary; ``clock`` stamps them (a test's manual clock ages them)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self._lock = threading.Lock()
-        self._blobs: dict[str, tuple[bytes, str]] = {}
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._blobs: dict[str, tuple[bytes, str, datetime]] = {}
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         with self._lock:
-            self._blobs[key] = (bytes(data), content_type)
+            self._blobs[checked_key(key)] = (bytes(data), content_type, self._clock())
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> int:
+        data = b"".join(chunks)  # an iterator that raises stores nothing
+        self.put(key, data, content_type)
+        return len(data)
 
     def get(self, key: str) -> bytes:
         with self._lock:
             try:
-                return self._blobs[key][0]
+                return self._blobs[checked_key(key)][0]
             except KeyError:
                 raise NotFound(f"no blob {key!r}") from None
+
+    def open(self, key: str) -> Iterator[bytes]:
+        return iter([self.get(key)])
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return key in self._blobs
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._blobs.pop(key, None)
+
+    def listing(self, prefix: str) -> Iterator[BlobInfo]:
+        with self._lock:
+            found = [
+                BlobInfo(key, len(data), at)
+                for key, (data, _, at) in sorted(self._blobs.items())
+                if key.startswith(prefix)
+            ]
+        return iter(found)
+
+    def download_url(
+        self, key: str, *, filename: str, content_type: str, expires_in: timedelta
+    ) -> str | None:
+        return None  # served through the API, as the filesystem adapter's are
 
 
 class InMemoryNotifier:

@@ -11,7 +11,7 @@ changes nothing until it calls ``update``. A commit appends its events to ``stor
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from attrs import define, evolve, field
@@ -27,6 +27,7 @@ from hellodoctor_domain.errors import (
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.documents import Document, DocumentId, Owner
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
@@ -39,6 +40,7 @@ from hellodoctor_domain.model.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.ports.documents import DocumentRepository
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -81,6 +83,7 @@ class InMemoryStore:
     payments: dict[PaymentId, Payment] = field(factory=dict)
     wallet_entries: dict[str, WalletEntry] = field(factory=dict)  # by reference, in order
     processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
+    documents: dict[DocumentId, Document] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -500,6 +503,46 @@ class InMemoryProcessedWebhookEvents(_Journalled, ProcessedWebhookEvents):
         return (provider, event_id) in self._store.processed_events
 
 
+class InMemoryDocumentRepository(_Journalled, DocumentRepository):
+    def _add(self, document: Document) -> None:
+        if document.id in self._store.documents:
+            raise AlreadyExists(f"document {document.id} exists")
+        self._put(self._store.documents, document.id, evolve(document, version=1))
+
+    def _get(self, document_id: DocumentId) -> Document:
+        try:
+            return evolve(self._store.documents[document_id])
+        except KeyError:
+            raise NotFound(f"no document {document_id}") from None
+
+    def _current(self, document: Document) -> Document:
+        stored = self._store.documents.get(document.id)
+        if stored is None:
+            raise NotFound(f"no document {document.id}")
+        if stored.version != document.version:
+            raise ConcurrencyError(f"document {document.id} changed since it was read")
+        return stored
+
+    def _update(self, document: Document) -> None:
+        self._current(document)
+        new = evolve(document, version=document.version + 1)
+        self._put(self._store.documents, document.id, new)
+
+    def _remove(self, document: Document) -> None:
+        stored = self._current(document)
+        self._journal.append(_restore(self._store.documents, document.id, stored))
+        del self._store.documents[document.id]
+
+    def _for_owner(self, owner: Owner, limit: int) -> list[Document]:
+        found = [evolve(d) for d in self._store.documents.values() if d.owner == owner]
+        found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+        return found[:limit]
+
+    def with_blob_keys(self, keys: Collection[str]) -> set[str]:
+        wanted = set(keys)
+        return {d.blob_key for d in self._store.documents.values() if d.blob_key in wanted}
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -520,6 +563,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.payments = InMemoryPaymentRepository(self._store, self._journal)
         self.wallets = InMemoryWalletLedger(self._store, self._journal)
         self.processed_events = InMemoryProcessedWebhookEvents(self._store, self._journal)
+        self.documents = InMemoryDocumentRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

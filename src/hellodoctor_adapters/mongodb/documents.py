@@ -31,6 +31,7 @@ import cattrs
 
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.appointment import Appointment
+from hellodoctor_domain.model.documents import DocumentId
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import (
     Payment,
@@ -123,7 +124,15 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(timedelta, lambda value, _: timedelta(microseconds=value))
     converter.register_unstructure_hook(TimeRange, _time_range_to_doc)
     converter.register_structure_hook(TimeRange, _time_range_from_doc)
-    for identifier in (DoctorId, PatientId, AppointmentId, UserId, PaymentId, EmailAddress):
+    for identifier in (
+        DoctorId,
+        PatientId,
+        AppointmentId,
+        UserId,
+        PaymentId,
+        DocumentId,
+        EmailAddress,
+    ):
         converter.register_unstructure_hook(identifier, lambda value: value.value)
         converter.register_structure_hook(identifier, lambda value, kind: kind(value))
     return converter

@@ -68,6 +68,7 @@ COLLECTIONS = (
     "payments",
     "wallets",
     "processed_events",
+    "documents",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -79,6 +80,7 @@ AGGREGATE_COLLECTIONS = {
     "appointment": "appointments",
     "account": "accounts",
     "payment": "payments",
+    "document": "documents",
 }
 
 
@@ -244,6 +246,17 @@ class MongoStore:
         # one wallet document the conditional write's $nin decides).
         self.collection("wallets").create_index(
             "entries.reference", unique=True, name="entry_reference_unique"
+        )
+        documents = self.collection("documents")
+        documents.create_index("blob_key", unique=True, name="blob_key_unique")
+        documents.create_index(
+            [
+                ("owner.role", ASCENDING),
+                ("owner.profile_id", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="owner_newest_first",
         )
 
     @translated

@@ -43,6 +43,7 @@ from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
+from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
 from hellodoctor_adapters.mongodb.identity import (
     MongoAccountRepository,
     MongoOneTimeSecretRepository,
@@ -81,6 +82,7 @@ class MongoUnitOfWork(UnitOfWork):
     payments: MongoPaymentRepository
     wallets: MongoWalletLedger
     processed_events: MongoProcessedWebhookEvents
+    documents: MongoDocumentRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -101,6 +103,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.payments = MongoPaymentRepository(self._store)
         self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
+        self.documents = MongoDocumentRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -127,6 +130,9 @@ class MongoUnitOfWork(UnitOfWork):
             # After the effects: a crash before it leaves the effect without its record, and
             # a redelivered copy then finds nothing left to do (never an effect lost).
             self.processed_events.flush(undo)
+            # After the appointments they may link to; removals after the other writes.
+            self.documents.flush(undo, outbox)
+            self.documents.flush_removals(undo)
             self.wallets.flush_credits(undo)
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
@@ -160,6 +166,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.appointments,
                 self.accounts,
                 self.payments,
+                self.documents,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

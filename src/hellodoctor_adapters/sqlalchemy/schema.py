@@ -343,8 +343,39 @@ processed_webhook_events = sa.Table(
     sa.Column("processed_at", UtcDateTime, nullable=False),
 )
 
+# -- documents (revision 0005_documents) --------------------------------------------------------
+
+# The record of a stored file; its bytes are in blob storage under ``blob_key``. The owner is a
+# patient's or a doctor's profile (``owner_role``), hence no foreign key on ``owner_id``.
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner_role", sa.String(16), nullable=False),
+    sa.Column("owner_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("original_name", sa.Text, nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("blob_key", sa.Text, nullable=False),
+    sa.Column("uploaded_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_documents_appointment"),
+    ),
+    sa.Column("record_id", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("blob_key", name="uq_documents_blob_key"),
+    sa.Index("ix_documents_owner_newest", "owner_role", "owner_id", "created_at", "id"),
+)
+
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    documents,
     processed_webhook_events,
     wallet_entries,
     wallet_balances,

@@ -23,6 +23,7 @@ from attrs import evolve
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
@@ -80,7 +81,11 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
 
 
 class UnitOfWorkContract(
-    AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract, DomainEventsContract
+    AccountsAndQueriesContract,
+    PaymentStorageContract,
+    StoredValuesContract,
+    DomainEventsContract,
+    DocumentStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

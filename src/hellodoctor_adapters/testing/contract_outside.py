@@ -6,19 +6,28 @@ Subclass ``BlobStorageContract`` (override ``blob_storage``) or ``PaymentGateway
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from hellodoctor_domain.errors import DomainError, NotFound, WebhookRejected
+from hellodoctor_domain.errors import DomainError, InvalidValue, NotFound, WebhookRejected
 from hellodoctor_domain.model.payments import PaymentId
 from hellodoctor_domain.model.values import Money
 from hellodoctor_domain.ports.gateway import GatewayEventKind
 
 
+class _TooLarge(Exception):
+    """What a caller's byte counter raises past its limit."""
+
+
 class BlobStorageContract:
-    """Behaviour suite for blob storage adapters. Override ``blob_storage``."""
+    """Behaviour suite for blob storage adapters. Override ``blob_storage``; ``large_size`` is
+    the size of the stream that must cross the adapter's multipart threshold."""
+
+    large_size = 11 * 1024 * 1024
 
     @pytest.fixture
     def blob_storage(self) -> Any:
@@ -28,6 +37,8 @@ class BlobStorageContract:
         payload = bytes(range(256)) * 10
         blob_storage.put("reports/p1/scan.pdf", payload, "application/pdf")
         assert blob_storage.get("reports/p1/scan.pdf") == payload
+        assert b"".join(blob_storage.open("reports/p1/scan.pdf")) == payload
+        assert blob_storage.exists("reports/p1/scan.pdf")
 
     def test_put_replaces(self, blob_storage: Any) -> None:
         blob_storage.put("k", b"one", "text/plain")
@@ -37,11 +48,59 @@ class BlobStorageContract:
     def test_missing_and_deleted_blobs_are_not_found(self, blob_storage: Any) -> None:
         with pytest.raises(NotFound):
             blob_storage.get("never-written")
+        with pytest.raises(NotFound):
+            blob_storage.open("never-written")
+        assert not blob_storage.exists("never-written")
         blob_storage.put("gone", b"x", "text/plain")
         blob_storage.delete("gone")
         blob_storage.delete("gone")  # deleting twice is fine
         with pytest.raises(NotFound):
             blob_storage.get("gone")
+        assert not blob_storage.exists("gone")
+
+    def test_unicode_keys_round_trip(self, blob_storage: Any) -> None:
+        key = "documents/pat-1/रिपोर्ट été 📄.pdf"
+        blob_storage.put(key, b"%PDF-1.7", "application/pdf")
+        assert blob_storage.get(key) == b"%PDF-1.7"
+        assert [info.key for info in blob_storage.listing("documents/pat-1/")] == [key]
+
+    @pytest.mark.parametrize(
+        "key", ["../escape", "a/../../escape", "/absolute", "a//b", "./here", "a\\..\\b", ""]
+    )
+    def test_keys_that_could_leave_the_store_are_refused(self, blob_storage: Any, key: str) -> None:
+        with pytest.raises(InvalidValue):
+            blob_storage.put(key, b"x", "text/plain")
+        with pytest.raises(InvalidValue):
+            blob_storage.get(key)
+
+    def test_a_large_stream_is_stored_whole(self, blob_storage: Any) -> None:
+        chunk = bytes(range(256)) * 4096  # 1 MiB
+        count, rest = divmod(self.large_size, len(chunk))
+        chunks = [chunk] * count + [chunk[:rest]]
+        stored = blob_storage.put_stream("big/scan.dcm", iter(chunks), "application/dicom")
+        assert stored == self.large_size
+        read = blob_storage.get("big/scan.dcm")
+        assert len(read) == self.large_size
+        assert hashlib.sha256(read).digest() == hashlib.sha256(b"".join(chunks)).digest()
+
+    def test_a_stream_whose_iterator_raises_stores_nothing(self, blob_storage: Any) -> None:
+        def counted() -> Iterator[bytes]:
+            for _ in range(self.large_size // (1 << 20) + 1):
+                yield b"x" * (1 << 20)
+            raise _TooLarge
+
+        with pytest.raises(_TooLarge):
+            blob_storage.put_stream("cut/short.pdf", counted(), "application/pdf")
+        assert not blob_storage.exists("cut/short.pdf")
+        assert list(blob_storage.listing("cut/")) == []
+
+    def test_listing_sees_keys_under_a_prefix_with_size_and_time(self, blob_storage: Any) -> None:
+        blob_storage.put("list/a", b"12345", "text/plain")
+        blob_storage.put("list/b/c", b"1", "text/plain")
+        blob_storage.put("other/d", b"1", "text/plain")
+        found = sorted(blob_storage.listing("list/"), key=lambda info: info.key)
+        assert [(info.key, info.size) for info in found] == [("list/a", 5), ("list/b/c", 1)]
+        assert all(info.modified_at.utcoffset() == timedelta(0) for info in found)
 
 
 class PaymentGatewayContract:
