@@ -10,7 +10,16 @@ from typing import Any
 import falcon
 
 from hellodoctor_http import problems
-from hellodoctor_http.api import Api, accounts, appointments, doctors, operations, payments, values
+from hellodoctor_http.api import (
+    Api,
+    accounts,
+    appointments,
+    consultations,
+    doctors,
+    operations,
+    payments,
+    values,
+)
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -20,6 +29,7 @@ from hellodoctor_http.openapi import Route, document
 ROUTES: tuple[Route, ...] = (
     *doctors.ROUTES,
     *appointments.ROUTES,
+    *consultations.ROUTES,
     *accounts.ROUTES,
     *payments.ROUTES,
     *operations.ROUTES,
@@ -33,6 +43,7 @@ def openapi_document() -> dict[str, Any]:
             **values.SCHEMAS,
             **doctors.SCHEMAS,
             **appointments.SCHEMAS,
+            **consultations.SCHEMAS,
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
             **operations.SCHEMAS,

@@ -42,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.identity import (
     MongoAccountRepository,
@@ -81,6 +82,8 @@ class MongoUnitOfWork(UnitOfWork):
     payments: MongoPaymentRepository
     wallets: MongoWalletLedger
     processed_events: MongoProcessedWebhookEvents
+    room_tickets: MongoRoomTickets
+    room_attendance: MongoRoomAttendance
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -101,6 +104,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.payments = MongoPaymentRepository(self._store)
         self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
+        self.room_tickets = MongoRoomTickets(self._store)
+        self.room_attendance = MongoRoomAttendance(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -127,6 +132,9 @@ class MongoUnitOfWork(UnitOfWork):
             # After the effects: a crash before it leaves the effect without its record, and
             # a redelivered copy then finds nothing left to do (never an effect lost).
             self.processed_events.flush(undo)
+            # Tickets and attendance name an appointment written above; nothing names them.
+            self.room_tickets.flush(undo)
+            self.room_attendance.flush(undo)
             self.wallets.flush_credits(undo)
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
