@@ -88,14 +88,8 @@ class ReadyServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, max_message_bytes: int, **options: Any) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        ws=WS_IMPLEMENTATION,
-        ws_max_size=max_message_bytes,
-        lifespan="on",
-        log_level="warning",
-        **options,
-    )
+    chosen: dict[str, Any] = {"lifespan": "on", "log_level": "warning", **options}
+    return uvicorn.Config(app, ws=WS_IMPLEMENTATION, ws_max_size=max_message_bytes, **chosen)
 
 
 def serve(settings: Settings, *, bind: str | None = None) -> None:
