@@ -45,8 +45,7 @@ from hellodoctor_http.signalling.hub import Hub, Message
 class CloseCode(enum.IntEnum):
     """Every way the server ends a connection. 4xxx are this application's codes."""
 
-    NORMAL = 1000  # the client closed, or the room's window ended with both still inside
-    GOING_AWAY = 1001  # the server is shutting down: reconnect with a new ticket
+    NORMAL = 1000  # the other side closed
     MESSAGE_TOO_BIG = 1009  # a message over the size limit
     TRY_AGAIN_LATER = 1013  # the database did not answer
     COMPLETED = 4000  # the doctor completed the consultation
