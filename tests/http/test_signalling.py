@@ -375,22 +375,29 @@ def test_a_room_outside_its_window_is_refused(
 def test_oversized_and_malformed_messages_close_the_connection(
     tickets: Tickets, room: str, as_patient: Headers, as_doctor: Headers
 ) -> None:
-    urls = [tickets.url(as_patient(), room), tickets.url(as_doctor(FREE_DOCTOR), room)]
+    messages: list[str | bytes] = [
+        json.dumps({"type": "offer", "sdp": "x" * 17 * 1024}),
+        "{not json",
+        json.dumps({"type": "offer", "sdp": OFFER, "extra": 1}),
+        json.dumps({"type": "shout"}),
+        b"\x00binary",
+    ]
+    # Each message on a fresh connection, alternating seats (a ticket admits once).
+    urls = [
+        tickets.url(as_patient() if index % 2 else as_doctor(FREE_DOCTOR), room)
+        for index in range(len(messages))
+    ]
 
     async def scenario() -> list[int | None]:
         codes = []
-        for url, message in zip(
-            urls,
-            [json.dumps({"type": "offer", "sdp": "x" * 17 * 1024}), "{not json"],
-            strict=True,
-        ):
+        for url, message in zip(urls, messages, strict=True):
             async with connect(url, max_size=None) as ws:
                 await receive(ws, "welcome")
                 await ws.send(message)
                 codes.append(await close_code(ws, TIMEOUT))
         return codes
 
-    assert run(scenario()) == [CloseCode.MESSAGE_TOO_BIG, CloseCode.BAD_MESSAGE]
+    assert run(scenario()) == [CloseCode.MESSAGE_TOO_BIG] + [CloseCode.BAD_MESSAGE] * 4
 
 
 def test_a_flood_is_throttled_without_affecting_another_room(

@@ -16,11 +16,14 @@ objects; a connection never receives its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
+
+from hellodoctor_domain.errors import BackendUnavailable
 
 Message = dict[str, Any]
 Deliver = Callable[[Message], None]  # must not block: it queues for the connection's writer
@@ -104,6 +107,20 @@ _REFRESH = (
 )
 
 
+SUBSCRIBE_TIMEOUT_SECONDS = 10
+
+
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    """Redis unreachable or failing is ``BackendUnavailable`` (the socket closes with 1013)."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as error:
+        raise BackendUnavailable(f"Redis: {error}") from error
+
+
 class RedisHub:
     """Seats as Redis keys (``SET NX PX``), fan-out through one pub/sub channel per room.
 
@@ -131,32 +148,38 @@ class RedisHub:
         return f"{self._prefix}:seat:{room}:{seat}"
 
     async def claim_seat(self, room: str, seat: str, holder: str, hold_for: float) -> bool:
-        taken = await self._redis.set(
-            self._seat_key(room, seat), holder, nx=True, px=int(hold_for * 1000)
-        )
+        with _redis_errors():
+            taken = await self._redis.set(
+                self._seat_key(room, seat), holder, nx=True, px=int(hold_for * 1000)
+            )
         return bool(taken)
 
     async def refresh_seat(self, room: str, seat: str, holder: str, hold_for: float) -> None:
-        await self._redis.eval(
-            _REFRESH, 1, self._seat_key(room, seat), holder, int(hold_for * 1000)
-        )
+        with _redis_errors():
+            await self._redis.eval(
+                _REFRESH, 1, self._seat_key(room, seat), holder, int(hold_for * 1000)
+            )
 
     async def release_seat(self, room: str, seat: str, holder: str) -> None:
-        await self._redis.eval(_RELEASE, 1, self._seat_key(room, seat), holder)
+        with _redis_errors():
+            await self._redis.eval(_RELEASE, 1, self._seat_key(room, seat), holder)
 
     async def seat_taken(self, room: str, seat: str) -> bool:
-        return bool(await self._redis.exists(self._seat_key(room, seat)))
+        with _redis_errors():
+            return bool(await self._redis.exists(self._seat_key(room, seat)))
 
     async def _subscribe(self, channel: str) -> None:
         confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirmations[channel] = confirmed
-        await self._pubsub.subscribe(channel)
-        await confirmed
+        with _redis_errors():
+            await self._pubsub.subscribe(channel)
+            await asyncio.wait_for(confirmed, SUBSCRIBE_TIMEOUT_SECONDS)
 
     async def _start(self) -> None:
         if self._reader is None:
             own = f"{self._prefix}:process:{uuid.uuid4().hex}"
-            await self._pubsub.subscribe(own)
+            with _redis_errors():
+                await self._pubsub.subscribe(own)
             self._reader = asyncio.create_task(self._read())
 
     async def join(self, room: str, holder: str, deliver: Deliver) -> None:
@@ -174,11 +197,13 @@ class RedisHub:
             members.pop(holder, None)
             if not members and room in self._rooms:
                 del self._rooms[room]
-                await self._pubsub.unsubscribe(self._channel(room))
+                with _redis_errors():
+                    await self._pubsub.unsubscribe(self._channel(room))
 
     async def publish(self, room: str, sender: str, message: Message) -> None:
         envelope = json.dumps({"from": sender, "message": message}, separators=(",", ":"))
-        await self._redis.publish(self._channel(room), envelope)
+        with _redis_errors():
+            await self._redis.publish(self._channel(room), envelope)
 
     async def _read(self) -> None:
         room_prefix = f"{self._prefix}:room:"

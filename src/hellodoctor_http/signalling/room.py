@@ -189,7 +189,12 @@ class Participant:
 
     async def run(self) -> None:
         hub, room, seat = self._hub, self._room, self._seat.value
-        if not await hub.claim_seat(room, seat, self._id, self._limits.seat_hold):
+        try:
+            seated = await hub.claim_seat(room, seat, self._id, self._limits.seat_hold)
+        except BackendUnavailable:
+            await self._ws.close(CloseCode.TRY_AGAIN_LATER)
+            return
+        if not seated:
             await self._ws.close(CloseCode.SEAT_TAKEN)
             return
         tasks: list[asyncio.Task[None]] = []
@@ -259,7 +264,7 @@ class Participant:
                 return CloseCode.HEARTBEAT_TIMEOUT
             except falcon.WebSocketDisconnected:
                 return CloseCode.NORMAL
-            except (falcon.HTTPError, TypeError, ValueError):  # a binary frame
+            except falcon.PayloadTypeError:  # a binary frame
                 return CloseCode.BAD_MESSAGE
             if len(text.encode()) > self._limits.max_message_bytes:
                 return CloseCode.MESSAGE_TOO_BIG
