@@ -66,8 +66,8 @@ class ConsultationStorageContract:
         digest = ticket_digest("ticket-1")
         with with_room() as uow:
             assert uow.room_tickets.redeem(digest, ROOM, EXPIRES) is None
-            assert uow.room_tickets.redeem(ticket_digest("forged"), ROOM, ISSUED)
-            assert uow.room_tickets.redeem(digest, AppointmentId("other"), ISSUED) is None is None
+            assert uow.room_tickets.redeem(ticket_digest("forged"), ROOM, ISSUED) is None
+            assert uow.room_tickets.redeem(digest, AppointmentId("other"), ISSUED) is None
             stored = uow.room_tickets.get(digest)
         assert stored is not None
         assert stored.used_at is None
