@@ -138,9 +138,9 @@ class RoomSocket:
     def __init__(
         self, consultations: Consultations, hub: Hub, clock: Clock, limits: Limits
     ) -> None:
-        self._consultations = consultations
-        self._hub = hub
-        self._clock = clock
+        self.consultations = consultations
+        self.hub = hub
+        self.clock = clock
         self.limits = limits
 
     async def on_websocket(
@@ -150,7 +150,7 @@ class RoomSocket:
         ticket = req.get_param("ticket") or ""
         try:
             admission = await asyncio.to_thread(
-                self._consultations.admit, ticket, AppointmentId(appointment_id)
+                self.consultations.admit, ticket, AppointmentId(appointment_id)
             )
         except Exception as error:
             code = close_code_for(error)
@@ -164,7 +164,7 @@ class RoomSocket:
 class Participant:
     def __init__(self, socket: RoomSocket, ws: falcon.asgi.WebSocket, admission: Admission) -> None:
         self._socket = socket
-        self._hub = socket._hub
+        self._hub = socket.hub
         self._limits = socket.limits
         self._ws = ws
         self._admission = admission
@@ -185,7 +185,7 @@ class Participant:
             self._end(CloseCode.TOO_SLOW)
 
     async def _record(self, presence: Presence) -> None:
-        await asyncio.to_thread(self._socket._consultations.record, self._admission, presence)
+        await asyncio.to_thread(self._socket.consultations.record, self._admission, presence)
 
     async def run(self) -> None:
         hub, room, seat = self._hub, self._room, self._seat.value
@@ -291,7 +291,7 @@ class Participant:
 
     async def _complete(self) -> bool:
         try:
-            await asyncio.to_thread(self._socket._consultations.complete, self._admission)
+            await asyncio.to_thread(self._socket.consultations.complete, self._admission)
         except DomainError as error:  # the patient asked, or the visit has not started
             slug = next(
                 (ERROR_PROBLEMS[k] for k in type(error).__mro__ if k in ERROR_PROBLEMS),
@@ -319,7 +319,7 @@ class Participant:
             )
 
     async def _close_with_the_room(self) -> CloseCode:
-        left = (self._admission.closes_at - self._socket._clock.now()).total_seconds()
+        left = (self._admission.closes_at - self._socket.clock.now()).total_seconds()
         await asyncio.sleep(max(left, 0))
         return CloseCode.ROOM_CLOSED
 
