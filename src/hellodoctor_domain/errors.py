@@ -202,3 +202,43 @@ class TooLarge(DomainError):
 
 class UnsupportedMediaType(DomainError):
     """An upload's content is not of a type we accept (whatever type it was declared as)."""
+
+
+# -- telemedicine ---------------------------------------------------------------------------
+
+
+class RoomUnavailable(DomainError):
+    """A consultation room refuses entry (or a ticket to it) now."""
+
+
+class NotTelemedicine(RoomUnavailable):
+    """The appointment is an in-person visit: it has no consultation room."""
+
+
+class RoomNotOpen(RoomUnavailable):
+    """The room opens a set time before the visit starts; it is earlier than that."""
+
+
+class RoomClosed(RoomUnavailable):
+    """The room's window has passed, or the appointment is not (or no longer) booked."""
+
+
+class AppointmentCancelledRoom(RoomClosed):
+    """The appointment was cancelled: its room never opens."""
+
+
+class InvalidRoomTicket(DomainError):
+    """A room ticket that cannot admit anyone; the subclasses say why (each has its own
+    WebSocket close code, see docs/telemedicine.md)."""
+
+
+class RoomTicketUnknown(InvalidRoomTicket):
+    """No such ticket (never issued, or for another room)."""
+
+
+class RoomTicketUsed(InvalidRoomTicket):
+    """The ticket was already presented once: tickets are single-use."""
+
+
+class RoomTicketExpired(InvalidRoomTicket):
+    """The ticket's short lifetime is over; ask the API for a new one."""

@@ -14,6 +14,7 @@ from hellodoctor_http.api import (
     Api,
     accounts,
     appointments,
+    consultations,
     doctors,
     documents,
     operations,
@@ -29,6 +30,7 @@ from hellodoctor_http.openapi import Route, document
 ROUTES: tuple[Route, ...] = (
     *doctors.ROUTES,
     *appointments.ROUTES,
+    *consultations.ROUTES,
     *accounts.ROUTES,
     *payments.ROUTES,
     *documents.ROUTES,
@@ -43,6 +45,7 @@ def openapi_document() -> dict[str, Any]:
             **values.SCHEMAS,
             **doctors.SCHEMAS,
             **appointments.SCHEMAS,
+            **consultations.SCHEMAS,
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
             **documents.SCHEMAS,

@@ -26,8 +26,10 @@ from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
+from hellodoctor_adapters.turn import IceServers
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.model.consultation import RoomPolicy
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import Notifier
@@ -35,6 +37,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.auth import TokenCodec
@@ -60,6 +63,8 @@ class Components:
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
     cards_accepted: bool
     documents: Documents
+    consultations: Consultations
+    ice_servers: IceServers
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -94,6 +99,13 @@ def bootstrap(
     ids = ids or UuidIds()
     gateway = gateway or gateway_for(settings)
     hasher = BcryptPasswordHasher(settings.bcrypt_cost)
+    scheduling = Scheduling(
+        storage,
+        clock,
+        ids,
+        gateway,
+        SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
+    )
     identity = Identity(
         storage,
         clock,
@@ -114,13 +126,7 @@ def bootstrap(
         ids=ids,
         gateway=gateway,
         hasher=hasher,
-        scheduling=Scheduling(
-            storage,
-            clock,
-            ids,
-            gateway,
-            SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
-        ),
+        scheduling=scheduling,
         identity=identity,
         billing=Billing(
             storage,
@@ -146,6 +152,21 @@ def bootstrap(
                 orphan_age=timedelta(minutes=settings.orphan_minutes),
             ),
         ),
+        consultations=Consultations(storage, clock, scheduling, room_policy(settings)),
+        ice_servers=IceServers(
+            settings.stun_urls,
+            settings.turn_urls,
+            settings.turn_secret,
+            timedelta(seconds=settings.turn_ttl_seconds),
+        ),
+    )
+
+
+def room_policy(settings: Settings) -> RoomPolicy:
+    return RoomPolicy(
+        opens_before=timedelta(minutes=settings.room_opens_minutes),
+        grace_after=timedelta(minutes=settings.room_grace_minutes),
+        ticket_lifetime=timedelta(seconds=settings.room_ticket_seconds),
     )
 
 

@@ -3,6 +3,8 @@
 
 * ``hellodoctor serve`` runs the API under gunicorn (``--bind`` or ``HELLODOCTOR_BIND``);
   in development, on the default SQLite file, it creates or migrates the schema first.
+* ``hellodoctor signal`` runs the WebSocket signalling server of video consultations (uvicorn;
+  ``--bind`` or ``HELLODOCTOR_SIGNALLING_BIND``).
 * ``hellodoctor demo seed`` fills the configured storage with demo hospitals and demo logins
   (idempotent).
 * ``hellodoctor worker`` expires lapsed holds (cancelling their payments), resends refunds
@@ -91,6 +93,26 @@ def serve(bind: str | None, workers: int | None, timeout: int) -> None:
     from hellodoctor_http.server import serve as run
 
     run(settings, bind=bind, workers=workers, timeout=timeout)
+
+
+@main.command()
+@click.option(
+    "--bind", envvar="HELLODOCTOR_SIGNALLING_BIND", default=None, help="host:port to listen on"
+)
+def signal(bind: str | None) -> None:
+    """Run the WebSocket signalling server of video consultations (uvicorn)."""
+    from hellodoctor_http.server import configure_logging
+    from hellodoctor_http.signalling import serve as run
+
+    configure_logging()
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    where = bind or settings.signalling_bind
+    click.echo(
+        f"HelloDoctor signalling ({settings.environment}) on ws://{where}/ws/rooms/{{id}}; "
+        f"fan-out {'through Redis' if settings.redis_url else 'in this process only'}"
+    )
+    run(settings, bind=where)
 
 
 def _print_demo_logins(settings: Settings) -> None:

@@ -28,6 +28,8 @@ DEFAULT_BIND = "127.0.0.1:8000"
 DEFAULT_MAIL_FOLDER = Path("var") / "mail"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_BLOB_URL = "file:var/blobs"
+DEFAULT_SIGNALLING_URL = "ws://127.0.0.1:8001"
+DEFAULT_SIGNALLING_BIND = "127.0.0.1:8001"
 SMTP_SECURITY = ("starttls", "tls", "none")
 # HS256 keys shorter than the hash output weaken the MAC (RFC 7518 section 3.2).
 MINIMUM_SECRET_BYTES = 32
@@ -105,6 +107,21 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     download_link_seconds: int = 300
     orphan_minutes: int = 60
+    # Telemedicine: when rooms open and close, tickets, ICE servers, the signalling server.
+    room_opens_minutes: int = 10
+    room_grace_minutes: int = 15
+    room_ticket_seconds: int = 60
+    signalling_url: str = DEFAULT_SIGNALLING_URL
+    signalling_bind: str = DEFAULT_SIGNALLING_BIND
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = field(default=None, repr=False)
+    turn_ttl_seconds: int = 3600
+    signalling_max_message_bytes: int = 64 * 1024
+    signalling_messages_per_second: int = 20
+    signalling_burst: int = 60
+    signalling_heartbeat_seconds: int = 20
+    signalling_channel_prefix: str = "hellodoctor"
 
     @property
     def uses_stripe(self) -> bool:
@@ -279,6 +296,26 @@ class Settings:
                 f"s3://bucket/prefix?endpoint=...), not {blob_url!r}"
             )
 
+        def urls(name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+            listed = tuple(u.strip() for u in text(name, "").split(",") if u.strip())
+            for url in listed:
+                if not url.startswith(schemes):
+                    problems.append(
+                        f"HELLODOCTOR_{name} lists {' or '.join(schemes)} URLs, not {url!r}"
+                    )
+            return listed
+
+        signalling_url = text("SIGNALLING_URL", DEFAULT_SIGNALLING_URL).rstrip("/")
+        if not signalling_url.startswith(("ws://", "wss://")):
+            problems.append(f"HELLODOCTOR_SIGNALLING_URL is a ws(s):// URL, not {signalling_url!r}")
+        stun_urls = urls("STUN_URLS", ("stun:", "stuns:"))
+        turn_urls = urls("TURN_URLS", ("turn:", "turns:"))
+        turn_secret = environ.get("HELLODOCTOR_TURN_SECRET", "").strip() or None
+        if turn_urls and not turn_secret:
+            problems.append(
+                "HELLODOCTOR_TURN_URLS needs HELLODOCTOR_TURN_SECRET (coturn's static-auth-secret)"
+            )
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -312,6 +349,20 @@ class Settings:
             max_upload_bytes=integer("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1024),
             download_link_seconds=integer("DOWNLOAD_LINK_SECONDS", 300, 10),
             orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
+            room_opens_minutes=integer("ROOM_OPENS_MINUTES", 10, 0),
+            room_grace_minutes=integer("ROOM_GRACE_MINUTES", 15, 0),
+            room_ticket_seconds=integer("ROOM_TICKET_SECONDS", 60, 5),
+            signalling_url=signalling_url,
+            signalling_bind=text("SIGNALLING_BIND", DEFAULT_SIGNALLING_BIND),
+            stun_urls=stun_urls,
+            turn_urls=turn_urls,
+            turn_secret=turn_secret,
+            turn_ttl_seconds=integer("TURN_TTL_SECONDS", 3600, 60),
+            signalling_max_message_bytes=integer("SIGNALLING_MAX_MESSAGE_BYTES", 64 * 1024, 1024),
+            signalling_messages_per_second=integer("SIGNALLING_MESSAGES_PER_SECOND", 20, 1),
+            signalling_burst=integer("SIGNALLING_BURST", 60, 1),
+            signalling_heartbeat_seconds=integer("SIGNALLING_HEARTBEAT_SECONDS", 20, 1),
+            signalling_channel_prefix=text("SIGNALLING_CHANNEL_PREFIX", "hellodoctor"),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

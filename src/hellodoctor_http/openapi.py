@@ -183,6 +183,10 @@ def document(
                 "name": "documents",
                 "description": "Uploaded files: reports, results, imaging, profile photos.",
             },
+            {
+                "name": "telemedicine",
+                "description": "Video consultation rooms: tickets, ICE servers, attendance.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
         ],
         "paths": paths,

@@ -13,10 +13,11 @@ from hellodoctor_adapters.testing import (
     PaymentGatewayContract,
     UnitOfWorkContract,
 )
+from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 
 
-class TestInMemoryStorage(UnitOfWorkContract):
+class TestInMemoryStorage(UnitOfWorkContract, ConsultationStorageContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

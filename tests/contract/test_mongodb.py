@@ -10,11 +10,12 @@ import pytest
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class TestMongoStorage(UnitOfWorkContract, LostServerContract):
+class TestMongoStorage(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

@@ -13,11 +13,12 @@ from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
+from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 
 
-class SqlContract(UnitOfWorkContract, LostServerContract):
+class SqlContract(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
     @pytest.fixture
     def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:
         def rows() -> list[tuple[str, str, str]]:

@@ -188,3 +188,51 @@ def test_stripe_keys_need_the_stripe_adapter() -> None:
     else:
         with pytest.raises(ConfigurationError, match="no Stripe gateway"):
             Settings.from_environ(environ)
+
+
+def test_telemedicine_settings_are_read() -> None:
+    settings = Settings.from_environ(
+        {
+            "HELLODOCTOR_ROOM_OPENS_MINUTES": "5",
+            "HELLODOCTOR_ROOM_GRACE_MINUTES": "0",
+            "HELLODOCTOR_ROOM_TICKET_SECONDS": "30",
+            "HELLODOCTOR_SIGNALLING_URL": "wss://rooms.example.org/",
+            "HELLODOCTOR_SIGNALLING_BIND": "0.0.0.0:9001",
+            "HELLODOCTOR_STUN_URLS": "stun:a.example:3478, stun:b.example:3478",
+            "HELLODOCTOR_TURN_URLS": "turns:t.example:5349",
+            "HELLODOCTOR_TURN_SECRET": "coturn-secret",
+            "HELLODOCTOR_TURN_TTL_SECONDS": "600",
+            "HELLODOCTOR_SIGNALLING_MAX_MESSAGE_BYTES": "8192",
+            "HELLODOCTOR_SIGNALLING_MESSAGES_PER_SECOND": "5",
+            "HELLODOCTOR_SIGNALLING_BURST": "10",
+            "HELLODOCTOR_SIGNALLING_HEARTBEAT_SECONDS": "15",
+            "HELLODOCTOR_SIGNALLING_CHANNEL_PREFIX": "clinic-a",
+        }
+    )
+    assert (settings.room_opens_minutes, settings.room_grace_minutes) == (5, 0)
+    assert settings.room_ticket_seconds == 30
+    assert settings.signalling_url == "wss://rooms.example.org"
+    assert settings.signalling_bind == "0.0.0.0:9001"
+    assert settings.stun_urls == ("stun:a.example:3478", "stun:b.example:3478")
+    assert (settings.turn_urls, settings.turn_ttl_seconds) == (("turns:t.example:5349",), 600)
+    assert settings.turn_secret == "coturn-secret"
+    assert "coturn-secret" not in repr(settings)
+    assert (settings.signalling_max_message_bytes, settings.signalling_burst) == (8192, 10)
+    assert settings.signalling_messages_per_second == 5
+    assert settings.signalling_heartbeat_seconds == 15
+    assert settings.signalling_channel_prefix == "clinic-a"
+
+
+def test_telemedicine_settings_are_checked() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_environ(
+            {
+                "HELLODOCTOR_SIGNALLING_URL": "http://rooms.example.org",
+                "HELLODOCTOR_STUN_URLS": "https://stun.example",
+                "HELLODOCTOR_TURN_URLS": "turn:t.example:3478",
+                "HELLODOCTOR_ROOM_TICKET_SECONDS": "1",
+            }
+        )
+    message = str(refused.value)
+    for variable in ("SIGNALLING_URL", "STUN_URLS", "TURN_SECRET", "ROOM_TICKET_SECONDS"):
+        assert f"HELLODOCTOR_{variable}" in message

@@ -16,6 +16,11 @@ from datetime import datetime
 
 from attrs import define, evolve, field
 
+from hellodoctor_adapters.memory.consultations import (
+    InMemoryRoomAttendance,
+    InMemoryRoomTickets,
+    RoomTables,
+)
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
     AlreadyExists,
@@ -84,6 +89,7 @@ class InMemoryStore:
     wallet_entries: dict[str, WalletEntry] = field(factory=dict)  # by reference, in order
     processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
     documents: dict[DocumentId, Document] = field(factory=dict)
+    rooms: RoomTables = field(factory=RoomTables)
 
 
 Undo = Callable[[], None]
@@ -564,6 +570,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.wallets = InMemoryWalletLedger(self._store, self._journal)
         self.processed_events = InMemoryProcessedWebhookEvents(self._store, self._journal)
         self.documents = InMemoryDocumentRepository(self._store, self._journal)
+        self.room_tickets = InMemoryRoomTickets(self._store.rooms, self._journal)
+        self.room_attendance = InMemoryRoomAttendance(self._store.rooms, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

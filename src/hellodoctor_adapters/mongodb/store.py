@@ -208,6 +208,10 @@ class MongoStore:
             [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_by_expiry"
         )
         self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
+        self.collection("room_attendance").create_index(
+            [("appointment_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
+            name="attendance_by_appointment",
+        )
         # One account per e-mail address in any case: the case-folded address, unique.
         self.collection("accounts").create_index("_email_key", unique=True, name="email_key_unique")
         self.collection("one_time_secrets").create_index(

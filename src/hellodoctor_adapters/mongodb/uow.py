@@ -42,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
 from hellodoctor_adapters.mongodb.identity import (
@@ -83,6 +84,8 @@ class MongoUnitOfWork(UnitOfWork):
     wallets: MongoWalletLedger
     processed_events: MongoProcessedWebhookEvents
     documents: MongoDocumentRepository
+    room_tickets: MongoRoomTickets
+    room_attendance: MongoRoomAttendance
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -104,6 +107,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
         self.documents = MongoDocumentRepository(self._store)
+        self.room_tickets = MongoRoomTickets(self._store)
+        self.room_attendance = MongoRoomAttendance(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -133,6 +138,9 @@ class MongoUnitOfWork(UnitOfWork):
             # After the appointments they may link to; removals after the other writes.
             self.documents.flush(undo, outbox)
             self.documents.flush_removals(undo)
+            # Tickets and attendance name an appointment written above; nothing names them.
+            self.room_tickets.flush(undo)
+            self.room_attendance.flush(undo)
             self.wallets.flush_credits(undo)
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:

@@ -343,6 +343,41 @@ processed_webhook_events = sa.Table(
     sa.Column("processed_at", UtcDateTime, nullable=False),
 )
 
+# Room tickets are kept by digest only; ``used_at`` is set by one conditional UPDATE.
+room_tickets = sa.Table(
+    "room_tickets",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_room_tickets_appointment"),
+        nullable=False,
+    ),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("seat", sa.String(16), nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),
+)
+
+room_attendance = sa.Table(
+    "room_attendance",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_room_attendance_appointment"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("seat", sa.String(16), nullable=False),
+    sa.Column("presence", sa.String(16), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
 # -- documents (revision 0005_documents) --------------------------------------------------------
 
 # The record of a stored file; its bytes are in blob storage under ``blob_key``. The owner is a
@@ -375,6 +410,8 @@ documents = sa.Table(
 
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    room_attendance,
+    room_tickets,
     documents,
     processed_webhook_events,
     wallet_entries,

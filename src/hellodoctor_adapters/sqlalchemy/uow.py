@@ -15,6 +15,7 @@ from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
+from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.identity import (
@@ -66,6 +67,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
         self.documents = SqlDocumentRepository(self._connection)
+        self.room_tickets = SqlRoomTickets(self._connection)
+        self.room_attendance = SqlRoomAttendance(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

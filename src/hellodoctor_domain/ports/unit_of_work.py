@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
@@ -62,6 +63,8 @@ class UnitOfWork(abc.ABC):
     wallets: WalletLedger
     processed_events: ProcessedWebhookEvents
     documents: DocumentRepository
+    room_tickets: RoomTicketRepository
+    room_attendance: RoomAttendance
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
