@@ -20,7 +20,6 @@ import falcon
 from hellodoctor_domain import Patient, PatientId, Role
 from hellodoctor_domain.errors import AuthenticationFailed, NotFound
 from hellodoctor_domain.model.accounts import (
-    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     Account,
     AccountStatus,
@@ -39,9 +38,11 @@ from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import (
     MAX_SECRET,
     MAX_TEXT,
+    birth_date,
+    digits,
+    password,
     request_body,
     text,
-    wire,
     wire_values,
 )
 from hellodoctor_http.openapi import (
@@ -65,10 +66,10 @@ _log = logging.getLogger("hellodoctor.auth")
 @request_body
 class RegisterBody:
     email: EmailAddress
-    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    password: str = password(minimum=MIN_PASSWORD_LENGTH)
     name: str = text(MAX_TEXT)
-    date_of_birth: date | None = None
-    phone: str | None = text(MAX_SECRET, default=None)
+    date_of_birth: date | None = birth_date(description="Not in the future.")
+    phone: str | None = text(40, default=None)
 
 
 @request_body
@@ -85,9 +86,8 @@ class VerifyBody:
 @request_body
 class LoginBody:
     email: EmailAddress
-    password: str
-    totp_code: str | None = text(
-        MAX_SECRET,
+    password: str = password()
+    totp_code: str | None = digits(
         default=None,
         description="The authenticator app's code, once two-factor sign-in is on.",
     )
@@ -101,12 +101,12 @@ class RefreshBody:
 @request_body
 class ResetBody:
     token: str = text(MAX_SECRET, description="From the reset or invitation link (?token=).")
-    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    password: str = password(minimum=MIN_PASSWORD_LENGTH)
 
 
 @request_body
 class CodeBody:
-    code: str = text(MAX_SECRET)
+    code: str = digits(description="The authenticator app's code.")
 
 
 # -- answers --------------------------------------------------------------------------------
