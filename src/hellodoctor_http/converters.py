@@ -15,13 +15,19 @@ from __future__ import annotations
 import enum
 import json
 import re
+import typing
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
 import falcon
 from cattrs import Converter
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
 from hellodoctor_domain.errors import DomainError, InvalidValue
 from hellodoctor_domain.model.values import EmailAddress
@@ -46,6 +52,15 @@ def _strict(kind: type, name: str) -> Any:
         return value
 
     return structure
+
+
+def _integer(value: Any, _type: Any) -> int:
+    # JSON Schema counts 3.0 as an integer; bool is an int subclass, and true is not 1.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValue("expected a whole number")
+    return value
 
 
 def _text(value: Any, _type: Any) -> str:
@@ -114,15 +129,42 @@ def _email(value: Any, _type: Any) -> EmailAddress:
         raise InvalidValue(f"{quote(value)} is not an e-mail address") from None
 
 
+def _is_sequence(hint: Any) -> bool:
+    return typing.get_origin(hint) in (tuple, list)
+
+
+def _sequence(hint: Any, converter: Converter) -> Any:
+    """A JSON array, and nothing else: cattrs alone would take an object (its keys) or a
+    string (its characters) for a list."""
+    item = typing.get_args(hint)[0]
+
+    def structure(value: Any, _type: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise InvalidValue("expected an array")
+        found, wrong = [], []
+        for index, element in enumerate(value):
+            try:
+                found.append(converter.structure(element, item))
+            except Exception as error:
+                error.__notes__ = [IterableValidationNote(f"@ index {index}", index, item)]
+                wrong.append(error)
+        if wrong:
+            raise IterableValidationError("invalid items", wrong, hint)
+        return tuple(found)
+
+    return structure
+
+
 def make_converter() -> Converter:
     converter = Converter(forbid_extra_keys=True, detailed_validation=True)
     converter.register_structure_hook(str, _text)
-    converter.register_structure_hook(int, _strict(int, "a whole number"))
+    converter.register_structure_hook(int, _integer)
     converter.register_structure_hook(bool, _strict(bool, "true or false"))
     converter.register_structure_hook(datetime, _datetime)
     converter.register_structure_hook(time, _time)
     converter.register_structure_hook(date, _date)
     converter.register_structure_hook(EmailAddress, _email)
+    converter.register_structure_hook_factory(_is_sequence, lambda hint: _sequence(hint, converter))
     return converter
 
 

@@ -250,10 +250,15 @@ def birth_date(*, default: Any = None, **keywords: Any) -> Any:
     return wire(default=default, validator=_not_future, **keywords)
 
 
-def _not_future(_instance: object, _attribute: attrs.Attribute[Any], value: date | None) -> None:
+class RuleBroken(InvalidValue):
+    """A well-formed value a rule refuses that no schema keyword can state (a date of birth
+    in the future): ``invalid-value``, not ``validation-error``."""
+
+
+def _not_future(_instance: object, attribute: attrs.Attribute[Any], value: date | None) -> None:
     latest = (datetime.now(UTC) + timedelta(hours=14)).date()  # UTC+14 is a day ahead
     if value is not None and value > latest:
-        raise InvalidValue("cannot be in the future")
+        raise RuleBroken(f"{attribute.name} cannot be in the future")
 
 
 # Type checkers see the field helpers as what they are: attrs fields, with or without a default.

@@ -118,7 +118,7 @@ def integer_query(
 
 # The header formats the server checks (visible ASCII; an ETag it gave out, or *).
 IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"}
-IF_MATCH = {"type": "string", "maxLength": 11, "pattern": '^(\\*|"[0-9]{1,9}")$'}
+IF_MATCH = {"type": "string", "maxLength": 11, "pattern": '^(\\*|[0-9]{1,9}|"[0-9]{1,9}")$'}
 
 
 def moment_query(name: str, description: str = "") -> Param:
@@ -308,6 +308,9 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
         success["headers"] = {name: {"schema": {"type": "string"}} for name in operation.headers}
     responses[str(operation.ok)] = success
     slugs = [*operation.problems, *COMMON_PROBLEMS]
+    if any(param.where in ("query", "header") for param in operation.params):
+        # QueryReader: a malformed parameter, or a rule the schema cannot state.
+        slugs += ["validation-error", "invalid-value"]
     by_status: dict[int, list[str]] = {}
     for slug in dict.fromkeys(slugs):
         by_status.setdefault(PROBLEMS[slug].status, []).append(slug)

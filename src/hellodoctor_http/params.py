@@ -20,8 +20,7 @@ from hellodoctor_domain.model.values import time_zone
 from hellodoctor_http.converters import parse_moment
 from hellodoctor_http.json_schema import check, clean_text, quote
 from hellodoctor_http.openapi import Param
-from hellodoctor_http.problems import FieldError, validation_problem
-
+from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 _SHORT = 20
 
@@ -34,6 +33,7 @@ class QueryReader:
         self._req = req
         self._schemas = {param.name: param.schema for param in declared if param.where == "query"}
         self.errors: list[FieldError] = []
+        self.broken: list[FieldError] = []
         for name in sorted(set(req.params) - set(self._schemas)):
             self.errors.append(FieldError(name[:40], "unknown query parameter"))
 
@@ -100,7 +100,7 @@ class QueryReader:
         try:
             time_zone(raw)
         except InvalidValue:
-            self.errors.append(FieldError(name, f"{quote(raw)} is not an IANA time zone"))
+            self.fail(name, f"{quote(raw)} is not an IANA time zone")
             return None
         return raw
 
@@ -113,16 +113,21 @@ class QueryReader:
         except (ValueError, RecursionError):
             decoded = None
         if decoded is None or not _clean(decoded):
-            self.errors.append(FieldError(name, "not a cursor this API gave out"))
+            self.fail(name, "not a cursor this API gave out")
             return None
         return decoded
 
     def fail(self, name: str, message: str) -> None:
-        self.errors.append(FieldError(name, message))
+        """A rule the schema cannot state (``to`` after ``from``, a cursor we gave out): the
+        request is well formed, so this is ``invalid-value``, not ``validation-error``."""
+        self.broken.append(FieldError(name, message))
 
     def done(self) -> None:
         if self.errors:
-            raise validation_problem(self.errors)
+            raise validation_problem([*self.errors, *self.broken])
+        if self.broken:
+            detail = "; ".join(f"{e.field}: {e.message}" for e in self.broken)
+            raise Problem("invalid-value", detail, errors=tuple(self.broken))
 
 
 def _clean(value: Any) -> bool:

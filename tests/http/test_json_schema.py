@@ -15,10 +15,10 @@ from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_http.api.appointments import CancelBody, EmptyBody
 from hellodoctor_http.converters import structure
 from hellodoctor_http.json_schema import (
-    body_schemas,
     DATE_PATTERN,
     DATE_TIME_PATTERN,
     TEXT_PATTERN,
+    body_schemas,
     choice,
     integer,
     items,

@@ -3,7 +3,6 @@ If-Match guard concurrent edits), and their free slots."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -31,6 +30,7 @@ from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import (
     MAX_TEXT,
+    check,
     choice,
     integer,
     items,
@@ -397,10 +397,9 @@ def _if_match(req: falcon.Request) -> int | None:
     header = req.get_header("If-Match")
     if header is None or header.strip() == "*":
         return None
-    match = re.fullmatch(r'\s*"([0-9]{1,9})"\s*', header)
-    if match is None:
+    if check(IF_MATCH, header.strip()) is not None:
         raise validation_problem([FieldError("If-Match", 'the ETag this API gave out, e.g. "3"')])
-    return int(match.group(1))
+    return int(header.strip().strip('"'))
 
 
 class DoctorSlots(Resource):
