@@ -34,6 +34,7 @@ from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.json_schema import (
     EMAIL_MAX_LENGTH,
     MAX_DEPTH,
+    FieldRefused,
     clean_text,
     quote,
     within_calendar,
@@ -199,6 +200,8 @@ def _field_errors(error: BaseException, path: str) -> Iterator[FieldError]:
             yield FieldError(_join(path, name), "unknown field; this API does not accept it")
     elif isinstance(error, KeyError):
         yield FieldError(path or "$", "required")
+    elif isinstance(error, FieldRefused):
+        yield FieldError(_join(path, error.field), str(error))
     elif type(error) is InvalidValue:
         yield FieldError(path or "$", str(error))
     elif isinstance(error, DomainError):

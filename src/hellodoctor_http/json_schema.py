@@ -126,7 +126,7 @@ def check(keywords: Mapping[str, Any], value: Any) -> str | None:
             return f"at least {low} characters"
         pattern = keywords.get("pattern")
         if pattern is not None and not _compiled(pattern).search(value):
-            return keywords.get("x-pattern-means", f"does not match {pattern}")
+            return str(keywords.get("x-pattern-means", f"does not match {pattern}"))
     elif isinstance(value, int) and not isinstance(value, bool):
         low, high = keywords.get("minimum"), keywords.get("maximum")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -155,11 +155,32 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _keywords_validator(keywords: Mapping[str, Any], refusal: type[Exception]) -> Any:
+class FieldRefused(InvalidValue):
+    """A field's value breaks its declared keywords; ``field`` names it for the 422."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _keywords_validator(
+    keywords: Mapping[str, Any], refusals: Mapping[str, type[Exception]]
+) -> Any:
+    own = {key: value for key, value in keywords.items() if key != "items"}
+    each = keywords.get("items", {})
+
     def validate(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        wrong = check(keywords, value)
+        for keyword, refusal in refusals.items():
+            wrong = check({keyword: keywords[keyword]}, value)
+            if wrong is not None:
+                raise refusal(f"{attribute.name}: {wrong}")
+        wrong = check(own, value)
         if wrong is not None:
-            raise refusal(wrong)
+            raise FieldRefused(attribute.name, wrong)
+        for index, item in enumerate(value if isinstance(value, tuple | list) else ()):
+            wrong = check(each, item)
+            if wrong is not None:
+                raise FieldRefused(f"{attribute.name}[{index}]", wrong)
 
     return validate
 
@@ -172,14 +193,15 @@ def wire(
     default: Any = attrs.NOTHING,
     validator: Any = None,
     kw_only: bool = False,
-    refusal: type[Exception] = InvalidValue,
+    refusals: Mapping[str, type[Exception]] | None = None,
     **keywords: Any,
 ) -> Any:
     """An attrs field with JSON Schema keywords (``maxLength``, ``minimum``, ``pattern``,
     ``maxItems``, ``items``, ``description``...): published in the document and enforced by
-    ``check`` when the body is read: a 422 ``validation-error`` naming the field, or the
-    problem of ``refusal`` (a domain error) where the domain names that refusal itself."""
-    validators = [_keywords_validator(keywords, refusal)] + ([validator] if validator else [])
+    ``check`` when the body is read: a 422 ``validation-error`` naming the field, or, for a
+    keyword in ``refusals``, that domain error (where the domain names the refusal itself)."""
+    validators = [_keywords_validator(keywords, refusals or {})]
+    validators += [validator] if validator else []
     return attrs.field(
         default=default,
         validator=validators,
@@ -210,8 +232,13 @@ def identifier(*, default: Any = attrs.NOTHING, **keywords: Any) -> Any:
 
 def password(*, minimum: int = 0, **keywords: Any) -> Any:
     """A password: a short one is ``weak-password``, as the domain calls it."""
-    limits = {"minLength": minimum} if minimum else {}
-    return wire(maxLength=MAX_PASSWORD_LENGTH, refusal=WeakPassword, **limits, **keywords)
+    if minimum:
+        keywords = {"minLength": minimum, **keywords}
+    return wire(
+        maxLength=MAX_PASSWORD_LENGTH,
+        refusals={"minLength": WeakPassword} if minimum else None,
+        **keywords,
+    )
 
 
 def digits(*, default: Any = attrs.NOTHING, **keywords: Any) -> Any:
@@ -233,7 +260,7 @@ def items(
 ) -> Any:
     """A list of at most ``max_items``; ``each`` holds the keywords of every item (a list of
     strings needs a ``maxLength`` there)."""
-    extra = {"items": dict(each)} if each else {}
+    extra: dict[str, Any] = {"items": dict(each)} if each else {}
     return wire(default=default, maxItems=max_items, **extra, **keywords)
 
 
@@ -282,7 +309,7 @@ def request_body(cls: type[T]) -> type[T]:
     schema. Refused at import when a field has no limit (see the module's doc)."""
     built = attrs.frozen(cls)
     hints = typing.get_type_hints(built)
-    for field in attrs.fields(built):
+    for field in attrs.fields(typing.cast(Any, built)):
         missing = _missing_limits(hints[field.name], field.metadata.get(METADATA_KEY, {}))
         if missing:
             raise TypeError(f"{cls.__name__}.{field.name} needs {missing} (see json_schema)")

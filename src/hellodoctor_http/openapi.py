@@ -45,6 +45,30 @@ class Param:
 
 
 @define(frozen=True)
+class Link:
+    """An OpenAPI link from a success answer to the next call (a stateful client or fuzzer
+    follows register -> login, find -> slots -> book -> pay -> cancel with these)."""
+
+    name: str
+    operation_id: str
+    parameters: dict[str, str] = field(factory=dict)  # name -> runtime expression
+    request_body: Any = None  # a runtime expression, or an object of them
+
+    def to_openapi(self) -> dict[str, Any]:
+        built: dict[str, Any] = {"operationId": self.operation_id}
+        if self.parameters:
+            built["parameters"] = dict(self.parameters)
+        if self.request_body is not None:
+            built["requestBody"] = self.request_body
+        return built
+
+
+def to_appointment(*names: str, key: str = "$response.body#/id") -> tuple[Link, ...]:
+    """Links to the actions on an appointment whose id is at ``key``."""
+    return tuple(Link(name, name, {"appointment_id": key}) for name in names)
+
+
+@define(frozen=True)
 class Operation:
     summary: str
     # "public", "bearer" (a token is required), and who may call it, for the docs.
@@ -58,6 +82,7 @@ class Operation:
     problems: tuple[str, ...] = ()  # problem slugs this operation may answer besides common
     headers: tuple[str, ...] = ()  # response headers on success
     tag: str = "scheduling"
+    links: tuple[Link, ...] = ()  # from the success answer to the next calls
 
 
 @define(frozen=True)
@@ -306,6 +331,8 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
         success["content"] = {operation.response_type: {}}
     if operation.headers:
         success["headers"] = {name: {"schema": {"type": "string"}} for name in operation.headers}
+    if operation.links:
+        success["links"] = {link.name: link.to_openapi() for link in operation.links}
     responses[str(operation.ok)] = success
     slugs = [*operation.problems, *COMMON_PROBLEMS]
     if any(param.where in ("query", "header") for param in operation.params):

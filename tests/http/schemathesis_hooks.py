@@ -4,9 +4,13 @@ SCHEMATHESIS_HOOKS): one check of our own, next to the built-in ones."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import schemathesis
+from hypothesis import strategies as st
+
+from hellodoctor_http.json_schema import EARLIEST_YEAR, LATEST_YEAR
 
 # The problem types that mean "the request's shape is wrong". Schema-valid data must never
 # get one of these: everything the boundary refuses, the document must say.
@@ -40,3 +44,17 @@ def _role_dependent(case: Any, response: Any) -> bool:
         return False
     errors = json.loads(response.content).get("errors", [])
     return bool(errors) and {error["field"] for error in errors} == {"patient_id"}
+
+
+# Dates and date-times within the API's calendar (json_schema's EARLIEST_YEAR..LATEST_YEAR,
+# which the document states as a pattern on the year): Hypothesis's own formats range over
+# years 1 to 9999, so nearly all of them would be filtered out by that pattern.
+_MOMENTS = st.datetimes(
+    min_value=datetime(EARLIEST_YEAR, 1, 2),
+    max_value=datetime(LATEST_YEAR, 12, 30),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=9))]),
+)
+schemathesis.openapi.format("date-time", _MOMENTS.map(lambda moment: moment.isoformat()))
+schemathesis.openapi.format(
+    "date", st.dates(date(EARLIEST_YEAR, 1, 1), date(LATEST_YEAR, 12, 31)).map(date.isoformat)
+)

@@ -38,3 +38,30 @@ def test_every_problem_type_is_published(client: ValidatingClient) -> None:
     description = client.simulate_get("/openapi.json").json["info"]["description"]
     for problem in PROBLEMS.values():
         assert problem.uri in description
+
+
+def test_every_link_names_an_operation_and_its_parameters() -> None:
+    """The links a stateful client follows (register -> login, find -> slots -> book -> pay
+    -> cancel) point at operations that exist, with parameters those operations take."""
+    operations = {
+        operation["operationId"]: operation
+        for item in OPENAPI["paths"].values()
+        for operation in item.values()
+    }
+    followed = set()
+    for operation in operations.values():
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                target = operations[link["operationId"]]
+                taken = {param["name"] for param in target.get("parameters", [])}
+                assert set(link.get("parameters", {})) <= taken
+                assert "requestBody" not in link or "requestBody" in target
+                followed.add((operation["operationId"], link["operationId"]))
+    for step in [
+        ("post_register", "post_login"),
+        ("get_doctors", "get_doctor_slots"),
+        ("get_doctor_slots", "post_appointments"),
+        ("post_appointments", "post_appointment_payments"),
+        ("post_appointment_payments", "post_cancel"),
+    ]:
+        assert step in followed

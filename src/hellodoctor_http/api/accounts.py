@@ -50,6 +50,7 @@ from hellodoctor_http.openapi import (
     BODY_PROBLEMS,
     STRING,
     Body,
+    Link,
     Operation,
     Route,
     answer,
@@ -360,6 +361,7 @@ def _route(
     body: Body | None = None,
     problems: tuple[str, ...] = (),
     method: str = "post",
+    links: tuple[Link, ...] = (),
 ) -> Route:
     body_problems = BODY_PROBLEMS if body else ()
     return Route(
@@ -375,10 +377,19 @@ def _route(
                 body=body,
                 problems=(*problems, *body_problems),
                 tag="identity",
+                links=links,
             )
         },
     )
 
+
+_REFRESH = (
+    Link(
+        "post_refresh",
+        "post_refresh",
+        request_body={"refresh_token": "$response.body#/refresh_token"},
+    ),
+)
 
 ROUTES: tuple[Route, ...] = (
     _route(
@@ -390,6 +401,16 @@ ROUTES: tuple[Route, ...] = (
         response="Accepted",
         body=RegisterBody,
         problems=("weak-password", "invalid-value"),
+        links=(  # once the e-mailed code is verified
+            Link(
+                "post_login",
+                "post_login",
+                request_body={
+                    "email": "$request.body#/email",
+                    "password": "$request.body#/password",
+                },
+            ),
+        ),
     ),
     _route(
         "auth/verify",
@@ -413,6 +434,7 @@ ROUTES: tuple[Route, ...] = (
         "Sign in: an access token (15 minutes) and a refresh token",
         response="Tokens",
         body=LoginBody,
+        links=_REFRESH,
         problems=(
             "authentication-failed",
             "second-factor-required",

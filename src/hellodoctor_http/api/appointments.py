@@ -57,6 +57,7 @@ from hellodoctor_http.openapi import (
     path_param,
     ref,
     text_query,
+    to_appointment,
 )
 from hellodoctor_http.params import QueryReader, encode_cursor
 from hellodoctor_http.problems import ERROR_PROBLEMS, FieldError, validation_problem
@@ -356,10 +357,21 @@ def _action(
                 body=resource.takes,
                 params=(APPOINTMENT,),
                 problems=(*_ACTION_PROBLEMS, *problems, *BODY_PROBLEMS),
+                links=to_appointment("get_appointment_item"),
             )
         },
     )
 
+
+# What may follow a booking (operation ids, which double as the links' names).
+_NEXT = (
+    "get_appointment_item",
+    "post_appointment_payments",
+    "post_cancel",
+    "post_reschedule",
+    "post_complete",
+    "post_no_show",
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -401,6 +413,7 @@ ROUTES: tuple[Route, ...] = (
                     *BODY_PROBLEMS,
                 ),
                 headers=("Location",),
+                links=to_appointment(*_NEXT),
             ),
         },
     ),

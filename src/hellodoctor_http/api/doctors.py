@@ -37,7 +37,6 @@ from hellodoctor_http.json_schema import (
     quote,
     request_body,
     text,
-    wire,
 )
 from hellodoctor_http.openapi import (
     API,
@@ -46,6 +45,7 @@ from hellodoctor_http.openapi import (
     DATETIME,
     IF_MATCH,
     STRING,
+    Link,
     Operation,
     Param,
     Route,
@@ -68,7 +68,8 @@ from hellodoctor_http.problems import FieldError, Problem, validation_problem
 MAX_WINDOWS = 24
 MAX_DAYS_LISTED = 366
 # A time zone name as the IANA database writes them (America/Argentina/ComodRivadavia).
-TIME_ZONE = {"maxLength": 64, "pattern": "^[A-Za-z0-9_+/-]{1,64}$"}
+ZONE_PATTERN = "^[A-Za-z0-9_+/-]{1,64}$"
+TIME_ZONE = {"maxLength": 64, "pattern": ZONE_PATTERN}
 
 
 @request_body
@@ -101,7 +102,9 @@ class ExtraHoursBody:
 @request_body
 class AvailabilityBody:
     weekly: tuple[WorkingDayBody, ...] = items(7)
-    time_zone: str | None = wire(default=None, description="Defaults to the doctor's.", **TIME_ZONE)
+    time_zone: str | None = text(
+        64, default=None, pattern=ZONE_PATTERN, description="Defaults to the doctor's."
+    )
     slot_minutes: int = integer(1, 24 * 60, default=30)
     buffer_minutes: int = integer(0, 24 * 60, default=0)
     minimum_notice_minutes: int = integer(0, 366 * 24 * 60, default=120)
@@ -159,7 +162,7 @@ class DoctorInviteBody:
     specialty: str = text(MAX_TEXT)
     registration_number: str = text(MAX_TEXT)
     consultation_fee: MoneyBody
-    time_zone: str = wire(description="IANA zone the doctor works in.", **TIME_ZONE)
+    time_zone: str = text(64, pattern=ZONE_PATTERN, description="IANA zone the doctor works in.")
     qualifications: tuple[str, ...] = items(20, default=(), each={"maxLength": 200})
     languages: tuple[str, ...] = items(20, default=(), each={"maxLength": 35})
 
@@ -442,6 +445,18 @@ def _iso(moment: datetime) -> str:
 
 _DOCTOR = path_param("doctor_id", "A doctor's id.")
 
+
+def _to_doctor(key: str) -> tuple[Link, ...]:
+    """From an answer naming a doctor (at ``key``) to the calls about that doctor."""
+    names = (
+        "get_doctor_item",
+        "get_doctor_availability",
+        "put_doctor_availability",
+        "get_doctor_slots",
+    )
+    return tuple(Link(name, name, {"doctor_id": key}) for name in names)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         f"{API}/doctors",
@@ -454,6 +469,7 @@ ROUTES: tuple[Route, ...] = (
                 response="DoctorPage",
                 params=_FIND_PARAMS,
                 problems=("validation-error",),
+                links=_to_doctor("$response.body#/items/0/id"),
             ),
             "post": Operation(
                 "Add a doctor (they are e-mailed a link to set their password)",
@@ -464,6 +480,7 @@ ROUTES: tuple[Route, ...] = (
                 body=DoctorInviteBody,
                 problems=("access-denied", "already-exists", "invalid-value", *BODY_PROBLEMS),
                 headers=("Location",),
+                links=_to_doctor("$response.body#/id"),
             ),
         },
     ),
@@ -532,6 +549,16 @@ ROUTES: tuple[Route, ...] = (
                 response="SlotList",
                 params=(_DOCTOR, *_SLOT_PARAMS),
                 problems=("not-found", "validation-error", "invalid-duration"),
+                links=(
+                    Link(
+                        "post_appointments",
+                        "post_appointments",
+                        request_body={
+                            "doctor_id": "$request.path.doctor_id",
+                            "start": "$response.body#/slots/0/start",
+                        },
+                    ),
+                ),
             )
         },
     ),

@@ -51,6 +51,7 @@ from hellodoctor_http.openapi import (
     query_param,
     ref,
     text_query,
+    to_appointment,
 )
 from hellodoctor_http.params import QueryReader, encode_cursor
 from hellodoctor_http.problems import FieldError, Problem
@@ -421,6 +422,9 @@ ROUTES: tuple[Route, ...] = (
                     *BODY_PROBLEMS,
                 ),
                 tag="payments",
+                links=to_appointment(
+                    "get_appointment_item", "post_cancel", key="$request.path.appointment_id"
+                ),
             )
         },
     ),
