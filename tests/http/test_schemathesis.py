@@ -109,7 +109,10 @@ def test_schemathesis_finds_nothing(base_url: str, role: str, tmp_path: Path) ->
         "--checks",
         "all",
         "--phases",
-        "examples,coverage,fuzzing,stateful",
+        PHASES,
+        # A shared 2-core machine can be slow; a timeout is not what this run looks for.
+        "--request-timeout",
+        "30",
         "--max-examples",
         str(EXAMPLES),
         "--exclude-path-regex",
@@ -139,7 +142,7 @@ def test_schemathesis_finds_nothing(base_url: str, role: str, tmp_path: Path) ->
     sent = _requests_sent(tmp_path)
     REQUESTS[f"{base_url} {role}"] = sent
     print(f"schemathesis {role}: {sent} requests in {time.monotonic() - started:.1f} s")
-    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
+    assert run.returncode == 0, _findings(run.stdout) + run.stderr[-5000:]
     assert sent > 0
 
 
@@ -150,3 +153,12 @@ def _requests_sent(folder: Path) -> int:
         for line in path.read_text().splitlines():
             sent += line.count('"status_code":')
     return sent
+
+
+def _findings(output: str) -> str:
+    """The run's FAILURES / ERRORS sections first (the summary after them)."""
+    start = min(
+        (index for index in (output.find("= FAILURES ="), output.find("= ERRORS =")) if index >= 0),
+        default=0,
+    )
+    return output[max(0, start - 200) :][:20000]
