@@ -52,9 +52,9 @@ EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
 # needs escaping. Anything else is not found.
 ID_MAX_LENGTH = 100
 ID_PATTERN = f"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{ID_MAX_LENGTH - 1}}}$"
-# No string may carry a control character (NUL included) but tab, line feed and return.
-TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# No string may carry a control character (C0 with NUL, DEL, C1) but tab, line feed, return.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _YEAR = "(19[0-9]{2}|2[01][0-9]{2}|2200)"
 DATE_TIME_PATTERN = f"^{_YEAR}-"
 DATE_PATTERN = f"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$"

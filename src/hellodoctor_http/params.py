@@ -45,9 +45,11 @@ class QueryReader:
             return None
         # Numbers and booleans are short; a string parameter declares its maxLength.
         limit = schema["maxLength"] if schema.get("type") == "string" else _SHORT
-        if isinstance(value, list) or not value.strip() or len(value) > limit:
-            self.errors.append(FieldError(name, f"one non-blank value of at most {limit}"))
+        if isinstance(value, list) or not 1 <= len(value) <= limit:
+            self.errors.append(FieldError(name, f"one value of 1 to {limit} characters"))
             return None
+        if not value.strip():
+            return None  # spaces alone are as good as absent
         shape = {k: v for k, v in schema.items() if k in ("pattern", "x-pattern-means")}
         wrong = clean_text(value) or check(shape, value)
         if wrong is not None:
