@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+from falcon.routing.converters import BaseConverter
 
 from hellodoctor_http import problems
 from hellodoctor_http.api import (
@@ -23,8 +24,9 @@ from hellodoctor_http.api import (
 )
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
+from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
-from hellodoctor_http.openapi import Route, document
+from hellodoctor_http.openapi import ID, Route, document
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
@@ -54,6 +56,14 @@ def openapi_document() -> dict[str, Any]:
     )
 
 
+class IdConverter(BaseConverter):
+    """``{doctor_id:id}``: a segment of another shape than an id matches no route, so a
+    blank, malformed or hostile id is 404 like an unknown one."""
+
+    def convert(self, value: str) -> str | None:
+        return value if check(ID, value) is None else None
+
+
 def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Response]:
     settings = components.settings
     metrics = Metrics()
@@ -73,6 +83,7 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
     codec = components.token_codec()
     middleware.append(Authentication(codec))
     app = falcon.App(middleware=middleware)
+    app.router_options.converters["id"] = IdConverter
     app.req_options.strip_url_path_trailing_slash = True
     problems.install(app)
 
@@ -82,7 +93,7 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
         if route.resource not in resources:
             resources[route.resource] = route.resource(api)
         if route.suffix:
-            app.add_route(route.path, resources[route.resource], suffix=route.suffix)
+            app.add_route(route.template, resources[route.resource], suffix=route.suffix)
         else:
-            app.add_route(route.path, resources[route.resource])
+            app.add_route(route.template, resources[route.resource])
     return app

@@ -5,22 +5,40 @@ Schemas are derived from the same classes) with ``forbid_extra_keys=True``: a fi
 does not accept (``role``, ``status``, ``price``, ``patient_id``...) is a 422 naming it, never
 silently dropped or, worse, applied.
 Scalars are strict: ``"3"`` is not an int, ``1`` is not a string, ``true`` is not a number.
+Type-wide rules hold here for every body: no string carries a control character, every date
+and date-time falls within the API's calendar (``json_schema``), and a body nests at most
+``MAX_DEPTH`` deep (checked on the bytes, before the parser recurses).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
+import typing
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
 import falcon
 from cattrs import Converter
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 
-from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.errors import DomainError, InvalidValue
 from hellodoctor_domain.model.values import EmailAddress
+from hellodoctor_http.json_schema import (
+    EMAIL_MAX_LENGTH,
+    MAX_DEPTH,
+    FieldRefused,
+    clean_text,
+    quote,
+    within_calendar,
+)
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 T = TypeVar("T")
@@ -37,16 +55,43 @@ def _strict(kind: type, name: str) -> Any:
     return structure
 
 
-def _datetime(value: Any, _type: Any) -> datetime:
+def _integer(value: Any, _type: Any) -> int:
+    # JSON Schema counts 3.0 as an integer; bool is an int subclass, and true is not 1.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidValue("expected a whole number")
+    return value
+
+
+def _text(value: Any, _type: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidValue("expected an ISO 8601 date-time string")
+        raise InvalidValue("expected a string")
+    wrong = clean_text(value)
+    if wrong is not None:
+        raise InvalidValue(wrong)
+    return value
+
+
+def parse_moment(value: str) -> datetime:
+    """An ISO 8601 date-time with a UTC offset, within the API's calendar, or InvalidValue
+    (bodies and query parameters alike)."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidValue(f"{value!r} is not an ISO 8601 date-time") from None
+        raise InvalidValue(f"{quote(value)} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise InvalidValue("a date-time needs a UTC offset (2030-01-07T09:00:00Z)")
+    wrong = within_calendar(parsed)
+    if wrong is not None:
+        raise InvalidValue(wrong)
     return parsed
+
+
+def _datetime(value: Any, _type: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidValue("expected an ISO 8601 date-time string")
+    return parse_moment(value)
 
 
 def _time(value: Any, _type: Any) -> time:
@@ -55,7 +100,7 @@ def _time(value: Any, _type: Any) -> time:
     try:
         parsed = time.fromisoformat(value)
     except ValueError:
-        raise InvalidValue(f"{value!r} is not a time (HH:MM)") from None
+        raise InvalidValue(f"{quote(value)} is not a time (HH:MM)") from None
     if parsed.tzinfo is not None:
         raise InvalidValue("working-hour times are wall-clock times without an offset")
     return parsed
@@ -65,26 +110,62 @@ def _date(value: Any, _type: Any) -> date:
     if not isinstance(value, str):
         raise InvalidValue("expected a date string (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
-        raise InvalidValue(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise InvalidValue(f"{quote(value)} is not a date (YYYY-MM-DD)") from None
+    wrong = within_calendar(parsed)
+    if wrong is not None:
+        raise InvalidValue(wrong)
+    return parsed
 
 
 def _email(value: Any, _type: Any) -> EmailAddress:
     if not isinstance(value, str):
         raise InvalidValue("expected an e-mail address string")
-    return EmailAddress(value)
+    if len(value) > EMAIL_MAX_LENGTH or clean_text(value) is not None:
+        raise InvalidValue(f"an e-mail address of at most {EMAIL_MAX_LENGTH} characters")
+    try:
+        return EmailAddress(value)
+    except InvalidValue:
+        raise InvalidValue(f"{quote(value)} is not an e-mail address") from None
+
+
+def _is_sequence(hint: Any) -> bool:
+    return typing.get_origin(hint) in (tuple, list)
+
+
+def _sequence(hint: Any, converter: Converter) -> Any:
+    """A JSON array, and nothing else: cattrs alone would take an object (its keys) or a
+    string (its characters) for a list."""
+    item = typing.get_args(hint)[0]
+
+    def structure(value: Any, _type: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise InvalidValue("expected an array")
+        found, wrong = [], []
+        for index, element in enumerate(value):
+            try:
+                found.append(converter.structure(element, item))
+            except Exception as error:
+                error.__notes__ = [IterableValidationNote(f"@ index {index}", index, item)]
+                wrong.append(error)
+        if wrong:
+            raise IterableValidationError("invalid items", wrong, hint)
+        return tuple(found)
+
+    return structure
 
 
 def make_converter() -> Converter:
     converter = Converter(forbid_extra_keys=True, detailed_validation=True)
-    converter.register_structure_hook(str, _strict(str, "a string"))
-    converter.register_structure_hook(int, _strict(int, "a whole number"))
+    converter.register_structure_hook(str, _text)
+    converter.register_structure_hook(int, _integer)
     converter.register_structure_hook(bool, _strict(bool, "true or false"))
     converter.register_structure_hook(datetime, _datetime)
     converter.register_structure_hook(time, _time)
     converter.register_structure_hook(date, _date)
     converter.register_structure_hook(EmailAddress, _email)
+    converter.register_structure_hook_factory(_is_sequence, lambda hint: _sequence(hint, converter))
     return converter
 
 
@@ -119,8 +200,12 @@ def _field_errors(error: BaseException, path: str) -> Iterator[FieldError]:
             yield FieldError(_join(path, name), "unknown field; this API does not accept it")
     elif isinstance(error, KeyError):
         yield FieldError(path or "$", "required")
-    elif isinstance(error, InvalidValue):
+    elif isinstance(error, FieldRefused):
+        yield FieldError(_join(path, error.field), str(error))
+    elif type(error) is InvalidValue:
         yield FieldError(path or "$", str(error))
+    elif isinstance(error, DomainError):
+        raise error  # a refusal the domain names itself (weak-password): its own problem
     elif isinstance(error, TypeError | ValueError | AttributeError):
         yield FieldError(path or "$", "wrong type")
     else:
@@ -138,7 +223,7 @@ def parse_enum(kind: type[E], value: str, field: str) -> E:
         return kind(value)
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
-        raise InvalidValue(f"{field} is one of {allowed}, not {value!r}") from None
+        raise InvalidValue(f"{field} is one of {allowed}, not {quote(value)}") from None
 
 
 # -- bodies ---------------------------------------------------------------------------------
@@ -170,10 +255,29 @@ def read_json(req: falcon.Request, limit: int) -> Any:
             f"send the body as application/json, not {media_type or 'no content type'}",
         )
     raw = read_raw(req, limit)
+    if _nesting(raw) > MAX_DEPTH:
+        raise Problem("malformed-body", f"the body nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Problem("malformed-body", f"the body is not valid JSON: {error}") from None
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def _nesting(raw: bytes) -> int:
+    """How deep the JSON's arrays and objects nest, counted on the bytes (strings skipped),
+    so a body of 20,000 brackets is refused before the parser recurses into it."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub(b"", raw)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def read_body(req: falcon.Request, cls: type[T], limit: int) -> T:

@@ -17,7 +17,15 @@ from typing import Any
 
 from attrs import define, field
 
-from hellodoctor_http.json_schema import body_schemas, may_be_omitted, reference
+from hellodoctor_http.json_schema import (
+    DATE_TIME_PATTERN,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    TEXT_PATTERN,
+    body_schemas,
+    may_be_omitted,
+    reference,
+)
 from hellodoctor_http.problems import PROBLEM_JSON, PROBLEMS
 
 API = "/api/v1"
@@ -37,6 +45,30 @@ class Param:
 
 
 @define(frozen=True)
+class Link:
+    """An OpenAPI link from a success answer to the next call (a stateful client or fuzzer
+    follows register -> login, find -> slots -> book -> pay -> cancel with these)."""
+
+    name: str
+    operation_id: str
+    parameters: dict[str, str] = field(factory=dict)  # name -> runtime expression
+    request_body: Any = None  # a runtime expression, or an object of them
+
+    def to_openapi(self) -> dict[str, Any]:
+        built: dict[str, Any] = {"operationId": self.operation_id}
+        if self.parameters:
+            built["parameters"] = dict(self.parameters)
+        if self.request_body is not None:
+            built["requestBody"] = self.request_body
+        return built
+
+
+def to_appointment(*names: str, key: str = "$response.body#/id") -> tuple[Link, ...]:
+    """Links to the actions on an appointment whose id is at ``key``."""
+    return tuple(Link(name, name, {"appointment_id": key}) for name in names)
+
+
+@define(frozen=True)
 class Operation:
     summary: str
     # "public", "bearer" (a token is required), and who may call it, for the docs.
@@ -50,6 +82,7 @@ class Operation:
     problems: tuple[str, ...] = ()  # problem slugs this operation may answer besides common
     headers: tuple[str, ...] = ()  # response headers on success
     tag: str = "scheduling"
+    links: tuple[Link, ...] = ()  # from the success answer to the next calls
 
 
 @define(frozen=True)
@@ -59,16 +92,65 @@ class Route:
     operations: dict[str, Operation] = field(factory=dict)
     suffix: str | None = None  # Falcon's responder suffix: on_get_<suffix>
 
+    @property
+    def template(self) -> str:
+        """The path as mounted: every id segment (``path_param``) through the ``id``
+        converter, so a segment of another shape matches no route (404)."""
+        ids = {
+            param.name
+            for operation in self.operations.values()
+            for param in operation.params
+            if param.where == "path" and param.schema.get("pattern") == ID_PATTERN
+        }
+        return re.sub(r"\{(\w+)\}", lambda m: f"{{{m[1]}:id}}" if m[1] in ids else m[0], self.path)
+
+
+ID = {"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH, "pattern": ID_PATTERN}
+TEXT = {"type": "string", "pattern": TEXT_PATTERN}
+DATETIME_PARAM = {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN}
+
 
 def path_param(name: str, description: str) -> Param:
-    return Param(name, "path", {"type": "string"}, description, required=True)
+    """A path segment that is an id: one of another shape is not found (404), as an unknown
+    one is; the app mounts it with the ``id`` converter (``Route.template``)."""
+    return Param(name, "path", ID, description, required=True)
+
+
+def file_param(name: str, description: str) -> Param:
+    return Param(name, "path", {"type": "string", "maxLength": 64}, description, required=True)
 
 
 def query_param(name: str, schema: dict[str, Any], description: str = "") -> Param:
     return Param(name, "query", schema, description)
 
 
-CURSOR_PARAM = query_param("cursor", {"type": "string"}, "next_cursor of the previous page")
+def text_query(name: str, description: str = "", max_length: int = 200) -> Param:
+    return query_param(name, {**TEXT, "minLength": 1, "maxLength": max_length}, description)
+
+
+def id_query(name: str, description: str = "") -> Param:
+    return query_param(name, ID, description)
+
+
+def integer_query(
+    name: str, low: int, high: int, default: int | None = None, description: str = ""
+) -> Param:
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if default is not None:
+        schema["default"] = default
+    return query_param(name, schema, description)
+
+
+# The header formats the server checks (visible ASCII; an ETag it gave out, or *).
+IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"}
+IF_MATCH = {"type": "string", "maxLength": 11, "pattern": '^(\\*|[0-9]{1,9}|"[0-9]{1,9}")$'}
+
+
+def moment_query(name: str, description: str = "") -> Param:
+    return query_param(name, {**DATETIME_PARAM, "maxLength": 64}, description)
+
+
+CURSOR_PARAM = text_query("cursor", "next_cursor of the previous page", 500)
 BODY_PROBLEMS = (
     "malformed-body",
     "payload-too-large",
@@ -257,8 +339,13 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
         success["content"] = {operation.response_type: {}}
     if operation.headers:
         success["headers"] = {name: {"schema": {"type": "string"}} for name in operation.headers}
+    if operation.links:
+        success["links"] = {link.name: link.to_openapi() for link in operation.links}
     responses[str(operation.ok)] = success
     slugs = [*operation.problems, *COMMON_PROBLEMS]
+    if any(param.where in ("query", "header") for param in operation.params):
+        # QueryReader: a malformed parameter, or a rule the schema cannot state.
+        slugs += ["validation-error", "invalid-value"]
     by_status: dict[int, list[str]] = {}
     for slug in dict.fromkeys(slugs):
         by_status.setdefault(PROBLEMS[slug].status, []).append(slug)

@@ -1,9 +1,15 @@
-"""Query-string parameters and opaque cursors, with every mistake reported per field (422)."""
+"""Query-string parameters and opaque cursors, with every mistake reported per field (422).
+
+A resource reads its query through the same ``Param`` declarations its route publishes: the
+limits (``maxLength``, ``pattern``, ``minimum``/``maximum``, ``default``) come from the
+declared schema, so the document and the server cannot disagree.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,43 +17,59 @@ import falcon
 
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.values import time_zone
-from hellodoctor_http.problems import FieldError, validation_problem
+from hellodoctor_http.converters import parse_moment
+from hellodoctor_http.json_schema import check, clean_text, quote
+from hellodoctor_http.openapi import Param
+from hellodoctor_http.problems import FieldError, Problem, validation_problem
+
+_SHORT = 20
 
 
 class QueryReader:
-    """Reads parameters of one request, collecting errors; ``done()`` raises them together."""
+    """Reads the declared query parameters of one request, collecting errors; ``done()``
+    raises them together. An undeclared parameter is an error."""
 
-    def __init__(self, req: falcon.Request, allowed: set[str]) -> None:
+    def __init__(self, req: falcon.Request, declared: Sequence[Param]) -> None:
         self._req = req
+        self._schemas = {param.name: param.schema for param in declared if param.where == "query"}
         self.errors: list[FieldError] = []
-        for name in sorted(set(req.params) - allowed):
-            self.errors.append(FieldError(name, "unknown query parameter"))
+        self.broken: list[FieldError] = []
+        for name in sorted(set(req.params) - set(self._schemas)):
+            self.errors.append(FieldError(name[:40], "unknown query parameter"))
 
-    def text(self, name: str, max_length: int = 200) -> str | None:
+    def text(self, name: str) -> str | None:
+        """The value as sent (one, within the declared limits), or None when absent."""
+        schema = self._schemas[name]
         value = self._req.get_param(name)
         if value is None:
             return None
-        if isinstance(value, list) or len(value) > max_length or not value.strip():
-            self.errors.append(FieldError(name, f"one non-blank value of at most {max_length}"))
+        # Numbers and booleans are short; a string parameter declares its maxLength.
+        limit = schema["maxLength"] if schema.get("type") == "string" else _SHORT
+        if isinstance(value, list) or not 1 <= len(value) <= limit:
+            self.errors.append(FieldError(name, f"one value of 1 to {limit} characters"))
+            return None
+        if not value.strip():
+            return None  # spaces alone are as good as absent
+        shape = {k: v for k, v in schema.items() if k in ("pattern", "x-pattern-means")}
+        wrong = clean_text(value) or check(shape, value)
+        if wrong is not None:
+            self.errors.append(FieldError(name, wrong))
             return None
         return str(value.strip())
 
     def moment(self, name: str) -> datetime | None:
-        raw = self.text(name, 64)
+        raw = self.text(name)
         if raw is None:
             return None
         try:
-            parsed = datetime.fromisoformat(raw.replace(" ", "+"))
-        except ValueError:
-            self.errors.append(FieldError(name, "an ISO 8601 date-time with a UTC offset"))
+            # A + in a query string arrives as a space.
+            return parse_moment(raw.replace(" ", "+"))
+        except InvalidValue as error:
+            self.errors.append(FieldError(name, str(error)))
             return None
-        if parsed.tzinfo is None:
-            self.errors.append(FieldError(name, "needs a UTC offset (2030-01-07T09:00:00Z)"))
-            return None
-        return parsed
 
     def boolean(self, name: str) -> bool | None:
-        raw = self.text(name, 5)
+        raw = self.text(name)
         if raw is None:
             return None
         if raw.lower() not in ("true", "false"):
@@ -55,42 +77,70 @@ class QueryReader:
             return None
         return raw.lower() == "true"
 
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name, 6)
+    def count(self, name: str) -> int:
+        """An integer parameter that declares a default (``limit``)."""
+        value = self.integer(name)
+        return self._schemas[name]["default"] if value is None else value
+
+    def integer(self, name: str) -> int | None:
+        """The declared default (or None) when absent; bounds from the declaration."""
+        schema = self._schemas[name]
+        low, high = schema["minimum"], schema["maximum"]
+        raw = self.text(name)
         if raw is None:
-            return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+            return schema.get("default")
+        # isdigit alone takes Arabic-Indic and superscript digits.
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             self.errors.append(FieldError(name, f"a whole number from {low} to {high}"))
-            return default
+            return schema.get("default")
         return int(raw)
 
     def zone(self, name: str) -> str | None:
-        raw = self.text(name, 64)
+        raw = self.text(name)
         if raw is None:
             return None
         try:
             time_zone(raw)
         except InvalidValue:
-            self.errors.append(FieldError(name, f"{raw!r} is not an IANA time zone"))
+            self.fail(name, f"{quote(raw)} is not an IANA time zone")
             return None
         return raw
 
     def cursor(self, name: str = "cursor") -> Any:
-        raw = self.text(name, 500)
+        raw = self.text(name)
         if raw is None:
             return None
         try:
-            return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        except ValueError:
-            self.errors.append(FieldError(name, "not a cursor this API gave out"))
+            decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        except (ValueError, RecursionError):
+            decoded = None
+        if decoded is None or not _clean(decoded):
+            self.fail(name, "not a cursor this API gave out")
             return None
+        return decoded
 
     def fail(self, name: str, message: str) -> None:
-        self.errors.append(FieldError(name, message))
+        """A rule the schema cannot state (``to`` after ``from``, a cursor we gave out): the
+        request is well formed, so this is ``invalid-value``, not ``validation-error``."""
+        self.broken.append(FieldError(name, message))
 
     def done(self) -> None:
         if self.errors:
-            raise validation_problem(self.errors)
+            raise validation_problem([*self.errors, *self.broken])
+        if self.broken:
+            detail = "; ".join(f"{e.field}: {e.message}" for e in self.broken)
+            raise Problem("invalid-value", detail, errors=tuple(self.broken))
+
+
+def _clean(value: Any) -> bool:
+    """Whether every string in a decoded cursor is one the API could have written."""
+    if isinstance(value, str):
+        return clean_text(value) is None
+    if isinstance(value, list):
+        return all(_clean(item) for item in value)
+    if isinstance(value, dict):
+        return all(_clean(key) and _clean(item) for key, item in value.items())
+    return True
 
 
 def encode_cursor(value: Any) -> str:

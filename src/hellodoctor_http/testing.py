@@ -3,10 +3,18 @@ validates every response against /openapi.json, and a small seeded clinic."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+import time as time_module
+import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import falcon.testing
@@ -133,3 +141,39 @@ def seed(scheduling: Scheduling) -> None:
 
 
 Headers = Callable[..., dict[str, str]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(environment: dict[str, str], log_path: Path, timeout: float = 60) -> Iterator[str]:
+    """``hellodoctor serve`` (gunicorn) on a free local port with these settings; yields its
+    base URL once /readyz answers, and stops it after."""
+    port = free_port()
+    command = [sys.executable, "-m", "hellodoctor_http", "serve", "--bind", f"127.0.0.1:{port}"]
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, env={**os.environ, **environment}, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time_module.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    if process.poll() is not None or time_module.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"the server did not start:\n{log_path.read_text()}"
+                        ) from None
+                    time_module.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

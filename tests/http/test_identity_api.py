@@ -355,7 +355,12 @@ def test_an_admin_cannot_choose_the_doctors_id_or_status(
     }
     sneaky = client.simulate_post(
         f"{API}/doctors",
-        json={**body, "id": "dr-chosen", "accepting_bookings": False},
+        json={
+            **body,
+            "consultation_fee": {"minor_units": 100, "currency": "EUR"},
+            "id": "dr-chosen",
+            "accepting_bookings": False,
+        },
         headers=as_admin(),
     )
     assert sneaky.status_code == 422

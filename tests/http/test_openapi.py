@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import falcon.inspect
 from openapi_spec_validator import validate
 
@@ -20,7 +22,7 @@ def test_every_mounted_route_is_documented_and_every_documented_one_mounted(
     client: ValidatingClient,
 ) -> None:
     mounted = {
-        (route.path, method.method.lower())
+        (re.sub(r"\{(\w+):id\}", r"{\1}", route.path), method.method.lower())
         for route in falcon.inspect.inspect_routes(client.app)
         for method in route.methods
         if not method.internal
@@ -36,3 +38,30 @@ def test_every_problem_type_is_published(client: ValidatingClient) -> None:
     description = client.simulate_get("/openapi.json").json["info"]["description"]
     for problem in PROBLEMS.values():
         assert problem.uri in description
+
+
+def test_every_link_names_an_operation_and_its_parameters() -> None:
+    """The links a stateful client follows (register -> login, find -> slots -> book -> pay
+    -> cancel) point at operations that exist, with parameters those operations take."""
+    operations = {
+        operation["operationId"]: operation
+        for item in OPENAPI["paths"].values()
+        for operation in item.values()
+    }
+    followed = set()
+    for operation in operations.values():
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                target = operations[link["operationId"]]
+                taken = {param["name"] for param in target.get("parameters", [])}
+                assert set(link.get("parameters", {})) <= taken
+                assert "requestBody" not in link or "requestBody" in target
+                followed.add((operation["operationId"], link["operationId"]))
+    for step in [
+        ("post_register", "post_login"),
+        ("get_doctors", "get_doctor_slots"),
+        ("get_doctor_slots", "post_appointments"),
+        ("post_appointments", "post_appointment_payments"),
+        ("post_appointment_payments", "post_cancel"),
+    ]:
+        assert step in followed

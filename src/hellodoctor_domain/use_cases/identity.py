@@ -252,7 +252,11 @@ class Identity:
             if not totp_code:
                 raise SecondFactorRequired("enter the code from your authenticator app")
             assert account.totp_secret is not None
-            step = self._totp.matched_step(account.totp_secret, totp_code, now)
+            step = (
+                self._totp.matched_step(account.totp_secret, totp_code, now)
+                if _could_be_a_code(totp_code)
+                else None
+            )
             if step is None or (
                 account.totp_last_step is not None and step <= account.totp_last_step
             ):
@@ -469,7 +473,7 @@ class Identity:
             account = uow.accounts.get(account_id)
             step = (
                 None
-                if account.totp_secret is None
+                if account.totp_secret is None or not _could_be_a_code(code)
                 else self._totp.matched_step(account.totp_secret, code, now)
             )
             if step is None:
@@ -559,3 +563,9 @@ class Identity:
 
 def _minutes(span: timedelta) -> int:
     return int(span.total_seconds() // 60)
+
+
+def _could_be_a_code(code: str) -> bool:
+    """An authenticator's code is a few ASCII digits; anything else (Arabic-Indic digits,
+    letters) is simply wrong, before any verifier compares it."""
+    return code.isascii() and code.isdigit() and len(code) <= 10

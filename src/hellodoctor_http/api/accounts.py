@@ -20,7 +20,6 @@ import falcon
 from hellodoctor_domain import Patient, PatientId, Role
 from hellodoctor_domain.errors import AuthenticationFailed, NotFound
 from hellodoctor_domain.model.accounts import (
-    MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     Account,
     AccountStatus,
@@ -39,9 +38,11 @@ from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import (
     MAX_SECRET,
     MAX_TEXT,
+    birth_date,
+    digits,
+    password,
     request_body,
     text,
-    wire,
     wire_values,
 )
 from hellodoctor_http.openapi import (
@@ -49,6 +50,7 @@ from hellodoctor_http.openapi import (
     BODY_PROBLEMS,
     STRING,
     Body,
+    Link,
     Operation,
     Route,
     answer,
@@ -65,10 +67,10 @@ _log = logging.getLogger("hellodoctor.auth")
 @request_body
 class RegisterBody:
     email: EmailAddress
-    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    password: str = password(minimum=MIN_PASSWORD_LENGTH)
     name: str = text(MAX_TEXT)
-    date_of_birth: date | None = None
-    phone: str | None = text(MAX_SECRET, default=None)
+    date_of_birth: date | None = birth_date(description="Not in the future.")
+    phone: str | None = text(40, default=None)
 
 
 @request_body
@@ -85,9 +87,8 @@ class VerifyBody:
 @request_body
 class LoginBody:
     email: EmailAddress
-    password: str
-    totp_code: str | None = text(
-        MAX_SECRET,
+    password: str = password()
+    totp_code: str | None = digits(
         default=None,
         description="The authenticator app's code, once two-factor sign-in is on.",
     )
@@ -101,12 +102,12 @@ class RefreshBody:
 @request_body
 class ResetBody:
     token: str = text(MAX_SECRET, description="From the reset or invitation link (?token=).")
-    password: str = wire(minLength=MIN_PASSWORD_LENGTH, maxLength=MAX_PASSWORD_LENGTH)
+    password: str = password(minimum=MIN_PASSWORD_LENGTH)
 
 
 @request_body
 class CodeBody:
-    code: str = text(MAX_SECRET)
+    code: str = digits(description="The authenticator app's code.")
 
 
 # -- answers --------------------------------------------------------------------------------
@@ -360,6 +361,7 @@ def _route(
     body: Body | None = None,
     problems: tuple[str, ...] = (),
     method: str = "post",
+    links: tuple[Link, ...] = (),
 ) -> Route:
     body_problems = BODY_PROBLEMS if body else ()
     return Route(
@@ -375,10 +377,19 @@ def _route(
                 body=body,
                 problems=(*problems, *body_problems),
                 tag="identity",
+                links=links,
             )
         },
     )
 
+
+_REFRESH = (
+    Link(
+        "post_refresh",
+        "post_refresh",
+        request_body={"refresh_token": "$response.body#/refresh_token"},
+    ),
+)
 
 ROUTES: tuple[Route, ...] = (
     _route(
@@ -390,6 +401,16 @@ ROUTES: tuple[Route, ...] = (
         response="Accepted",
         body=RegisterBody,
         problems=("weak-password", "invalid-value"),
+        links=(  # once the e-mailed code is verified
+            Link(
+                "post_login",
+                "post_login",
+                request_body={
+                    "email": "$request.body#/email",
+                    "password": "$request.body#/password",
+                },
+            ),
+        ),
     ),
     _route(
         "auth/verify",
@@ -413,6 +434,7 @@ ROUTES: tuple[Route, ...] = (
         "Sign in: an access token (15 minutes) and a refresh token",
         response="Tokens",
         body=LoginBody,
+        links=_REFRESH,
         problems=(
             "authentication-failed",
             "second-factor-required",

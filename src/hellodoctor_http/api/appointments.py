@@ -3,7 +3,6 @@ that move one along (cancel, reschedule, complete, no-show)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,14 +25,16 @@ from hellodoctor_domain.ports.scheduling import AppointmentQuery
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import iso, money
 from hellodoctor_http.auth import require_actor
-from hellodoctor_http.converters import parse_enum, write_json
+from hellodoctor_http.converters import parse_enum, parse_moment, write_json
 from hellodoctor_http.json_schema import (
     MAX_TEXT,
+    check,
     choice,
+    identifier,
+    integer,
     may_be_omitted,
     request_body,
     text,
-    wire,
     wire_values,
 )
 from hellodoctor_http.openapi import (
@@ -41,17 +42,22 @@ from hellodoctor_http.openapi import (
     BODY_PROBLEMS,
     CURSOR_PARAM,
     DATETIME,
+    IDEMPOTENCY_KEY,
     NULLABLE_DATETIME,
     STRING,
     Operation,
     Param,
     Route,
     answer,
+    id_query,
+    integer_query,
+    moment_query,
     nullable,
     page,
     path_param,
-    query_param,
     ref,
+    text_query,
+    to_appointment,
 )
 from hellodoctor_http.params import QueryReader, encode_cursor
 from hellodoctor_http.problems import ERROR_PROBLEMS, FieldError, validation_problem
@@ -63,12 +69,15 @@ from hellodoctor_http.problems import ERROR_PROBLEMS, FieldError, validation_pro
 class BookingBody:
     """A patient's booking: for themself, so no patient field at all."""
 
-    doctor_id: str
+    doctor_id: str = identifier()
     start: datetime
     type: str = choice(AppointmentType, default=AppointmentType.IN_PERSON)
     reason: str = text(MAX_TEXT, default="")
-    length_minutes: int | None = wire(
-        default=None, description="A whole number of the doctor's slots; default one slot."
+    length_minutes: int | None = integer(
+        1,
+        24 * 60,
+        default=None,
+        description="A whole number of the doctor's slots; default one slot.",
     )
     visit_kind: str = choice(VisitKind, default=VisitKind.REGULAR)
 
@@ -77,7 +86,7 @@ class BookingBody:
 class StaffBookingBody(BookingBody):
     """A doctor (into their own calendar) or an admin books for a named patient."""
 
-    patient_id: str = wire(
+    patient_id: str = identifier(
         kw_only=True, description="The patient booked for (a patient books for themself)."
     )
 
@@ -153,17 +162,25 @@ SCHEMAS: dict[str, Any] = {
     "AppointmentPage": page("Appointment"),
 }
 
-# -- resources ------------------------------------------------------------------------------
+# -- query parameters: the resources read them through these declarations ------------------
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_LIST_PARAMS = (
+    text_query("status", "Comma-separated statuses."),
+    moment_query("from", "Starts at/after."),
+    moment_query("to", "Starts before."),
+    id_query("doctor_id"),
+    id_query("patient_id"),
+    CURSOR_PARAM,
+    integer_query("limit", 1, 200, 50),
+)
+
+# -- resources ------------------------------------------------------------------------------
 
 
 class Appointments(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        params = QueryReader(
-            req, {"status", "from", "to", "doctor_id", "patient_id", "cursor", "limit"}
-        )
+        params = QueryReader(req, _LIST_PARAMS)
         statuses: frozenset[AppointmentStatus] | None = None
         raw_status = params.text("status")
         if raw_status is not None:
@@ -176,13 +193,13 @@ class Appointments(Resource):
                 params.fail("status", str(error))
         starts_from, starts_before = params.moment("from"), params.moment("to")
         doctor, patient = params.text("doctor_id"), params.text("patient_id")
-        limit = params.integer("limit", 50, 1, 200)
+        limit = params.count("limit")
         cursor = params.cursor()
         after = None
         if cursor is not None:
             try:
                 moment, key = cursor["after"]
-                after = (datetime.fromisoformat(moment), AppointmentId(key))
+                after = (parse_moment(moment), AppointmentId(key))
             except (TypeError, KeyError, ValueError, DomainError):
                 params.fail("cursor", "not a cursor this API gave out")
         params.done()
@@ -213,7 +230,7 @@ class Appointments(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         key = req.get_header("Idempotency-Key")
-        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        if key is not None and check(IDEMPOTENCY_KEY, key) is not None:
             raise validation_problem(
                 [FieldError("Idempotency-Key", "1 to 200 visible ASCII characters")]
             )
@@ -340,10 +357,21 @@ def _action(
                 body=resource.takes,
                 params=(APPOINTMENT,),
                 problems=(*_ACTION_PROBLEMS, *problems, *BODY_PROBLEMS),
+                links=to_appointment("get_appointment_item"),
             )
         },
     )
 
+
+# What may follow a booking (operation ids, which double as the links' names).
+_NEXT = (
+    "get_appointment_item",
+    "post_appointment_payments",
+    "post_cancel",
+    "post_reschedule",
+    "post_complete",
+    "post_no_show",
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -355,15 +383,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "patient (own), doctor (own calendar), admin (all)",
                 response="AppointmentPage",
-                params=(
-                    query_param("status", {"type": "string"}, "Comma-separated statuses."),
-                    query_param("from", DATETIME, "Starts at/after."),
-                    query_param("to", DATETIME, "Starts before."),
-                    query_param("doctor_id", {"type": "string"}),
-                    query_param("patient_id", {"type": "string"}),
-                    CURSOR_PARAM,
-                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
-                ),
+                params=_LIST_PARAMS,
                 problems=("validation-error",),
             ),
             "post": Operation(
@@ -377,7 +397,7 @@ ROUTES: tuple[Route, ...] = (
                     Param(
                         "Idempotency-Key",
                         "header",
-                        {"type": "string", "maxLength": 200},
+                        IDEMPOTENCY_KEY,
                         "Retrying with the same key returns the first result.",
                     ),
                 ),
@@ -393,6 +413,7 @@ ROUTES: tuple[Route, ...] = (
                     *BODY_PROBLEMS,
                 ),
                 headers=("Location",),
+                links=to_appointment(*_NEXT),
             ),
         },
     ),

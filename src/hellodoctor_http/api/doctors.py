@@ -3,7 +3,6 @@ If-Match guard concurrent edits), and their free slots."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -29,26 +28,48 @@ from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import MoneyBody, iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
-from hellodoctor_http.json_schema import MAX_TEXT, choice, request_body, text, wire
+from hellodoctor_http.json_schema import (
+    MAX_TEXT,
+    check,
+    choice,
+    integer,
+    items,
+    quote,
+    request_body,
+    text,
+)
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
     CURSOR_PARAM,
     DATETIME,
+    IF_MATCH,
     STRING,
+    Link,
     Operation,
     Param,
     Route,
     answer,
+    integer_query,
+    moment_query,
     page,
     path_param,
     query_param,
     ref,
+    text_query,
 )
 from hellodoctor_http.params import QueryReader, encode_cursor
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 # -- requests -------------------------------------------------------------------------------
+
+
+# How many of each a doctor's week may list: far more than any real timetable.
+MAX_WINDOWS = 24
+MAX_DAYS_LISTED = 366
+# A time zone name as the IANA database writes them (America/Argentina/ComodRivadavia).
+ZONE_PATTERN = "^[A-Za-z0-9_+/-]{1,64}$"
+TIME_ZONE = {"maxLength": 64, "pattern": ZONE_PATTERN}
 
 
 @request_body
@@ -60,8 +81,8 @@ class WindowBody:
 @request_body
 class WorkingDayBody:
     weekday: str = choice(Weekday)
-    hours: tuple[WindowBody, ...]
-    breaks: tuple[WindowBody, ...] = ()
+    hours: tuple[WindowBody, ...] = items(MAX_WINDOWS)
+    breaks: tuple[WindowBody, ...] = items(MAX_WINDOWS, default=())
 
 
 @request_body
@@ -80,15 +101,17 @@ class ExtraHoursBody:
 
 @request_body
 class AvailabilityBody:
-    weekly: tuple[WorkingDayBody, ...]
-    time_zone: str | None = wire(default=None, description="Defaults to the doctor's.")
-    slot_minutes: int = wire(default=30, minimum=1)
-    buffer_minutes: int = wire(default=0, minimum=0)
-    minimum_notice_minutes: int = wire(default=120, minimum=0)
-    booking_horizon_days: int = wire(default=90, minimum=1)
-    max_slots_per_visit: int = wire(default=4, minimum=1)
-    time_off: tuple[TimeOffBody, ...] = ()
-    extra_hours: tuple[ExtraHoursBody, ...] = ()
+    weekly: tuple[WorkingDayBody, ...] = items(7)
+    time_zone: str | None = text(
+        64, default=None, pattern=ZONE_PATTERN, description="Defaults to the doctor's."
+    )
+    slot_minutes: int = integer(1, 24 * 60, default=30)
+    buffer_minutes: int = integer(0, 24 * 60, default=0)
+    minimum_notice_minutes: int = integer(0, 366 * 24 * 60, default=120)
+    booking_horizon_days: int = integer(1, 3 * 366, default=90)
+    max_slots_per_visit: int = integer(1, 48, default=4)
+    time_off: tuple[TimeOffBody, ...] = items(MAX_DAYS_LISTED, default=())
+    extra_hours: tuple[ExtraHoursBody, ...] = items(MAX_DAYS_LISTED, default=())
 
     def to_domain(self, doctor: Doctor) -> Availability:
         def window(body: WindowBody) -> LocalWindow:
@@ -127,7 +150,7 @@ def _weekday(name: str) -> Weekday:
     try:
         return Weekday[name.strip().upper()]
     except KeyError:
-        raise InvalidValue(f"{name!r} is not a weekday (monday ... sunday)") from None
+        raise InvalidValue(f"{quote(name)} is not a weekday (monday ... sunday)") from None
 
 
 @request_body
@@ -139,9 +162,9 @@ class DoctorInviteBody:
     specialty: str = text(MAX_TEXT)
     registration_number: str = text(MAX_TEXT)
     consultation_fee: MoneyBody
-    time_zone: str = wire(description="IANA zone the doctor works in.")
-    qualifications: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
+    time_zone: str = text(64, pattern=ZONE_PATTERN, description="IANA zone the doctor works in.")
+    qualifications: tuple[str, ...] = items(20, default=(), each={"maxLength": 200})
+    languages: tuple[str, ...] = items(20, default=(), each={"maxLength": 35})
 
     def to_domain(self, key: DoctorId) -> Doctor:
         return Doctor(
@@ -267,24 +290,43 @@ SCHEMAS: dict[str, Any] = {
     ),
 }
 
+# -- query parameters: the resources read them through these declarations ------------------
+
+_FIND_PARAMS = (
+    text_query("specialty", "Exact, case-insensitive."),
+    text_query("language", "One of the doctor's languages."),
+    text_query("text", "Part of the name or specialty."),
+    query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
+    CURSOR_PARAM,
+    integer_query("limit", 1, 100, 20),
+)
+_SLOT_PARAMS = (
+    moment_query("from", "Default: now."),
+    moment_query("to", "Default: from + 7 days; at most 31 days after from."),
+    query_param("tz", {"type": "string", **TIME_ZONE}, "IANA zone for local times."),
+    integer_query(
+        "length_minutes", 1, 24 * 60, description="Visit length (whole slots); default one slot."
+    ),
+)
+
 # -- resources ------------------------------------------------------------------------------
 
 
 class Doctors(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = QueryReader(req, {"specialty", "language", "text", "accepting", "cursor", "limit"})
+        params = QueryReader(req, _FIND_PARAMS)
         specialty, language, words = (
             params.text("specialty"),
             params.text("language"),
             params.text("text"),
         )
         accepting = params.boolean("accepting")
-        limit = params.integer("limit", 20, 1, 100)
+        limit = params.count("limit")
         cursor = params.cursor()
         after = None
         if cursor is not None:
             if isinstance(cursor, dict) and isinstance(cursor.get("after"), str):
-                after = DoctorId(cursor["after"])
+                after = DoctorId(cursor["after"])  # a cursor's strings are clean (params)
             else:
                 params.fail("cursor", "not a cursor this API gave out")
         params.done()
@@ -358,20 +400,19 @@ def _if_match(req: falcon.Request) -> int | None:
     header = req.get_header("If-Match")
     if header is None or header.strip() == "*":
         return None
-    match = re.fullmatch(r'\s*"(\d{1,9})"\s*', header)
-    if match is None:
+    if check(IF_MATCH, header.strip()) is not None:
         raise validation_problem([FieldError("If-Match", 'the ETag this API gave out, e.g. "3"')])
-    return int(match.group(1))
+    return int(header.strip().strip('"'))
 
 
 class DoctorSlots(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
         scheduling = self.components.scheduling
-        params = QueryReader(req, {"from", "to", "tz", "length_minutes"})
+        params = QueryReader(req, _SLOT_PARAMS)
         start = params.moment("from") or self.components.clock.now()
         end = params.moment("to") or start + timedelta(days=7)
         zone = params.zone("tz")
-        length = params.integer("length_minutes", 0, 1, 24 * 60)
+        length = params.integer("length_minutes")
         longest = scheduling.settings.longest_slot_listing
         if end <= start:
             params.fail("to", "must be after from")
@@ -404,6 +445,18 @@ def _iso(moment: datetime) -> str:
 
 _DOCTOR = path_param("doctor_id", "A doctor's id.")
 
+
+def _to_doctor(key: str) -> tuple[Link, ...]:
+    """From an answer naming a doctor (at ``key``) to the calls about that doctor."""
+    names = (
+        "get_doctor_item",
+        "get_doctor_availability",
+        "put_doctor_availability",
+        "get_doctor_slots",
+    )
+    return tuple(Link(name, name, {"doctor_id": key}) for name in names)
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         f"{API}/doctors",
@@ -414,17 +467,9 @@ ROUTES: tuple[Route, ...] = (
                 "public",
                 "anyone",
                 response="DoctorPage",
-                params=(
-                    query_param("specialty", {"type": "string"}, "Exact, case-insensitive."),
-                    query_param("language", {"type": "string"}, "One of the doctor's languages."),
-                    query_param("text", {"type": "string"}, "Part of the name or specialty."),
-                    query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
-                    CURSOR_PARAM,
-                    query_param(
-                        "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
-                    ),
-                ),
+                params=_FIND_PARAMS,
                 problems=("validation-error",),
+                links=_to_doctor("$response.body#/items/0/id"),
             ),
             "post": Operation(
                 "Add a doctor (they are e-mailed a link to set their password)",
@@ -435,6 +480,7 @@ ROUTES: tuple[Route, ...] = (
                 body=DoctorInviteBody,
                 problems=("access-denied", "already-exists", "invalid-value", *BODY_PROBLEMS),
                 headers=("Location",),
+                links=_to_doctor("$response.body#/id"),
             ),
         },
     ),
@@ -476,7 +522,7 @@ ROUTES: tuple[Route, ...] = (
                     Param(
                         "If-Match",
                         "header",
-                        {"type": "string"},
+                        IF_MATCH,
                         'The ETag last read ("3"); refused with 412 if it changed since.',
                     ),
                 ),
@@ -501,20 +547,18 @@ ROUTES: tuple[Route, ...] = (
                 "public",
                 "anyone",
                 response="SlotList",
-                params=(
-                    _DOCTOR,
-                    query_param("from", DATETIME, "Default: now."),
-                    query_param(
-                        "to", DATETIME, "Default: from + 7 days; at most 31 days after from."
-                    ),
-                    query_param("tz", {"type": "string"}, "IANA zone for local times."),
-                    query_param(
-                        "length_minutes",
-                        {"type": "integer", "minimum": 1},
-                        "Visit length (whole slots); default one slot.",
+                params=(_DOCTOR, *_SLOT_PARAMS),
+                problems=("not-found", "validation-error", "invalid-duration"),
+                links=(
+                    Link(
+                        "post_appointments",
+                        "post_appointments",
+                        request_body={
+                            "doctor_id": "$request.path.doctor_id",
+                            "start": "$response.body#/slots/0/start",
+                        },
                     ),
                 ),
-                problems=("not-found", "validation-error", "invalid-duration"),
             )
         },
     ),

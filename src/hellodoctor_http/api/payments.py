@@ -6,7 +6,6 @@ gateway (Stripe)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import falcon
@@ -32,7 +31,7 @@ from hellodoctor_http.api.appointments import APPOINTMENT, appointment_json
 from hellodoctor_http.api.values import MoneyBody, iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.converters import parse_enum, read_raw, write_json
+from hellodoctor_http.converters import parse_enum, parse_moment, read_raw, write_json
 from hellodoctor_http.json_schema import choice, request_body, wire, wire_values
 from hellodoctor_http.openapi import (
     API,
@@ -45,13 +44,17 @@ from hellodoctor_http.openapi import (
     Param,
     Route,
     answer,
+    id_query,
+    integer_query,
     nullable,
     page,
     query_param,
     ref,
+    text_query,
+    to_appointment,
 )
 from hellodoctor_http.params import QueryReader, encode_cursor
-from hellodoctor_http.problems import FieldError, Problem, validation_problem
+from hellodoctor_http.problems import FieldError, Problem
 
 # -- requests: no body names a price -------------------------------------------------------
 
@@ -206,6 +209,24 @@ SCHEMAS: dict[str, Any] = {
     ),
 }
 
+# -- query parameters: the resources read them through these declarations ------------------
+
+_WALLET_PARAMS = (
+    query_param(
+        "currency",
+        {"type": "string", "maxLength": 3, "pattern": "^[A-Za-z]{3}$"},
+        "One of the clinic's currencies; default the first.",
+    ),
+)
+_LIST_PARAMS = (
+    text_query("status", "Comma-separated statuses."),
+    query_param("purpose", {"enum": wire_values(PaymentPurpose), "maxLength": 20}),
+    query_param("method", {"enum": wire_values(PaymentMethod), "maxLength": 20}),
+    id_query("patient_id", "Admins only."),
+    CURSOR_PARAM,
+    integer_query("limit", 1, 200, 50),
+)
+
 # -- resources ------------------------------------------------------------------------------
 
 # Stripe's events are a few kilobytes; a body past this is not one of theirs.
@@ -247,11 +268,16 @@ class WalletResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         billing = self.components.billing
-        params = QueryReader(req, {"currency"})
-        currency = (params.text("currency", 3) or self.settings.currencies[0]).upper()
-        if currency not in self.settings.currencies:
-            params.fail("currency", f"one of {', '.join(self.settings.currencies)}")
+        params = QueryReader(req, _WALLET_PARAMS)
+        currency = (params.text("currency") or self.settings.currencies[0]).upper()
         params.done()
+        if currency not in self.settings.currencies:
+            # The clinic's configuration, not the request's shape, refuses it.
+            raise Problem(
+                "invalid-value",
+                f"currency is one of {', '.join(self.settings.currencies)}",
+                errors=(FieldError("currency", f"one of {', '.join(self.settings.currencies)}"),),
+            )
         patient_id = _patient(actor)
         write_json(resp, wallet_json(billing.wallet(actor, patient_id, currency)))
 
@@ -275,8 +301,8 @@ class TopUps(Resource):
                     f"from {settings.smallest_top_up} to {settings.largest_top_up} (minor units)",
                 )
             )
-        if errors:
-            raise validation_problem(errors)
+        if errors:  # the clinic's configured bounds, not the body's shape
+            raise Problem("invalid-value", "; ".join(e.message for e in errors), errors=errors)
         _require_cards(self.components, "a top-up")
         started = billing.top_up(actor, body.amount.to_domain())
         write_json(resp, payment_started_json(started), status=201)
@@ -290,7 +316,7 @@ class Payments(Resource):
         billing = self.components.billing
         if actor.role is Role.DOCTOR:
             raise Problem("access-denied", "payments are the patient's and the admins' to see")
-        params = QueryReader(req, {"status", "purpose", "method", "patient_id", "cursor", "limit"})
+        params = QueryReader(req, _LIST_PARAMS)
         statuses: frozenset[PaymentStatus] | None = None
         purpose: PaymentPurpose | None = None
         method: PaymentMethod | None = None
@@ -317,13 +343,13 @@ class Payments(Resource):
         patient = params.text("patient_id")
         if patient is not None and actor.role is not Role.ADMIN:
             params.fail("patient_id", "only an admin chooses whose payments to see")
-        limit = params.integer("limit", 50, 1, 200)
+        limit = params.count("limit")
         cursor = params.cursor()
         before = None
         if cursor is not None:
             try:
                 moment, key = cursor["before"]
-                before = (datetime.fromisoformat(moment), PaymentId(key))
+                before = (parse_moment(moment), PaymentId(key))
             except (TypeError, KeyError, ValueError, DomainError):
                 params.fail("cursor", "not a cursor this API gave out")
         params.done()
@@ -396,6 +422,9 @@ ROUTES: tuple[Route, ...] = (
                     *BODY_PROBLEMS,
                 ),
                 tag="payments",
+                links=to_appointment(
+                    "get_appointment_item", "post_cancel", key="$request.path.appointment_id"
+                ),
             )
         },
     ),
@@ -408,13 +437,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "patient (own)",
                 response="Wallet",
-                params=(
-                    query_param(
-                        "currency",
-                        {"type": "string", "pattern": "^[A-Za-z]{3}$"},
-                        "One of the clinic's currencies; default the first.",
-                    ),
-                ),
+                params=_WALLET_PARAMS,
                 problems=("access-denied", "validation-error"),
                 tag="payments",
             )
@@ -451,14 +474,7 @@ ROUTES: tuple[Route, ...] = (
                 "bearer",
                 "patient (own), admin (all, filtered)",
                 response="PaymentPage",
-                params=(
-                    query_param("status", {"type": "string"}, "Comma-separated statuses."),
-                    query_param("purpose", {"enum": wire_values(PaymentPurpose)}),
-                    query_param("method", {"enum": wire_values(PaymentMethod)}),
-                    query_param("patient_id", {"type": "string"}, "Admins only."),
-                    CURSOR_PARAM,
-                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
-                ),
+                params=_LIST_PARAMS,
                 problems=("access-denied", "validation-error"),
                 tag="payments",
             )

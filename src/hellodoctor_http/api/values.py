@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from hellodoctor_domain import Money
-from hellodoctor_http.json_schema import request_body, wire
+from hellodoctor_http.json_schema import MAX_MINOR_UNITS, integer, request_body, wire
 from hellodoctor_http.openapi import answer
 
 CURRENCY = "^[A-Z]{3}$"  # ISO 4217
@@ -23,8 +23,8 @@ def money(amount: Money) -> dict[str, Any]:
 
 @request_body
 class MoneyBody:
-    minor_units: int = wire(minimum=0)
-    currency: str = wire(pattern=CURRENCY)
+    minor_units: int = integer(0, MAX_MINOR_UNITS)
+    currency: str = wire(maxLength=3, pattern=CURRENCY)
 
     def to_domain(self) -> Money:
         return Money(self.minor_units, self.currency)
