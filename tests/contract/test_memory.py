@@ -14,6 +14,7 @@ from hellodoctor_adapters.testing import (
     UnitOfWorkContract,
 )
 from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 
 
 class TestInMemoryStorage(UnitOfWorkContract):
@@ -47,3 +48,9 @@ class TestOfflinePaymentGateway(PaymentGatewayContract):
             return delivery.body, delivery.signature
 
         return pay
+
+
+class TestInMemoryOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
+        return InMemoryUnitOfWorkFactory()

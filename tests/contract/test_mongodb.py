@@ -12,6 +12,7 @@ from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
+from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 
 
 class TestMongoStorage(UnitOfWorkContract, LostServerContract):
@@ -37,4 +38,13 @@ class TestMongoStorage(UnitOfWorkContract, LostServerContract):
         timeouts = "serverSelectionTimeoutMS=200&connectTimeoutMS=200"
         factory = MongoUnitOfWorkFactory(f"mongodb://127.0.0.1:{closed_port()}/gone?{timeouts}")
         yield factory
+        factory.close()
+
+
+class TestMongoOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        factory = new_factory()
+        yield factory
+        factory.client.drop_database(factory.store.database.name)
         factory.close()
