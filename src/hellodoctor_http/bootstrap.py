@@ -17,23 +17,25 @@ from datetime import timedelta
 
 from attrs import define
 
+from hellodoctor_adapters.mail import EmailMessenger
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
-from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.registry import open_storage, storage_delivery
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.ports.gateway import PaymentGateway
-from hellodoctor_domain.ports.notifications import Notifier
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
+from hellodoctor_http.delivery import Delivery, build_delivery
 
 
 @define(frozen=True)
@@ -54,6 +56,8 @@ class Components:
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
     cards_accepted: bool
+    # The outbox relay and the notification consumer (None: the storage offers no delivery).
+    delivery: Delivery | None = None
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -67,6 +71,8 @@ class Components:
     def close(self) -> None:
         """Close pooled connections (each server worker opens its own): SQLAlchemy's engines
         are disposed, MongoDB's clients closed."""
+        if self.delivery is not None:
+            self.delivery.close()
         close = getattr(self.storage, "dispose", None) or getattr(self.storage, "close", None)
         if close is not None:
             close()
@@ -87,6 +93,20 @@ def bootstrap(
     ids = ids or UuidIds()
     gateway = gateway or gateway_for(settings)
     hasher = BcryptPasswordHasher(settings.bcrypt_cost)
+    outlet = notifier_for(settings)
+    offered = storage_delivery(storage)
+    delivery = (
+        build_delivery(
+            offered,
+            EmailMessenger(outlet, settings.mail_from),
+            storage,
+            clock,
+            broker_url=settings.broker_url,
+            policy=RetryPolicy(max_attempts=settings.relay_max_attempts),
+        )
+        if offered is not None
+        else None
+    )
     identity = Identity(
         storage,
         clock,
@@ -94,7 +114,7 @@ def bootstrap(
         hasher,
         PyOtpTotp(),
         throttle_for(settings),
-        notifier_for(settings),
+        outlet,
         IdentitySettings(
             two_factor_required_for=settings.require_totp_for,
             password_link=settings.password_link,
@@ -127,6 +147,7 @@ def bootstrap(
         ),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
+        delivery=delivery,
     )
 
 
@@ -141,7 +162,7 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
     return probe
 
 
-def notifier_for(settings: Settings) -> Notifier:
+def notifier_for(settings: Settings) -> SmtpNotifier | MaildirNotifier:
     """SMTP when a host is configured, else a Maildir folder anyone can read (development)."""
     if settings.smtp_host:
         return SmtpNotifier(

@@ -89,6 +89,9 @@ class Settings:
     smtp_security: str = "starttls"
     mail_from: str = "HelloDoctor <no-reply@localhost>"
     mail_folder: Path = DEFAULT_MAIL_FOLDER
+    # Events: relayed to RabbitMQ when set (amqp://...), else delivered straight from the outbox.
+    broker_url: str | None = field(default=None, repr=False)
+    relay_max_attempts: int = 10
     # Payments: Stripe when both keys are set, else the offline gateway (pay at the clinic).
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
@@ -228,6 +231,10 @@ class Settings:
                 text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER)),
             )
 
+        broker_url = environ.get("HELLODOCTOR_BROKER_URL", "").strip() or None
+        if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
+            problems.append("HELLODOCTOR_BROKER_URL must be an amqp:// or amqps:// URL")
+
         stripe_secret_key = environ.get("HELLODOCTOR_STRIPE_SECRET_KEY", "").strip() or None
         stripe_webhook_secret = environ.get("HELLODOCTOR_STRIPE_WEBHOOK_SECRET", "").strip() or None
         stripe_api_base = text("STRIPE_API_BASE", "").rstrip("/") or None
@@ -287,6 +294,8 @@ class Settings:
             smtp_security=smtp_security,
             mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
             mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
+            broker_url=broker_url,
+            relay_max_attempts=integer("RELAY_MAX_ATTEMPTS", 10, 1),
             stripe_secret_key=stripe_secret_key,
             stripe_webhook_secret=stripe_webhook_secret,
             stripe_api_base=stripe_api_base,

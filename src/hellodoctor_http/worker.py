@@ -5,7 +5,8 @@ int]``, see ``hellodoctor_adapters.registry``: on MongoDB, which writes a unit o
 atomic writes, it repairs wallet writes a crash cut short, sweeps stale claims and relays
 stranded events), then expires lapsed holds and abandons their open payments (wallet parts
 released, intents cancelled at the gateway) and resends refunds the gateway has not accepted
-yet. Every step is a compare-and-set use case (``Scheduling.expire_holds``,
+yet, and relays the outbox (to the broker, or straight to the notification consumer:
+``delivery.py``). Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
 """
@@ -21,6 +22,7 @@ from attrs import define, field
 from hellodoctor_domain.errors import PortError
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 
 _log = logging.getLogger("hellodoctor.worker")
@@ -35,6 +37,7 @@ class WorkerPass:
     expired: int
     refunds_checked: int
     housekeeping: Mapping[str, int] = field(factory=dict)
+    relayed: int = 0  # outbox entries handed on
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -50,13 +53,16 @@ def run_once(
     housekeeping: Housekeeping | None = None,
     *,
     limit: int = 100,
+    relay: Relay | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
     done = dict(housekeeping()) if housekeeping is not None else {}
     expired = len(scheduling.expire_holds(limit))
     checked = billing.settle_refunds(limit)
-    return WorkerPass(expired, checked, done)
+    # Last, so the events of this pass's expiries leave with it.
+    relayed = relay.drain(limit) if relay is not None else 0
+    return WorkerPass(expired, checked, done, relayed)
 
 
 def run_forever(
@@ -67,11 +73,12 @@ def run_forever(
     interval: float,
     stop: threading.Event,
     report: Callable[[WorkerPass], None] = lambda _: None,
+    relay: Relay | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(scheduling, billing, housekeeping))
+            report(run_once(scheduling, billing, housekeeping, relay=relay))
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from attrs import define
 
@@ -95,3 +95,11 @@ class Inbox(abc.ABC):
     @abc.abstractmethod
     def forget(self, consumer: str, entry_id: str) -> None:
         """The effect failed: the next ``begin`` may take it at once."""
+
+
+class Transport(Protocol):
+    """Where a relay hands entries on: a message broker, or straight to the consumer."""
+
+    def send(self, entries: Sequence[OutboxEntry]) -> Mapping[str, str]:
+        """Hand ``entries`` on, in order; returns the ids of those that failed, with why.
+        Raises a ``PortError`` when none could be (the broker is unreachable)."""

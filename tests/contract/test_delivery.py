@@ -1,0 +1,296 @@
+"""Events to people, with real parts: a SQLite file, an SMTP server (aiosmtpd), the relay
+and the notification consumer. Each booking change reaches patient and doctor once, with a
+calendar entry ``icalendar`` parses, however often the relay or the consumer runs."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import pytest
+from aiosmtpd.controller import Controller
+from attrs import evolve
+
+from hellodoctor_adapters.mail import EmailMessenger
+from hellodoctor_adapters.memory import ManualClock, SequentialIds
+from hellodoctor_adapters.notify import SmtpNotifier
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.outbox import event_of
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
+from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_adapters.testing.fixtures import doctor, every_day, patient
+from hellodoctor_domain import Actor, BookingRequest, DoctorId, PatientId, Scheduling
+from hellodoctor_domain.model.values import AppointmentId, EmailAddress, UserId
+from hellodoctor_domain.ports.notifications import NoticeKind
+from hellodoctor_domain.ports.outbox import OutboxEntry
+from hellodoctor_domain.use_cases.delivery import RetryPolicy
+from hellodoctor_http.delivery import Delivery, build_delivery
+
+ZONE = "Europe/Paris"
+# Sunday 31 March 2030: Paris moves from CET (+01:00) to CEST (+02:00) at 02:00 local.
+DST_DAY = datetime(2030, 3, 31, tzinfo=UTC)
+NOW = DST_DAY - timedelta(days=3)
+ADMIN = Actor.admin(UserId("admin"))
+PATIENT = Actor.patient(PatientId("p1"))
+
+
+class SmtpInbox:
+    def __init__(self) -> None:
+        self.received: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append(message_from_bytes(envelope.content, policy=default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.received if m["To"] == address]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[SmtpInbox, int]]:
+    inbox, port = SmtpInbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+class Outlet:
+    """The SMTP server, or (``down``) an SMTP port nobody listens on."""
+
+    def __init__(self, port: int) -> None:
+        self.up = SmtpNotifier("127.0.0.1", port, "no-reply@hellodoctor.test", security="none")
+        self.down = False
+
+    def deliver(self, message: EmailMessage) -> None:
+        if self.down:
+            SmtpNotifier("127.0.0.1", _free_port(), "x@y.test", security="none").deliver(message)
+        self.up.deliver(message)
+
+
+class World:
+    """A clinic on SQLite whose mails go to the SMTP server."""
+
+    def __init__(self, directory: Path, smtp_port: int, broker_url: str | None = None) -> None:
+        self.storage = SqlUnitOfWorkFactory(migrated_sqlite_file(directory))
+        self.clock = ManualClock(NOW)
+        self.scheduling = Scheduling(
+            self.storage, self.clock, SequentialIds("apt"), OfflinePaymentGateway()
+        )
+        self.outlet = Outlet(smtp_port)
+        self.messenger = EmailMessenger(self.outlet, "HelloDoctor <no-reply@hellodoctor.test>")
+        self.delivery: Delivery = build_delivery(
+            self.storage.delivery(),
+            self.messenger,
+            self.storage,
+            self.clock,
+            broker_url=broker_url,
+            policy=RetryPolicy(max_attempts=3),
+        )
+        self.scheduling.register_doctor(
+            ADMIN, doctor("d1", zone=ZONE, email=EmailAddress("dr@example.org"))
+        )
+        self.scheduling.define_availability(ADMIN, every_day(DoctorId("d1"), zone=ZONE))
+        self.scheduling.register_patient(
+            evolve(patient("p1"), email=EmailAddress("p1@example.org"))
+        )
+
+    def book(self, start: datetime) -> AppointmentId:
+        request = BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=start)
+        booked = self.scheduling.book(PATIENT, request)
+        return booked.id
+
+    def close(self) -> None:
+        self.delivery.close()
+        self.storage.dispose()
+
+
+@pytest.fixture
+def world(tmp_path: Path, smtp: tuple[SmtpInbox, int]) -> Iterator[World]:
+    built = World(tmp_path, smtp[1])
+    yield built
+    built.close()
+
+
+def _calendar(message: EmailMessage) -> icalendar.Calendar:
+    (part,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return icalendar.Calendar.from_ical(part.get_payload(decode=True))
+
+
+def _event(message: EmailMessage) -> Any:
+    (event,) = _calendar(message).walk("VEVENT")
+    return event
+
+
+def test_a_booking_sends_one_mail_each_with_a_calendar_entry_in_local_time(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    # 09:00 Paris on the morning the clocks went forward: 07:00 UTC (CEST, +02:00).
+    appointment_id = world.book(DST_DAY + timedelta(hours=7))
+    assert inbox.received == []  # the request only wrote the outbox
+
+    assert world.delivery.relay.drain() == 1
+    (to_patient,) = inbox.to("p1@example.org")
+    (to_doctor,) = inbox.to("dr@example.org")
+    assert to_patient["Subject"] == "Appointment confirmed"
+    text = to_patient.get_body(("plain",)).get_content()
+    assert "Sunday 31 March 2030, 09:00 CEST to 09:30 (Europe/Paris)" in text
+    assert "Content-Transfer-Encoding: quoted-printable" not in to_patient.as_string()
+    html = to_patient.get_body(("html",)).get_content()
+    assert "<th>When</th>" in html
+
+    calendar = _calendar(to_patient)
+    assert calendar["METHOD"] == "REQUEST"
+    (zone,) = calendar.walk("VTIMEZONE")
+    assert zone["TZID"] == ZONE
+    event = _event(to_patient)
+    assert str(event["UID"]) == f"{appointment_id}@hellodoctor"
+    start = event.decoded("DTSTART")
+    assert (start.hour, start.minute, str(start.tzinfo)) == (9, 0, ZONE)
+    assert start.utcoffset() == timedelta(hours=2)
+    assert event["STATUS"] == "CONFIRMED"
+    assert "Patient p1" in _event(to_doctor)["SUMMARY"]
+
+    # Nothing more, however often the relay runs.
+    world.clock.advance(timedelta(hours=1))
+    assert world.delivery.relay.drain() == 0
+    assert len(inbox.received) == 2
+
+
+def test_reschedule_and_cancel_raise_the_sequence_and_cancel_the_entry(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    appointment_id = world.book(DST_DAY + timedelta(days=1, hours=8))
+    world.delivery.relay.drain()
+    world.scheduling.reschedule(PATIENT, appointment_id, DST_DAY + timedelta(days=1, hours=10))
+    world.delivery.relay.drain()
+    world.scheduling.cancel(PATIENT, appointment_id, "feeling better")
+    world.delivery.relay.drain()
+
+    booked, moved, cancelled = inbox.to("p1@example.org")
+    assert [m["Subject"] for m in (booked, moved, cancelled)] == [
+        "Appointment confirmed",
+        "Appointment moved",
+        "Appointment cancelled",
+    ]
+    sequences = [int(_event(m)["SEQUENCE"]) for m in (booked, moved, cancelled)]
+    assert sequences == sorted(set(sequences))  # raised by each change
+    assert {str(_event(m)["UID"]) for m in (booked, moved, cancelled)} == {
+        f"{appointment_id}@hellodoctor"
+    }
+    assert _calendar(cancelled)["METHOD"] == "CANCEL"
+    assert _event(cancelled)["STATUS"] == "CANCELLED"
+    assert "Was:" in moved.get_body(("plain",)).get_content()
+
+
+def test_a_notice_about_a_state_that_no_longer_holds_is_not_sent(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    appointment_id = world.book(DST_DAY + timedelta(days=1, hours=8))
+    world.scheduling.cancel(PATIENT, appointment_id, "changed plans")
+    world.delivery.relay.drain()  # the booking's event arrives after the cancellation
+
+    assert [m["Subject"] for m in inbox.to("p1@example.org")] == ["Appointment cancelled"]
+
+
+def test_a_relay_killed_between_handing_on_and_marking_still_has_one_effect(
+    world: World, smtp: tuple[SmtpInbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, _ = smtp
+    world.book(DST_DAY + timedelta(days=1, hours=8))
+    outbox, _ = world.storage.delivery()
+
+    class Killed(BaseException):
+        pass
+
+    def die(*_: object) -> None:
+        raise Killed
+
+    dying = build_delivery(
+        (outbox, world.storage.delivery()[1]),
+        world.messenger,
+        world.storage,
+        world.clock,
+        broker_url=None,
+        policy=RetryPolicy(),
+    )
+    monkeypatch.setattr(outbox, "mark_sent", die)
+    with pytest.raises(Killed):
+        dying.relay.run_once()
+    assert len(inbox.received) == 2  # handed on, never marked
+
+    world.clock.advance(timedelta(minutes=10))  # the dead relay's lease lapses
+    assert world.delivery.relay.drain() == 1  # handed on again...
+    assert len(inbox.received) == 2  # ...and the inbox made it one effect
+
+
+def test_a_failing_outlet_is_retried_with_backoff_then_dead_lettered_and_retried_by_an_admin(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    world.book(DST_DAY + timedelta(days=1, hours=8))
+    world.outlet.down = True
+
+    relay = world.delivery.relay
+    assert relay.run_once().failed == 1
+    assert relay.run_once().claimed == 0  # not due yet
+    world.clock.advance(relay.policy.first_delay)
+    assert relay.run_once().failed == 1
+    world.clock.advance(relay.policy.first_delay * 2)
+    assert relay.run_once().dead == 1  # the third failure of three
+    world.clock.advance(timedelta(days=1))
+    assert relay.run_once().claimed == 0
+
+    (letter,) = relay.dead_letters(ADMIN)
+    assert letter.entry.event_type == "AppointmentBooked"
+    assert "cannot send e-mail" in letter.error
+    world.outlet.down = False
+    relay.retry(ADMIN, letter.entry.id)
+    assert relay.drain() == 1
+    assert {m["To"] for m in inbox.received} == {"p1@example.org", "dr@example.org"}
+    assert relay.dead_letters(ADMIN) == []
+
+
+def test_fifty_deliveries_of_one_entry_send_one_mail(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    world.book(DST_DAY + timedelta(days=1, hours=8))
+    outbox, _ = world.storage.delivery()
+    (entry,) = outbox.claim(world.clock.now(), timedelta(minutes=1), 10)
+    handle = world.delivery.transport.send
+    for _ in range(50):
+        assert handle([entry]) == {}
+    assert len(inbox.received) == 2
+
+
+def test_an_entry_becomes_one_notice_per_person_told(world: World) -> None:
+    world.book(DST_DAY + timedelta(days=1, hours=8))
+    outbox, _ = world.storage.delivery()
+    (entry,) = outbox.claim(world.clock.now(), timedelta(minutes=1), 10)
+    assert isinstance(entry, OutboxEntry)
+    event = event_of(entry.event_type, dict(entry.payload))
+    to_patient, to_doctor = world.delivery.consumer.notices(event)
+    assert (to_patient.kind, to_patient.email) == (
+        NoticeKind.BOOKED,
+        EmailAddress("p1@example.org"),
+    )
+    assert (to_doctor.kind, to_doctor.email) == (NoticeKind.BOOKED, EmailAddress("dr@example.org"))
