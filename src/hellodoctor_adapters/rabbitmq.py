@@ -134,9 +134,9 @@ class RabbitConsumer:
         """Connects and declares the exchange, the queue and its binding."""
         return self._link.channel()
 
-    def run(self, idle_seconds: float | None = None) -> int:
-        """Handle messages until none came for ``idle_seconds`` (None: for ever); returns how
-        many were acknowledged."""
+    def run(self, idle_seconds: float | None = None, limit: int | None = None) -> int:
+        """Handle messages until none came for ``idle_seconds`` (None: for ever) or ``limit``
+        were acknowledged; returns how many were."""
         channel = self.declare()
         handled = 0
         try:
@@ -153,6 +153,8 @@ class RabbitConsumer:
                     continue
                 channel.basic_ack(method.delivery_tag)
                 handled += 1
+                if limit is not None and handled >= limit:
+                    break
         except AMQPError as error:
             self._link.close()
             raise BackendUnavailable(f"RabbitMQ consumer stopped: {error!r}") from error
