@@ -10,7 +10,16 @@ from typing import Any
 import falcon
 
 from hellodoctor_http import problems
-from hellodoctor_http.api import Api, accounts, appointments, doctors, operations, payments, values
+from hellodoctor_http.api import (
+    Api,
+    accounts,
+    appointments,
+    doctors,
+    notifications,
+    operations,
+    payments,
+    values,
+)
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -23,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     *accounts.ROUTES,
     *payments.ROUTES,
     *operations.ROUTES,
+    *notifications.ROUTES,
 )
 
 
@@ -36,6 +46,7 @@ def openapi_document() -> dict[str, Any]:
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
             **operations.SCHEMAS,
+            **notifications.SCHEMAS,
         },
     )
 

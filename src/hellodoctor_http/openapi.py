@@ -180,6 +180,7 @@ def document(
                 "payment provider's webhook.",
             },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
+            {"name": "notifications", "description": "Dead-lettered events and their retry."},
         ],
         "paths": paths,
         "components": {
