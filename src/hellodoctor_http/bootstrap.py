@@ -103,6 +103,7 @@ def bootstrap(
             clock,
             broker_url=settings.broker_url,
             policy=RetryPolicy(max_attempts=settings.relay_max_attempts),
+            reminders=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
         )
         if offered is not None
         else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from attrs import define
 
@@ -27,7 +28,7 @@ from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery, OutboxEntry, 
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
-from hellodoctor_domain.use_cases.notifying import NotificationConsumer
+from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, NotificationConsumer
 
 _log = logging.getLogger("hellodoctor.delivery")
 
@@ -77,9 +78,12 @@ def build_delivery(
     *,
     broker_url: str | None,
     policy: RetryPolicy,
+    reminders: tuple[timedelta, ...] = DEFAULT_REMINDERS,
 ) -> Delivery:
     outbox, inbox = delivery_and_inbox
-    consumer = NotificationConsumer(storage, inbox, messenger, clock)
+    consumer = NotificationConsumer(
+        storage, inbox, messenger, clock, outbox=outbox, reminders=reminders
+    )
     transport: Transport
     if broker_url:
         from hellodoctor_adapters.rabbitmq import RabbitTransport

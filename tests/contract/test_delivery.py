@@ -210,3 +210,79 @@ def test_an_entry_becomes_one_notice_per_person_told(world: World) -> None:
         EmailAddress("p1@example.org"),
     )
     assert (to_doctor.kind, to_doctor.email) == (NoticeKind.BOOKED, EmailAddress("dr@example.org"))
+
+
+def _reminders(inbox: SmtpInbox) -> list[EmailMessage]:
+    return [
+        m for m in inbox.to("p1@example.org") if m["X-HelloDoctor-Kind"] == "appointment-reminder"
+    ]
+
+
+def test_reminders_come_24_hours_and_1_hour_before_in_local_time_across_daylight_saving(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    visit = DST_DAY + timedelta(hours=7)  # Sunday 09:00 CEST; the day before, 08:00 was CET
+    world.book(visit)
+    world.delivery.relay.drain()  # the booking's mails; the reminders are scheduled
+    world.clock.set(visit - timedelta(hours=24, seconds=1))
+    assert world.delivery.relay.drain() == 0  # not due yet
+
+    world.clock.set(visit - timedelta(hours=24))
+    assert world.delivery.relay.drain() == 1
+    (day_before,) = _reminders(inbox)
+    text = day_before.get_body(("plain",)).get_content()
+    assert "your appointment is in 24 hours" in text
+    assert "Sunday 31 March 2030, 09:00 CEST" in text
+    assert _event(day_before).decoded("DTSTART").utcoffset() == timedelta(hours=2)
+
+    world.clock.set(visit - timedelta(hours=1))
+    assert world.delivery.relay.drain() == 1
+    assert "is in 1 hour." in _reminders(inbox)[-1].get_body(("plain",)).get_content()
+    assert len(_reminders(inbox)) == 2
+
+
+def test_a_reminder_for_an_appointment_cancelled_after_it_was_scheduled_is_not_sent(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    visit = DST_DAY + timedelta(days=1, hours=8)
+    appointment_id = world.book(visit)
+    world.delivery.relay.drain()  # reminders scheduled
+    world.scheduling.cancel(PATIENT, appointment_id, "feeling better")
+    world.delivery.relay.drain()
+
+    world.clock.set(visit)
+    assert world.delivery.relay.drain() == 2  # both fell due and were delivered...
+    assert _reminders(inbox) == []  # ...to nothing: the appointment is cancelled
+
+
+def test_after_a_reschedule_the_old_reminder_is_not_sent_and_the_new_one_is(
+    world: World, smtp: tuple[SmtpInbox, int]
+) -> None:
+    inbox, _ = smtp
+    first = DST_DAY + timedelta(days=1, hours=8)
+    moved = first + timedelta(hours=3)
+    appointment_id = world.book(first)
+    world.delivery.relay.drain()
+    world.scheduling.reschedule(PATIENT, appointment_id, moved)
+    world.delivery.relay.drain()
+
+    world.clock.set(first - timedelta(hours=1))  # the old 1-hour reminder's time
+    world.delivery.relay.drain()
+    old_times = [
+        m for m in _reminders(inbox) if "in 1 hour" in m.get_body(("plain",)).get_content()
+    ]
+    assert old_times == []
+
+    world.clock.set(moved - timedelta(hours=1))
+    world.delivery.relay.drain()
+    (reminder,) = [
+        m for m in _reminders(inbox) if "in 1 hour" in m.get_body(("plain",)).get_content()
+    ]
+    # 08:00 UTC moved by 3 hours: 11:00 UTC, 13:00 in Paris (CEST since Sunday).
+    assert "Monday 1 April 2030, 13:00 CEST" in reminder.get_body(("plain",)).get_content()
+    # Each lead time sent once, for the new time only.
+    sent = [m.get_body(("plain",)).get_content() for m in _reminders(inbox)]
+    assert len(sent) == 2
+    assert all("Monday 1 April 2030, 13:00 CEST" in text for text in sent)

@@ -8,7 +8,7 @@ reads right.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
@@ -28,6 +28,7 @@ _SUBJECTS = {
     NoticeKind.CANCELLED: "Appointment cancelled",
     NoticeKind.HOLD_EXPIRED: "Reservation released: it was not paid in time",
     NoticeKind.NO_SHOW: "You missed your appointment",
+    NoticeKind.REMINDER: "Reminder: your appointment",
 }
 _HEADLINES = {
     NoticeKind.HELD: "We are holding this time for you until it is paid.",
@@ -37,6 +38,7 @@ _HEADLINES = {
     NoticeKind.CANCELLED: "Your appointment is cancelled.",
     NoticeKind.HOLD_EXPIRED: "The reserved time was released because it was not paid in time.",
     NoticeKind.NO_SHOW: "You were marked as not attending this appointment.",
+    NoticeKind.REMINDER: "A reminder of your appointment",
 }
 
 
@@ -84,7 +86,7 @@ class EmailMessenger:
         to_patient = notice.recipient is Role.PATIENT
         facts = {
             "name": notice.patient.name if to_patient else notice.doctor.name,
-            "headline": _HEADLINES[notice.kind],
+            "headline": _headline(notice),
             "when": span(notice.time, zone),
             "previous": span(notice.previous_time, zone) if notice.previous_time else "",
             "doctor": notice.doctor.name,
@@ -124,6 +126,15 @@ class EmailMessenger:
         )
         message["X-HelloDoctor-Calendar-UID"] = appointment_uid(notice.appointment)
         return message
+
+
+def _headline(notice: AppointmentNotice) -> str:
+    if notice.kind is NoticeKind.REMINDER and notice.before is not None:
+        minutes = notice.before // timedelta(minutes=1)
+        hours = minutes // 60
+        ahead = f"{minutes} minutes" if minutes % 60 else f"{hours} hour{'s' * (hours != 1)}"
+        return f"A reminder: your appointment is in {ahead}."
+    return _HEADLINES[notice.kind]
 
 
 def _address(sender: str) -> str:

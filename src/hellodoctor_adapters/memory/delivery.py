@@ -14,6 +14,7 @@ from attrs import define, evolve
 from hellodoctor_adapters.memory.storage import InMemoryStore
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import NotFound
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import DeadLetter, Inbox, OutboxDelivery, OutboxEntry
 
 
@@ -117,6 +118,14 @@ class MemoryDelivery(OutboxDelivery):
                 return False
             self._store.deliveries[position] = _State(retry_at=now)
             return True
+
+    def schedule(self, event: DomainEvent, due_at: datetime, key: str) -> None:
+        with self._store.lock:
+            if ("scheduled", key) in self._store.inbox:
+                return
+            self._store.inbox[("scheduled", key)] = len(self._store.outbox)
+            self._store.deliveries[len(self._store.outbox)] = _State(retry_at=due_at)
+            self._store.outbox.append(OutboxMessage.of(event))
 
     def pending(self) -> int:
         with self._store.lock:

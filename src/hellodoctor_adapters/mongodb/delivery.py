@@ -8,6 +8,7 @@ pick the same candidate cannot both lease it. Inbox documents are ``{consumer}/{
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,9 +16,10 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from hellodoctor_adapters.mongodb.documents import CONVERTER
+from hellodoctor_adapters.mongodb.documents import CONVERTER, event_to_document
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
 from hellodoctor_adapters.outbox import OutboxMessage, event_class
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import DeadLetter, Inbox, OutboxDelivery, OutboxEntry
 
 _META = ("_id", "type", "aggregate_type", "aggregate_id", "_delivery")
@@ -119,6 +121,13 @@ class MongoDelivery(OutboxDelivery):
             },
         )
         return changed.modified_count == 1
+
+    @translated
+    def schedule(self, event: DomainEvent, due_at: datetime, key: str) -> None:
+        document = event_to_document(event, f"scheduled/{key}")
+        document["_delivery"] = {"retry_at": due_at}
+        with contextlib.suppress(DuplicateKeyError):  # scheduled already: the key is its _id
+            self._outbox.insert_one(document)
 
     @translated
     def pending(self) -> int:

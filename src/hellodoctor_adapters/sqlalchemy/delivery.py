@@ -16,12 +16,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from attrs import asdict
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.schema import inbox, outbox
+from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import DeadLetter, Inbox, OutboxDelivery, OutboxEntry
+
+# The inbox's consumer name under which scheduled entries' keys are kept.
+SCHEDULER = "scheduled"
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -112,6 +118,21 @@ class SqlDelivery(OutboxDelivery):
                 .values(attempts=0, dead_at=None, retry_at=now, leased_until=None)
             )
         return changed.rowcount == 1
+
+    def schedule(self, event: DomainEvent, due_at: datetime, key: str) -> None:
+        # The key is taken in the inbox (its primary key decides) in the same transaction as
+        # the entry is stored, so a key stores one entry however often it is scheduled.
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        take = (
+            dialect.insert(inbox)
+            .values(consumer=SCHEDULER, entry_id=key, leased_until=due_at, finished_at=due_at)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.entry_id)
+        )
+        with translated_errors(), self._engine.begin() as connection:
+            if connection.execute(take).first() is not None:
+                row = {**asdict(OutboxMessage.of(event)), "retry_at": due_at}
+                connection.execute(sa.insert(outbox).values(row))
 
     def pending(self) -> int:
         query = (

@@ -13,7 +13,7 @@ import pytest
 
 from hellodoctor_adapters.outbox import event_of
 from hellodoctor_adapters.testing.fixtures import MONDAY, appointment, at, seed
-from hellodoctor_domain.model.events import AppointmentBooked
+from hellodoctor_domain.model.events import AppointmentBooked, AppointmentReminderDue
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
@@ -142,6 +142,26 @@ class OutboxDeliveryContract:
             thread.join()
         every = [entry_id for ids in taken for entry_id in ids]
         assert len(every) == len(set(every)) == 30
+
+    def test_a_scheduled_entry_is_claimed_from_its_due_time_and_stored_once(
+        self, delivery: OutboxDelivery
+    ) -> None:
+        visit = appointment("a9", at(9))
+        reminder = AppointmentReminderDue(
+            occurred_at=NOW + timedelta(hours=5),
+            appointment_id=visit.id,
+            doctor_id=visit.doctor_id,
+            patient_id=visit.patient_id,
+            time=visit.time,
+            version=3,
+            before=timedelta(hours=24),
+        )
+        delivery.schedule(reminder, NOW + timedelta(hours=5), "a9/3/24h")
+        delivery.schedule(reminder, NOW + timedelta(hours=5), "a9/3/24h")  # a retry: no copy
+        assert delivery.pending() == 1
+        assert delivery.claim(NOW + timedelta(hours=4), LEASE, 10) == []
+        (entry,) = delivery.claim(NOW + timedelta(hours=5), LEASE, 10)
+        assert event_of(entry.event_type, dict(entry.payload)) == reminder
 
     def test_the_inbox_lets_one_handler_take_an_entry_once(self, inbox: Inbox) -> None:
         assert inbox.begin("mail", "e1", NOW, LEASE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from attrs import define
@@ -35,6 +35,7 @@ class NoticeKind(enum.StrEnum):
     CANCELLED = "cancelled"
     HOLD_EXPIRED = "hold_expired"
     NO_SHOW = "no_show"
+    REMINDER = "reminder"
 
 
 @define(frozen=True)
@@ -55,6 +56,7 @@ class AppointmentNotice:
     refund: Money | None = None
     amount: Money | None = None  # paid
     hold_expires_at: datetime | None = None
+    before: timedelta | None = None  # a reminder's lead time
 
 
 class AppointmentMessenger(Protocol):

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from attrs import define
 
+from hellodoctor_domain.model.events import DomainEvent
+
 
 @define(frozen=True)
 class OutboxEntry:
@@ -68,6 +70,11 @@ class OutboxDelivery(abc.ABC):
     @abc.abstractmethod
     def retry(self, entry_id: str, now: datetime) -> bool:
         """A dead entry back to pending with its attempts reset; False if it is not dead."""
+
+    @abc.abstractmethod
+    def schedule(self, event: DomainEvent, due_at: datetime, key: str) -> None:
+        """Store ``event`` as an entry first due at ``due_at`` (a reminder). ``key`` names it:
+        scheduling the same key again stores nothing more."""
 
     @abc.abstractmethod
     def pending(self) -> int:

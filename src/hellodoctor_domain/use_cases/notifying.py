@@ -5,6 +5,11 @@ after, so a redelivered entry -- the relay retried, the broker redelivered -- se
 again (``ports/outbox.py``). A message is never sent for a state that no longer holds: a
 "booked" or "rescheduled" notice whose appointment has since been cancelled, expired or moved
 is dropped (the later event tells the newer truth).
+
+Reminders: when a visit is booked or moved, the consumer schedules one reminder per configured
+lead time (24 h and 1 h before by default) in the outbox, due then and tied to the
+appointment's version; when one falls due it is sent only if the appointment is still booked
+at that version -- cancelled or moved since, and it is silently dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from hellodoctor_domain.model.events import (
     AppointmentHeld,
     AppointmentHoldExpired,
     AppointmentMarkedNoShow,
+    AppointmentReminderDue,
     AppointmentRescheduled,
     DomainEvent,
 )
@@ -28,7 +34,7 @@ from hellodoctor_domain.ports.notifications import (
     AppointmentNotice,
     NoticeKind,
 )
-from hellodoctor_domain.ports.outbox import Inbox
+from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
@@ -44,7 +50,9 @@ _NOTICES: dict[type[DomainEvent], tuple[NoticeKind, tuple[Role, ...]]] = {
     AppointmentHoldExpired: (NoticeKind.HOLD_EXPIRED, (Role.PATIENT,)),
     AppointmentMarkedNoShow: (NoticeKind.NO_SHOW, (Role.PATIENT,)),
     PaymentSucceeded: (NoticeKind.PAYMENT_RECEIVED, (Role.PATIENT,)),
+    AppointmentReminderDue: (NoticeKind.REMINDER, (Role.PATIENT,)),
 }
+DEFAULT_REMINDERS = (timedelta(hours=24), timedelta(hours=1))
 # Notices about a state that must still hold when they are sent: (status, time) as the event.
 _CURRENT_ONLY = {
     NoticeKind.HELD: AppointmentStatus.HELD,
@@ -61,10 +69,16 @@ class NotificationConsumer:
         messenger: AppointmentMessenger,
         clock: Clock,
         *,
+        outbox: OutboxDelivery | None = None,
+        reminders: tuple[timedelta, ...] = DEFAULT_REMINDERS,
         lease: timedelta = timedelta(minutes=5),
     ) -> None:
+        """``outbox`` is where reminders are scheduled (none without it); ``reminders`` how
+        long before a visit each is sent."""
         self._uow = uow
         self._inbox = inbox
+        self._outbox = outbox
+        self._reminders = reminders
         self._messenger = messenger
         self._clock = clock
         self._lease = lease
@@ -87,7 +101,8 @@ class NotificationConsumer:
         return sent
 
     def notices(self, event: DomainEvent) -> list[AppointmentNotice]:
-        """The messages ``event`` calls for, given the appointment as it is now."""
+        """The messages ``event`` calls for, given the appointment as it is now (and, for a
+        booking or a move, its reminders scheduled)."""
         found = _NOTICES.get(type(event))
         appointment_id = getattr(event, "appointment_id", None)
         if found is None or not isinstance(appointment_id, AppointmentId):
@@ -98,8 +113,11 @@ class NotificationConsumer:
             doctor = uow.doctors.get(appointment.doctor_id)
             patient = uow.patients.get(appointment.patient_id)
         time: TimeRange | None = getattr(event, "time", None)
-        if not _still_true(kind, appointment, time):
+        if not _still_true(event, appointment, time):
             return []
+        if isinstance(event, AppointmentBooked | AppointmentRescheduled):
+            # Idempotent (keyed by version and lead time): a redelivery schedules nothing new.
+            self._schedule_reminders(appointment)
         emails = {Role.PATIENT: patient.email, Role.DOCTOR: doctor.email}
         return [
             AppointmentNotice(
@@ -114,14 +132,42 @@ class NotificationConsumer:
                 refund=getattr(event, "refund", None),
                 amount=getattr(event, "amount", None),
                 hold_expires_at=getattr(event, "hold_expires_at", None),
+                before=getattr(event, "before", None),
             )
             for role in recipients
             if (email := emails[role]) is not None
         ]
 
+    def _schedule_reminders(self, appointment: Appointment) -> None:
+        """One reminder per lead time still ahead, tied to the appointment's version."""
+        if self._outbox is None:
+            return
+        now = self._clock.now()
+        for before in self._reminders:
+            due = appointment.time.start - before
+            if due <= now:
+                continue
+            reminder = AppointmentReminderDue(
+                occurred_at=due,
+                appointment_id=appointment.id,
+                doctor_id=appointment.doctor_id,
+                patient_id=appointment.patient_id,
+                time=appointment.time,
+                version=appointment.version,
+                before=before,
+            )
+            key = (
+                f"reminder/{appointment.id}/{appointment.version}/{before // timedelta(minutes=1)}"
+            )
+            self._outbox.schedule(reminder, due, key)
 
-def _still_true(kind: NoticeKind, appointment: Appointment, time: TimeRange | None) -> bool:
-    status = _CURRENT_ONLY.get(kind)
+
+def _still_true(event: DomainEvent, appointment: Appointment, time: TimeRange | None) -> bool:
+    if isinstance(event, AppointmentReminderDue):
+        booked = appointment.status is AppointmentStatus.BOOKED
+        return booked and appointment.version == event.version
+    found = _NOTICES.get(type(event))
+    status = _CURRENT_ONLY.get(found[0]) if found else None
     if status is None:
         return True
     return appointment.status is status and (time is None or appointment.time == time)

@@ -1,4 +1,4 @@
-"""Outbox delivery state and the consumers' inbox (notifications).
+"""Outbox delivery state and the consumers' inbox (which also names scheduled entries).
 
 Revision ID: 0006_notifications
 Revises: 0004
@@ -47,7 +47,13 @@ def downgrade() -> None:
     # SQLite copies the table to drop columns: the partial index is made again after, as 0004 does.
     op.drop_index("ix_outbox_pending", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
-        for column in ("last_error", "dead_at", "retry_at", "leased_until", "attempts"):
+        for column in (
+            "last_error",
+            "dead_at",
+            "retry_at",
+            "leased_until",
+            "attempts",
+        ):
             batch.drop_column(column)
     op.create_index(
         "ix_outbox_pending",
