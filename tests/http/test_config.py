@@ -192,9 +192,7 @@ def test_stripe_keys_need_the_stripe_adapter() -> None:
 
 def test_reminder_lead_times_are_whole_positive_minutes() -> None:
     assert Settings.from_environ({}).reminder_minutes == (1440, 60)
-    assert Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": "120"}).reminder_minutes == (
-        120,
-    )
+    assert Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": "120"}).reminder_minutes == (120,)
     assert Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": ""}).reminder_minutes == ()
     for wrong in ("soon", "60,-5"):
         with pytest.raises(ConfigurationError, match="HELLODOCTOR_REMINDER_MINUTES"):
