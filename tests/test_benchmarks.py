@@ -67,6 +67,7 @@ def test_every_benchmark_is_found() -> None:
         "bench_storage.py",
         "bench_http.py",
         "bench_mongodb.py",
+        "bench_slow_clients.py",
     }
 
 

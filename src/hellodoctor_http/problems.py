@@ -115,6 +115,25 @@ PROBLEMS = _catalogue(
     ProblemType("refund-exceeds-payment", 409, "That refund is more than was paid"),
     ProblemType("webhook-rejected", 400, "The webhook's signature or body is not valid"),
     ProblemType("internal-error", 500, "Something went wrong on our side"),
+    # Answered by the serving front (front.py) before the app sees the request.
+    ProblemType(
+        "request-timeout",
+        408,
+        "The request did not arrive in time",
+        "Send the whole request head (and body) promptly; the connection is closed.",
+    ),
+    ProblemType(
+        "request-header-fields-too-large",
+        431,
+        "The request head is too large or has too many header fields",
+    ),
+    ProblemType(
+        "server-timeout",
+        503,
+        "The server did not answer in time",
+        "Retry later; Retry-After says when. The request may still take effect: "
+        "retry with the same Idempotency-Key where the operation takes one.",
+    ),
     ProblemType(
         "backend-unavailable",
         503,
@@ -220,6 +239,23 @@ def unauthorized(detail: str, *, invalid_token: bool = False) -> Problem:
     return Problem("unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
+def problem_document(
+    problem_type: ProblemType, detail: str, instance: str, request_id: str | None
+) -> dict[str, Any]:
+    """The body of a problem; also written by the serving front (``front.py``) for the
+    requests it refuses before the app sees them."""
+    body: dict[str, Any] = {
+        "type": problem_type.uri,
+        "title": problem_type.title,
+        "status": problem_type.status,
+        "detail": detail or problem_type.title,
+        "instance": instance,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
 def render(
     req: falcon.Request,
     resp: falcon.Response,
@@ -229,16 +265,9 @@ def render(
     field_errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
 ) -> None:
-    body: dict[str, Any] = {
-        "type": problem_type.uri,
-        "title": problem_type.title,
-        "status": problem_type.status,
-        "detail": detail or problem_type.title,
-        "instance": req.relative_uri,
-    }
-    request_id = getattr(req.context, "request_id", None)
-    if request_id:
-        body["request_id"] = request_id
+    body = problem_document(
+        problem_type, detail, req.relative_uri, getattr(req.context, "request_id", None)
+    )
     if field_errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in field_errors]
     resp.status = problem_type.status

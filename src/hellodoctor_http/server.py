@@ -3,7 +3,9 @@
 Settings are read once, in the master, so every worker signs with the same key (even a
 generated development key) and a misconfiguration stops the master before any worker forks.
 Each worker builds its own app (``preload_app`` off): database engines and pools must not be
-shared across ``fork``.
+shared across ``fork``. Each worker reads requests on an event loop and runs the app in
+``THREADS_PER_WORKER`` threads (``front.py``), so slow clients hold sockets, not workers, and
+connections are kept alive between requests.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from hellodoctor_http.config import MULTIPROCESS_VARIABLE, Settings
 
 MAX_WORKERS = 12
+# Requests one worker runs at once (the app is thread-safe; each thread may hold a database
+# connection, within SQLAlchemy's pool of 5 + 10 overflow).
+THREADS_PER_WORKER = 4
+# Open connections one worker keeps (idle keep-alive and slow ones included); more are closed.
+CONNECTIONS_PER_WORKER = 1000
+# Header fields in one request (gunicorn's limit, now enforced by front.Guard).
+MAX_HEADER_FIELDS = 100
 
 
 def default_workers() -> int:
@@ -59,11 +68,21 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        """The app factory, run in each worker after the fork."""
+        """The app factory, run in each worker after the fork: the Falcon app in a thread pool
+        behind the front's guard (an ASGI app for the worker's event loop)."""
+        from a2wsgi import WSGIMiddleware
+
         from hellodoctor_http.app import create_app
         from hellodoctor_http.bootstrap import bootstrap
+        from hellodoctor_http.front import Guard
 
-        return create_app(bootstrap(self._settings))
+        app = create_app(bootstrap(self._settings))
+        return Guard(
+            WSGIMiddleware(app, workers=self.cfg.threads),  # type: ignore[arg-type]
+            max_header_fields=MAX_HEADER_FIELDS,
+            max_body_bytes=self._settings.max_body_bytes,
+            timeout=self.cfg.timeout,
+        )
 
 
 def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> None:
@@ -74,9 +93,15 @@ def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> 
     options: dict[str, Any] = {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        # An event loop per worker (uvicorn's), the app in threads: see front.py.
+        "worker_class": "hellodoctor_http.front.FrontWorker",
+        "threads": THREADS_PER_WORKER,
+        "worker_connections": CONNECTIONS_PER_WORKER,
+        # A request unanswered after this many seconds is answered 503; a worker whose loop
+        # is stuck that long is restarted.
         "timeout": timeout,
         "graceful_timeout": timeout,
+        # Idle seconds a kept-alive connection waits for its next request.
         "keepalive": 5,
         # The app writes one JSON line per request; gunicorn's own access log would double it.
         "accesslog": None,
@@ -85,9 +110,7 @@ def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> 
         "preload_app": False,
         "child_exit": _child_exit,
         "proc_name": "hellodoctor",
-        # Bounded header sizes: oversized request lines are refused before the app.
-        "limit_request_line": 8190,
-        "limit_request_fields": 100,
+        # Request head limits are front.py's: gunicorn's own parser no longer reads requests.
     }
     if not settings.is_production and not settings.broker_url:
         options.update(_background_delivery(settings))

@@ -3,6 +3,7 @@ against a SQLite file, driven over HTTP."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -255,3 +256,109 @@ def test_64_concurrent_bookings_of_one_slot_make_exactly_one_appointment(server:
     assert outcomes == {201: 1, 409: CONTENDERS - 1}
     _status, _, taken = _call(server, "GET", f"/api/v1/doctors/dr-e2e/slots?from={slot['start']}")
     assert slot["start"] not in {s["start"] for s in taken["slots"]}
+
+
+# -- slow and hostile clients (front.py) ------------------------------------------------------
+
+SLOW_CLIENTS = 60  # far more than workers x threads: under sync workers this stopped the API
+NORMAL_ANSWER_SECONDS = 10
+
+
+def _raw(server: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are and read one answer (its head, then Content-Length bytes)."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (part := connection.recv(65536)):
+            answer += part
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status_line, *fields = head.decode("latin-1").split("\r\n")
+        headers = {n.lower(): v.strip() for n, _, v in (f.partition(":") for f in fields)}
+        while len(body) < int(headers["content-length"]) and (part := connection.recv(65536)):
+            body += part
+    return int(status_line.split()[1]), headers, body
+
+
+def _assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, slug: str) -> None:
+    got_status, headers, body = answer
+    assert got_status == status, body
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["type"] == f"https://hellodoctor.dev/problems/{slug}"
+    assert problem["status"] == status
+    assert problem["request_id"] == headers["x-request-id"]
+
+
+def test_a_normal_request_is_answered_while_many_clients_trickle_their_headers(
+    server: str,
+) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    slow = [socket.create_connection((host, int(port)), timeout=30) for _ in range(SLOW_CLIENTS)]
+    try:
+        for connection in slow:
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        # Every slow connection is open and unfinished; a new visitor is answered at once
+        # (the socket timeout bounds "at once": sync workers took minutes here).
+        for _ in range(5):
+            visitor = http.client.HTTPConnection(host, int(port), timeout=NORMAL_ANSWER_SECONDS)
+            visitor.request("GET", "/api/v1/doctors")
+            answer = visitor.getresponse()
+            assert (answer.status, answer.getheader("Content-Type")) == (200, "application/json")
+            visitor.close()
+        # The slow ones were held, not dropped: finishing a head gets its answer.
+        slow[0].sendall(b"\r\nConnection: close\r\n\r\n")
+        assert slow[0].recv(65536).startswith(b"HTTP/1.1 200")
+    finally:
+        for connection in slow:
+            connection.close()
+
+
+def test_the_server_refuses_a_bad_request_line_as_problem_json(server: str) -> None:
+    _assert_problem(_raw(server, b"NOT AN HTTP REQUEST\r\n\r\n"), 400, "bad-request")
+    _assert_problem(_raw(server, b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n"), 400, "bad-request")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([b"X-Big: " + b"a" * 20_000], id="one-oversized-field"),
+        pytest.param([b"X-%d: a" % n for n in range(150)], id="too-many-fields"),
+    ],
+)
+def test_the_server_refuses_an_oversized_head_as_problem_json(
+    server: str, headers: list[bytes]
+) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(h + b"\r\n" for h in headers)
+    _assert_problem(_raw(server, head + b"\r\n"), 431, "request-header-fields-too-large")
+
+
+def test_a_head_still_growing_past_the_limit_is_refused_as_problem_json(server: str) -> None:
+    """The parser's own limit: the head has no end yet when it passes 16 KiB."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000
+    _assert_problem(_raw(server, head), 431, "request-header-fields-too-large")
+
+
+def test_an_announced_body_over_the_limit_is_refused_before_it_arrives(server: str) -> None:
+    request = (
+        b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10000000\r\n\r\n"
+    )
+    _assert_problem(_raw(server, request), 413, "payload-too-large")
+
+
+def test_connections_are_kept_alive_between_requests(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        for _ in range(3):
+            connection.request("GET", "/healthz")
+            answer = connection.getresponse()
+            assert (answer.status, answer.read()) == (200, b'{"status":"ok"}')
+            assert answer.getheader("Connection") != "close"
+        first_socket = connection.sock
+        connection.request("GET", "/readyz")
+        connection.getresponse().read()
+        assert connection.sock is first_socket
+    finally:
+        connection.close()
