@@ -43,10 +43,22 @@ def _mongodb() -> dict[str, str]:
     return {"HELLODOCTOR_BENCH_MONGODB_URI": named} if named else {}
 
 
+def _rabbitmq() -> dict[str, str]:
+    import pika
+
+    url = os.environ.get("HELLODOCTOR_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as error:
+        unavailable(f"bench_relay.py needs RabbitMQ at {url} ({error!r})")
+    return {"HELLODOCTOR_BENCH_AMQP_URL": url}
+
+
 # The variable a script reads -> the service's settings for it.
 SERVICES: dict[str, Callable[[], dict[str, str]]] = {
     "HELLODOCTOR_BENCH_POSTGRES_URL": _postgres,
     "HELLODOCTOR_BENCH_MONGODB_URI": _mongodb,
+    "HELLODOCTOR_BENCH_AMQP_URL": _rabbitmq,
 }
 
 

@@ -34,6 +34,14 @@ def as_email(notification: Notification, sender: str) -> EmailMessage:
     return message
 
 
+def _stamp(message: EmailMessage, sender: str) -> None:
+    """The headers every message carries: a composed one may leave them to the notifier."""
+    if "From" not in message:
+        message["From"] = sender
+    if "Message-ID" not in message:
+        message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or None)
+
+
 class SmtpNotifier:
     """Sends each notification as one message. ``security`` is ``starttls`` (port 587),
     ``tls`` (implicit, port 465) or ``none`` (a relay on localhost)."""
@@ -56,7 +64,11 @@ class SmtpNotifier:
         self._security, self._timeout = security, timeout
 
     def send(self, notification: Notification) -> None:
-        message = as_email(notification, self._sender)
+        self.deliver(as_email(notification, self._sender))
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Send a message already composed (appointment mails, ``mail/``)."""
+        _stamp(message, self._sender)
         try:
             if self._security == "tls":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -88,9 +100,14 @@ class MaildirNotifier:
         self._sender = sender
 
     def send(self, notification: Notification) -> None:
+        self.deliver(as_email(notification, self._sender))
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Deliver a message already composed (appointment mails, ``mail/``)."""
+        _stamp(message, self._sender)
         try:
             box = mailbox.Maildir(self.folder, create=True)
-            box.add(as_email(notification, self._sender))
+            box.add(message)
         except OSError as error:
             raise BackendUnavailable(f"cannot write mail to {self.folder}: {error}") from error
 

@@ -67,3 +67,23 @@ class OutboxMessage:
             occurred_at=utc(event.occurred_at),
             payload=payload,
         )
+
+
+def event_class(event_type: str) -> type[DomainEvent]:
+    """The event class an outbox record names (``event_type``, the class name)."""
+    # Imported so every event family is registered as a subclass before the walk.
+    import hellodoctor_domain.model.accounts
+    import hellodoctor_domain.model.payments  # noqa: F401
+
+    waiting: list[type[DomainEvent]] = [DomainEvent]
+    while waiting:
+        kind = waiting.pop()
+        if kind.__name__ == event_type:
+            return kind
+        waiting.extend(kind.__subclasses__())
+    raise KeyError(f"no domain event named {event_type!r}")
+
+
+def event_of(event_type: str, payload: dict[str, Any]) -> DomainEvent:
+    """The event back from its outbox record."""
+    return json_converter.structure(payload, event_class(event_type))

@@ -15,12 +15,17 @@ in several processes at once, returning how many of each thing it did (``{"claim
 ``hellodoctor worker`` calls it on every pass; a factory without it simply has none. The built-in
 factories all offer it: MongoDB repairs wallet writes, sweeps stale claims and relays stranded
 events; memory and SQL, whose units of work are all or nothing, do nothing.
+
+Delivery (optional). A factory whose outbox can be relayed offers ``delivery() ->
+tuple[OutboxDelivery, Inbox]`` (``ports/outbox.py``): the outbox's delivery state and the
+consumers' inbox, both in the same database. The built-in factories all offer it.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
 
 ENTRY_POINT_GROUP = "hellodoctor.unit_of_work"
@@ -51,3 +56,9 @@ def open_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOf
     opener = next(iter(found)).load()
     factory: UnitOfWorkFactory = opener(url, publisher=publisher)
     return factory
+
+
+def storage_delivery(storage: UnitOfWorkFactory) -> tuple[OutboxDelivery, Inbox] | None:
+    """The storage's outbox delivery and inbox, when its factory offers them."""
+    delivery = getattr(storage, "delivery", None)
+    return delivery() if callable(delivery) else None

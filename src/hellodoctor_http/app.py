@@ -18,6 +18,7 @@ from hellodoctor_http.api import (
     consultations,
     doctors,
     documents,
+    notifications,
     operations,
     payments,
     values,
@@ -37,6 +38,7 @@ ROUTES: tuple[Route, ...] = (
     *payments.ROUTES,
     *documents.ROUTES,
     *operations.ROUTES,
+    *notifications.ROUTES,
 )
 
 
@@ -52,6 +54,7 @@ def openapi_document() -> dict[str, Any]:
             **payments.SCHEMAS,
             **documents.SCHEMAS,
             **operations.SCHEMAS,
+            **notifications.SCHEMAS,
         },
     )
 

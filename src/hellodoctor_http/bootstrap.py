@@ -19,9 +19,10 @@ from datetime import timedelta
 from attrs import define
 
 from hellodoctor_adapters.blobs import open_blob_storage
+from hellodoctor_adapters.mail import EmailMessenger
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
-from hellodoctor_adapters.registry import open_storage
+from hellodoctor_adapters.registry import open_storage, storage_delivery
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
@@ -32,16 +33,17 @@ from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
-from hellodoctor_domain.ports.notifications import Notifier
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.consultations import Consultations
+from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
+from hellodoctor_http.delivery import Delivery, build_delivery
 
 
 @define(frozen=True)
@@ -65,6 +67,8 @@ class Components:
     documents: Documents
     consultations: Consultations
     ice_servers: IceServers
+    # The outbox relay and the notification consumer (None: the storage offers no delivery).
+    delivery: Delivery | None = None
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -78,6 +82,8 @@ class Components:
     def close(self) -> None:
         """Close pooled connections (each server worker opens its own): SQLAlchemy's engines
         are disposed, MongoDB's clients closed."""
+        if self.delivery is not None:
+            self.delivery.close()
         close = getattr(self.storage, "dispose", None) or getattr(self.storage, "close", None)
         if close is not None:
             close()
@@ -106,6 +112,21 @@ def bootstrap(
         gateway,
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
+    outlet = notifier_for(settings)
+    offered = storage_delivery(storage)
+    delivery = (
+        build_delivery(
+            offered,
+            EmailMessenger(outlet, settings.mail_from),
+            storage,
+            clock,
+            broker_url=settings.broker_url,
+            policy=RetryPolicy(max_attempts=settings.relay_max_attempts),
+            reminders=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
+        )
+        if offered is not None
+        else None
+    )
     identity = Identity(
         storage,
         clock,
@@ -113,7 +134,7 @@ def bootstrap(
         hasher,
         PyOtpTotp(),
         throttle_for(settings),
-        notifier_for(settings),
+        outlet,
         IdentitySettings(
             two_factor_required_for=settings.require_totp_for,
             password_link=settings.password_link,
@@ -159,6 +180,7 @@ def bootstrap(
             settings.turn_secret,
             timedelta(seconds=settings.turn_ttl_seconds),
         ),
+        delivery=delivery,
     )
 
 
@@ -181,7 +203,7 @@ def storage_probe(uow_factory: UnitOfWorkFactory) -> Callable[[], None]:
     return probe
 
 
-def notifier_for(settings: Settings) -> Notifier:
+def notifier_for(settings: Settings) -> SmtpNotifier | MaildirNotifier:
     """SMTP when a host is configured, else a Maildir folder anyone can read (development)."""
     if settings.smtp_host:
         return SmtpNotifier(

@@ -176,11 +176,13 @@ def worker(once: bool, interval: float) -> None:
     components = _bootstrap(settings)
     try:
         housekeeping = storage_housekeeping(components.storage)
+        relay = components.delivery.relay if components.delivery is not None else None
 
         def report(done: WorkerPass) -> None:
             chores = ", ".join(f"{count} {name}" for name, count in done.housekeeping.items())
             click.echo(
-                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds"
+                f"expired {done.expired} holds, checked {done.refunds_checked} unsent refunds, "
+                f"relayed {done.relayed} events"
                 + (f"; housekeeping: {chores}" if chores else "")
                 + (f"; swept {done.orphans_swept} orphan files" if done.orphans_swept else "")
             )
@@ -192,6 +194,7 @@ def worker(once: bool, interval: float) -> None:
                     components.billing,
                     housekeeping,
                     documents=components.documents,
+                    relay=relay,
                 )
             )
             return
@@ -207,7 +210,34 @@ def worker(once: bool, interval: float) -> None:
             stop=stop,
             report=report,
             documents=components.documents,
+            relay=relay,
         )
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        components.close()
+
+
+@main.command()
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(0.1, 3600),
+    default=None,
+    help="Exit after this many seconds without a message (default: run until stopped).",
+)
+def consume(idle_exit: float | None) -> None:
+    """Turn the broker's events (HELLODOCTOR_BROKER_URL) into notifications; each message has
+    one effect however often it is delivered. Safe to run in several processes."""
+    from hellodoctor_http.server import configure_logging
+
+    configure_logging()
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    components = _bootstrap(settings)
+    try:
+        if components.delivery is None:
+            raise click.ClickException("this storage offers no outbox delivery")
+        click.echo(f"consumed {components.delivery.consume(idle_exit)} messages")
     except PortError as error:
         raise click.ClickException(str(error)) from error
     finally:

@@ -92,6 +92,11 @@ class Settings:
     smtp_security: str = "starttls"
     mail_from: str = "HelloDoctor <no-reply@localhost>"
     mail_folder: Path = DEFAULT_MAIL_FOLDER
+    # Events: relayed to RabbitMQ when set (amqp://...), else delivered straight from the outbox.
+    broker_url: str | None = field(default=None, repr=False)
+    relay_max_attempts: int = 10
+    # How long before a visit each reminder goes out (the clinic's choice; none when empty).
+    reminder_minutes: tuple[int, ...] = (24 * 60, 60)
     # Payments: Stripe when both keys are set, else the offline gateway (pay at the clinic).
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
@@ -253,6 +258,22 @@ class Settings:
                 text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER)),
             )
 
+        raw_reminders = environ.get("HELLODOCTOR_REMINDER_MINUTES", "1440,60")
+        reminder_minutes: tuple[int, ...] = ()
+        try:
+            reminder_minutes = tuple(int(part) for part in raw_reminders.split(",") if part.strip())
+        except ValueError:
+            problems.append(
+                "HELLODOCTOR_REMINDER_MINUTES is a comma-separated list of whole minutes "
+                f"(1440,60), not {raw_reminders!r}"
+            )
+        if any(minutes <= 0 for minutes in reminder_minutes):
+            problems.append("HELLODOCTOR_REMINDER_MINUTES must all be positive")
+
+        broker_url = environ.get("HELLODOCTOR_BROKER_URL", "").strip() or None
+        if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
+            problems.append("HELLODOCTOR_BROKER_URL must be an amqp:// or amqps:// URL")
+
         stripe_secret_key = environ.get("HELLODOCTOR_STRIPE_SECRET_KEY", "").strip() or None
         stripe_webhook_secret = environ.get("HELLODOCTOR_STRIPE_WEBHOOK_SECRET", "").strip() or None
         stripe_api_base = text("STRIPE_API_BASE", "").rstrip("/") or None
@@ -339,6 +360,9 @@ class Settings:
             smtp_security=smtp_security,
             mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
             mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
+            broker_url=broker_url,
+            relay_max_attempts=integer("RELAY_MAX_ATTEMPTS", 10, 1),
+            reminder_minutes=reminder_minutes,
             stripe_secret_key=stripe_secret_key,
             stripe_webhook_secret=stripe_webhook_secret,
             stripe_api_base=stripe_api_base,

@@ -270,6 +270,7 @@ def document(
                 "description": "Video consultation rooms: tickets, ICE servers, attendance.",
             },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
+            {"name": "notifications", "description": "Dead-lettered events and their retry."},
         ],
         "paths": paths,
         "components": {

@@ -115,4 +115,30 @@ def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> 
         "proc_name": "hellodoctor",
         # Request head limits are front.py's: gunicorn's own parser no longer reads requests.
     }
+    if not settings.is_production and not settings.broker_url:
+        options.update(_background_delivery(settings))
     HelloDoctorServer(settings, options).run()
+
+
+def _background_delivery(settings: Settings) -> dict[str, Any]:
+    """Gunicorn hooks that run the outbox delivery in a thread of the master (development,
+    no broker): the demo's mails arrive with nothing but ``hellodoctor serve``. The thread
+    starts once the workers are forked (they build their own connections) and stops at exit."""
+    running: list[Any] = []
+
+    def when_ready(_server: Any) -> None:
+        from hellodoctor_http.bootstrap import bootstrap
+        from hellodoctor_http.delivery import run_in_background
+
+        components = bootstrap(settings)
+        if components.delivery is None:
+            return
+        stop, _thread = run_in_background(components.delivery.relay.drain)
+        running.append((stop, components))
+
+    def on_exit(_server: Any) -> None:
+        for stop, components in running:
+            stop.set()
+            components.close()
+
+    return {"when_ready": when_ready, "on_exit": on_exit}

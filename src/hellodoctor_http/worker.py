@@ -5,8 +5,10 @@ int]``, see ``hellodoctor_adapters.registry``: on MongoDB, which writes a unit o
 atomic writes, it repairs wallet writes a crash cut short, sweeps stale claims and relays
 stranded events), then expires lapsed holds and abandons their open payments (wallet parts
 released, intents cancelled at the gateway), resends refunds the gateway has not accepted
-yet, and deletes uploaded files whose record never committed (``Documents.sweep_orphans``: only
-files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload still committing keeps its file).
+yet, relays the outbox (to the broker, or straight to the notification consumer:
+``delivery.py``), and deletes uploaded files whose record never committed
+(``Documents.sweep_orphans``: only files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload
+still committing keeps its file).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
@@ -23,6 +25,7 @@ from attrs import define, field
 from hellodoctor_domain.errors import PortError
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.documents import Documents
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 
@@ -39,6 +42,7 @@ class WorkerPass:
     refunds_checked: int
     housekeeping: Mapping[str, int] = field(factory=dict)
     orphans_swept: int = 0
+    relayed: int = 0  # outbox entries handed on
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -55,6 +59,7 @@ def run_once(
     *,
     limit: int = 100,
     documents: Documents | None = None,
+    relay: Relay | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
@@ -62,7 +67,9 @@ def run_once(
     expired = len(scheduling.expire_holds(limit))
     checked = billing.settle_refunds(limit)
     swept = documents.sweep_orphans(limit) if documents is not None else 0
-    return WorkerPass(expired, checked, done, swept)
+    # Last, so the events of this pass's expiries leave with it.
+    relayed = relay.drain(limit) if relay is not None else 0
+    return WorkerPass(expired, checked, done, swept, relayed)
 
 
 def run_forever(
@@ -74,11 +81,12 @@ def run_forever(
     stop: threading.Event,
     report: Callable[[WorkerPass], None] = lambda _: None,
     documents: Documents | None = None,
+    relay: Relay | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(scheduling, billing, housekeeping, documents=documents))
+            report(run_once(scheduling, billing, housekeeping, documents=documents, relay=relay))
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)

@@ -15,6 +15,7 @@ from hellodoctor_adapters.testing import (
 )
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 
 
 class TestInMemoryStorage(UnitOfWorkContract, ConsultationStorageContract):
@@ -48,3 +49,9 @@ class TestOfflinePaymentGateway(PaymentGatewayContract):
             return delivery.body, delivery.signature
 
         return pay
+
+
+class TestInMemoryOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
+        return InMemoryUnitOfWorkFactory()

@@ -13,6 +13,7 @@ from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
+from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 
 
 class TestMongoStorage(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
@@ -38,4 +39,13 @@ class TestMongoStorage(UnitOfWorkContract, LostServerContract, ConsultationStora
         timeouts = "serverSelectionTimeoutMS=200&connectTimeoutMS=200"
         factory = MongoUnitOfWorkFactory(f"mongodb://127.0.0.1:{closed_port()}/gone?{timeouts}")
         yield factory
+        factory.close()
+
+
+class TestMongoOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        factory = new_factory()
+        yield factory
+        factory.client.drop_database(factory.store.database.name)
         factory.close()

@@ -16,6 +16,7 @@ from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
+from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 
 
 class SqlContract(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
@@ -67,3 +68,18 @@ class TestPostgresStorage(SqlContract):
         factory = SqlUnitOfWorkFactory(url, check_schema=False)
         yield factory
         factory.dispose()
+
+
+class TestSqliteOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+        factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+        yield factory
+        factory.dispose()
+
+
+class TestPostgresOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+        empty_tables(postgres_factory.engine)
+        return postgres_factory

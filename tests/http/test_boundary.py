@@ -39,6 +39,7 @@ PATH_VALUES = {
     "doctor_id": FEE_DOCTOR,
     "appointment_id": "appt-1",
     "document_id": "doc-1",
+    "entry_id": "entry-1",
     "name": "init.js",
 }
 

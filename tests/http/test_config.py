@@ -236,3 +236,18 @@ def test_telemedicine_settings_are_checked() -> None:
     message = str(refused.value)
     for variable in ("SIGNALLING_URL", "STUN_URLS", "TURN_SECRET", "ROOM_TICKET_SECONDS"):
         assert f"HELLODOCTOR_{variable}" in message
+
+
+def test_reminder_lead_times_are_whole_positive_minutes() -> None:
+    assert Settings.from_environ({}).reminder_minutes == (1440, 60)
+    assert Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": "120"}).reminder_minutes == (120,)
+    assert Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": ""}).reminder_minutes == ()
+    for wrong in ("soon", "60,-5"):
+        with pytest.raises(ConfigurationError, match="HELLODOCTOR_REMINDER_MINUTES"):
+            Settings.from_environ({"HELLODOCTOR_REMINDER_MINUTES": wrong})
+
+
+def test_a_broker_url_must_be_amqp() -> None:
+    assert Settings.from_environ({}).broker_url is None
+    with pytest.raises(ConfigurationError, match="HELLODOCTOR_BROKER_URL"):
+        Settings.from_environ({"HELLODOCTOR_BROKER_URL": "redis://localhost"})

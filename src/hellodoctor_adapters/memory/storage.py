@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from attrs import define, evolve, field
 
@@ -51,6 +52,7 @@ from hellodoctor_domain.ports.identity import (
     OneTimeSecretRepository,
     RefreshTokenRepository,
 )
+from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.payments import (
     PaymentQuery,
     PaymentRepository,
@@ -90,6 +92,9 @@ class InMemoryStore:
     processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
     documents: dict[DocumentId, Document] = field(factory=dict)
     rooms: RoomTables = field(factory=RoomTables)
+    # Delivery state of ``outbox`` entries by position, and consumers' inbox (memory/delivery.py).
+    deliveries: dict[int, Any] = field(factory=dict)
+    inbox: dict[tuple[str, str], Any] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -600,6 +605,12 @@ class InMemoryUnitOfWorkFactory:
     def housekeeping(self, limit: int = 100) -> dict[str, int]:
         """Nothing to clean up: a unit of work here is all or nothing (``registry``)."""
         return {}
+
+    def delivery(self) -> tuple[OutboxDelivery, Inbox]:
+        """The outbox's delivery state and the consumers' inbox (``registry``)."""
+        from hellodoctor_adapters.memory.delivery import MemoryDelivery, MemoryInbox
+
+        return MemoryDelivery(self.store), MemoryInbox(self.store)
 
 
 def open_memory_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:

@@ -64,6 +64,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
 )
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,12 @@ class MongoUnitOfWorkFactory:
     def __call__(self) -> MongoUnitOfWork:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
+
+    def delivery(self) -> tuple[OutboxDelivery, Inbox]:
+        """The outbox's delivery state and the consumers' inbox (``registry``)."""
+        from hellodoctor_adapters.mongodb.delivery import MongoDelivery, MongoInbox
+
+        return MongoDelivery(self.store), MongoInbox(self.store)
 
     def housekeeping(self, limit: int = 100) -> dict[str, int]:
         """Clean up what crashed or abandoned writers left (``hellodoctor worker`` runs this on

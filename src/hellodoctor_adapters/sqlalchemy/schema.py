@@ -173,6 +173,23 @@ outbox = sa.Table(
     sa.Column("payload", json_type(), nullable=False),
     # Set by a relay once delivered; the partial index over NULLs keeps "what is pending" cheap.
     sa.Column("published_at", UtcDateTime),
+    # Delivery state (revision 0006, sqlalchemy/delivery.py): failed tries, the lease a relay
+    # holds, when to try again, and when it was given up (a dead letter) with the last error.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("leased_until", UtcDateTime),
+    sa.Column("retry_at", UtcDateTime),
+    sa.Column("dead_at", UtcDateTime),
+    sa.Column("last_error", sa.Text),
+)
+
+# What each consumer has handled (its inbox): one row per consumer and outbox entry.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("consumer", sa.String(64), primary_key=True),
+    sa.Column("entry_id", sa.String(128), primary_key=True),
+    sa.Column("leased_until", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
 )
 
 accounts = sa.Table(
@@ -413,6 +430,7 @@ ALL_TABLES = (
     room_attendance,
     room_tickets,
     documents,
+    inbox,
     processed_webhook_events,
     wallet_entries,
     wallet_balances,

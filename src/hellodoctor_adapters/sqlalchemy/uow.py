@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
+from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.identity import (
@@ -130,6 +131,10 @@ class SqlUnitOfWorkFactory:
     def housekeeping(self, limit: int = 100) -> dict[str, int]:
         """Nothing to clean up: a unit of work is one database transaction (``registry``)."""
         return {}
+
+    def delivery(self) -> tuple[SqlDelivery, SqlInbox]:
+        """The outbox's delivery state and the consumers' inbox (``registry``)."""
+        return SqlDelivery(self.engine), SqlInbox(self.engine)
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""

@@ -11,7 +11,7 @@ appointments' are here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from attrs import define, field
@@ -107,3 +107,14 @@ class AppointmentCompleted(AppointmentEvent):
 @define(frozen=True, kw_only=True)
 class AppointmentMarkedNoShow(AppointmentEvent):
     time: TimeRange
+
+
+@define(frozen=True, kw_only=True)
+class AppointmentReminderDue(AppointmentEvent):
+    """A reminder ``before`` the visit, scheduled (not recorded by the aggregate) for the
+    appointment as it was at ``version``: sent only if it is still booked at that version, so
+    a visit cancelled or moved since never gets it. ``occurred_at`` is when it falls due."""
+
+    time: TimeRange
+    version: int
+    before: timedelta

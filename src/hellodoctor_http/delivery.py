@@ -1,0 +1,116 @@
+"""Getting the outbox's events to people: the relay, the consumer, and their loops.
+
+Two set-ups, chosen by ``HELLODOCTOR_BROKER_URL``:
+
+* with a broker (RabbitMQ), ``hellodoctor worker`` relays the outbox to it on every pass and
+  ``hellodoctor consume`` (any number of processes) turns its messages into notifications;
+* without one (the embedded default), the relay hands each entry straight to the consumer:
+  ``hellodoctor worker`` delivers, and in development ``hellodoctor serve`` runs that loop in a
+  background thread of gunicorn's master, so the demo's mails arrive with nothing but SQLite.
+
+Either way the consumer's inbox gives each (recipient, event) one effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from attrs import define
+
+from hellodoctor_adapters.outbox import event_of
+from hellodoctor_adapters.relay import DirectTransport
+from hellodoctor_domain.errors import PortError
+from hellodoctor_domain.ports.notifications import AppointmentMessenger
+from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery, OutboxEntry, Transport
+from hellodoctor_domain.ports.runtime import Clock
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
+from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, NotificationConsumer
+
+_log = logging.getLogger("hellodoctor.delivery")
+
+
+@define(frozen=True)
+class Delivery:
+    """The relay (over the configured transport) and the consumer it or the broker feeds."""
+
+    relay: Relay
+    consumer: NotificationConsumer
+    transport: Transport
+    broker_url: str | None = None
+
+    def consume(self, idle_seconds: float | None = None) -> int:
+        """Consume the broker's queue (``hellodoctor consume``) until idle for
+        ``idle_seconds`` (None: for ever); how many messages were handled."""
+        if self.broker_url is None:
+            raise PortError("no broker configured (HELLODOCTOR_BROKER_URL): nothing to consume")
+        from hellodoctor_adapters.rabbitmq import RabbitConsumer
+
+        consumer = RabbitConsumer(self.broker_url, handler_for(self.consumer))
+        try:
+            return consumer.run(idle_seconds)
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+
+def handler_for(consumer: NotificationConsumer) -> Callable[[OutboxEntry], None]:
+    """How an entry reaches the consumer: its event back from the stored payload."""
+
+    def handle(entry: OutboxEntry) -> None:
+        consumer.handle(entry.id, event_of(entry.event_type, dict(entry.payload)))
+
+    return handle
+
+
+def build_delivery(
+    delivery_and_inbox: tuple[OutboxDelivery, Inbox],
+    messenger: AppointmentMessenger,
+    storage: UnitOfWorkFactory,
+    clock: Clock,
+    *,
+    broker_url: str | None,
+    policy: RetryPolicy,
+    reminders: tuple[timedelta, ...] = DEFAULT_REMINDERS,
+) -> Delivery:
+    outbox, inbox = delivery_and_inbox
+    consumer = NotificationConsumer(
+        storage, inbox, messenger, clock, outbox=outbox, reminders=reminders
+    )
+    transport: Transport
+    if broker_url:
+        from hellodoctor_adapters.rabbitmq import RabbitTransport
+
+        transport = RabbitTransport(broker_url)
+    else:
+        transport = DirectTransport(handler_for(consumer))
+    relay = Relay(outbox, transport, clock, policy=policy)
+    return Delivery(relay, consumer, transport, broker_url)
+
+
+def run_in_background(
+    deliver: Callable[[], int], *, interval: float = 1.0
+) -> tuple[threading.Event, threading.Thread]:
+    """``deliver`` every ``interval`` seconds in a daemon thread until the event is set."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                deliver()
+            except PortError as error:
+                _log.warning("background delivery failed (%s); retrying", error)
+            except Exception:
+                _log.exception("background delivery failed")
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="hellodoctor-delivery", daemon=True)
+    thread.start()
+    return stop, thread
