@@ -185,5 +185,9 @@ class InsufficientFunds(Conflict, DomainError):
     """
 
 
+class NoBedAvailable(Conflict, DomainError):
+    """Every bed of that type in that ward is occupied (or the ward has none of that type)."""
+
+
 class WebhookRejected(DomainError):
     """A webhook's body or signature is missing, malformed, forged or too old."""

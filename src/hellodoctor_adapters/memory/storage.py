@@ -28,17 +28,20 @@ from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshTok
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     EmailAddress,
+    HospitalId,
     Money,
     PatientId,
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -81,6 +84,8 @@ class InMemoryStore:
     payments: dict[PaymentId, Payment] = field(factory=dict)
     wallet_entries: dict[str, WalletEntry] = field(factory=dict)  # by reference, in order
     processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
+    hospitals: dict[HospitalId, Hospital] = field(factory=dict)
+    beds: dict[tuple[HospitalId, str, BedType], BedCount] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -520,6 +525,14 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.payments = InMemoryPaymentRepository(self._store, self._journal)
         self.wallets = InMemoryWalletLedger(self._store, self._journal)
         self.processed_events = InMemoryProcessedWebhookEvents(self._store, self._journal)
+        # Imported here: the hospitals module builds on this one's journalled base.
+        from hellodoctor_adapters.memory.hospitals import (
+            InMemoryBedLedger,
+            InMemoryHospitalRepository,
+        )
+
+        self.hospitals = InMemoryHospitalRepository(self._store, self._journal)
+        self.beds = InMemoryBedLedger(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -25,6 +25,7 @@ from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
+from hellodoctor_adapters.testing.contract_hospitals import HospitalStorageContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -80,7 +81,11 @@ def _add(uow_factory: UnitOfWorkFactory, *appointments: Any) -> None:
 
 
 class UnitOfWorkContract(
-    AccountsAndQueriesContract, PaymentStorageContract, StoredValuesContract, DomainEventsContract
+    AccountsAndQueriesContract,
+    PaymentStorageContract,
+    StoredValuesContract,
+    DomainEventsContract,
+    HospitalStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

@@ -43,6 +43,10 @@ class UserId(_Identifier):
     """Identity of an account (the admin's, or the account behind a patient or doctor)."""
 
 
+class HospitalId(_Identifier):
+    """Identity of a hospital."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -246,6 +250,7 @@ class Role(enum.StrEnum):
     PATIENT = "patient"
     DOCTOR = "doctor"
     ADMIN = "admin"
+    HOSPITAL_ADMIN = "hospital_admin"  # manages the hospitals that name them (model/hospitals.py)
 
 
 class AppointmentType(enum.StrEnum):
@@ -273,6 +278,7 @@ class Actor:
             Role.PATIENT: (True, False),
             Role.DOCTOR: (False, True),
             Role.ADMIN: (False, False),
+            Role.HOSPITAL_ADMIN: (False, False),
         }
         if wants[self.role] != (self.patient_id is not None, self.doctor_id is not None):
             raise InvalidValue(
@@ -300,6 +306,7 @@ __all__ = [
     "AppointmentType",
     "DoctorId",
     "EmailAddress",
+    "HospitalId",
     "Money",
     "PatientId",
     "Role",

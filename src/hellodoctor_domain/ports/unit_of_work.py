@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.hospitals import BedLedger, HospitalRepository
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -60,6 +61,8 @@ class UnitOfWork(abc.ABC):
     payments: PaymentRepository
     wallets: WalletLedger
     processed_events: ProcessedWebhookEvents
+    hospitals: HospitalRepository
+    beds: BedLedger
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -1,0 +1,211 @@
+"""The hospitals contract: hospitals round-trip, their registration numbers are unique, their
+updates are compare-and-set, and every bed count stays within ``0 <= occupied <= capacity``
+however many admissions race for the last beds.
+
+Part of ``UnitOfWorkContract``; needs only ``uow_factory``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from hellodoctor_adapters.memory.services import ManualClock
+from hellodoctor_adapters.testing.fixtures import MONDAY, seed, state_of
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    ConcurrencyError,
+    NoBedAvailable,
+    NotFound,
+)
+from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.hospitals import (
+    Address,
+    BedType,
+    Department,
+    Hospital,
+    Ward,
+    WardBeds,
+)
+from hellodoctor_domain.model.values import (
+    Actor,
+    DoctorId,
+    EmailAddress,
+    HospitalId,
+    PatientId,
+    Role,
+    UserId,
+)
+from hellodoctor_domain.ports.hospitals import BedCount
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
+
+ADMIN = Actor.admin(UserId("root"))
+H1, H2 = HospitalId("h1"), HospitalId("h2")
+
+
+def hospital(key: str = "h1", city: str = "Pune", general: int = 10, icu: int = 2) -> Hospital:
+    return Hospital(
+        HospitalId(key),
+        name=f"Hospital {key}",
+        registration_number=f"REG-{key}",
+        address=Address("1 Main Road", city, "IN", 18.52, 73.85),
+        phone="+91 20 5555 0000",
+        email=EmailAddress(f"desk@{key}.example.org"),
+        facilities=("pharmacy", "radiology"),
+        departments=(
+            Department("card", "Cardiology", DoctorId("d1")),
+            Department("gen", "General"),
+        ),
+        wards=(
+            Ward("w1", "Ward one", (WardBeds(BedType.GENERAL, general),), "gen"),
+            Ward("icu", "Intensive care", (WardBeds(BedType.ICU, icu),), "card"),
+        ),
+    )
+
+
+def hospital_admin(uow_factory: UnitOfWorkFactory, key: str) -> Actor:
+    """An account with the ``hospital_admin`` role, as its token would describe it."""
+    account = Account(
+        UserId(key), EmailAddress(f"{key}@example.org"), Role.HOSPITAL_ADMIN,
+        AccountStatus.ACTIVE, MONDAY,
+    )  # fmt: skip
+    with uow_factory() as uow:
+        uow.accounts.add(account)
+        uow.commit()
+    return account.actor()
+
+
+class HospitalStorageContract:
+    @pytest.fixture
+    def hospitals(self, uow_factory: UnitOfWorkFactory) -> Hospitals:
+        seed(uow_factory)
+        use_case = Hospitals(uow_factory, ManualClock(MONDAY))
+        use_case.register(ADMIN, hospital("h1"))
+        use_case.register(ADMIN, hospital("h2", city="Mumbai", general=3))
+        return use_case
+
+    def test_a_hospital_round_trips(self, uow_factory: UnitOfWorkFactory) -> None:
+        written = hospital("h1")
+        with uow_factory() as uow:
+            uow.hospitals.add(written)
+            uow.commit()
+        with uow_factory() as uow:
+            read = uow.hospitals.get(H1)
+        assert state_of(read) == state_of(written)
+        assert read.version == 1
+
+    def test_registration_numbers_are_unique(self, uow_factory: UnitOfWorkFactory) -> None:
+        with uow_factory() as uow:
+            uow.hospitals.add(hospital("h1"))
+            uow.commit()
+        with pytest.raises(AlreadyExists), uow_factory() as uow:
+            clash = hospital("h2")
+            clash.registration_number = "REG-h1"
+            uow.hospitals.add(clash)
+            uow.commit()
+
+    def test_a_stale_update_is_refused(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        with uow_factory() as uow:
+            first = uow.hospitals.get(H1)
+        with uow_factory() as uow:
+            second = uow.hospitals.get(H1)
+            second.set_department_head("gen", DoctorId("d2"))
+            uow.hospitals.update(second)
+            uow.commit()
+        first.set_department_head("gen", None)
+        with pytest.raises(ConcurrencyError), uow_factory() as uow:
+            uow.hospitals.update(first)
+            uow.commit()
+        assert hospitals.get(H1).departments[1].head_doctor_id == DoctorId("d2")
+
+    def test_unknown_hospital_is_not_found(self, uow_factory: UnitOfWorkFactory) -> None:
+        with pytest.raises(NotFound), uow_factory() as uow:
+            uow.hospitals.get(HospitalId("nowhere"))
+
+    def test_hospitals_are_listed_by_city(self, hospitals: Hospitals) -> None:
+        assert [h.id for h in hospitals.in_city()] == [H1, H2]
+        assert [h.id for h in hospitals.in_city("mumbai")] == [H2]
+        assert hospitals.in_city("Delhi") == []
+
+    def test_registration_frees_every_bed(self, hospitals: Hospitals) -> None:
+        assert hospitals.beds(H1) == [
+            BedCount("icu", BedType.ICU, 2, 0),
+            BedCount("w1", BedType.GENERAL, 10, 0),
+        ]
+
+    def test_counts_never_leave_zero_to_capacity(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        for _ in range(2):
+            hospitals.admit(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        with pytest.raises(NoBedAvailable):
+            hospitals.admit(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p2")))
+        with pytest.raises(NoBedAvailable):  # the ward has no bed of that type
+            hospitals.admit(ADMIN, Admission(H1, "icu", BedType.GENERAL, PatientId("p2")))
+        for _ in range(2):
+            hospitals.discharge(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        with pytest.raises(NoBedAvailable):
+            hospitals.discharge(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        assert hospitals.beds(H1)[0] == BedCount("icu", BedType.ICU, 2, 0)
+
+    def test_a_capacity_below_the_occupied_beds_is_refused(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        hospitals.admit(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        with pytest.raises(NoBedAvailable), uow_factory() as uow:
+            uow.beds.provide(H1, "icu", BedType.ICU, 0)
+            uow.commit()
+        with uow_factory() as uow:
+            uow.beds.provide(H1, "icu", BedType.ICU, 5)
+            uow.commit()
+        assert hospitals.beds(H1)[0] == BedCount("icu", BedType.ICU, 5, 1)
+
+    def test_a_rolled_back_admission_frees_its_bed(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        with uow_factory() as uow:
+            uow.beds.occupy(H1, "icu", BedType.ICU)
+        assert hospitals.beds(H1)[0].occupied == 0
+
+    def test_forty_admissions_race_for_ten_beds_and_ten_win(self, hospitals: Hospitals) -> None:
+        threads = 40
+        barrier = threading.Barrier(threads)
+
+        def admit(index: int) -> str:
+            barrier.wait()
+            for _ in range(20):  # a storage may answer a lost race with ConcurrencyError
+                try:
+                    hospitals.admit(ADMIN, Admission(H1, "w1", BedType.GENERAL, PatientId("p1")))
+                    return "admitted"
+                except NoBedAvailable:
+                    return "refused"
+                except ConcurrencyError:
+                    continue
+            return "gave up"
+
+        with ThreadPoolExecutor(threads) as pool:
+            outcomes = list(pool.map(admit, range(threads)))
+        assert outcomes.count("gave up") == 0
+        assert outcomes.count("admitted") == 10
+        assert hospitals.beds(H1)[1] == BedCount("w1", BedType.GENERAL, 10, 10)
+
+    def test_a_hospital_admin_manages_only_their_own_hospital(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        mine = hospital_admin(uow_factory, "ha1")
+        hospitals.appoint_administrator(ADMIN, H1, mine.user_id)
+        hospitals.admit(mine, Admission(H1, "w1", BedType.GENERAL, PatientId("p1")))
+        with pytest.raises(NotFound):
+            hospitals.admit(mine, Admission(H2, "w1", BedType.GENERAL, PatientId("p1")))
+        with pytest.raises(NotFound):
+            hospitals.admit(
+                Actor.patient(PatientId("p1")),
+                Admission(H1, "w1", BedType.GENERAL, PatientId("p1")),
+            )
+        assert hospitals.get(H1).administrators == (mine.user_id,)
+        assert [c.occupied for c in hospitals.beds(H2)] == [0, 0]
