@@ -343,8 +343,39 @@ processed_webhook_events = sa.Table(
     sa.Column("processed_at", UtcDateTime, nullable=False),
 )
 
+# The profile is read and written whole (``hospital_records``); beside it what a constraint or
+# a query needs.
+hospitals = sa.Table(
+    "hospitals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("registration_number", sa.String(64), nullable=False, unique=True),
+    sa.Column("city_key", sa.Text, nullable=False),  # str.casefold of the city, for the filter
+    sa.Column("profile", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One row per (hospital, ward, bed type): CHECK (0 <= occupied <= capacity), named
+# ck_ward_beds_within_capacity in the migration, decides every admission race.
+ward_beds = sa.Table(
+    "ward_beds",
+    metadata,
+    sa.Column(
+        "hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_ward_beds_hospital"),
+        primary_key=True,
+    ),
+    sa.Column("ward_code", sa.String(64), primary_key=True),
+    sa.Column("bed_type", sa.String(16), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("occupied", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    ward_beds,
+    hospitals,
     processed_webhook_events,
     wallet_entries,
     wallet_balances,

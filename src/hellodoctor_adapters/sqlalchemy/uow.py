@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
+from hellodoctor_adapters.sqlalchemy.hospitals import SqlBedLedger, SqlHospitalRepository
 from hellodoctor_adapters.sqlalchemy.identity import (
     SqlAccountRepository,
     SqlOneTimeSecretRepository,
@@ -64,6 +65,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.payments = payments
         self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
+        self.hospitals = SqlHospitalRepository(self._connection)
+        self.beds = SqlBedLedger(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

@@ -85,7 +85,7 @@ class WardBeds:
 class Ward:
     code: str = field(validator=_text)
     name: str = field(validator=_text)
-    beds: tuple[WardBeds, ...] = field(converter=tuple)
+    beds: tuple[WardBeds, ...]
     department_code: str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -146,10 +146,10 @@ class Hospital(Aggregate):
     address: Address
     phone: str = field(validator=_text)
     email: EmailAddress | None = None
-    facilities: tuple[str, ...] = field(default=(), converter=tuple)
-    departments: tuple[Department, ...] = field(default=(), converter=tuple)
-    wards: tuple[Ward, ...] = field(default=(), converter=tuple)
-    administrators: tuple[UserId, ...] = field(default=(), converter=tuple)
+    facilities: tuple[str, ...] = ()
+    departments: tuple[Department, ...] = ()
+    wards: tuple[Ward, ...] = ()
+    administrators: tuple[UserId, ...] = ()
     version: int = 0
 
     def __attrs_post_init__(self) -> None:
