@@ -68,6 +68,8 @@ COLLECTIONS = (
     "payments",
     "wallets",
     "processed_events",
+    "hospitals",
+    "ward_beds",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -79,6 +81,7 @@ AGGREGATE_COLLECTIONS = {
     "appointment": "appointments",
     "account": "accounts",
     "payment": "payments",
+    "hospital": "hospitals",
 }
 
 
@@ -239,6 +242,12 @@ class MongoStore:
         payments.create_index(
             [("_unsettled", ASCENDING), ("updated_us", ASCENDING), ("_id", ASCENDING)],
             name="unsettled_refunds",
+        )
+        self.collection("hospitals").create_index(
+            "registration_number", unique=True, name="hospital_registration_number_unique"
+        )
+        self.collection("hospitals").create_index(
+            [("_city", ASCENDING), ("_id", ASCENDING)], name="hospitals_by_city"
         )
         # A ledger reference is applied once in ANY wallet: a unique multikey index (within
         # one wallet document the conditional write's $nin decides).

@@ -43,6 +43,7 @@ from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
+from hellodoctor_adapters.mongodb.hospitals import MongoBedLedger, MongoHospitalRepository
 from hellodoctor_adapters.mongodb.identity import (
     MongoAccountRepository,
     MongoOneTimeSecretRepository,
@@ -81,6 +82,8 @@ class MongoUnitOfWork(UnitOfWork):
     payments: MongoPaymentRepository
     wallets: MongoWalletLedger
     processed_events: MongoProcessedWebhookEvents
+    hospitals: MongoHospitalRepository
+    beds: MongoBedLedger
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -101,6 +104,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.payments = MongoPaymentRepository(self._store)
         self.wallets = MongoWalletLedger(self._store, self.payments)
         self.processed_events = MongoProcessedWebhookEvents(self._store)
+        self.hospitals = MongoHospitalRepository(self._store)
+        self.beds = MongoBedLedger(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -111,12 +116,16 @@ class MongoUnitOfWork(UnitOfWork):
             # patient short (repaired by MongoStore.repair_wallets), never credit money whose
             # cause was not written (docs/mongodb.md).
             self.wallets.flush_debits(undo)
+            # Beds are taken first and given back last, like money (hospitals.py).
+            self.beds.flush_takes(undo)
             self.doctors.flush(undo, outbox)
             self.patients.flush(undo, outbox)
             self.accounts.flush(undo, outbox)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo, outbox)
             self.refresh_tokens.flush(undo, outbox)
             self.availability.flush(undo, outbox)
+            self.hospitals.flush(undo, outbox)
+            self.beds.flush_capacities(undo)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -128,6 +137,7 @@ class MongoUnitOfWork(UnitOfWork):
             # a redelivered copy then finds nothing left to do (never an effect lost).
             self.processed_events.flush(undo)
             self.wallets.flush_credits(undo)
+            self.beds.flush_returns(undo)
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
                 self._store.collection("outbox").insert_many(orphans)
@@ -160,6 +170,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.appointments,
                 self.accounts,
                 self.payments,
+                self.hospitals,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}
