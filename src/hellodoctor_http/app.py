@@ -10,7 +10,16 @@ from typing import Any
 import falcon
 
 from hellodoctor_http import problems
-from hellodoctor_http.api import Api, accounts, appointments, doctors, operations, payments, values
+from hellodoctor_http.api import (
+    Api,
+    accounts,
+    appointments,
+    doctors,
+    hospitals,
+    operations,
+    payments,
+    values,
+)
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
@@ -22,6 +31,7 @@ ROUTES: tuple[Route, ...] = (
     *appointments.ROUTES,
     *accounts.ROUTES,
     *payments.ROUTES,
+    *hospitals.ROUTES,
     *operations.ROUTES,
 )
 
@@ -35,6 +45,7 @@ def openapi_document() -> dict[str, Any]:
             **appointments.SCHEMAS,
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
+            **hospitals.SCHEMAS,
             **operations.SCHEMAS,
         },
     )

@@ -31,6 +31,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -50,6 +51,7 @@ class Components:
     scheduling: Scheduling
     identity: Identity
     billing: Billing
+    hospitals: Hospitals
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -125,6 +127,7 @@ def bootstrap(
                 largest_top_up=settings.largest_top_up,
             ),
         ),
+        hospitals=Hospitals(storage, clock),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
     )

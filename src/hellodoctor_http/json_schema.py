@@ -35,6 +35,7 @@ EMAIL_MAX_LENGTH = 254
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     int: {"type": "integer"},
+    float: {"type": "number"},
     bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"},
     date: {"type": "string", "format": "date"},

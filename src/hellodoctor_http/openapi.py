@@ -179,6 +179,10 @@ def document(
                 "description": "Paying for appointments, the wallet, payment history, the "
                 "payment provider's webhook.",
             },
+            {
+                "name": "hospitals",
+                "description": "Hospitals, their administrators, beds, admissions.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
         ],
         "paths": paths,
