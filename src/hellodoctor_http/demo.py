@@ -28,11 +28,13 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
+from hellodoctor_domain.model import hospitals as care
 from hellodoctor_domain.model.accounts import Account, AccountStatus
-from hellodoctor_domain.model.values import EmailAddress, Role
+from hellodoctor_domain.model.values import EmailAddress, HospitalId, Role
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.security import PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
 
 DEMO_ADMIN = UserId("demo-admin")
 # Shared by every demo login and printed by `hellodoctor serve` in development: demo data only.
@@ -47,14 +49,27 @@ class Hospital:
     currency: str
     fee_minor_units: int
     languages: tuple[str, ...]
+    address: care.Address
 
 
 HOSPITALS = (
-    Hospital("lon", "St Bartholomew's", "Europe/London", "GBP", 8000, ("en", "fr")),
-    Hospital("nyc", "Mount Sinai West", "America/New_York", "USD", 0, ("en", "es")),
-    Hospital("syd", "Royal North Shore", "Australia/Sydney", "AUD", 9500, ("en", "zh")),
-    Hospital("bom", "Lilavati", "Asia/Kolkata", "INR", 150000, ("en", "hi", "mr")),
-)
+    Hospital(
+        "lon", "St Bartholomew's", "Europe/London", "GBP", 8000, ("en", "fr"),
+        care.Address("West Smithfield", "London", "GB", 51.5175, -0.1000),
+    ),
+    Hospital(
+        "nyc", "Mount Sinai West", "America/New_York", "USD", 0, ("en", "es"),
+        care.Address("1000 10th Avenue", "New York", "US", 40.7699, -73.9866),
+    ),
+    Hospital(
+        "syd", "Royal North Shore", "Australia/Sydney", "AUD", 9500, ("en", "zh"),
+        care.Address("Reserve Road, St Leonards", "Sydney", "AU", -33.8218, 151.1910),
+    ),
+    Hospital(
+        "bom", "Lilavati", "Asia/Kolkata", "INR", 150000, ("en", "hi", "mr"),
+        care.Address("A-791, Bandra Reclamation", "Mumbai", "IN", 19.0510, 72.8290),
+    ),
+)  # fmt: skip
 SPECIALTIES = ("General practice", "Cardiology", "Dermatology", "Paediatrics", "Neurology")
 NAMES = ("Ada Okafor", "Luis Reyes", "Mei Tanaka", "Priya Nair", "Tom Becker")
 PATIENT_NAMES = (
@@ -237,6 +252,7 @@ DEMO_LOGINS = (
         "grace@hellodoctor.example", Role.PATIENT, UserId("demo-grace"), patient=patient_id(0)
     ),
     DemoLogin("alan@hellodoctor.example", Role.PATIENT, UserId("demo-alan"), patient=patient_id(1)),
+    DemoLogin("hospital@hellodoctor.example", Role.HOSPITAL_ADMIN, UserId("demo-hospital-admin")),
 )
 
 
@@ -280,3 +296,68 @@ def _login(
 def demo_logins_present(uow_factory: UnitOfWorkFactory) -> bool:
     with uow_factory() as uow:
         return all(uow.accounts.by_email(EmailAddress(login.email)) for login in DEMO_LOGINS)
+
+
+def hospital_id(hospital: Hospital) -> HospitalId:
+    return HospitalId(f"hosp-{hospital.key}")
+
+
+def hospital_steps(hospitals: Hospitals) -> Iterator[Step]:
+    """The four hospitals with a department per specialty (headed by its doctor there), a
+    general ward and an ICU, a few admissions, and the demo hospital administrator appointed
+    at the first. After ``login_steps``: the administrator's account must exist."""
+    admin = Actor.admin(DEMO_ADMIN)
+    for hospital in HOSPITALS:
+        yield Step(f"hospital {hospital_id(hospital)}", _hospital(hospitals, admin, hospital))
+    yield Step(
+        "hospital administrator",
+        lambda: _appointed(hospitals, admin, hospital_id(HOSPITALS[0]), DEMO_LOGINS[-1].user_id),
+    )
+
+
+def _hospital(hospitals: Hospitals, admin: Actor, hospital: Hospital) -> Callable[[], bool]:
+    def run() -> bool:
+        key = hospital_id(hospital)
+        try:
+            hospitals.get(key)
+            return False
+        except NotFound:
+            pass
+        departments = tuple(
+            care.Department(f"dep-{index + 1}", specialty, doctor_id(hospital, index))
+            for index, specialty in enumerate(SPECIALTIES)
+        )
+        wards = (
+            care.Ward(
+                "general", "General ward", (care.WardBeds(care.BedType.GENERAL, 24),), "dep-1"
+            ),
+            care.Ward("icu", "Intensive care", (care.WardBeds(care.BedType.ICU, 6),), "dep-2"),
+        )
+        hospitals.register(
+            admin,
+            care.Hospital(
+                key,
+                name=hospital.name,
+                registration_number=f"HOSP-{hospital.key.upper()}",
+                address=hospital.address,
+                phone="+1 555 0100",
+                facilities=("pharmacy", "radiology", "laboratory"),
+                departments=departments,
+                wards=wards,
+            ),
+        )
+        for index in range(3):
+            ward, bed_type = (
+                ("icu", care.BedType.ICU) if index == 0 else ("general", care.BedType.GENERAL)
+            )
+            hospitals.admit(admin, Admission(key, ward, bed_type, patient_id(index)))
+        return True
+
+    return run
+
+
+def _appointed(hospitals: Hospitals, admin: Actor, key: HospitalId, user: UserId) -> bool:
+    if user in hospitals.get(key).administrators:
+        return False
+    hospitals.appoint_administrator(admin, key, user)
+    return True
