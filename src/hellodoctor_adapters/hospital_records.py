@@ -1,9 +1,11 @@
-"""A hospital as plain JSON-ready data, the one mapping both database adapters store: the
-profile is read and written whole, so it is one JSON column (SQL) or sub-document (MongoDB);
-only what queries or constraints need (registration number, city) sits beside it."""
+"""A hospital and a transfer as plain JSON-ready data, the one mapping both database adapters
+store: each is read and written whole, so it is one JSON column (SQL) or sub-document
+(MongoDB); only what queries or constraints need (registration number, city, the hospitals of
+a transfer) sits beside it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hellodoctor_domain.model.hospitals import (
@@ -14,7 +16,15 @@ from hellodoctor_domain.model.hospitals import (
     Ward,
     WardBeds,
 )
-from hellodoctor_domain.model.values import DoctorId, EmailAddress, HospitalId, UserId
+from hellodoctor_domain.model.transfers import Transfer, TransferStatus, TransferStep
+from hellodoctor_domain.model.values import (
+    DoctorId,
+    EmailAddress,
+    HospitalId,
+    PatientId,
+    TransferId,
+    UserId,
+)
 
 Record = dict[str, Any]
 
@@ -86,3 +96,60 @@ def hospital_from(
         administrators=tuple(UserId(user) for user in profile["administrators"]),
         version=version,
     )
+
+
+def transfer_record(transfer: Transfer) -> Record:
+    """Everything but the id, the two hospitals and the version (columns of their own)."""
+    return {
+        "patient_id": transfer.patient_id.value,
+        "bed_type": transfer.bed_type.value,
+        "reason": transfer.reason,
+        "status": transfer.status.value,
+        "ward_code": transfer.ward_code,
+        "history": [
+            {
+                "status": step.status.value,
+                # Microseconds since the epoch: exact in JSON and in BSON alike.
+                "at_us": to_micros(step.at),
+                "by": step.by.value,
+                "note": step.note,
+            }
+            for step in transfer.history
+        ],
+    }
+
+
+def transfer_from(
+    transfer_id: str, from_hospital: str, to_hospital: str, version: int, record: Record
+) -> Transfer:
+    return Transfer(
+        TransferId(transfer_id),
+        PatientId(record["patient_id"]),
+        HospitalId(from_hospital),
+        HospitalId(to_hospital),
+        BedType(record["bed_type"]),
+        record["reason"],
+        status=TransferStatus(record["status"]),
+        ward_code=record["ward_code"],
+        history=tuple(
+            TransferStep(
+                TransferStatus(step["status"]),
+                from_micros(step["at_us"]),
+                UserId(step["by"]),
+                step["note"],
+            )
+            for step in record["history"]
+        ),
+        version=version,
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)

@@ -179,6 +179,7 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.InsufficientFunds: "insufficient-funds",
     errors.RefundExceedsPayment: "refund-exceeds-payment",
     errors.NoBedAvailable: "no-bed-available",
+    errors.IllegalStateChange: "illegal-transition",
     errors.WebhookRejected: "webhook-rejected",
     errors.DomainError: "bad-request",
     errors.PortError: "backend-unavailable",

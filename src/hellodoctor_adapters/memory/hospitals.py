@@ -13,8 +13,14 @@ from attrs import evolve
 from hellodoctor_adapters.memory.storage import _Journalled
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NoBedAvailable, NotFound
 from hellodoctor_domain.model.hospitals import BedType, Hospital
-from hellodoctor_domain.model.values import HospitalId
-from hellodoctor_domain.ports.hospitals import BedCount, BedLedger, HospitalRepository
+from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.ports.hospitals import (
+    BedCount,
+    BedLedger,
+    HospitalRepository,
+    TransferRepository,
+)
 
 
 class InMemoryHospitalRepository(_Journalled, HospitalRepository):
@@ -84,3 +90,33 @@ class InMemoryBedLedger(_Journalled, BedLedger):
                 f"{key[2]} beds occupied"
             )
         self._put(self._store.beds, key, count)
+
+
+class InMemoryTransferRepository(_Journalled, TransferRepository):
+    def _add(self, transfer: Transfer) -> None:
+        if transfer.id in self._store.transfers:
+            raise AlreadyExists(f"transfer {transfer.id} exists")
+        self._put(self._store.transfers, transfer.id, evolve(transfer, version=1))
+
+    def _get(self, transfer_id: TransferId) -> Transfer:
+        try:
+            return evolve(self._store.transfers[transfer_id])
+        except KeyError:
+            raise NotFound(f"no transfer {transfer_id}") from None
+
+    def _update(self, transfer: Transfer) -> None:
+        stored = self._store.transfers.get(transfer.id)
+        if stored is None:
+            raise NotFound(f"no transfer {transfer.id}")
+        if stored.version != transfer.version:
+            raise ConcurrencyError(f"transfer {transfer.id} changed since it was read")
+        stored = evolve(transfer, version=transfer.version + 1)
+        self._put(self._store.transfers, transfer.id, stored)
+
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[Transfer]:
+        found = [
+            evolve(t)
+            for t in self._store.transfers.values()
+            if hospital_id in (t.from_hospital_id, t.to_hospital_id)
+        ]
+        return sorted(found, key=lambda t: (t.history[0].at, t.id))

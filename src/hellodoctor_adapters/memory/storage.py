@@ -31,6 +31,7 @@ from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
@@ -39,6 +40,7 @@ from hellodoctor_domain.model.values import (
     Money,
     PatientId,
     TimeRange,
+    TransferId,
     UserId,
 )
 from hellodoctor_domain.ports.hospitals import BedCount
@@ -86,6 +88,7 @@ class InMemoryStore:
     processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
     hospitals: dict[HospitalId, Hospital] = field(factory=dict)
     beds: dict[tuple[HospitalId, str, BedType], BedCount] = field(factory=dict)
+    transfers: dict[TransferId, Transfer] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -529,10 +532,12 @@ class InMemoryUnitOfWork(UnitOfWork):
         from hellodoctor_adapters.memory.hospitals import (
             InMemoryBedLedger,
             InMemoryHospitalRepository,
+            InMemoryTransferRepository,
         )
 
         self.hospitals = InMemoryHospitalRepository(self._store, self._journal)
         self.beds = InMemoryBedLedger(self._store, self._journal)
+        self.transfers = InMemoryTransferRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

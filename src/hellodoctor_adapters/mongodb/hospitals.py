@@ -1,8 +1,8 @@
-"""Hospital storage on MongoDB: the hospital repository and the bed ledger.
+"""Hospital storage on MongoDB: the hospital repository, the bed ledger and the transfers.
 
-Hospitals are buffered like the profiles (``store.Profiles``): an insert under the unique
-``_id`` and the unique ``registration_number`` index, updates a compare-and-set on
-``version``, at commit.
+Hospitals and transfers are buffered like the profiles (``store.Profiles``): an insert under
+the unique ``_id`` (and, for hospitals, the unique ``registration_number`` index), updates a
+compare-and-set on ``version``, at commit.
 
 Bed counts: one document per ``(hospital, ward, bed type)`` holding ``capacity``, ``occupied``
 and ``free`` (``capacity - occupied``, so that no condition needs to compare two fields). A
@@ -22,7 +22,12 @@ from collections.abc import Sequence
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from hellodoctor_adapters.hospital_records import hospital_from, profile_record
+from hellodoctor_adapters.hospital_records import (
+    hospital_from,
+    profile_record,
+    transfer_from,
+    transfer_record,
+)
 from hellodoctor_adapters.mongodb.documents import Document
 from hellodoctor_adapters.mongodb.store import (
     AGGREGATE_COLLECTIONS,
@@ -33,8 +38,14 @@ from hellodoctor_adapters.mongodb.store import (
 )
 from hellodoctor_domain.errors import NoBedAvailable
 from hellodoctor_domain.model.hospitals import BedType, Hospital
-from hellodoctor_domain.model.values import HospitalId
-from hellodoctor_domain.ports.hospitals import BedCount, BedLedger, HospitalRepository
+from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.ports.hospitals import (
+    BedCount,
+    BedLedger,
+    HospitalRepository,
+    TransferRepository,
+)
 
 BedKey = tuple[str, str, str]
 
@@ -83,6 +94,64 @@ class MongoHospitalRepository(Profiles[Hospital], HospitalRepository):
             if city is None or change.value.address.city.casefold() == city.casefold():
                 found[key] = _copy(change.value)
         return [found[key] for key in sorted(found)]
+
+
+class MongoTransferRepository(Profiles[Transfer], TransferRepository):
+    kind = Transfer
+    label = "transfer"
+    aggregate_type = "transfer"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+
+    def _document(self, value: Transfer) -> Document:
+        return {
+            "_id": value.id.value,
+            "from_hospital_id": value.from_hospital_id.value,
+            "to_hospital_id": value.to_hospital_id.value,
+            "record": transfer_record(value),
+            "version": value.version,
+        }
+
+    def _current(self, key: str) -> Transfer | None:
+        change = self.pending.get(key)
+        if change is not None:
+            return _transfer(self._document(change.value))
+        document = self._read(key)
+        return None if document is None else _transfer(document)
+
+    @translated
+    def _add(self, transfer: Transfer) -> None:
+        self._stage_add(transfer)
+
+    @translated
+    def _get(self, transfer_id: TransferId) -> Transfer:
+        return self._find(transfer_id.value)
+
+    @translated
+    def _update(self, transfer: Transfer) -> None:
+        self._stage_update(transfer)
+
+    @translated
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[Transfer]:
+        mine = {
+            "$or": [{"from_hospital_id": hospital_id.value}, {"to_hospital_id": hospital_id.value}]
+        }
+        found = {d["_id"]: _transfer(d) for d in self._collection.find(mine)}
+        for key, change in self.pending.items():
+            if hospital_id in (change.value.from_hospital_id, change.value.to_hospital_id):
+                found[key] = _transfer(self._document(change.value))
+        return sorted(found.values(), key=lambda t: (t.history[0].at, t.id))
+
+
+def _transfer(document: Document) -> Transfer:
+    return transfer_from(
+        document["_id"],
+        document["from_hospital_id"],
+        document["to_hospital_id"],
+        document["version"],
+        document["record"],
+    )
 
 
 def _hospital(document: Document) -> Hospital:

@@ -70,6 +70,7 @@ COLLECTIONS = (
     "processed_events",
     "hospitals",
     "ward_beds",
+    "transfers",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -82,6 +83,7 @@ AGGREGATE_COLLECTIONS = {
     "account": "accounts",
     "payment": "payments",
     "hospital": "hospitals",
+    "transfer": "transfers",
 }
 
 
@@ -249,6 +251,8 @@ class MongoStore:
         self.collection("hospitals").create_index(
             [("_city", ASCENDING), ("_id", ASCENDING)], name="hospitals_by_city"
         )
+        for side in ("from_hospital_id", "to_hospital_id"):
+            self.collection("transfers").create_index(side, name=f"transfers_by_{side}")
         # A ledger reference is applied once in ANY wallet: a unique multikey index (within
         # one wallet document the conditional write's $nin decides).
         self.collection("wallets").create_index(

@@ -43,7 +43,11 @@ from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
-from hellodoctor_adapters.mongodb.hospitals import MongoBedLedger, MongoHospitalRepository
+from hellodoctor_adapters.mongodb.hospitals import (
+    MongoBedLedger,
+    MongoHospitalRepository,
+    MongoTransferRepository,
+)
 from hellodoctor_adapters.mongodb.identity import (
     MongoAccountRepository,
     MongoOneTimeSecretRepository,
@@ -84,6 +88,7 @@ class MongoUnitOfWork(UnitOfWork):
     processed_events: MongoProcessedWebhookEvents
     hospitals: MongoHospitalRepository
     beds: MongoBedLedger
+    transfers: MongoTransferRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -106,6 +111,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.processed_events = MongoProcessedWebhookEvents(self._store)
         self.hospitals = MongoHospitalRepository(self._store)
         self.beds = MongoBedLedger(self._store)
+        self.transfers = MongoTransferRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -126,6 +132,7 @@ class MongoUnitOfWork(UnitOfWork):
             self.availability.flush(undo, outbox)
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
+            self.transfers.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -171,6 +178,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.accounts,
                 self.payments,
                 self.hospitals,
+                self.transfers,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

@@ -1,4 +1,5 @@
-"""Hospital storage over SQLAlchemy Core: the hospital repository and the bed ledger.
+"""Hospital storage over SQLAlchemy Core: the hospital repository, the bed ledger and the
+transfers.
 
 The database decides every race: a taken registration number is a unique key; a stale update
 fails its compare-and-set on ``version``; a bed count leaving ``0 <= occupied <= capacity`` is
@@ -17,14 +18,25 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
-from hellodoctor_adapters.hospital_records import hospital_from, profile_record
+from hellodoctor_adapters.hospital_records import (
+    hospital_from,
+    profile_record,
+    transfer_from,
+    transfer_record,
+)
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
-from hellodoctor_adapters.sqlalchemy.schema import hospitals, ward_beds
+from hellodoctor_adapters.sqlalchemy.schema import hospitals, transfers, ward_beds
 from hellodoctor_domain.errors import NoBedAvailable, NotFound
 from hellodoctor_domain.model.hospitals import BedType, Hospital
-from hellodoctor_domain.model.values import HospitalId
-from hellodoctor_domain.ports.hospitals import BedCount, BedLedger, HospitalRepository
+from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.ports.hospitals import (
+    BedCount,
+    BedLedger,
+    HospitalRepository,
+    TransferRepository,
+)
 
 
 def _row(hospital: Hospital) -> dict[str, object]:
@@ -135,3 +147,59 @@ class SqlBedLedger(BedLedger):
             BedCount(row["ward_code"], BedType(row["bed_type"]), row["capacity"], row["occupied"])
             for row in rows
         ]
+
+
+def _transfer(row: RowMapping) -> Transfer:
+    return transfer_from(
+        row["id"], row["from_hospital_id"], row["to_hospital_id"], row["version"], row["record"]
+    )
+
+
+class SqlTransferRepository(TransferRepository):
+    def __init__(self, connection: Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def _add(self, transfer: Transfer) -> None:
+        with translated_errors():
+            self._connection.execute(
+                sa.insert(transfers).values(
+                    id=transfer.id.value,
+                    from_hospital_id=transfer.from_hospital_id.value,
+                    to_hospital_id=transfer.to_hospital_id.value,
+                    requested_at=transfer.history[0].at,
+                    record=transfer_record(transfer),
+                    version=1,
+                )
+            )
+
+    def _get(self, transfer_id: TransferId) -> Transfer:
+        query = sa.select(transfers).where(transfers.c.id == transfer_id.value)
+        row = first_row(self._connection, query)
+        if row is None:
+            raise NotFound(f"no transfer {transfer_id}")
+        return _transfer(row)
+
+    def _update(self, transfer: Transfer) -> None:
+        compare_and_set(
+            self._connection,
+            transfers,
+            transfers.c.id == transfer.id.value,
+            transfer.version,
+            {"record": transfer_record(transfer)},
+            f"transfer {transfer.id}",
+        )
+
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[Transfer]:
+        query = (
+            sa.select(transfers)
+            .where(
+                sa.or_(
+                    transfers.c.from_hospital_id == hospital_id.value,
+                    transfers.c.to_hospital_id == hospital_id.value,
+                )
+            )
+            .order_by(transfers.c.requested_at, transfers.c.id)
+        )
+        with translated_errors():
+            return [_transfer(row) for row in self._connection.execute(query).mappings()]

@@ -372,8 +372,32 @@ ward_beds = sa.Table(
     sa.Column("occupied", sa.Integer, nullable=False),
 )
 
+# A transfer is read and written whole (``hospital_records``); its hospitals are columns, for
+# each hospital's list.
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "from_hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_transfers_from_hospital"),
+        nullable=False,
+    ),
+    sa.Column(
+        "to_hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_transfers_to_hospital"),
+        nullable=False,
+    ),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    transfers,
     ward_beds,
     hospitals,
     processed_webhook_events,

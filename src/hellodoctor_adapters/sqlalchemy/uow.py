@@ -16,7 +16,11 @@ from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
-from hellodoctor_adapters.sqlalchemy.hospitals import SqlBedLedger, SqlHospitalRepository
+from hellodoctor_adapters.sqlalchemy.hospitals import (
+    SqlBedLedger,
+    SqlHospitalRepository,
+    SqlTransferRepository,
+)
 from hellodoctor_adapters.sqlalchemy.identity import (
     SqlAccountRepository,
     SqlOneTimeSecretRepository,
@@ -67,6 +71,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
+        self.transfers = SqlTransferRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

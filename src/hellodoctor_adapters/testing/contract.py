@@ -25,7 +25,10 @@ from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
-from hellodoctor_adapters.testing.contract_hospitals import HospitalStorageContract
+from hellodoctor_adapters.testing.contract_hospitals import (
+    HospitalStorageContract,
+    TransferStorageContract,
+)
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -86,6 +89,7 @@ class UnitOfWorkContract(
     StoredValuesContract,
     DomainEventsContract,
     HospitalStorageContract,
+    TransferStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

@@ -1,6 +1,7 @@
 """The hospitals contract: hospitals round-trip, their registration numbers are unique, their
-updates are compare-and-set, and every bed count stays within ``0 <= occupied <= capacity``
-however many admissions race for the last beds.
+updates are compare-and-set, every bed count stays within ``0 <= occupied <= capacity``
+however many admissions race for the last beds, and transfers move by explicit transitions,
+an acceptance reserving its bed in the same unit of work.
 
 Part of ``UnitOfWorkContract``; needs only ``uow_factory``.
 """
@@ -12,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hellodoctor_adapters.memory.services import ManualClock
+from hellodoctor_adapters.memory.services import ManualClock, SequentialIds
 from hellodoctor_adapters.testing.fixtures import MONDAY, seed, state_of
 from hellodoctor_domain.errors import (
     AlreadyExists,
     ConcurrencyError,
+    IllegalStateChange,
     NoBedAvailable,
     NotFound,
 )
@@ -29,6 +31,7 @@ from hellodoctor_domain.model.hospitals import (
     Ward,
     WardBeds,
 )
+from hellodoctor_domain.model.transfers import Transfer, TransferStatus, TransferStep
 from hellodoctor_domain.model.values import (
     Actor,
     DoctorId,
@@ -41,6 +44,7 @@ from hellodoctor_domain.model.values import (
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
+from hellodoctor_domain.use_cases.transfers import Transfers
 
 ADMIN = Actor.admin(UserId("root"))
 H1, H2 = HospitalId("h1"), HospitalId("h2")
@@ -209,3 +213,85 @@ class HospitalStorageContract:
             )
         assert hospitals.get(H1).administrators == (mine.user_id,)
         assert [c.occupied for c in hospitals.beds(H2)] == [0, 0]
+
+
+class TransferStorageContract:
+    """Transfers round-trip with their history, are compare-and-set, are listed for both
+    hospitals, and an acceptance reserves a bed atomically with the transition."""
+
+    @pytest.fixture
+    def transfers(self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory) -> Transfers:
+        return Transfers(uow_factory, ManualClock(MONDAY), SequentialIds("t"))
+
+    def _requested(self, transfers: Transfers) -> Transfer:
+        return transfers.request(ADMIN, PatientId("p1"), H1, H2, BedType.GENERAL, "needs surgery")
+
+    def test_a_transfer_round_trips_with_its_history(
+        self, transfers: Transfers, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        written = self._requested(transfers)
+        transfers.accept(ADMIN, written.id, "w1")
+        with uow_factory() as uow:
+            read = uow.transfers.get(written.id)
+        assert read.status is TransferStatus.ACCEPTED
+        assert [step.status for step in read.history] == [
+            TransferStatus.REQUESTED,
+            TransferStatus.ACCEPTED,
+        ]
+        assert read.history[0] == TransferStep(
+            TransferStatus.REQUESTED, MONDAY, UserId("root"), "needs surgery"
+        )
+        assert read.version == 2
+
+    def test_a_stale_transfer_update_is_refused(
+        self, transfers: Transfers, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        written = self._requested(transfers)
+        with uow_factory() as uow:
+            stale = uow.transfers.get(written.id)
+        transfers.decline(ADMIN, written.id, "no surgeon")
+        stale.cancel("changed our mind", by=UserId("root"), at=MONDAY)
+        with pytest.raises(ConcurrencyError), uow_factory() as uow:
+            uow.transfers.update(stale)
+            uow.commit()
+
+    def test_accepting_reserves_a_bed_and_cancelling_frees_it(
+        self, transfers: Transfers, hospitals: Hospitals
+    ) -> None:
+        accepted = transfers.accept(ADMIN, self._requested(transfers).id, "w1")
+        assert hospitals.beds(H2)[1].occupied == 1
+        transfers.cancel(ADMIN, accepted.id, "patient recovered")
+        assert hospitals.beds(H2)[1].occupied == 0
+        with pytest.raises(IllegalStateChange):
+            transfers.complete(ADMIN, accepted.id)
+
+    def test_accepting_into_a_full_ward_is_refused_and_changes_nothing(
+        self, transfers: Transfers, hospitals: Hospitals
+    ) -> None:
+        for _ in range(3):
+            hospitals.admit(ADMIN, Admission(H2, "w1", BedType.GENERAL, PatientId("p2")))
+        requested = self._requested(transfers)
+        with pytest.raises(NoBedAvailable):
+            transfers.accept(ADMIN, requested.id, "w1")
+        assert transfers.get(ADMIN, requested.id).status is TransferStatus.REQUESTED
+
+    def test_both_hospitals_administrators_see_it_and_nobody_else(
+        self, transfers: Transfers, uow_factory: UnitOfWorkFactory, hospitals: Hospitals
+    ) -> None:
+        sender, receiver, stranger = (
+            hospital_admin(uow_factory, key) for key in ("ha1", "ha2", "ha3")
+        )
+        hospitals.appoint_administrator(ADMIN, H1, sender.user_id)
+        hospitals.appoint_administrator(ADMIN, H2, receiver.user_id)
+        requested = transfers.request(sender, PatientId("p1"), H1, H2, BedType.GENERAL, "cardiac")
+        with pytest.raises(NotFound):  # only the receiving hospital accepts
+            transfers.accept(sender, requested.id, "w1")
+        transfers.accept(receiver, requested.id, "w1")
+        transfers.complete(receiver, requested.id)
+        for actor, hospital_id in ((sender, H1), (receiver, H2)):
+            assert [t.id for t in transfers.of_hospital(actor, hospital_id)] == [requested.id]
+            assert transfers.get(actor, requested.id).status is TransferStatus.COMPLETED
+        with pytest.raises(NotFound):
+            transfers.get(stranger, requested.id)
+        with pytest.raises(NotFound):
+            transfers.of_hospital(stranger, H1)

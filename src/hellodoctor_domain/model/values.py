@@ -47,6 +47,10 @@ class HospitalId(_Identifier):
     """Identity of a hospital."""
 
 
+class TransferId(_Identifier):
+    """Identity of a patient's transfer between hospitals."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -311,6 +315,7 @@ __all__ = [
     "PatientId",
     "Role",
     "TimeRange",
+    "TransferId",
     "UserId",
     "VisitKind",
     "merged",

@@ -1,4 +1,4 @@
-"""The storage port of hospitals: the hospital repository and the bed ledger."""
+"""The storage port of hospitals: the hospital repository, the bed ledger and transfers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from attrs import define
 
 from hellodoctor_domain.model.hospitals import BedType, Hospital
-from hellodoctor_domain.model.values import HospitalId
+from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.model.values import HospitalId, TransferId
 from hellodoctor_domain.ports.repository import EntityRepository
 
 
@@ -62,3 +63,14 @@ class BedLedger(abc.ABC):
     @abc.abstractmethod
     def counts(self, hospital_id: HospitalId) -> list[BedCount]:
         """The hospital's counts, by ward and bed type."""
+
+
+class TransferRepository(EntityRepository[Transfer, TransferId]):
+    """Transfers by id, and those into or out of one hospital."""
+
+    def of_hospital(self, hospital_id: HospitalId) -> list[Transfer]:
+        """Transfers from or to ``hospital_id``, oldest request first."""
+        return self._all_seen(self._of_hospital(hospital_id))
+
+    @abc.abstractmethod
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[Transfer]: ...

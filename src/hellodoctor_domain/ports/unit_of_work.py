@@ -9,7 +9,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hellodoctor_domain.model.events import DomainEvent
-from hellodoctor_domain.ports.hospitals import BedLedger, HospitalRepository
+from hellodoctor_domain.ports.hospitals import (
+    BedLedger,
+    HospitalRepository,
+    TransferRepository,
+)
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -63,6 +67,7 @@ class UnitOfWork(abc.ABC):
     processed_events: ProcessedWebhookEvents
     hospitals: HospitalRepository
     beds: BedLedger
+    transfers: TransferRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -82,7 +82,7 @@ class Hospitals:
     def admit(self, actor: Actor, admission: Admission) -> None:
         """Occupy a free bed (``NoBedAvailable`` when none is)."""
         with self._uow() as uow:
-            hospital = self._managed(uow, actor, admission.hospital_id)
+            hospital = managed_hospital(uow, actor, admission.hospital_id)
             hospital.ward(admission.ward_code)
             uow.patients.get(admission.patient_id)
             uow.beds.occupy(admission.hospital_id, admission.ward_code, admission.bed_type)
@@ -100,7 +100,7 @@ class Hospitals:
     def discharge(self, actor: Actor, admission: Admission) -> None:
         """Free the bed (``NoBedAvailable`` when none of that kind is occupied)."""
         with self._uow() as uow:
-            hospital = self._managed(uow, actor, admission.hospital_id)
+            hospital = managed_hospital(uow, actor, admission.hospital_id)
             hospital.ward(admission.ward_code)
             uow.beds.release(admission.hospital_id, admission.ward_code, admission.bed_type)
             hospital.record(
@@ -114,9 +114,10 @@ class Hospitals:
             )
             uow.commit()
 
-    @staticmethod
-    def _managed(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> Hospital:
-        hospital = uow.hospitals.get(hospital_id)
-        if not hospital.administered_by(actor):
-            raise NotFound(f"no hospital {hospital_id}")
-        return hospital
+
+def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> Hospital:
+    """The hospital, if ``actor`` manages it; ``NotFound`` (not "forbidden") otherwise."""
+    hospital = uow.hospitals.get(hospital_id)
+    if not hospital.administered_by(actor):
+        raise NotFound(f"no hospital {hospital_id}")
+    return hospital

@@ -12,6 +12,8 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -20,6 +22,15 @@ revision = "0008_hospitals"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+
+def _json() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _instant() -> sa.types.TypeEngine[Any]:
+    # As schema.UtcDateTime stores it: timestamptz, or fixed-width UTC text on SQLite.
+    return sa.DateTime(timezone=True).with_variant(sa.CHAR(26), "sqlite")
 
 
 def _account_roles(roles: str) -> None:
@@ -36,9 +47,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("registration_number", sa.String(64), nullable=False, unique=True),
         sa.Column("city_key", sa.Text, nullable=False),
-        sa.Column(
-            "profile", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("profile", _json(), nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
     )
     op.create_index("ix_hospitals_city_key", "hospitals", ["city_key", "id"])
@@ -60,8 +69,33 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "transfers",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "from_hospital_id",
+            sa.String(64),
+            sa.ForeignKey("hospitals.id", name="fk_transfers_from_hospital"),
+            nullable=False,
+        ),
+        sa.Column(
+            "to_hospital_id",
+            sa.String(64),
+            sa.ForeignKey("hospitals.id", name="fk_transfers_to_hospital"),
+            nullable=False,
+        ),
+        sa.Column("requested_at", _instant(), nullable=False),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_transfers_from", "transfers", ["from_hospital_id", "requested_at"])
+    op.create_index("ix_transfers_to", "transfers", ["to_hospital_id", "requested_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_transfers_to", table_name="transfers")
+    op.drop_index("ix_transfers_from", table_name="transfers")
+    op.drop_table("transfers")
     op.drop_table("ward_beds")
     op.drop_index("ix_hospitals_city_key", table_name="hospitals")
     op.drop_table("hospitals")
