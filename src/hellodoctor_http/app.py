@@ -18,6 +18,7 @@ from hellodoctor_http.api import (
     hospitals,
     operations,
     payments,
+    transfers,
     values,
 )
 from hellodoctor_http.auth import Authentication
@@ -32,6 +33,7 @@ ROUTES: tuple[Route, ...] = (
     *accounts.ROUTES,
     *payments.ROUTES,
     *hospitals.ROUTES,
+    *transfers.ROUTES,
     *operations.ROUTES,
 )
 
@@ -46,6 +48,7 @@ def openapi_document() -> dict[str, Any]:
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
             **hospitals.SCHEMAS,
+            **transfers.SCHEMAS,
             **operations.SCHEMAS,
         },
     )

@@ -253,7 +253,7 @@ def seed() -> None:
     planned = [
         *steps(components.scheduling, clock),
         *login_steps(components.storage, components.hasher, clock),
-        *hospital_steps(components.hospitals),
+        *hospital_steps(components.hospitals, components.transfers),
     ]
     created = 0
     try:

@@ -35,6 +35,7 @@ from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.security import PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
+from hellodoctor_domain.use_cases.transfers import Transfers
 
 DEMO_ADMIN = UserId("demo-admin")
 # Shared by every demo login and printed by `hellodoctor serve` in development: demo data only.
@@ -302,7 +303,7 @@ def hospital_id(hospital: Hospital) -> HospitalId:
     return HospitalId(f"hosp-{hospital.key}")
 
 
-def hospital_steps(hospitals: Hospitals) -> Iterator[Step]:
+def hospital_steps(hospitals: Hospitals, transfers: Transfers) -> Iterator[Step]:
     """The four hospitals with a department per specialty (headed by its doctor there), a
     general ward and an ICU, a few admissions, and the demo hospital administrator appointed
     at the first. After ``login_steps``: the administrator's account must exist."""
@@ -313,6 +314,20 @@ def hospital_steps(hospitals: Hospitals) -> Iterator[Step]:
         "hospital administrator",
         lambda: _appointed(hospitals, admin, hospital_id(HOSPITALS[0]), DEMO_LOGINS[-1].user_id),
     )
+    yield Step("transfers", lambda: _transfers(transfers, admin))
+
+
+def _transfers(transfers: Transfers, admin: Actor) -> bool:
+    """One transfer accepted (a bed reserved) and one waiting, out of the first hospital."""
+    first, second, third = (hospital_id(h) for h in HOSPITALS[:3])
+    if transfers.of_hospital(admin, first):
+        return False
+    accepted = transfers.request(
+        admin, patient_id(3), first, second, care.BedType.ICU, "cardiac surgery"
+    )
+    transfers.accept(admin, accepted.id, "icu")
+    transfers.request(admin, patient_id(4), first, third, care.BedType.GENERAL, "closer to family")
+    return True
 
 
 def _hospital(hospitals: Hospitals, admin: Actor, hospital: Hospital) -> Callable[[], bool]:

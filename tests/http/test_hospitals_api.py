@@ -126,3 +126,46 @@ def test_only_a_platform_admin_registers_hospitals(
     invalid = client.simulate_post(HOSPITALS, json=bad, headers=as_admin())
     assert invalid.status_code in (400, 422)
     assert client.simulate_get(f"{HOSPITALS}/nowhere/beds").status_code == 404
+
+
+def test_a_transfer_moves_between_two_hospitals_administrators(
+    client: ValidatingClient, as_admin: Headers, as_hospital_admin: Headers
+) -> None:
+    sender_id = client.simulate_post(HOSPITALS, json=body("One"), headers=as_admin()).json["id"]
+    receiver_id = client.simulate_post(HOSPITALS, json=body("Two"), headers=as_admin()).json["id"]
+    sender, receiver, stranger = (as_hospital_admin(key) for key in ("ha-1", "ha-2", "ha-3"))
+    for hospital, user in ((sender_id, "ha-1"), (receiver_id, "ha-2")):
+        client.simulate_post(
+            f"{HOSPITALS}/{hospital}/administrators", json={"user_id": user}, headers=as_admin()
+        )
+    request = {
+        "patient_id": "pat-1",
+        "from_hospital_id": sender_id,
+        "to_hospital_id": receiver_id,
+        "bed_type": "icu",
+        "reason": "needs an ICU bed",
+    }
+    created = client.simulate_post("/api/v1/transfers", json=request, headers=sender)
+    assert created.status_code == 201, created.json
+    path = f"/api/v1/transfers/{created.json['id']}"
+    assert client.simulate_get(path, headers=stranger).status_code == 404
+    assert (
+        client.simulate_post(
+            f"{path}/accept", json={"ward_code": "icu"}, headers=sender
+        ).status_code
+        == 404
+    )
+    accepted = client.simulate_post(f"{path}/accept", json={"ward_code": "icu"}, headers=receiver)
+    assert accepted.json["status"] == "accepted"
+    assert client.simulate_get(f"{HOSPITALS}/{receiver_id}/beds").json["beds"][0]["free"] == 0
+    again = client.simulate_post(f"{path}/decline", json={"reason": "late"}, headers=receiver)
+    assert again.status_code == 409
+    assert again.json["type"].endswith("/illegal-transition")
+    done = client.simulate_post(f"{path}/complete", headers=receiver)
+    assert [step["status"] for step in done.json["history"]] == [
+        "requested",
+        "accepted",
+        "completed",
+    ]
+    listed = client.simulate_get(f"{HOSPITALS}/{sender_id}/transfers", headers=sender)
+    assert [t["id"] for t in listed.json["items"]] == [created.json["id"]]

@@ -107,7 +107,7 @@ class HospitalBody:
                 Ward(
                     w.code,
                     w.name,
-                    tuple(WardBeds(_bed_type(b.bed_type), b.capacity) for b in w.beds),
+                    tuple(WardBeds(parse_bed_type(b.bed_type), b.capacity) for b in w.beds),
                     w.department_code,
                 )
                 for w in self.wards
@@ -130,12 +130,12 @@ class AdmissionBody:
         return Admission(
             HospitalId(hospital_id),
             self.ward_code,
-            _bed_type(self.bed_type),
+            parse_bed_type(self.bed_type),
             PatientId(self.patient_id),
         )
 
 
-def _bed_type(value: str) -> BedType:
+def parse_bed_type(value: str) -> BedType:
     try:
         return BedType(value)
     except ValueError:
