@@ -29,16 +29,20 @@ from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.hospitals import BedType, Hospital
+from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
+    ClaimId,
     DoctorId,
     EmailAddress,
     HospitalId,
     Money,
     PatientId,
+    PolicyId,
+    SchemeId,
     TimeRange,
     TransferId,
     UserId,
@@ -89,6 +93,9 @@ class InMemoryStore:
     hospitals: dict[HospitalId, Hospital] = field(factory=dict)
     beds: dict[tuple[HospitalId, str, BedType], BedCount] = field(factory=dict)
     transfers: dict[TransferId, Transfer] = field(factory=dict)
+    schemes: dict[SchemeId, Scheme] = field(factory=dict)
+    policies: dict[PolicyId, Policy] = field(factory=dict)
+    claims: dict[ClaimId, Claim] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -538,6 +545,15 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.hospitals = InMemoryHospitalRepository(self._store, self._journal)
         self.beds = InMemoryBedLedger(self._store, self._journal)
         self.transfers = InMemoryTransferRepository(self._store, self._journal)
+        from hellodoctor_adapters.memory.insurance import (
+            InMemoryClaimRepository,
+            InMemoryPolicyRepository,
+            InMemorySchemeRepository,
+        )
+
+        self.schemes = InMemorySchemeRepository(self._store, self._journal)
+        self.policies = InMemoryPolicyRepository(self._store, self._journal)
+        self.claims = InMemoryClaimRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -53,6 +53,11 @@ from hellodoctor_adapters.mongodb.identity import (
     MongoOneTimeSecretRepository,
     MongoRefreshTokenRepository,
 )
+from hellodoctor_adapters.mongodb.insurance import (
+    MongoClaimRepository,
+    MongoPolicyRepository,
+    MongoSchemeRepository,
+)
 from hellodoctor_adapters.mongodb.payments import (
     MongoPaymentRepository,
     MongoProcessedWebhookEvents,
@@ -89,6 +94,9 @@ class MongoUnitOfWork(UnitOfWork):
     hospitals: MongoHospitalRepository
     beds: MongoBedLedger
     transfers: MongoTransferRepository
+    schemes: MongoSchemeRepository
+    policies: MongoPolicyRepository
+    claims: MongoClaimRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -112,6 +120,9 @@ class MongoUnitOfWork(UnitOfWork):
         self.hospitals = MongoHospitalRepository(self._store)
         self.beds = MongoBedLedger(self._store)
         self.transfers = MongoTransferRepository(self._store)
+        self.schemes = MongoSchemeRepository(self._store)
+        self.policies = MongoPolicyRepository(self._store)
+        self.claims = MongoClaimRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -133,6 +144,9 @@ class MongoUnitOfWork(UnitOfWork):
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
             self.transfers.flush(undo, outbox)
+            self.schemes.flush(undo, outbox)
+            self.policies.flush(undo, outbox)
+            self.claims.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -179,6 +193,9 @@ class MongoUnitOfWork(UnitOfWork):
                 self.payments,
                 self.hospitals,
                 self.transfers,
+                self.schemes,
+                self.policies,
+                self.claims,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

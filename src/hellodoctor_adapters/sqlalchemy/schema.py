@@ -395,8 +395,65 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# Insurance: each aggregate is read and written whole as a JSON record (``insurance_records``);
+# beside it what a constraint or query needs.
+schemes = sa.Table(
+    "schemes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_policies_patient"),
+        nullable=False,
+    ),
+    sa.Column(
+        "scheme_id",
+        sa.String(64),
+        sa.ForeignKey("schemes.id", name="fk_policies_scheme"),
+        nullable=False,
+    ),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One claim per appointment: uq_claims_appointment_id (NULLs, hospitals' claims for a stay,
+# are distinct).
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "policy_id",
+        sa.String(64),
+        sa.ForeignKey("policies.id", name="fk_claims_policy"),
+        nullable=False,
+    ),
+    sa.Column("scheme_id", sa.String(64), nullable=False),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_claims_appointment"),
+        unique=True,
+    ),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    claims,
+    policies,
+    schemes,
     transfers,
     ward_beds,
     hospitals,

@@ -26,6 +26,11 @@ from hellodoctor_adapters.sqlalchemy.identity import (
     SqlOneTimeSecretRepository,
     SqlRefreshTokenRepository,
 )
+from hellodoctor_adapters.sqlalchemy.insurance import (
+    SqlClaimRepository,
+    SqlPolicyRepository,
+    SqlSchemeRepository,
+)
 from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
 from hellodoctor_adapters.sqlalchemy.payments import (
     SqlPaymentRepository,
@@ -72,6 +77,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
         self.transfers = SqlTransferRepository(self._connection)
+        self.schemes = SqlSchemeRepository(self._connection)
+        self.policies = SqlPolicyRepository(self._connection)
+        self.claims = SqlClaimRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

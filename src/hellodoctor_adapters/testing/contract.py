@@ -29,6 +29,7 @@ from hellodoctor_adapters.testing.contract_hospitals import (
     HospitalStorageContract,
     TransferStorageContract,
 )
+from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -90,6 +91,7 @@ class UnitOfWorkContract(
     DomainEventsContract,
     HospitalStorageContract,
     TransferStorageContract,
+    InsuranceStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

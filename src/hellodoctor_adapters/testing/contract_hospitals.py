@@ -70,12 +70,12 @@ def hospital(key: str = "h1", city: str = "Pune", general: int = 10, icu: int = 
     )
 
 
-def hospital_admin(uow_factory: UnitOfWorkFactory, key: str) -> Actor:
-    """An account with the ``hospital_admin`` role, as its token would describe it."""
+def staff(uow_factory: UnitOfWorkFactory, key: str, role: Role = Role.HOSPITAL_ADMIN) -> Actor:
+    """A stored account ``key`` with ``role`` (hospital administrator, insurer), as its token
+    would describe it."""
     account = Account(
-        UserId(key), EmailAddress(f"{key}@example.org"), Role.HOSPITAL_ADMIN,
-        AccountStatus.ACTIVE, MONDAY,
-    )  # fmt: skip
+        UserId(key), EmailAddress(f"{key}@example.org"), role, AccountStatus.ACTIVE, MONDAY
+    )
     with uow_factory() as uow:
         uow.accounts.add(account)
         uow.commit()
@@ -201,7 +201,7 @@ class HospitalStorageContract:
     def test_a_hospital_admin_manages_only_their_own_hospital(
         self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
     ) -> None:
-        mine = hospital_admin(uow_factory, "ha1")
+        mine = staff(uow_factory, "ha1")
         hospitals.appoint_administrator(ADMIN, H1, mine.user_id)
         hospitals.admit(mine, Admission(H1, "w1", BedType.GENERAL, PatientId("p1")))
         with pytest.raises(NotFound):
@@ -278,9 +278,7 @@ class TransferStorageContract:
     def test_both_hospitals_administrators_see_it_and_nobody_else(
         self, transfers: Transfers, uow_factory: UnitOfWorkFactory, hospitals: Hospitals
     ) -> None:
-        sender, receiver, stranger = (
-            hospital_admin(uow_factory, key) for key in ("ha1", "ha2", "ha3")
-        )
+        sender, receiver, stranger = (staff(uow_factory, key) for key in ("ha1", "ha2", "ha3"))
         hospitals.appoint_administrator(ADMIN, H1, sender.user_id)
         hospitals.appoint_administrator(ADMIN, H2, receiver.user_id)
         requested = transfers.request(sender, PatientId("p1"), H1, H2, BedType.GENERAL, "cardiac")

@@ -51,6 +51,18 @@ class TransferId(_Identifier):
     """Identity of a patient's transfer between hospitals."""
 
 
+class SchemeId(_Identifier):
+    """Identity of an insurance scheme."""
+
+
+class PolicyId(_Identifier):
+    """Identity of a patient's insurance policy."""
+
+
+class ClaimId(_Identifier):
+    """Identity of an insurance claim."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -255,6 +267,7 @@ class Role(enum.StrEnum):
     DOCTOR = "doctor"
     ADMIN = "admin"
     HOSPITAL_ADMIN = "hospital_admin"  # manages the hospitals that name them (model/hospitals.py)
+    INSURER = "insurer"  # reviews the claims of the schemes that name them (model/insurance.py)
 
 
 class AppointmentType(enum.StrEnum):
@@ -283,6 +296,7 @@ class Actor:
             Role.DOCTOR: (False, True),
             Role.ADMIN: (False, False),
             Role.HOSPITAL_ADMIN: (False, False),
+            Role.INSURER: (False, False),
         }
         if wants[self.role] != (self.patient_id is not None, self.doctor_id is not None):
             raise InvalidValue(
@@ -308,12 +322,15 @@ __all__ = [
     "Actor",
     "AppointmentId",
     "AppointmentType",
+    "ClaimId",
     "DoctorId",
     "EmailAddress",
     "HospitalId",
     "Money",
     "PatientId",
+    "PolicyId",
     "Role",
+    "SchemeId",
     "TimeRange",
     "TransferId",
     "UserId",

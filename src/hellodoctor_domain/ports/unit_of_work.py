@@ -19,6 +19,7 @@ from hellodoctor_domain.ports.identity import (
     OneTimeSecretRepository,
     RefreshTokenRepository,
 )
+from hellodoctor_domain.ports.insurance import ClaimRepository, PolicyRepository, SchemeRepository
 from hellodoctor_domain.ports.payments import (
     PaymentRepository,
     ProcessedWebhookEvents,
@@ -68,6 +69,9 @@ class UnitOfWork(abc.ABC):
     hospitals: HospitalRepository
     beds: BedLedger
     transfers: TransferRepository
+    schemes: SchemeRepository
+    policies: PolicyRepository
+    claims: ClaimRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -1,10 +1,11 @@
-"""Hospitals and their bed counts.
+"""Hospitals, their bed counts and transfers; insurance schemes, policies and claims.
 
 Revision ID: 0008_hospitals
 Revises: 0004
 Create Date: 2026-12-01
 
-* ``ck_accounts_role`` admits ``hospital_admin``;
+* ``ck_accounts_role`` admits ``hospital_admin`` and ``insurer``;
+* ``uq_claims_appointment_id``: one claim per appointment;
 * ``ck_ward_beds_within_capacity``: each admission or discharge changes its count row by one
   ``UPDATE ... SET occupied = occupied +/- 1`` in its transaction; the database refuses the one
   that would leave ``0 <= occupied <= capacity``, whatever the number of writers.
@@ -41,7 +42,7 @@ def _account_roles(roles: str) -> None:
 
 
 def upgrade() -> None:
-    _account_roles("'patient', 'doctor', 'admin', 'hospital_admin'")
+    _account_roles("'patient', 'doctor', 'admin', 'hospital_admin', 'insurer'")
     op.create_table(
         "hospitals",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -91,8 +92,63 @@ def upgrade() -> None:
     op.create_index("ix_transfers_from", "transfers", ["from_hospital_id", "requested_at"])
     op.create_index("ix_transfers_to", "transfers", ["to_hospital_id", "requested_at"])
 
+    op.create_table(
+        "schemes",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "policies",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "patient_id",
+            sa.String(64),
+            sa.ForeignKey("patients.id", name="fk_policies_patient"),
+            nullable=False,
+        ),
+        sa.Column(
+            "scheme_id",
+            sa.String(64),
+            sa.ForeignKey("schemes.id", name="fk_policies_scheme"),
+            nullable=False,
+        ),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_policies_patient", "policies", ["patient_id", "id"])
+    op.create_table(
+        "claims",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "policy_id",
+            sa.String(64),
+            sa.ForeignKey("policies.id", name="fk_claims_policy"),
+            nullable=False,
+        ),
+        sa.Column("scheme_id", sa.String(64), nullable=False),
+        sa.Column(
+            "appointment_id",
+            sa.String(64),
+            sa.ForeignKey("appointments.id", name="fk_claims_appointment"),
+        ),
+        sa.Column("submitted_at", _instant(), nullable=False),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        # THE claim rule: never two claims for one appointment, whatever the race.
+        sa.UniqueConstraint("appointment_id", name="uq_claims_appointment_id"),
+    )
+    op.create_index("ix_claims_policy", "claims", ["policy_id", "submitted_at"])
+    op.create_index("ix_claims_scheme", "claims", ["scheme_id", "submitted_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_claims_scheme", table_name="claims")
+    op.drop_index("ix_claims_policy", table_name="claims")
+    op.drop_table("claims")
+    op.drop_index("ix_policies_patient", table_name="policies")
+    op.drop_table("policies")
+    op.drop_table("schemes")
     op.drop_index("ix_transfers_to", table_name="transfers")
     op.drop_index("ix_transfers_from", table_name="transfers")
     op.drop_table("transfers")
@@ -103,14 +159,14 @@ def downgrade() -> None:
     op.execute(
         sa.text(
             "DELETE FROM refresh_tokens WHERE account_id IN "
-            "(SELECT id FROM accounts WHERE role = 'hospital_admin')"
+            "(SELECT id FROM accounts WHERE role IN ('hospital_admin', 'insurer'))"
         )
     )
     op.execute(
         sa.text(
             "DELETE FROM one_time_secrets WHERE account_id IN "
-            "(SELECT id FROM accounts WHERE role = 'hospital_admin')"
+            "(SELECT id FROM accounts WHERE role IN ('hospital_admin', 'insurer'))"
         )
     )
-    op.execute(sa.text("DELETE FROM accounts WHERE role = 'hospital_admin'"))
+    op.execute(sa.text("DELETE FROM accounts WHERE role IN ('hospital_admin', 'insurer')"))
     _account_roles("'patient', 'doctor', 'admin'")
