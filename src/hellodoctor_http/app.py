@@ -16,6 +16,7 @@ from hellodoctor_http.api import (
     appointments,
     doctors,
     hospitals,
+    insurance,
     operations,
     payments,
     transfers,
@@ -34,6 +35,7 @@ ROUTES: tuple[Route, ...] = (
     *payments.ROUTES,
     *hospitals.ROUTES,
     *transfers.ROUTES,
+    *insurance.ROUTES,
     *operations.ROUTES,
 )
 
@@ -49,6 +51,7 @@ def openapi_document() -> dict[str, Any]:
             **payments.SCHEMAS,
             **hospitals.SCHEMAS,
             **transfers.SCHEMAS,
+            **insurance.SCHEMAS,
             **operations.SCHEMAS,
         },
     )

@@ -33,6 +33,7 @@ from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
+from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -54,6 +55,7 @@ class Components:
     billing: Billing
     hospitals: Hospitals
     transfers: Transfers
+    insurance: Insurance
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -131,6 +133,7 @@ def bootstrap(
         ),
         hospitals=Hospitals(storage, clock),
         transfers=Transfers(storage, clock, ids),
+        insurance=Insurance(storage, clock, ids),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
     )

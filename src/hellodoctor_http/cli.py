@@ -244,7 +244,7 @@ def demo() -> None:
 def seed() -> None:
     """Fill the configured storage with demo hospitals, doctors, patients, appointments and
     demo logins."""
-    from hellodoctor_http.demo import hospital_steps, login_steps, steps
+    from hellodoctor_http.demo import hospital_steps, insurance_steps, login_steps, steps
 
     settings = _settings()
     _prepare_embedded_database(settings)
@@ -254,6 +254,7 @@ def seed() -> None:
         *steps(components.scheduling, clock),
         *login_steps(components.storage, components.hasher, clock),
         *hospital_steps(components.hospitals, components.transfers),
+        *insurance_steps(components.insurance, clock),
     ]
     created = 0
     try:

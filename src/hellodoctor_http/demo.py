@@ -6,7 +6,7 @@ more)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 from attrs import define
 
@@ -30,11 +30,20 @@ from hellodoctor_domain import (
 from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
 from hellodoctor_domain.model import hospitals as care
 from hellodoctor_domain.model.accounts import Account, AccountStatus
-from hellodoctor_domain.model.values import EmailAddress, HospitalId, Role
+from hellodoctor_domain.model.insurance import ClaimItem, ClaimStatus, Decision, Policy, Scheme
+from hellodoctor_domain.model.values import (
+    EmailAddress,
+    HospitalId,
+    PolicyId,
+    Role,
+    SchemeId,
+    VisitKind,
+)
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.security import PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
+from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.transfers import Transfers
 
 DEMO_ADMIN = UserId("demo-admin")
@@ -254,6 +263,7 @@ DEMO_LOGINS = (
     ),
     DemoLogin("alan@hellodoctor.example", Role.PATIENT, UserId("demo-alan"), patient=patient_id(1)),
     DemoLogin("hospital@hellodoctor.example", Role.HOSPITAL_ADMIN, UserId("demo-hospital-admin")),
+    DemoLogin("insurer@hellodoctor.example", Role.INSURER, UserId("demo-insurer")),
 )
 
 
@@ -312,7 +322,9 @@ def hospital_steps(hospitals: Hospitals, transfers: Transfers) -> Iterator[Step]
         yield Step(f"hospital {hospital_id(hospital)}", _hospital(hospitals, admin, hospital))
     yield Step(
         "hospital administrator",
-        lambda: _appointed(hospitals, admin, hospital_id(HOSPITALS[0]), DEMO_LOGINS[-1].user_id),
+        lambda: _appointed(
+            hospitals, admin, hospital_id(HOSPITALS[0]), UserId("demo-hospital-admin")
+        ),
     )
     yield Step("transfers", lambda: _transfers(transfers, admin))
 
@@ -375,4 +387,70 @@ def _appointed(hospitals: Hospitals, admin: Actor, key: HospitalId, user: UserId
     if user in hospitals.get(key).administrators:
         return False
     hospitals.appoint_administrator(admin, key, user)
+    return True
+
+
+DEMO_SCHEME = SchemeId("sch-acme")
+
+
+def insurance_steps(insurance: Insurance, clock: Clock) -> Iterator[Step]:
+    """One insurer's scheme (in rupees, at the Mumbai hospital), policies for six patients,
+    and a claim for a stay there in each state. After ``login_steps`` and ``hospital_steps``."""
+    yield Step("insurance", lambda: _insurance(insurance, clock))
+
+
+def _insurance(insurance: Insurance, clock: Clock) -> bool:
+    admin = Actor.admin(DEMO_ADMIN)
+    if any(scheme.id == DEMO_SCHEME for scheme in insurance.schemes()):
+        return False
+    limit = Money(5_000_000, "INR")
+    insurance.create_scheme(
+        admin,
+        Scheme(
+            DEMO_SCHEME,
+            "Acme Mutual",
+            "Acme Care",
+            (VisitKind.REGULAR, VisitKind.FOLLOW_UP),
+            20,
+            limit,
+        ),
+    )
+    insurance.appoint_insurer(admin, DEMO_SCHEME, UserId("demo-insurer"))
+    year = clock.now().year
+    hospital = hospital_id(HOSPITALS[3])
+    for index, status in enumerate(ClaimStatus):
+        policy = insurance.add_policy(
+            admin,
+            Policy(
+                PolicyId(f"pol-demo-{index + 1}"),
+                patient_id(index),
+                DEMO_SCHEME,
+                f"ACME-{1000 + index}",
+                date(year, 1, 1),
+                date(year, 12, 31),
+            ),
+        )
+        items = (
+            ClaimItem("ward stay, 2 nights", ("I20.0",), Money(1_200_000, "INR")),
+            ClaimItem("ECG", ("I20.0",), Money(150_000, "INR")),
+        )
+        claim = insurance.claim_stay(admin, hospital, policy.id, items)
+        if status is ClaimStatus.SUBMITTED:
+            continue
+        insurance.review(admin, claim.id)
+        decisions = {
+            ClaimStatus.APPROVED: [Decision(i.claimed) for i in items],
+            ClaimStatus.PAID: [Decision(i.claimed) for i in items],
+            ClaimStatus.PARTIALLY_APPROVED: [
+                Decision(items[0].claimed),
+                Decision(Money(100_000, "INR"), "above the scheme's tariff"),
+            ],
+            ClaimStatus.REJECTED: [Decision(Money(0, "INR"), "not covered") for _ in items],
+        }.get(status)
+        if decisions is None:
+            continue
+        reason = "elective stay: not covered" if status is ClaimStatus.REJECTED else ""
+        insurance.adjudicate(admin, claim.id, decisions, reason)
+        if status is ClaimStatus.PAID:
+            insurance.pay(admin, claim.id)
     return True

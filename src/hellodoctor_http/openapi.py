@@ -183,6 +183,10 @@ def document(
                 "name": "hospitals",
                 "description": "Hospitals, their administrators, beds, admissions.",
             },
+            {
+                "name": "insurance",
+                "description": "Schemes, policies, eligibility, claims and their review.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
         ],
         "paths": paths,
