@@ -10,6 +10,7 @@ from typing import Any
 
 from hellodoctor_domain.model.hospitals import (
     Address,
+    Affiliation,
     BedType,
     Department,
     Hospital,
@@ -62,6 +63,10 @@ def profile_record(hospital: Hospital) -> Record:
             for w in hospital.wards
         ],
         "administrators": [user.value for user in hospital.administrators],
+        "doctors": [
+            {"doctor_id": a.doctor_id.value, "department_code": a.department_code}
+            for a in hospital.doctors
+        ],
     }
 
 
@@ -94,6 +99,11 @@ def hospital_from(
             for w in profile["wards"]
         ),
         administrators=tuple(UserId(user) for user in profile["administrators"]),
+        # Profiles written before affiliations existed have none.
+        doctors=tuple(
+            Affiliation(DoctorId(a["doctor_id"]), a["department_code"])
+            for a in profile.get("doctors", [])
+        ),
         version=version,
     )
 

@@ -371,6 +371,10 @@ def _hospital(hospitals: Hospitals, admin: Actor, hospital: Hospital) -> Callabl
                 facilities=("pharmacy", "radiology", "laboratory"),
                 departments=departments,
                 wards=wards,
+                doctors=tuple(
+                    care.Affiliation(doctor_id(hospital, index), f"dep-{index + 1}")
+                    for index in range(len(SPECIALTIES))
+                ),
             ),
         )
         for index in range(3):

@@ -169,3 +169,37 @@ def test_a_transfer_moves_between_two_hospitals_administrators(
     ]
     listed = client.simulate_get(f"{HOSPITALS}/{sender_id}/transfers", headers=sender)
     assert [t["id"] for t in listed.json["items"]] == [created.json["id"]]
+
+
+def test_doctors_are_searched_by_hospital_and_city(
+    client: ValidatingClient, as_admin: Headers, as_hospital_admin: Headers
+) -> None:
+    pune = client.simulate_post(HOSPITALS, json=body("One"), headers=as_admin()).json["id"]
+    mumbai = client.simulate_post(HOSPITALS, json=body("Two", city="Mumbai"), headers=as_admin())
+    manager = as_hospital_admin("ha-1")
+    client.simulate_post(
+        f"{HOSPITALS}/{pune}/administrators", json={"user_id": "ha-1"}, headers=as_admin()
+    )
+    named = client.simulate_post(
+        f"{HOSPITALS}/{pune}/doctors",
+        json={"doctor_id": "dr-free", "department_code": "card"},
+        headers=manager,
+    )
+    assert named.status_code == 200, named.json
+    assert named.json["doctors"] == [{"doctor_id": "dr-free", "department_code": "card"}]
+    elsewhere = client.simulate_post(
+        f"{HOSPITALS}/{mumbai.json['id']}/doctors", json={"doctor_id": "dr-fee"}, headers=manager
+    )
+    assert elsewhere.status_code == 404
+
+    def found(**params: str) -> list[str]:
+        answer = client.simulate_get("/api/v1/doctors", params=params)
+        assert answer.status_code == 200, answer.json
+        return [d["id"] for d in answer.json["items"]]
+
+    assert found(hospital_id=pune) == ["dr-free"]
+    assert found(city="pune") == ["dr-free"]
+    assert found(city="Mumbai") == []
+    assert (
+        client.simulate_get("/api/v1/doctors", params={"hospital_id": "nowhere"}).status_code == 404
+    )

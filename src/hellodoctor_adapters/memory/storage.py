@@ -175,6 +175,7 @@ class InMemoryDoctorRepository(_Journalled, DoctorRepository):
                     query.accepting_bookings is None
                     or doctor.accepting_bookings == query.accepting_bookings
                 )
+                and (query.among is None or doctor.id in query.among)
             )
 
         found = [d for d in self._list() if matches(d)]

@@ -26,6 +26,7 @@ from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesCon
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
 from hellodoctor_adapters.testing.contract_hospitals import (
+    AffiliationContract,
     HospitalStorageContract,
     TransferStorageContract,
 )
@@ -92,6 +93,7 @@ class UnitOfWorkContract(
     HospitalStorageContract,
     TransferStorageContract,
     InsuranceStorageContract,
+    AffiliationContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

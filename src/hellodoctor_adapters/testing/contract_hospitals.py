@@ -19,12 +19,14 @@ from hellodoctor_domain.errors import (
     AlreadyExists,
     ConcurrencyError,
     IllegalStateChange,
+    InvalidValue,
     NoBedAvailable,
     NotFound,
 )
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.hospitals import (
     Address,
+    Affiliation,
     BedType,
     Department,
     Hospital,
@@ -42,6 +44,7 @@ from hellodoctor_domain.model.values import (
     UserId,
 )
 from hellodoctor_domain.ports.hospitals import BedCount
+from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
 from hellodoctor_domain.use_cases.transfers import Transfers
@@ -293,3 +296,37 @@ class TransferStorageContract:
             transfers.get(stranger, requested.id)
         with pytest.raises(NotFound):
             transfers.of_hospital(stranger, H1)
+
+
+class AffiliationContract:
+    """Doctors affiliated with hospitals are stored with them and found by the doctor search
+    (``DoctorQuery.among``) by hospital and by city."""
+
+    def test_doctors_are_found_by_hospital_and_city(
+        self, hospitals: Hospitals, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        hospitals.affiliate(ADMIN, H1, DoctorId("d1"), "card")
+        hospitals.affiliate(ADMIN, H2, DoctorId("d2"))
+        hospitals.affiliate(ADMIN, H2, DoctorId("d1"), "gen")
+        assert hospitals.get(H2).doctors == (
+            Affiliation(DoctorId("d2")),
+            Affiliation(DoctorId("d1"), "gen"),
+        )
+        with pytest.raises(InvalidValue):
+            hospitals.affiliate(ADMIN, H1, DoctorId("d2"), "no-such-department")
+        with pytest.raises(NotFound):
+            hospitals.affiliate(ADMIN, H1, DoctorId("nobody"))
+
+        def search(**where: object) -> list[str]:
+            among = hospitals.doctors_at(**where)  # type: ignore[arg-type]
+            with uow_factory() as uow:
+                return [d.id.value for d in uow.doctors.search(DoctorQuery(among=among))]
+
+        assert search(hospital_id=H1) == ["d1"]
+        assert search(city="mumbai") == ["d1", "d2"]
+        assert search(city="Delhi") == []
+        with uow_factory() as uow:
+            after = DoctorQuery(
+                among=frozenset({DoctorId("d1"), DoctorId("d2")}), after=DoctorId("d1")
+            )
+            assert [d.id.value for d in uow.doctors.search(after)] == ["d2"]

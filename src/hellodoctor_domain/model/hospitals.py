@@ -68,6 +68,14 @@ class Department:
 
 
 @define(frozen=True)
+class Affiliation:
+    """A doctor who works at the hospital, in one of its departments or none in particular."""
+
+    doctor_id: DoctorId
+    department_code: str | None = None
+
+
+@define(frozen=True)
 class WardBeds:
     """How many beds of one type a ward has."""
 
@@ -125,6 +133,11 @@ class HospitalAdministratorAppointed(HospitalEvent):
 
 
 @define(frozen=True, kw_only=True)
+class DoctorAffiliated(HospitalEvent):
+    doctor_id: DoctorId
+
+
+@define(frozen=True, kw_only=True)
 class PatientAdmitted(HospitalEvent):
     patient_id: PatientId
     ward_code: str
@@ -150,6 +163,7 @@ class Hospital(Aggregate):
     departments: tuple[Department, ...] = ()
     wards: tuple[Ward, ...] = ()
     administrators: tuple[UserId, ...] = ()
+    doctors: tuple[Affiliation, ...] = ()
     version: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -159,6 +173,10 @@ class Hospital(Aggregate):
         for ward in self.wards:
             if ward.department_code is not None and ward.department_code not in departments:
                 raise InvalidValue(f"ward {ward.code} names no department of this hospital")
+        _unique((a.doctor_id for a in self.doctors), "doctor")
+        for affiliation in self.doctors:
+            if affiliation.department_code not in (None, *departments):
+                raise InvalidValue(f"department {affiliation.department_code!r} is not here")
 
     @classmethod
     def register(cls, hospital: Hospital, at: datetime) -> Hospital:
@@ -182,6 +200,14 @@ class Hospital(Aggregate):
             HospitalAdministratorAppointed(occurred_at=at, hospital_id=self.id, user_id=user_id)
         )
 
+    def affiliate(self, doctor_id: DoctorId, department_code: str | None, at: datetime) -> None:
+        """The doctor works here (in that department); naming them again moves them."""
+        if department_code not in (None, *(d.code for d in self.departments)):
+            raise InvalidValue(f"department {department_code!r} is not here")
+        kept = tuple(a for a in self.doctors if a.doctor_id != doctor_id)
+        self.doctors = (*kept, Affiliation(doctor_id, department_code))
+        self.record(DoctorAffiliated(occurred_at=at, hospital_id=self.id, doctor_id=doctor_id))
+
     def ward(self, code: str) -> Ward:
         for ward in self.wards:
             if ward.code == code:
@@ -198,8 +224,10 @@ class Hospital(Aggregate):
 
 __all__ = [
     "Address",
+    "Affiliation",
     "BedType",
     "Department",
+    "DoctorAffiliated",
     "Hospital",
     "HospitalAdministratorAppointed",
     "HospitalEvent",

@@ -14,7 +14,14 @@ from hellodoctor_domain.model.hospitals import (
     PatientAdmitted,
     PatientDischarged,
 )
-from hellodoctor_domain.model.values import Actor, HospitalId, PatientId, Role, UserId
+from hellodoctor_domain.model.values import (
+    Actor,
+    DoctorId,
+    HospitalId,
+    PatientId,
+    Role,
+    UserId,
+)
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -72,6 +79,36 @@ class Hospitals:
         """Every hospital, or those in ``city``."""
         with self._uow() as uow:
             return uow.hospitals.list(city)
+
+    def affiliate(
+        self,
+        actor: Actor,
+        hospital_id: HospitalId,
+        doctor_id: DoctorId,
+        department_code: str | None = None,
+    ) -> Hospital:
+        """The hospital's administrators (or an admin) name a doctor who works there."""
+        with self._uow() as uow:
+            hospital = managed_hospital(uow, actor, hospital_id)
+            uow.doctors.get(doctor_id)  # NotFound for an unknown doctor
+            hospital.affiliate(doctor_id, department_code, self._clock.now())
+            uow.hospitals.update(hospital)
+            uow.commit()
+        return hospital
+
+    def doctors_at(
+        self, hospital_id: HospitalId | None = None, city: str | None = None
+    ) -> frozenset[DoctorId]:
+        """The doctors of a hospital and/or of the hospitals in a city (for the doctor search:
+        ``DoctorQuery.among``)."""
+        with self._uow() as uow:
+            found = [uow.hospitals.get(hospital_id)] if hospital_id else uow.hospitals.list(city)
+        return frozenset(
+            a.doctor_id
+            for h in found
+            if city is None or h.address.city.casefold() == city.casefold()
+            for a in h.doctors
+        )
 
     def beds(self, hospital_id: HospitalId) -> list[BedCount]:
         """Public: capacity and occupancy per ward and bed type, numbers only."""

@@ -23,7 +23,7 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import ConcurrencyError, InvalidValue
-from hellodoctor_domain.model.values import EmailAddress, utc
+from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
 from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import MoneyBody, iso, money
@@ -272,7 +272,20 @@ SCHEMAS: dict[str, Any] = {
 
 class Doctors(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = QueryReader(req, {"specialty", "language", "text", "accepting", "cursor", "limit"})
+        params = QueryReader(
+            req,
+            {
+                "specialty",
+                "language",
+                "text",
+                "accepting",
+                "hospital_id",
+                "city",
+                "cursor",
+                "limit",
+            },
+        )
+        hospital, city = params.text("hospital_id"), params.text("city")
         specialty, language, words = (
             params.text("specialty"),
             params.text("language"),
@@ -288,7 +301,12 @@ class Doctors(Resource):
             else:
                 params.fail("cursor", "not a cursor this API gave out")
         params.done()
+        among = None
+        if hospital is not None or city is not None:
+            hospital_id = None if hospital is None else HospitalId(hospital)
+            among = self.components.hospitals.doctors_at(hospital_id, city)
         query = DoctorQuery(
+            among=among,
             specialty=specialty,
             language=language,
             text=words,
@@ -419,12 +437,16 @@ ROUTES: tuple[Route, ...] = (
                     query_param("language", {"type": "string"}, "One of the doctor's languages."),
                     query_param("text", {"type": "string"}, "Part of the name or specialty."),
                     query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
+                    query_param("hospital_id", {"type": "string"}, "Only that hospital's doctors."),
+                    query_param(
+                        "city", {"type": "string"}, "Only doctors of the city's hospitals."
+                    ),
                     CURSOR_PARAM,
                     query_param(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
                     ),
                 ),
-                problems=("validation-error",),
+                problems=("validation-error", "not-found"),
             ),
             "post": Operation(
                 "Add a doctor (they are e-mailed a link to set their password)",

@@ -121,6 +121,12 @@ class AdministratorBody:
 
 
 @request_body
+class AffiliationBody:
+    doctor_id: str = text(MAX_CODE)
+    department_code: str | None = text(MAX_CODE, default=None)
+
+
+@request_body
 class AdmissionBody:
     patient_id: str = text(MAX_CODE)
     ward_code: str = text(MAX_CODE)
@@ -178,6 +184,10 @@ def hospital_json(hospital: Hospital) -> dict[str, Any]:
             }
             for w in hospital.wards
         ],
+        "doctors": [
+            {"doctor_id": a.doctor_id.value, "department_code": a.department_code}
+            for a in hospital.doctors
+        ],
     }
 
 
@@ -210,6 +220,7 @@ SCHEMAS: dict[str, Any] = {
         facilities={"type": "array", "items": STRING},
         departments={"type": "array", "items": ref("DepartmentInput")},
         wards={"type": "array", "items": ref("WardInput")},
+        doctors={"type": "array", "items": ref("AffiliationInput")},
     ),
     "HospitalList": answer(items={"type": "array", "items": ref("Hospital")}),
     "BedCount": answer(
@@ -251,6 +262,16 @@ class HospitalAdministrators(Resource):
             actor, HospitalId(hospital_id), UserId(body.user_id)
         )
         resp.status = falcon.HTTP_204
+
+
+class HospitalDoctors(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
+        actor = require_actor(req)
+        body = self.body(req, AffiliationBody)
+        hospital = self.components.hospitals.affiliate(
+            actor, HospitalId(hospital_id), DoctorId(body.doctor_id), body.department_code
+        )
+        write_json(resp, hospital_json(hospital))
 
 
 class HospitalBeds(Resource):
@@ -340,6 +361,22 @@ ROUTES: tuple[Route, ...] = (
                 body=AdministratorBody,
                 params=(_HOSPITAL,),
                 problems=("access-denied", "not-found", "invalid-value", *BODY_PROBLEMS),
+                tag="hospitals",
+            )
+        },
+    ),
+    Route(
+        f"{API}/hospitals/{{hospital_id}}/doctors",
+        HospitalDoctors,
+        {
+            "post": Operation(
+                "Name a doctor who works here (in a department, or none)",
+                "bearer",
+                "that hospital's administrators, admin",
+                response="Hospital",
+                body=AffiliationBody,
+                params=(_HOSPITAL,),
+                problems=("not-found", "invalid-value", "concurrent-update", *BODY_PROBLEMS),
                 tag="hospitals",
             )
         },
