@@ -185,6 +185,19 @@ class InsufficientFunds(Conflict, DomainError):
     """
 
 
+class IllegalStateChange(DomainError):
+    """A transfer or a claim was asked to move to a state its current state does not lead to."""
+
+    def __init__(self, what: str, current: str, action: str) -> None:
+        super().__init__(f"{what} is {current}; it cannot be {action}")
+        self.current = current
+        self.action = action
+
+
+class NoBedAvailable(Conflict, DomainError):
+    """Every bed of that type in that ward is occupied (or the ward has none of that type)."""
+
+
 class WebhookRejected(DomainError):
     """A webhook's body or signature is missing, malformed, forged or too old."""
 

@@ -18,9 +18,12 @@ from hellodoctor_http.api import (
     consultations,
     doctors,
     documents,
+    hospitals,
+    insurance,
     notifications,
     operations,
     payments,
+    transfers,
     values,
 )
 from hellodoctor_http.auth import Authentication
@@ -37,6 +40,9 @@ ROUTES: tuple[Route, ...] = (
     *accounts.ROUTES,
     *payments.ROUTES,
     *documents.ROUTES,
+    *hospitals.ROUTES,
+    *transfers.ROUTES,
+    *insurance.ROUTES,
     *operations.ROUTES,
     *notifications.ROUTES,
 )
@@ -53,6 +59,9 @@ def openapi_document() -> dict[str, Any]:
             **accounts.SCHEMAS,
             **payments.SCHEMAS,
             **documents.SCHEMAS,
+            **hospitals.SCHEMAS,
+            **transfers.SCHEMAS,
+            **insurance.SCHEMAS,
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
         },

@@ -40,7 +40,10 @@ from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
+from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
+from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
@@ -60,6 +63,9 @@ class Components:
     scheduling: Scheduling
     identity: Identity
     billing: Billing
+    hospitals: Hospitals
+    transfers: Transfers
+    insurance: Insurance
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -159,6 +165,9 @@ def bootstrap(
                 largest_top_up=settings.largest_top_up,
             ),
         ),
+        hospitals=Hospitals(storage, clock),
+        transfers=Transfers(storage, clock, ids),
+        insurance=Insurance(storage, clock, ids),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
         documents=Documents(

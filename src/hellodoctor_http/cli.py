@@ -305,7 +305,7 @@ def demo() -> None:
 def seed() -> None:
     """Fill the configured storage with demo hospitals, doctors, patients, appointments and
     demo logins."""
-    from hellodoctor_http.demo import login_steps, steps
+    from hellodoctor_http.demo import hospital_steps, insurance_steps, login_steps, steps
 
     settings = _settings()
     _prepare_embedded_database(settings)
@@ -314,6 +314,8 @@ def seed() -> None:
     planned = [
         *steps(components.scheduling, clock),
         *login_steps(components.storage, components.hasher, clock),
+        *hospital_steps(components.hospitals, components.transfers),
+        *insurance_steps(components.insurance, clock),
     ]
     created = 0
     try:

@@ -6,7 +6,7 @@ more)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 from attrs import define
 
@@ -28,11 +28,23 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import AlreadyExists, DomainError, NotFound
+from hellodoctor_domain.model import hospitals as care
 from hellodoctor_domain.model.accounts import Account, AccountStatus
-from hellodoctor_domain.model.values import EmailAddress, Role
+from hellodoctor_domain.model.insurance import ClaimItem, ClaimStatus, Decision, Policy, Scheme
+from hellodoctor_domain.model.values import (
+    EmailAddress,
+    HospitalId,
+    PolicyId,
+    Role,
+    SchemeId,
+    VisitKind,
+)
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.security import PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
+from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.transfers import Transfers
 
 DEMO_ADMIN = UserId("demo-admin")
 # Shared by every demo login and printed by `hellodoctor serve` in development: demo data only.
@@ -47,14 +59,27 @@ class Hospital:
     currency: str
     fee_minor_units: int
     languages: tuple[str, ...]
+    address: care.Address
 
 
 HOSPITALS = (
-    Hospital("lon", "St Bartholomew's", "Europe/London", "GBP", 8000, ("en", "fr")),
-    Hospital("nyc", "Mount Sinai West", "America/New_York", "USD", 0, ("en", "es")),
-    Hospital("syd", "Royal North Shore", "Australia/Sydney", "AUD", 9500, ("en", "zh")),
-    Hospital("bom", "Lilavati", "Asia/Kolkata", "INR", 150000, ("en", "hi", "mr")),
-)
+    Hospital(
+        "lon", "St Bartholomew's", "Europe/London", "GBP", 8000, ("en", "fr"),
+        care.Address("West Smithfield", "London", "GB", 51.5175, -0.1000),
+    ),
+    Hospital(
+        "nyc", "Mount Sinai West", "America/New_York", "USD", 0, ("en", "es"),
+        care.Address("1000 10th Avenue", "New York", "US", 40.7699, -73.9866),
+    ),
+    Hospital(
+        "syd", "Royal North Shore", "Australia/Sydney", "AUD", 9500, ("en", "zh"),
+        care.Address("Reserve Road, St Leonards", "Sydney", "AU", -33.8218, 151.1910),
+    ),
+    Hospital(
+        "bom", "Lilavati", "Asia/Kolkata", "INR", 150000, ("en", "hi", "mr"),
+        care.Address("A-791, Bandra Reclamation", "Mumbai", "IN", 19.0510, 72.8290),
+    ),
+)  # fmt: skip
 SPECIALTIES = ("General practice", "Cardiology", "Dermatology", "Paediatrics", "Neurology")
 NAMES = ("Ada Okafor", "Luis Reyes", "Mei Tanaka", "Priya Nair", "Tom Becker")
 PATIENT_NAMES = (
@@ -237,6 +262,8 @@ DEMO_LOGINS = (
         "grace@hellodoctor.example", Role.PATIENT, UserId("demo-grace"), patient=patient_id(0)
     ),
     DemoLogin("alan@hellodoctor.example", Role.PATIENT, UserId("demo-alan"), patient=patient_id(1)),
+    DemoLogin("hospital@hellodoctor.example", Role.HOSPITAL_ADMIN, UserId("demo-hospital-admin")),
+    DemoLogin("insurer@hellodoctor.example", Role.INSURER, UserId("demo-insurer")),
 )
 
 
@@ -280,3 +307,154 @@ def _login(
 def demo_logins_present(uow_factory: UnitOfWorkFactory) -> bool:
     with uow_factory() as uow:
         return all(uow.accounts.by_email(EmailAddress(login.email)) for login in DEMO_LOGINS)
+
+
+def hospital_id(hospital: Hospital) -> HospitalId:
+    return HospitalId(f"hosp-{hospital.key}")
+
+
+def hospital_steps(hospitals: Hospitals, transfers: Transfers) -> Iterator[Step]:
+    """The four hospitals with a department per specialty (headed by its doctor there), a
+    general ward and an ICU, a few admissions, and the demo hospital administrator appointed
+    at the first. After ``login_steps``: the administrator's account must exist."""
+    admin = Actor.admin(DEMO_ADMIN)
+    for hospital in HOSPITALS:
+        yield Step(f"hospital {hospital_id(hospital)}", _hospital(hospitals, admin, hospital))
+    yield Step(
+        "hospital administrator",
+        lambda: _appointed(
+            hospitals, admin, hospital_id(HOSPITALS[0]), UserId("demo-hospital-admin")
+        ),
+    )
+    yield Step("transfers", lambda: _transfers(transfers, admin))
+
+
+def _transfers(transfers: Transfers, admin: Actor) -> bool:
+    """One transfer accepted (a bed reserved) and one waiting, out of the first hospital."""
+    first, second, third = (hospital_id(h) for h in HOSPITALS[:3])
+    if transfers.of_hospital(admin, first):
+        return False
+    accepted = transfers.request(
+        admin, patient_id(3), first, second, care.BedType.ICU, "cardiac surgery"
+    )
+    transfers.accept(admin, accepted.id, "icu")
+    transfers.request(admin, patient_id(4), first, third, care.BedType.GENERAL, "closer to family")
+    return True
+
+
+def _hospital(hospitals: Hospitals, admin: Actor, hospital: Hospital) -> Callable[[], bool]:
+    def run() -> bool:
+        key = hospital_id(hospital)
+        try:
+            hospitals.get(key)
+            return False
+        except NotFound:
+            pass
+        departments = tuple(
+            care.Department(f"dep-{index + 1}", specialty, doctor_id(hospital, index))
+            for index, specialty in enumerate(SPECIALTIES)
+        )
+        wards = (
+            care.Ward(
+                "general", "General ward", (care.WardBeds(care.BedType.GENERAL, 24),), "dep-1"
+            ),
+            care.Ward("icu", "Intensive care", (care.WardBeds(care.BedType.ICU, 6),), "dep-2"),
+        )
+        hospitals.register(
+            admin,
+            care.Hospital(
+                key,
+                name=hospital.name,
+                registration_number=f"HOSP-{hospital.key.upper()}",
+                address=hospital.address,
+                phone="+1 555 0100",
+                facilities=("pharmacy", "radiology", "laboratory"),
+                departments=departments,
+                wards=wards,
+                doctors=tuple(
+                    care.Affiliation(doctor_id(hospital, index), f"dep-{index + 1}")
+                    for index in range(len(SPECIALTIES))
+                ),
+            ),
+        )
+        for index in range(3):
+            ward, bed_type = (
+                ("icu", care.BedType.ICU) if index == 0 else ("general", care.BedType.GENERAL)
+            )
+            hospitals.admit(admin, Admission(key, ward, bed_type, patient_id(index)))
+        return True
+
+    return run
+
+
+def _appointed(hospitals: Hospitals, admin: Actor, key: HospitalId, user: UserId) -> bool:
+    if user in hospitals.get(key).administrators:
+        return False
+    hospitals.appoint_administrator(admin, key, user)
+    return True
+
+
+DEMO_SCHEME = SchemeId("sch-acme")
+
+
+def insurance_steps(insurance: Insurance, clock: Clock) -> Iterator[Step]:
+    """One insurer's scheme (in rupees, at the Mumbai hospital), policies for six patients,
+    and a claim for a stay there in each state. After ``login_steps`` and ``hospital_steps``."""
+    yield Step("insurance", lambda: _insurance(insurance, clock))
+
+
+def _insurance(insurance: Insurance, clock: Clock) -> bool:
+    admin = Actor.admin(DEMO_ADMIN)
+    if any(scheme.id == DEMO_SCHEME for scheme in insurance.schemes()):
+        return False
+    limit = Money(5_000_000, "INR")
+    insurance.create_scheme(
+        admin,
+        Scheme(
+            DEMO_SCHEME,
+            "Acme Mutual",
+            "Acme Care",
+            (VisitKind.REGULAR, VisitKind.FOLLOW_UP),
+            20,
+            limit,
+        ),
+    )
+    insurance.appoint_insurer(admin, DEMO_SCHEME, UserId("demo-insurer"))
+    year = clock.now().year
+    hospital = hospital_id(HOSPITALS[3])
+    for index, status in enumerate(ClaimStatus):
+        policy = insurance.add_policy(
+            admin,
+            Policy(
+                PolicyId(f"pol-demo-{index + 1}"),
+                patient_id(index),
+                DEMO_SCHEME,
+                f"ACME-{1000 + index}",
+                date(year, 1, 1),
+                date(year, 12, 31),
+            ),
+        )
+        items = (
+            ClaimItem("ward stay, 2 nights", ("I20.0",), Money(1_200_000, "INR")),
+            ClaimItem("ECG", ("I20.0",), Money(150_000, "INR")),
+        )
+        claim = insurance.claim_stay(admin, hospital, policy.id, items)
+        if status is ClaimStatus.SUBMITTED:
+            continue
+        insurance.review(admin, claim.id)
+        decisions = {
+            ClaimStatus.APPROVED: [Decision(i.claimed) for i in items],
+            ClaimStatus.PAID: [Decision(i.claimed) for i in items],
+            ClaimStatus.PARTIALLY_APPROVED: [
+                Decision(items[0].claimed),
+                Decision(Money(100_000, "INR"), "above the scheme's tariff"),
+            ],
+            ClaimStatus.REJECTED: [Decision(Money(0, "INR"), "not covered") for _ in items],
+        }.get(status)
+        if decisions is None:
+            continue
+        reason = "elective stay: not covered" if status is ClaimStatus.REJECTED else ""
+        insurance.adjudicate(admin, claim.id, decisions, reason)
+        if status is ClaimStatus.PAID:
+            insurance.pay(admin, claim.id)
+    return True

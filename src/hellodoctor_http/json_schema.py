@@ -66,6 +66,7 @@ QUOTE_LIMIT = 24
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string", "pattern": TEXT_PATTERN},
     int: {"type": "integer"},
+    float: {"type": "number"},
     bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN},
     date: {"type": "string", "format": "date", "pattern": DATE_PATTERN},

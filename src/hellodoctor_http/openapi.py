@@ -269,6 +269,14 @@ def document(
                 "name": "telemedicine",
                 "description": "Video consultation rooms: tickets, ICE servers, attendance.",
             },
+            {
+                "name": "hospitals",
+                "description": "Hospitals, their administrators, beds, admissions.",
+            },
+            {
+                "name": "insurance",
+                "description": "Schemes, policies, eligibility, claims and their review.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
             {"name": "notifications", "description": "Dead-lettered events and their retry."},
         ],

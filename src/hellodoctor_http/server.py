@@ -133,12 +133,14 @@ def _background_delivery(settings: Settings) -> dict[str, Any]:
         components = bootstrap(settings)
         if components.delivery is None:
             return
-        stop, _thread = run_in_background(components.delivery.relay.drain)
-        running.append((stop, components))
+        stop, thread = run_in_background(components.delivery.relay.drain)
+        running.append((stop, thread, components))
 
     def on_exit(_server: Any) -> None:
-        for stop, components in running:
+        for stop, thread, components in running:
             stop.set()
+            # Let a pass in flight finish before its connections are closed under it.
+            thread.join(timeout=30)
             components.close()
 
     return {"when_ready": when_ready, "on_exit": on_exit}

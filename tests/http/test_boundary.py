@@ -40,6 +40,10 @@ PATH_VALUES = {
     "appointment_id": "appt-1",
     "document_id": "doc-1",
     "entry_id": "entry-1",
+    "hospital_id": "hosp-1",
+    "transfer_id": "tr-1",
+    "scheme_id": "scheme-1",
+    "claim_id": "claim-1",
     "name": "init.js",
 }
 
@@ -95,6 +99,7 @@ _BY_PATTERN = {
 _BY_TYPE: dict[Any, Any] = {
     str: "x",
     bool: False,
+    float: 0.0,
     datetime: "2030-01-07T09:00:00Z",
     date: "2000-01-01",
     time: "09:00",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.testing.claims_machine import make_claims_machine
 from hellodoctor_adapters.testing.machine import make_booking_machine
 from hellodoctor_adapters.testing.payments_machine import make_payment_machine
 
@@ -23,6 +24,7 @@ def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
 
 TestMongoBookings = make_booking_machine(fresh_mongodb_factory).TestCase
 TestMongoPayments = make_payment_machine(fresh_mongodb_factory).TestCase
+TestMongoClaims = make_claims_machine(fresh_mongodb_factory).TestCase
 
 
 def teardown_module() -> None:

@@ -13,6 +13,7 @@ import pytest
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
+from hellodoctor_adapters.testing.claims_machine import make_claims_machine
 from hellodoctor_adapters.testing.machine import make_booking_machine
 from hellodoctor_adapters.testing.payments_machine import make_payment_machine
 
@@ -76,4 +77,14 @@ class TestSqlitePayments(make_payment_machine(sqlite_store).TestCase):  # type: 
 
 @pytest.mark.usefixtures("postgres_database")
 class TestPostgresPayments(make_payment_machine(postgres_store).TestCase):  # type: ignore[misc]
+    pass
+
+
+@pytest.mark.usefixtures("sqlite_database")
+class TestSqliteClaims(make_claims_machine(sqlite_store).TestCase):  # type: ignore[misc]
+    pass
+
+
+@pytest.mark.usefixtures("postgres_database")
+class TestPostgresClaims(make_claims_machine(postgres_store).TestCase):  # type: ignore[misc]
     pass

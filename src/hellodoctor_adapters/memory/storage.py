@@ -35,18 +35,27 @@ from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.documents import Document, DocumentId, Owner
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.model.hospitals import BedType, Hospital
+from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
+    ClaimId,
     DoctorId,
     EmailAddress,
+    HospitalId,
     Money,
     PatientId,
+    PolicyId,
+    SchemeId,
     TimeRange,
+    TransferId,
     UserId,
 )
 from hellodoctor_domain.ports.documents import DocumentRepository
+from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
@@ -95,6 +104,12 @@ class InMemoryStore:
     # Delivery state of ``outbox`` entries by position, and consumers' inbox (memory/delivery.py).
     deliveries: dict[int, Any] = field(factory=dict)
     inbox: dict[tuple[str, str], Any] = field(factory=dict)
+    hospitals: dict[HospitalId, Hospital] = field(factory=dict)
+    beds: dict[tuple[HospitalId, str, BedType], BedCount] = field(factory=dict)
+    transfers: dict[TransferId, Transfer] = field(factory=dict)
+    schemes: dict[SchemeId, Scheme] = field(factory=dict)
+    policies: dict[PolicyId, Policy] = field(factory=dict)
+    claims: dict[ClaimId, Claim] = field(factory=dict)
 
 
 Undo = Callable[[], None]
@@ -174,6 +189,7 @@ class InMemoryDoctorRepository(_Journalled, DoctorRepository):
                     query.accepting_bookings is None
                     or doctor.accepting_bookings == query.accepting_bookings
                 )
+                and (query.among is None or doctor.id in query.among)
             )
 
         found = [d for d in self._list() if matches(d)]
@@ -577,6 +593,25 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.documents = InMemoryDocumentRepository(self._store, self._journal)
         self.room_tickets = InMemoryRoomTickets(self._store.rooms, self._journal)
         self.room_attendance = InMemoryRoomAttendance(self._store.rooms, self._journal)
+        # Imported here: the hospitals module builds on this one's journalled base.
+        from hellodoctor_adapters.memory.hospitals import (
+            InMemoryBedLedger,
+            InMemoryHospitalRepository,
+            InMemoryTransferRepository,
+        )
+
+        self.hospitals = InMemoryHospitalRepository(self._store, self._journal)
+        self.beds = InMemoryBedLedger(self._store, self._journal)
+        self.transfers = InMemoryTransferRepository(self._store, self._journal)
+        from hellodoctor_adapters.memory.insurance import (
+            InMemoryClaimRepository,
+            InMemoryPolicyRepository,
+            InMemorySchemeRepository,
+        )
+
+        self.schemes = InMemorySchemeRepository(self._store, self._journal)
+        self.policies = InMemoryPolicyRepository(self._store, self._journal)
+        self.claims = InMemoryClaimRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -120,6 +120,9 @@ class MongoDoctorRepository(Profiles[Doctor], DoctorRepository):
             ]
         if query.accepting_bookings is not None:
             conditions["accepting_bookings"] = query.accepting_bookings
+        if query.among is not None:
+            among = {"$in": sorted(d.value for d in query.among)}
+            conditions["_id"] = {**conditions.get("_id", {}), **among}
         # Enough rows that dropping this unit of work's own changes still leaves a full page.
         cursor = (
             self._collection.find(conditions)
@@ -158,6 +161,7 @@ def _doctor_matches(query: DoctorQuery, doctor: Doctor) -> bool:
             query.accepting_bookings is None
             or doctor.accepting_bookings == query.accepting_bookings
         )
+        and (query.among is None or doctor.id in query.among)
     )
 
 

@@ -69,6 +69,12 @@ COLLECTIONS = (
     "wallets",
     "processed_events",
     "documents",
+    "hospitals",
+    "ward_beds",
+    "transfers",
+    "schemes",
+    "policies",
+    "insurance_claims",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -81,6 +87,11 @@ AGGREGATE_COLLECTIONS = {
     "account": "accounts",
     "payment": "payments",
     "document": "documents",
+    "hospital": "hospitals",
+    "transfer": "transfers",
+    "scheme": "schemes",
+    "policy": "policies",
+    "claim": "insurance_claims",
 }
 
 
@@ -246,6 +257,22 @@ class MongoStore:
             [("_unsettled", ASCENDING), ("updated_us", ASCENDING), ("_id", ASCENDING)],
             name="unsettled_refunds",
         )
+        self.collection("hospitals").create_index(
+            "registration_number", unique=True, name="hospital_registration_number_unique"
+        )
+        self.collection("hospitals").create_index(
+            [("_city", ASCENDING), ("_id", ASCENDING)], name="hospitals_by_city"
+        )
+        for side in ("from_hospital_id", "to_hospital_id"):
+            self.collection("transfers").create_index(side, name=f"transfers_by_{side}")
+        # One claim per appointment (hospitals' claims for a stay have none: sparse).
+        insurance_claims = self.collection("insurance_claims")
+        insurance_claims.create_index(
+            "appointment_id", unique=True, sparse=True, name="claim_appointment_id_unique"
+        )
+        for key in ("policy_id", "scheme_id"):
+            insurance_claims.create_index(key, name=f"claims_by_{key}")
+        self.collection("policies").create_index("patient_id", name="policies_by_patient")
         # A ledger reference is applied once in ANY wallet: a unique multikey index (within
         # one wallet document the conditional write's $nin decides).
         self.collection("wallets").create_index(

@@ -45,10 +45,20 @@ from pymongo.write_concern import WriteConcern
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
+from hellodoctor_adapters.mongodb.hospitals import (
+    MongoBedLedger,
+    MongoHospitalRepository,
+    MongoTransferRepository,
+)
 from hellodoctor_adapters.mongodb.identity import (
     MongoAccountRepository,
     MongoOneTimeSecretRepository,
     MongoRefreshTokenRepository,
+)
+from hellodoctor_adapters.mongodb.insurance import (
+    MongoClaimRepository,
+    MongoPolicyRepository,
+    MongoSchemeRepository,
 )
 from hellodoctor_adapters.mongodb.payments import (
     MongoPaymentRepository,
@@ -87,6 +97,12 @@ class MongoUnitOfWork(UnitOfWork):
     documents: MongoDocumentRepository
     room_tickets: MongoRoomTickets
     room_attendance: MongoRoomAttendance
+    hospitals: MongoHospitalRepository
+    beds: MongoBedLedger
+    transfers: MongoTransferRepository
+    schemes: MongoSchemeRepository
+    policies: MongoPolicyRepository
+    claims: MongoClaimRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -110,6 +126,12 @@ class MongoUnitOfWork(UnitOfWork):
         self.documents = MongoDocumentRepository(self._store)
         self.room_tickets = MongoRoomTickets(self._store)
         self.room_attendance = MongoRoomAttendance(self._store)
+        self.hospitals = MongoHospitalRepository(self._store)
+        self.beds = MongoBedLedger(self._store)
+        self.transfers = MongoTransferRepository(self._store)
+        self.schemes = MongoSchemeRepository(self._store)
+        self.policies = MongoPolicyRepository(self._store)
+        self.claims = MongoClaimRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -120,12 +142,20 @@ class MongoUnitOfWork(UnitOfWork):
             # patient short (repaired by MongoStore.repair_wallets), never credit money whose
             # cause was not written (docs/mongodb.md).
             self.wallets.flush_debits(undo)
+            # Beds are taken first and given back last, like money (hospitals.py).
+            self.beds.flush_takes(undo)
             self.doctors.flush(undo, outbox)
             self.patients.flush(undo, outbox)
             self.accounts.flush(undo, outbox)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo, outbox)
             self.refresh_tokens.flush(undo, outbox)
             self.availability.flush(undo, outbox)
+            self.hospitals.flush(undo, outbox)
+            self.beds.flush_capacities(undo)
+            self.transfers.flush(undo, outbox)
+            self.schemes.flush(undo, outbox)
+            self.policies.flush(undo, outbox)
+            self.claims.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -143,6 +173,7 @@ class MongoUnitOfWork(UnitOfWork):
             self.room_tickets.flush(undo)
             self.room_attendance.flush(undo)
             self.wallets.flush_credits(undo)
+            self.beds.flush_returns(undo)
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
                 self._store.collection("outbox").insert_many(orphans)
@@ -176,6 +207,11 @@ class MongoUnitOfWork(UnitOfWork):
                 self.accounts,
                 self.payments,
                 self.documents,
+                self.hospitals,
+                self.transfers,
+                self.schemes,
+                self.policies,
+                self.claims,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

@@ -22,6 +22,7 @@ from hellodoctor_domain.errors import (
     BackendUnavailable,
     ConcurrencyError,
     InsufficientFunds,
+    NoBedAvailable,
     NotFound,
     SlotUnavailable,
 )
@@ -130,6 +131,7 @@ _OVERLAP_CONSTRAINTS = {
     "appointments_patient_no_overlap": "patient",
 }
 _NOT_NEGATIVE_BALANCE = "ck_wallet_balances_not_negative"
+_BEDS_WITHIN_CAPACITY = "ck_ward_beds_within_capacity"
 
 
 def translate(error: Exception) -> Exception:
@@ -177,6 +179,8 @@ def _constraint_error(original: object, sqlstate: str, sqlite_name: str, message
         return SlotUnavailable(f"the {subject} already has an active appointment then")
     if name == _NOT_NEGATIVE_BALANCE:
         return InsufficientFunds("the wallet holds too little for this entry")
+    if name == _BEDS_WITHIN_CAPACITY:
+        return NoBedAvailable("the ward's count of that bed type would leave its capacity")
     if sqlstate == _PG_FOREIGN_KEY or sqlite_name == "SQLITE_CONSTRAINT_FOREIGNKEY":
         return NotFound("a doctor or patient it refers to does not exist")
     if sqlstate == _PG_UNIQUE or sqlite_name in (

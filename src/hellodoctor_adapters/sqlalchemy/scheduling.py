@@ -127,6 +127,8 @@ class SqlDoctorRepository(DoctorRepository):
             )
         if query.accepting_bookings is not None:
             conditions.append(doctors.c.accepting_bookings == query.accepting_bookings)
+        if query.among is not None:
+            conditions.append(doctors.c.id.in_(sorted(d.value for d in query.among)))
         statement = sa.select(doctors).where(*conditions).order_by(doctors.c.id).limit(query.limit)
         with translated_errors():
             return [doctor_from(row) for row in self._connection.execute(statement).mappings()]

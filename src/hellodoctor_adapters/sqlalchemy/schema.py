@@ -425,12 +425,124 @@ documents = sa.Table(
 )
 
 
+# The profile is read and written whole (``hospital_records``); beside it what a constraint or
+# a query needs.
+hospitals = sa.Table(
+    "hospitals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("registration_number", sa.String(64), nullable=False, unique=True),
+    sa.Column("city_key", sa.Text, nullable=False),  # str.casefold of the city, for the filter
+    sa.Column("profile", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One row per (hospital, ward, bed type): CHECK (0 <= occupied <= capacity), named
+# ck_ward_beds_within_capacity in the migration, decides every admission race.
+ward_beds = sa.Table(
+    "ward_beds",
+    metadata,
+    sa.Column(
+        "hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_ward_beds_hospital"),
+        primary_key=True,
+    ),
+    sa.Column("ward_code", sa.String(64), primary_key=True),
+    sa.Column("bed_type", sa.String(16), primary_key=True),
+    sa.Column("capacity", sa.Integer, nullable=False),
+    sa.Column("occupied", sa.Integer, nullable=False),
+)
+
+# A transfer is read and written whole (``hospital_records``); its hospitals are columns, for
+# each hospital's list.
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "from_hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_transfers_from_hospital"),
+        nullable=False,
+    ),
+    sa.Column(
+        "to_hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_transfers_to_hospital"),
+        nullable=False,
+    ),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Insurance: each aggregate is read and written whole as a JSON record (``insurance_records``);
+# beside it what a constraint or query needs.
+schemes = sa.Table(
+    "schemes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_policies_patient"),
+        nullable=False,
+    ),
+    sa.Column(
+        "scheme_id",
+        sa.String(64),
+        sa.ForeignKey("schemes.id", name="fk_policies_scheme"),
+        nullable=False,
+    ),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# One claim per appointment: uq_claims_appointment_id (NULLs, hospitals' claims for a stay,
+# are distinct).
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "policy_id",
+        sa.String(64),
+        sa.ForeignKey("policies.id", name="fk_claims_policy"),
+        nullable=False,
+    ),
+    sa.Column("scheme_id", sa.String(64), nullable=False),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_claims_appointment"),
+        unique=True,
+    ),
+    sa.Column("submitted_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
     room_attendance,
     room_tickets,
     documents,
     inbox,
+    claims,
+    policies,
+    schemes,
+    transfers,
+    ward_beds,
+    hospitals,
     processed_webhook_events,
     wallet_entries,
     wallet_balances,

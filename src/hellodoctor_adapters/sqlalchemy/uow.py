@@ -19,10 +19,20 @@ from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, Sql
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
+from hellodoctor_adapters.sqlalchemy.hospitals import (
+    SqlBedLedger,
+    SqlHospitalRepository,
+    SqlTransferRepository,
+)
 from hellodoctor_adapters.sqlalchemy.identity import (
     SqlAccountRepository,
     SqlOneTimeSecretRepository,
     SqlRefreshTokenRepository,
+)
+from hellodoctor_adapters.sqlalchemy.insurance import (
+    SqlClaimRepository,
+    SqlPolicyRepository,
+    SqlSchemeRepository,
 )
 from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
 from hellodoctor_adapters.sqlalchemy.payments import (
@@ -70,6 +80,12 @@ class SqlUnitOfWork(UnitOfWork):
         self.documents = SqlDocumentRepository(self._connection)
         self.room_tickets = SqlRoomTickets(self._connection)
         self.room_attendance = SqlRoomAttendance(self._connection)
+        self.hospitals = SqlHospitalRepository(self._connection)
+        self.beds = SqlBedLedger(self._connection)
+        self.transfers = SqlTransferRepository(self._connection)
+        self.schemes = SqlSchemeRepository(self._connection)
+        self.policies = SqlPolicyRepository(self._connection)
+        self.claims = SqlClaimRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

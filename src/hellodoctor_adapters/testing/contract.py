@@ -26,6 +26,12 @@ from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesCon
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
+from hellodoctor_adapters.testing.contract_hospitals import (
+    AffiliationContract,
+    HospitalStorageContract,
+    TransferStorageContract,
+)
+from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -86,6 +92,10 @@ class UnitOfWorkContract(
     StoredValuesContract,
     DomainEventsContract,
     DocumentStorageContract,
+    HospitalStorageContract,
+    TransferStorageContract,
+    InsuranceStorageContract,
+    AffiliationContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

@@ -43,6 +43,26 @@ class UserId(_Identifier):
     """Identity of an account (the admin's, or the account behind a patient or doctor)."""
 
 
+class HospitalId(_Identifier):
+    """Identity of a hospital."""
+
+
+class TransferId(_Identifier):
+    """Identity of a patient's transfer between hospitals."""
+
+
+class SchemeId(_Identifier):
+    """Identity of an insurance scheme."""
+
+
+class PolicyId(_Identifier):
+    """Identity of a patient's insurance policy."""
+
+
+class ClaimId(_Identifier):
+    """Identity of an insurance claim."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -246,6 +266,8 @@ class Role(enum.StrEnum):
     PATIENT = "patient"
     DOCTOR = "doctor"
     ADMIN = "admin"
+    HOSPITAL_ADMIN = "hospital_admin"  # manages the hospitals that name them (model/hospitals.py)
+    INSURER = "insurer"  # reviews the claims of the schemes that name them (model/insurance.py)
 
 
 class AppointmentType(enum.StrEnum):
@@ -273,6 +295,8 @@ class Actor:
             Role.PATIENT: (True, False),
             Role.DOCTOR: (False, True),
             Role.ADMIN: (False, False),
+            Role.HOSPITAL_ADMIN: (False, False),
+            Role.INSURER: (False, False),
         }
         if wants[self.role] != (self.patient_id is not None, self.doctor_id is not None):
             raise InvalidValue(
@@ -298,12 +322,17 @@ __all__ = [
     "Actor",
     "AppointmentId",
     "AppointmentType",
+    "ClaimId",
     "DoctorId",
     "EmailAddress",
+    "HospitalId",
     "Money",
     "PatientId",
+    "PolicyId",
     "Role",
+    "SchemeId",
     "TimeRange",
+    "TransferId",
     "UserId",
     "VisitKind",
     "merged",

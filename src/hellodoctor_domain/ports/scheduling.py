@@ -128,6 +128,8 @@ class DoctorQuery:
     language: str | None = None  # one of the doctor's languages, case-insensitive
     text: str | None = None  # substring of name or specialty, case-insensitive
     accepting_bookings: bool | None = None
+    # Only these doctors (those of a hospital, or of a city's hospitals: use_cases/hospitals.py).
+    among: frozenset[DoctorId] | None = None
     after: DoctorId | None = None
     limit: int = 20
 

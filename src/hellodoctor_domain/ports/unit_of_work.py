@@ -11,11 +11,17 @@ from typing import Any, Protocol, Self
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
+from hellodoctor_domain.ports.hospitals import (
+    BedLedger,
+    HospitalRepository,
+    TransferRepository,
+)
 from hellodoctor_domain.ports.identity import (
     AccountRepository,
     OneTimeSecretRepository,
     RefreshTokenRepository,
 )
+from hellodoctor_domain.ports.insurance import ClaimRepository, PolicyRepository, SchemeRepository
 from hellodoctor_domain.ports.payments import (
     PaymentRepository,
     ProcessedWebhookEvents,
@@ -65,6 +71,12 @@ class UnitOfWork(abc.ABC):
     documents: DocumentRepository
     room_tickets: RoomTicketRepository
     room_attendance: RoomAttendance
+    hospitals: HospitalRepository
+    beds: BedLedger
+    transfers: TransferRepository
+    schemes: SchemeRepository
+    policies: PolicyRepository
+    claims: ClaimRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -22,7 +22,7 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import ConcurrencyError, InvalidValue
-from hellodoctor_domain.model.values import EmailAddress, utc
+from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
 from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import MoneyBody, iso, money
@@ -50,6 +50,7 @@ from hellodoctor_http.openapi import (
     Param,
     Route,
     answer,
+    id_query,
     integer_query,
     moment_query,
     page,
@@ -297,6 +298,8 @@ _FIND_PARAMS = (
     text_query("language", "One of the doctor's languages."),
     text_query("text", "Part of the name or specialty."),
     query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
+    id_query("hospital_id", "Only that hospital's doctors."),
+    text_query("city", "Only doctors of the city's hospitals."),
     CURSOR_PARAM,
     integer_query("limit", 1, 100, 20),
 )
@@ -315,6 +318,7 @@ _SLOT_PARAMS = (
 class Doctors(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = QueryReader(req, _FIND_PARAMS)
+        hospital, city = params.text("hospital_id"), params.text("city")
         specialty, language, words = (
             params.text("specialty"),
             params.text("language"),
@@ -330,7 +334,12 @@ class Doctors(Resource):
             else:
                 params.fail("cursor", "not a cursor this API gave out")
         params.done()
+        among = None
+        if hospital is not None or city is not None:
+            hospital_id = None if hospital is None else HospitalId(hospital)
+            among = self.components.hospitals.doctors_at(hospital_id, city)
         query = DoctorQuery(
+            among=among,
             specialty=specialty,
             language=language,
             text=words,
@@ -468,7 +477,7 @@ ROUTES: tuple[Route, ...] = (
                 "anyone",
                 response="DoctorPage",
                 params=_FIND_PARAMS,
-                problems=("validation-error",),
+                problems=("validation-error", "not-found"),
                 links=_to_doctor("$response.body#/items/0/id"),
             ),
             "post": Operation(

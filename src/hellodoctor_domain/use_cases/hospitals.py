@@ -1,0 +1,160 @@
+"""What may be asked about hospitals: platform admins register them and appoint their
+administrators; a hospital's administrators admit and discharge patients there; anyone reads
+a profile and the free-bed numbers. Someone who may not manage a hospital is told it does not
+exist (``NotFound``), as for any record they have no right to know about."""
+
+from __future__ import annotations
+
+from attrs import define
+
+from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
+from hellodoctor_domain.model.hospitals import (
+    BedType,
+    Hospital,
+    PatientAdmitted,
+    PatientDischarged,
+)
+from hellodoctor_domain.model.values import (
+    Actor,
+    DoctorId,
+    HospitalId,
+    PatientId,
+    Role,
+    UserId,
+)
+from hellodoctor_domain.ports.hospitals import BedCount
+from hellodoctor_domain.ports.runtime import Clock
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+
+@define(frozen=True)
+class Admission:
+    """A patient taking (or leaving) a bed of ``bed_type`` in ward ``ward_code``."""
+
+    hospital_id: HospitalId
+    ward_code: str
+    bed_type: BedType
+    patient_id: PatientId
+
+
+class Hospitals:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def register(self, actor: Actor, hospital: Hospital) -> Hospital:
+        """A platform admin registers a hospital; every ward's beds start free."""
+        if actor.role is not Role.ADMIN:
+            raise AccessDenied("only a platform admin may register hospitals")
+        Hospital.register(hospital, self._clock.now())
+        with self._uow() as uow:
+            uow.hospitals.add(hospital)
+            for ward in hospital.wards:
+                for beds in ward.beds:
+                    uow.beds.provide(hospital.id, ward.code, beds.bed_type, beds.capacity)
+            uow.commit()
+        return hospital
+
+    def appoint_administrator(
+        self, actor: Actor, hospital_id: HospitalId, user_id: UserId
+    ) -> Hospital:
+        """A platform admin names the account (role ``hospital_admin``) that manages it."""
+        if actor.role is not Role.ADMIN:
+            raise AccessDenied("only a platform admin may appoint hospital administrators")
+        with self._uow() as uow:
+            hospital = uow.hospitals.get(hospital_id)
+            account = uow.accounts.get(user_id)
+            if account.role is not Role.HOSPITAL_ADMIN:
+                raise InvalidValue(f"account {user_id} is not a hospital administrator's")
+            hospital.appoint(user_id, self._clock.now())
+            uow.hospitals.update(hospital)
+            uow.commit()
+        return hospital
+
+    def get(self, hospital_id: HospitalId) -> Hospital:
+        with self._uow() as uow:
+            return uow.hospitals.get(hospital_id)
+
+    def in_city(self, city: str | None = None) -> list[Hospital]:
+        """Every hospital, or those in ``city``."""
+        with self._uow() as uow:
+            return uow.hospitals.list(city)
+
+    def affiliate(
+        self,
+        actor: Actor,
+        hospital_id: HospitalId,
+        doctor_id: DoctorId,
+        department_code: str | None = None,
+    ) -> Hospital:
+        """The hospital's administrators (or an admin) name a doctor who works there."""
+        with self._uow() as uow:
+            hospital = managed_hospital(uow, actor, hospital_id)
+            uow.doctors.get(doctor_id)  # NotFound for an unknown doctor
+            hospital.affiliate(doctor_id, department_code, self._clock.now())
+            uow.hospitals.update(hospital)
+            uow.commit()
+        return hospital
+
+    def doctors_at(
+        self, hospital_id: HospitalId | None = None, city: str | None = None
+    ) -> frozenset[DoctorId]:
+        """The doctors of a hospital and/or of the hospitals in a city (for the doctor search:
+        ``DoctorQuery.among``)."""
+        with self._uow() as uow:
+            found = [uow.hospitals.get(hospital_id)] if hospital_id else uow.hospitals.list(city)
+        return frozenset(
+            a.doctor_id
+            for h in found
+            if city is None or h.address.city.casefold() == city.casefold()
+            for a in h.doctors
+        )
+
+    def beds(self, hospital_id: HospitalId) -> list[BedCount]:
+        """Public: capacity and occupancy per ward and bed type, numbers only."""
+        with self._uow() as uow:
+            uow.hospitals.get(hospital_id)  # NotFound for an unknown hospital
+            return uow.beds.counts(hospital_id)
+
+    def admit(self, actor: Actor, admission: Admission) -> None:
+        """Occupy a free bed (``NoBedAvailable`` when none is)."""
+        with self._uow() as uow:
+            hospital = managed_hospital(uow, actor, admission.hospital_id)
+            hospital.ward(admission.ward_code)
+            uow.patients.get(admission.patient_id)
+            uow.beds.occupy(admission.hospital_id, admission.ward_code, admission.bed_type)
+            hospital.record(
+                PatientAdmitted(
+                    occurred_at=self._clock.now(),
+                    hospital_id=hospital.id,
+                    patient_id=admission.patient_id,
+                    ward_code=admission.ward_code,
+                    bed_type=admission.bed_type,
+                )
+            )
+            uow.commit()
+
+    def discharge(self, actor: Actor, admission: Admission) -> None:
+        """Free the bed (``NoBedAvailable`` when none of that kind is occupied)."""
+        with self._uow() as uow:
+            hospital = managed_hospital(uow, actor, admission.hospital_id)
+            hospital.ward(admission.ward_code)
+            uow.beds.release(admission.hospital_id, admission.ward_code, admission.bed_type)
+            hospital.record(
+                PatientDischarged(
+                    occurred_at=self._clock.now(),
+                    hospital_id=hospital.id,
+                    patient_id=admission.patient_id,
+                    ward_code=admission.ward_code,
+                    bed_type=admission.bed_type,
+                )
+            )
+            uow.commit()
+
+
+def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> Hospital:
+    """The hospital, if ``actor`` manages it; ``NotFound`` (not "forbidden") otherwise."""
+    hospital = uow.hospitals.get(hospital_id)
+    if not hospital.administered_by(actor):
+        raise NotFound(f"no hospital {hospital_id}")
+    return hospital
