@@ -25,7 +25,7 @@ from hellodoctor_adapters.memory import (
     ManualClock,
     SequentialIds,
 )
-from hellodoctor_adapters.memory.storage import InMemoryRefreshTokenRepository
+from hellodoctor_adapters.memory.identity import InMemoryRefreshTokenRepository
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import DEFAULT_RULES, InMemoryLoginThrottle
 from hellodoctor_domain.errors import (

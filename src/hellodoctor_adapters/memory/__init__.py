@@ -14,11 +14,8 @@ from hellodoctor_adapters.memory.services import (
     ManualClock,
     SequentialIds,
 )
-from hellodoctor_adapters.memory.storage import (
-    InMemoryStore,
-    InMemoryUnitOfWork,
-    InMemoryUnitOfWorkFactory,
-)
+from hellodoctor_adapters.memory.storage import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
+from hellodoctor_adapters.memory.store import InMemoryStore
 
 __all__ = [
     "InMemoryBlobStorage",

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from attrs import define, evolve
 
-from hellodoctor_adapters.memory.storage import InMemoryStore
+from hellodoctor_adapters.memory.store import InMemoryStore
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.events import DomainEvent

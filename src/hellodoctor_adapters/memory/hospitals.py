@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from attrs import evolve
 
-from hellodoctor_adapters.memory.storage import _Journalled
+from hellodoctor_adapters.memory.store import _Journalled
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NoBedAvailable, NotFound
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.transfers import Transfer

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from attrs import evolve
 
-from hellodoctor_adapters.memory.storage import _Journalled
+from hellodoctor_adapters.memory.store import _Journalled
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.values import PatientId, PolicyId, SchemeId

@@ -10,18 +10,32 @@ changes nothing until it calls ``update``. A commit appends its events to ``stor
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
-from attrs import define, evolve, field
+from attrs import evolve
 
 from hellodoctor_adapters.memory.consultations import (
     InMemoryRoomAttendance,
     InMemoryRoomTickets,
-    RoomTables,
 )
+from hellodoctor_adapters.memory.documents import InMemoryDocumentRepository
+from hellodoctor_adapters.memory.hospitals import (
+    InMemoryBedLedger,
+    InMemoryHospitalRepository,
+    InMemoryTransferRepository,
+)
+from hellodoctor_adapters.memory.identity import (
+    InMemoryAccountRepository,
+    InMemoryOneTimeSecretRepository,
+    InMemoryRefreshTokenRepository,
+)
+from hellodoctor_adapters.memory.insurance import (
+    InMemoryClaimRepository,
+    InMemoryPolicyRepository,
+    InMemorySchemeRepository,
+)
+from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
     AlreadyExists,
@@ -30,36 +44,17 @@ from hellodoctor_domain.errors import (
     NotFound,
     SlotUnavailable,
 )
-from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
-from hellodoctor_domain.model.documents import Document, DocumentId, Owner
 from hellodoctor_domain.model.events import DomainEvent
-from hellodoctor_domain.model.hospitals import BedType, Hospital
-from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
-from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
-    ClaimId,
     DoctorId,
-    EmailAddress,
-    HospitalId,
     Money,
     PatientId,
-    PolicyId,
-    SchemeId,
     TimeRange,
-    TransferId,
-    UserId,
-)
-from hellodoctor_domain.ports.documents import DocumentRepository
-from hellodoctor_domain.ports.hospitals import BedCount
-from hellodoctor_domain.ports.identity import (
-    AccountRepository,
-    OneTimeSecretRepository,
-    RefreshTokenRepository,
 )
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.payments import (
@@ -79,61 +74,6 @@ from hellodoctor_domain.ports.scheduling import (
     PatientRepository,
 )
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork, UnitOfWorkFactory
-
-
-@define
-class InMemoryStore:
-    """Everything one in-memory "database" holds. Share one store between unit-of-work
-    factories to share data."""
-
-    lock: threading.RLock = field(factory=threading.RLock)
-    doctors: dict[DoctorId, Doctor] = field(factory=dict)
-    patients: dict[PatientId, Patient] = field(factory=dict)
-    availability: dict[DoctorId, Availability] = field(factory=dict)
-    appointments: dict[AppointmentId, Appointment] = field(factory=dict)
-    outbox: list[OutboxMessage] = field(factory=list)
-    accounts: dict[UserId, Account] = field(factory=dict)
-    one_time_secrets: dict[str, OneTimeSecret] = field(factory=dict)
-    refresh_tokens: dict[str, RefreshToken] = field(factory=dict)
-    idempotency: dict[tuple[str, str], IdempotencyRecord] = field(factory=dict)
-    payments: dict[PaymentId, Payment] = field(factory=dict)
-    wallet_entries: dict[str, WalletEntry] = field(factory=dict)  # by reference, in order
-    processed_events: dict[tuple[str, str], datetime] = field(factory=dict)
-    documents: dict[DocumentId, Document] = field(factory=dict)
-    rooms: RoomTables = field(factory=RoomTables)
-    # Delivery state of ``outbox`` entries by position, and consumers' inbox (memory/delivery.py).
-    deliveries: dict[int, Any] = field(factory=dict)
-    inbox: dict[tuple[str, str], Any] = field(factory=dict)
-    hospitals: dict[HospitalId, Hospital] = field(factory=dict)
-    beds: dict[tuple[HospitalId, str, BedType], BedCount] = field(factory=dict)
-    transfers: dict[TransferId, Transfer] = field(factory=dict)
-    schemes: dict[SchemeId, Scheme] = field(factory=dict)
-    policies: dict[PolicyId, Policy] = field(factory=dict)
-    claims: dict[ClaimId, Claim] = field(factory=dict)
-
-
-Undo = Callable[[], None]
-
-
-def _restore(table: dict, key: object, previous: object | None) -> Undo:  # type: ignore[type-arg]
-    def undo() -> None:
-        if previous is None:
-            table.pop(key, None)
-        else:
-            table[key] = previous
-
-    return undo
-
-
-class _Journalled:
-    def __init__(self, store: InMemoryStore, journal: list[Undo]) -> None:
-        super().__init__()  # a tracking repository starts with nothing seen
-        self._store = store
-        self._journal = journal
-
-    def _put(self, table: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
-        self._journal.append(_restore(table, key, table.get(key)))
-        table[key] = value
 
 
 class InMemoryDoctorRepository(_Journalled, DoctorRepository):
@@ -331,103 +271,6 @@ class InMemoryAppointmentRepository(_Journalled, AppointmentRepository):
         return [evolve(a) for a in lapsed[:limit]]
 
 
-class InMemoryAccountRepository(_Journalled, AccountRepository):
-    def _add(self, account: Account) -> None:
-        accounts = self._store.accounts
-        if account.id in accounts or self._by_email(account.email) is not None:
-            raise AlreadyExists("that account or e-mail address exists")
-        self._put(accounts, account.id, evolve(account, version=1))
-
-    def _get(self, account_id: UserId) -> Account:
-        try:
-            return evolve(self._store.accounts[account_id])
-        except KeyError:
-            raise NotFound(f"no account {account_id}") from None
-
-    def _by_email(self, email: EmailAddress) -> Account | None:
-        for account in self._store.accounts.values():
-            if account.email.lookup_key == email.lookup_key:
-                return evolve(account)
-        return None
-
-    def _update(self, account: Account) -> None:
-        stored = self._store.accounts.get(account.id)
-        if stored is None:
-            raise NotFound(f"no account {account.id}")
-        if stored.version != account.version:
-            raise ConcurrencyError(f"account {account.id} changed since it was read")
-        other = self._by_email(account.email)
-        if other is not None and other.id != account.id:
-            raise AlreadyExists("that e-mail address has an account")
-        self._put(self._store.accounts, account.id, evolve(account, version=account.version + 1))
-
-
-class InMemoryOneTimeSecretRepository(_Journalled, OneTimeSecretRepository):
-    def add(self, secret: OneTimeSecret) -> None:
-        if secret.id in self._store.one_time_secrets:
-            raise AlreadyExists(f"secret {secret.id} exists")
-        secret.version = 1
-        self._put(self._store.one_time_secrets, secret.id, evolve(secret))
-
-    def get(self, secret_id: str) -> OneTimeSecret:
-        try:
-            return evolve(self._store.one_time_secrets[secret_id])
-        except KeyError:
-            raise NotFound("no such secret") from None
-
-    def latest(self, account_id: UserId, purpose: SecretPurpose) -> OneTimeSecret | None:
-        mine = [
-            s
-            for s in self._store.one_time_secrets.values()
-            if s.account_id == account_id and s.purpose is purpose
-        ]
-        return evolve(max(mine, key=lambda s: (s.created_at, s.id))) if mine else None
-
-    def update(self, secret: OneTimeSecret) -> None:
-        stored = self._store.one_time_secrets.get(secret.id)
-        if stored is None:
-            raise NotFound("no such secret")
-        if stored.version != secret.version:
-            raise ConcurrencyError("the secret changed since it was read")
-        secret.version += 1
-        self._put(self._store.one_time_secrets, secret.id, evolve(secret))
-
-
-class InMemoryRefreshTokenRepository(_Journalled, RefreshTokenRepository):
-    def add(self, token: RefreshToken) -> None:
-        if token.id in self._store.refresh_tokens:
-            raise AlreadyExists("token exists")
-        token.version = 1
-        self._put(self._store.refresh_tokens, token.id, evolve(token))
-
-    def get(self, token_id: str) -> RefreshToken:
-        try:
-            return evolve(self._store.refresh_tokens[token_id])
-        except KeyError:
-            raise NotFound("no such token") from None
-
-    def update(self, token: RefreshToken) -> None:
-        stored = self._store.refresh_tokens.get(token.id)
-        if stored is None:
-            raise NotFound("no such token")
-        if stored.version != token.version:
-            raise ConcurrencyError("the token changed since it was read")
-        token.version += 1
-        self._put(self._store.refresh_tokens, token.id, evolve(token))
-
-    def _revoke(self, keep: Callable[[RefreshToken], bool], at: datetime) -> None:
-        for token in list(self._store.refresh_tokens.values()):
-            if keep(token) and token.revoked_at is None:
-                revoked = evolve(token, revoked_at=at, version=token.version + 1)
-                self._put(self._store.refresh_tokens, token.id, revoked)
-
-    def revoke_family(self, family_id: str, at: datetime) -> None:
-        self._revoke(lambda token: token.family_id == family_id, at)
-
-    def revoke_account(self, account_id: UserId, at: datetime) -> None:
-        self._revoke(lambda token: token.account_id == account_id, at)
-
-
 class InMemoryIdempotencyRepository(_Journalled, IdempotencyRepository):
     def add(self, record: IdempotencyRecord) -> None:
         key = (record.scope, record.key)
@@ -530,46 +373,6 @@ class InMemoryProcessedWebhookEvents(_Journalled, ProcessedWebhookEvents):
         return (provider, event_id) in self._store.processed_events
 
 
-class InMemoryDocumentRepository(_Journalled, DocumentRepository):
-    def _add(self, document: Document) -> None:
-        if document.id in self._store.documents:
-            raise AlreadyExists(f"document {document.id} exists")
-        self._put(self._store.documents, document.id, evolve(document, version=1))
-
-    def _get(self, document_id: DocumentId) -> Document:
-        try:
-            return evolve(self._store.documents[document_id])
-        except KeyError:
-            raise NotFound(f"no document {document_id}") from None
-
-    def _current(self, document: Document) -> Document:
-        stored = self._store.documents.get(document.id)
-        if stored is None:
-            raise NotFound(f"no document {document.id}")
-        if stored.version != document.version:
-            raise ConcurrencyError(f"document {document.id} changed since it was read")
-        return stored
-
-    def _update(self, document: Document) -> None:
-        self._current(document)
-        new = evolve(document, version=document.version + 1)
-        self._put(self._store.documents, document.id, new)
-
-    def _remove(self, document: Document) -> None:
-        stored = self._current(document)
-        self._journal.append(_restore(self._store.documents, document.id, stored))
-        del self._store.documents[document.id]
-
-    def _for_owner(self, owner: Owner, limit: int) -> list[Document]:
-        found = [evolve(d) for d in self._store.documents.values() if d.owner == owner]
-        found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
-        return found[:limit]
-
-    def with_blob_keys(self, keys: Collection[str]) -> set[str]:
-        wanted = set(keys)
-        return {d.blob_key for d in self._store.documents.values() if d.blob_key in wanted}
-
-
 class InMemoryUnitOfWork(UnitOfWork):
     def __init__(self, store: InMemoryStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -593,22 +396,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.documents = InMemoryDocumentRepository(self._store, self._journal)
         self.room_tickets = InMemoryRoomTickets(self._store.rooms, self._journal)
         self.room_attendance = InMemoryRoomAttendance(self._store.rooms, self._journal)
-        # Imported here: the hospitals module builds on this one's journalled base.
-        from hellodoctor_adapters.memory.hospitals import (
-            InMemoryBedLedger,
-            InMemoryHospitalRepository,
-            InMemoryTransferRepository,
-        )
-
         self.hospitals = InMemoryHospitalRepository(self._store, self._journal)
         self.beds = InMemoryBedLedger(self._store, self._journal)
         self.transfers = InMemoryTransferRepository(self._store, self._journal)
-        from hellodoctor_adapters.memory.insurance import (
-            InMemoryClaimRepository,
-            InMemoryPolicyRepository,
-            InMemorySchemeRepository,
-        )
-
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
