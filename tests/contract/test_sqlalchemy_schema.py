@@ -189,8 +189,14 @@ def test_storage_is_found_through_entry_points_by_url_scheme(empty_database: str
 
 def test_an_unreachable_server_is_backend_unavailable() -> None:
     # Port 9 (discard) is closed on loopback: the driver's connection error must not leak.
-    with pytest.raises(BackendUnavailable):
-        SqlUnitOfWorkFactory("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+    # The factory still starts (a gunicorn worker that failed to boot on a passing outage
+    # would stop the whole server; readiness reports it), and every unit of work refuses.
+    factory = SqlUnitOfWorkFactory("postgresql://postgres@127.0.0.1:9/none?connect_timeout=2")
+    try:
+        with pytest.raises(BackendUnavailable), factory():
+            pass
+    finally:
+        factory.dispose()
 
 
 def test_a_connection_the_server_drops_is_backend_unavailable_and_the_pool_recovers() -> None:

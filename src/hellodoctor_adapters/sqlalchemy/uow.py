@@ -8,6 +8,7 @@ Races are decided by the database, never here: each repository module says how.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from hellodoctor_adapters.sqlalchemy.insurance import (
     SqlPolicyRepository,
     SqlSchemeRepository,
 )
-from hellodoctor_adapters.sqlalchemy.migrate import require_current_schema
+from hellodoctor_adapters.sqlalchemy.migrate import SchemaNotMigrated, require_current_schema
 from hellodoctor_adapters.sqlalchemy.payments import (
     SqlPaymentRepository,
     SqlProcessedWebhookEvents,
@@ -51,6 +52,8 @@ from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_domain.errors import BackendUnavailable
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
+
+_log = logging.getLogger(__name__)
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -136,6 +139,16 @@ class SqlUnitOfWorkFactory:
         if check_schema:
             try:
                 require_current_schema(self.engine)
+            except SchemaNotMigrated:
+                if owned:
+                    self.engine.dispose()
+                raise
+            except BackendUnavailable as error:
+                # Away or busy right now (a server restarting, a SQLite writer holding the
+                # lock while a worker boots): start anyway, as readiness reports the outage
+                # and each unit of work refuses until the database answers. A worker that
+                # failed to boot here would make gunicorn stop the whole server.
+                _log.warning("could not check the schema at start-up: %s", error)
             except BaseException:
                 if owned:
                     self.engine.dispose()

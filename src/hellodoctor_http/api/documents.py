@@ -37,7 +37,6 @@ from hellodoctor_http.openapi import (
     DATETIME,
     STRING,
     Operation,
-    Param,
     Route,
     answer,
     id_query,
@@ -383,14 +382,14 @@ ROUTES: tuple[Route, ...] = (
         DocumentResource,
         {
             "get": Operation(
-                "The file's bytes, by a signed link from /download or with a bearer token",
+                "The file's bytes, by a signed link from /download or with a bearer token "
+                "(`Authorization: Bearer`, as on every route)",
                 "public",
                 "a signed link's holder; its owner, admin",
                 response_type="*/*",
                 params=(
                     DOCUMENT,
                     *_LINK_PARAMS,
-                    Param("Authorization", "header", STRING, "Without a signed link."),
                 ),
                 problems=(*_NOT_YOURS, "validation-error"),
                 headers=("Content-Disposition",),
