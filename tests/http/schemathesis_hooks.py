@@ -31,17 +31,9 @@ def schema_valid_data_passes_the_boundary(ctx: Any, response: Any, case: Any) ->
         slug = str(json.loads(response.content)["type"]).rsplit("/", 1)[-1]
     except (ValueError, KeyError, TypeError):
         return None
-    if slug in SHAPE_PROBLEMS and not (
-        _role_dependent(case, response) or _sniffed_upload(case, slug)
-    ):
+    if slug in SHAPE_PROBLEMS and not _role_dependent(case, response):
         raise AssertionError(f"schema-valid data refused as {slug}: {response.content[:300]!r}")
     return None
-
-
-def _sniffed_upload(case: Any, slug: str) -> bool:
-    """The upload's 415 depends on the bytes' magic numbers, which no schema can state
-    (see schemathesis.toml)."""
-    return case.operation.label == "POST /api/v1/documents" and slug == "unsupported-media-type"
 
 
 def _role_dependent(case: Any, response: Any) -> bool:
