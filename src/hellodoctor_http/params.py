@@ -119,6 +119,18 @@ class QueryReader:
             return None
         return decoded
 
+    def keyset(self, position: str, name: str = "cursor") -> tuple[datetime, str] | None:
+        """A keyset cursor ``{position: [instant, id]}`` this API gave out, as (instant, id)."""
+        cursor = self.cursor(name)
+        if cursor is None:
+            return None
+        try:
+            moment, key = cursor[position]
+            return parse_moment(moment), str(key)
+        except (TypeError, KeyError, ValueError, InvalidValue):
+            self.fail(name, "not a cursor this API gave out")
+            return None
+
     def fail(self, name: str, message: str) -> None:
         """A rule the schema cannot state (``to`` after ``from``, a cursor we gave out): the
         request is well formed, so this is ``invalid-value``, not ``validation-error``."""

@@ -25,7 +25,7 @@ from hellodoctor_domain.ports.scheduling import AppointmentQuery
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import iso, money
 from hellodoctor_http.auth import require_actor
-from hellodoctor_http.converters import parse_enum, parse_moment, write_json
+from hellodoctor_http.converters import parse_enum, write_json
 from hellodoctor_http.json_schema import (
     MAX_TEXT,
     check,
@@ -194,14 +194,8 @@ class Appointments(Resource):
         starts_from, starts_before = params.moment("from"), params.moment("to")
         doctor, patient = params.text("doctor_id"), params.text("patient_id")
         limit = params.count("limit")
-        cursor = params.cursor()
-        after = None
-        if cursor is not None:
-            try:
-                moment, key = cursor["after"]
-                after = (parse_moment(moment), AppointmentId(key))
-            except (TypeError, KeyError, ValueError, DomainError):
-                params.fail("cursor", "not a cursor this API gave out")
+        position = params.keyset("after")
+        after = None if position is None else (position[0], AppointmentId(position[1]))
         params.done()
         query = AppointmentQuery(
             patient_id=PatientId(patient) if patient else None,

@@ -31,7 +31,7 @@ from hellodoctor_http.api.appointments import APPOINTMENT, appointment_json
 from hellodoctor_http.api.values import MoneyBody, iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.converters import parse_enum, parse_moment, read_raw, write_json
+from hellodoctor_http.converters import parse_enum, read_raw, write_json
 from hellodoctor_http.json_schema import choice, request_body, wire, wire_values
 from hellodoctor_http.openapi import (
     API,
@@ -344,14 +344,8 @@ class Payments(Resource):
         if patient is not None and actor.role is not Role.ADMIN:
             params.fail("patient_id", "only an admin chooses whose payments to see")
         limit = params.count("limit")
-        cursor = params.cursor()
-        before = None
-        if cursor is not None:
-            try:
-                moment, key = cursor["before"]
-                before = (parse_moment(moment), PaymentId(key))
-            except (TypeError, KeyError, ValueError, DomainError):
-                params.fail("cursor", "not a cursor this API gave out")
+        position = params.keyset("before")
+        before = None if position is None else (position[0], PaymentId(position[1]))
         params.done()
         query = PaymentQuery(
             patient_id=PatientId(patient) if patient else None,
