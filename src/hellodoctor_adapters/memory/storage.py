@@ -35,6 +35,7 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
 )
+from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
@@ -402,6 +403,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
+        self.reviews = InMemoryReviewRepository(self._store, self._journal)
+        self.ratings = InMemoryRatingLedger(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

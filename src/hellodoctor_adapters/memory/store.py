@@ -22,6 +22,7 @@ from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
@@ -30,6 +31,7 @@ from hellodoctor_domain.model.values import (
     HospitalId,
     PatientId,
     PolicyId,
+    ReviewId,
     SchemeId,
     TransferId,
     UserId,
@@ -69,6 +71,8 @@ class InMemoryStore:
     schemes: dict[SchemeId, Scheme] = field(factory=dict)
     policies: dict[PolicyId, Policy] = field(factory=dict)
     claims: dict[ClaimId, Claim] = field(factory=dict)
+    reviews: dict[ReviewId, Review] = field(factory=dict)
+    ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
 
 
 Undo = Callable[[], None]

@@ -41,6 +41,7 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.reviews import SqlRatingLedger, SqlReviewRepository
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -89,6 +90,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
+        self.reviews = SqlReviewRepository(self._connection)
+        self.ratings = SqlRatingLedger(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

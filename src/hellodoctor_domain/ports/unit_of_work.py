@@ -28,6 +28,7 @@ from hellodoctor_domain.ports.payments import (
     WalletLedger,
 )
 from hellodoctor_domain.ports.repository import TrackingRepository
+from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
     AvailabilityRepository,
@@ -77,6 +78,8 @@ class UnitOfWork(abc.ABC):
     schemes: SchemeRepository
     policies: PolicyRepository
     claims: ClaimRepository
+    reviews: ReviewRepository
+    ratings: RatingLedger
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
