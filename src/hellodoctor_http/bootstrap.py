@@ -43,6 +43,7 @@ from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -66,6 +67,7 @@ class Components:
     hospitals: Hospitals
     transfers: Transfers
     insurance: Insurance
+    reviews: Reviews
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -168,6 +170,7 @@ def bootstrap(
         hospitals=Hospitals(storage, clock),
         transfers=Transfers(storage, clock, ids),
         insurance=Insurance(storage, clock, ids),
+        reviews=Reviews(storage, clock, ids, timedelta(days=settings.review_window_days)),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
         documents=Documents(

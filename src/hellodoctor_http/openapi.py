@@ -277,6 +277,10 @@ def document(
                 "name": "insurance",
                 "description": "Schemes, policies, eligibility, claims and their review.",
             },
+            {
+                "name": "reviews",
+                "description": "Reviews of completed visits, answers, moderation, ratings.",
+            },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
             {"name": "notifications", "description": "Dead-lettered events and their retry."},
         ],

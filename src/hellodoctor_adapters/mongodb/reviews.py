@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -113,6 +113,7 @@ class MongoRatingLedger(RatingLedger):
     def __init__(self, store: MongoStore) -> None:
         self._ratings: Collection[Document] = store.collection("doctor_ratings")
         self._journal: Collection[Document] = store.collection("rating_journal")
+        self._clock = store.clock
         self._entries: list[Document] = []
 
     def add(self, review: Review) -> None:
@@ -137,7 +138,7 @@ class MongoRatingLedger(RatingLedger):
         if not self._entries:
             return
         for entry in self._entries:
-            entry["at"] = datetime.now(UTC)
+            entry["at"] = self._clock()
         self._journal.insert_many(self._entries)
         ids = [entry["_id"] for entry in self._entries]
 
@@ -186,9 +187,10 @@ class MongoRatingRepair:
         self._reviews = store.collection("reviews")
         self._ratings = store.collection("doctor_ratings")
         self._journal = store.collection("rating_journal")
+        self._clock = store.clock
 
     def repair(self, limit: int = 100) -> int:
-        stale = self._journal.find({"at": {"$lt": datetime.now(UTC) - STALE_ENTRY}}).limit(limit)
+        stale = self._journal.find({"at": {"$lt": self._clock() - STALE_ENTRY}}).limit(limit)
         repaired = 0
         for entry in stale:
             # Did the review's write land? A written review exists; a hidden one is invisible.

@@ -22,6 +22,7 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import ConcurrencyError, InvalidValue
+from hellodoctor_domain.model.reviews import DoctorRating
 from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
 from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_http.api import Resource
@@ -184,7 +185,9 @@ class DoctorInviteBody:
 # -- answers --------------------------------------------------------------------------------
 
 
-def doctor_json(doctor: Doctor) -> dict[str, Any]:
+def doctor_json(doctor: Doctor, rating: DoctorRating | None = None) -> dict[str, Any]:
+    """The public profile, with the rating from the doctor's visible reviews."""
+    shown = rating or DoctorRating(doctor.id)
     return {
         "id": doctor.id.value,
         "name": doctor.name,
@@ -195,6 +198,7 @@ def doctor_json(doctor: Doctor) -> dict[str, Any]:
         "time_zone": doctor.time_zone,
         "consultation_fee": money(doctor.consultation_fee),
         "accepting_bookings": doctor.accepting_bookings,
+        "rating": {"average": shown.average, "count": shown.count},
     }
 
 
@@ -261,6 +265,7 @@ SCHEMAS: dict[str, Any] = {
         time_zone={"type": "string", "description": "IANA zone the doctor works in."},
         consultation_fee=ref("Money"),
         accepting_bookings={"type": "boolean"},
+        rating=ref("Rating"),
     ),
     "DoctorPage": page("Doctor"),
     "Availability": answer(
@@ -349,10 +354,11 @@ class Doctors(Resource):
         )
         found = self.components.scheduling.find_doctors(query)
         shown = found[:limit]
+        ratings = self.components.reviews.ratings([doctor.id for doctor in shown])
         write_json(
             resp,
             {
-                "items": [doctor_json(doctor) for doctor in shown],
+                "items": [doctor_json(doctor, ratings[doctor.id]) for doctor in shown],
                 "next_cursor": encode_cursor({"after": shown[-1].id.value})
                 if len(found) > limit
                 else None,
@@ -373,7 +379,9 @@ class Doctors(Resource):
 
 class DoctorItem(Resource):
     def on_get(self, _req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
-        write_json(resp, doctor_json(self.components.scheduling.doctor(DoctorId(doctor_id))))
+        doctor = self.components.scheduling.doctor(DoctorId(doctor_id))
+        rating = self.components.reviews.ratings([doctor.id])[doctor.id]
+        write_json(resp, doctor_json(doctor, rating))
 
 
 class DoctorAvailability(Resource):
