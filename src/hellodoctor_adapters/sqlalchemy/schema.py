@@ -160,6 +160,8 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
+    # Where the visit happens (migration 0009): the hospital of the doctor's window, or NULL.
+    sa.Column("hospital_id", sa.String(64)),
 )
 
 outbox = sa.Table(

@@ -33,6 +33,7 @@ from hellodoctor_adapters.testing.contract_hospitals import (
 from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
+from hellodoctor_adapters.testing.contract_sites import HospitalSitesContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -91,6 +92,7 @@ class UnitOfWorkContract(
     TransferStorageContract,
     InsuranceStorageContract,
     AffiliationContract,
+    HospitalSitesContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

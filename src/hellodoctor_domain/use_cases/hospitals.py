@@ -8,6 +8,7 @@ from __future__ import annotations
 from attrs import define
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
+from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.hospitals import (
     BedType,
     Hospital,
@@ -158,3 +159,19 @@ def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> 
     if not hospital.administered_by(actor):
         raise NotFound(f"no hospital {hospital_id}")
     return hospital
+
+
+def require_affiliated(uow: UnitOfWork, availability: Availability) -> None:
+    """Every hospital a doctor's windows name must list the doctor (``InvalidValue``
+    otherwise, also for an unknown hospital: the doctor is not affiliated with it either)."""
+    for hospital_id in sorted(availability.hospitals, key=str):
+        try:
+            hospital = uow.hospitals.get(hospital_id)
+        except NotFound:
+            hospital = None
+        if hospital is None or availability.doctor_id not in {
+            a.doctor_id for a in hospital.doctors
+        }:
+            raise InvalidValue(
+                f"doctor {availability.doctor_id} is not affiliated with hospital {hospital_id}"
+            )
