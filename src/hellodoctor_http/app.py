@@ -15,6 +15,7 @@ from hellodoctor_http.api import (
     Api,
     accounts,
     appointments,
+    claim_attachments,
     consultations,
     doctors,
     documents,
@@ -23,6 +24,7 @@ from hellodoctor_http.api import (
     notifications,
     operations,
     payments,
+    staff,
     transfers,
     values,
 )
@@ -45,6 +47,8 @@ ROUTES: tuple[Route, ...] = (
     *insurance.ROUTES,
     *operations.ROUTES,
     *notifications.ROUTES,
+    *staff.ROUTES,
+    *claim_attachments.ROUTES,
 )
 
 

@@ -30,7 +30,10 @@ from hellodoctor_adapters.testing.contract_hospitals import (
     HospitalStorageContract,
     TransferStorageContract,
 )
-from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
+from hellodoctor_adapters.testing.contract_insurance import (
+    ClaimAttachmentsContract,
+    InsuranceStorageContract,
+)
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
 from hellodoctor_adapters.testing.contract_sites import HospitalSitesContract
@@ -93,6 +96,7 @@ class UnitOfWorkContract(
     InsuranceStorageContract,
     AffiliationContract,
     HospitalSitesContract,
+    ClaimAttachmentsContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 
