@@ -348,7 +348,7 @@ def seed() -> None:
     components = _bootstrap(settings)
     clock = components.clock
     planned = [
-        *steps(components.scheduling, clock),
+        *steps(components.scheduling, clock, components.hospitals),
         *login_steps(components.storage, components.hasher, clock),
         *hospital_steps(components.hospitals, components.transfers),
         *insurance_steps(components.insurance, clock),

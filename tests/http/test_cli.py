@@ -108,6 +108,7 @@ def test_demo_seed_makes_active_demo_logins_once(environment: dict[str, str]) ->
         assert (account.patient_id, account.doctor_id) == (login.patient, login.doctor)
         assert hasher.verify(DEMO_PASSWORD, account.password_hash)
     assert {login.role for login in DEMO_LOGINS} == set(Role)
+    _appointments_are_at_their_doctors_hospital(environment)
     second = runner.invoke(main, ["demo", "seed"], env=environment)
     assert second.exit_code == 0
     assert "demo data: 0 of" in second.output
@@ -159,3 +160,22 @@ def test_admin_create_makes_a_hospital_administrator_appointed_to_their_hospital
             assert uow.hospitals.get(HospitalId("h1")).administrators == (account.id,)
     finally:
         storage.dispose()
+
+
+def _appointments_are_at_their_doctors_hospital(environment: dict[str, str]) -> None:
+    """The demo doctors' hours name their hospital, so each in-person appointment does."""
+    from hellodoctor_domain.ports.scheduling import AppointmentQuery
+
+    storage = SqlUnitOfWorkFactory(environment["HELLODOCTOR_DATABASE_URL"])
+    try:
+        with storage() as uow:
+            found = uow.appointments.search(AppointmentQuery(limit=200))
+    finally:
+        storage.dispose()
+    in_person = [a for a in found if a.appointment_type.value == "in_person"]
+    assert in_person
+    for appointment in in_person:
+        # dr-lon-1 works at hosp-lon.
+        expected = "hosp-" + appointment.doctor_id.value.split("-")[1]
+        assert appointment.hospital_id is not None
+        assert appointment.hospital_id.value == expected
