@@ -165,7 +165,7 @@ def bootstrap(
                 largest_top_up=settings.largest_top_up,
             ),
         ),
-        hospitals=Hospitals(storage, clock),
+        hospitals=Hospitals(storage, clock, ids),
         transfers=Transfers(storage, clock, ids),
         insurance=Insurance(storage, clock, ids),
         readiness=storage_probe(storage),

@@ -46,6 +46,7 @@ from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, Mong
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
 from hellodoctor_adapters.mongodb.hospitals import (
+    MongoAdmissionRepository,
     MongoBedLedger,
     MongoHospitalRepository,
     MongoTransferRepository,
@@ -100,6 +101,7 @@ class MongoUnitOfWork(UnitOfWork):
     hospitals: MongoHospitalRepository
     beds: MongoBedLedger
     transfers: MongoTransferRepository
+    admissions: MongoAdmissionRepository
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
@@ -129,6 +131,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.hospitals = MongoHospitalRepository(self._store)
         self.beds = MongoBedLedger(self._store)
         self.transfers = MongoTransferRepository(self._store)
+        self.admissions = MongoAdmissionRepository(self._store)
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
@@ -153,6 +156,7 @@ class MongoUnitOfWork(UnitOfWork):
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
             self.transfers.flush(undo, outbox)
+            self.admissions.flush(undo, outbox)
             self.schemes.flush(undo, outbox)
             self.policies.flush(undo, outbox)
             self.claims.flush(undo, outbox)
@@ -209,6 +213,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.documents,
                 self.hospitals,
                 self.transfers,
+                self.admissions,
                 self.schemes,
                 self.policies,
                 self.claims,

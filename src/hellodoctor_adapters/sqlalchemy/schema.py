@@ -479,6 +479,30 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# Patients' stays (migration 0009): the record whole as JSON, beside it what the lists need.
+admissions = sa.Table(
+    "admissions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_admissions_hospital"),
+        nullable=False,
+    ),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_admissions_patient"),
+        nullable=False,
+    ),
+    sa.Column("admitted_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_admissions_hospital", "hospital_id", "admitted_at"),
+    sa.Index("ix_admissions_patient", "patient_id", "admitted_at"),
+)
+
 # Insurance: each aggregate is read and written whole as a JSON record (``insurance_records``);
 # beside it what a constraint or query needs.
 schemes = sa.Table(
@@ -542,6 +566,7 @@ ALL_TABLES = (
     claims,
     policies,
     schemes,
+    admissions,
     transfers,
     ward_beds,
     hospitals,

@@ -36,7 +36,10 @@ from hellodoctor_adapters.testing.contract_insurance import (
 )
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
-from hellodoctor_adapters.testing.contract_sites import HospitalSitesContract
+from hellodoctor_adapters.testing.contract_sites import (
+    AdmissionRecordsContract,
+    HospitalSitesContract,
+)
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -97,6 +100,7 @@ class UnitOfWorkContract(
     AffiliationContract,
     HospitalSitesContract,
     ClaimAttachmentsContract,
+    AdmissionRecordsContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

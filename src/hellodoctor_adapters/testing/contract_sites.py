@@ -1,6 +1,7 @@
 """The hospital-sites contract: a doctor's windows name the hospitals they are at (only
 hospitals that list them), an appointment is stored with the hospital of its window (none for
-telemedicine), and the no-double-booking rule spans all of a doctor's hospitals.
+telemedicine), and the no-double-booking rule spans all of a doctor's hospitals. And where a
+patient stays: every admission is a stored record, closed by the discharge.
 
 Part of ``UnitOfWorkContract``; needs only ``uow_factory``.
 """
@@ -13,11 +14,12 @@ import pytest
 
 from hellodoctor_adapters.memory.services import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
-from hellodoctor_adapters.testing.contract_hospitals import ADMIN, H1, H2, hospital
+from hellodoctor_adapters.testing.contract_hospitals import ADMIN, H1, H2, hospital, staff
 from hellodoctor_adapters.testing.fixtures import MONDAY, seed, state_of
-from hellodoctor_domain.errors import InvalidValue, SlotUnavailable
+from hellodoctor_domain.errors import ConcurrencyError, InvalidValue, NotFound, SlotUnavailable
 from hellodoctor_domain.model.appointment import Appointment
 from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
+from hellodoctor_domain.model.hospitals import BedType
 from hellodoctor_domain.model.values import (
     Actor,
     AppointmentType,
@@ -27,7 +29,7 @@ from hellodoctor_domain.model.values import (
     TimeRange,
 )
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
-from hellodoctor_domain.use_cases.hospitals import Hospitals
+from hellodoctor_domain.use_cases.hospitals import Admission, Hospitals
 from hellodoctor_domain.use_cases.scheduling import BookingRequest, Scheduling
 
 D1 = DoctorId("d1")
@@ -130,3 +132,53 @@ class HospitalSitesContract:
             D1, TimeRange(TUESDAY + timedelta(hours=9), TUESDAY + timedelta(hours=12))
         )
         assert TUESDAY + timedelta(hours=10) not in {slot.time.start for slot in free}
+
+
+class AdmissionRecordsContract:
+    """Each admission is a stored stay (patient, hospital, ward, bed type, admitted and
+    discharged instants) listed for the hospital's administrators and for the patient."""
+
+    def test_a_stay_is_recorded_from_admission_to_discharge(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        seed(uow_factory)
+        clock = ManualClock(MONDAY)
+        hospitals = Hospitals(uow_factory, clock, SequentialIds("a"))
+        hospitals.register(ADMIN, hospital("h1"))
+        hospitals.register(ADMIN, hospital("h2", city="Mumbai"))
+        p1, p2 = PatientId("p1"), PatientId("p2")
+        first = hospitals.admit(ADMIN, Admission(H1, "icu", BedType.ICU, p1))
+        clock.advance(timedelta(hours=1))
+        hospitals.admit(ADMIN, Admission(H1, "w1", BedType.GENERAL, p2))
+        hospitals.admit(ADMIN, Admission(H2, "w1", BedType.GENERAL, p1))
+        with uow_factory() as uow:
+            read = uow.admissions.get(first.id)
+        assert state_of(read) == state_of(first)
+        assert read.is_open
+        clock.advance(timedelta(days=2))
+        hospitals.discharge(ADMIN, Admission(H1, "icu", BedType.ICU, p1))
+        stays = hospitals.admissions(ADMIN, H1)
+        assert [(s.patient_id, s.ward_code) for s in stays] == [(p1, "icu"), (p2, "w1")]
+        assert stays[0].discharged_at == MONDAY + timedelta(days=2, hours=1)
+        assert stays[0].discharged_by == ADMIN.user_id
+        assert stays[1].is_open
+        mine = hospitals.admissions_of(Actor.patient(p1), p1)
+        assert [(s.hospital_id, s.is_open) for s in mine] == [(H1, False), (H2, True)]
+        with pytest.raises(NotFound):
+            hospitals.admissions_of(Actor.patient(p2), p1)
+        stranger = staff(uow_factory, "ha-x")
+        with pytest.raises(NotFound):
+            hospitals.admissions(stranger, H1)
+
+    def test_a_stale_stay_update_is_refused(self, uow_factory: UnitOfWorkFactory) -> None:
+        seed(uow_factory)
+        hospitals = Hospitals(uow_factory, ManualClock(MONDAY), SequentialIds("a"))
+        hospitals.register(ADMIN, hospital("h1"))
+        stay = hospitals.admit(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        with uow_factory() as uow:
+            stale = uow.admissions.get(stay.id)
+        hospitals.discharge(ADMIN, Admission(H1, "icu", BedType.ICU, PatientId("p1")))
+        stale.discharge(by=ADMIN.user_id, at=MONDAY)
+        with pytest.raises(ConcurrencyError), uow_factory() as uow:
+            uow.admissions.update(stale)
+            uow.commit()
