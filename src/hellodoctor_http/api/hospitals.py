@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon
 
+from hellodoctor_adapters.hospital_records import profile_record
 from hellodoctor_domain.errors import AccessDenied, InvalidValue
 from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import (
@@ -155,42 +156,14 @@ def parse_bed_type(value: str) -> BedType:
 
 
 def hospital_json(hospital: Hospital) -> dict[str, Any]:
-    address = hospital.address
+    """The stored profile (one mapping, ``hospital_records``) less its administrators, who
+    are not public."""
+    profile = profile_record(hospital)
+    del profile["administrators"]
     return {
         "id": hospital.id.value,
-        "name": hospital.name,
         "registration_number": hospital.registration_number,
-        "address": {
-            "line": address.line,
-            "city": address.city,
-            "country": address.country,
-            "latitude": address.latitude,
-            "longitude": address.longitude,
-        },
-        "phone": hospital.phone,
-        "email": None if hospital.email is None else hospital.email.value,
-        "facilities": list(hospital.facilities),
-        "departments": [
-            {
-                "code": d.code,
-                "name": d.name,
-                "head_doctor_id": None if d.head_doctor_id is None else d.head_doctor_id.value,
-            }
-            for d in hospital.departments
-        ],
-        "wards": [
-            {
-                "code": w.code,
-                "name": w.name,
-                "department_code": w.department_code,
-                "beds": [{"bed_type": b.bed_type.value, "capacity": b.capacity} for b in w.beds],
-            }
-            for w in hospital.wards
-        ],
-        "doctors": [
-            {"doctor_id": a.doctor_id.value, "department_code": a.department_code}
-            for a in hospital.doctors
-        ],
+        **profile,
     }
 
 
