@@ -15,6 +15,7 @@ from hellodoctor_http.api import (
     Api,
     accounts,
     appointments,
+    claim_attachments,
     consultations,
     doctors,
     documents,
@@ -24,6 +25,7 @@ from hellodoctor_http.api import (
     operations,
     payments,
     reviews,
+    staff,
     transfers,
     values,
 )
@@ -47,6 +49,8 @@ ROUTES: tuple[Route, ...] = (
     *operations.ROUTES,
     *notifications.ROUTES,
     *reviews.ROUTES,
+    *staff.ROUTES,
+    *claim_attachments.ROUTES,
 )
 
 

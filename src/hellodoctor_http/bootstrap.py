@@ -167,7 +167,7 @@ def bootstrap(
                 largest_top_up=settings.largest_top_up,
             ),
         ),
-        hospitals=Hospitals(storage, clock),
+        hospitals=Hospitals(storage, clock, ids),
         transfers=Transfers(storage, clock, ids),
         insurance=Insurance(storage, clock, ids),
         reviews=Reviews(storage, clock, ids, timedelta(days=settings.review_window_days)),

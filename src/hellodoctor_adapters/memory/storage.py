@@ -21,6 +21,7 @@ from hellodoctor_adapters.memory.consultations import (
 )
 from hellodoctor_adapters.memory.documents import InMemoryDocumentRepository
 from hellodoctor_adapters.memory.hospitals import (
+    InMemoryAdmissionRepository,
     InMemoryBedLedger,
     InMemoryHospitalRepository,
     InMemoryTransferRepository,
@@ -405,6 +406,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.claims = InMemoryClaimRepository(self._store, self._journal)
         self.reviews = InMemoryReviewRepository(self._store, self._journal)
         self.ratings = InMemoryRatingLedger(self._store, self._journal)
+        self.admissions = InMemoryAdmissionRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

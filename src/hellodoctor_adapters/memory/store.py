@@ -15,6 +15,7 @@ from hellodoctor_adapters.memory.consultations import (
 )
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.appointment import Appointment
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.documents import Document, DocumentId
@@ -25,6 +26,7 @@ from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
+    AdmissionId,
     AppointmentId,
     ClaimId,
     DoctorId,
@@ -73,6 +75,7 @@ class InMemoryStore:
     claims: dict[ClaimId, Claim] = field(factory=dict)
     reviews: dict[ReviewId, Review] = field(factory=dict)
     ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
+    admissions: dict[AdmissionId, AdmissionRecord] = field(factory=dict)
 
 
 Undo = Callable[[], None]

@@ -72,6 +72,7 @@ COLLECTIONS = (
     "hospitals",
     "ward_beds",
     "transfers",
+    "admissions",
     "schemes",
     "policies",
     "insurance_claims",
@@ -92,6 +93,7 @@ AGGREGATE_COLLECTIONS = {
     "document": "documents",
     "hospital": "hospitals",
     "transfer": "transfers",
+    "admission": "admissions",
     "scheme": "schemes",
     "policy": "policies",
     "claim": "insurance_claims",
@@ -269,6 +271,8 @@ class MongoStore:
         )
         for side in ("from_hospital_id", "to_hospital_id"):
             self.collection("transfers").create_index(side, name=f"transfers_by_{side}")
+        for owner in ("hospital_id", "patient_id"):
+            self.collection("admissions").create_index(owner, name=f"admissions_by_{owner}")
         # One claim per appointment (hospitals' claims for a stay have none: sparse).
         insurance_claims = self.collection("insurance_claims")
         insurance_claims.create_index(

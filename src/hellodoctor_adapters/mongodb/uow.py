@@ -46,6 +46,7 @@ from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, Mong
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
 from hellodoctor_adapters.mongodb.hospitals import (
+    MongoAdmissionRepository,
     MongoBedLedger,
     MongoHospitalRepository,
     MongoTransferRepository,
@@ -105,6 +106,7 @@ class MongoUnitOfWork(UnitOfWork):
     hospitals: MongoHospitalRepository
     beds: MongoBedLedger
     transfers: MongoTransferRepository
+    admissions: MongoAdmissionRepository
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
@@ -136,6 +138,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.hospitals = MongoHospitalRepository(self._store)
         self.beds = MongoBedLedger(self._store)
         self.transfers = MongoTransferRepository(self._store)
+        self.admissions = MongoAdmissionRepository(self._store)
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
@@ -162,6 +165,7 @@ class MongoUnitOfWork(UnitOfWork):
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
             self.transfers.flush(undo, outbox)
+            self.admissions.flush(undo, outbox)
             self.schemes.flush(undo, outbox)
             self.policies.flush(undo, outbox)
             self.claims.flush(undo, outbox)
@@ -222,6 +226,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.documents,
                 self.hospitals,
                 self.transfers,
+                self.admissions,
                 self.schemes,
                 self.policies,
                 self.claims,

@@ -44,6 +44,7 @@ from hellodoctor_domain.model.values import (
     AppointmentType,
     DoctorId,
     EmailAddress,
+    HospitalId,
     Money,
     PatientId,
     Role,
@@ -197,6 +198,7 @@ def appointment_row(appointment: Appointment) -> dict[str, Any]:
         "cancelled_at": None if cancellation is None else cancellation.at,
         "refund_minor_units": None if cancellation is None else cancellation.refund.minor_units,
         "refund_currency": None if cancellation is None else cancellation.refund.currency,
+        "hospital_id": None if appointment.hospital_id is None else appointment.hospital_id.value,
     }
 
 
@@ -224,6 +226,7 @@ def appointment_from(row: RowMapping) -> Appointment:
         reason=row["reason"],
         hold_expires_at=row["hold_expires_at"],
         cancellation=cancellation,
+        hospital_id=None if row["hospital_id"] is None else HospitalId(row["hospital_id"]),
         version=row["version"],
     )
 

@@ -160,6 +160,8 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
+    # Where the visit happens (migration 0009): the hospital of the doctor's window, or NULL.
+    sa.Column("hospital_id", sa.String(64)),
 )
 
 outbox = sa.Table(
@@ -477,6 +479,30 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# Patients' stays (migration 0009): the record whole as JSON, beside it what the lists need.
+admissions = sa.Table(
+    "admissions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_admissions_hospital"),
+        nullable=False,
+    ),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_admissions_patient"),
+        nullable=False,
+    ),
+    sa.Column("admitted_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_admissions_hospital", "hospital_id", "admitted_at"),
+    sa.Index("ix_admissions_patient", "patient_id", "admitted_at"),
+)
+
 # Insurance: each aggregate is read and written whole as a JSON record (``insurance_records``);
 # beside it what a constraint or query needs.
 schemes = sa.Table(
@@ -583,6 +609,7 @@ ALL_TABLES = (
     claims,
     policies,
     schemes,
+    admissions,
     transfers,
     ward_beds,
     hospitals,

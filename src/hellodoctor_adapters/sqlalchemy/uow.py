@@ -21,6 +21,7 @@ from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.hospitals import (
+    SqlAdmissionRepository,
     SqlBedLedger,
     SqlHospitalRepository,
     SqlTransferRepository,
@@ -87,6 +88,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
         self.transfers = SqlTransferRepository(self._connection)
+        self.admissions = SqlAdmissionRepository(self._connection)
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)

@@ -30,10 +30,17 @@ from hellodoctor_adapters.testing.contract_hospitals import (
     HospitalStorageContract,
     TransferStorageContract,
 )
-from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
+from hellodoctor_adapters.testing.contract_insurance import (
+    ClaimAttachmentsContract,
+    InsuranceStorageContract,
+)
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
 from hellodoctor_adapters.testing.contract_reviews import ReviewStorageContract
+from hellodoctor_adapters.testing.contract_sites import (
+    AdmissionRecordsContract,
+    HospitalSitesContract,
+)
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -93,6 +100,9 @@ class UnitOfWorkContract(
     InsuranceStorageContract,
     AffiliationContract,
     ReviewStorageContract,
+    HospitalSitesContract,
+    ClaimAttachmentsContract,
+    AdmissionRecordsContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

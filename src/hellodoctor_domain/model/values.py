@@ -55,6 +55,10 @@ class SchemeId(_Identifier):
     """Identity of an insurance scheme."""
 
 
+class AdmissionId(_Identifier):
+    """Identity of a patient's stay in a hospital bed."""
+
+
 class PolicyId(_Identifier):
     """Identity of a patient's insurance policy."""
 
@@ -324,6 +328,7 @@ class Actor:
 __all__ = [
     "MINOR_UNIT_EXPONENTS",
     "Actor",
+    "AdmissionId",
     "AppointmentId",
     "AppointmentType",
     "ClaimId",

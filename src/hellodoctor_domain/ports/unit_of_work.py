@@ -12,6 +12,7 @@ from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
 from hellodoctor_domain.ports.hospitals import (
+    AdmissionRepository,
     BedLedger,
     HospitalRepository,
     TransferRepository,
@@ -80,6 +81,7 @@ class UnitOfWork(abc.ABC):
     claims: ClaimRepository
     reviews: ReviewRepository
     ratings: RatingLedger
+    admissions: AdmissionRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

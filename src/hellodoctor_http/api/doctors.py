@@ -33,6 +33,7 @@ from hellodoctor_http.json_schema import (
     MAX_TEXT,
     check,
     choice,
+    identifier,
     integer,
     items,
     quote,
@@ -85,6 +86,9 @@ class WorkingDayBody:
     weekday: str = choice(Weekday)
     hours: tuple[WindowBody, ...] = items(MAX_WINDOWS)
     breaks: tuple[WindowBody, ...] = items(MAX_WINDOWS, default=())
+    hospital_id: str | None = identifier(
+        default=None, description="The hospital these hours are at (one the doctor works at)."
+    )
 
 
 @request_body
@@ -99,11 +103,15 @@ class TimeOffBody:
 class ExtraHoursBody:
     day: date
     window: WindowBody
+    hospital_id: str | None = identifier(
+        default=None, description="The hospital these hours are at (one the doctor works at)."
+    )
 
 
 @request_body
 class AvailabilityBody:
-    weekly: tuple[WorkingDayBody, ...] = items(7)
+    # One working day per weekday and hospital: two hospitals a day make fourteen.
+    weekly: tuple[WorkingDayBody, ...] = items(14)
     time_zone: str | None = text(
         64, default=None, pattern=ZONE_PATTERN, description="Defaults to the doctor's."
     )
@@ -127,6 +135,7 @@ class AvailabilityBody:
                     _weekday(day.weekday),
                     [window(w) for w in day.hours],
                     breaks=[window(w) for w in day.breaks],
+                    hospital_id=_hospital(day.hospital_id),
                 )
                 for day in self.weekly
             ],
@@ -144,8 +153,15 @@ class AvailabilityBody:
                 )
                 for off in self.time_off
             ],
-            extra_hours=[ExtraHours(extra.day, window(extra.window)) for extra in self.extra_hours],
+            extra_hours=[
+                ExtraHours(extra.day, window(extra.window), _hospital(extra.hospital_id))
+                for extra in self.extra_hours
+            ],
         )
+
+
+def _hospital(value: str | None) -> HospitalId | None:
+    return None if value is None else HospitalId(value)
 
 
 def _weekday(name: str) -> Weekday:
@@ -210,6 +226,10 @@ def _minutes(duration: timedelta) -> int:
     return int(duration.total_seconds() // 60)
 
 
+def _hospital_json(value: HospitalId | None) -> str | None:
+    return None if value is None else value.value
+
+
 def availability_json(availability: Availability) -> dict[str, Any]:
     return {
         "doctor_id": availability.doctor_id.value,
@@ -219,6 +239,7 @@ def availability_json(availability: Availability) -> dict[str, Any]:
                 "weekday": day.weekday.name.lower(),
                 "hours": [_window(w) for w in day.hours],
                 "breaks": [_window(w) for w in day.breaks],
+                "hospital_id": _hospital_json(day.hospital_id),
             }
             for day in availability.weekly
         ],
@@ -237,7 +258,11 @@ def availability_json(availability: Availability) -> dict[str, Any]:
             for off in availability.time_off
         ],
         "extra_hours": [
-            {"day": extra.day.isoformat(), "window": _window(extra.window)}
+            {
+                "day": extra.day.isoformat(),
+                "window": _window(extra.window),
+                "hospital_id": _hospital_json(extra.hospital_id),
+            }
             for extra in availability.extra_hours
         ],
         "version": availability.version,
