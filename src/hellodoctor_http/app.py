@@ -14,6 +14,7 @@ from hellodoctor_http import problems
 from hellodoctor_http.api import (
     Api,
     accounts,
+    analytics,
     appointments,
     claim_attachments,
     consultations,
@@ -49,6 +50,7 @@ ROUTES: tuple[Route, ...] = (
     *operations.ROUTES,
     *notifications.ROUTES,
     *reviews.ROUTES,
+    *analytics.ROUTES,
     *staff.ROUTES,
     *claim_attachments.ROUTES,
 )
@@ -71,6 +73,7 @@ def openapi_document() -> dict[str, Any]:
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
             **reviews.SCHEMAS,
+            **analytics.SCHEMAS,
         },
     )
 

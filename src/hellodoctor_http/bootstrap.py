@@ -36,6 +36,7 @@ from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.analytics import Analytics
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
@@ -68,6 +69,7 @@ class Components:
     transfers: Transfers
     insurance: Insurance
     reviews: Reviews
+    analytics: Analytics
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -170,6 +172,7 @@ def bootstrap(
         hospitals=Hospitals(storage, clock, ids),
         transfers=Transfers(storage, clock, ids),
         insurance=Insurance(storage, clock, ids),
+        analytics=Analytics(storage),
         reviews=Reviews(storage, clock, ids, timedelta(days=settings.review_window_days)),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,

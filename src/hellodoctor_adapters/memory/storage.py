@@ -15,6 +15,7 @@ from datetime import datetime
 
 from attrs import evolve
 
+from hellodoctor_adapters.memory.analytics import InMemoryAppointmentStatistics
 from hellodoctor_adapters.memory.consultations import (
     InMemoryRoomAttendance,
     InMemoryRoomTickets,
@@ -405,6 +406,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
         self.reviews = InMemoryReviewRepository(self._store, self._journal)
+        self.statistics = InMemoryAppointmentStatistics(self._store)
         self.ratings = InMemoryRatingLedger(self._store, self._journal)
         self.admissions = InMemoryAdmissionRepository(self._store, self._journal)
 

@@ -42,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from hellodoctor_adapters.mongodb.analytics import MongoAppointmentStatistics
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
@@ -111,6 +112,7 @@ class MongoUnitOfWork(UnitOfWork):
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
     reviews: MongoReviewRepository
+    statistics: MongoAppointmentStatistics
     ratings: MongoRatingLedger
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
@@ -143,6 +145,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
         self.reviews = MongoReviewRepository(self._store)
+        self.statistics = MongoAppointmentStatistics(self._store)
         self.ratings = MongoRatingLedger(self._store)
 
     @translated

@@ -16,6 +16,7 @@ from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
+from hellodoctor_adapters.sqlalchemy.analytics import SqlAppointmentStatistics
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
@@ -93,6 +94,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
         self.reviews = SqlReviewRepository(self._connection)
+        self.statistics = SqlAppointmentStatistics(self._connection)
         self.ratings = SqlRatingLedger(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:

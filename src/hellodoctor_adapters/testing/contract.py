@@ -22,6 +22,7 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
@@ -100,6 +101,7 @@ class UnitOfWorkContract(
     InsuranceStorageContract,
     AffiliationContract,
     ReviewStorageContract,
+    AnalyticsContract,
     HospitalSitesContract,
     ClaimAttachmentsContract,
     AdmissionRecordsContract,

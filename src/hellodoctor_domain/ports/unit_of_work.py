@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.analytics import AppointmentStatistics
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
 from hellodoctor_domain.ports.hospitals import (
@@ -80,6 +81,7 @@ class UnitOfWork(abc.ABC):
     policies: PolicyRepository
     claims: ClaimRepository
     reviews: ReviewRepository
+    statistics: AppointmentStatistics
     ratings: RatingLedger
     admissions: AdmissionRepository
 
