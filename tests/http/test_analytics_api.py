@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 
+from tests.http.test_payments_api import pay, top_up
+
+from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient, at
 
 REPORT = "/api/v1/analytics/appointments"
@@ -72,3 +75,46 @@ def test_a_report_needs_its_days_within_bounds(client: ValidatingClient, as_admi
     ):
         answer = client.simulate_get(REPORT, params=params, headers=as_admin())
         assert answer.status_code == 422, (params, answer.json)
+
+
+def test_revenue_counts_visits_money_not_top_ups_net_of_refunds(
+    client: ValidatingClient,
+    gateway: OfflinePaymentGateway,
+    as_patient: Headers,
+    as_doctor: Headers,
+    as_admin: Headers,
+) -> None:
+    top_up(client, gateway, as_patient(), 50_000)  # wallet money: not revenue
+    booked = []
+    for hour in (10, 11):
+        held = client.simulate_post(
+            "/api/v1/appointments",
+            json={"doctor_id": FEE_DOCTOR, "start": at(hour, day=1)},
+            headers=as_patient(),
+        )
+        assert held.status_code == 201, held.json
+        assert pay(client, as_patient(), held.json["id"], "wallet").status_code == 200
+        booked.append(held.json)
+    cancelled = client.simulate_post(
+        f"/api/v1/appointments/{booked[1]['id']}/cancel",
+        json={"reason": "changed plans"},
+        headers=as_patient(),
+    )
+    assert cancelled.status_code == 200, cancelled.json
+    fee = booked[0]["price"]["minor_units"]
+    refund = cancelled.json["cancellation"]["refund"]["minor_units"]
+    assert refund > 0  # a day ahead: the policy gives money back
+    params = {"from": "2030-01-07", "to": "2030-01-07", "doctor_id": FEE_DOCTOR}
+    report = client.simulate_get(
+        "/api/v1/analytics/revenue", params=params, headers=as_doctor(FEE_DOCTOR)
+    )
+    assert report.status_code == 200, report.json
+    assert report.json["totals"] == [
+        {"currency": "GBP", "gross": 2 * fee, "refunded": refund, "net": 2 * fee - refund}
+    ]
+    assert {line["method"] for line in report.json["lines"]} == {"wallet"}
+    sheet = client.simulate_get("/api/v1/analytics/revenue.csv", params=params, headers=as_admin())
+    rows = list(csv.DictReader(io.StringIO(sheet.text)))
+    assert [(r["method"], int(r["gross"]), int(r["refunded"])) for r in rows] == [
+        ("wallet", 2 * fee, refund)
+    ]

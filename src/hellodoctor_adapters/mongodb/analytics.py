@@ -16,13 +16,15 @@ from hellodoctor_adapters.mongodb.documents import Document, to_micros
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
 from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId
-from hellodoctor_domain.ports.analytics import AppointmentStatistics
+from hellodoctor_domain.ports.analytics import AppointmentStatistics, MoneyByDay
 
 
 class MongoAppointmentStatistics(AppointmentStatistics):
     def __init__(self, store: MongoStore) -> None:
         self._appointments: Collection[Document] = store.collection("appointments")
+        self._payments: Collection[Document] = store.collection("payments")
 
     @staticmethod
     def _scoped(doctors: Sequence[DoctorId] | None) -> Document:
@@ -35,14 +37,7 @@ class MongoAppointmentStatistics(AppointmentStatistics):
         if not days:
             return []
         start = "$time.start_us"
-        day = {
-            "$switch": {
-                "branches": [
-                    {"case": {"$lt": [start, to_micros(d.end)]}, "then": d.day.isoformat()}
-                    for d in days
-                ]
-            }
-        }
+        day = _day_of(start, days)
         lead_ms = {"$subtract": [{"$divide": [start, 1000]}, {"$toLong": "$created_at"}]}
         pipeline: list[Document] = [
             {
@@ -105,3 +100,71 @@ class MongoAppointmentStatistics(AppointmentStatistics):
         for mix in self._appointments.aggregate(pipeline):
             return PatientMix(int(mix["new"]), int(mix["seen"]) - int(mix["new"]))
         return PatientMix()
+
+    @translated
+    def revenue(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> tuple[list[MoneyByDay], list[MoneyByDay]]:
+        if not days:
+            return [], []
+        bounds = {"$gte": to_micros(days[0].start), "$lt": to_micros(days[-1].end)}
+        scope: list[Document] = [{"$match": {"purpose": PaymentPurpose.APPOINTMENT.value}}]
+        if doctors is not None:
+            scope += [
+                {
+                    "$lookup": {
+                        "from": self._appointments.name,
+                        "localField": "appointment_id",
+                        "foreignField": "_id",
+                        "as": "_visit",
+                    }
+                },
+                {"$match": {"_visit.doctor_id": {"$in": [d.value for d in doctors]}}},
+            ]
+        taken = [
+            *scope,
+            {"$match": {"succeeded_us": bounds}},
+            _money_group(_day_of("$succeeded_us", days), "$amount"),
+        ]
+        back = [
+            *scope,
+            {"$unwind": "$refunds"},
+            {"$match": {"refunds.recorded_us": bounds}},
+            _money_group(
+                _day_of("$refunds.recorded_us", days),
+                {"$add": ["$refunds.card", "$refunds.wallet"]},
+            ),
+        ]
+        return self._money(taken), self._money(back)
+
+    def _money(self, pipeline: list[Document]) -> list[MoneyByDay]:
+        return sorted(
+            (
+                date.fromisoformat(group["_id"]["day"]),
+                PaymentMethod(group["_id"]["method"]),
+                group["_id"]["currency"],
+                int(group["amount"]),
+            )
+            for group in self._payments.aggregate(pipeline)
+        )
+
+
+def _day_of(field: str, days: Sequence[LocalDay]) -> Document:
+    """The local day an instant in microseconds falls on (days contiguous, in order)."""
+    return {
+        "$switch": {
+            "branches": [
+                {"case": {"$lt": [field, to_micros(d.end)]}, "then": d.day.isoformat()}
+                for d in days
+            ]
+        }
+    }
+
+
+def _money_group(day: Document, amount: object) -> Document:
+    return {
+        "$group": {
+            "_id": {"day": day, "method": "$method", "currency": "$currency"},
+            "amount": {"$sum": amount},
+        }
+    }

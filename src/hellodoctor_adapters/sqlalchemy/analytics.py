@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
-from hellodoctor_adapters.sqlalchemy.schema import appointments
+from hellodoctor_adapters.sqlalchemy.schema import appointments, payment_refunds, payments
 from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId
-from hellodoctor_domain.ports.analytics import AppointmentStatistics
+from hellodoctor_domain.ports.analytics import AppointmentStatistics, MoneyByDay
 
 _EXPIRED = AppointmentStatus.EXPIRED.value
 
@@ -99,3 +100,56 @@ class SqlAppointmentStatistics(AppointmentStatistics):
         with translated_errors():
             new, seen = self._connection.execute(query).one()
         return PatientMix(int(new), int(seen) - int(new))
+
+    def revenue(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> tuple[list[MoneyByDay], list[MoneyByDay]]:
+        if not days:
+            return [], []
+        visits = payments.c.purpose == PaymentPurpose.APPOINTMENT.value
+        scope: list[sa.ColumnElement[bool]] = []
+        if doctors is not None:
+            of_doctors = sa.select(appointments.c.id).where(*self._scoped(doctors))
+            scope.append(payments.c.appointment_id.in_(of_doctors))
+        taken = _summed(
+            sa.select(payments.c.method, payments.c.currency),
+            payments.c.succeeded_at,
+            payments.c.amount_minor_units,
+            days,
+        ).where(visits, *scope)
+        back = (
+            _summed(
+                sa.select(payments.c.method, payments.c.currency),
+                payment_refunds.c.recorded_at,
+                payment_refunds.c.card_minor_units + payment_refunds.c.wallet_minor_units,
+                days,
+            )
+            .select_from(payment_refunds.join(payments))
+            .where(visits, *scope)
+        )
+        return self._money(taken), self._money(back)
+
+    def _money(self, bucketed: sa.Select[Any]) -> list[MoneyByDay]:
+        inner = bucketed.subquery()
+        query = sa.select(
+            inner.c.day, inner.c.method, inner.c.currency, sa.func.sum(inner.c.amount)
+        ).group_by(inner.c.day, inner.c.method, inner.c.currency)
+        with translated_errors():
+            rows = self._connection.execute(query).all()
+        return sorted(
+            (date.fromisoformat(day), PaymentMethod(method), currency, int(total))
+            for day, method, currency, total in rows
+        )
+
+
+def _summed(
+    select: sa.Select[Any],
+    moment: sa.ColumnElement[Any],
+    amount: sa.ColumnElement[Any],
+    days: Sequence[LocalDay],
+) -> sa.Select[Any]:
+    """``select`` with the local day of ``moment`` (as ``day``) and ``amount``, within ``days``."""
+    day = sa.case(*[(moment < d.end, d.day.isoformat()) for d in days])
+    return select.add_columns(day.label("day"), amount.label("amount")).where(
+        moment >= days[0].start, moment < days[-1].end
+    )

@@ -16,9 +16,18 @@ import attrs
 import pytest
 
 from hellodoctor_adapters.testing.fixtures import appointment, seed
-from hellodoctor_domain.model.analytics import PatientMix
+from hellodoctor_domain.model.analytics import PatientMix, RevenueLine, revenue_lines
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
-from hellodoctor_domain.model.values import Actor, DoctorId, UserId
+from hellodoctor_domain.model.payments import (
+    Payment,
+    PaymentId,
+    PaymentMethod,
+    PaymentPurpose,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+)
+from hellodoctor_domain.model.values import Actor, DoctorId, Money, UserId
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.analytics import Analytics
 
@@ -76,7 +85,91 @@ def expected_mix(made: list[Appointment], doctors: set[str]) -> PatientMix:
     return PatientMix(len(during - before), len(during & before))
 
 
+def paid(made: list[Appointment], seed_value: int) -> list[Payment]:
+    """A payment for about two visits in three, by card or wallet, taken a random while
+    before the visit; about half of them partly refunded later."""
+    rng = random.Random(seed_value)
+    payments = []
+    for visit in made:
+        if rng.random() < 0.33:
+            continue
+        method = rng.choice([PaymentMethod.CARD, PaymentMethod.WALLET])
+        amount = rng.randint(100, 9000)
+        taken = visit.time.start - timedelta(seconds=rng.randint(60, 3 * 86400))
+        refunds: tuple[Refund, ...] = ()
+        if rng.random() < 0.5:
+            part = rng.randint(1, amount)
+            card, wallet = (part, 0) if method is PaymentMethod.CARD else (0, part)
+            refunds = (
+                Refund(
+                    f"refund-{visit.id}",
+                    RefundReason.CANCELLATION,
+                    Money(card, "EUR"),
+                    Money(wallet, "EUR"),
+                    taken + timedelta(seconds=rng.randint(60, 3 * 86400)),
+                ),
+            )
+        payments.append(
+            Payment(
+                PaymentId(f"pay-{visit.id}"),
+                PaymentPurpose.APPOINTMENT,
+                visit.patient_id,
+                visit.id,
+                method,
+                Money(amount, "EUR"),
+                Money(amount if method is PaymentMethod.WALLET else 0, "EUR"),
+                PaymentStatus.PARTIALLY_REFUNDED if refunds else PaymentStatus.SUCCEEDED,
+                taken,
+                taken,
+                succeeded_at=taken,
+                refunds=refunds,
+            )
+        )
+    return payments
+
+
+def expected_revenue(
+    made: list[Appointment], payments: list[Payment], doctors: set[str]
+) -> tuple[RevenueLine, ...]:
+    zone = ZoneInfo(ZONE)
+    doctor_of = {a.id: a.doctor_id.value for a in made}
+    gross, back = [], []
+    for payment in payments:
+        assert payment.appointment_id is not None
+        if doctor_of[payment.appointment_id] not in doctors:
+            continue
+        assert payment.succeeded_at is not None
+        day = payment.succeeded_at.astimezone(zone).date()
+        if FIRST <= day <= LAST:
+            gross.append((day, payment.method, "EUR", payment.amount.minor_units))
+        for refund in payment.refunds:
+            day = refund.recorded_at.astimezone(zone).date()
+            if FIRST <= day <= LAST:
+                amount = refund.card.minor_units + refund.wallet.minor_units
+                back.append((day, payment.method, "EUR", amount))
+    return revenue_lines(gross, back)
+
+
 class AnalyticsContract:
+    @pytest.mark.parametrize("seed_value", [4, 5])
+    def test_revenue_is_what_python_sums(
+        self, uow_factory: UnitOfWorkFactory, seed_value: int
+    ) -> None:
+        seed(uow_factory, doctors=2, patients=4)
+        made = generated(seed_value)
+        payments = paid(made, seed_value)
+        with uow_factory() as uow:
+            for each in made:
+                uow.appointments.add(each)
+            for payment in payments:
+                uow.payments.add(payment)
+            uow.commit()
+        analytics = Analytics(uow_factory)
+        for doctor, doctors in ((DoctorId("d2"), {"d2"}), (None, {"d1", "d2"})):
+            report = analytics.revenue(ADMIN, FIRST, LAST, ZONE, doctor_id=doctor)
+            assert report.lines == expected_revenue(made, payments, doctors)
+            assert report.lines  # the data set is not empty in the period
+
     @pytest.mark.parametrize("seed_value", [1, 2, 3])
     def test_the_storage_counts_what_python_counts(
         self, uow_factory: UnitOfWorkFactory, seed_value: int

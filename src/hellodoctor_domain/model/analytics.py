@@ -15,6 +15,7 @@ from attrs import define
 
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import time_zone
 
 MAX_REPORT_DAYS = 366
@@ -99,6 +100,53 @@ class AppointmentReport:
         return None if count == 0 else round(sum(c.lead_seconds for c in asked) / count / 60, 1)
 
 
+@define(frozen=True)
+class RevenueLine:
+    """Money for visits on one local day, by payment method and currency, in minor units:
+    ``gross`` taken (by when the payment succeeded), ``refunded`` (by when each refund was
+    recorded), so a day's net may be negative when refunds outweigh new payments."""
+
+    day: date
+    method: PaymentMethod
+    currency: str
+    gross: int
+    refunded: int
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.refunded
+
+
+@define(frozen=True)
+class RevenueReport:
+    zone: str
+    days: tuple[LocalDay, ...]
+    lines: tuple[RevenueLine, ...]
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """Per currency: (gross, refunded)."""
+        found: dict[str, tuple[int, int]] = {}
+        for line in self.lines:
+            gross, refunded = found.get(line.currency, (0, 0))
+            found[line.currency] = (gross + line.gross, refunded + line.refunded)
+        return dict(sorted(found.items()))
+
+
+def revenue_lines(
+    gross: Collection[tuple[date, PaymentMethod, str, int]],
+    refunded: Collection[tuple[date, PaymentMethod, str, int]],
+) -> tuple[RevenueLine, ...]:
+    """Lines from a storage's two sums (payments taken, refunds recorded), merged by key."""
+    amounts: dict[tuple[date, PaymentMethod, str], list[int]] = {}
+    for index, sums in enumerate((gross, refunded)):
+        for day, method, currency, minor_units in sums:
+            amounts.setdefault((day, method, currency), [0, 0])[index] += minor_units
+    return tuple(
+        RevenueLine(day, method, currency, taken, back)
+        for (day, method, currency), (taken, back) in sorted(amounts.items())
+    )
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
@@ -108,6 +156,9 @@ __all__ = [
     "AppointmentReport",
     "LocalDay",
     "PatientMix",
+    "RevenueLine",
+    "RevenueReport",
     "StatusCount",
     "local_days",
+    "revenue_lines",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
+from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import DoctorId
 
 
@@ -28,3 +29,15 @@ class AppointmentStatistics(abc.ABC):
     ) -> PatientMix:
         """Patients with a visit (not a lapsed hold) starting in ``[start, end)``: ``new``
         if they had none with these doctors before ``start``, ``returning`` otherwise."""
+
+    @abc.abstractmethod
+    def revenue(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> tuple[list[MoneyByDay], list[MoneyByDay]]:
+        """Visits' money (payments whose purpose is an appointment; wallet top-ups are not
+        revenue), summed in minor units per day, method and currency: first what payments took,
+        by the day they succeeded; then what refunds gave back, by the day each was recorded
+        (the payment's method). Days with nothing are left out."""
+
+
+MoneyByDay = tuple[date, PaymentMethod, str, int]

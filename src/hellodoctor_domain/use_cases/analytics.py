@@ -7,7 +7,12 @@ from __future__ import annotations
 from datetime import date
 
 from hellodoctor_domain.errors import AccessDenied, NotFound
-from hellodoctor_domain.model.analytics import AppointmentReport, local_days
+from hellodoctor_domain.model.analytics import (
+    AppointmentReport,
+    RevenueReport,
+    local_days,
+    revenue_lines,
+)
 from hellodoctor_domain.model.values import Actor, DoctorId, HospitalId, Role
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import managed_hospital
@@ -33,6 +38,22 @@ class Analytics:
             counts = uow.statistics.status_counts(doctors, days)
             patients = uow.statistics.patient_mix(doctors, days[0].start, days[-1].end)
         return AppointmentReport(zone, days, tuple(counts), patients)
+
+    def revenue(
+        self,
+        actor: Actor,
+        first: date,
+        last: date,
+        zone: str,
+        *,
+        doctor_id: DoctorId | None = None,
+        hospital_id: HospitalId | None = None,
+    ) -> RevenueReport:
+        days = local_days(first, last, zone)
+        with self._uow() as uow:
+            doctors = self._scope(uow, actor, doctor_id, hospital_id)
+            gross, refunded = uow.statistics.revenue(doctors, days)
+        return RevenueReport(zone, days, revenue_lines(gross, refunded))
 
     @staticmethod
     def _scope(

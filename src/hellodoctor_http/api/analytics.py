@@ -9,8 +9,9 @@ from typing import Any
 
 import falcon
 
-from hellodoctor_domain.model.analytics import AppointmentReport
+from hellodoctor_domain.model.analytics import AppointmentReport, RevenueReport
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import DoctorId, HospitalId
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.doctors import TIME_ZONE
@@ -75,9 +76,63 @@ def report_csv(report: AppointmentReport) -> str:
     return out.getvalue()
 
 
+def revenue_json(report: RevenueReport) -> dict[str, Any]:
+    return {
+        "time_zone": report.zone,
+        "lines": [
+            {
+                "date": line.day.isoformat(),
+                "method": line.method.value,
+                "currency": line.currency,
+                "gross": line.gross,
+                "refunded": line.refunded,
+                "net": line.net,
+            }
+            for line in report.lines
+        ],
+        "totals": [
+            {"currency": currency, "gross": gross, "refunded": back, "net": gross - back}
+            for currency, (gross, back) in report.totals().items()
+        ],
+    }
+
+
+def revenue_csv(report: RevenueReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["date", "method", "currency", "gross", "refunded", "net"])
+    for line in report.lines:
+        writer.writerow(
+            [
+                line.day.isoformat(),
+                line.method.value,
+                line.currency,
+                line.gross,
+                line.refunded,
+                line.net,
+            ]
+        )
+    return out.getvalue()
+
+
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
 _RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_MINOR = {"type": "integer", "description": "Minor units of the currency."}
 SCHEMAS: dict[str, Any] = {
+    "RevenueLine": answer(
+        date={"type": "string", "format": "date"},
+        method={"enum": wire_values(PaymentMethod)},
+        currency=STRING,
+        gross=_MINOR,
+        refunded=_MINOR,
+        net=_MINOR,
+    ),
+    "RevenueTotal": answer(currency=STRING, gross=_MINOR, refunded=_MINOR, net=_MINOR),
+    "RevenueReport": answer(
+        time_zone=STRING,
+        lines={"type": "array", "items": ref("RevenueLine")},
+        totals={"type": "array", "items": ref("RevenueTotal")},
+    ),
     "ReportDay": answer(
         date={"type": "string", "format": "date"},
         starts_at={"type": "string", "format": "date-time"},
@@ -100,7 +155,9 @@ SCHEMAS: dict[str, Any] = {
 
 
 class _Report(Resource):
-    def report(self, req: falcon.Request) -> AppointmentReport:
+    """Reads the report's query (days, zone, scope) and asks ``build`` for the report."""
+
+    def report(self, req: falcon.Request) -> Any:
         actor = require_actor(req)
         params = QueryReader(req, _PARAMS)
         first, last = params.day("from"), params.day("to")
@@ -115,7 +172,7 @@ class _Report(Resource):
         params.done()
         assert first is not None
         assert last is not None
-        return self.components.analytics.appointments(
+        return self.build(
             actor,
             first,
             last,
@@ -124,18 +181,37 @@ class _Report(Resource):
             hospital_id=None if hospital is None else HospitalId(hospital),
         )
 
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        return self.components.analytics.appointments(*args, **kwargs)
+
 
 class AppointmentsReport(_Report):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         write_json(resp, report_json(self.report(req)))
 
 
+def _write_csv(resp: falcon.Response, name: str, text: str) -> None:
+    resp.content_type = "text/csv; charset=utf-8"
+    resp.downloadable_as = name
+    resp.text = text
+
+
 class AppointmentsReportCsv(_Report):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        report = self.report(req)
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.downloadable_as = "appointments.csv"
-        resp.text = report_csv(report)
+        _write_csv(resp, "appointments.csv", report_csv(self.report(req)))
+
+
+class RevenueReportJson(_Report):
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        return self.components.analytics.revenue(*args, **kwargs)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        write_json(resp, revenue_json(self.report(req)))
+
+
+class RevenueReportCsv(RevenueReportJson):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _write_csv(resp, "revenue.csv", revenue_csv(self.report(req)))
 
 
 _WHO = "a doctor (own), a hospital's administrators (its doctors), admin (any, or everyone)"
@@ -162,6 +238,37 @@ ROUTES: tuple[Route, ...] = (
         {
             "get": Operation(
                 "The same report as CSV: a row per day, a column per status",
+                "bearer",
+                _WHO,
+                response_type="text/csv",
+                params=_PARAMS,
+                problems=_PROBLEMS,
+                headers=("Content-Disposition",),
+                tag="analytics",
+            )
+        },
+    ),
+    Route(
+        f"{API}/analytics/revenue",
+        RevenueReportJson,
+        {
+            "get": Operation(
+                "Visits' money per local day, method and currency: taken, refunded, net",
+                "bearer",
+                _WHO,
+                response="RevenueReport",
+                params=_PARAMS,
+                problems=_PROBLEMS,
+                tag="analytics",
+            )
+        },
+    ),
+    Route(
+        f"{API}/analytics/revenue.csv",
+        RevenueReportCsv,
+        {
+            "get": Operation(
+                "The same revenue as CSV: a row per day, method and currency",
                 "bearer",
                 _WHO,
                 response_type="text/csv",
