@@ -33,6 +33,7 @@ from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
+from hellodoctor_domain.ports.notifications import SmsSender
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -42,6 +43,7 @@ from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
+from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
@@ -120,6 +122,10 @@ def bootstrap(
     )
     outlet = notifier_for(settings)
     offered = storage_delivery(storage)
+    identity_settings = IdentitySettings(
+        two_factor_required_for=settings.require_totp_for,
+        password_link=settings.password_link,
+    )
     delivery = (
         build_delivery(
             offered,
@@ -129,6 +135,10 @@ def bootstrap(
             broker_url=settings.broker_url,
             policy=RetryPolicy(max_attempts=settings.relay_max_attempts),
             reminders=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
+            sms=sms_for(settings),
+            identity_mail=lambda inbox: IdentityMailer(
+                storage, clock, ids, outlet, inbox, identity_settings
+            ),
         )
         if offered is not None
         else None
@@ -140,11 +150,7 @@ def bootstrap(
         hasher,
         PyOtpTotp(),
         throttle_for(settings),
-        outlet,
-        IdentitySettings(
-            two_factor_required_for=settings.require_totp_for,
-            password_link=settings.password_link,
-        ),
+        identity_settings,
     )
     return Components(
         settings=settings,
@@ -251,3 +257,17 @@ def gateway_for(settings: Settings) -> PaymentGateway:
     assert webhook_secret is not None
     gateway: PaymentGateway = StripeGateway(key, webhook_secret, api_base=settings.stripe_api_base)
     return gateway
+
+
+def sms_for(settings: Settings) -> SmsSender | None:
+    """Twilio when its account, token and sender are configured; otherwise no SMS (people
+    who chose SMS get their e-mail only)."""
+    if not settings.sends_sms:
+        return None
+    # Imported lazily: the twilio SDK is the optional ``sms`` extra.
+    from hellodoctor_adapters.sms import TwilioSms
+
+    assert settings.twilio_account_sid is not None
+    assert settings.twilio_auth_token is not None
+    assert settings.twilio_from is not None
+    return TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from)

@@ -35,6 +35,10 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
 )
+from hellodoctor_adapters.memory.preferences import (
+    InMemoryCalendarFeeds,
+    InMemoryNotificationPreferences,
+)
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
@@ -402,6 +406,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
+        self.notification_preferences = InMemoryNotificationPreferences(self._store, self._journal)
+        self.calendar_feeds = InMemoryCalendarFeeds(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -20,6 +20,7 @@ from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.documents import Document, DocumentId
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
+from hellodoctor_domain.model.notifications import CalendarFeed, NotificationPreferences
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.transfers import Transfer
@@ -69,6 +70,8 @@ class InMemoryStore:
     schemes: dict[SchemeId, Scheme] = field(factory=dict)
     policies: dict[PolicyId, Policy] = field(factory=dict)
     claims: dict[ClaimId, Claim] = field(factory=dict)
+    notification_preferences: dict[UserId, NotificationPreferences] = field(factory=dict)
+    calendar_feeds: dict[UserId, CalendarFeed] = field(factory=dict)
 
 
 Undo = Callable[[], None]

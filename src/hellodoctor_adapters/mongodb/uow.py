@@ -65,6 +65,10 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
 )
+from hellodoctor_adapters.mongodb.preferences import (
+    MongoCalendarFeeds,
+    MongoNotificationPreferences,
+)
 from hellodoctor_adapters.mongodb.scheduling import (
     MongoAppointmentRepository,
     MongoAvailabilityRepository,
@@ -103,6 +107,8 @@ class MongoUnitOfWork(UnitOfWork):
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
+    notification_preferences: MongoNotificationPreferences
+    calendar_feeds: MongoCalendarFeeds
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -132,6 +138,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
+        self.notification_preferences = MongoNotificationPreferences(self._store)
+        self.calendar_feeds = MongoCalendarFeeds(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -149,6 +157,8 @@ class MongoUnitOfWork(UnitOfWork):
             self.accounts.flush(undo, outbox)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo, outbox)
             self.refresh_tokens.flush(undo, outbox)
+            self.notification_preferences.flush(undo)  # after the accounts they belong to
+            self.calendar_feeds.flush(undo)
             self.availability.flush(undo, outbox)
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)

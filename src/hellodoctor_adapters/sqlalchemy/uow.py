@@ -41,6 +41,10 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.preferences import (
+    SqlCalendarFeeds,
+    SqlNotificationPreferences,
+)
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -89,6 +93,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
+        self.notification_preferences = SqlNotificationPreferences(self._connection)
+        self.calendar_feeds = SqlCalendarFeeds(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

@@ -32,6 +32,7 @@ from hellodoctor_adapters.testing.contract_hospitals import (
 )
 from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
+from hellodoctor_adapters.testing.contract_preferences import PreferenceStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
@@ -91,6 +92,7 @@ class UnitOfWorkContract(
     TransferStorageContract,
     InsuranceStorageContract,
     AffiliationContract,
+    PreferenceStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

@@ -27,6 +27,10 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.preferences import (
+    CalendarFeedRepository,
+    NotificationPreferencesRepository,
+)
 from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
@@ -77,6 +81,8 @@ class UnitOfWork(abc.ABC):
     schemes: SchemeRepository
     policies: PolicyRepository
     claims: ClaimRepository
+    notification_preferences: NotificationPreferencesRepository
+    calendar_feeds: CalendarFeedRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
