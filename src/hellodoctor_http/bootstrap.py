@@ -26,7 +26,11 @@ from hellodoctor_adapters.registry import open_storage, storage_delivery
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
-from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
+from hellodoctor_adapters.throttle import (
+    InMemoryLoginThrottle,
+    RedisLoginThrottle,
+    ThrottleRule,
+)
 from hellodoctor_adapters.turn import IceServers
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
@@ -77,6 +81,8 @@ class Components:
     ice_servers: IceServers
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
+    # Counts calendar feed requests per token and per client address (None: unlimited).
+    feed_throttle: LoginThrottle | None = None
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -196,6 +202,7 @@ def bootstrap(
             timedelta(seconds=settings.turn_ttl_seconds),
         ),
         delivery=delivery,
+        feed_throttle=feed_throttle_for(settings),
     )
 
 
@@ -230,6 +237,21 @@ def notifier_for(settings: Settings) -> SmtpNotifier | MaildirNotifier:
             security=settings.smtp_security,
         )
     return MaildirNotifier(settings.mail_folder, settings.mail_from)
+
+
+def feed_throttle_for(settings: Settings) -> LoginThrottle:
+    """Calendar feed requests: at most ``feed_requests_per_minute`` per token and four times
+    that per client address (guessing tokens from one place is slowed too); in Redis when
+    configured, so every worker counts together."""
+    per_minute = settings.feed_requests_per_minute
+    minute = timedelta(minutes=1)
+    rules = {
+        "feed": ThrottleRule(per_minute, minute, minute),
+        "feed-address": ThrottleRule(4 * per_minute, minute, minute),
+    }
+    if settings.redis_url:
+        return RedisLoginThrottle.from_url(settings.redis_url, rules=rules)
+    return InMemoryLoginThrottle(rules)
 
 
 def throttle_for(settings: Settings) -> LoginThrottle:
