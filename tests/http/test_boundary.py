@@ -45,6 +45,7 @@ PATH_VALUES = {
     "scheme_id": "scheme-1",
     "claim_id": "claim-1",
     "name": "init.js",
+    "token": "A" * 43,  # a calendar feed's token (none stored: 404)
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.security import BcryptPasswordHasher
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_domain import EmailAddress, Role
@@ -110,3 +111,16 @@ def test_demo_seed_makes_active_demo_logins_once(environment: dict[str, str]) ->
     second = runner.invoke(main, ["demo", "seed"], env=environment)
     assert second.exit_code == 0
     assert "demo data: 0 of" in second.output
+
+
+def test_the_demo_s_mails_reach_the_maildir(environment: dict[str, str]) -> None:
+    """The README's run command: demo seed, then the server's delivery loop (one worker pass
+    here) puts the demo appointments' mails in var/mail, to the demo logins among others."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo", "seed"], env=environment).exit_code == 0
+    delivered = runner.invoke(main, ["worker", "--once"], env=environment)
+    assert delivered.exit_code == 0, delivered.output
+    mail = MaildirNotifier(environment["HELLODOCTOR_MAIL_DIR"]).messages()
+    recipients = {str(message["To"]) for message in mail}
+    assert {"grace@hellodoctor.example", "doctor@hellodoctor.example"} <= recipients
+    assert {message["X-HelloDoctor-Kind"] for message in mail} >= {"appointment-booked"}
