@@ -33,6 +33,7 @@ from hellodoctor_domain.model.values import Role
 from hellodoctor_domain.use_cases.preferences import CalendarFeedView, Preferences
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.accounts import client_address
+from hellodoctor_http.api.doctors import ZONE_PATTERN
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import FieldRefused, items, request_body, text, wire, wire_values
@@ -46,10 +47,12 @@ from hellodoctor_http.openapi import (
     answer,
 )
 
-ZONE_PATTERN = "^[A-Za-z0-9_+/-]{1,64}$"
 LANGUAGE_PATTERN = "^[a-z]{2,3}(-[A-Z]{2})?$"
 # What new_token() makes: 32 random bytes, URL-safe base64 (43 characters).
 TOKEN_PATTERN = "^[A-Za-z0-9_-]{20,64}$"
+# What a phone number may be written with before phonenumbers judges it: + and digits, with
+# spaces, brackets, dots, dashes or slashes between.
+PHONE_PATTERN = "^\\+[0-9][0-9 ()./-]{3,30}$"
 
 
 @request_body
@@ -68,6 +71,7 @@ class PreferencesBody:
     phone: str | None = text(
         32,
         default=None,
+        pattern=PHONE_PATTERN,
         validator=lambda _body, _attribute, value: e164(value),
         description="For SMS, with its country code (+44 7911 123456); kept as E.164.",
     )
