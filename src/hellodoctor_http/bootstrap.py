@@ -49,6 +49,7 @@ from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -83,6 +84,8 @@ class Components:
     delivery: Delivery | None = None
     # Counts calendar feed requests per token and per client address (None: unlimited).
     feed_throttle: LoginThrottle | None = None
+    # Notification preferences and calendar feeds.
+    preferences: Preferences | None = None
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(
@@ -203,6 +206,7 @@ def bootstrap(
         ),
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
+        preferences=Preferences(storage, clock),
     )
 
 

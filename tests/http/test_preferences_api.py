@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
+from attrs import evolve
 
 from hellodoctor_domain import (
     AppointmentId,
@@ -24,6 +25,7 @@ from hellodoctor_domain import (
 )
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_http.app import create_app
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.testing import FEE_DOCTOR, NOW, Headers, ValidatingClient
 
@@ -250,14 +252,8 @@ def test_a_doctors_feed_says_appointment_not_the_patients_name(
 def test_a_clinic_may_show_patients_names_in_doctors_feeds(
     client: ValidatingClient, accounts: Components, as_doctor: Headers
 ) -> None:
-    import attrs
-
-    object.__setattr__(
-        accounts, "settings", attrs.evolve(accounts.settings, feed_shows_patient_names=True)
-    )
-    from hellodoctor_http.app import create_app
-
-    named = ValidatingClient(create_app(accounts))
+    shown = evolve(accounts, settings=evolve(accounts.settings, feed_shows_patient_names=True))
+    named = ValidatingClient(create_app(shown))
     path = _feed_path(named.simulate_post(FEED, headers=as_doctor()).json["url"])
     events = _events(named.simulate_get(path).content)
     assert {str(event["summary"]) for event in events.values()} == {"Appointment: Patient pat-1"}

@@ -22,7 +22,7 @@ import falcon
 import phonenumbers
 
 from hellodoctor_adapters.mail.calendar import calendar, calendar_event
-from hellodoctor_domain.errors import TooManyAttempts
+from hellodoctor_domain.errors import NotFound, TooManyAttempts
 from hellodoctor_domain.model.notifications import (
     Channel,
     NotificationPreferences,
@@ -117,7 +117,10 @@ SCHEMAS: dict[str, Any] = {
 
 class _Preferenced(Resource):
     def preferences(self) -> Preferences:
-        return Preferences(self.components.storage, self.components.clock)
+        built = self.components.preferences
+        if built is None:  # components assembled by hand, without bootstrap
+            raise NotFound("notification preferences are not configured")
+        return built
 
 
 class MyPreferences(_Preferenced):
