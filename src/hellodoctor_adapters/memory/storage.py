@@ -39,6 +39,7 @@ from hellodoctor_adapters.memory.preferences import (
     InMemoryCalendarFeeds,
     InMemoryNotificationPreferences,
 )
+from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
@@ -406,6 +407,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
+        self.reviews = InMemoryReviewRepository(self._store, self._journal)
+        self.ratings = InMemoryRatingLedger(self._store, self._journal)
         self.notification_preferences = InMemoryNotificationPreferences(self._store, self._journal)
         self.calendar_feeds = InMemoryCalendarFeeds(self._store, self._journal)
 

@@ -23,6 +23,7 @@ from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.notifications import CalendarFeed, NotificationPreferences
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
@@ -31,6 +32,7 @@ from hellodoctor_domain.model.values import (
     HospitalId,
     PatientId,
     PolicyId,
+    ReviewId,
     SchemeId,
     TransferId,
     UserId,
@@ -70,6 +72,8 @@ class InMemoryStore:
     schemes: dict[SchemeId, Scheme] = field(factory=dict)
     policies: dict[PolicyId, Policy] = field(factory=dict)
     claims: dict[ClaimId, Claim] = field(factory=dict)
+    reviews: dict[ReviewId, Review] = field(factory=dict)
+    ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
     notification_preferences: dict[UserId, NotificationPreferences] = field(factory=dict)
     calendar_feeds: dict[UserId, CalendarFeed] = field(factory=dict)
 

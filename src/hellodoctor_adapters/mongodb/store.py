@@ -75,6 +75,9 @@ COLLECTIONS = (
     "schemes",
     "policies",
     "insurance_claims",
+    "reviews",
+    "doctor_ratings",
+    "rating_journal",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -92,6 +95,7 @@ AGGREGATE_COLLECTIONS = {
     "scheme": "schemes",
     "policy": "policies",
     "claim": "insurance_claims",
+    "review": "reviews",
 }
 
 
@@ -276,6 +280,14 @@ class MongoStore:
         for key in ("policy_id", "scheme_id"):
             insurance_claims.create_index(key, name=f"claims_by_{key}")
         self.collection("policies").create_index("patient_id", name="policies_by_patient")
+        # One review per visit, whatever the race; a doctor's page of reviews, newest first.
+        reviews = self.collection("reviews")
+        reviews.create_index("appointment_id", unique=True, name="review_appointment_id_unique")
+        reviews.create_index(
+            [("doctor_id", ASCENDING), ("written_us", DESCENDING), ("_id", DESCENDING)],
+            name="reviews_by_doctor",
+        )
+        self.collection("rating_journal").create_index("at", name="rating_journal_by_time")
         # A ledger reference is applied once in ANY wallet: a unique multikey index (within
         # one wallet document the conditional write's $nin decides).
         self.collection("wallets").create_index(

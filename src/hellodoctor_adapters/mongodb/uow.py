@@ -69,6 +69,11 @@ from hellodoctor_adapters.mongodb.preferences import (
     MongoCalendarFeeds,
     MongoNotificationPreferences,
 )
+from hellodoctor_adapters.mongodb.reviews import (
+    MongoRatingLedger,
+    MongoRatingRepair,
+    MongoReviewRepository,
+)
 from hellodoctor_adapters.mongodb.scheduling import (
     MongoAppointmentRepository,
     MongoAvailabilityRepository,
@@ -107,6 +112,8 @@ class MongoUnitOfWork(UnitOfWork):
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
+    reviews: MongoReviewRepository
+    ratings: MongoRatingLedger
     notification_preferences: MongoNotificationPreferences
     calendar_feeds: MongoCalendarFeeds
 
@@ -138,6 +145,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
+        self.reviews = MongoReviewRepository(self._store)
+        self.ratings = MongoRatingLedger(self._store)
         self.notification_preferences = MongoNotificationPreferences(self._store)
         self.calendar_feeds = MongoCalendarFeeds(self._store)
 
@@ -166,6 +175,9 @@ class MongoUnitOfWork(UnitOfWork):
             self.schemes.flush(undo, outbox)
             self.policies.flush(undo, outbox)
             self.claims.flush(undo, outbox)
+            # The rating's journal first, so a review never lands unaccounted (reviews.py).
+            self.ratings.flush_journal(undo)
+            self.reviews.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -195,6 +207,7 @@ class MongoUnitOfWork(UnitOfWork):
             raise
         try:
             self.appointments.settle()
+            self.ratings.settle()
             outbox.relay(self._store)
         except (PyMongoError, BSONError):
             # Committed already; leftovers are orphans the claim protocol and relay_outbox
@@ -339,6 +352,7 @@ class MongoUnitOfWorkFactory:
             "wallet writes repaired": self.store.repair_wallets(),
             "claims swept": self.store.sweep_claims(limit),
             "events relayed": self.store.relay_outbox(limit),
+            "ratings repaired": MongoRatingRepair(self.store).repair(limit),
         }
 
     def close(self) -> None:

@@ -15,7 +15,10 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import first_row
-from hellodoctor_adapters.sqlalchemy.schema import calendar_feeds, notification_preferences
+from hellodoctor_adapters.sqlalchemy.schema_notifications import (
+    calendar_feeds,
+    notification_preferences,
+)
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError
 from hellodoctor_domain.model.notifications import (
     CalendarFeed,

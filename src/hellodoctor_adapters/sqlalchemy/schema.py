@@ -8,58 +8,20 @@ PostgreSQL exclusion constraints, SQLite triggers); ``tests`` check the two agre
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+
+# Re-exported: the repositories and the tests import the shared types and metadata from here.
+from hellodoctor_adapters.sqlalchemy.metadata import UtcDateTime as UtcDateTime
+from hellodoctor_adapters.sqlalchemy.metadata import json_type as json_type
+from hellodoctor_adapters.sqlalchemy.metadata import metadata as metadata
+from hellodoctor_adapters.sqlalchemy.schema_notifications import (
+    calendar_feeds,
+    notification_preferences,
+)
 
 # Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
 # frozen into the constraints by the migrations.
 ACTIVE_STATUS_VALUES = ("held", "booked")
-
-# SQLite has no timestamp type: instants are stored as fixed-width UTC text, so that comparing
-# the strings (in queries and in the overlap triggers) compares the instants.
-_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """An aware instant in, an aware UTC instant out; ``timestamptz`` on PostgreSQL and
-    fixed-width UTC text on SQLite. A naive datetime is refused rather than guessed."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.CHAR(26))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{value.isoformat()} has no time zone")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.strftime(_SQLITE_INSTANT)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.strptime(value, _SQLITE_INSTANT).replace(tzinfo=UTC)
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
-
-
-def json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-metadata = sa.MetaData()
 
 doctors = sa.Table(
     "doctors",
@@ -531,43 +493,51 @@ claims = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# -- notification preferences and calendar feeds (revision 0009_notification_preferences) -----
-
-# One row per account that changed the defaults; ``channels`` is a comma-separated set.
-notification_preferences = sa.Table(
-    "notification_preferences",
+# One review per visit: uq_reviews_appointment_id decides racing reviews.
+reviews = sa.Table(
+    "reviews",
     metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
     sa.Column(
-        "account_id",
+        "appointment_id",
         sa.String(64),
-        sa.ForeignKey("accounts.id", name="fk_notification_preferences_account"),
-        primary_key=True,
+        sa.ForeignKey("appointments.id", name="fk_reviews_appointment"),
+        nullable=False,
+        unique=True,
     ),
-    sa.Column("channels", sa.String(32), nullable=False),
-    sa.Column("reminders", sa.Boolean, nullable=False),
-    sa.Column("language", sa.String(16), nullable=False),
-    sa.Column("time_zone", sa.String(64)),
-    sa.Column("phone", sa.String(16)),
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_reviews_doctor"),
+        nullable=False,
+    ),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("rating", sa.SmallInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("written_at", UtcDateTime, nullable=False),
+    sa.Column("visible", sa.Boolean, nullable=False),
+    sa.Column("record", json_type(), nullable=False),  # the reply and the hiding
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# One private feed per account (the primary key); only the token's digest, unique.
-calendar_feeds = sa.Table(
-    "calendar_feeds",
+# Each doctor's visible reviews: changed only by adding to the columns in one statement.
+doctor_ratings = sa.Table(
+    "doctor_ratings",
     metadata,
     sa.Column(
-        "account_id",
+        "doctor_id",
         sa.String(64),
-        sa.ForeignKey("accounts.id", name="fk_calendar_feeds_account"),
+        sa.ForeignKey("doctors.id", name="fk_doctor_ratings_doctor"),
         primary_key=True,
     ),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.UniqueConstraint("digest", name="uq_calendar_feeds_digest"),
+    sa.Column("review_count", sa.Integer, nullable=False),
+    sa.Column("rating_total", sa.Integer, nullable=False),
 )
 
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    doctor_ratings,
+    reviews,
     notification_preferences,
     calendar_feeds,
     room_attendance,

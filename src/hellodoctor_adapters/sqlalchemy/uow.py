@@ -45,6 +45,7 @@ from hellodoctor_adapters.sqlalchemy.preferences import (
     SqlCalendarFeeds,
     SqlNotificationPreferences,
 )
+from hellodoctor_adapters.sqlalchemy.reviews import SqlRatingLedger, SqlReviewRepository
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -93,6 +94,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
+        self.reviews = SqlReviewRepository(self._connection)
+        self.ratings = SqlRatingLedger(self._connection)
         self.notification_preferences = SqlNotificationPreferences(self._connection)
         self.calendar_feeds = SqlCalendarFeeds(self._connection)
 

@@ -34,6 +34,7 @@ from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageCont
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_preferences import PreferenceStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
+from hellodoctor_adapters.testing.contract_reviews import ReviewStorageContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -92,6 +93,7 @@ class UnitOfWorkContract(
     TransferStorageContract,
     InsuranceStorageContract,
     AffiliationContract,
+    ReviewStorageContract,
     PreferenceStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""

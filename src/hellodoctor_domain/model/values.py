@@ -63,6 +63,10 @@ class ClaimId(_Identifier):
     """Identity of an insurance claim."""
 
 
+class ReviewId(_Identifier):
+    """Identity of a patient's review of a visit."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -329,6 +333,7 @@ __all__ = [
     "Money",
     "PatientId",
     "PolicyId",
+    "ReviewId",
     "Role",
     "SchemeId",
     "TimeRange",

@@ -32,6 +32,7 @@ from hellodoctor_domain.ports.preferences import (
     NotificationPreferencesRepository,
 )
 from hellodoctor_domain.ports.repository import TrackingRepository
+from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
     AvailabilityRepository,
@@ -81,6 +82,8 @@ class UnitOfWork(abc.ABC):
     schemes: SchemeRepository
     policies: PolicyRepository
     claims: ClaimRepository
+    reviews: ReviewRepository
+    ratings: RatingLedger
     notification_preferences: NotificationPreferencesRepository
     calendar_feeds: CalendarFeedRepository
 

@@ -1,7 +1,7 @@
 """Per-account notification preferences and private calendar feeds.
 
-Revision ID: 0009_notification_preferences
-Revises: 0008_hospitals
+Revision ID: 0010_notification_preferences
+Revises: 0009_reviews
 Create Date: 2026-12-01
 
 * ``notification_preferences``: one row per account that changed the defaults (channels,
@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_notification_preferences"
-down_revision = "0008_hospitals"
+revision = "0010_notification_preferences"
+down_revision = "0009_reviews"
 branch_labels = None
 depends_on = None
 
