@@ -25,6 +25,7 @@ from hellodoctor_http.api import (
     notifications,
     operations,
     payments,
+    preferences,
     reviews,
     staff,
     transfers,
@@ -53,6 +54,7 @@ ROUTES: tuple[Route, ...] = (
     *analytics.ROUTES,
     *staff.ROUTES,
     *claim_attachments.ROUTES,
+    *preferences.ROUTES,
 )
 
 
@@ -74,6 +76,7 @@ def openapi_document() -> dict[str, Any]:
             **notifications.SCHEMAS,
             **reviews.SCHEMAS,
             **analytics.SCHEMAS,
+            **preferences.SCHEMAS,
         },
     )
 

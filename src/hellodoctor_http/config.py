@@ -129,6 +129,19 @@ class Settings:
     signalling_burst: int = 60
     signalling_heartbeat_seconds: int = 20
     signalling_channel_prefix: str = "hellodoctor"
+    # SMS through Twilio when all three are set (``twilio_from``: an E.164 number or a
+    # messaging service id); otherwise nobody gets text messages.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_from: str | None = None
+    # Calendar feeds: doctors' feeds name the patient only when the clinic chose so (privacy
+    # default: "Appointment"); requests per minute a feed URL is answered.
+    feed_shows_patient_names: bool = False
+    feed_requests_per_minute: int = 30
+
+    @property
+    def sends_sms(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
     def uses_stripe(self) -> bool:
@@ -300,6 +313,18 @@ class Settings:
         currencies = tuple(
             c.strip().upper() for c in text("CURRENCIES", "GBP").split(",") if c.strip()
         )
+        twilio = {
+            name: environ.get(f"HELLODOCTOR_TWILIO_{name.upper()}", "").strip() or None
+            for name in ("account_sid", "auth_token", "from")
+        }
+        if any(twilio.values()) and not all(twilio.values()):
+            problems.append(
+                "HELLODOCTOR_TWILIO_ACCOUNT_SID, HELLODOCTOR_TWILIO_AUTH_TOKEN and "
+                "HELLODOCTOR_TWILIO_FROM go together: set all three to send SMS, or none"
+            )
+        feed_names = text("FEED_SHOWS_PATIENT_NAMES", "false").lower()
+        if feed_names not in ("true", "false", "1", "0", "yes", "no"):
+            problems.append("HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES is true or false")
         for currency in currencies:
             if currency not in MINOR_UNIT_EXPONENTS:
                 problems.append(
@@ -390,6 +415,11 @@ class Settings:
             signalling_burst=integer("SIGNALLING_BURST", 60, 1),
             signalling_heartbeat_seconds=integer("SIGNALLING_HEARTBEAT_SECONDS", 20, 1),
             signalling_channel_prefix=text("SIGNALLING_CHANNEL_PREFIX", "hellodoctor"),
+            twilio_account_sid=twilio["account_sid"],
+            twilio_auth_token=twilio["auth_token"],
+            twilio_from=twilio["from"],
+            feed_shows_patient_names=feed_names in ("true", "1", "yes"),
+            feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -22,6 +22,7 @@ import pytest
 
 from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.api.doctors import TIME_ZONE
+from hellodoctor_http.api.preferences import LANGUAGE_PATTERN, PHONE_PATTERN
 from hellodoctor_http.api.values import CURRENCY
 from hellodoctor_http.app import ROUTES
 from hellodoctor_http.auth import TokenCodec
@@ -46,6 +47,7 @@ PATH_VALUES = {
     "claim_id": "claim-1",
     "review_id": "rev-1",
     "name": "init.js",
+    "token": "A" * 43,  # a calendar feed's token (none stored: 404)
 }
 
 
@@ -96,6 +98,8 @@ _BY_PATTERN = {
     TOTP_PATTERN: "123456",
     CURRENCY: "GBP",
     TIME_ZONE["pattern"]: "UTC",
+    LANGUAGE_PATTERN: "en",
+    PHONE_PATTERN: "+447911123456",
 }
 _BY_TYPE: dict[Any, Any] = {
     str: "x",

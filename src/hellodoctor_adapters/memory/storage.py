@@ -37,6 +37,10 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
 )
+from hellodoctor_adapters.memory.preferences import (
+    InMemoryCalendarFeeds,
+    InMemoryNotificationPreferences,
+)
 from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
@@ -409,6 +413,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.statistics = InMemoryAppointmentStatistics(self._store)
         self.ratings = InMemoryRatingLedger(self._store, self._journal)
         self.admissions = InMemoryAdmissionRepository(self._store, self._journal)
+        self.notification_preferences = InMemoryNotificationPreferences(self._store, self._journal)
+        self.calendar_feeds = InMemoryCalendarFeeds(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

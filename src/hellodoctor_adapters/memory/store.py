@@ -21,6 +21,7 @@ from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.documents import Document, DocumentId
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
+from hellodoctor_domain.model.notifications import CalendarFeed, NotificationPreferences
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.reviews import DoctorRating, Review
@@ -76,6 +77,8 @@ class InMemoryStore:
     reviews: dict[ReviewId, Review] = field(factory=dict)
     ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
     admissions: dict[AdmissionId, AdmissionRecord] = field(factory=dict)
+    notification_preferences: dict[UserId, NotificationPreferences] = field(factory=dict)
+    calendar_feeds: dict[UserId, CalendarFeed] = field(factory=dict)
 
 
 Undo = Callable[[], None]

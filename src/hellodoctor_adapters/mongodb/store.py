@@ -231,6 +231,9 @@ class MongoStore:
         )
         # One account per e-mail address in any case: the case-folded address, unique.
         self.collection("accounts").create_index("_email_key", unique=True, name="email_key_unique")
+        self.collection("calendar_feeds").create_index(
+            "digest", unique=True, name="feed_digest_unique"
+        )
         self.collection("one_time_secrets").create_index(
             [
                 ("account_id", ASCENDING),

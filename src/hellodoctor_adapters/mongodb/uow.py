@@ -67,6 +67,10 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
 )
+from hellodoctor_adapters.mongodb.preferences import (
+    MongoCalendarFeeds,
+    MongoNotificationPreferences,
+)
 from hellodoctor_adapters.mongodb.reviews import (
     MongoRatingLedger,
     MongoRatingRepair,
@@ -114,6 +118,8 @@ class MongoUnitOfWork(UnitOfWork):
     reviews: MongoReviewRepository
     statistics: MongoAppointmentStatistics
     ratings: MongoRatingLedger
+    notification_preferences: MongoNotificationPreferences
+    calendar_feeds: MongoCalendarFeeds
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -147,6 +153,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.reviews = MongoReviewRepository(self._store)
         self.statistics = MongoAppointmentStatistics(self._store)
         self.ratings = MongoRatingLedger(self._store)
+        self.notification_preferences = MongoNotificationPreferences(self._store)
+        self.calendar_feeds = MongoCalendarFeeds(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -164,6 +172,8 @@ class MongoUnitOfWork(UnitOfWork):
             self.accounts.flush(undo, outbox)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo, outbox)
             self.refresh_tokens.flush(undo, outbox)
+            self.notification_preferences.flush(undo)  # after the accounts they belong to
+            self.calendar_feeds.flush(undo)
             self.availability.flush(undo, outbox)
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)

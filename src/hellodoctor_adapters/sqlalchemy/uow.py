@@ -43,6 +43,10 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.preferences import (
+    SqlCalendarFeeds,
+    SqlNotificationPreferences,
+)
 from hellodoctor_adapters.sqlalchemy.reviews import SqlRatingLedger, SqlReviewRepository
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
@@ -96,6 +100,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.reviews = SqlReviewRepository(self._connection)
         self.statistics = SqlAppointmentStatistics(self._connection)
         self.ratings = SqlRatingLedger(self._connection)
+        self.notification_preferences = SqlNotificationPreferences(self._connection)
+        self.calendar_feeds = SqlCalendarFeeds(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

@@ -29,6 +29,10 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.preferences import (
+    CalendarFeedRepository,
+    NotificationPreferencesRepository,
+)
 from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
@@ -84,6 +88,8 @@ class UnitOfWork(abc.ABC):
     statistics: AppointmentStatistics
     ratings: RatingLedger
     admissions: AdmissionRepository
+    notification_preferences: NotificationPreferencesRepository
+    calendar_feeds: CalendarFeedRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
