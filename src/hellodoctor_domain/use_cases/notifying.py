@@ -142,12 +142,17 @@ class NotificationConsumer:
             doctor = uow.doctors.get(appointment.doctor_id)
             patient = uow.patients.get(appointment.patient_id)
             chosen = _preferences(uow, doctor, patient)
+            leads = self._reminders
+            if appointment.hospital_id is not None:
+                minutes = uow.hospitals.get(appointment.hospital_id).reminder_minutes
+                if minutes is not None:  # the hospital's own, else the platform's
+                    leads = tuple(timedelta(minutes=m) for m in minutes)
         time: TimeRange | None = getattr(event, "time", None)
         if not _still_true(event, appointment, time):
             return []
         if isinstance(event, AppointmentBooked | AppointmentRescheduled):
             # Idempotent (keyed by version and lead time): a redelivery schedules nothing new.
-            self._schedule_reminders(appointment)
+            self._schedule_reminders(appointment, leads)
         emails = {Role.PATIENT: patient.email, Role.DOCTOR: doctor.email}
         # What each recipient chose (the defaults when they chose nothing): reminders off means
         # none; a channel list with neither channel usable sends nothing.
@@ -181,12 +186,12 @@ class NotificationConsumer:
             if (email := emails[role]) is not None
         ]
 
-    def _schedule_reminders(self, appointment: Appointment) -> None:
+    def _schedule_reminders(self, appointment: Appointment, leads: tuple[timedelta, ...]) -> None:
         """One reminder per lead time still ahead, tied to the appointment's version."""
         if self._outbox is None:
             return
         now = self._clock.now()
-        for before in self._reminders:
+        for before in leads:
             due = appointment.time.start - before
             if due <= now:
                 continue
