@@ -35,6 +35,11 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
 )
+from hellodoctor_adapters.memory.records import (
+    InMemoryAuditLog,
+    InMemoryConsentRepository,
+    InMemoryMedicalRecordRepository,
+)
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
@@ -402,6 +407,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
+        self.records = InMemoryMedicalRecordRepository(self._store, self._journal)
+        self.consents = InMemoryConsentRepository(self._store, self._journal)
+        self.audit = InMemoryAuditLog(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -16,12 +16,15 @@ from hellodoctor_adapters.memory.consultations import (
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken
 from hellodoctor_domain.model.appointment import Appointment
+from hellodoctor_domain.model.audit import SealedEntry
 from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.consent import Consent, ConsentId
 from hellodoctor_domain.model.documents import Document, DocumentId
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.records import MedicalRecord, RecordId
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     AppointmentId,
@@ -69,6 +72,11 @@ class InMemoryStore:
     schemes: dict[SchemeId, Scheme] = field(factory=dict)
     policies: dict[PolicyId, Policy] = field(factory=dict)
     claims: dict[ClaimId, Claim] = field(factory=dict)
+    # Clinical records (memory/records.py): revisions by (id, revision), consents, and the
+    # audit log by sequence number (1, 2, ...).
+    records: dict[tuple[RecordId, int], MedicalRecord] = field(factory=dict)
+    consents: dict[ConsentId, Consent] = field(factory=dict)
+    audit: dict[int, SealedEntry] = field(factory=dict)
 
 
 Undo = Callable[[], None]

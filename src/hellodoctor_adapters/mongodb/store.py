@@ -75,6 +75,9 @@ COLLECTIONS = (
     "schemes",
     "policies",
     "insurance_claims",
+    "medical_records",
+    "consents",
+    "audit_log",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -278,6 +281,15 @@ class MongoStore:
         self.collection("wallets").create_index(
             "entries.reference", unique=True, name="entry_reference_unique"
         )
+        self.collection("medical_records").create_index(
+            [("patient_id", ASCENDING), ("created_us", ASCENDING)], name="records_by_patient"
+        )
+        self.collection("medical_records").create_index("record_id", name="revisions_by_record")
+        self.collection("consents").create_index("patient_id", name="consents_by_patient")
+        for key in ("patient_id", "user_id"):
+            self.collection("audit_log").create_index(
+                [(key, ASCENDING), ("_id", DESCENDING)], name=f"audit_by_{key}"
+            )
         documents = self.collection("documents")
         documents.create_index("blob_key", unique=True, name="blob_key_unique")
         documents.create_index(

@@ -65,6 +65,11 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
 )
+from hellodoctor_adapters.mongodb.records import (
+    MongoAuditLog,
+    MongoConsentRepository,
+    MongoMedicalRecordRepository,
+)
 from hellodoctor_adapters.mongodb.scheduling import (
     MongoAppointmentRepository,
     MongoAvailabilityRepository,
@@ -103,6 +108,9 @@ class MongoUnitOfWork(UnitOfWork):
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
+    records: MongoMedicalRecordRepository
+    consents: MongoConsentRepository
+    audit: MongoAuditLog
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -132,6 +140,9 @@ class MongoUnitOfWork(UnitOfWork):
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
+        self.records = MongoMedicalRecordRepository(self._store)
+        self.consents = MongoConsentRepository(self._store)
+        self.audit = MongoAuditLog(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -156,6 +167,8 @@ class MongoUnitOfWork(UnitOfWork):
             self.schemes.flush(undo, outbox)
             self.policies.flush(undo, outbox)
             self.claims.flush(undo, outbox)
+            self.consents.flush(undo, outbox)
+            self.records.flush(undo)  # append-only revisions, after the patients they name
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -177,6 +190,9 @@ class MongoUnitOfWork(UnitOfWork):
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
                 self._store.collection("outbox").insert_many(orphans)
+            # The audit of this unit of work's accesses: after every write that can fail,
+            # since an appended entry is never taken back (records.py).
+            self.audit.flush()
             # Last, as they cannot be undone; revoking is safe to have done even if the rest
             # of the unit of work failed.
             self.refresh_tokens.flush_revocations()

@@ -41,6 +41,11 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.records import (
+    SqlAuditLog,
+    SqlConsentRepository,
+    SqlMedicalRecordRepository,
+)
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -89,6 +94,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
+        self.records = SqlMedicalRecordRepository(self._connection)
+        self.consents = SqlConsentRepository(self._connection)
+        self.audit = SqlAuditLog(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

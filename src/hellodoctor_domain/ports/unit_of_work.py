@@ -27,6 +27,7 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.records import AuditLog, ConsentRepository, MedicalRecordRepository
 from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
@@ -77,6 +78,9 @@ class UnitOfWork(abc.ABC):
     schemes: SchemeRepository
     policies: PolicyRepository
     claims: ClaimRepository
+    records: MedicalRecordRepository
+    consents: ConsentRepository
+    audit: AuditLog
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
