@@ -14,6 +14,12 @@ from hellodoctor_domain.model.audit import (
     SealedEntry,
 )
 from hellodoctor_domain.model.consent import Consent, ConsentId, ConsentScope
+from hellodoctor_domain.model.emergency import (
+    EmergencyCard,
+    EmergencyCardId,
+    EmergencyGrant,
+    EmergencyGrantId,
+)
 from hellodoctor_domain.model.records import (
     Diagnosis,
     DiagnosisStatus,
@@ -171,3 +177,50 @@ def audit_from(row: Any) -> SealedEntry:
         row["client_address"],
     )
     return SealedEntry(row["sequence"], entry, row["previous_hash"], row["hash"])
+
+
+def grant_record(grant: EmergencyGrant) -> Record:
+    return {
+        "doctor_id": grant.doctor_id.value,
+        "reason": grant.reason,
+        "granted_at": grant.granted_at.isoformat(),
+        "expires_at": grant.expires_at.isoformat(),
+        "reviewed_at": None if grant.reviewed_at is None else grant.reviewed_at.isoformat(),
+        "reviewed_by": None if grant.reviewed_by is None else grant.reviewed_by.value,
+        "review_note": grant.review_note,
+    }
+
+
+def grant_from(grant_id: str, patient_id: str, version: int, body: Record) -> EmergencyGrant:
+    return EmergencyGrant(
+        EmergencyGrantId(grant_id),
+        PatientId(patient_id),
+        DoctorId(body["doctor_id"]),
+        body["reason"],
+        datetime.fromisoformat(body["granted_at"]),
+        datetime.fromisoformat(body["expires_at"]),
+        None if body["reviewed_at"] is None else datetime.fromisoformat(body["reviewed_at"]),
+        None if body["reviewed_by"] is None else UserId(body["reviewed_by"]),
+        body["review_note"],
+        version=version,
+    )
+
+
+def card_record(card: EmergencyCard) -> Record:
+    return {
+        "created_at": card.created_at.isoformat(),
+        "revoked_at": None if card.revoked_at is None else card.revoked_at.isoformat(),
+    }
+
+
+def card_from(
+    card_id: str, patient_id: str, digest: str, version: int, body: Record
+) -> EmergencyCard:
+    return EmergencyCard(
+        EmergencyCardId(card_id),
+        PatientId(patient_id),
+        digest,
+        datetime.fromisoformat(body["created_at"]),
+        None if body["revoked_at"] is None else datetime.fromisoformat(body["revoked_at"]),
+        version=version,
+    )

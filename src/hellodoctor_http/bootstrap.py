@@ -31,6 +31,7 @@ from hellodoctor_adapters.turn import IceServers
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
+from hellodoctor_domain.model.record_access import RecordAccess
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
@@ -43,6 +44,7 @@ from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -73,6 +75,7 @@ class Components:
     documents: Documents
     consultations: Consultations
     ice_servers: IceServers
+    records: Records
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
 
@@ -188,6 +191,9 @@ def bootstrap(
             settings.turn_urls,
             settings.turn_secret,
             timedelta(seconds=settings.turn_ttl_seconds),
+        ),
+        records=Records(
+            storage, clock, ids, RecordAccess(timedelta(days=settings.care_period_days))
         ),
         delivery=delivery,
     )

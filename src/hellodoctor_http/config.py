@@ -114,6 +114,8 @@ class Settings:
     orphan_minutes: int = 60
     # Telemedicine: when rooms open and close, tickets, ICE servers, the signalling server.
     room_opens_minutes: int = 10
+    # Clinical records: how long after a completed visit its doctor keeps access.
+    care_period_days: int = 90
     room_grace_minutes: int = 15
     room_ticket_seconds: int = 60
     signalling_url: str = DEFAULT_SIGNALLING_URL
@@ -374,6 +376,7 @@ class Settings:
             download_link_seconds=integer("DOWNLOAD_LINK_SECONDS", 300, 10),
             orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
             room_opens_minutes=integer("ROOM_OPENS_MINUTES", 10, 0),
+            care_period_days=integer("CARE_PERIOD_DAYS", 90, 0),
             room_grace_minutes=integer("ROOM_GRACE_MINUTES", 15, 0),
             room_ticket_seconds=integer("ROOM_TICKET_SECONDS", 60, 5),
             signalling_url=signalling_url,

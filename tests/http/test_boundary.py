@@ -45,6 +45,9 @@ PATH_VALUES = {
     "scheme_id": "scheme-1",
     "claim_id": "claim-1",
     "name": "init.js",
+    "patient_id": "pat-1",
+    "record_id": "rec-1",
+    "consent_id": "con-1",
 }
 
 

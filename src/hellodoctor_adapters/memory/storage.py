@@ -20,6 +20,10 @@ from hellodoctor_adapters.memory.consultations import (
     InMemoryRoomTickets,
 )
 from hellodoctor_adapters.memory.documents import InMemoryDocumentRepository
+from hellodoctor_adapters.memory.emergency import (
+    InMemoryEmergencyCardRepository,
+    InMemoryEmergencyGrantRepository,
+)
 from hellodoctor_adapters.memory.hospitals import (
     InMemoryBedLedger,
     InMemoryHospitalRepository,
@@ -410,6 +414,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.records = InMemoryMedicalRecordRepository(self._store, self._journal)
         self.consents = InMemoryConsentRepository(self._store, self._journal)
         self.audit = InMemoryAuditLog(self._store, self._journal)
+        self.emergency_grants = InMemoryEmergencyGrantRepository(self._store, self._journal)
+        self.emergency_cards = InMemoryEmergencyCardRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

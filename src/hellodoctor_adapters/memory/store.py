@@ -20,6 +20,12 @@ from hellodoctor_domain.model.audit import SealedEntry
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.consent import Consent, ConsentId
 from hellodoctor_domain.model.documents import Document, DocumentId
+from hellodoctor_domain.model.emergency import (
+    EmergencyCard,
+    EmergencyCardId,
+    EmergencyGrant,
+    EmergencyGrantId,
+)
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
@@ -77,6 +83,8 @@ class InMemoryStore:
     records: dict[tuple[RecordId, int], MedicalRecord] = field(factory=dict)
     consents: dict[ConsentId, Consent] = field(factory=dict)
     audit: dict[int, SealedEntry] = field(factory=dict)
+    emergency_grants: dict[EmergencyGrantId, EmergencyGrant] = field(factory=dict)
+    emergency_cards: dict[EmergencyCardId, EmergencyCard] = field(factory=dict)
 
 
 Undo = Callable[[], None]

@@ -107,6 +107,7 @@ patients = sa.Table(
     sa.Column("health_id", sa.String(128)),
     sa.Column("emergency_contacts", json_type(), nullable=False),
     sa.Column("allergies", json_type(), nullable=False),
+    sa.Column("blood_group", sa.String(3)),  # migration 0009
     sa.Column("version", sa.Integer, nullable=False),
 )
 
@@ -588,8 +589,45 @@ audit_log = sa.Table(
     sa.Column("hash", sa.CHAR(64), nullable=False),
 )
 
+# Break-glass grants: read and written whole; ``reviewed_at`` and ``granted_at`` beside the
+# record for the admins' review queue.
+emergency_grants = sa.Table(
+    "emergency_grants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_emergency_grants_patient"),
+        nullable=False,
+    ),
+    sa.Column("granted_at", UtcDateTime, nullable=False),
+    sa.Column("reviewed_at", UtcDateTime),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Emergency cards: only the token's SHA-256 is kept (unique: one card per token).
+emergency_cards = sa.Table(
+    "emergency_cards",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_emergency_cards_patient"),
+        nullable=False,
+    ),
+    sa.Column("token_digest", sa.CHAR(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    emergency_cards,
+    emergency_grants,
     audit_log,
     consents,
     medical_records,

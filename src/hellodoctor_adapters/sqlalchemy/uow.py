@@ -19,6 +19,10 @@ from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
+from hellodoctor_adapters.sqlalchemy.emergency import (
+    SqlEmergencyCardRepository,
+    SqlEmergencyGrantRepository,
+)
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.hospitals import (
     SqlBedLedger,
@@ -97,6 +101,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.records = SqlMedicalRecordRepository(self._connection)
         self.consents = SqlConsentRepository(self._connection)
         self.audit = SqlAuditLog(self._connection)
+        self.emergency_grants = SqlEmergencyGrantRepository(self._connection)
+        self.emergency_cards = SqlEmergencyCardRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

@@ -11,6 +11,7 @@ from typing import Any, Protocol, Self
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
+from hellodoctor_domain.ports.emergency import EmergencyCardRepository, EmergencyGrantRepository
 from hellodoctor_domain.ports.hospitals import (
     BedLedger,
     HospitalRepository,
@@ -81,6 +82,8 @@ class UnitOfWork(abc.ABC):
     records: MedicalRecordRepository
     consents: ConsentRepository
     audit: AuditLog
+    emergency_grants: EmergencyGrantRepository
+    emergency_cards: EmergencyCardRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -216,11 +216,7 @@ class Records:
         now = self._clock.now()
         with self._uow() as uow:
             self._manage(uow, actor, patient_id)
-            if grant.doctor_id is not None:
-                uow.doctors.get(grant.doctor_id)  # NotFound for an unknown doctor
-            if grant.hospital_id is not None:
-                uow.hospitals.get(grant.hospital_id)
-            consent = Consent(
+            consent = Consent(  # refuses a bad grant before anything is looked up
                 ConsentId(self._ids.new_id()),
                 patient_id,
                 grant.scope,
@@ -230,6 +226,10 @@ class Records:
                 doctor_id=grant.doctor_id,
                 hospital_id=grant.hospital_id,
             )
+            if grant.doctor_id is not None:
+                uow.doctors.get(grant.doctor_id)  # NotFound for an unknown doctor
+            if grant.hospital_id is not None:
+                uow.hospitals.get(grant.hospital_id)
             uow.consents.add(consent)
             grantee = consent.doctor_id or consent.hospital_id
             self._audit(

@@ -1,4 +1,5 @@
-"""Clinical records, consents and the audit log of protected health information.
+"""Clinical records, consents, the audit log of protected health information, and emergency
+access (break-glass grants, emergency cards, the patients' blood group and health-ID index).
 
 Revision ID: 0009_clinical_records
 Revises: 0008_hospitals
@@ -58,6 +59,41 @@ _SQLITE_TRIGGERS = (
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("patients") as batch:
+        batch.add_column(sa.Column("blood_group", sa.String(3)))
+    op.create_index("ix_patients_health_id", "patients", ["health_id"])
+    op.create_table(
+        "emergency_grants",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "patient_id",
+            sa.String(64),
+            sa.ForeignKey("patients.id", name="fk_emergency_grants_patient"),
+            nullable=False,
+        ),
+        sa.Column("granted_at", _instant(), nullable=False),
+        sa.Column("reviewed_at", _instant()),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_index(
+        "ix_emergency_grants_queue", "emergency_grants", ["reviewed_at", "granted_at", "id"]
+    )
+    op.create_table(
+        "emergency_cards",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "patient_id",
+            sa.String(64),
+            sa.ForeignKey("patients.id", name="fk_emergency_cards_patient"),
+            nullable=False,
+        ),
+        sa.Column("token_digest", sa.CHAR(64), nullable=False, unique=True),
+        sa.Column("created_at", _instant(), nullable=False),
+        sa.Column("record", _json(), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_emergency_cards_patient", "emergency_cards", ["patient_id", "created_at"])
     op.create_table(
         "medical_records",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -119,6 +155,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_emergency_cards_patient", table_name="emergency_cards")
+    op.drop_table("emergency_cards")
+    op.drop_index("ix_emergency_grants_queue", table_name="emergency_grants")
+    op.drop_table("emergency_grants")
+    op.drop_index("ix_patients_health_id", table_name="patients")
+    with op.batch_alter_table("patients") as batch:
+        batch.drop_column("blood_group")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(sa.text("DROP TRIGGER audit_log_append_only ON audit_log"))
         op.execute(sa.text("DROP FUNCTION audit_log_is_append_only()"))
