@@ -18,6 +18,7 @@ from hellodoctor_http.api import (
     consultations,
     doctors,
     documents,
+    emergency,
     hospitals,
     insurance,
     notifications,
@@ -47,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
     *operations.ROUTES,
     *notifications.ROUTES,
     *records.ROUTES,
+    *emergency.ROUTES,
 )
 
 
@@ -67,6 +69,7 @@ def openapi_document() -> dict[str, Any]:
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
             **records.SCHEMAS,
+            **emergency.SCHEMAS,
         },
     )
 

@@ -41,6 +41,7 @@ from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
+from hellodoctor_domain.use_cases.emergency import EmergencyAccess
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
@@ -76,6 +77,7 @@ class Components:
     consultations: Consultations
     ice_servers: IceServers
     records: Records
+    emergency: EmergencyAccess
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
 
@@ -195,6 +197,7 @@ def bootstrap(
         records=Records(
             storage, clock, ids, RecordAccess(timedelta(days=settings.care_period_days))
         ),
+        emergency=EmergencyAccess(storage, clock, ids),
         delivery=delivery,
     )
 

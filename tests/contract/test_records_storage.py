@@ -19,6 +19,7 @@ from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.schema import audit_log
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing.contract_records import (
+    EmergencyStorageContract,
     RecordStorageContract,
     TamperAudit,
     an_entry,
@@ -26,7 +27,7 @@ from hellodoctor_adapters.testing.contract_records import (
 from hellodoctor_domain.model.audit import AuditOutcome
 
 
-class TestInMemoryRecords(RecordStorageContract):
+class TestInMemoryRecords(RecordStorageContract, EmergencyStorageContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()
@@ -43,7 +44,7 @@ class TestInMemoryRecords(RecordStorageContract):
         return tamper
 
 
-class TestSqliteRecords(RecordStorageContract):
+class TestSqliteRecords(RecordStorageContract, EmergencyStorageContract):
     @pytest.fixture
     def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
         factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
@@ -78,7 +79,7 @@ def postgres_records_factory() -> Iterator[SqlUnitOfWorkFactory]:
         factory.dispose()
 
 
-class TestPostgresRecords(RecordStorageContract):
+class TestPostgresRecords(RecordStorageContract, EmergencyStorageContract):
     @pytest.fixture
     def uow_factory(self, postgres_records_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_records_factory.engine)
@@ -127,7 +128,7 @@ def _refuses_changes(uow_factory: SqlUnitOfWorkFactory) -> None:
     assert stored.entry == an_entry(1)
 
 
-class TestMongoRecords(RecordStorageContract):
+class TestMongoRecords(RecordStorageContract, EmergencyStorageContract):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

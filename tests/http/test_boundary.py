@@ -48,6 +48,8 @@ PATH_VALUES = {
     "patient_id": "pat-1",
     "record_id": "rec-1",
     "consent_id": "con-1",
+    "grant_id": "em-1",
+    "token": "0" * 64,
 }
 
 

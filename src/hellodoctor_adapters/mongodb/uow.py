@@ -45,6 +45,10 @@ from pymongo.write_concern import WriteConcern
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
+from hellodoctor_adapters.mongodb.emergency import (
+    MongoEmergencyCardRepository,
+    MongoEmergencyGrantRepository,
+)
 from hellodoctor_adapters.mongodb.hospitals import (
     MongoBedLedger,
     MongoHospitalRepository,
@@ -111,6 +115,8 @@ class MongoUnitOfWork(UnitOfWork):
     records: MongoMedicalRecordRepository
     consents: MongoConsentRepository
     audit: MongoAuditLog
+    emergency_grants: MongoEmergencyGrantRepository
+    emergency_cards: MongoEmergencyCardRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -143,6 +149,8 @@ class MongoUnitOfWork(UnitOfWork):
         self.records = MongoMedicalRecordRepository(self._store)
         self.consents = MongoConsentRepository(self._store)
         self.audit = MongoAuditLog(self._store)
+        self.emergency_grants = MongoEmergencyGrantRepository(self._store)
+        self.emergency_cards = MongoEmergencyCardRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -169,6 +177,8 @@ class MongoUnitOfWork(UnitOfWork):
             self.claims.flush(undo, outbox)
             self.consents.flush(undo, outbox)
             self.records.flush(undo)  # append-only revisions, after the patients they name
+            self.emergency_grants.flush(undo, outbox)
+            self.emergency_cards.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -228,6 +238,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.schemes,
                 self.policies,
                 self.claims,
+                self.emergency_grants,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

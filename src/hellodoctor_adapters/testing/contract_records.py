@@ -25,6 +25,13 @@ from hellodoctor_domain.model.audit import (
     verify_chain,
 )
 from hellodoctor_domain.model.consent import Consent, ConsentId, ConsentScope
+from hellodoctor_domain.model.emergency import (
+    EmergencyCard,
+    EmergencyCardId,
+    EmergencyGrant,
+    EmergencyGrantId,
+    token_digest,
+)
 from hellodoctor_domain.model.profiles import Patient
 from hellodoctor_domain.model.records import (
     Diagnosis,
@@ -304,3 +311,80 @@ class RecordStorageContract:
         assert public - set(dir(AuditLog)) <= {"flush", "pending"}
         assert {"append", "search", "chain"} <= public
         assert not public & {"update", "delete", "remove", "replace", "clear"}
+
+
+class EmergencyStorageContract:
+    """Break-glass grants (review queue, compare-and-set review, their event in the outbox's
+    reach), emergency cards (one per token digest), the lookup of a patient by health ID."""
+
+    @pytest.fixture
+    def emergency_patients(self, uow_factory: UnitOfWorkFactory) -> None:
+        with uow_factory() as uow:
+            uow.patients.add(Patient(P1, "Grace Hopper", health_id="NHS-1", blood_group="O+"))
+            uow.patients.add(Patient(P2, "Ada Lovelace"))
+            uow.commit()
+
+    def test_a_patient_is_found_by_health_id(
+        self, uow_factory: UnitOfWorkFactory, emergency_patients: None
+    ) -> None:
+        with uow_factory() as uow:
+            assert uow.emergency_grants.patient_with_health_id("NHS-1") == P1
+            assert uow.emergency_grants.patient_with_health_id("NHS-2") is None
+            assert uow.patients.get(P1).blood_group == "O+"
+
+    def test_grants_wait_for_review_oldest_first(
+        self, uow_factory: UnitOfWorkFactory, emergency_patients: None
+    ) -> None:
+        with uow_factory() as uow:
+            for n, patient in ((2, P2), (1, P1)):
+                uow.emergency_grants.add(
+                    EmergencyGrant.open(
+                        EmergencyGrantId(f"em-{n}"),
+                        patient,
+                        D1,
+                        "collapsed",
+                        NOW + timedelta(minutes=n),
+                    )
+                )
+            uow.commit()
+        with uow_factory() as uow:
+            assert [g.id.value for g in uow.emergency_grants.unreviewed()] == ["em-1", "em-2"]
+            grant = uow.emergency_grants.get(EmergencyGrantId("em-1"))
+            grant.review(UserId("root"), "fine", NOW + timedelta(hours=2))
+            uow.emergency_grants.update(grant)
+            uow.commit()
+        with uow_factory() as uow:
+            assert [g.id.value for g in uow.emergency_grants.unreviewed()] == ["em-2"]
+            stored = uow.emergency_grants.get(EmergencyGrantId("em-1"))
+        assert (stored.reviewed_by, stored.review_note, stored.version) == (
+            UserId("root"),
+            "fine",
+            2,
+        )
+        assert stored.expires_at == NOW + timedelta(minutes=1, hours=1)
+        stale = evolve(stored, version=1)
+        with pytest.raises(ConcurrencyError), uow_factory() as uow:
+            uow.emergency_grants.update(stale)
+            uow.commit()
+
+    def test_a_card_is_found_by_its_token_digest_once(
+        self, uow_factory: UnitOfWorkFactory, emergency_patients: None
+    ) -> None:
+        card = EmergencyCard(EmergencyCardId("card-1"), P1, token_digest("secret"), NOW)
+        with uow_factory() as uow:
+            uow.emergency_cards.add(card)
+            uow.commit()
+        with pytest.raises(AlreadyExists), uow_factory() as uow:
+            uow.emergency_cards.add(evolve(card, id=EmergencyCardId("card-2")))
+            uow.commit()
+        with uow_factory() as uow:
+            found = uow.emergency_cards.with_digest(token_digest("secret"))
+            assert found is not None
+            found.revoke(NOW + timedelta(days=1))
+            uow.emergency_cards.update(found)
+            uow.commit()
+        with uow_factory() as uow:
+            assert uow.emergency_cards.with_digest(token_digest("other")) is None
+            (mine,) = uow.emergency_cards.of_patient(P1)
+            assert uow.emergency_cards.of_patient(P2) == []
+        assert (mine.id, mine.revoked_at, mine.active) == (card.id, NOW + timedelta(days=1), False)

@@ -15,15 +15,21 @@ Only the token's SHA-256 is stored.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import ClassVar
 
 from attrs import define, field
 
 from hellodoctor_domain.errors import IllegalStateChange, InvalidValue
 from hellodoctor_domain.model.events import Aggregate, DomainEvent
-from hellodoctor_domain.model.profiles import _BLOOD_GROUPS, EmergencyContact
-from hellodoctor_domain.model.records import Diagnosis, Prescription
+from hellodoctor_domain.model.profiles import _BLOOD_GROUPS, EmergencyContact, Patient
+from hellodoctor_domain.model.records import (
+    Diagnosis,
+    MedicalRecord,
+    Prescription,
+    medical_history,
+)
 from hellodoctor_domain.model.values import (
     DoctorId,
     PatientId,
@@ -148,3 +154,16 @@ class CriticalView:
     chronic_conditions: tuple[Diagnosis, ...]
     current_medications: tuple[Prescription, ...]
     emergency_contacts: tuple[EmergencyContact, ...]
+
+
+def critical_view(patient: Patient, records: Sequence[MedicalRecord], today: date) -> CriticalView:
+    history = medical_history(records, today, patient.allergies)
+    return CriticalView(
+        patient.id,
+        patient.name,
+        patient.blood_group,
+        history.allergies,
+        history.chronic_conditions,
+        history.current_medications,
+        patient.emergency_contacts,
+    )
