@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hellodoctor_adapters.testing.files import PNG
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient, at
 
 RECORDS = "/api/v1/patients/pat-1/records"
@@ -174,3 +175,30 @@ def test_bad_bodies_are_4xx(
         headers=as_patient(),
     )
     assert consent.status_code == 422, consent.json
+
+
+def test_reading_a_patients_document_is_audited(
+    client: ValidatingClient, as_patient: Headers, as_admin: Headers
+) -> None:
+    uploaded = client.simulate_post(
+        "/api/v1/documents",
+        params={"kind": "lab_result"},
+        body=PNG,
+        headers={**as_patient(), "Content-Type": "application/octet-stream"},
+    )
+    assert uploaded.status_code == 201, uploaded.json
+    path = f"/api/v1/documents/{uploaded.json['id']}"
+    assert client.simulate_get(path, headers=as_patient()).status_code == 200
+    assert client.simulate_get(path, headers=as_patient("pat-2")).status_code == 404
+    assert client.simulate_get(path, headers=as_admin()).status_code == 200
+    log = client.simulate_get("/api/v1/me/access-log", headers=as_patient())
+    seen = [
+        (e["user_id"], e["outcome"], e["purpose"])
+        for e in log.json["items"]
+        if e["subject"] == f"document:{uploaded.json['id']}"
+    ]
+    assert seen == [
+        ("admin-1", "allowed", "admin"),
+        ("acct-pat-2", "denied", "none"),
+        ("acct-pat-1", "allowed", "own"),
+    ]

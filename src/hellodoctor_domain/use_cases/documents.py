@@ -32,11 +32,13 @@ from hellodoctor_domain.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from hellodoctor_domain.model.audit import AuditAction, AuditOutcome, RequestContext
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
-from hellodoctor_domain.model.values import Actor, AppointmentId, Role
+from hellodoctor_domain.model.values import Actor, AppointmentId, PatientId, Role
 from hellodoctor_domain.ports.blobs import BlobStorage, MediaTypeSniffer
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.records import NO_CONTEXT, audit_entry
 
 _log = logging.getLogger(__name__)
 
@@ -173,11 +175,28 @@ class Documents:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, actor: Actor, document_id: DocumentId) -> Document:
-        """The document, if ``actor`` may see it; ``NotFound`` otherwise."""
+    def get(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> Document:
+        """The document, if ``actor`` may see it; ``NotFound`` otherwise. A document about a
+        patient (theirs, or a doctor's linked to the patient's appointment) is protected health
+        information: the read, or the refused attempt, is audited in the same unit of work."""
         with self._uow() as uow:
             document = uow.documents.get(document_id)
-        if not (document.is_public or self._may_see(actor, document)):
+            allowed = document.is_public or self._may_see(actor, document)
+            patient = None if document.is_public else _patient_of(uow, document)
+            if patient is not None:
+                purpose = ("admin" if actor.role is Role.ADMIN else "own") if allowed else "none"
+                outcome = AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED
+                subject = f"document:{document.id}"
+                now = self._clock.now()
+                uow.audit.append(
+                    audit_entry(
+                        actor, patient, subject, AuditAction.READ, outcome, purpose, now, context
+                    )
+                )
+                uow.commit()
+        if not allowed:
             raise NotFound(f"no document {document_id}")
         return document
 
@@ -189,8 +208,10 @@ class Documents:
             raise NotFound(f"no document {document_id}")
         return document, self.blobs.open(document.blob_key)
 
-    def content(self, actor: Actor, document_id: DocumentId) -> tuple[Document, Iterator[bytes]]:
-        document = self.get(actor, document_id)
+    def content(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> tuple[Document, Iterator[bytes]]:
+        document = self.get(actor, document_id, context)
         return document, self.blobs.open(document.blob_key)
 
     def content_by_id(self, document_id: DocumentId) -> tuple[Document, Iterator[bytes]]:
@@ -199,10 +220,12 @@ class Documents:
             document = uow.documents.get(document_id)
         return document, self.blobs.open(document.blob_key)
 
-    def download_url(self, actor: Actor, document_id: DocumentId) -> tuple[Document, str | None]:
+    def download_url(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> tuple[Document, str | None]:
         """The document and a short-lived URL of the storage's own, or ``None`` when the
         storage has none (the caller then signs a link to itself)."""
-        document = self.get(actor, document_id)
+        document = self.get(actor, document_id, context)
         url = self.blobs.download_url(
             document.blob_key,
             filename=document.original_name,
@@ -302,3 +325,16 @@ class Documents:
         if batch:
             swept += sweep(batch)
         return swept
+
+
+def _patient_of(uow: UnitOfWork, document: Document) -> PatientId | None:
+    """Whom a document is about: its patient owner, or the patient of the appointment a
+    doctor's document is linked to; ``None`` for a doctor's own files."""
+    if document.owner.role is Role.PATIENT:
+        return PatientId(document.owner.profile_id)
+    if document.appointment_id is not None:
+        try:
+            return uow.appointments.get(document.appointment_id).patient_id
+        except NotFound:
+            return None
+    return None
