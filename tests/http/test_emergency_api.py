@@ -136,3 +136,44 @@ def test_the_emergency_card(
     assert client.simulate_get("/api/v1/emergency-card/" + "f" * 64).status_code == 404
     log = client.simulate_get("/api/v1/me/access-log", headers=as_patient())
     assert [e["purpose"] for e in log.json["items"]] == ["emergency card", "emergency card"]
+
+
+def test_a_patient_keeps_their_emergency_profile(
+    client: ValidatingClient, as_patient: Headers, as_doctor: Headers
+) -> None:
+    profile = {
+        "health_id": "NHS-111",
+        "blood_group": "AB+",
+        "allergies": ["latex"],
+        "emergency_contacts": [{"name": "Ada", "phone": "+44 20 7946 0001"}],
+    }
+    stored = client.simulate_put("/api/v1/me/emergency-profile", json=profile, headers=as_patient())
+    assert stored.status_code == 200, stored.json
+    assert (stored.json["blood_group"], stored.json["allergies"]) == ("AB+", ["latex"])
+    shown = client.simulate_get("/api/v1/me/emergency-profile", headers=as_patient())
+    assert shown.json == stored.json
+    for wrong in ({**profile, "blood_group": "C+"}, {**profile, "role": "admin"}):
+        refused = client.simulate_put(
+            "/api/v1/me/emergency-profile", json=wrong, headers=as_patient()
+        )
+        assert refused.status_code == 422, refused.json
+    cleared = client.simulate_put(
+        "/api/v1/me/emergency-profile", json={"health_id": "NHS-111"}, headers=as_patient()
+    )
+    assert cleared.json["blood_group"] is None
+    assert (
+        client.simulate_get("/api/v1/me/emergency-profile", headers=as_doctor()).status_code == 403
+    )
+    opened = client.simulate_post(
+        "/api/v1/emergency-access",
+        json={"health_id": "NHS-111", "reason": "collapsed"},
+        headers=as_doctor(),
+    )
+    assert opened.json["critical_view"]["patient_id"] == "pat-1"
+    log = client.simulate_get("/api/v1/me/access-log", headers=as_patient())
+    assert [(e["subject"], e["action"]) for e in log.json["items"]] == [
+        ("critical-view", "emergency"),
+        ("profile", "write"),
+        ("profile", "read"),
+        ("profile", "write"),
+    ]

@@ -45,10 +45,8 @@ class InMemoryEmergencyGrantRepository(_Journalled, EmergencyGrantRepository):
         return sorted(waiting, key=lambda g: (g.granted_at, g.id.value))[:limit]
 
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        for patient in self._store.patients.values():
-            if patient.health_id == health_id:
-                return patient.id
-        return None
+        found = [p.id for p in self._store.patients.values() if p.health_id == health_id]
+        return found[0] if len(found) == 1 else None
 
 
 class InMemoryEmergencyCardRepository(_Journalled, EmergencyCardRepository):

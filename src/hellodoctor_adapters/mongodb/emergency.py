@@ -90,8 +90,8 @@ class MongoEmergencyGrantRepository(Profiles[EmergencyGrant], EmergencyGrantRepo
 
     @translated
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        found = self._patients.find_one({"health_id": health_id}, {"_id": 1})
-        return None if found is None else PatientId(found["_id"])
+        found = list(self._patients.find({"health_id": health_id}, {"_id": 1}).limit(2))
+        return PatientId(found[0]["_id"]) if len(found) == 1 else None
 
 
 class MongoEmergencyCardRepository(Profiles[EmergencyCard], EmergencyCardRepository):

@@ -81,10 +81,10 @@ class SqlEmergencyGrantRepository(EmergencyGrantRepository):
             return [_grant(row) for row in self._connection.execute(query).mappings()]
 
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        query = sa.select(patients.c.id).where(patients.c.health_id == health_id).limit(1)
+        query = sa.select(patients.c.id).where(patients.c.health_id == health_id).limit(2)
         with translated_errors():
-            found = self._connection.execute(query).scalar()
-        return None if found is None else PatientId(found)
+            found = list(self._connection.execute(query).scalars())
+        return PatientId(found[0]) if len(found) == 1 else None
 
 
 class SqlEmergencyCardRepository(EmergencyCardRepository):

@@ -331,6 +331,13 @@ class EmergencyStorageContract:
             assert uow.emergency_grants.patient_with_health_id("NHS-1") == P1
             assert uow.emergency_grants.patient_with_health_id("NHS-2") is None
             assert uow.patients.get(P1).blood_group == "O+"
+            twin = uow.patients.get(P2)
+            twin.health_id = "NHS-1"
+            uow.patients.update(twin)
+            uow.commit()
+        with uow_factory() as uow:  # two patients with one ID: nobody is found
+            assert uow.emergency_grants.patient_with_health_id("NHS-1") is None
+            assert uow.patients.get(P1).blood_group == "O+"
 
     def test_grants_wait_for_review_oldest_first(
         self, uow_factory: UnitOfWorkFactory, emergency_patients: None

@@ -26,7 +26,9 @@ class EmergencyGrantRepository(EntityRepository[EmergencyGrant, EmergencyGrantId
 
     @abc.abstractmethod
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        """The patient whose profile holds ``health_id`` (exact match), if any."""
+        """The one patient whose profile holds ``health_id`` (exact match); ``None`` when
+        none does, or when more than one does (an ambiguous ID must not open anyone's
+        critical view)."""
 
 
 class EmergencyCardRepository(EntityRepository[EmergencyCard, EmergencyCardId]):

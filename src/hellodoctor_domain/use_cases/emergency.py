@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+from attrs import define, evolve
+
 from hellodoctor_domain.errors import AccessDenied, NotFound
 from hellodoctor_domain.model.audit import AuditAction, AuditOutcome, RequestContext
 from hellodoctor_domain.model.emergency import (
@@ -19,12 +21,23 @@ from hellodoctor_domain.model.emergency import (
     critical_view,
     token_digest,
 )
+from hellodoctor_domain.model.profiles import EmergencyContact
 from hellodoctor_domain.model.values import Actor, PatientId, Role, UserId
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.records import NO_CONTEXT, audit_entry
 
 CRITICAL_VIEW = "critical-view"
+
+
+@define(frozen=True)
+class EmergencyProfile:
+    """What a patient keeps for emergencies on their profile."""
+
+    health_id: str | None
+    blood_group: str | None
+    allergies: tuple[str, ...] = ()
+    emergency_contacts: tuple[EmergencyContact, ...] = ()
 
 
 def new_token() -> str:
@@ -98,6 +111,57 @@ class EmergencyAccess:
             uow.emergency_grants.update(grant)
             uow.commit()
         return grant
+
+    # -- the patient's own emergency profile ------------------------------------------------
+
+    def my_critical_view(self, actor: Actor, context: RequestContext = NO_CONTEXT) -> CriticalView:
+        """What a card or a break-glass would show of me (audited as my own read)."""
+        patient_id = self._patient(actor)
+        with self._uow() as uow:
+            view = self._view(uow, patient_id)
+            entry = audit_entry(
+                actor,
+                patient_id,
+                "profile",
+                AuditAction.READ,
+                AuditOutcome.ALLOWED,
+                "own",
+                self._clock.now(),
+                context,
+            )
+            uow.audit.append(entry)
+            uow.commit()
+        return view
+
+    def update_profile(
+        self, actor: Actor, changes: EmergencyProfile, context: RequestContext = NO_CONTEXT
+    ) -> CriticalView:
+        """The patient sets their health ID, blood group, allergies and emergency contacts."""
+        patient_id = self._patient(actor)
+        with self._uow() as uow:
+            patient = uow.patients.get(patient_id)
+            updated = evolve(
+                patient,
+                health_id=changes.health_id,
+                blood_group=changes.blood_group,
+                allergies=changes.allergies,
+                emergency_contacts=changes.emergency_contacts,
+            )
+            uow.patients.update(updated)
+            entry = audit_entry(
+                actor,
+                patient_id,
+                "profile",
+                AuditAction.WRITE,
+                AuditOutcome.ALLOWED,
+                "own",
+                self._clock.now(),
+                context,
+            )
+            uow.audit.append(entry)
+            view = self._view(uow, patient_id)
+            uow.commit()
+        return view
 
     # -- the emergency card -----------------------------------------------------------------
 

@@ -9,12 +9,19 @@ from typing import Any
 
 import falcon
 
-from hellodoctor_domain.model.emergency import CriticalView, EmergencyGrant, EmergencyGrantId
+from hellodoctor_domain.model.emergency import (
+    BLOOD_GROUPS,
+    CriticalView,
+    EmergencyGrant,
+    EmergencyGrantId,
+)
+from hellodoctor_domain.model.profiles import EmergencyContact
+from hellodoctor_domain.use_cases.emergency import EmergencyProfile
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.records import diagnosis_json, prescription_json, request_context
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
-from hellodoctor_http.json_schema import MAX_TEXT, request_body, text
+from hellodoctor_http.json_schema import MAX_TEXT, items, request_body, text, wire
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
@@ -32,6 +39,7 @@ from hellodoctor_http.openapi import (
 from hellodoctor_http.params import QueryReader
 
 TOKEN_PATTERN = "^[0-9a-f]{64}$"
+MAX_SHORT = 200
 
 # -- requests -------------------------------------------------------------------------------
 
@@ -40,6 +48,33 @@ TOKEN_PATTERN = "^[0-9a-f]{64}$"
 class BreakGlassBody:
     health_id: str = text(128, description="The patient's health ID (national or insurer).")
     reason: str = text(MAX_TEXT, description="Why: it is shown to the patient and the admins.")
+
+
+@request_body
+class ContactBody:
+    name: str = text(MAX_SHORT)
+    phone: str = text(64)
+    relationship: str = text(MAX_SHORT, default="")
+
+
+@request_body
+class EmergencyProfileBody:
+    """The whole emergency profile (what is left out is cleared)."""
+
+    health_id: str | None = text(128, default=None)
+    blood_group: str | None = wire(default=None, enum=[*BLOOD_GROUPS, None])
+    allergies: tuple[str, ...] = items(50, default=(), each={"maxLength": MAX_SHORT})
+    emergency_contacts: tuple[ContactBody, ...] = items(5, default=())
+
+    def to_domain(self) -> EmergencyProfile:
+        return EmergencyProfile(
+            self.health_id or None,
+            self.blood_group,
+            self.allergies,
+            tuple(
+                EmergencyContact(c.name, c.phone, c.relationship) for c in self.emergency_contacts
+            ),
+        )
 
 
 @request_body
@@ -165,6 +200,19 @@ class Review(Resource):
         write_json(resp, grant_json(grant))
 
 
+class MyEmergencyProfile(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actor = require_actor(req)
+        view = self.components.emergency.my_critical_view(actor, request_context(self, req))
+        write_json(resp, critical_json(view))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actor = require_actor(req)
+        changes = self.body(req, EmergencyProfileBody).to_domain()
+        view = self.components.emergency.update_profile(actor, changes, request_context(self, req))
+        write_json(resp, critical_json(view))
+
+
 class MyEmergencyCard(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
@@ -270,6 +318,27 @@ ROUTES: tuple[Route, ...] = (
                     *BODY_PROBLEMS,
                 ),
             )
+        },
+    ),
+    Route(
+        f"{API}/me/emergency-profile",
+        MyEmergencyProfile,
+        {
+            "get": _op(
+                "My critical view, as a card or a break-glass would show it",
+                "bearer",
+                "patient (own)",
+                response="CriticalView",
+                problems=("access-denied",),
+            ),
+            "put": _op(
+                "Set my health ID, blood group, allergies and emergency contacts",
+                "bearer",
+                "patient (own)",
+                response="CriticalView",
+                body=EmergencyProfileBody,
+                problems=("access-denied", "concurrent-update", *BODY_PROBLEMS),
+            ),
         },
     ),
     Route(
