@@ -15,6 +15,7 @@ from hellodoctor_http.api import (
     Api,
     accounts,
     appointments,
+    consents,
     consultations,
     doctors,
     documents,
@@ -48,6 +49,7 @@ ROUTES: tuple[Route, ...] = (
     *operations.ROUTES,
     *notifications.ROUTES,
     *records.ROUTES,
+    *consents.ROUTES,
     *emergency.ROUTES,
 )
 
@@ -69,6 +71,7 @@ def openapi_document() -> dict[str, Any]:
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
             **records.SCHEMAS,
+            **consents.SCHEMAS,
             **emergency.SCHEMAS,
         },
     )
