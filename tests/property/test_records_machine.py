@@ -1,6 +1,7 @@
 """Who may read and write clinical records, and the audit of every access, under random
 grants, revocations, appointments, time and actors: on the in-memory reference storage,
-SQLite and MongoDB -- and proof that the machine notices a rule that lets too much through."""
+SQLite, PostgreSQL and MongoDB -- and proof that the machine notices a rule that lets too much
+through, or an access that leaves no audit entry."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
-from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
+from hellodoctor_adapters.sqlalchemy.provision import empty_tables
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
 from hellodoctor_adapters.testing.records_machine import make_records_machine
 from hellodoctor_domain.model.record_access import RecordAccess
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -111,3 +113,20 @@ def test_the_machine_catches_a_broken_rule_or_audit(
     with pytest.raises(AssertionError) as failure:
         run_state_machine_as_test(machine, settings=quick)
     assert any(words in str(failure.value) for words in caught_by), str(failure.value)
+
+
+def test_postgres_records() -> None:
+    with migrated_postgres_schema() as url:
+        factory = SqlUnitOfWorkFactory(url)
+
+        def fresh() -> UnitOfWorkFactory:
+            empty_tables(factory.engine)
+            return factory
+
+        try:
+            run_state_machine_as_test(
+                make_records_machine(fresh),
+                settings=settings(max_examples=10, deadline=None, stateful_step_count=20),
+            )
+        finally:
+            factory.dispose()
