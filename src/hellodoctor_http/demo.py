@@ -190,7 +190,16 @@ def _doctor(
 def _patient(scheduling: Scheduling, index: int, name: str) -> Callable[[], bool]:
     def run() -> bool:
         try:
-            scheduling.register_patient(Patient(patient_id(index), name))
+            # A health ID and blood group, so break-glass and the emergency card can be tried.
+            groups = ("O+", "A-", "B+", "AB-")
+            scheduling.register_patient(
+                Patient(
+                    patient_id(index),
+                    name,
+                    health_id=f"DEMO-HID-{index:04d}",
+                    blood_group=groups[index % len(groups)],
+                )
+            )
         except AlreadyExists:
             return False
         return True
