@@ -17,15 +17,18 @@ from hellodoctor_http.api import (
     analytics,
     appointments,
     claim_attachments,
+    consents,
     consultations,
     doctors,
     documents,
+    emergency,
     hospitals,
     insurance,
     notifications,
     operations,
     payments,
     preferences,
+    records,
     reviews,
     staff,
     transfers,
@@ -55,6 +58,9 @@ ROUTES: tuple[Route, ...] = (
     *staff.ROUTES,
     *claim_attachments.ROUTES,
     *preferences.ROUTES,
+    *records.ROUTES,
+    *consents.ROUTES,
+    *emergency.ROUTES,
 )
 
 
@@ -77,6 +83,9 @@ def openapi_document() -> dict[str, Any]:
             **reviews.SCHEMAS,
             **analytics.SCHEMAS,
             **preferences.SCHEMAS,
+            **records.SCHEMAS,
+            **consents.SCHEMAS,
+            **emergency.SCHEMAS,
         },
     )
 

@@ -35,6 +35,7 @@ from hellodoctor_adapters.turn import IceServers
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
+from hellodoctor_domain.model.record_access import RecordAccess
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import SmsSender
@@ -46,11 +47,14 @@ from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
+from hellodoctor_domain.use_cases.emergency import EmergencyAccess
+from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.preferences import Preferences
+from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
@@ -84,6 +88,8 @@ class Components:
     documents: Documents
     consultations: Consultations
     ice_servers: IceServers
+    records: Records
+    emergency: EmergencyAccess
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
     # Counts calendar feed requests per token and per client address (None: unlimited).
@@ -152,6 +158,9 @@ def bootstrap(
             identity_mail=lambda inbox: IdentityMailer(
                 storage, clock, ids, outlet, inbox, identity_settings
             ),
+            emergency_mail=lambda inbox: EmergencyMailer(
+                storage, clock, outlet, inbox, settings.security_email
+            ),
         )
         if offered is not None
         else None
@@ -210,6 +219,10 @@ def bootstrap(
             settings.turn_secret,
             timedelta(seconds=settings.turn_ttl_seconds),
         ),
+        records=Records(
+            storage, clock, ids, RecordAccess(timedelta(days=settings.care_period_days))
+        ),
+        emergency=EmergencyAccess(storage, clock, ids),
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from attrs import define, field
 
-from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, Role
+from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, EmailAddress, Role
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Settings:
     smtp_security: str = "starttls"
     mail_from: str = "HelloDoctor <no-reply@localhost>"
     mail_folder: Path = DEFAULT_MAIL_FOLDER
+    # Where break-glass accesses are reported for review (a security or privacy mailbox).
+    security_email: EmailAddress | None = None
     # Events: relayed to RabbitMQ when set (amqp://...), else delivered straight from the outbox.
     broker_url: str | None = field(default=None, repr=False)
     relay_max_attempts: int = 10
@@ -116,6 +119,8 @@ class Settings:
     review_window_days: int = 30
     # Telemedicine: when rooms open and close, tickets, ICE servers, the signalling server.
     room_opens_minutes: int = 10
+    # Clinical records: how long after a completed visit its doctor keeps access.
+    care_period_days: int = 90
     room_grace_minutes: int = 15
     room_ticket_seconds: int = 60
     signalling_url: str = DEFAULT_SIGNALLING_URL
@@ -286,6 +291,12 @@ class Settings:
             problems.append("HELLODOCTOR_REMINDER_MINUTES must all be positive")
 
         broker_url = environ.get("HELLODOCTOR_BROKER_URL", "").strip() or None
+        security_email: EmailAddress | None = None
+        if text("SECURITY_EMAIL", ""):
+            try:
+                security_email = EmailAddress(text("SECURITY_EMAIL", ""))
+            except InvalidValue:
+                problems.append("HELLODOCTOR_SECURITY_EMAIL must be an e-mail address")
         if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
             problems.append("HELLODOCTOR_BROKER_URL must be an amqp:// or amqps:// URL")
 
@@ -388,6 +399,7 @@ class Settings:
             mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
             mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
             broker_url=broker_url,
+            security_email=security_email,
             relay_max_attempts=integer("RELAY_MAX_ATTEMPTS", 10, 1),
             reminder_minutes=reminder_minutes,
             stripe_secret_key=stripe_secret_key,
@@ -402,6 +414,7 @@ class Settings:
             orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
             review_window_days=integer("REVIEW_WINDOW_DAYS", 30, 1),
             room_opens_minutes=integer("ROOM_OPENS_MINUTES", 10, 0),
+            care_period_days=integer("CARE_PERIOD_DAYS", 90, 0),
             room_grace_minutes=integer("ROOM_GRACE_MINUTES", 15, 0),
             room_ticket_seconds=integer("ROOM_TICKET_SECONDS", 60, 5),
             signalling_url=signalling_url,

@@ -224,8 +224,16 @@ def _patient(scheduling: Scheduling, index: int, name: str) -> Callable[[], bool
     def run() -> bool:
         try:
             key = patient_id(index)
+            # A health ID and blood group, so break-glass and the emergency card can be tried.
+            groups = ("O+", "A-", "B+", "AB-")
             scheduling.register_patient(
-                Patient(key, name, email=demo_email(key.value, patient=key))
+                Patient(
+                    key,
+                    name,
+                    email=demo_email(key.value, patient=key),
+                    health_id=f"DEMO-HID-{index:04d}",
+                    blood_group=groups[index % len(groups)],
+                )
             )
         except AlreadyExists:
             return False

@@ -297,6 +297,10 @@ def document(
             },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
             {"name": "notifications", "description": "Dead-lettered events and their retry."},
+            {
+                "name": "records",
+                "description": "Clinical records, consents, the audit log, emergency access.",
+            },
         ],
         "paths": paths,
         "components": {

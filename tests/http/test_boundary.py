@@ -47,7 +47,11 @@ PATH_VALUES = {
     "claim_id": "claim-1",
     "review_id": "rev-1",
     "name": "init.js",
-    "token": "A" * 43,  # a calendar feed's token (none stored: 404)
+    "patient_id": "pat-1",
+    "record_id": "rec-1",
+    "consent_id": "con-1",
+    "grant_id": "em-1",
+    "token": "0" * 64,  # fits an emergency card's token and a calendar feed's (none stored: 404)
 }
 
 

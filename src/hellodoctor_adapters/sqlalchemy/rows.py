@@ -158,6 +158,7 @@ def patient_row(patient: Patient) -> dict[str, Any]:
         "health_id": patient.health_id,
         "emergency_contacts": contacts_document(patient.emergency_contacts),
         "allergies": list(patient.allergies),
+        "blood_group": patient.blood_group,
     }
 
 
@@ -172,6 +173,7 @@ def patient_from(row: RowMapping) -> Patient:
         emergency_contacts=contacts_from(row["emergency_contacts"]),
         allergies=tuple(row["allergies"]),
         version=row["version"],
+        blood_group=row["blood_group"],
     )
 
 

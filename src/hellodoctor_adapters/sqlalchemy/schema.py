@@ -18,6 +18,13 @@ from hellodoctor_adapters.sqlalchemy.schema_notifications import (
     calendar_feeds,
     notification_preferences,
 )
+from hellodoctor_adapters.sqlalchemy.schema_records import audit_log as audit_log
+from hellodoctor_adapters.sqlalchemy.schema_records import consents as consents
+from hellodoctor_adapters.sqlalchemy.schema_records import emergency_cards as emergency_cards
+from hellodoctor_adapters.sqlalchemy.schema_records import emergency_grants as emergency_grants
+from hellodoctor_adapters.sqlalchemy.schema_records import medical_records as medical_records
+from hellodoctor_adapters.sqlalchemy.schema_reviews import doctor_ratings as doctor_ratings
+from hellodoctor_adapters.sqlalchemy.schema_reviews import reviews as reviews
 
 # Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
 # frozen into the constraints by the migrations.
@@ -69,6 +76,7 @@ patients = sa.Table(
     sa.Column("health_id", sa.String(128)),
     sa.Column("emergency_contacts", json_type(), nullable=False),
     sa.Column("allergies", json_type(), nullable=False),
+    sa.Column("blood_group", sa.String(3)),  # migration 0012
     sa.Column("version", sa.Integer, nullable=False),
 )
 
@@ -122,7 +130,7 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
-    # Where the visit happens (migration 0009): the hospital of the doctor's window, or NULL.
+    # Where the visit happens (migration 0010): the hospital of the doctor's window, or NULL.
     sa.Column("hospital_id", sa.String(64)),
 )
 
@@ -441,7 +449,7 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# Patients' stays (migration 0009): the record whole as JSON, beside it what the lists need.
+# Patients' stays (migration 0010): the record whole as JSON, beside it what the lists need.
 admissions = sa.Table(
     "admissions",
     metadata,
@@ -519,53 +527,17 @@ claims = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# One review per visit: uq_reviews_appointment_id decides racing reviews.
-reviews = sa.Table(
-    "reviews",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column(
-        "appointment_id",
-        sa.String(64),
-        sa.ForeignKey("appointments.id", name="fk_reviews_appointment"),
-        nullable=False,
-        unique=True,
-    ),
-    sa.Column(
-        "doctor_id",
-        sa.String(64),
-        sa.ForeignKey("doctors.id", name="fk_reviews_doctor"),
-        nullable=False,
-    ),
-    sa.Column("patient_id", sa.String(64), nullable=False),
-    sa.Column("rating", sa.SmallInteger, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("written_at", UtcDateTime, nullable=False),
-    sa.Column("visible", sa.Boolean, nullable=False),
-    sa.Column("record", json_type(), nullable=False),  # the reply and the hiding
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
-# Each doctor's visible reviews: changed only by adding to the columns in one statement.
-doctor_ratings = sa.Table(
-    "doctor_ratings",
-    metadata,
-    sa.Column(
-        "doctor_id",
-        sa.String(64),
-        sa.ForeignKey("doctors.id", name="fk_doctor_ratings_doctor"),
-        primary_key=True,
-    ),
-    sa.Column("review_count", sa.Integer, nullable=False),
-    sa.Column("rating_total", sa.Integer, nullable=False),
-)
-
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
     doctor_ratings,
     reviews,
     notification_preferences,
     calendar_feeds,
+    emergency_cards,
+    emergency_grants,
+    audit_log,
+    consents,
+    medical_records,
     room_attendance,
     room_tickets,
     documents,

@@ -12,6 +12,7 @@ from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.analytics import AppointmentStatistics
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
+from hellodoctor_domain.ports.emergency import EmergencyCardRepository, EmergencyGrantRepository
 from hellodoctor_domain.ports.hospitals import (
     AdmissionRepository,
     BedLedger,
@@ -33,6 +34,7 @@ from hellodoctor_domain.ports.preferences import (
     CalendarFeedRepository,
     NotificationPreferencesRepository,
 )
+from hellodoctor_domain.ports.records import AuditLog, ConsentRepository, MedicalRecordRepository
 from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
@@ -90,6 +92,11 @@ class UnitOfWork(abc.ABC):
     admissions: AdmissionRepository
     notification_preferences: NotificationPreferencesRepository
     calendar_feeds: CalendarFeedRepository
+    records: MedicalRecordRepository
+    consents: ConsentRepository
+    audit: AuditLog
+    emergency_grants: EmergencyGrantRepository
+    emergency_cards: EmergencyCardRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
