@@ -132,7 +132,7 @@ def test_preferences_are_replaced_and_the_phone_kept_as_e164(
     [
         ({"channels": ["sms"]}, "invalid-value", None),  # SMS without a number
         ({"channels": ["email"], "phone": "12345"}, "validation-error", "phone"),
-        ({"channels": ["email"], "phone": "+44 1234"}, "validation-error", "phone"),
+        ({"channels": ["email"], "phone": "+44 1234"}, "invalid-value", None),  # no such number
         ({"channels": ["pigeon"]}, "validation-error", "channels[0]"),
         ({"channels": ["email"], "time_zone": "Mars/Olympus"}, "invalid-value", None),
         ({"channels": ["email"], "language": "english"}, "validation-error", "language"),

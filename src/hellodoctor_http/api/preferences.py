@@ -22,7 +22,7 @@ import falcon
 import phonenumbers
 
 from hellodoctor_adapters.mail.calendar import calendar, calendar_event
-from hellodoctor_domain.errors import NotFound, TooManyAttempts
+from hellodoctor_domain.errors import InvalidValue, NotFound, TooManyAttempts
 from hellodoctor_domain.model.notifications import (
     Channel,
     NotificationPreferences,
@@ -36,7 +36,7 @@ from hellodoctor_http.api.accounts import client_address
 from hellodoctor_http.api.doctors import ZONE_PATTERN
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
-from hellodoctor_http.json_schema import FieldRefused, items, request_body, text, wire, wire_values
+from hellodoctor_http.json_schema import items, request_body, text, wire, wire_values
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
@@ -72,22 +72,23 @@ class PreferencesBody:
         32,
         default=None,
         pattern=PHONE_PATTERN,
-        validator=lambda _body, _attribute, value: e164(value),
-        description="For SMS, with its country code (+44 7911 123456); kept as E.164.",
+        description="For SMS, with its country code (+44 7911 123456); kept as E.164. A "
+        "number of that shape that no country issues is 422 invalid-value.",
     )
 
 
 def e164(raw: str | None) -> PhoneNumber | None:
-    """The number in E.164 form, or 422 naming ``phone``: it must carry its country code and
-    be a valid number there (``phonenumbers``)."""
+    """The number in E.164 form, or ``InvalidValue`` (422 ``invalid-value``: a business rule,
+    not the shape the schema states): it must carry its country code and be a valid number
+    there (``phonenumbers``)."""
     if raw is None:
         return None
     try:
         parsed = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
-        raise FieldRefused("phone", "not a phone number with its country code (+...)") from None
+        raise InvalidValue("phone: not a phone number with its country code (+...)") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise FieldRefused("phone", "not a valid phone number")
+        raise InvalidValue("phone: not a valid phone number")
     return PhoneNumber(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
