@@ -264,6 +264,19 @@ class RecordStorageContract:
             since = uow.audit.search(AuditQuery(since=NOW + timedelta(seconds=2)))
             assert [s.sequence for s in since] == [3, 2]
 
+    def test_a_refusal_naming_a_long_unknown_id_is_kept(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """The API lets ids of up to 100 characters through; a refused attempt on one names
+        nobody the server made, and is audited all the same (PostgreSQL once answered 500)."""
+        asked = PatientId("p" * 100)
+        with uow_factory() as uow:
+            uow.audit.append(an_entry(1, asked, AuditOutcome.DENIED))
+            uow.commit()
+        with uow_factory() as uow:
+            (kept,) = uow.audit.search(AuditQuery(patient_id=asked))
+        assert kept.entry == an_entry(1, asked, AuditOutcome.DENIED)
+
     def test_audit_search_filters_by_outcome_and_user(self, uow_factory: UnitOfWorkFactory) -> None:
         with uow_factory() as uow:
             uow.audit.append(an_entry(1))

@@ -134,7 +134,9 @@ def upgrade() -> None:
         sa.Column("at", _instant(), nullable=False),
         sa.Column("user_id", sa.String(64), nullable=False),
         sa.Column("role", sa.String(32), nullable=False),
-        sa.Column("patient_id", sa.String(64), nullable=False),
+        # Text: a refused attempt names whatever id was asked for (up to the 100 characters
+        # the API lets through), which may be longer than the ids this server makes.
+        sa.Column("patient_id", sa.Text, nullable=False),
         sa.Column("subject", sa.Text, nullable=False),
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
