@@ -23,6 +23,7 @@ from hellodoctor_http.api import (
     notifications,
     operations,
     payments,
+    profiles,
     transfers,
     values,
 )
@@ -45,6 +46,7 @@ ROUTES: tuple[Route, ...] = (
     *insurance.ROUTES,
     *operations.ROUTES,
     *notifications.ROUTES,
+    *profiles.ROUTES,
 )
 
 
@@ -64,6 +66,7 @@ def openapi_document() -> dict[str, Any]:
             **insurance.SCHEMAS,
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
+            **profiles.SCHEMAS,
         },
     )
 

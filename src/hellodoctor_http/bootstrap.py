@@ -43,6 +43,7 @@ from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -75,6 +76,11 @@ class Components:
     ice_servers: IceServers
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
+
+    @property
+    def profiles(self) -> Profiles:
+        """Profiles (``/me``): stateless over the storage and clock, so built when asked."""
+        return Profiles(self.storage, self.clock)
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(

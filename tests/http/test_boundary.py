@@ -22,6 +22,7 @@ import pytest
 
 from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.api.doctors import TIME_ZONE
+from hellodoctor_http.api.profiles import LANGUAGE_PATTERN, ZONE_OR_EMPTY
 from hellodoctor_http.api.values import CURRENCY
 from hellodoctor_http.app import ROUTES
 from hellodoctor_http.auth import TokenCodec
@@ -95,6 +96,8 @@ _BY_PATTERN = {
     TOTP_PATTERN: "123456",
     CURRENCY: "GBP",
     TIME_ZONE["pattern"]: "UTC",
+    LANGUAGE_PATTERN: "en",
+    ZONE_OR_EMPTY: "UTC",
 }
 _BY_TYPE: dict[Any, Any] = {
     str: "x",

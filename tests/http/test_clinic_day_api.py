@@ -3,7 +3,17 @@ documented page size)."""
 
 from __future__ import annotations
 
-from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient, at
+from hellodoctor_domain import DoctorId, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_http.testing import (
+    FEE_DOCTOR,
+    FREE_DOCTOR,
+    NOW,
+    Headers,
+    ValidatingClient,
+    at,
+)
 
 API = "/api/v1"
 
@@ -85,3 +95,143 @@ def test_limit_accepts_the_documented_maximum(
         assert result.status_code == 200, (path, result.json)
     over = client.simulate_get(f"{API}/doctors", params={"limit": "101"})
     assert over.status_code == 422
+
+
+# -- item 5: profiles ---------------------------------------------------------------------
+
+
+def _accounts(storage: UnitOfWorkFactory) -> None:
+    """The accounts behind the fixtures' tokens (acct-pat-1, acct-dr-fee, admin-1)."""
+    with storage() as uow:
+        for key, role, links in (
+            ("acct-pat-1", Role.PATIENT, {"patient_id": PatientId("pat-1")}),
+            ("acct-dr-fee", Role.DOCTOR, {"doctor_id": DoctorId(FEE_DOCTOR)}),
+            ("admin-1", Role.ADMIN, {}),
+        ):
+            uow.accounts.add(
+                Account(
+                    UserId(key),
+                    EmailAddress(f"{key}@example.org"),
+                    role,
+                    AccountStatus.ACTIVE,
+                    NOW,
+                    **links,
+                )
+            )
+        uow.commit()
+
+
+def test_a_patient_reads_and_edits_their_profile(
+    client: ValidatingClient, as_patient: Headers, storage: UnitOfWorkFactory
+) -> None:
+    _accounts(storage)
+    me = client.simulate_get(f"{API}/me", headers=as_patient())
+    assert me.status_code == 200, me.json
+    assert (me.json["role"], me.json["patient"]["name"], me.json["doctor"]) == (
+        "patient",
+        "Patient pat-1",
+        None,
+    )
+    edited = client.simulate_patch(
+        f"{API}/me",
+        json={
+            "name": "Grace Hopper",
+            "phone": "+44 20 7946 0958",
+            "date_of_birth": "1906-12-09",
+            "language": "en-GB",
+            "time_zone": "Europe/London",
+            "emergency_contacts": [
+                {"name": "Alan", "phone": "+1 212 555 0100", "relationship": "brother"}
+            ],
+            "allergies": ["latex"],
+        },
+        headers=as_patient(),
+    )
+    assert edited.status_code == 200, edited.json
+    profile = edited.json["patient"]
+    assert profile["phone"] == "+442079460958"  # kept in E.164
+    assert profile["emergency_contacts"][0]["phone"] == "+12125550100"
+    assert (profile["language"], profile["time_zone"], profile["allergies"]) == (
+        "en-GB",
+        "Europe/London",
+        ["latex"],
+    )
+    again = client.simulate_get(f"{API}/me", headers=as_patient()).json["patient"]
+    assert again == profile
+    cleared = client.simulate_patch(
+        f"{API}/me", json={"phone": "", "time_zone": ""}, headers=as_patient()
+    ).json["patient"]
+    assert (cleared["phone"], cleared["time_zone"], cleared["name"]) == (
+        None,
+        None,
+        "Grace Hopper",
+    )
+
+
+def test_bad_profile_values_are_named(
+    client: ValidatingClient, as_patient: Headers, storage: UnitOfWorkFactory
+) -> None:
+    _accounts(storage)
+    cases: dict[str, object] = {
+        "phone": "12345",
+        "time_zone": "Mars/Olympus",
+        "language": "english please",
+        "colour": "red",
+    }
+    for field, value in cases.items():
+        result = client.simulate_patch(f"{API}/me", json={field: value}, headers=as_patient())
+        assert result.status_code == 422, (field, result.json)
+        fields = {e["field"] for e in result.json.get("errors", [])}
+        assert field in fields or field in result.json["detail"], (field, result.json)
+    for born in ("1899-12-31", "2030-01-09"):  # before 1900; after today (7 January 2030)
+        result = client.simulate_patch(
+            f"{API}/me", json={"date_of_birth": born}, headers=as_patient()
+        )
+        assert result.status_code == 422, (born, result.json)
+    unchanged = client.simulate_get(f"{API}/me", headers=as_patient()).json["patient"]
+    assert (unchanged["phone"], unchanged["date_of_birth"]) == (None, None)
+
+
+def test_a_doctor_edits_the_public_profile_but_not_the_registration_or_fee(
+    client: ValidatingClient, as_doctor: Headers, as_admin: Headers, storage: UnitOfWorkFactory
+) -> None:
+    _accounts(storage)
+    edited = client.simulate_patch(
+        f"{API}/me",
+        json={"specialty": "Cardiology and sports medicine", "languages": ["en", "fr"]},
+        headers=as_doctor(),
+    )
+    assert edited.status_code == 200, edited.json
+    assert edited.json["doctor"]["languages"] == ["en", "fr"]
+    public = client.simulate_get(f"{API}/doctors/{FEE_DOCTOR}").json
+    assert public["specialty"] == "Cardiology and sports medicine"
+    for field, value in (
+        ("registration_number", "GMC-0000001"),
+        ("consultation_fee", {"minor_units": 1, "currency": "GBP"}),
+    ):
+        refused = client.simulate_patch(f"{API}/me", json={field: value}, headers=as_doctor())
+        assert refused.status_code == 403, (field, refused.json)
+        assert refused.json["type"].endswith("/access-denied")
+        assert client.simulate_patch(
+            f"{API}/doctors/{FEE_DOCTOR}/profile", json={field: value}, headers=as_doctor()
+        ).status_code in (403, 404)
+    by_admin = client.simulate_patch(
+        f"{API}/doctors/{FEE_DOCTOR}/profile",
+        json={"consultation_fee": {"minor_units": 9000, "currency": "GBP"}},
+        headers=as_admin(),
+    )
+    assert by_admin.status_code == 200, by_admin.json
+    assert (
+        client.simulate_get(f"{API}/doctors/{FEE_DOCTOR}").json["consultation_fee"]["minor_units"]
+        == 9000
+    )
+
+
+def test_an_admin_has_no_profile_to_edit(
+    client: ValidatingClient, as_admin: Headers, storage: UnitOfWorkFactory
+) -> None:
+    _accounts(storage)
+    me = client.simulate_get(f"{API}/me", headers=as_admin()).json
+    assert (me["role"], me["patient"], me["doctor"]) == ("admin", None, None)
+    refused = client.simulate_patch(f"{API}/me", json={"name": "Root"}, headers=as_admin())
+    assert refused.status_code == 403

@@ -157,6 +157,8 @@ def patient_row(patient: Patient) -> dict[str, Any]:
         "health_id": patient.health_id,
         "emergency_contacts": contacts_document(patient.emergency_contacts),
         "allergies": list(patient.allergies),
+        "language": patient.language,
+        "time_zone": patient.time_zone,
     }
 
 
@@ -171,6 +173,8 @@ def patient_from(row: RowMapping) -> Patient:
         emergency_contacts=contacts_from(row["emergency_contacts"]),
         allergies=tuple(row["allergies"]),
         version=row["version"],
+        language=row["language"],
+        time_zone=row["time_zone"],
     )
 
 
@@ -197,6 +201,9 @@ def appointment_row(appointment: Appointment) -> dict[str, Any]:
         "cancelled_at": None if cancellation is None else cancellation.at,
         "refund_minor_units": None if cancellation is None else cancellation.refund.minor_units,
         "refund_currency": None if cancellation is None else cancellation.refund.currency,
+        "arrived_at": appointment.arrived_at,
+        "consultation_started_at": appointment.consultation_started_at,
+        "completed_at": appointment.completed_at,
     }
 
 
@@ -225,6 +232,9 @@ def appointment_from(row: RowMapping) -> Appointment:
         hold_expires_at=row["hold_expires_at"],
         cancellation=cancellation,
         version=row["version"],
+        arrived_at=row["arrived_at"],
+        consultation_started_at=row["consultation_started_at"],
+        completed_at=row["completed_at"],
     )
 
 

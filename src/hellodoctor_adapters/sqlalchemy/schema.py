@@ -108,6 +108,8 @@ patients = sa.Table(
     sa.Column("emergency_contacts", json_type(), nullable=False),
     sa.Column("allergies", json_type(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("language", sa.String(35)),  # 0009_clinic_day
+    sa.Column("time_zone", sa.String(64)),
 )
 
 availability = sa.Table(
@@ -160,6 +162,10 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
+    # The clinic's day (0009_clinic_day): arrival, called in, seen.
+    sa.Column("arrived_at", UtcDateTime),
+    sa.Column("consultation_started_at", UtcDateTime),
+    sa.Column("completed_at", UtcDateTime),
 )
 
 outbox = sa.Table(
