@@ -15,6 +15,7 @@ from hellodoctor_http.api import (
     Api,
     accounts,
     appointments,
+    clinic_day,
     consultations,
     doctors,
     documents,
@@ -47,6 +48,7 @@ ROUTES: tuple[Route, ...] = (
     *operations.ROUTES,
     *notifications.ROUTES,
     *profiles.ROUTES,
+    *clinic_day.ROUTES,
 )
 
 
@@ -67,6 +69,7 @@ def openapi_document() -> dict[str, Any]:
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
             **profiles.SCHEMAS,
+            **clinic_day.SCHEMAS,
         },
     )
 

@@ -37,6 +37,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
@@ -81,6 +82,11 @@ class Components:
     def profiles(self) -> Profiles:
         """Profiles (``/me``): stateless over the storage and clock, so built when asked."""
         return Profiles(self.storage, self.clock)
+
+    @property
+    def clinic_day(self) -> ClinicDay:
+        """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
+        return ClinicDay(self.storage, self.clock)
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(

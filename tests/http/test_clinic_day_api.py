@@ -3,6 +3,11 @@ documented page size)."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
+from attrs import evolve
+
+from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_domain import DoctorId, EmailAddress, PatientId, Role, UserId
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -235,3 +240,108 @@ def test_an_admin_has_no_profile_to_edit(
     assert (me["role"], me["patient"], me["doctor"]) == ("admin", None, None)
     refused = client.simulate_patch(f"{API}/me", json={"name": "Root"}, headers=as_admin())
     assert refused.status_code == 403
+
+
+# -- item 3: arrivals, the waiting room and the doctor's day -----------------------------
+
+
+def _book_free(client: ValidatingClient, as_patient: Headers, patient: str, start: str) -> str:
+    booked = client.simulate_post(
+        f"{API}/appointments",
+        json={"doctor_id": FREE_DOCTOR, "start": start, "reason": f"knee of {patient}"},
+        headers=as_patient(patient),
+    )
+    assert booked.status_code == 201, booked.json
+    return str(booked.json["id"])
+
+
+def test_a_visit_moves_through_the_day_and_the_waiting_room_follows(
+    client: ValidatingClient,
+    clock: ManualClock,
+    as_patient: Headers,
+    as_doctor: Headers,
+    storage: UnitOfWorkFactory,
+) -> None:
+    with storage() as uow:  # Patient pat-1 was born on 8 January 1990: 39 on the 7th
+        pat = uow.patients.get(PatientId("pat-1"))
+        uow.patients.update(evolve(pat, date_of_birth=date(1990, 1, 8)))
+        uow.commit()
+    first = _book_free(client, as_patient, "pat-1", at(14))  # 09:00 in New York
+    second = _book_free(client, as_patient, "pat-2", at(15))
+    clock.set(NOW.replace(hour=13, minute=40))
+    doctor = as_doctor(FREE_DOCTOR)  # tokens live 15 minutes: issued on the clinic's clock
+    # The second patient arrives first.
+    for key in (second, first):
+        arrived = client.simulate_post(f"{API}/appointments/{key}/check-in", headers=doctor)
+        assert arrived.status_code == 200, arrived.json
+        assert arrived.json["stage"] == "arrived"
+        assert arrived.json["appointment"]["status"] == "booked"
+        clock.advance(timedelta(minutes=5))
+    twice = client.simulate_post(f"{API}/appointments/{first}/check-in", headers=doctor)
+    assert twice.status_code == 409, twice.json
+    called = client.simulate_post(f"{API}/appointments/{first}/call-in", headers=doctor)
+    assert called.json["stage"] == "in_consultation"
+    room = client.simulate_get(f"{API}/doctors/{FREE_DOCTOR}/waiting-room", headers=doctor)
+    assert room.status_code == 200, room.json
+    assert [(e["appointment"]["id"], e["stage"]) for e in room.json["items"]] == [
+        (second, "arrived"),
+        (first, "in_consultation"),
+    ]
+    day = client.simulate_get(
+        f"{API}/doctors/{FREE_DOCTOR}/day", params={"date": "2030-01-07"}, headers=doctor
+    )
+    assert day.status_code == 200, day.json
+    assert day.json["time_zone"] == "America/New_York"
+    entries = day.json["items"]
+    assert [(e["patient_name"], e["patient_age"], e["reason"]) for e in entries] == [
+        ("Patient pat-1", 39, "knee of pat-1"),
+        ("Patient pat-2", None, "knee of pat-2"),
+    ]
+    assert entries[0]["local_start"] == "2030-01-07T09:00:00-05:00"
+    clock.set(NOW.replace(hour=14, minute=20))
+    doctor = as_doctor(FREE_DOCTOR)
+    done = client.simulate_post(f"{API}/appointments/{first}/complete", headers=doctor)
+    assert done.status_code == 200, done.json
+    room = client.simulate_get(f"{API}/doctors/{FREE_DOCTOR}/waiting-room", headers=doctor)
+    assert [e["appointment"]["id"] for e in room.json["items"]] == [second]
+    no_show = client.simulate_post(f"{API}/appointments/{second}/no-show", headers=doctor)
+    assert no_show.status_code == 409  # an arrived patient is not a no-show
+
+
+def test_only_the_doctor_and_admins_see_the_day(
+    client: ValidatingClient, as_patient: Headers, as_doctor: Headers, as_admin: Headers
+) -> None:
+    key = _book_free(client, as_patient, "pat-1", at(14))
+    path = f"{API}/doctors/{FREE_DOCTOR}/day"
+    assert client.simulate_get(path, headers=as_patient()).status_code == 403
+    assert client.simulate_get(path, headers=as_doctor(FEE_DOCTOR)).status_code == 403
+    assert client.simulate_get(path).status_code == 401
+    admin = client.simulate_get(path, headers=as_admin())
+    assert [e["appointment"]["id"] for e in admin.json["items"]] == [key]
+    own = client.simulate_post(f"{API}/appointments/{key}/check-in", headers=as_patient())
+    assert own.status_code == 403
+    other = client.simulate_post(f"{API}/appointments/{key}/check-in", headers=as_patient("pat-2"))
+    assert other.status_code == 404
+    bad = client.simulate_get(path, params={"date": "2030-02-30"}, headers=as_admin())
+    assert bad.status_code == 422
+
+
+def test_the_day_is_the_doctors_local_day_after_a_daylight_saving_change(
+    client: ValidatingClient, clock: ManualClock, as_patient: Headers, as_admin: Headers
+) -> None:
+    # New York springs forward on Sunday 10 March 2030: Monday the 11th is UTC-4, not -5.
+    clock.set(datetime(2030, 3, 1, 12, tzinfo=UTC))
+    nine = _book_free(client, as_patient, "pat-1", "2030-03-11T13:00:00Z")
+    day = client.simulate_get(
+        f"{API}/doctors/{FREE_DOCTOR}/day", params={"date": "2030-03-11"}, headers=as_admin()
+    )
+    assert day.status_code == 200, day.json
+    [entry] = day.json["items"]
+    assert (entry["appointment"]["id"], entry["local_start"]) == (
+        nine,
+        "2030-03-11T09:00:00-04:00",
+    )
+    before = client.simulate_get(
+        f"{API}/doctors/{FREE_DOCTOR}/day", params={"date": "2030-03-10"}, headers=as_admin()
+    )
+    assert before.json["items"] == []
