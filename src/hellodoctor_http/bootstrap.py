@@ -45,6 +45,7 @@ from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.profiles import Profiles
+from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -87,6 +88,11 @@ class Components:
     def clinic_day(self) -> ClinicDay:
         """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
         return ClinicDay(self.storage, self.clock)
+
+    @property
+    def time_off(self) -> TimeOffBookings:
+        """Time off that may collide with bookings: over ``scheduling``, built when asked."""
+        return TimeOffBookings(self.scheduling, self.storage, self.clock)
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(

@@ -345,3 +345,68 @@ def test_the_day_is_the_doctors_local_day_after_a_daylight_saving_change(
         f"{API}/doctors/{FREE_DOCTOR}/day", params={"date": "2030-03-10"}, headers=as_admin()
     )
     assert before.json["items"] == []
+
+
+# -- item 6: time off that collides with bookings -----------------------------------------
+
+
+def test_time_off_over_bookings_is_refused_listing_them_or_cancels_them_with_full_refunds(
+    client: ValidatingClient, as_patient: Headers, as_doctor: Headers
+) -> None:
+    paid = client.simulate_post(
+        f"{API}/appointments",
+        json={"doctor_id": FEE_DOCTOR, "start": at(10, day=1)},
+        headers=as_patient("pat-1"),
+    )
+    assert paid.status_code == 201, paid.json
+    other = client.simulate_post(
+        f"{API}/appointments",
+        json={"doctor_id": FEE_DOCTOR, "start": at(14, day=1)},
+        headers=as_patient("pat-2"),
+    ).json["id"]
+    outside = client.simulate_post(
+        f"{API}/appointments",
+        json={"doctor_id": FEE_DOCTOR, "start": at(9, day=2)},
+        headers=as_patient("pat-1"),
+    ).json["id"]
+    doctor = as_doctor()
+    body = {"first_day": "2030-01-08", "last_day": "2030-01-08", "reason": "conference"}
+    refused = client.simulate_post(
+        f"{API}/doctors/{FEE_DOCTOR}/time-off", json=body, headers=doctor
+    )
+    assert refused.status_code == 409, refused.json
+    assert refused.json["type"].endswith("/time-off-collides")
+    listed = " ".join(e["message"] for e in refused.json["errors"])
+    assert paid.json["id"] in listed
+    assert other in listed
+    assert outside not in listed
+    unchanged = client.simulate_get(f"{API}/doctors/{FEE_DOCTOR}/availability").json
+    assert unchanged["time_off"] == []
+    added = client.simulate_post(
+        f"{API}/doctors/{FEE_DOCTOR}/time-off",
+        json={**body, "cancel_bookings": True},
+        headers=doctor,
+    )
+    assert added.status_code == 201, added.json
+    cancelled = {a["id"]: a for a in added.json["cancelled"]}
+    assert set(cancelled) == {paid.json["id"], other}
+    assert all(a["status"] == "cancelled" for a in cancelled.values())
+    assert [t["first_day"] for t in added.json["availability"]["time_off"]] == ["2030-01-08"]
+    still = client.simulate_get(f"{API}/appointments/{outside}", headers=as_patient("pat-1"))
+    assert still.json["status"] in ("held", "booked")
+    # No slot is offered on the day off any more.
+    slots = client.simulate_get(
+        f"{API}/doctors/{FEE_DOCTOR}/slots", params={"from": "2030-01-08", "to": "2030-01-08"}
+    ).json["slots"]
+    assert slots == []
+
+
+def test_only_the_doctor_or_an_admin_adds_time_off(
+    client: ValidatingClient, as_patient: Headers, as_doctor: Headers
+) -> None:
+    body = {"first_day": "2030-01-08", "last_day": "2030-01-08"}
+    path = f"{API}/doctors/{FEE_DOCTOR}/time-off"
+    assert client.simulate_post(path, json=body, headers=as_patient()).status_code == 403
+    assert client.simulate_post(path, json=body, headers=as_doctor(FREE_DOCTOR)).status_code == 403
+    backwards = {"first_day": "2030-01-09", "last_day": "2030-01-08"}
+    assert client.simulate_post(path, json=backwards, headers=as_doctor()).status_code == 422

@@ -13,18 +13,29 @@ from typing import Any
 import falcon
 
 from hellodoctor_domain import Actor, AppointmentId, DoctorId
+from hellodoctor_domain.errors import TimeOffCollides
 from hellodoctor_domain.model.appointment import Appointment, VisitStage
+from hellodoctor_domain.model.availability import LocalWindow, TimeOff
 from hellodoctor_domain.use_cases.clinic_day import DayEntry, DayView
+from hellodoctor_domain.use_cases.time_off import TimeOffAdded
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.appointments import (
     APPOINTMENT,
     EmptyBody,
     appointment_json,
 )
+from hellodoctor_http.api.doctors import WindowBody, availability_json
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
-from hellodoctor_http.json_schema import DATE_PATTERN, wire_values
+from hellodoctor_http.json_schema import (
+    DATE_PATTERN,
+    MAX_TEXT,
+    request_body,
+    text,
+    wire,
+    wire_values,
+)
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
@@ -39,6 +50,7 @@ from hellodoctor_http.openapi import (
     to_appointment,
 )
 from hellodoctor_http.params import QueryReader
+from hellodoctor_http.problems import FieldError, Problem
 
 _NULLABLE_INTEGER = {"type": ["integer", "null"]}
 
@@ -82,6 +94,15 @@ _PROGRESS = {
     "completed_at": NULLABLE_DATETIME,
 }
 SCHEMAS: dict[str, Any] = {
+    "TimeOffAdded": answer(
+        availability=ref("Availability"),
+        cancelled={"type": "array", "items": ref("Appointment")},
+        still_booked={
+            "type": "array",
+            "items": ref("Appointment"),
+            "description": "Booked inside it by a request that raced the change.",
+        },
+    ),
     "VisitProgress": answer(**_PROGRESS),
     "DoctorDay": answer(
         doctor_id=STRING,
@@ -129,6 +150,45 @@ _DAY_PARAMS = (
         "A date in the doctor's zone (YYYY-MM-DD). Default: today there.",
     ),
 )
+
+
+@request_body
+class NewTimeOffBody:
+    first_day: date
+    last_day: date
+    window: WindowBody | None = None
+    reason: str = text(MAX_TEXT, default="")
+    cancel_bookings: bool = wire(
+        default=False,
+        description="Cancel the appointments it covers (full refunds) instead of a 409.",
+    )
+
+
+def time_off_added_json(added: TimeOffAdded) -> dict[str, Any]:
+    return {
+        "availability": availability_json(added.availability),
+        "cancelled": [appointment_json(a) for a in added.cancelled],
+        "still_booked": [appointment_json(a) for a in added.still_booked],
+    }
+
+
+class DoctorTimeOff(Resource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        actor = require_actor(req)
+        body = self.body(req, NewTimeOffBody)
+        window = None if body.window is None else LocalWindow(body.window.start, body.window.end)
+        time_off = TimeOff(body.first_day, body.last_day, window, body.reason)
+        try:
+            added = self.components.time_off.add_time_off(
+                actor, DoctorId(doctor_id), time_off, cancel_bookings=body.cancel_bookings
+            )
+        except TimeOffCollides as error:
+            listed = tuple(
+                FieldError(f"appointments/{i}", f"{key} at {iso(start)}")
+                for i, (key, start) in enumerate(error.collisions)
+            )
+            raise Problem("time-off-collides", str(error), errors=listed) from None
+        write_json(resp, time_off_added_json(added), status=201)
 
 
 class DoctorDay(Resource):
@@ -195,6 +255,30 @@ def _day(path: str, resource: type[Resource], summary: str, params: tuple[Any, .
 
 
 ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/doctors/{{doctor_id}}/time-off",
+        DoctorTimeOff,
+        {
+            "post": Operation(
+                "Add time off; refused (409) while it covers appointments, unless "
+                "cancel_bookings cancels them with full refunds",
+                "bearer",
+                "that doctor, admin",
+                ok=201,
+                response="TimeOffAdded",
+                body=NewTimeOffBody,
+                params=(_DOCTOR,),
+                problems=(
+                    "access-denied",
+                    "not-found",
+                    "time-off-collides",
+                    "invalid-value",
+                    "concurrent-update",
+                    *BODY_PROBLEMS,
+                ),
+            )
+        },
+    ),
     _step("check-in", CheckIn, "The patient arrived (booked -> arrived)", "its doctor, admin"),
     _step(
         "call-in",
