@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import (
     Address,
     Affiliation,
@@ -19,6 +20,7 @@ from hellodoctor_domain.model.hospitals import (
 )
 from hellodoctor_domain.model.transfers import Transfer, TransferStatus, TransferStep
 from hellodoctor_domain.model.values import (
+    AdmissionId,
     DoctorId,
     EmailAddress,
     HospitalId,
@@ -150,6 +152,37 @@ def transfer_from(
             )
             for step in record["history"]
         ),
+        version=version,
+    )
+
+
+def admission_record(admission: AdmissionRecord) -> Record:
+    """Everything but the id, the hospital, the patient and the version (stored beside it)."""
+    discharged_at, discharged_by = admission.discharged_at, admission.discharged_by
+    return {
+        "ward_code": admission.ward_code,
+        "bed_type": admission.bed_type.value,
+        "admitted_at_us": to_micros(admission.admitted_at),
+        "admitted_by": admission.admitted_by.value,
+        "discharged_at_us": None if discharged_at is None else to_micros(discharged_at),
+        "discharged_by": None if discharged_by is None else discharged_by.value,
+    }
+
+
+def admission_from(
+    admission_id: str, hospital_id: str, patient_id: str, version: int, record: Record
+) -> AdmissionRecord:
+    discharged_at, discharged_by = record["discharged_at_us"], record["discharged_by"]
+    return AdmissionRecord(
+        AdmissionId(admission_id),
+        HospitalId(hospital_id),
+        PatientId(patient_id),
+        record["ward_code"],
+        BedType(record["bed_type"]),
+        from_micros(record["admitted_at_us"]),
+        UserId(record["admitted_by"]),
+        discharged_at=None if discharged_at is None else from_micros(discharged_at),
+        discharged_by=None if discharged_by is None else UserId(discharged_by),
         version=version,
     )
 

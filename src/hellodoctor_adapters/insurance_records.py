@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from hellodoctor_adapters.hospital_records import from_micros, to_micros
+from hellodoctor_domain.model.documents import DocumentId
 from hellodoctor_domain.model.insurance import Claim, ClaimItem, ClaimStatus, Policy, Scheme
 from hellodoctor_domain.model.values import (
     AppointmentId,
@@ -100,6 +101,7 @@ def claim_record(claim: Claim) -> Record:
         "status": claim.status.value,
         "reason": claim.reason,
         "paid_at_us": None if claim.paid_at is None else to_micros(claim.paid_at),
+        "attachments": [document.value for document in claim.attachments],
     }
 
 
@@ -127,5 +129,7 @@ def claim_from(key: str, version: int, record: Record) -> Claim:
         status=ClaimStatus(record["status"]),
         reason=record["reason"],
         paid_at=None if record["paid_at_us"] is None else from_micros(record["paid_at_us"]),
+        # Claims stored before attachments existed have none.
+        attachments=tuple(DocumentId(d) for d in record.get("attachments", ())),
         version=version,
     )

@@ -200,6 +200,10 @@ class NoBedAvailable(Conflict, DomainError):
     """Every bed of that type in that ward is occupied (or the ward has none of that type)."""
 
 
+class ReviewNotAllowed(DomainError):
+    """The visit cannot be reviewed (not completed, or its review window has closed)."""
+
+
 class WebhookRejected(DomainError):
     """A webhook's body or signature is missing, malformed, forged or too old."""
 

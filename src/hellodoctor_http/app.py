@@ -14,7 +14,9 @@ from hellodoctor_http import problems
 from hellodoctor_http.api import (
     Api,
     accounts,
+    analytics,
     appointments,
+    claim_attachments,
     clinic_day,
     consultations,
     doctors,
@@ -25,6 +27,8 @@ from hellodoctor_http.api import (
     operations,
     payments,
     profiles,
+    reviews,
+    staff,
     transfers,
     values,
 )
@@ -47,6 +51,10 @@ ROUTES: tuple[Route, ...] = (
     *insurance.ROUTES,
     *operations.ROUTES,
     *notifications.ROUTES,
+    *reviews.ROUTES,
+    *analytics.ROUTES,
+    *staff.ROUTES,
+    *claim_attachments.ROUTES,
     *profiles.ROUTES,
     *clinic_day.ROUTES,
 )
@@ -68,6 +76,8 @@ def openapi_document() -> dict[str, Any]:
             **insurance.SCHEMAS,
             **operations.SCHEMAS,
             **notifications.SCHEMAS,
+            **reviews.SCHEMAS,
+            **analytics.SCHEMAS,
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
         },

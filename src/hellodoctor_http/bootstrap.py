@@ -36,6 +36,7 @@ from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.use_cases.analytics import Analytics
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 from hellodoctor_domain.use_cases.consultations import Consultations
@@ -45,6 +46,7 @@ from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.profiles import Profiles
+from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
@@ -69,6 +71,8 @@ class Components:
     hospitals: Hospitals
     transfers: Transfers
     insurance: Insurance
+    reviews: Reviews
+    analytics: Analytics
     # Raises (BackendUnavailable) when the storage does not answer: /readyz.
     readiness: Callable[[], None]
     # Whether card payments (and so top-ups and hybrid) are taken: only with a real gateway.
@@ -183,9 +187,11 @@ def bootstrap(
                 largest_top_up=settings.largest_top_up,
             ),
         ),
-        hospitals=Hospitals(storage, clock),
+        hospitals=Hospitals(storage, clock, ids),
         transfers=Transfers(storage, clock, ids),
         insurance=Insurance(storage, clock, ids),
+        analytics=Analytics(storage),
+        reviews=Reviews(storage, clock, ids, timedelta(days=settings.review_window_days)),
         readiness=storage_probe(storage),
         cards_accepted=settings.uses_stripe if cards_accepted is None else cards_accepted,
         documents=Documents(

@@ -9,7 +9,9 @@
   (idempotent).
 * ``hellodoctor worker`` expires lapsed holds (cancelling their payments), resends refunds
   and relays the outbox, in a loop (``--once`` for one pass); run as many as you like.
-* ``hellodoctor admin create --email ...`` makes an admin account (the first one, typically).
+* ``hellodoctor admin create --email ...`` makes an admin account (the first one, typically);
+  ``--role hospital_admin --hospital <id>`` or ``--role insurer --scheme <id>`` one appointed
+  to its hospital or scheme.
 * ``hellodoctor db upgrade`` / ``db check`` migrate or check the relational schema.
 
 Heavy imports (gunicorn, falcon, SQLAlchemy) happen inside the commands, so ``--help`` is
@@ -28,6 +30,7 @@ from hellodoctor_domain.errors import PortError
 from hellodoctor_http.config import ConfigurationError, Settings
 
 if TYPE_CHECKING:
+    from hellodoctor_domain.use_cases.staff import StaffPlace
     from hellodoctor_http.bootstrap import Components
 
 DATABASE_URL_VARIABLE = "HELLODOCTOR_DATABASE_URL"
@@ -254,12 +257,25 @@ def admin() -> None:
 
 @admin.command("create")
 @click.option("--email", required=True, help="The admin's e-mail address (their sign-in name).")
-def create_admin(email: str) -> None:
-    """Create an active admin account. The password is prompted for (twice), or read from
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "hospital_admin", "insurer"]),
+    default="admin",
+    show_default=True,
+    help="hospital_admin needs --hospital, insurer needs --scheme.",
+)
+@click.option("--hospital", "hospital_id", help="The hospital a hospital_admin administers.")
+@click.option("--scheme", "scheme_id", help="The insurance scheme an insurer reviews.")
+def create_admin(
+    email: str, role: str, hospital_id: str | None = None, scheme_id: str | None = None
+) -> None:
+    """Create an active admin account, or a hospital administrator or insurer appointed to
+    their hospital or scheme. The password is prompted for (twice), or read from
     HELLODOCTOR_ADMIN_PASSWORD for automation."""
-    from hellodoctor_domain import Role
-    from hellodoctor_domain.errors import AlreadyExists, InvalidValue
+    from hellodoctor_domain.errors import AlreadyExists, InvalidValue, NotFound
     from hellodoctor_domain.model.values import EmailAddress
+
+    place = _staff_place(role, hospital_id, scheme_id)
 
     settings = _settings()
     try:
@@ -274,13 +290,15 @@ def create_admin(email: str) -> None:
     try:
         identity = components.identity
         try:
-            account = identity.create_admin(address, password)
+            account = identity.create_admin(address, password, place)
+        except NotFound as error:
+            raise click.ClickException(str(error)) from None
         except AlreadyExists:
             raise click.ClickException(f"{address} already has an account") from None
         except InvalidValue as error:  # a weak password
             raise click.ClickException(f"password refused: {error}") from None
-        click.echo(f"admin {account.email} created (account {account.id})")
-        if Role.ADMIN in settings.require_totp_for:
+        click.echo(f"{account.role} {account.email} created (account {account.id})")
+        if account.role in settings.require_totp_for:
             enrollment = identity.begin_two_factor(account.id)
             click.echo(
                 "admins must use two-factor sign-in: add this to an authenticator app, then "
@@ -291,6 +309,24 @@ def create_admin(email: str) -> None:
         raise click.ClickException(str(error)) from error
     finally:
         components.close()
+
+
+def _staff_place(role: str, hospital_id: str | None, scheme_id: str | None) -> StaffPlace | None:
+    """Where ``admin create --role`` puts the account: nowhere for an admin, the hospital or
+    the scheme for the others (each option only with its role)."""
+    from hellodoctor_domain.model.values import HospitalId, SchemeId
+    from hellodoctor_domain.use_cases.staff import StaffPlace
+
+    if role == "hospital_admin" and hospital_id and not scheme_id:
+        return StaffPlace(hospital_id=HospitalId(hospital_id))
+    if role == "insurer" and scheme_id and not hospital_id:
+        return StaffPlace(scheme_id=SchemeId(scheme_id))
+    if role == "admin" and not hospital_id and not scheme_id:
+        return None
+    raise click.UsageError(
+        "--role hospital_admin takes --hospital, --role insurer takes --scheme, "
+        "and an admin neither"
+    )
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -312,7 +348,7 @@ def seed() -> None:
     components = _bootstrap(settings)
     clock = components.clock
     planned = [
-        *steps(components.scheduling, clock),
+        *steps(components.scheduling, clock, components.hospitals),
         *login_steps(components.storage, components.hasher, clock),
         *hospital_steps(components.hospitals, components.transfers),
         *insurance_steps(components.insurance, clock),

@@ -112,6 +112,8 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     download_link_seconds: int = 300
     orphan_minutes: int = 60
+    # Reviews: how many days after a visit its patient may still review it.
+    review_window_days: int = 30
     # Telemedicine: when rooms open and close, tickets, ICE servers, the signalling server.
     room_opens_minutes: int = 10
     room_grace_minutes: int = 15
@@ -373,6 +375,7 @@ class Settings:
             max_upload_bytes=integer("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, 1024),
             download_link_seconds=integer("DOWNLOAD_LINK_SECONDS", 300, 10),
             orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
+            review_window_days=integer("REVIEW_WINDOW_DAYS", 30, 1),
             room_opens_minutes=integer("ROOM_OPENS_MINUTES", 10, 0),
             room_grace_minutes=integer("ROOM_GRACE_MINUTES", 15, 0),
             room_ticket_seconds=integer("ROOM_TICKET_SECONDS", 60, 5),

@@ -112,7 +112,12 @@ class Step:
     run: Callable[[], bool]  # True when it created something
 
 
-def steps(scheduling: Scheduling, clock: Clock) -> Iterator[Step]:
+def steps(
+    scheduling: Scheduling, clock: Clock, hospitals: Hospitals | None = None
+) -> Iterator[Step]:
+    """Doctors, patients, the doctors' hours and appointments; with ``hospitals``, the
+    hospitals are registered before the hours, which then name each doctor's hospital (so
+    the appointments record it)."""
     admin = Actor.admin(DEMO_ADMIN)
     for hospital in HOSPITALS:
         for index, (name, specialty) in enumerate(zip(NAMES, SPECIALTIES, strict=True)):
@@ -122,6 +127,16 @@ def steps(scheduling: Scheduling, clock: Clock) -> Iterator[Step]:
             )
     for index, name in enumerate(PATIENT_NAMES):
         yield Step(f"patient {patient_id(index)}", _patient(scheduling, index, name))
+    if hospitals is not None:
+        for hospital in HOSPITALS:
+            yield Step(f"hospital {hospital_id(hospital)}", _hospital(hospitals, admin, hospital))
+    for hospital in HOSPITALS:
+        site = None if hospitals is None else hospital_id(hospital)
+        for index in range(len(NAMES)):
+            yield Step(
+                f"hours of {doctor_id(hospital, index)}",
+                _hours(scheduling, admin, hospital, index, site),
+            )
     for index in range(len(PATIENT_NAMES)):
         yield Step(f"appointments of {patient_id(index)}", _book(scheduling, clock, index))
 
@@ -153,8 +168,25 @@ def _doctor(
             )
         except AlreadyExists:
             created = False
+        return created
+
+    return run
+
+
+def _hours(
+    scheduling: Scheduling,
+    admin: Actor,
+    hospital: Hospital,
+    index: int,
+    site: HospitalId | None,
+) -> Callable[[], bool]:
+    """Weekdays 08:00 or 09:00 to 17:00 with a lunch break, at ``site``."""
+
+    def run() -> bool:
+        key = doctor_id(hospital, index)
         try:
             scheduling.availability(key)
+            return False
         except NotFound:
             opens = time(8 + index % 2)
             scheduling.define_availability(
@@ -167,6 +199,7 @@ def _doctor(
                             day,
                             [LocalWindow(opens, time(17))],
                             breaks=[LocalWindow(time(12), time(13))],
+                            hospital_id=site,
                         )
                         for day in (
                             Weekday.MONDAY,
@@ -181,8 +214,7 @@ def _doctor(
                     minimum_notice=timedelta(hours=2),
                 ),
             )
-            created = True
-        return created
+            return True
 
     return run
 

@@ -18,6 +18,7 @@ from typing import Any
 from attrs import define, field
 
 from hellodoctor_http.json_schema import (
+    DATE_PATTERN,
     DATE_TIME_PATTERN,
     ID_MAX_LENGTH,
     ID_PATTERN,
@@ -144,6 +145,14 @@ def integer_query(
 # The header formats the server checks (visible ASCII; an ETag it gave out, or *).
 IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]{1,200}$"}
 IF_MATCH = {"type": "string", "maxLength": 11, "pattern": '^(\\*|[0-9]{1,9}|"[0-9]{1,9}")$'}
+
+
+def date_query(name: str, description: str = "") -> Param:
+    return query_param(
+        name,
+        {"type": "string", "format": "date", "pattern": DATE_PATTERN, "maxLength": 10},
+        description,
+    )
 
 
 def moment_query(name: str, description: str = "") -> Param:
@@ -284,6 +293,14 @@ def document(
             {
                 "name": "insurance",
                 "description": "Schemes, policies, eligibility, claims and their review.",
+            },
+            {
+                "name": "reviews",
+                "description": "Reviews of completed visits, answers, moderation, ratings.",
+            },
+            {
+                "name": "analytics",
+                "description": "Reports computed by the database, as JSON or CSV.",
             },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
             {"name": "notifications", "description": "Dead-lettered events and their retry."},

@@ -18,7 +18,7 @@ import falcon
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.values import time_zone, utc
 from hellodoctor_http.converters import parse_moment
-from hellodoctor_http.json_schema import check, clean_text, quote
+from hellodoctor_http.json_schema import EARLIEST_YEAR, LATEST_YEAR, check, clean_text, quote
 from hellodoctor_http.openapi import Param
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
@@ -119,6 +119,20 @@ class QueryReader:
             self.errors.append(FieldError(name, f"a whole number from {low} to {high}"))
             return schema.get("default")
         return int(raw)
+
+    def day(self, name: str) -> date | None:
+        """An ISO date (``YYYY-MM-DD``) within the years every input is held to."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        try:
+            value = date.fromisoformat(raw)
+        except ValueError:
+            value = None
+        if value is None or len(raw) != 10 or not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+            self.fail(name, f"a date YYYY-MM-DD from {EARLIEST_YEAR} to {LATEST_YEAR}")
+            return None
+        return value
 
     def zone(self, name: str) -> str | None:
         raw = self.text(name)

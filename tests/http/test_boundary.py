@@ -45,6 +45,7 @@ PATH_VALUES = {
     "transfer_id": "tr-1",
     "scheme_id": "scheme-1",
     "claim_id": "claim-1",
+    "review_id": "rev-1",
     "name": "init.js",
 }
 

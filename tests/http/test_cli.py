@@ -15,6 +15,7 @@ from hellodoctor_http.cli import main
 from hellodoctor_http.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 ADMIN_PASSWORD = "a long admin passphrase"
+STAFF = ("admin", "create", "--email")
 
 
 @pytest.fixture
@@ -107,6 +108,74 @@ def test_demo_seed_makes_active_demo_logins_once(environment: dict[str, str]) ->
         assert (account.patient_id, account.doctor_id) == (login.patient, login.doctor)
         assert hasher.verify(DEMO_PASSWORD, account.password_hash)
     assert {login.role for login in DEMO_LOGINS} == set(Role)
+    _appointments_are_at_their_doctors_hospital(environment)
     second = runner.invoke(main, ["demo", "seed"], env=environment)
     assert second.exit_code == 0
     assert "demo data: 0 of" in second.output
+
+
+def test_admin_create_makes_a_hospital_administrator_appointed_to_their_hospital(
+    environment: dict[str, str],
+) -> None:
+    from hellodoctor_adapters.testing.contract_hospitals import hospital
+    from hellodoctor_domain.model.values import HospitalId
+
+    runner = CliRunner()
+    env = {**environment, "HELLODOCTOR_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    first = runner.invoke(main, ["admin", "create", "--email", "root@clinic.example"], env=env)
+    assert first.exit_code == 0, first.output
+    storage = SqlUnitOfWorkFactory(environment["HELLODOCTOR_DATABASE_URL"])
+    try:
+        with storage() as uow:
+            uow.hospitals.add(hospital("h1"))
+            uow.commit()
+    finally:
+        storage.dispose()
+    wrong = runner.invoke(
+        main,
+        [*STAFF, "x@clinic.example", "--role", "insurer", "--hospital", "h1"],
+        env=env,
+    )
+    assert wrong.exit_code == 2
+    assert "--role insurer takes --scheme" in wrong.output
+    missing = runner.invoke(
+        main,
+        [*STAFF, "x@clinic.example", "--role", "hospital_admin", "--hospital", "h9"],
+        env=env,
+    )
+    assert missing.exit_code == 1
+    assert "h9" in missing.output
+    assert _account(environment, "x@clinic.example") is None  # nothing half made
+    made = runner.invoke(
+        main,
+        [*STAFF, "lead@clinic.example", "--role", "hospital_admin", "--hospital", "h1"],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    account = _account(environment, "lead@clinic.example")
+    assert (account.role, account.status) == (Role.HOSPITAL_ADMIN, AccountStatus.ACTIVE)
+    storage = SqlUnitOfWorkFactory(environment["HELLODOCTOR_DATABASE_URL"])
+    try:
+        with storage() as uow:
+            assert uow.hospitals.get(HospitalId("h1")).administrators == (account.id,)
+    finally:
+        storage.dispose()
+
+
+def _appointments_are_at_their_doctors_hospital(environment: dict[str, str]) -> None:
+    """The demo doctors' hours name their hospital, so each in-person appointment does."""
+    from hellodoctor_domain.ports.scheduling import AppointmentQuery
+
+    storage = SqlUnitOfWorkFactory(environment["HELLODOCTOR_DATABASE_URL"])
+    try:
+        with storage() as uow:
+            found = uow.appointments.search(AppointmentQuery(limit=200))
+    finally:
+        storage.dispose()
+    in_person = [a for a in found if a.appointment_type.value == "in_person"]
+    assert in_person
+    for appointment in in_person:
+        # dr-lon-1 works at hosp-lon.
+        expected = "hosp-" + appointment.doctor_id.value.split("-")[1]
+        assert appointment.hospital_id is not None
+        assert appointment.hospital_id.value == expected

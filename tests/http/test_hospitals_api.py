@@ -203,3 +203,38 @@ def test_doctors_are_searched_by_hospital_and_city(
     assert (
         client.simulate_get("/api/v1/doctors", params={"hospital_id": "nowhere"}).status_code == 404
     )
+
+
+def test_each_admission_is_a_stay_its_hospital_and_its_patient_can_list(
+    client: ValidatingClient, as_admin: Headers, as_hospital_admin: Headers, as_patient: Headers
+) -> None:
+    mine = client.simulate_post(HOSPITALS, json=body("One", icu=2), headers=as_admin()).json["id"]
+    other = client.simulate_post(HOSPITALS, json=body("Two"), headers=as_admin()).json["id"]
+    manager = as_hospital_admin("ha-1")
+    client.simulate_post(
+        f"{HOSPITALS}/{mine}/administrators", json={"user_id": "ha-1"}, headers=as_admin()
+    )
+    for patient in ("pat-1", "pat-2"):
+        admitted = client.simulate_post(
+            f"{HOSPITALS}/{mine}/admissions", json=admission(patient), headers=manager
+        )
+        assert admitted.status_code == 201, admitted.json
+    client.simulate_post(f"{HOSPITALS}/{mine}/discharges", json=admission(), headers=manager)
+    stays = client.simulate_get(f"{HOSPITALS}/{mine}/admissions", headers=manager)
+    assert stays.status_code == 200, stays.json
+    assert [(s["patient_id"], s["discharged_at"] is None) for s in stays.json["items"]] == [
+        ("pat-1", False),
+        ("pat-2", True),
+    ]
+    assert client.simulate_get(f"{HOSPITALS}/{other}/admissions", headers=manager).status_code == (
+        404
+    )
+    assert client.simulate_get(
+        f"{HOSPITALS}/{mine}/admissions", headers=as_patient()
+    ).status_code == (404)
+    own = client.simulate_get("/api/v1/me/admissions", headers=as_patient("pat-2"))
+    assert own.status_code == 200, own.json
+    assert [(s["hospital_id"], s["ward_code"], s["bed_type"]) for s in own.json["items"]] == [
+        (mine, "icu", "icu")
+    ]
+    assert client.simulate_get("/api/v1/me/admissions", headers=manager).status_code == 403

@@ -6,16 +6,18 @@ write are one atomic step, the in-memory analogue of the databases' conditional 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from attrs import evolve
 
 from hellodoctor_adapters.memory.store import _Journalled
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NoBedAvailable, NotFound
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.transfers import Transfer
-from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.model.values import AdmissionId, HospitalId, PatientId, TransferId
 from hellodoctor_domain.ports.hospitals import (
+    AdmissionRepository,
     BedCount,
     BedLedger,
     HospitalRepository,
@@ -120,3 +122,35 @@ class InMemoryTransferRepository(_Journalled, TransferRepository):
             if hospital_id in (t.from_hospital_id, t.to_hospital_id)
         ]
         return sorted(found, key=lambda t: (t.history[0].at, t.id))
+
+
+class InMemoryAdmissionRepository(_Journalled, AdmissionRepository):
+    def _add(self, admission: AdmissionRecord) -> None:
+        if admission.id in self._store.admissions:
+            raise AlreadyExists(f"admission {admission.id} exists")
+        self._put(self._store.admissions, admission.id, evolve(admission, version=1))
+
+    def _get(self, admission_id: AdmissionId) -> AdmissionRecord:
+        try:
+            return evolve(self._store.admissions[admission_id])
+        except KeyError:
+            raise NotFound(f"no admission {admission_id}") from None
+
+    def _update(self, admission: AdmissionRecord) -> None:
+        stored = self._store.admissions.get(admission.id)
+        if stored is None:
+            raise NotFound(f"no admission {admission.id}")
+        if stored.version != admission.version:
+            raise ConcurrencyError(f"admission {admission.id} changed since it was read")
+        stored = evolve(admission, version=admission.version + 1)
+        self._put(self._store.admissions, admission.id, stored)
+
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[AdmissionRecord]:
+        return self._where(lambda a: a.hospital_id == hospital_id)
+
+    def _of_patient(self, patient_id: PatientId) -> Sequence[AdmissionRecord]:
+        return self._where(lambda a: a.patient_id == patient_id)
+
+    def _where(self, wanted: Callable[[AdmissionRecord], bool]) -> list[AdmissionRecord]:
+        found = [evolve(a) for a in self._store.admissions.values() if wanted(a)]
+        return sorted(found, key=lambda a: (a.admitted_at, a.id.value))

@@ -15,12 +15,14 @@ from datetime import datetime
 
 from attrs import evolve
 
+from hellodoctor_adapters.memory.analytics import InMemoryAppointmentStatistics
 from hellodoctor_adapters.memory.consultations import (
     InMemoryRoomAttendance,
     InMemoryRoomTickets,
 )
 from hellodoctor_adapters.memory.documents import InMemoryDocumentRepository
 from hellodoctor_adapters.memory.hospitals import (
+    InMemoryAdmissionRepository,
     InMemoryBedLedger,
     InMemoryHospitalRepository,
     InMemoryTransferRepository,
@@ -35,6 +37,7 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
 )
+from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.errors import (
@@ -402,6 +405,10 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.schemes = InMemorySchemeRepository(self._store, self._journal)
         self.policies = InMemoryPolicyRepository(self._store, self._journal)
         self.claims = InMemoryClaimRepository(self._store, self._journal)
+        self.reviews = InMemoryReviewRepository(self._store, self._journal)
+        self.statistics = InMemoryAppointmentStatistics(self._store)
+        self.ratings = InMemoryRatingLedger(self._store, self._journal)
+        self.admissions = InMemoryAdmissionRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

@@ -15,6 +15,7 @@ from hellodoctor_adapters.memory.consultations import (
 )
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.appointment import Appointment
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.documents import Document, DocumentId
@@ -22,14 +23,17 @@ from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
+    AdmissionId,
     AppointmentId,
     ClaimId,
     DoctorId,
     HospitalId,
     PatientId,
     PolicyId,
+    ReviewId,
     SchemeId,
     TransferId,
     UserId,
@@ -69,6 +73,9 @@ class InMemoryStore:
     schemes: dict[SchemeId, Scheme] = field(factory=dict)
     policies: dict[PolicyId, Policy] = field(factory=dict)
     claims: dict[ClaimId, Claim] = field(factory=dict)
+    reviews: dict[ReviewId, Review] = field(factory=dict)
+    ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
+    admissions: dict[AdmissionId, AdmissionRecord] = field(factory=dict)
 
 
 Undo = Callable[[], None]

@@ -23,6 +23,8 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.hospital_records import (
+    admission_from,
+    admission_record,
     hospital_from,
     profile_record,
     transfer_from,
@@ -37,10 +39,12 @@ from hellodoctor_adapters.mongodb.store import (
     translated,
 )
 from hellodoctor_domain.errors import NoBedAvailable
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.transfers import Transfer
-from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.model.values import AdmissionId, HospitalId, PatientId, TransferId
 from hellodoctor_domain.ports.hospitals import (
+    AdmissionRepository,
     BedCount,
     BedLedger,
     HospitalRepository,
@@ -283,3 +287,66 @@ def _set_capacity(beds: Collection[Document], key: BedKey, capacity: int) -> Und
                 _set_capacity(beds, key, previous)
 
             return undo
+
+
+class MongoAdmissionRepository(Profiles[AdmissionRecord], AdmissionRepository):
+    kind = AdmissionRecord
+    label = "admission"
+    aggregate_type = "admission"
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+
+    def _document(self, value: AdmissionRecord) -> Document:
+        return {
+            "_id": value.id.value,
+            "hospital_id": value.hospital_id.value,
+            "patient_id": value.patient_id.value,
+            "record": admission_record(value),
+            "version": value.version,
+        }
+
+    def _current(self, key: str) -> AdmissionRecord | None:
+        change = self.pending.get(key)
+        if change is not None:
+            return _admission(self._document(change.value))
+        document = self._read(key)
+        return None if document is None else _admission(document)
+
+    @translated
+    def _add(self, admission: AdmissionRecord) -> None:
+        self._stage_add(admission)
+
+    @translated
+    def _get(self, admission_id: AdmissionId) -> AdmissionRecord:
+        return self._find(admission_id.value)
+
+    @translated
+    def _update(self, admission: AdmissionRecord) -> None:
+        self._stage_update(admission)
+
+    @translated
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[AdmissionRecord]:
+        return self._where("hospital_id", hospital_id.value)
+
+    @translated
+    def _of_patient(self, patient_id: PatientId) -> Sequence[AdmissionRecord]:
+        return self._where("patient_id", patient_id.value)
+
+    def _where(self, field: str, value: str) -> list[AdmissionRecord]:
+        found = {d["_id"]: _admission(d) for d in self._collection.find({field: value})}
+        for key, change in self.pending.items():
+            document = self._document(change.value)
+            if document[field] == value:
+                found[key] = _admission(document)
+        return sorted(found.values(), key=lambda a: (a.admitted_at, a.id.value))
+
+
+def _admission(document: Document) -> AdmissionRecord:
+    return admission_from(
+        document["_id"],
+        document["hospital_id"],
+        document["patient_id"],
+        document["version"],
+        document["record"],
+    )

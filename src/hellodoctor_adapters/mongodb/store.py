@@ -72,9 +72,13 @@ COLLECTIONS = (
     "hospitals",
     "ward_beds",
     "transfers",
+    "admissions",
     "schemes",
     "policies",
     "insurance_claims",
+    "reviews",
+    "doctor_ratings",
+    "rating_journal",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -89,9 +93,11 @@ AGGREGATE_COLLECTIONS = {
     "document": "documents",
     "hospital": "hospitals",
     "transfer": "transfers",
+    "admission": "admissions",
     "scheme": "schemes",
     "policy": "policies",
     "claim": "insurance_claims",
+    "review": "reviews",
 }
 
 
@@ -265,6 +271,8 @@ class MongoStore:
         )
         for side in ("from_hospital_id", "to_hospital_id"):
             self.collection("transfers").create_index(side, name=f"transfers_by_{side}")
+        for owner in ("hospital_id", "patient_id"):
+            self.collection("admissions").create_index(owner, name=f"admissions_by_{owner}")
         # One claim per appointment (hospitals' claims for a stay have none: sparse).
         insurance_claims = self.collection("insurance_claims")
         insurance_claims.create_index(
@@ -273,6 +281,14 @@ class MongoStore:
         for key in ("policy_id", "scheme_id"):
             insurance_claims.create_index(key, name=f"claims_by_{key}")
         self.collection("policies").create_index("patient_id", name="policies_by_patient")
+        # One review per visit, whatever the race; a doctor's page of reviews, newest first.
+        reviews = self.collection("reviews")
+        reviews.create_index("appointment_id", unique=True, name="review_appointment_id_unique")
+        reviews.create_index(
+            [("doctor_id", ASCENDING), ("written_us", DESCENDING), ("_id", DESCENDING)],
+            name="reviews_by_doctor",
+        )
+        self.collection("rating_journal").create_index("at", name="rating_journal_by_time")
         # A ledger reference is applied once in ANY wallet: a unique multikey index (within
         # one wallet document the conditional write's $nin decides).
         self.collection("wallets").create_index(

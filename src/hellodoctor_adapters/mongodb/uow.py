@@ -42,10 +42,12 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from hellodoctor_adapters.mongodb.analytics import MongoAppointmentStatistics
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
 from hellodoctor_adapters.mongodb.hospitals import (
+    MongoAdmissionRepository,
     MongoBedLedger,
     MongoHospitalRepository,
     MongoTransferRepository,
@@ -64,6 +66,11 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoPaymentRepository,
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
+)
+from hellodoctor_adapters.mongodb.reviews import (
+    MongoRatingLedger,
+    MongoRatingRepair,
+    MongoReviewRepository,
 )
 from hellodoctor_adapters.mongodb.scheduling import (
     MongoAppointmentRepository,
@@ -100,9 +107,13 @@ class MongoUnitOfWork(UnitOfWork):
     hospitals: MongoHospitalRepository
     beds: MongoBedLedger
     transfers: MongoTransferRepository
+    admissions: MongoAdmissionRepository
     schemes: MongoSchemeRepository
     policies: MongoPolicyRepository
     claims: MongoClaimRepository
+    reviews: MongoReviewRepository
+    statistics: MongoAppointmentStatistics
+    ratings: MongoRatingLedger
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -129,9 +140,13 @@ class MongoUnitOfWork(UnitOfWork):
         self.hospitals = MongoHospitalRepository(self._store)
         self.beds = MongoBedLedger(self._store)
         self.transfers = MongoTransferRepository(self._store)
+        self.admissions = MongoAdmissionRepository(self._store)
         self.schemes = MongoSchemeRepository(self._store)
         self.policies = MongoPolicyRepository(self._store)
         self.claims = MongoClaimRepository(self._store)
+        self.reviews = MongoReviewRepository(self._store)
+        self.statistics = MongoAppointmentStatistics(self._store)
+        self.ratings = MongoRatingLedger(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -153,9 +168,13 @@ class MongoUnitOfWork(UnitOfWork):
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
             self.transfers.flush(undo, outbox)
+            self.admissions.flush(undo, outbox)
             self.schemes.flush(undo, outbox)
             self.policies.flush(undo, outbox)
             self.claims.flush(undo, outbox)
+            # The rating's journal first, so a review never lands unaccounted (reviews.py).
+            self.ratings.flush_journal(undo)
+            self.reviews.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -185,6 +204,7 @@ class MongoUnitOfWork(UnitOfWork):
             raise
         try:
             self.appointments.settle()
+            self.ratings.settle()
             outbox.relay(self._store)
         except (PyMongoError, BSONError):
             # Committed already; leftovers are orphans the claim protocol and relay_outbox
@@ -209,6 +229,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.documents,
                 self.hospitals,
                 self.transfers,
+                self.admissions,
                 self.schemes,
                 self.policies,
                 self.claims,
@@ -329,6 +350,7 @@ class MongoUnitOfWorkFactory:
             "wallet writes repaired": self.store.repair_wallets(),
             "claims swept": self.store.sweep_claims(limit),
             "events relayed": self.store.relay_outbox(limit),
+            "ratings repaired": MongoRatingRepair(self.store).repair(limit),
         }
 
     def close(self) -> None:

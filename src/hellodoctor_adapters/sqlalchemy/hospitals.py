@@ -19,6 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from hellodoctor_adapters.hospital_records import (
+    admission_from,
+    admission_record,
     hospital_from,
     profile_record,
     transfer_from,
@@ -26,12 +28,14 @@ from hellodoctor_adapters.hospital_records import (
 )
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
-from hellodoctor_adapters.sqlalchemy.schema import hospitals, transfers, ward_beds
+from hellodoctor_adapters.sqlalchemy.schema import admissions, hospitals, transfers, ward_beds
 from hellodoctor_domain.errors import NoBedAvailable, NotFound
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.transfers import Transfer
-from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.model.values import AdmissionId, HospitalId, PatientId, TransferId
 from hellodoctor_domain.ports.hospitals import (
+    AdmissionRepository,
     BedCount,
     BedLedger,
     HospitalRepository,
@@ -203,3 +207,60 @@ class SqlTransferRepository(TransferRepository):
         )
         with translated_errors():
             return [_transfer(row) for row in self._connection.execute(query).mappings()]
+
+
+class SqlAdmissionRepository(AdmissionRepository):
+    def __init__(self, connection: Connection) -> None:
+        super().__init__()
+        self._connection = connection
+
+    def _add(self, admission: AdmissionRecord) -> None:
+        with translated_errors():
+            self._connection.execute(
+                sa.insert(admissions).values(
+                    id=admission.id.value,
+                    hospital_id=admission.hospital_id.value,
+                    patient_id=admission.patient_id.value,
+                    admitted_at=admission.admitted_at,
+                    record=admission_record(admission),
+                    version=1,
+                )
+            )
+
+    def _get(self, admission_id: AdmissionId) -> AdmissionRecord:
+        query = sa.select(admissions).where(admissions.c.id == admission_id.value)
+        row = first_row(self._connection, query)
+        if row is None:
+            raise NotFound(f"no admission {admission_id}")
+        return _admission(row)
+
+    def _update(self, admission: AdmissionRecord) -> None:
+        compare_and_set(
+            self._connection,
+            admissions,
+            admissions.c.id == admission.id.value,
+            admission.version,
+            {"record": admission_record(admission)},
+            f"admission {admission.id}",
+        )
+
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[AdmissionRecord]:
+        return self._where(admissions.c.hospital_id == hospital_id.value)
+
+    def _of_patient(self, patient_id: PatientId) -> Sequence[AdmissionRecord]:
+        return self._where(admissions.c.patient_id == patient_id.value)
+
+    def _where(self, condition: sa.ColumnElement[bool]) -> list[AdmissionRecord]:
+        query = (
+            sa.select(admissions)
+            .where(condition)
+            .order_by(admissions.c.admitted_at, admissions.c.id)
+        )
+        with translated_errors():
+            return [_admission(row) for row in self._connection.execute(query).mappings()]
+
+
+def _admission(row: RowMapping) -> AdmissionRecord:
+    return admission_from(
+        row["id"], row["hospital_id"], row["patient_id"], row["version"], row["record"]
+    )

@@ -108,7 +108,7 @@ patients = sa.Table(
     sa.Column("emergency_contacts", json_type(), nullable=False),
     sa.Column("allergies", json_type(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("language", sa.String(35)),  # 0009_clinic_day
+    sa.Column("language", sa.String(35)),  # 0011_clinic_day
     sa.Column("time_zone", sa.String(64)),
 )
 
@@ -162,7 +162,9 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
-    # The clinic's day (0009_clinic_day): arrival, called in, seen.
+    # Where the visit happens (migration 0009): the hospital of the doctor's window, or NULL.
+    sa.Column("hospital_id", sa.String(64)),
+    # The clinic's day (0011_clinic_day): arrival, called in, seen.
     sa.Column("arrived_at", UtcDateTime),
     sa.Column("consultation_started_at", UtcDateTime),
     sa.Column("completed_at", UtcDateTime),
@@ -483,6 +485,30 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# Patients' stays (migration 0009): the record whole as JSON, beside it what the lists need.
+admissions = sa.Table(
+    "admissions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "hospital_id",
+        sa.String(64),
+        sa.ForeignKey("hospitals.id", name="fk_admissions_hospital"),
+        nullable=False,
+    ),
+    sa.Column(
+        "patient_id",
+        sa.String(64),
+        sa.ForeignKey("patients.id", name="fk_admissions_patient"),
+        nullable=False,
+    ),
+    sa.Column("admitted_at", UtcDateTime, nullable=False),
+    sa.Column("record", json_type(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_admissions_hospital", "hospital_id", "admitted_at"),
+    sa.Index("ix_admissions_patient", "patient_id", "admitted_at"),
+)
+
 # Insurance: each aggregate is read and written whole as a JSON record (``insurance_records``);
 # beside it what a constraint or query needs.
 schemes = sa.Table(
@@ -537,8 +563,51 @@ claims = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# One review per visit: uq_reviews_appointment_id decides racing reviews.
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "appointment_id",
+        sa.String(64),
+        sa.ForeignKey("appointments.id", name="fk_reviews_appointment"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_reviews_doctor"),
+        nullable=False,
+    ),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("rating", sa.SmallInteger, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("written_at", UtcDateTime, nullable=False),
+    sa.Column("visible", sa.Boolean, nullable=False),
+    sa.Column("record", json_type(), nullable=False),  # the reply and the hiding
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# Each doctor's visible reviews: changed only by adding to the columns in one statement.
+doctor_ratings = sa.Table(
+    "doctor_ratings",
+    metadata,
+    sa.Column(
+        "doctor_id",
+        sa.String(64),
+        sa.ForeignKey("doctors.id", name="fk_doctor_ratings_doctor"),
+        primary_key=True,
+    ),
+    sa.Column("review_count", sa.Integer, nullable=False),
+    sa.Column("rating_total", sa.Integer, nullable=False),
+)
+
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    doctor_ratings,
+    reviews,
     room_attendance,
     room_tickets,
     documents,
@@ -546,6 +615,7 @@ ALL_TABLES = (
     claims,
     policies,
     schemes,
+    admissions,
     transfers,
     ward_beds,
     hospitals,

@@ -16,11 +16,13 @@ from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.outbox import OutboxMessage
+from hellodoctor_adapters.sqlalchemy.analytics import SqlAppointmentStatistics
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.hospitals import (
+    SqlAdmissionRepository,
     SqlBedLedger,
     SqlHospitalRepository,
     SqlTransferRepository,
@@ -41,6 +43,7 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.reviews import SqlRatingLedger, SqlReviewRepository
 from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlAppointmentRepository,
     SqlAvailabilityRepository,
@@ -86,9 +89,13 @@ class SqlUnitOfWork(UnitOfWork):
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
         self.transfers = SqlTransferRepository(self._connection)
+        self.admissions = SqlAdmissionRepository(self._connection)
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection)
+        self.reviews = SqlReviewRepository(self._connection)
+        self.statistics = SqlAppointmentStatistics(self._connection)
+        self.ratings = SqlRatingLedger(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

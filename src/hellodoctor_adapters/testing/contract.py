@@ -22,6 +22,7 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
+from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract
 from hellodoctor_adapters.testing.contract_clinic_day import ClinicDayStorageContract
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
@@ -31,9 +32,17 @@ from hellodoctor_adapters.testing.contract_hospitals import (
     HospitalStorageContract,
     TransferStorageContract,
 )
-from hellodoctor_adapters.testing.contract_insurance import InsuranceStorageContract
+from hellodoctor_adapters.testing.contract_insurance import (
+    ClaimAttachmentsContract,
+    InsuranceStorageContract,
+)
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
+from hellodoctor_adapters.testing.contract_reviews import ReviewStorageContract
+from hellodoctor_adapters.testing.contract_sites import (
+    AdmissionRecordsContract,
+    HospitalSitesContract,
+)
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -92,6 +101,11 @@ class UnitOfWorkContract(
     TransferStorageContract,
     InsuranceStorageContract,
     AffiliationContract,
+    ReviewStorageContract,
+    AnalyticsContract,
+    HospitalSitesContract,
+    ClaimAttachmentsContract,
+    AdmissionRecordsContract,
     ClinicDayStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""

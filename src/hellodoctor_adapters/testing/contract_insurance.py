@@ -14,10 +14,18 @@ from datetime import date
 import pytest
 
 from hellodoctor_adapters.memory.services import ManualClock, SequentialIds
+from hellodoctor_adapters.testing.contract_documents import document
 from hellodoctor_adapters.testing.contract_hospitals import ADMIN, staff
 from hellodoctor_adapters.testing.fixtures import MONDAY, appointment, seed, state_of
-from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, InvalidValue, NotFound
+from hellodoctor_domain.errors import (
+    AlreadyExists,
+    ConcurrencyError,
+    IllegalStateChange,
+    InvalidValue,
+    NotFound,
+)
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.documents import DocumentId, Owner
 from hellodoctor_domain.model.insurance import (
     Claim,
     ClaimItem,
@@ -202,3 +210,46 @@ class InsuranceStorageContract:
         after = insurance.eligibility(PATIENT, AppointmentId("a2"), POL1)
         assert after.remaining_limit == Money(3600, EUR)
         assert (after.insurer_pays, after.copay) == (Money(3600, EUR), Money(4400, EUR))
+
+
+class ClaimAttachmentsContract:
+    """A claim carries documents of its patient, stored with it; its scheme's insurer sees
+    them, anyone else is told the claim does not exist."""
+
+    def test_attachments_are_the_patients_documents_stored_with_the_claim(
+        self, insurance: Insurance, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        reviewer = staff(uow_factory, "ins1", Role.INSURER)
+        outsider = staff(uow_factory, "ins2", Role.INSURER)
+        insurance.appoint_insurer(ADMIN, S1, reviewer.user_id)
+        with uow_factory() as uow:
+            uow.documents.add(document("doc-1"))
+            uow.documents.add(document("doc-2"))
+            uow.documents.add(document("doc-other", Owner.patient(PatientId("p2"))))
+            uow.commit()
+        claim = insurance.claim_appointment(PATIENT, POL1, AppointmentId("a1"), items(5000))
+        insurance.attach(PATIENT, claim.id, DocumentId("doc-1"))
+        insurance.attach(PATIENT, claim.id, DocumentId("doc-1"))  # again: nothing changes
+        attached = insurance.attach(ADMIN, claim.id, DocumentId("doc-2"))
+        assert attached.attachments == (DocumentId("doc-1"), DocumentId("doc-2"))
+        for refused in (
+            lambda: insurance.attach(PATIENT, claim.id, DocumentId("doc-other")),
+            lambda: insurance.attach(PATIENT, claim.id, DocumentId("doc-none")),
+            lambda: insurance.attach(
+                Actor.patient(PatientId("p2")), claim.id, DocumentId("doc-other")
+            ),
+            lambda: insurance.attach(reviewer, claim.id, DocumentId("doc-1")),
+            lambda: insurance.attachments(outsider, claim.id),
+            lambda: insurance.attachments(Actor.patient(PatientId("p2")), claim.id),
+        ):
+            with pytest.raises(NotFound):
+                refused()
+        with uow_factory() as uow:
+            read = uow.claims.get(claim.id)
+        assert state_of(read) == state_of(attached)
+        seen = insurance.attachments(reviewer, claim.id)
+        assert [d.id.value for d in seen] == ["doc-1", "doc-2"]
+        insurance.review(reviewer, claim.id)
+        insurance.adjudicate(reviewer, claim.id, [Decision(Money(5000, EUR))])
+        with pytest.raises(IllegalStateChange):  # decided: nothing more is sent
+            insurance.attach(PATIENT, claim.id, DocumentId("doc-1"))

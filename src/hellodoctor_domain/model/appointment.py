@@ -42,6 +42,7 @@ from hellodoctor_domain.model.values import (
     AppointmentId,
     AppointmentType,
     DoctorId,
+    HospitalId,
     Money,
     PatientId,
     Role,
@@ -109,6 +110,9 @@ class Appointment(Aggregate):
     reason: str = ""
     hold_expires_at: datetime | None = field(default=None, converter=_optional_utc)
     cancellation: Cancellation | None = None
+    # Where the visit happens: the hospital of the doctor's window it falls in (never the
+    # client's say); ``None`` for a window naming none, and for telemedicine.
+    hospital_id: HospitalId | None = None
     # Storage's optimistic-concurrency token: the version this object was read at.
     version: int = 0
     # The clinic's day (issue 17): when the patient arrived, was called in, was seen.
@@ -139,6 +143,7 @@ class Appointment(Aggregate):
         appointment_type: AppointmentType = AppointmentType.IN_PERSON,
         visit_kind: VisitKind = VisitKind.REGULAR,
         reason: str = "",
+        hospital_id: HospitalId | None = None,
     ) -> Appointment:
         """A new appointment: held for ``hold_for`` when there is a fee to pay, else booked."""
         now = utc(now)
@@ -156,6 +161,7 @@ class Appointment(Aggregate):
             visit_kind=visit_kind,
             reason=reason,
             hold_expires_at=now + hold_for if held else None,
+            hospital_id=hospital_id,
         )
         if held:
             assert appointment.hold_expires_at is not None

@@ -35,7 +35,15 @@ from hellodoctor_domain.errors import (
     TooShortNotice,
 )
 from hellodoctor_domain.model.events import Aggregate
-from hellodoctor_domain.model.values import DoctorId, TimeRange, merged, time_zone, utc
+from hellodoctor_domain.model.values import (
+    AppointmentType,
+    DoctorId,
+    HospitalId,
+    TimeRange,
+    merged,
+    time_zone,
+    utc,
+)
 
 MIDNIGHT = time(0)
 
@@ -104,11 +112,14 @@ def _windows(values: Iterable[LocalWindow]) -> tuple[LocalWindow, ...]:
 
 @define(frozen=True)
 class WorkingDay:
-    """Regular hours on one weekday, with breaks taken out of them."""
+    """Regular hours on one weekday, with breaks taken out of them, at one hospital (or at
+    none named: a private practice, telemedicine). A doctor at two hospitals on one weekday
+    has two working days for it, one per hospital."""
 
     weekday: Weekday = field(converter=Weekday)
     hours: tuple[LocalWindow, ...] = field(converter=_windows)
     breaks: tuple[LocalWindow, ...] = field(default=(), converter=_windows)
+    hospital_id: HospitalId | None = None
 
 
 @define(frozen=True)
@@ -134,6 +145,7 @@ class ExtraHours:
 
     day: date
     window: LocalWindow
+    hospital_id: HospitalId | None = None
 
 
 def _positive(_instance: object, attribute: object, value: timedelta) -> None:
@@ -198,27 +210,63 @@ class Availability(Aggregate):
             raise InvalidValue("the booking horizon must lie beyond the minimum notice")
         if self.max_slots_per_visit < 1:
             raise InvalidValue("a visit is at least one slot long")
+        _refuse_two_places_at_once(self.weekly, self.extra_hours)
+
+    @property
+    def hospitals(self) -> frozenset[HospitalId]:
+        """Every hospital a window names."""
+        sites = (*(d.hospital_id for d in self.weekly), *(e.hospital_id for e in self.extra_hours))
+        return frozenset(site for site in sites if site is not None)
 
     # -- working time --------------------------------------------------------------------
 
     def working_segments(self, day: date) -> tuple[TimeRange, ...]:
         """The bookable stretches of one local date, in UTC, sorted and non-overlapping."""
-        segments: list[TimeRange] = []
+        return tuple(segment for _site, segment in self.sites(day))
+
+    def sites(self, day: date) -> tuple[tuple[HospitalId | None, TimeRange], ...]:
+        """The bookable stretches of one local date, in UTC, each with the hospital it is at,
+        sorted. Stretches at one place are merged; those at two places never are (and never
+        overlap: the constructor refuses that)."""
+        by_site: dict[HospitalId | None, list[TimeRange]] = {}
         for working_day in self.weekly:
             if working_day.weekday != day.weekday():
                 continue
             breaks = _on(working_day.breaks, day, self.time_zone)
-            for hours in _on(working_day.hours, day, self.time_zone):
-                segments.extend(_subtract(hours, breaks))
-        extra = [hours.window for hours in self.extra_hours if hours.day == day]
-        segments.extend(_on(extra, day, self.time_zone))
-        segments = merged(segments)
+            hours = _subtract_all(_on(working_day.hours, day, self.time_zone), breaks)
+            by_site.setdefault(working_day.hospital_id, []).extend(hours)
+        for extra in self.extra_hours:
+            if extra.day == day:
+                by_site.setdefault(extra.hospital_id, []).extend(
+                    _on([extra.window], day, self.time_zone)
+                )
+        off_windows: list[TimeRange] = []
         for off in self.time_off:
             if off.covers(day):
                 if off.window is None:
                     return ()
-                segments = _subtract_all(segments, _on([off.window], day, self.time_zone))
-        return tuple(segments)
+                off_windows.extend(_on([off.window], day, self.time_zone))
+        found = [
+            (site, segment)
+            for site, segments in by_site.items()
+            for segment in _subtract_all(merged(segments), off_windows)
+        ]
+        return tuple(sorted(found, key=lambda pair: (pair[1].start, pair[1].end)))
+
+    def hospital_at(self, visit: TimeRange) -> HospitalId | None:
+        """The hospital of the working stretch ``visit`` lies in (``None``: none is named, or
+        the visit lies in no stretch)."""
+        for day in self.local_days(visit):
+            for site, segment in self.sites(day):
+                if segment.contains(visit):
+                    return site
+        return None
+
+    def site_of(self, visit: TimeRange, appointment_type: AppointmentType) -> HospitalId | None:
+        """Where a visit happens: the hospital of its window; none for telemedicine."""
+        if appointment_type is AppointmentType.TELEMEDICINE:
+            return None
+        return self.hospital_at(visit)
 
     def local_days(self, period: TimeRange) -> Iterator[date]:
         """Every local date in the doctor's zone that ``period`` touches (plus one each side,
@@ -300,3 +348,64 @@ def _subtract(base: TimeRange, holes: Iterable[TimeRange]) -> list[TimeRange]:
 
 def _subtract_all(bases: Iterable[TimeRange], holes: list[TimeRange]) -> list[TimeRange]:
     return [part for base in bases for part in _subtract(base, holes)]
+
+
+# -- one place at a time ---------------------------------------------------------------------
+
+_DAY_MINUTES = 24 * 60
+
+
+def _minutes(window: LocalWindow) -> tuple[int, int]:
+    """``window`` as minutes since midnight, ``[start, end)``; an end of 00:00 is 24:00."""
+    start = window.start.hour * 60 + window.start.minute
+    end = window.end.hour * 60 + window.end.minute
+    return start, _DAY_MINUTES if window.end == MIDNIGHT else end
+
+
+def _without(
+    spans: list[tuple[int, int]], holes: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    for hole_start, hole_end in holes:
+        spans = [
+            piece
+            for start, end in spans
+            for piece in ((start, min(end, hole_start)), (max(start, hole_end), end))
+            if piece[0] < piece[1]
+        ]
+    return spans
+
+
+def _refuse_two_places_at_once(
+    weekly: Iterable[WorkingDay], extra_hours: Iterable[ExtraHours]
+) -> None:
+    """A doctor is at one place at a time: windows (breaks taken out) of one weekday, or of
+    one date's extra hours and that weekday's, may not overlap when they name different
+    hospitals (or one names a hospital and the other none). Wall-clock minutes are compared:
+    a day's wall clock maps to its instants in order, so windows apart on the wall are apart
+    in time."""
+    Placed = list[tuple[HospitalId | None, tuple[int, int]]]
+    by_weekday: dict[int, Placed] = {}
+    for working_day in weekly:
+        breaks = [_minutes(b) for b in working_day.breaks]
+        hours = _without([_minutes(h) for h in working_day.hours], breaks)
+        by_weekday.setdefault(working_day.weekday, []).extend(
+            (working_day.hospital_id, span) for span in hours
+        )
+    by_date: dict[date, Placed] = {}
+    for extra in extra_hours:
+        by_date.setdefault(extra.day, []).append((extra.hospital_id, _minutes(extra.window)))
+    checks: list[tuple[str, Placed]] = [
+        (Weekday(weekday).name.lower(), placed) for weekday, placed in by_weekday.items()
+    ]
+    checks.extend(
+        (day.isoformat(), [*by_weekday.get(day.weekday(), []), *placed])
+        for day, placed in by_date.items()
+    )
+    for when, placed in checks:
+        for index, (site, (start, end)) in enumerate(placed):
+            for other_site, (other_start, other_end) in placed[index + 1 :]:
+                if site != other_site and start < other_end and other_start < end:
+                    where = ", ".join(str(s) if s else "no hospital" for s in (site, other_site))
+                    raise InvalidValue(
+                        f"a doctor is at one place at a time: {when}'s windows at {where} overlap"
+                    )

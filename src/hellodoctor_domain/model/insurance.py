@@ -21,7 +21,8 @@ from typing import ClassVar
 
 from attrs import define, field
 
-from hellodoctor_domain.errors import IllegalStateChange, InvalidValue
+from hellodoctor_domain.errors import IllegalStateChange, InvalidValue, NotFound
+from hellodoctor_domain.model.documents import Document, DocumentId, Owner
 from hellodoctor_domain.model.events import Aggregate, DomainEvent
 from hellodoctor_domain.model.values import (
     Actor,
@@ -194,6 +195,16 @@ class ClaimMoved(ClaimEvent):
     approved: Money
 
 
+@define(frozen=True, kw_only=True)
+class ClaimDocumentAttached(ClaimEvent):
+    document_id: DocumentId
+    by: UserId
+
+
+# More than any real claim sends: reports, bills, prescriptions.
+MAX_ATTACHMENTS = 50
+
+
 @define(eq=False)
 class Claim(Aggregate):
     id: ClaimId
@@ -207,6 +218,8 @@ class Claim(Aggregate):
     status: ClaimStatus = ClaimStatus.SUBMITTED
     reason: str = ""  # why it was rejected
     paid_at: datetime | None = None
+    # Documents of the claim's patient sent with it (reports, bills), by id.
+    attachments: tuple[DocumentId, ...] = ()
     version: int = 0
 
     def __attrs_post_init__(self) -> None:
@@ -241,6 +254,30 @@ class Claim(Aggregate):
     def approved_total(self) -> Money:
         """The sum of the items' approved amounts (zero before adjudication)."""
         return _sum((item.approved for item in self.items if item.approved), self.currency)
+
+    def attach(self, document: Document, *, by: UserId, at: datetime) -> bool:
+        """Send ``document`` with the claim until it is decided; only the claim's patient's
+        documents (another's is ``NotFound``: nobody learns it exists). ``False`` when it was
+        already attached."""
+        if document.owner != Owner.patient(self.patient_id):
+            raise NotFound(f"no document {document.id}")
+        if self.status not in (ClaimStatus.SUBMITTED, ClaimStatus.UNDER_REVIEW):
+            raise IllegalStateChange(f"claim {self.id}", self.status, "given attachments")
+        if document.id in self.attachments:
+            return False
+        if len(self.attachments) >= MAX_ATTACHMENTS:
+            raise InvalidValue(f"a claim carries at most {MAX_ATTACHMENTS} attachments")
+        self.attachments = (*self.attachments, document.id)
+        self.record(
+            ClaimDocumentAttached(
+                occurred_at=at,
+                claim_id=self.id,
+                scheme_id=self.scheme_id,
+                document_id=document.id,
+                by=by,
+            )
+        )
+        return True
 
     def review(self, *, by: UserId, at: datetime) -> None:
         self._move(ClaimStatus.UNDER_REVIEW, (ClaimStatus.SUBMITTED,), by, at, "under review")
@@ -305,6 +342,7 @@ def _sum(amounts: Iterable[Money], currency: str) -> Money:
 
 __all__ = [
     "Claim",
+    "ClaimDocumentAttached",
     "ClaimEvent",
     "ClaimItem",
     "ClaimMoved",

@@ -55,12 +55,20 @@ class SchemeId(_Identifier):
     """Identity of an insurance scheme."""
 
 
+class AdmissionId(_Identifier):
+    """Identity of a patient's stay in a hospital bed."""
+
+
 class PolicyId(_Identifier):
     """Identity of a patient's insurance policy."""
 
 
 class ClaimId(_Identifier):
     """Identity of an insurance claim."""
+
+
+class ReviewId(_Identifier):
+    """Identity of a patient's review of a visit."""
 
 
 def utc(moment: datetime) -> datetime:
@@ -320,6 +328,7 @@ class Actor:
 __all__ = [
     "MINOR_UNIT_EXPONENTS",
     "Actor",
+    "AdmissionId",
     "AppointmentId",
     "AppointmentType",
     "ClaimId",
@@ -329,6 +338,7 @@ __all__ = [
     "Money",
     "PatientId",
     "PolicyId",
+    "ReviewId",
     "Role",
     "SchemeId",
     "TimeRange",

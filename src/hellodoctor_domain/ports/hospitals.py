@@ -1,4 +1,5 @@
-"""The storage port of hospitals: the hospital repository, the bed ledger and transfers."""
+"""The storage port of hospitals: the hospital repository, the bed ledger, transfers and
+patients' admissions."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Sequence
 
 from attrs import define
 
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.transfers import Transfer
-from hellodoctor_domain.model.values import HospitalId, TransferId
+from hellodoctor_domain.model.values import AdmissionId, HospitalId, PatientId, TransferId
 from hellodoctor_domain.ports.repository import EntityRepository
 
 
@@ -74,3 +76,21 @@ class TransferRepository(EntityRepository[Transfer, TransferId]):
 
     @abc.abstractmethod
     def _of_hospital(self, hospital_id: HospitalId) -> Sequence[Transfer]: ...
+
+
+class AdmissionRepository(EntityRepository[AdmissionRecord, AdmissionId]):
+    """Patients' stays by id, and those of one hospital or one patient."""
+
+    def of_hospital(self, hospital_id: HospitalId) -> list[AdmissionRecord]:
+        """The hospital's admissions, oldest first."""
+        return self._all_seen(self._of_hospital(hospital_id))
+
+    def of_patient(self, patient_id: PatientId) -> list[AdmissionRecord]:
+        """The patient's admissions in every hospital, oldest first."""
+        return self._all_seen(self._of_patient(patient_id))
+
+    @abc.abstractmethod
+    def _of_hospital(self, hospital_id: HospitalId) -> Sequence[AdmissionRecord]: ...
+
+    @abc.abstractmethod
+    def _of_patient(self, patient_id: PatientId) -> Sequence[AdmissionRecord]: ...

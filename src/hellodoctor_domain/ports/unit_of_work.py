@@ -9,9 +9,11 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.analytics import AppointmentStatistics
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
 from hellodoctor_domain.ports.hospitals import (
+    AdmissionRepository,
     BedLedger,
     HospitalRepository,
     TransferRepository,
@@ -28,6 +30,7 @@ from hellodoctor_domain.ports.payments import (
     WalletLedger,
 )
 from hellodoctor_domain.ports.repository import TrackingRepository
+from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
     AppointmentRepository,
     AvailabilityRepository,
@@ -77,6 +80,10 @@ class UnitOfWork(abc.ABC):
     schemes: SchemeRepository
     policies: PolicyRepository
     claims: ClaimRepository
+    reviews: ReviewRepository
+    statistics: AppointmentStatistics
+    ratings: RatingLedger
+    admissions: AdmissionRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -5,9 +5,13 @@ exist (``NotFound``), as for any record they have no right to know about."""
 
 from __future__ import annotations
 
+import uuid
+
 from attrs import define
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
+from hellodoctor_domain.model.admissions import AdmissionRecord
+from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.hospitals import (
     BedType,
     Hospital,
@@ -16,6 +20,7 @@ from hellodoctor_domain.model.hospitals import (
 )
 from hellodoctor_domain.model.values import (
     Actor,
+    AdmissionId,
     DoctorId,
     HospitalId,
     PatientId,
@@ -23,7 +28,7 @@ from hellodoctor_domain.model.values import (
     UserId,
 )
 from hellodoctor_domain.ports.hospitals import BedCount
-from hellodoctor_domain.ports.runtime import Clock
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
@@ -38,9 +43,12 @@ class Admission:
 
 
 class Hospitals:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._ids = ids
 
     def register(self, actor: Actor, hospital: Hospital) -> Hospital:
         """A platform admin registers a hospital; every ward's beds start free."""
@@ -116,13 +124,24 @@ class Hospitals:
             uow.hospitals.get(hospital_id)  # NotFound for an unknown hospital
             return uow.beds.counts(hospital_id)
 
-    def admit(self, actor: Actor, admission: Admission) -> None:
-        """Occupy a free bed (``NoBedAvailable`` when none is)."""
+    def admit(self, actor: Actor, admission: Admission) -> AdmissionRecord:
+        """Occupy a free bed (``NoBedAvailable`` when none is) and record the stay."""
+        now = self._clock.now()
+        record = AdmissionRecord(
+            AdmissionId(f"adm-{self._ids.new_id() if self._ids else uuid.uuid4().hex}"),
+            admission.hospital_id,
+            admission.patient_id,
+            admission.ward_code,
+            admission.bed_type,
+            now,
+            actor.user_id,
+        )
         with self._uow() as uow:
             hospital = managed_hospital(uow, actor, admission.hospital_id)
             hospital.ward(admission.ward_code)
             uow.patients.get(admission.patient_id)
             uow.beds.occupy(admission.hospital_id, admission.ward_code, admission.bed_type)
+            uow.admissions.add(record)
             hospital.record(
                 PatientAdmitted(
                     occurred_at=self._clock.now(),
@@ -133,12 +152,25 @@ class Hospitals:
                 )
             )
             uow.commit()
+        return record
 
     def discharge(self, actor: Actor, admission: Admission) -> None:
-        """Free the bed (``NoBedAvailable`` when none of that kind is occupied)."""
+        """Free the bed (``NoBedAvailable`` when none of that kind is occupied) and close the
+        patient's open stay in that ward and bed type (the earliest, if several). A stay
+        closed concurrently fails its compare-and-set (``ConcurrencyError``), and the bed
+        count with it."""
         with self._uow() as uow:
             hospital = managed_hospital(uow, actor, admission.hospital_id)
             hospital.ward(admission.ward_code)
+            stays = [
+                a
+                for a in uow.admissions.of_patient(admission.patient_id)
+                if a.hospital_id == admission.hospital_id
+                and a.occupies(admission.ward_code, admission.bed_type)
+            ]
+            if stays:
+                stays[0].discharge(by=actor.user_id, at=self._clock.now())
+                uow.admissions.update(stays[0])
             uow.beds.release(admission.hospital_id, admission.ward_code, admission.bed_type)
             hospital.record(
                 PatientDischarged(
@@ -151,6 +183,19 @@ class Hospitals:
             )
             uow.commit()
 
+    def admissions(self, actor: Actor, hospital_id: HospitalId) -> list[AdmissionRecord]:
+        """The hospital's stays, for its administrators (``NotFound`` for anyone else)."""
+        with self._uow() as uow:
+            managed_hospital(uow, actor, hospital_id)
+            return uow.admissions.of_hospital(hospital_id)
+
+    def admissions_of(self, actor: Actor, patient_id: PatientId) -> list[AdmissionRecord]:
+        """A patient's stays in every hospital, for the patient and admins."""
+        if actor.role is not Role.ADMIN and actor.patient_id != patient_id:
+            raise NotFound(f"no patient {patient_id}")
+        with self._uow() as uow:
+            return uow.admissions.of_patient(patient_id)
+
 
 def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> Hospital:
     """The hospital, if ``actor`` manages it; ``NotFound`` (not "forbidden") otherwise."""
@@ -158,3 +203,19 @@ def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> 
     if not hospital.administered_by(actor):
         raise NotFound(f"no hospital {hospital_id}")
     return hospital
+
+
+def require_affiliated(uow: UnitOfWork, availability: Availability) -> None:
+    """Every hospital a doctor's windows name must list the doctor (``InvalidValue``
+    otherwise, also for an unknown hospital: the doctor is not affiliated with it either)."""
+    for hospital_id in sorted(availability.hospitals, key=str):
+        try:
+            hospital = uow.hospitals.get(hospital_id)
+        except NotFound:
+            hospital = None
+        if hospital is None or availability.doctor_id not in {
+            a.doctor_id for a in hospital.doctors
+        }:
+            raise InvalidValue(
+                f"doctor {availability.doctor_id} is not affiliated with hospital {hospital_id}"
+            )

@@ -48,6 +48,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher, TotpVerifier
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.retry import retrying
+from hellodoctor_domain.use_cases.staff import StaffPlace
 
 T = TypeVar("T")
 
@@ -431,19 +432,45 @@ class Identity:
         )
         return doctor
 
-    def create_admin(self, email: EmailAddress, password: str) -> Account:
-        """The first admin, from the command line (no e-mail round trip)."""
+    def invite_staff(self, actor: Actor, email: EmailAddress, place: StaffPlace) -> Account:
+        """An admin makes a hospital administrator's or an insurer's account, appointed where
+        it works in the same unit of work; the link to set a password is e-mailed."""
+        if actor.role is not Role.ADMIN:
+            raise AccessDenied("only an admin may add staff accounts")
+        now = self._clock.now()
+        account = Account(UserId(self._ids.new_id()), email, place.role, AccountStatus.PENDING, now)
+        with self._uow() as uow:
+            uow.accounts.add(account)
+            place.apply(uow, account.id, now)
+            token = self._issue(uow, account, SecretPurpose.SET_PASSWORD, now)
+            uow.commit()
+        self._notify(
+            email,
+            "Your HelloDoctor account",
+            f"Set your password within {self.settings.invitation_lifetime.days} days: "
+            f"{self.settings.password_link}?token={token}",
+            "set_password",
+        )
+        return account
+
+    def create_admin(
+        self, email: EmailAddress, password: str, place: StaffPlace | None = None
+    ) -> Account:
+        """An admin (the first one, typically), or with ``place`` a hospital administrator or
+        an insurer appointed there, from the command line (no e-mail round trip)."""
         check_password_strength(password, email)
         account = Account(
             UserId(self._ids.new_id()),
             email,
-            Role.ADMIN,
+            Role.ADMIN if place is None else place.role,
             AccountStatus.ACTIVE,
             self._clock.now(),
             password_hash=self._hasher.hash(password),
         )
         with self._uow() as uow:
             uow.accounts.add(account)
+            if place is not None:
+                place.apply(uow, account.id, account.created_at)
             uow.commit()
         return account
 

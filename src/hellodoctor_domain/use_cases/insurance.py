@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.documents import Document, DocumentId
 from hellodoctor_domain.model.insurance import (
     Claim,
     ClaimItem,
@@ -150,6 +151,35 @@ class Insurance:
             if not _may_see(uow, actor, claim):
                 raise NotFound(f"no claim {claim_id}")
             return claim
+
+    def attach(self, actor: Actor, claim_id: ClaimId, document_id: DocumentId) -> Claim:
+        """The claim's patient (or an admin) sends one of the patient's documents with it;
+        anyone else, or a document not the patient's, is told it does not exist. Attaching
+        one again changes nothing."""
+        with self._uow() as uow:
+            claim = uow.claims.get(claim_id)
+            if not (actor.role is Role.ADMIN or actor.patient_id == claim.patient_id):
+                raise NotFound(f"no claim {claim_id}")
+            document = uow.documents.get(document_id)
+            if claim.attach(document, by=actor.user_id, at=self._clock.now()):
+                uow.claims.update(claim)
+                uow.commit()
+        return claim
+
+    def attachments(self, actor: Actor, claim_id: ClaimId) -> list[Document]:
+        """The documents sent with a claim, for whoever may see the claim (its scheme's
+        insurers included); one deleted since is left out."""
+        with self._uow() as uow:
+            claim = uow.claims.get(claim_id)
+            if not _may_see(uow, actor, claim):
+                raise NotFound(f"no claim {claim_id}")
+            found = []
+            for document_id in claim.attachments:
+                try:
+                    found.append(uow.documents.get(document_id))
+                except NotFound:
+                    continue
+            return found
 
     def claims_of_scheme(self, actor: Actor, scheme_id: SchemeId) -> list[Claim]:
         with self._uow() as uow:

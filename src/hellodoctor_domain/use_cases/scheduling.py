@@ -55,6 +55,7 @@ from hellodoctor_domain.ports.payments import PaymentQuery
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.hospitals import require_affiliated
 from hellodoctor_domain.use_cases.retry import retrying
 from hellodoctor_domain.use_cases.settlement import (
     GatewayFollowUp,
@@ -179,6 +180,7 @@ class Scheduling:
                     f"availability is in {availability.time_zone} but the doctor works in "
                     f"{doctor.time_zone}"
                 )
+            require_affiliated(uow, availability)
             if if_version is None:
                 current = uow.availability.get(availability.doctor_id)
                 if_version = current.version if current else 0
@@ -312,6 +314,7 @@ class Scheduling:
                 appointment_type=request.appointment_type,
                 visit_kind=request.visit_kind,
                 reason=request.reason,
+                hospital_id=availability.site_of(visit, request.appointment_type),
             )
             if clear_lapsed_holds:
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
@@ -395,6 +398,9 @@ class Scheduling:
                 appointment.reschedule(new_time, now)
                 availability.check_bookable(new_time, now)
                 appointment.buffer = availability.buffer
+                appointment.hospital_id = availability.site_of(
+                    new_time, appointment.appointment_type
+                )
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
                 uow.appointments.update(appointment)
                 uow.commit()

@@ -123,6 +123,7 @@ def appointment_json(appointment: Appointment) -> dict[str, Any]:
         "status": appointment.status.value,
         "type": appointment.appointment_type.value,
         "visit_kind": appointment.visit_kind.value,
+        "hospital_id": None if appointment.hospital_id is None else appointment.hospital_id.value,
         "reason": appointment.reason,
         "price": money(appointment.price),
         "hold_expires_at": iso(appointment.hold_expires_at),
@@ -155,6 +156,11 @@ SCHEMAS: dict[str, Any] = {
         status={"enum": wire_values(AppointmentStatus)},
         type={"enum": wire_values(AppointmentType)},
         visit_kind={"enum": wire_values(VisitKind)},
+        hospital_id={
+            "type": ["string", "null"],
+            "description": "The hospital of the doctor's hours the visit falls in; "
+            "none for telemedicine.",
+        },
         reason=STRING,
         price=ref("Money"),
         hold_expires_at={**NULLABLE_DATETIME, "description": "Set while held (fee due)."},

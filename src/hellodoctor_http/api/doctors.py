@@ -23,6 +23,7 @@ from hellodoctor_domain import (
     WorkingDay,
 )
 from hellodoctor_domain.errors import ConcurrencyError, InvalidValue, NotFound
+from hellodoctor_domain.model.reviews import DoctorRating
 from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
 from hellodoctor_domain.ports.scheduling import DoctorQuery
 from hellodoctor_http.api import Resource
@@ -33,6 +34,7 @@ from hellodoctor_http.json_schema import (
     MAX_TEXT,
     check,
     choice,
+    identifier,
     integer,
     items,
     quote,
@@ -85,6 +87,9 @@ class WorkingDayBody:
     weekday: str = choice(Weekday)
     hours: tuple[WindowBody, ...] = items(MAX_WINDOWS)
     breaks: tuple[WindowBody, ...] = items(MAX_WINDOWS, default=())
+    hospital_id: str | None = identifier(
+        default=None, description="The hospital these hours are at (one the doctor works at)."
+    )
 
 
 @request_body
@@ -99,11 +104,15 @@ class TimeOffBody:
 class ExtraHoursBody:
     day: date
     window: WindowBody
+    hospital_id: str | None = identifier(
+        default=None, description="The hospital these hours are at (one the doctor works at)."
+    )
 
 
 @request_body
 class AvailabilityBody:
-    weekly: tuple[WorkingDayBody, ...] = items(7)
+    # One working day per weekday and hospital: two hospitals a day make fourteen.
+    weekly: tuple[WorkingDayBody, ...] = items(14)
     time_zone: str | None = text(
         64, default=None, pattern=ZONE_PATTERN, description="Defaults to the doctor's."
     )
@@ -127,6 +136,7 @@ class AvailabilityBody:
                     _weekday(day.weekday),
                     [window(w) for w in day.hours],
                     breaks=[window(w) for w in day.breaks],
+                    hospital_id=_hospital(day.hospital_id),
                 )
                 for day in self.weekly
             ],
@@ -144,8 +154,15 @@ class AvailabilityBody:
                 )
                 for off in self.time_off
             ],
-            extra_hours=[ExtraHours(extra.day, window(extra.window)) for extra in self.extra_hours],
+            extra_hours=[
+                ExtraHours(extra.day, window(extra.window), _hospital(extra.hospital_id))
+                for extra in self.extra_hours
+            ],
         )
+
+
+def _hospital(value: str | None) -> HospitalId | None:
+    return None if value is None else HospitalId(value)
 
 
 def _weekday(name: str) -> Weekday:
@@ -185,7 +202,9 @@ class DoctorInviteBody:
 # -- answers --------------------------------------------------------------------------------
 
 
-def doctor_json(doctor: Doctor) -> dict[str, Any]:
+def doctor_json(doctor: Doctor, rating: DoctorRating | None = None) -> dict[str, Any]:
+    """The public profile, with the rating from the doctor's visible reviews."""
+    shown = rating or DoctorRating(doctor.id)
     return {
         "id": doctor.id.value,
         "name": doctor.name,
@@ -196,6 +215,7 @@ def doctor_json(doctor: Doctor) -> dict[str, Any]:
         "time_zone": doctor.time_zone,
         "consultation_fee": money(doctor.consultation_fee),
         "accepting_bookings": doctor.accepting_bookings,
+        "rating": {"average": shown.average, "count": shown.count},
     }
 
 
@@ -207,6 +227,10 @@ def _minutes(duration: timedelta) -> int:
     return int(duration.total_seconds() // 60)
 
 
+def _hospital_json(value: HospitalId | None) -> str | None:
+    return None if value is None else value.value
+
+
 def availability_json(availability: Availability) -> dict[str, Any]:
     return {
         "doctor_id": availability.doctor_id.value,
@@ -216,6 +240,7 @@ def availability_json(availability: Availability) -> dict[str, Any]:
                 "weekday": day.weekday.name.lower(),
                 "hours": [_window(w) for w in day.hours],
                 "breaks": [_window(w) for w in day.breaks],
+                "hospital_id": _hospital_json(day.hospital_id),
             }
             for day in availability.weekly
         ],
@@ -234,7 +259,11 @@ def availability_json(availability: Availability) -> dict[str, Any]:
             for off in availability.time_off
         ],
         "extra_hours": [
-            {"day": extra.day.isoformat(), "window": _window(extra.window)}
+            {
+                "day": extra.day.isoformat(),
+                "window": _window(extra.window),
+                "hospital_id": _hospital_json(extra.hospital_id),
+            }
             for extra in availability.extra_hours
         ],
         "version": availability.version,
@@ -262,6 +291,7 @@ SCHEMAS: dict[str, Any] = {
         time_zone={"type": "string", "description": "IANA zone the doctor works in."},
         consultation_fee=ref("Money"),
         accepting_bookings={"type": "boolean"},
+        rating=ref("Rating"),
     ),
     "DoctorPage": page("Doctor"),
     "Availability": answer(
@@ -354,10 +384,11 @@ class Doctors(Resource):
         )
         found = self.components.scheduling.find_doctors(query)
         shown = found[:limit]
+        ratings = self.components.reviews.ratings([doctor.id for doctor in shown])
         write_json(
             resp,
             {
-                "items": [doctor_json(doctor) for doctor in shown],
+                "items": [doctor_json(doctor, ratings[doctor.id]) for doctor in shown],
                 "next_cursor": encode_cursor({"after": shown[-1].id.value})
                 if len(found) > limit
                 else None,
@@ -378,7 +409,9 @@ class Doctors(Resource):
 
 class DoctorItem(Resource):
     def on_get(self, _req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
-        write_json(resp, doctor_json(self.components.scheduling.doctor(DoctorId(doctor_id))))
+        doctor = self.components.scheduling.doctor(DoctorId(doctor_id))
+        rating = self.components.reviews.ratings([doctor.id])[doctor.id]
+        write_json(resp, doctor_json(doctor, rating))
 
 
 class DoctorAvailability(Resource):

@@ -7,7 +7,9 @@ from typing import Any
 
 import falcon
 
-from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_adapters.hospital_records import profile_record
+from hellodoctor_domain.errors import AccessDenied, InvalidValue
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import (
     Address,
     BedType,
@@ -20,12 +22,14 @@ from hellodoctor_domain.model.values import DoctorId, EmailAddress, HospitalId, 
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.use_cases.hospitals import Admission
 from hellodoctor_http.api import Resource
+from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import MAX_TEXT, choice, items, request_body, text, wire
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
+    DATETIME,
     STRING,
     Operation,
     Route,
@@ -152,42 +156,14 @@ def parse_bed_type(value: str) -> BedType:
 
 
 def hospital_json(hospital: Hospital) -> dict[str, Any]:
-    address = hospital.address
+    """The stored profile (one mapping, ``hospital_records``) less its administrators, who
+    are not public."""
+    profile = profile_record(hospital)
+    del profile["administrators"]
     return {
         "id": hospital.id.value,
-        "name": hospital.name,
         "registration_number": hospital.registration_number,
-        "address": {
-            "line": address.line,
-            "city": address.city,
-            "country": address.country,
-            "latitude": address.latitude,
-            "longitude": address.longitude,
-        },
-        "phone": hospital.phone,
-        "email": None if hospital.email is None else hospital.email.value,
-        "facilities": list(hospital.facilities),
-        "departments": [
-            {
-                "code": d.code,
-                "name": d.name,
-                "head_doctor_id": None if d.head_doctor_id is None else d.head_doctor_id.value,
-            }
-            for d in hospital.departments
-        ],
-        "wards": [
-            {
-                "code": w.code,
-                "name": w.name,
-                "department_code": w.department_code,
-                "beds": [{"bed_type": b.bed_type.value, "capacity": b.capacity} for b in w.beds],
-            }
-            for w in hospital.wards
-        ],
-        "doctors": [
-            {"doctor_id": a.doctor_id.value, "department_code": a.department_code}
-            for a in hospital.doctors
-        ],
+        **profile,
     }
 
 
@@ -227,7 +203,30 @@ SCHEMAS: dict[str, Any] = {
         ward_code=STRING, bed_type=STRING, capacity=_INTEGER, occupied=_INTEGER, free=_INTEGER
     ),
     "Beds": answer(hospital_id=STRING, beds={"type": "array", "items": ref("BedCount")}),
+    "Admission": answer(
+        id=STRING,
+        hospital_id=STRING,
+        patient_id=STRING,
+        ward_code=STRING,
+        bed_type={"enum": [t.value for t in BedType]},
+        admitted_at=DATETIME,
+        discharged_at={"type": ["string", "null"], "format": "date-time"},
+    ),
+    "AdmissionList": answer(items={"type": "array", "items": ref("Admission")}),
 }
+
+
+def admission_json(stay: AdmissionRecord) -> dict[str, Any]:
+    return {
+        "id": stay.id.value,
+        "hospital_id": stay.hospital_id.value,
+        "patient_id": stay.patient_id.value,
+        "ward_code": stay.ward_code,
+        "bed_type": stay.bed_type.value,
+        "admitted_at": iso(stay.admitted_at),
+        "discharged_at": iso(stay.discharged_at),
+    }
+
 
 # -- resources ------------------------------------------------------------------------------
 
@@ -284,6 +283,10 @@ class HospitalBeds(Resource):
 
 
 class HospitalAdmissions(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
+        found = self.components.hospitals.admissions(require_actor(req), HospitalId(hospital_id))
+        write_json(resp, {"items": [admission_json(stay) for stay in found]})
+
     def on_post(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
         actor = require_actor(req)
         admission = self.body(req, AdmissionBody).to_domain(hospital_id)
@@ -293,6 +296,15 @@ class HospitalAdmissions(Resource):
             beds_json(hospital_id, self.components.hospitals.beds(admission.hospital_id)),
             status=201,
         )
+
+
+class MyAdmissions(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        actor = require_actor(req)
+        if actor.patient_id is None:
+            raise AccessDenied("only a patient has stays of their own")
+        found = self.components.hospitals.admissions_of(actor, actor.patient_id)
+        write_json(resp, {"items": [admission_json(stay) for stay in found]})
 
 
 class HospitalDischarges(Resource):
@@ -403,6 +415,15 @@ ROUTES: tuple[Route, ...] = (
         f"{API}/hospitals/{{hospital_id}}/admissions",
         HospitalAdmissions,
         {
+            "get": Operation(
+                "The hospital's stays, open and closed, oldest first",
+                "bearer",
+                "that hospital's administrators, admin",
+                response="AdmissionList",
+                params=(_HOSPITAL,),
+                problems=("not-found",),
+                tag="hospitals",
+            ),
             "post": Operation(
                 "Admit a patient: occupy a free bed (409 when none is free)",
                 "bearer",
@@ -413,7 +434,7 @@ ROUTES: tuple[Route, ...] = (
                 params=(_HOSPITAL,),
                 problems=_MANAGED,
                 tag="hospitals",
-            )
+            ),
         },
     ),
     Route(
@@ -428,6 +449,20 @@ ROUTES: tuple[Route, ...] = (
                 body=AdmissionBody,
                 params=(_HOSPITAL,),
                 problems=_MANAGED,
+                tag="hospitals",
+            )
+        },
+    ),
+    Route(
+        f"{API}/me/admissions",
+        MyAdmissions,
+        {
+            "get": Operation(
+                "Your stays in hospital, oldest first",
+                "bearer",
+                "patient (own)",
+                response="AdmissionList",
+                problems=("access-denied",),
                 tag="hospitals",
             )
         },

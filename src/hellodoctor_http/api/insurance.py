@@ -188,6 +188,7 @@ def claim_json(claim: Claim) -> dict[str, Any]:
         "approved_total": money(claim.approved_total),
         "submitted_at": iso(claim.submitted_at),
         "paid_at": iso(claim.paid_at),
+        "attachments": [document.value for document in claim.attachments],
     }
 
 
@@ -241,6 +242,7 @@ SCHEMAS: dict[str, Any] = {
         approved_total=ref("Money"),
         submitted_at=DATETIME,
         paid_at={"type": ["string", "null"], "format": "date-time"},
+        attachments={**_LIST, "description": "Ids of the patient's documents sent with it."},
     ),
     "ClaimList": answer(items={"type": "array", "items": ref("Claim")}),
 }
