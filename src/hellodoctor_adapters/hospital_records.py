@@ -69,6 +69,9 @@ def profile_record(hospital: Hospital) -> Record:
             {"doctor_id": a.doctor_id.value, "department_code": a.department_code}
             for a in hospital.doctors
         ],
+        "reminder_minutes": None
+        if hospital.reminder_minutes is None
+        else list(hospital.reminder_minutes),
     }
 
 
@@ -106,6 +109,10 @@ def hospital_from(
             Affiliation(DoctorId(a["doctor_id"]), a["department_code"])
             for a in profile.get("doctors", [])
         ),
+        # Absent from profiles stored before hospitals could set their own reminders.
+        reminder_minutes=None
+        if profile.get("reminder_minutes") is None
+        else tuple(profile["reminder_minutes"]),
         version=version,
     )
 

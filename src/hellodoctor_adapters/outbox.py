@@ -73,6 +73,7 @@ def event_class(event_type: str) -> type[DomainEvent]:
     """The event class an outbox record names (``event_type``, the class name)."""
     # Imported so every event family is registered as a subclass before the walk.
     import hellodoctor_domain.model.accounts
+    import hellodoctor_domain.model.emergency
     import hellodoctor_domain.model.payments  # noqa: F401
 
     waiting: list[type[DomainEvent]] = [DomainEvent]

@@ -26,13 +26,19 @@ from hellodoctor_adapters.registry import open_storage, storage_delivery
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
-from hellodoctor_adapters.throttle import InMemoryLoginThrottle, RedisLoginThrottle
+from hellodoctor_adapters.throttle import (
+    InMemoryLoginThrottle,
+    RedisLoginThrottle,
+    ThrottleRule,
+)
 from hellodoctor_adapters.turn import IceServers
 from hellodoctor_domain import DoctorId, Scheduling, SchedulingSettings
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
+from hellodoctor_domain.model.record_access import RecordAccess
 from hellodoctor_domain.ports.blobs import BlobStorage
 from hellodoctor_domain.ports.gateway import PaymentGateway
+from hellodoctor_domain.ports.notifications import SmsSender
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
@@ -42,10 +48,15 @@ from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
+from hellodoctor_domain.use_cases.emergency import EmergencyAccess
+from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
+from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.insurance import Insurance
+from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
+from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
@@ -80,8 +91,14 @@ class Components:
     documents: Documents
     consultations: Consultations
     ice_servers: IceServers
+    records: Records
+    emergency: EmergencyAccess
     # The outbox relay and the notification consumer (None: the storage offers no delivery).
     delivery: Delivery | None = None
+    # Counts calendar feed requests per token and per client address (None: unlimited).
+    feed_throttle: LoginThrottle | None = None
+    # Notification preferences and calendar feeds.
+    preferences: Preferences | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -142,6 +159,10 @@ def bootstrap(
     )
     outlet = notifier_for(settings)
     offered = storage_delivery(storage)
+    identity_settings = IdentitySettings(
+        two_factor_required_for=settings.require_totp_for,
+        password_link=settings.password_link,
+    )
     delivery = (
         build_delivery(
             offered,
@@ -151,6 +172,13 @@ def bootstrap(
             broker_url=settings.broker_url,
             policy=RetryPolicy(max_attempts=settings.relay_max_attempts),
             reminders=tuple(timedelta(minutes=m) for m in settings.reminder_minutes),
+            sms=sms_for(settings),
+            identity_mail=lambda inbox: IdentityMailer(
+                storage, clock, ids, outlet, inbox, identity_settings
+            ),
+            emergency_mail=lambda inbox: EmergencyMailer(
+                storage, clock, outlet, inbox, settings.security_email
+            ),
         )
         if offered is not None
         else None
@@ -162,11 +190,7 @@ def bootstrap(
         hasher,
         PyOtpTotp(),
         throttle_for(settings),
-        outlet,
-        IdentitySettings(
-            two_factor_required_for=settings.require_totp_for,
-            password_link=settings.password_link,
-        ),
+        identity_settings,
     )
     return Components(
         settings=settings,
@@ -213,7 +237,13 @@ def bootstrap(
             settings.turn_secret,
             timedelta(seconds=settings.turn_ttl_seconds),
         ),
+        records=Records(
+            storage, clock, ids, RecordAccess(timedelta(days=settings.care_period_days))
+        ),
+        emergency=EmergencyAccess(storage, clock, ids),
         delivery=delivery,
+        feed_throttle=feed_throttle_for(settings),
+        preferences=Preferences(storage, clock),
     )
 
 
@@ -250,6 +280,21 @@ def notifier_for(settings: Settings) -> SmtpNotifier | MaildirNotifier:
     return MaildirNotifier(settings.mail_folder, settings.mail_from)
 
 
+def feed_throttle_for(settings: Settings) -> LoginThrottle:
+    """Calendar feed requests: at most ``feed_requests_per_minute`` per token and four times
+    that per client address (guessing tokens from one place is slowed too); in Redis when
+    configured, so every worker counts together."""
+    per_minute = settings.feed_requests_per_minute
+    minute = timedelta(minutes=1)
+    rules = {
+        "feed": ThrottleRule(per_minute, minute, minute),
+        "feed-address": ThrottleRule(4 * per_minute, minute, minute),
+    }
+    if settings.redis_url:
+        return RedisLoginThrottle.from_url(settings.redis_url, rules=rules)
+    return InMemoryLoginThrottle(rules)
+
+
 def throttle_for(settings: Settings) -> LoginThrottle:
     """Redis when configured (shared by every worker and host); otherwise each worker counts
     on its own, so N workers allow up to N times the failures before locking."""
@@ -275,3 +320,17 @@ def gateway_for(settings: Settings) -> PaymentGateway:
     assert webhook_secret is not None
     gateway: PaymentGateway = StripeGateway(key, webhook_secret, api_base=settings.stripe_api_base)
     return gateway
+
+
+def sms_for(settings: Settings) -> SmsSender | None:
+    """Twilio when its account, token and sender are configured; otherwise no SMS (people
+    who chose SMS get their e-mail only)."""
+    if not settings.sends_sms:
+        return None
+    # Imported lazily: the twilio SDK is the optional ``sms`` extra.
+    from hellodoctor_adapters.sms import TwilioSms
+
+    assert settings.twilio_account_sid is not None
+    assert settings.twilio_auth_token is not None
+    assert settings.twilio_from is not None
+    return TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from)

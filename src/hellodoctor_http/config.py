@@ -18,7 +18,8 @@ from pathlib import Path
 
 from attrs import define, field
 
-from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, Role
+from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, EmailAddress, Role
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Settings:
     smtp_security: str = "starttls"
     mail_from: str = "HelloDoctor <no-reply@localhost>"
     mail_folder: Path = DEFAULT_MAIL_FOLDER
+    # Where break-glass accesses are reported for review (a security or privacy mailbox).
+    security_email: EmailAddress | None = None
     # Events: relayed to RabbitMQ when set (amqp://...), else delivered straight from the outbox.
     broker_url: str | None = field(default=None, repr=False)
     relay_max_attempts: int = 10
@@ -116,6 +119,8 @@ class Settings:
     review_window_days: int = 30
     # Telemedicine: when rooms open and close, tickets, ICE servers, the signalling server.
     room_opens_minutes: int = 10
+    # Clinical records: how long after a completed visit its doctor keeps access.
+    care_period_days: int = 90
     room_grace_minutes: int = 15
     room_ticket_seconds: int = 60
     signalling_url: str = DEFAULT_SIGNALLING_URL
@@ -129,6 +134,19 @@ class Settings:
     signalling_burst: int = 60
     signalling_heartbeat_seconds: int = 20
     signalling_channel_prefix: str = "hellodoctor"
+    # SMS through Twilio when all three are set (``twilio_from``: an E.164 number or a
+    # messaging service id); otherwise nobody gets text messages.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_from: str | None = None
+    # Calendar feeds: doctors' feeds name the patient only when the clinic chose so (privacy
+    # default: "Appointment"); requests per minute a feed URL is answered.
+    feed_shows_patient_names: bool = False
+    feed_requests_per_minute: int = 30
+
+    @property
+    def sends_sms(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
 
     @property
     def uses_stripe(self) -> bool:
@@ -273,6 +291,12 @@ class Settings:
             problems.append("HELLODOCTOR_REMINDER_MINUTES must all be positive")
 
         broker_url = environ.get("HELLODOCTOR_BROKER_URL", "").strip() or None
+        security_email: EmailAddress | None = None
+        if text("SECURITY_EMAIL", ""):
+            try:
+                security_email = EmailAddress(text("SECURITY_EMAIL", ""))
+            except InvalidValue:
+                problems.append("HELLODOCTOR_SECURITY_EMAIL must be an e-mail address")
         if broker_url and not broker_url.startswith(("amqp://", "amqps://")):
             problems.append("HELLODOCTOR_BROKER_URL must be an amqp:// or amqps:// URL")
 
@@ -300,6 +324,18 @@ class Settings:
         currencies = tuple(
             c.strip().upper() for c in text("CURRENCIES", "GBP").split(",") if c.strip()
         )
+        twilio = {
+            name: environ.get(f"HELLODOCTOR_TWILIO_{name.upper()}", "").strip() or None
+            for name in ("account_sid", "auth_token", "from")
+        }
+        if any(twilio.values()) and not all(twilio.values()):
+            problems.append(
+                "HELLODOCTOR_TWILIO_ACCOUNT_SID, HELLODOCTOR_TWILIO_AUTH_TOKEN and "
+                "HELLODOCTOR_TWILIO_FROM go together: set all three to send SMS, or none"
+            )
+        feed_names = text("FEED_SHOWS_PATIENT_NAMES", "false").lower()
+        if feed_names not in ("true", "false", "1", "0", "yes", "no"):
+            problems.append("HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES is true or false")
         for currency in currencies:
             if currency not in MINOR_UNIT_EXPONENTS:
                 problems.append(
@@ -363,6 +399,7 @@ class Settings:
             mail_from=text("MAIL_FROM", "HelloDoctor <no-reply@localhost>"),
             mail_folder=Path(text("MAIL_DIR", str(DEFAULT_MAIL_FOLDER))),
             broker_url=broker_url,
+            security_email=security_email,
             relay_max_attempts=integer("RELAY_MAX_ATTEMPTS", 10, 1),
             reminder_minutes=reminder_minutes,
             stripe_secret_key=stripe_secret_key,
@@ -377,6 +414,7 @@ class Settings:
             orphan_minutes=integer("ORPHAN_MINUTES", 60, 5),
             review_window_days=integer("REVIEW_WINDOW_DAYS", 30, 1),
             room_opens_minutes=integer("ROOM_OPENS_MINUTES", 10, 0),
+            care_period_days=integer("CARE_PERIOD_DAYS", 90, 0),
             room_grace_minutes=integer("ROOM_GRACE_MINUTES", 15, 0),
             room_ticket_seconds=integer("ROOM_TICKET_SECONDS", 60, 5),
             signalling_url=signalling_url,
@@ -390,6 +428,11 @@ class Settings:
             signalling_burst=integer("SIGNALLING_BURST", 60, 1),
             signalling_heartbeat_seconds=integer("SIGNALLING_HEARTBEAT_SECONDS", 20, 1),
             signalling_channel_prefix=text("SIGNALLING_CHANNEL_PREFIX", "hellodoctor"),
+            twilio_account_sid=twilio["account_sid"],
+            twilio_auth_token=twilio["auth_token"],
+            twilio_from=twilio["from"],
+            feed_shows_patient_names=feed_names in ("true", "1", "yes"),
+            feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -23,11 +23,13 @@ from attrs import define
 from hellodoctor_adapters.outbox import event_of
 from hellodoctor_adapters.relay import DirectTransport
 from hellodoctor_domain.errors import PortError
-from hellodoctor_domain.ports.notifications import AppointmentMessenger
+from hellodoctor_domain.ports.notifications import AppointmentMessenger, SmsSender
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery, OutboxEntry, Transport
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
+from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
+from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, NotificationConsumer
 
 _log = logging.getLogger("hellodoctor.delivery")
@@ -41,6 +43,8 @@ class Delivery:
     consumer: NotificationConsumer
     transport: Transport
     broker_url: str | None = None
+    identity_mail: IdentityMailer | None = None
+    emergency_mail: EmergencyMailer | None = None
 
     def consume(self, idle_seconds: float | None = None) -> int:
         """Consume the broker's queue (``hellodoctor consume``) until idle for
@@ -49,7 +53,9 @@ class Delivery:
             raise PortError("no broker configured (HELLODOCTOR_BROKER_URL): nothing to consume")
         from hellodoctor_adapters.rabbitmq import RabbitConsumer
 
-        consumer = RabbitConsumer(self.broker_url, handler_for(self.consumer))
+        consumer = RabbitConsumer(
+            self.broker_url, handler_for(self.consumer, self.identity_mail, self.emergency_mail)
+        )
         try:
             return consumer.run(idle_seconds)
         finally:
@@ -61,11 +67,22 @@ class Delivery:
             close()
 
 
-def handler_for(consumer: NotificationConsumer) -> Callable[[OutboxEntry], None]:
-    """How an entry reaches the consumer: its event back from the stored payload."""
+def handler_for(
+    consumer: NotificationConsumer,
+    identity_mail: IdentityMailer | None = None,
+    emergency_mail: EmergencyMailer | None = None,
+) -> Callable[[OutboxEntry], None]:
+    """How an entry reaches the consumers: its event back from the stored payload, to the
+    appointment notifications and (accounts' events) the identity mails."""
 
     def handle(entry: OutboxEntry) -> None:
-        consumer.handle(entry.id, event_of(entry.event_type, dict(entry.payload)))
+        event = event_of(entry.event_type, dict(entry.payload))
+        if identity_mail is not None and entry.aggregate_type == "account":
+            identity_mail.handle(entry.id, event)
+        elif emergency_mail is not None and entry.aggregate_type == "emergency_grant":
+            emergency_mail.handle(entry.id, event)
+        else:
+            consumer.handle(entry.id, event)
 
     return handle
 
@@ -79,20 +96,25 @@ def build_delivery(
     broker_url: str | None,
     policy: RetryPolicy,
     reminders: tuple[timedelta, ...] = DEFAULT_REMINDERS,
+    sms: SmsSender | None = None,
+    identity_mail: Callable[[Inbox], IdentityMailer] | None = None,
+    emergency_mail: Callable[[Inbox], EmergencyMailer] | None = None,
 ) -> Delivery:
     outbox, inbox = delivery_and_inbox
     consumer = NotificationConsumer(
-        storage, inbox, messenger, clock, outbox=outbox, reminders=reminders
+        storage, inbox, messenger, clock, outbox=outbox, reminders=reminders, sms=sms
     )
+    mailer = identity_mail(inbox) if identity_mail is not None else None
+    emergency = emergency_mail(inbox) if emergency_mail is not None else None
     transport: Transport
     if broker_url:
         from hellodoctor_adapters.rabbitmq import RabbitTransport
 
         transport = RabbitTransport(broker_url)
     else:
-        transport = DirectTransport(handler_for(consumer))
+        transport = DirectTransport(handler_for(consumer, mailer, emergency))
     relay = Relay(outbox, transport, clock, policy=policy)
-    return Delivery(relay, consumer, transport, broker_url)
+    return Delivery(relay, consumer, transport, broker_url, mailer, emergency)
 
 
 def run_in_background(

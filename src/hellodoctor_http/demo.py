@@ -164,6 +164,7 @@ def _doctor(
                     hospital.zone,
                     qualifications=("MBBS",),
                     languages=hospital.languages[: 1 + index % len(hospital.languages)],
+                    email=demo_email(key.value, doctor=key),
                 ),
             )
         except AlreadyExists:
@@ -222,7 +223,18 @@ def _hours(
 def _patient(scheduling: Scheduling, index: int, name: str) -> Callable[[], bool]:
     def run() -> bool:
         try:
-            scheduling.register_patient(Patient(patient_id(index), name))
+            key = patient_id(index)
+            # A health ID and blood group, so break-glass and the emergency card can be tried.
+            groups = ("O+", "A-", "B+", "AB-")
+            scheduling.register_patient(
+                Patient(
+                    key,
+                    name,
+                    email=demo_email(key.value, patient=key),
+                    health_id=f"DEMO-HID-{index:04d}",
+                    blood_group=groups[index % len(groups)],
+                )
+            )
         except AlreadyExists:
             return False
         return True
@@ -267,6 +279,20 @@ def _book(scheduling: Scheduling, clock: Clock, index: int) -> Callable[[], bool
         return made
 
     return run
+
+
+def demo_email(
+    key: str, *, doctor: DoctorId | None = None, patient: PatientId | None = None
+) -> EmailAddress:
+    """A demo profile's address: its demo login's when it has one (so the login's
+    notification preferences apply to its mails), else ``{id}@hellodoctor.example``. Every
+    demo mail lands in the Maildir (``var/mail``) unless SMTP is configured."""
+    for login in DEMO_LOGINS:
+        if (doctor is not None and login.doctor == doctor) or (
+            patient is not None and login.patient == patient
+        ):
+            return EmailAddress(login.email)
+    return EmailAddress(f"{key}@hellodoctor.example")
 
 
 @define(frozen=True)

@@ -84,6 +84,7 @@ class Operation:
     headers: tuple[str, ...] = ()  # response headers on success
     tag: str = "scheduling"
     links: tuple[Link, ...] = ()  # from the success answer to the next calls
+    not_modified: bool = False  # may answer 304 to a conditional GET (If-None-Match)
 
 
 @define(frozen=True)
@@ -304,6 +305,10 @@ def document(
             },
             {"name": "operations", "description": "Health, readiness, metrics, docs."},
             {"name": "notifications", "description": "Dead-lettered events and their retry."},
+            {
+                "name": "records",
+                "description": "Clinical records, consents, the audit log, emergency access.",
+            },
         ],
         "paths": paths,
         "components": {
@@ -376,6 +381,8 @@ def _operation(route: Route, method: str, operation: Operation) -> dict[str, Any
     if operation.links:
         success["links"] = {link.name: link.to_openapi() for link in operation.links}
     responses[str(operation.ok)] = success
+    if operation.not_modified:
+        responses["304"] = {"description": "Not modified: the If-None-Match ETag is current"}
     slugs = [*operation.problems, *COMMON_PROBLEMS]
     if any(param.where in ("query", "header") for param in operation.params):
         # QueryReader: a malformed parameter, or a rule the schema cannot state.

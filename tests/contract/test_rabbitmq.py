@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import uuid
@@ -16,9 +17,18 @@ from pathlib import Path
 import pika
 import pytest
 
+from hellodoctor_adapters.memory import SequentialIds
+from hellodoctor_adapters.notify import SmtpNotifier
 from hellodoctor_adapters.rabbitmq import RabbitConsumer, RabbitTransport
+from hellodoctor_adapters.relay import decode
+from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.testing.services import unavailable
+from hellodoctor_adapters.throttle import InMemoryLoginThrottle
+from hellodoctor_domain.model.profiles import Patient
+from hellodoctor_domain.model.values import EmailAddress, PatientId
 from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
+from hellodoctor_domain.use_cases.identity import Identity
+from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_http.delivery import handler_for
 from hellodoctor_http.delivery_testing import DST_DAY, SmtpInbox, World, smtp_server
 
@@ -257,3 +267,63 @@ def test_the_broker_stopped_and_restarted_loses_nothing(
         consumer.close()
         pipeline.close()
         proxy.stop()
+
+
+def test_an_identity_mail_goes_through_the_broker_with_no_secret_on_the_wire(
+    world: World, smtp: tuple[SmtpInbox, int], broker_url: str, names: Names
+) -> None:
+    """Registration only writes the outbox; the event crosses RabbitMQ carrying the account's
+    id alone, and the consumer issues the code as it mails it."""
+    inbox, port = smtp
+    ids = SequentialIds("acct")
+    identity = Identity(
+        world.storage,
+        world.clock,
+        ids,
+        BcryptPasswordHasher(cost=4),
+        PyOtpTotp(),
+        InMemoryLoginThrottle(),
+    )
+    outbox, consumed = world.storage.delivery()
+    mailer = IdentityMailer(
+        world.storage,
+        world.clock,
+        ids,
+        SmtpNotifier("127.0.0.1", port, "no-reply@hellodoctor.test", security="none"),
+        consumed,
+    )
+    on_the_wire: list[bytes] = []
+    transport = RabbitTransport(broker_url, names.exchange)
+    consumer = RabbitConsumer(
+        broker_url,
+        handler_for(world.delivery.consumer, mailer),
+        exchange=names.exchange,
+        queue=names.queue,
+    )
+    try:
+        consumer.declare()
+        identity.register_patient(
+            EmailAddress("new@example.org"),
+            "correct horse battery staple",
+            Patient(PatientId("p-new"), "New Patient"),
+        )
+        assert inbox.to("new@example.org") == []  # the request sent nothing
+        relay = Relay(outbox, transport, world.clock, policy=RetryPolicy())
+        assert relay.run_once().sent == 1
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+        try:
+            _, _, body = connection.channel().basic_get(names.queue, auto_ack=False)
+            assert body is not None
+            on_the_wire.append(body)  # left unacknowledged: it goes back to the queue
+        finally:
+            connection.close()
+        assert consumer.run(idle_seconds=5, limit=1) == 1
+    finally:
+        transport.close()
+        consumer.close()
+    (mail,) = inbox.to("new@example.org")
+    code = re.search(r"Your code is (\d{6})", str(mail.get_body(("plain",)).get_content()))
+    assert code is not None
+    (sent,) = on_the_wire
+    assert decode(sent).event_type == "VerificationRequested"
+    assert code.group(1).encode() not in sent

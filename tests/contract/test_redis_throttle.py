@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from hellodoctor_adapters.memory import (
-    InMemoryNotifier,
     InMemoryStore,
     InMemoryUnitOfWorkFactory,
     ManualClock,
@@ -259,7 +258,6 @@ def test_two_workers_signing_in_share_the_account_lock(make_workers: WorkerFacto
             BcryptPasswordHasher(cost=4),
             PyOtpTotp(),
             worker,
-            InMemoryNotifier(),
         )
         for n, worker in enumerate(make_workers())
     ]

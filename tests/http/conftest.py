@@ -4,7 +4,8 @@ and a client that validates every response against /openapi.json."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -45,10 +46,22 @@ def clock() -> ManualClock:
     return ManualClock(NOW)
 
 
+class DeliveringMaildir(MaildirNotifier):
+    """The Maildir, read as a person would once the outbox was delivered: requests only write
+    events, so reading first runs the relay (``components.delivery``) until nothing is due."""
+
+    deliver: Callable[[], object] | None = None
+
+    def messages(self) -> list[EmailMessage]:
+        if self.deliver is not None:
+            self.deliver()
+        return super().messages()
+
+
 @pytest.fixture
 def mail(tmp_path: Path) -> MaildirNotifier:
     """Where the API's e-mails land: read codes and links from here, as a user would."""
-    return MaildirNotifier(tmp_path / "mail")
+    return DeliveringMaildir(tmp_path / "mail")
 
 
 @pytest.fixture
@@ -89,6 +102,8 @@ def components(
         blobs=blobs,
     )
     seed(built.scheduling)
+    if isinstance(mail, DeliveringMaildir) and built.delivery is not None:
+        mail.deliver = built.delivery.relay.drain
     return built
 
 

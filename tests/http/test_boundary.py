@@ -22,7 +22,9 @@ import pytest
 
 from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.api.doctors import TIME_ZONE
-from hellodoctor_http.api.profiles import LANGUAGE_PATTERN, ZONE_OR_EMPTY
+from hellodoctor_http.api.preferences import LANGUAGE_PATTERN, PHONE_PATTERN
+from hellodoctor_http.api.profiles import LANGUAGE_PATTERN as PROFILE_LANGUAGE
+from hellodoctor_http.api.profiles import ZONE_OR_EMPTY
 from hellodoctor_http.api.values import CURRENCY
 from hellodoctor_http.app import ROUTES
 from hellodoctor_http.auth import TokenCodec
@@ -47,6 +49,11 @@ PATH_VALUES = {
     "claim_id": "claim-1",
     "review_id": "rev-1",
     "name": "init.js",
+    "patient_id": "pat-1",
+    "record_id": "rec-1",
+    "consent_id": "con-1",
+    "grant_id": "em-1",
+    "token": "0" * 64,  # fits an emergency card's token and a calendar feed's (none stored: 404)
 }
 
 
@@ -98,6 +105,8 @@ _BY_PATTERN = {
     CURRENCY: "GBP",
     TIME_ZONE["pattern"]: "UTC",
     LANGUAGE_PATTERN: "en",
+    PROFILE_LANGUAGE: "en",
+    PHONE_PATTERN: "+447911123456",
     ZONE_OR_EMPTY: "UTC",
 }
 _BY_TYPE: dict[Any, Any] = {

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_adapters.security import BcryptPasswordHasher
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_domain import EmailAddress, Role
@@ -179,3 +180,16 @@ def _appointments_are_at_their_doctors_hospital(environment: dict[str, str]) -> 
         expected = "hosp-" + appointment.doctor_id.value.split("-")[1]
         assert appointment.hospital_id is not None
         assert appointment.hospital_id.value == expected
+
+
+def test_the_demo_s_mails_reach_the_maildir(environment: dict[str, str]) -> None:
+    """The README's run command: demo seed, then the server's delivery loop (one worker pass
+    here) puts the demo appointments' mails in var/mail, to the demo logins among others."""
+    runner = CliRunner()
+    assert runner.invoke(main, ["demo", "seed"], env=environment).exit_code == 0
+    delivered = runner.invoke(main, ["worker", "--once"], env=environment)
+    assert delivered.exit_code == 0, delivered.output
+    mail = MaildirNotifier(environment["HELLODOCTOR_MAIL_DIR"]).messages()
+    recipients = {str(message["To"]) for message in mail}
+    assert {"grace@hellodoctor.example", "doctor@hellodoctor.example"} <= recipients
+    assert {message["X-HelloDoctor-Kind"] for message in mail} >= {"appointment-booked"}

@@ -251,3 +251,37 @@ def test_a_broker_url_must_be_amqp() -> None:
     assert Settings.from_environ({}).broker_url is None
     with pytest.raises(ConfigurationError, match="HELLODOCTOR_BROKER_URL"):
         Settings.from_environ({"HELLODOCTOR_BROKER_URL": "redis://localhost"})
+
+
+def test_twilio_settings_go_together_and_make_the_sms_sender() -> None:
+    from hellodoctor_adapters.sms import TwilioSms
+    from hellodoctor_http.bootstrap import sms_for
+
+    none = Settings.from_environ({})
+    assert not none.sends_sms
+    assert sms_for(none) is None
+    with pytest.raises(ConfigurationError, match="HELLODOCTOR_TWILIO_AUTH_TOKEN"):
+        Settings.from_environ({"HELLODOCTOR_TWILIO_ACCOUNT_SID": "AC" + "0" * 32})
+    settings = Settings.from_environ(
+        {
+            "HELLODOCTOR_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "HELLODOCTOR_TWILIO_AUTH_TOKEN": "twilio-secret-token",
+            "HELLODOCTOR_TWILIO_FROM": "+15005550006",
+        }
+    )
+    assert settings.sends_sms
+    assert "twilio-secret-token" not in repr(settings)
+    assert isinstance(sms_for(settings), TwilioSms)
+
+
+def test_feed_settings() -> None:
+    assert Settings.from_environ({}).feed_shows_patient_names is False
+    shown = Settings.from_environ(
+        {
+            "HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES": "true",
+            "HELLODOCTOR_FEED_REQUESTS_PER_MINUTE": "5",
+        }
+    )
+    assert (shown.feed_shows_patient_names, shown.feed_requests_per_minute) == (True, 5)
+    with pytest.raises(ConfigurationError, match="FEED_SHOWS_PATIENT_NAMES"):
+        Settings.from_environ({"HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES": "perhaps"})

@@ -149,6 +149,15 @@ def _call(
     return status, headers, json.loads(content or b"null")
 
 
+def _delivered_to(mail: MaildirNotifier, address: str, within: float = 20.0) -> list[Any]:
+    """The messages to ``address`` once there are any (polled until ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while not (found := [m for m in mail.messages() if m["To"] == address]):
+        assert time.monotonic() < deadline, f"no mail to {address} within {within} s"
+        time.sleep(0.1)
+    return found
+
+
 def _token(patient: str) -> str:
     codec = TokenCodec(SECRET, "hellodoctor", "hellodoctor-api", SystemClock())
     return codec.issue(f"acct-{patient}", "patient", patient_id=patient)[0]
@@ -170,7 +179,8 @@ def test_register_verify_login_book_and_cancel_over_http(
         server, "POST", "/api/v1/auth/register", body={**account, "name": "E2E Patient"}
     )
     assert status == 202, accepted
-    (message,) = [m for m in mail.messages() if m["To"] == account["email"]]
+    # The request only wrote the outbox; the server's background relay mails it (every second).
+    (message,) = _delivered_to(mail, account["email"])
     code = re.search(r"Your code is (\d{6})", str(message.get_content()))
     assert code is not None
     status, _, _ = _call(

@@ -1,6 +1,7 @@
 """The identity use cases (``Identity``) over the in-memory adapters, a manual clock, a fast
 bcrypt (cost 4) and the in-memory notifier: codes and links are read from the e-mails sent,
-as a user would read them."""
+as a user would read them. The requests only write the outbox; reading the mailbox first
+delivers it (the relay hands each event to ``IdentityMailer``, which issues and mails)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from hellodoctor_adapters.memory import (
     SequentialIds,
 )
 from hellodoctor_adapters.memory.identity import InMemoryRefreshTokenRepository
+from hellodoctor_adapters.outbox import event_of
+from hellodoctor_adapters.relay import DirectTransport
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.throttle import DEFAULT_RULES, InMemoryLoginThrottle
 from hellodoctor_domain.errors import (
@@ -60,12 +63,14 @@ from hellodoctor_domain.model.values import (
 )
 from hellodoctor_domain.ports.notifications import Notification
 from hellodoctor_domain.ports.security import TotpVerifier
+from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.identity import (
     RESEND_INTERVAL,
     Identity,
     IdentitySettings,
     Session,
 )
+from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 
 START = datetime(2026, 6, 1, 9, 0, 15, tzinfo=UTC)  # mid-way through a 30-second TOTP step
 PASSWORD = "correct horse battery staple"
@@ -150,21 +155,32 @@ class World:
         self.hasher = hasher or CountingHasher()
         self.totp = totp or FakeTotp()
         self.throttle = InMemoryLoginThrottle()
-        self.notifier = InMemoryNotifier()
+        self.mailbox = InMemoryNotifier()
+        ids = SequentialIds("id")
         self.identity = Identity(
-            self.uow,
+            self.uow, self.clock, ids, self.hasher, self.totp, self.throttle, settings
+        )
+        outbox, inbox = InMemoryUnitOfWorkFactory(self.store).delivery()
+        self.mailer = IdentityMailer(self.uow, self.clock, ids, self.mailbox, inbox, settings)
+        self.relay = Relay(
+            outbox,
+            DirectTransport(
+                lambda entry: self.mailer.handle(
+                    entry.id, event_of(entry.event_type, dict(entry.payload))
+                )
+            ),
             self.clock,
-            SequentialIds("id"),
-            self.hasher,
-            self.totp,
-            self.throttle,
-            self.notifier,
-            settings,
         )
         self._patients = 0
         self._admin: Actor | None = None
 
     # -- reading the mailbox -------------------------------------------------------------
+
+    @property
+    def notifier(self) -> InMemoryNotifier:
+        """The mailbox, once every pending identity mail was delivered."""
+        self.relay.drain()
+        return self.mailbox
 
     def mail(self, email: EmailAddress, kind: str | None = None) -> list[Notification]:
         return [
@@ -443,9 +459,10 @@ def test_resend_is_silent_for_unknown_and_already_active_addresses(world: World)
 
 def test_verifying_does_not_re_enable_a_disabled_account(world: World) -> None:
     world.register()
+    code = world.code()  # mailed before the account was disabled (none is mailed after)
     world.set_status(ANN, AccountStatus.DISABLED)
     with contextlib.suppress(InvalidOneTimeSecret):  # refusing or ignoring: either is fine
-        world.identity.verify_email(ANN, world.code())
+        world.identity.verify_email(ANN, code)
     assert world.account(ANN).status is AccountStatus.DISABLED
 
 
@@ -1056,6 +1073,7 @@ def test_a_tampered_reset_link_fails(world: World, tamper: Callable[[str], str])
 
 def test_a_verification_code_record_is_not_a_reset_link(world: World) -> None:
     world.register()
+    world.code()  # the code is issued when its mail is sent
     [secret] = world.store.one_time_secrets.values()
     with pytest.raises(InvalidOneTimeSecret):
         world.identity.set_password(f"{secret.id}.{world.code()}", OTHER_PASSWORD)

@@ -82,7 +82,7 @@ class EmailMessenger:
         self._outlet.deliver(self.compose(notice))
 
     def compose(self, notice: AppointmentNotice) -> EmailMessage:
-        zone = notice.doctor.time_zone
+        zone = notice.reading_zone  # the recipient's own zone, else the doctor's
         to_patient = notice.recipient is Role.PATIENT
         facts = {
             "name": notice.patient.name if to_patient else notice.doctor.name,

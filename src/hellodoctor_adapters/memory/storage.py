@@ -21,6 +21,10 @@ from hellodoctor_adapters.memory.consultations import (
     InMemoryRoomTickets,
 )
 from hellodoctor_adapters.memory.documents import InMemoryDocumentRepository
+from hellodoctor_adapters.memory.emergency import (
+    InMemoryEmergencyCardRepository,
+    InMemoryEmergencyGrantRepository,
+)
 from hellodoctor_adapters.memory.hospitals import (
     InMemoryAdmissionRepository,
     InMemoryBedLedger,
@@ -36,6 +40,15 @@ from hellodoctor_adapters.memory.insurance import (
     InMemoryClaimRepository,
     InMemoryPolicyRepository,
     InMemorySchemeRepository,
+)
+from hellodoctor_adapters.memory.preferences import (
+    InMemoryCalendarFeeds,
+    InMemoryNotificationPreferences,
+)
+from hellodoctor_adapters.memory.records import (
+    InMemoryAuditLog,
+    InMemoryConsentRepository,
+    InMemoryMedicalRecordRepository,
 )
 from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
@@ -409,6 +422,13 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.statistics = InMemoryAppointmentStatistics(self._store)
         self.ratings = InMemoryRatingLedger(self._store, self._journal)
         self.admissions = InMemoryAdmissionRepository(self._store, self._journal)
+        self.notification_preferences = InMemoryNotificationPreferences(self._store, self._journal)
+        self.calendar_feeds = InMemoryCalendarFeeds(self._store, self._journal)
+        self.records = InMemoryMedicalRecordRepository(self._store, self._journal)
+        self.consents = InMemoryConsentRepository(self._store, self._journal)
+        self.audit = InMemoryAuditLog(self._store, self._journal)
+        self.emergency_grants = InMemoryEmergencyGrantRepository(self._store, self._journal)
+        self.emergency_cards = InMemoryEmergencyCardRepository(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

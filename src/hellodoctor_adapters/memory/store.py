@@ -17,12 +17,22 @@ from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken
 from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.appointment import Appointment
+from hellodoctor_domain.model.audit import SealedEntry
 from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.consent import Consent, ConsentId
 from hellodoctor_domain.model.documents import Document, DocumentId
+from hellodoctor_domain.model.emergency import (
+    EmergencyCard,
+    EmergencyCardId,
+    EmergencyGrant,
+    EmergencyGrantId,
+)
 from hellodoctor_domain.model.hospitals import BedType, Hospital
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
+from hellodoctor_domain.model.notifications import CalendarFeed, NotificationPreferences
 from hellodoctor_domain.model.payments import Payment, PaymentId, WalletEntry
 from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.records import MedicalRecord, RecordId
 from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
@@ -76,6 +86,15 @@ class InMemoryStore:
     reviews: dict[ReviewId, Review] = field(factory=dict)
     ratings: dict[DoctorId, DoctorRating] = field(factory=dict)
     admissions: dict[AdmissionId, AdmissionRecord] = field(factory=dict)
+    notification_preferences: dict[UserId, NotificationPreferences] = field(factory=dict)
+    calendar_feeds: dict[UserId, CalendarFeed] = field(factory=dict)
+    # Clinical records (memory/records.py): revisions by (id, revision), consents, and the
+    # audit log by sequence number (1, 2, ...).
+    records: dict[tuple[RecordId, int], MedicalRecord] = field(factory=dict)
+    consents: dict[ConsentId, Consent] = field(factory=dict)
+    audit: dict[int, SealedEntry] = field(factory=dict)
+    emergency_grants: dict[EmergencyGrantId, EmergencyGrant] = field(factory=dict)
+    emergency_cards: dict[EmergencyCardId, EmergencyCard] = field(factory=dict)
 
 
 Undo = Callable[[], None]

@@ -79,6 +79,11 @@ COLLECTIONS = (
     "reviews",
     "doctor_ratings",
     "rating_journal",
+    "medical_records",
+    "consents",
+    "audit_log",
+    "emergency_grants",
+    "emergency_cards",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
@@ -98,6 +103,7 @@ AGGREGATE_COLLECTIONS = {
     "policy": "policies",
     "claim": "insurance_claims",
     "review": "reviews",
+    "emergency_grant": "emergency_grants",
 }
 
 
@@ -231,6 +237,9 @@ class MongoStore:
         )
         # One account per e-mail address in any case: the case-folded address, unique.
         self.collection("accounts").create_index("_email_key", unique=True, name="email_key_unique")
+        self.collection("calendar_feeds").create_index(
+            "digest", unique=True, name="feed_digest_unique"
+        )
         self.collection("one_time_secrets").create_index(
             [
                 ("account_id", ASCENDING),
@@ -294,6 +303,23 @@ class MongoStore:
         self.collection("wallets").create_index(
             "entries.reference", unique=True, name="entry_reference_unique"
         )
+        self.collection("medical_records").create_index(
+            [("patient_id", ASCENDING), ("created_us", ASCENDING)], name="records_by_patient"
+        )
+        self.collection("medical_records").create_index("record_id", name="revisions_by_record")
+        self.collection("consents").create_index("patient_id", name="consents_by_patient")
+        self.collection("patients").create_index("health_id", name="patients_by_health_id")
+        self.collection("emergency_grants").create_index(
+            [("reviewed", ASCENDING), ("granted_us", ASCENDING), ("_id", ASCENDING)],
+            name="emergency_review_queue",
+        )
+        cards = self.collection("emergency_cards")
+        cards.create_index("token_digest", unique=True, name="card_token_digest_unique")
+        cards.create_index("patient_id", name="cards_by_patient")
+        for key in ("patient_id", "user_id"):
+            self.collection("audit_log").create_index(
+                [(key, ASCENDING), ("_id", DESCENDING)], name=f"audit_by_{key}"
+            )
         documents = self.collection("documents")
         documents.create_index("blob_key", unique=True, name="blob_key_unique")
         documents.create_index(

@@ -46,6 +46,10 @@ from hellodoctor_adapters.mongodb.analytics import MongoAppointmentStatistics
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
+from hellodoctor_adapters.mongodb.emergency import (
+    MongoEmergencyCardRepository,
+    MongoEmergencyGrantRepository,
+)
 from hellodoctor_adapters.mongodb.hospitals import (
     MongoAdmissionRepository,
     MongoBedLedger,
@@ -66,6 +70,15 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoPaymentRepository,
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
+)
+from hellodoctor_adapters.mongodb.preferences import (
+    MongoCalendarFeeds,
+    MongoNotificationPreferences,
+)
+from hellodoctor_adapters.mongodb.records import (
+    MongoAuditLog,
+    MongoConsentRepository,
+    MongoMedicalRecordRepository,
 )
 from hellodoctor_adapters.mongodb.reviews import (
     MongoRatingLedger,
@@ -114,6 +127,13 @@ class MongoUnitOfWork(UnitOfWork):
     reviews: MongoReviewRepository
     statistics: MongoAppointmentStatistics
     ratings: MongoRatingLedger
+    notification_preferences: MongoNotificationPreferences
+    calendar_feeds: MongoCalendarFeeds
+    records: MongoMedicalRecordRepository
+    consents: MongoConsentRepository
+    audit: MongoAuditLog
+    emergency_grants: MongoEmergencyGrantRepository
+    emergency_cards: MongoEmergencyCardRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -147,6 +167,13 @@ class MongoUnitOfWork(UnitOfWork):
         self.reviews = MongoReviewRepository(self._store)
         self.statistics = MongoAppointmentStatistics(self._store)
         self.ratings = MongoRatingLedger(self._store)
+        self.notification_preferences = MongoNotificationPreferences(self._store)
+        self.calendar_feeds = MongoCalendarFeeds(self._store)
+        self.records = MongoMedicalRecordRepository(self._store)
+        self.consents = MongoConsentRepository(self._store)
+        self.audit = MongoAuditLog(self._store)
+        self.emergency_grants = MongoEmergencyGrantRepository(self._store)
+        self.emergency_cards = MongoEmergencyCardRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -164,6 +191,8 @@ class MongoUnitOfWork(UnitOfWork):
             self.accounts.flush(undo, outbox)  # after the doctors and patients they name
             self.one_time_secrets.flush(undo, outbox)
             self.refresh_tokens.flush(undo, outbox)
+            self.notification_preferences.flush(undo)  # after the accounts they belong to
+            self.calendar_feeds.flush(undo)
             self.availability.flush(undo, outbox)
             self.hospitals.flush(undo, outbox)
             self.beds.flush_capacities(undo)
@@ -175,6 +204,10 @@ class MongoUnitOfWork(UnitOfWork):
             # The rating's journal first, so a review never lands unaccounted (reviews.py).
             self.ratings.flush_journal(undo)
             self.reviews.flush(undo, outbox)
+            self.consents.flush(undo, outbox)
+            self.records.flush(undo)  # append-only revisions, after the patients they name
+            self.emergency_grants.flush(undo, outbox)
+            self.emergency_cards.flush(undo, outbox)
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
@@ -196,6 +229,9 @@ class MongoUnitOfWork(UnitOfWork):
             orphans = outbox.orphans()  # events of aggregates this unit of work did not write
             if orphans:
                 self._store.collection("outbox").insert_many(orphans)
+            # The audit of this unit of work's accesses: after every write that can fail,
+            # since an appended entry is never taken back (records.py).
+            self.audit.flush()
             # Last, as they cannot be undone; revoking is safe to have done even if the rest
             # of the unit of work failed.
             self.refresh_tokens.flush_revocations()
@@ -233,6 +269,7 @@ class MongoUnitOfWork(UnitOfWork):
                 self.schemes,
                 self.policies,
                 self.claims,
+                self.emergency_grants,
             )
         }
         by_aggregate: dict[tuple[str, str], list[Document]] = {}

@@ -43,6 +43,13 @@ def drop_postgres_schema(schema_url: URL) -> None:
         engine.dispose()
 
 
+# As migration 0012 creates it (re-created by ``empty_tables`` after emptying the log).
+SQLITE_AUDIT_NO_DELETE = (
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END"
+)
+
+
 def empty_tables(engine: Engine) -> None:
     """Delete every row (keeping the schema): the cheap reset between test examples."""
     with translated_errors(), engine.begin() as connection:
@@ -51,4 +58,9 @@ def empty_tables(engine: Engine) -> None:
             connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY")
         else:
             for table in ALL_TABLES:  # children first, for the foreign keys
+                if table.name == "audit_log":  # append-only: its trigger refuses DELETE
+                    connection.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+                    connection.execute(sa.delete(table))
+                    connection.exec_driver_sql(SQLITE_AUDIT_NO_DELETE)
+                    continue
                 connection.execute(sa.delete(table))

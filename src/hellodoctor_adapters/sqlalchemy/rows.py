@@ -158,6 +158,7 @@ def patient_row(patient: Patient) -> dict[str, Any]:
         "health_id": patient.health_id,
         "emergency_contacts": contacts_document(patient.emergency_contacts),
         "allergies": list(patient.allergies),
+        "blood_group": patient.blood_group,
         "language": patient.language,
         "time_zone": patient.time_zone,
     }
@@ -174,6 +175,7 @@ def patient_from(row: RowMapping) -> Patient:
         emergency_contacts=contacts_from(row["emergency_contacts"]),
         allergies=tuple(row["allergies"]),
         version=row["version"],
+        blood_group=row["blood_group"],
         language=row["language"],
         time_zone=row["time_zone"],
     )

@@ -8,58 +8,27 @@ PostgreSQL exclusion constraints, SQLite triggers); ``tests`` check the two agre
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+
+# Re-exported: the repositories and the tests import the shared types and metadata from here.
+from hellodoctor_adapters.sqlalchemy.metadata import UtcDateTime as UtcDateTime
+from hellodoctor_adapters.sqlalchemy.metadata import json_type as json_type
+from hellodoctor_adapters.sqlalchemy.metadata import metadata as metadata
+from hellodoctor_adapters.sqlalchemy.schema_notifications import (
+    calendar_feeds,
+    notification_preferences,
+)
+from hellodoctor_adapters.sqlalchemy.schema_records import audit_log as audit_log
+from hellodoctor_adapters.sqlalchemy.schema_records import consents as consents
+from hellodoctor_adapters.sqlalchemy.schema_records import emergency_cards as emergency_cards
+from hellodoctor_adapters.sqlalchemy.schema_records import emergency_grants as emergency_grants
+from hellodoctor_adapters.sqlalchemy.schema_records import medical_records as medical_records
+from hellodoctor_adapters.sqlalchemy.schema_reviews import doctor_ratings as doctor_ratings
+from hellodoctor_adapters.sqlalchemy.schema_reviews import reviews as reviews
 
 # Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
 # frozen into the constraints by the migrations.
 ACTIVE_STATUS_VALUES = ("held", "booked")
-
-# SQLite has no timestamp type: instants are stored as fixed-width UTC text, so that comparing
-# the strings (in queries and in the overlap triggers) compares the instants.
-_SQLITE_INSTANT = "%Y-%m-%d %H:%M:%S.%f"
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """An aware instant in, an aware UTC instant out; ``timestamptz`` on PostgreSQL and
-    fixed-width UTC text on SQLite. A naive datetime is refused rather than guessed."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.CHAR(26))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{value.isoformat()} has no time zone")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.strftime(_SQLITE_INSTANT)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.strptime(value, _SQLITE_INSTANT).replace(tzinfo=UTC)
-        assert isinstance(value, datetime)
-        return value.astimezone(UTC)
-
-
-def json_type() -> sa.types.TypeEngine[Any]:
-    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-metadata = sa.MetaData()
 
 doctors = sa.Table(
     "doctors",
@@ -107,8 +76,9 @@ patients = sa.Table(
     sa.Column("health_id", sa.String(128)),
     sa.Column("emergency_contacts", json_type(), nullable=False),
     sa.Column("allergies", json_type(), nullable=False),
+    sa.Column("blood_group", sa.String(3)),  # migration 0012
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("language", sa.String(35)),  # 0011_clinic_day
+    sa.Column("language", sa.String(35)),  # 0013_clinic_day
     sa.Column("time_zone", sa.String(64)),
 )
 
@@ -162,9 +132,9 @@ appointments = sa.Table(
     sa.Column("refund_minor_units", sa.BigInteger),
     sa.Column("refund_currency", sa.String(3)),
     sa.Column("version", sa.Integer, nullable=False),
-    # Where the visit happens (migration 0009): the hospital of the doctor's window, or NULL.
+    # Where the visit happens (migration 0010): the hospital of the doctor's window, or NULL.
     sa.Column("hospital_id", sa.String(64)),
-    # The clinic's day (0011_clinic_day): arrival, called in, seen.
+    # The clinic's day (0013_clinic_day): arrival, called in, seen.
     sa.Column("arrived_at", UtcDateTime),
     sa.Column("consultation_started_at", UtcDateTime),
     sa.Column("completed_at", UtcDateTime),
@@ -485,7 +455,7 @@ transfers = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# Patients' stays (migration 0009): the record whole as JSON, beside it what the lists need.
+# Patients' stays (migration 0010): the record whole as JSON, beside it what the lists need.
 admissions = sa.Table(
     "admissions",
     metadata,
@@ -563,51 +533,17 @@ claims = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
-# One review per visit: uq_reviews_appointment_id decides racing reviews.
-reviews = sa.Table(
-    "reviews",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column(
-        "appointment_id",
-        sa.String(64),
-        sa.ForeignKey("appointments.id", name="fk_reviews_appointment"),
-        nullable=False,
-        unique=True,
-    ),
-    sa.Column(
-        "doctor_id",
-        sa.String(64),
-        sa.ForeignKey("doctors.id", name="fk_reviews_doctor"),
-        nullable=False,
-    ),
-    sa.Column("patient_id", sa.String(64), nullable=False),
-    sa.Column("rating", sa.SmallInteger, nullable=False),
-    sa.Column("text", sa.Text, nullable=False),
-    sa.Column("written_at", UtcDateTime, nullable=False),
-    sa.Column("visible", sa.Boolean, nullable=False),
-    sa.Column("record", json_type(), nullable=False),  # the reply and the hiding
-    sa.Column("version", sa.Integer, nullable=False),
-)
-
-# Each doctor's visible reviews: changed only by adding to the columns in one statement.
-doctor_ratings = sa.Table(
-    "doctor_ratings",
-    metadata,
-    sa.Column(
-        "doctor_id",
-        sa.String(64),
-        sa.ForeignKey("doctors.id", name="fk_doctor_ratings_doctor"),
-        primary_key=True,
-    ),
-    sa.Column("review_count", sa.Integer, nullable=False),
-    sa.Column("rating_total", sa.Integer, nullable=False),
-)
-
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
     doctor_ratings,
     reviews,
+    notification_preferences,
+    calendar_feeds,
+    emergency_cards,
+    emergency_grants,
+    audit_log,
+    consents,
+    medical_records,
     room_attendance,
     room_tickets,
     documents,

@@ -20,6 +20,10 @@ from hellodoctor_adapters.sqlalchemy.analytics import SqlAppointmentStatistics
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
+from hellodoctor_adapters.sqlalchemy.emergency import (
+    SqlEmergencyCardRepository,
+    SqlEmergencyGrantRepository,
+)
 from hellodoctor_adapters.sqlalchemy.engine import create_engine, translated_errors
 from hellodoctor_adapters.sqlalchemy.hospitals import (
     SqlAdmissionRepository,
@@ -42,6 +46,15 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlPaymentRepository,
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
+)
+from hellodoctor_adapters.sqlalchemy.preferences import (
+    SqlCalendarFeeds,
+    SqlNotificationPreferences,
+)
+from hellodoctor_adapters.sqlalchemy.records import (
+    SqlAuditLog,
+    SqlConsentRepository,
+    SqlMedicalRecordRepository,
 )
 from hellodoctor_adapters.sqlalchemy.reviews import SqlRatingLedger, SqlReviewRepository
 from hellodoctor_adapters.sqlalchemy.scheduling import (
@@ -96,6 +109,13 @@ class SqlUnitOfWork(UnitOfWork):
         self.reviews = SqlReviewRepository(self._connection)
         self.statistics = SqlAppointmentStatistics(self._connection)
         self.ratings = SqlRatingLedger(self._connection)
+        self.notification_preferences = SqlNotificationPreferences(self._connection)
+        self.calendar_feeds = SqlCalendarFeeds(self._connection)
+        self.records = SqlMedicalRecordRepository(self._connection)
+        self.consents = SqlConsentRepository(self._connection)
+        self.audit = SqlAuditLog(self._connection)
+        self.emergency_grants = SqlEmergencyGrantRepository(self._connection)
+        self.emergency_cards = SqlEmergencyCardRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

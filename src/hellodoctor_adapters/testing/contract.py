@@ -37,6 +37,7 @@ from hellodoctor_adapters.testing.contract_insurance import (
     InsuranceStorageContract,
 )
 from hellodoctor_adapters.testing.contract_payments import PaymentStorageContract
+from hellodoctor_adapters.testing.contract_preferences import PreferenceStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
 from hellodoctor_adapters.testing.contract_reviews import ReviewStorageContract
 from hellodoctor_adapters.testing.contract_sites import (
@@ -106,6 +107,7 @@ class UnitOfWorkContract(
     HospitalSitesContract,
     ClaimAttachmentsContract,
     AdmissionRecordsContract,
+    PreferenceStorageContract,
     ClinicDayStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""

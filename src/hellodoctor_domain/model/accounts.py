@@ -14,11 +14,12 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import ClassVar
 
 from attrs import define, field
 
 from hellodoctor_domain.errors import WeakPassword
-from hellodoctor_domain.model.events import Aggregate
+from hellodoctor_domain.model.events import Aggregate, DomainEvent
 from hellodoctor_domain.model.values import (
     Actor,
     DoctorId,
@@ -67,6 +68,51 @@ class SecretPurpose(enum.StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
     SET_PASSWORD = "set_password"
+
+
+# -- identity mails, through the outbox -----------------------------------------------------
+#
+# A request that must mail someone (a code, a link, a warning) only records one of these on
+# the account, so the mail leaves after commit through the outbox like any other message and
+# the request takes no longer for an address with an account than for one without. They carry
+# no secret: the consumer issues the code or link when it sends the mail
+# (``use_cases/identity_mail.py``), so no readable secret is ever stored (docs/notifications.md).
+
+
+@define(frozen=True, kw_only=True)
+class AccountEvent(DomainEvent):
+    aggregate_type: ClassVar[str] = "account"
+
+    account_id: UserId
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.account_id.value
+
+
+@define(frozen=True, kw_only=True)
+class VerificationRequested(AccountEvent):
+    """Mail a fresh e-mail verification code (on registration, or asked again)."""
+
+
+@define(frozen=True, kw_only=True)
+class PasswordResetRequested(AccountEvent):
+    """Mail a reset link to the account's own address."""
+
+
+@define(frozen=True, kw_only=True)
+class DoctorInvited(AccountEvent):
+    """Mail a doctor's new account its set-password link."""
+
+
+@define(frozen=True, kw_only=True)
+class StaffInvited(AccountEvent):
+    """Mail a hospital administrator's or an insurer's new account its set-password link."""
+
+
+@define(frozen=True, kw_only=True)
+class RegistrationRepeated(AccountEvent):
+    """Someone tried to register the address again: tell its owner (no secret)."""
 
 
 def digest(salt: str, secret: str) -> str:

@@ -151,6 +151,17 @@ class PatientDischarged(HospitalEvent):
     bed_type: BedType
 
 
+MAX_REMINDERS = 5
+LATEST_REMINDER_MINUTES = 30 * 24 * 60
+
+
+def _check_reminders(minutes: tuple[int, ...]) -> None:
+    if len(minutes) > MAX_REMINDERS or len(set(minutes)) != len(minutes):
+        raise InvalidValue(f"at most {MAX_REMINDERS} different reminder times")
+    if any(not 1 <= m <= LATEST_REMINDER_MINUTES for m in minutes):
+        raise InvalidValue(f"a reminder goes out 1 to {LATEST_REMINDER_MINUTES} minutes before")
+
+
 @define(eq=False)
 class Hospital(Aggregate):
     id: HospitalId
@@ -164,9 +175,13 @@ class Hospital(Aggregate):
     wards: tuple[Ward, ...] = ()
     administrators: tuple[UserId, ...] = ()
     doctors: tuple[Affiliation, ...] = ()
+    # Minutes before a visit here that reminders go out; None: the platform's setting.
+    reminder_minutes: tuple[int, ...] | None = None
     version: int = 0
 
     def __attrs_post_init__(self) -> None:
+        if self.reminder_minutes is not None:
+            _check_reminders(self.reminder_minutes)
         _unique((d.code for d in self.departments), "department")
         _unique((w.code for w in self.wards), "ward")
         departments = {d.code for d in self.departments}
@@ -191,6 +206,12 @@ class Hospital(Aggregate):
         if actor.role is Role.ADMIN:
             return True
         return actor.role is Role.HOSPITAL_ADMIN and actor.user_id in self.administrators
+
+    def set_reminders(self, minutes: tuple[int, ...] | None) -> None:
+        """When reminders of visits here go out (minutes before); None: the platform's."""
+        if minutes is not None:
+            _check_reminders(minutes)
+        self.reminder_minutes = None if minutes is None else tuple(sorted(minutes, reverse=True))
 
     def appoint(self, user_id: UserId, at: datetime) -> None:
         if user_id in self.administrators:

@@ -78,6 +78,9 @@ def _contacts(values: Iterable[EmergencyContact]) -> tuple[EmergencyContact, ...
     return tuple(values)
 
 
+_BLOOD_GROUPS = ("A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-")
+
+
 @define(eq=False)
 class Patient(Aggregate):
     """A patient's profile. Health ID is the national or insurer identifier, if any."""
@@ -91,6 +94,7 @@ class Patient(Aggregate):
     emergency_contacts: tuple[EmergencyContact, ...] = field(default=(), converter=_contacts)
     allergies: tuple[str, ...] = field(default=(), converter=_strings)
     version: int = 0
+    blood_group: str | None = None  # A+ ... O- (model/emergency.py BLOOD_GROUPS), if known
     # Preferences (issue 17): the language to be written to in, the zone times are shown in.
     language: str | None = field(default=None, validator=_optional_language)
     time_zone: str | None = field(default=None, validator=_optional_zone)
@@ -98,3 +102,5 @@ class Patient(Aggregate):
     def __attrs_post_init__(self) -> None:
         if self.date_of_birth is not None and not isinstance(self.date_of_birth, date):
             raise InvalidValue("date_of_birth must be a date")
+        if self.blood_group is not None and self.blood_group not in _BLOOD_GROUPS:
+            raise InvalidValue(f"{self.blood_group!r} is not a blood group")

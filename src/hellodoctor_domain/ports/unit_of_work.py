@@ -12,6 +12,7 @@ from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.analytics import AppointmentStatistics
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
+from hellodoctor_domain.ports.emergency import EmergencyCardRepository, EmergencyGrantRepository
 from hellodoctor_domain.ports.hospitals import (
     AdmissionRepository,
     BedLedger,
@@ -29,6 +30,11 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.preferences import (
+    CalendarFeedRepository,
+    NotificationPreferencesRepository,
+)
+from hellodoctor_domain.ports.records import AuditLog, ConsentRepository, MedicalRecordRepository
 from hellodoctor_domain.ports.repository import TrackingRepository
 from hellodoctor_domain.ports.reviews import RatingLedger, ReviewRepository
 from hellodoctor_domain.ports.scheduling import (
@@ -84,6 +90,13 @@ class UnitOfWork(abc.ABC):
     statistics: AppointmentStatistics
     ratings: RatingLedger
     admissions: AdmissionRepository
+    notification_preferences: NotificationPreferencesRepository
+    calendar_feeds: CalendarFeedRepository
+    records: MedicalRecordRepository
+    consents: ConsentRepository
+    audit: AuditLog
+    emergency_grants: EmergencyGrantRepository
+    emergency_cards: EmergencyCardRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

@@ -32,11 +32,13 @@ from hellodoctor_domain.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from hellodoctor_domain.model.audit import AuditAction, AuditOutcome, RequestContext
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
-from hellodoctor_domain.model.values import Actor, AppointmentId, Role
+from hellodoctor_domain.model.values import Actor, AppointmentId, PatientId, Role
 from hellodoctor_domain.ports.blobs import BlobStorage, MediaTypeSniffer
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.records import NO_CONTEXT, audit_entry
 
 _log = logging.getLogger(__name__)
 
@@ -173,11 +175,18 @@ class Documents:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def get(self, actor: Actor, document_id: DocumentId) -> Document:
-        """The document, if ``actor`` may see it; ``NotFound`` otherwise."""
+    def get(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> Document:
+        """The document, if ``actor`` may see it; ``NotFound`` otherwise. A document about a
+        patient (theirs, or a doctor's linked to the patient's appointment) is protected health
+        information: the read, or the refused attempt, is audited in the same unit of work."""
         with self._uow() as uow:
             document = uow.documents.get(document_id)
-        if not (document.is_public or self._may_see(actor, document)):
+            allowed = document.is_public or self._may_see(actor, document)
+            if self._audited(uow, actor, document, AuditAction.READ, allowed, context):
+                uow.commit()
+        if not allowed:
             raise NotFound(f"no document {document_id}")
         return document
 
@@ -189,8 +198,10 @@ class Documents:
             raise NotFound(f"no document {document_id}")
         return document, self.blobs.open(document.blob_key)
 
-    def content(self, actor: Actor, document_id: DocumentId) -> tuple[Document, Iterator[bytes]]:
-        document = self.get(actor, document_id)
+    def content(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> tuple[Document, Iterator[bytes]]:
+        document = self.get(actor, document_id, context)
         return document, self.blobs.open(document.blob_key)
 
     def content_by_id(self, document_id: DocumentId) -> tuple[Document, Iterator[bytes]]:
@@ -199,10 +210,12 @@ class Documents:
             document = uow.documents.get(document_id)
         return document, self.blobs.open(document.blob_key)
 
-    def download_url(self, actor: Actor, document_id: DocumentId) -> tuple[Document, str | None]:
+    def download_url(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> tuple[Document, str | None]:
         """The document and a short-lived URL of the storage's own, or ``None`` when the
         storage has none (the caller then signs a link to itself)."""
-        document = self.get(actor, document_id)
+        document = self.get(actor, document_id, context)
         url = self.blobs.download_url(
             document.blob_key,
             filename=document.original_name,
@@ -230,10 +243,12 @@ class Documents:
         *,
         appointment_id: AppointmentId | None,
         record_id: str | None = None,
+        context: RequestContext = NO_CONTEXT,
     ) -> Document:
-        """Link the document to an appointment of its owner's (or none) and a record."""
+        """Link the document to an appointment of its owner's (or none) and a record; a
+        change to a document about a patient (or a refused attempt) is audited."""
         with self._uow() as uow:
-            document = self._visible(uow, actor, document_id)
+            document = self._changeable(uow, actor, document_id, context)
             if appointment_id is not None:
                 self._require_linkable(uow, document.owner, appointment_id)
             document.link(self._clock.now(), appointment_id=appointment_id, record_id=record_id)
@@ -241,20 +256,54 @@ class Documents:
             uow.commit()
         return document
 
-    def delete(self, actor: Actor, document_id: DocumentId) -> None:
-        """Remove the record, then the bytes (what a crash leaves between is swept)."""
+    def delete(
+        self, actor: Actor, document_id: DocumentId, context: RequestContext = NO_CONTEXT
+    ) -> None:
+        """Remove the record, then the bytes (what a crash leaves between is swept); audited
+        like a change."""
         with self._uow() as uow:
-            document = self._visible(uow, actor, document_id)
+            document = self._changeable(uow, actor, document_id, context)
             document.delete(actor.user_id, self._clock.now())
             uow.documents.remove(document)
             uow.commit()
         self._forget(document.blob_key)
 
-    def _visible(self, uow: UnitOfWork, actor: Actor, document_id: DocumentId) -> Document:
+    def _changeable(
+        self, uow: UnitOfWork, actor: Actor, document_id: DocumentId, context: RequestContext
+    ) -> Document:
+        """The document, audited as a write; a refusal is audited (committed) and NotFound."""
         document = uow.documents.get(document_id)
-        if not self._may_see(actor, document):
+        allowed = self._may_see(actor, document)
+        audited = self._audited(uow, actor, document, AuditAction.WRITE, allowed, context)
+        if not allowed:
+            if audited:
+                uow.commit()
             raise NotFound(f"no document {document_id}")
         return document
+
+    def _audited(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        document: Document,
+        action: AuditAction,
+        allowed: bool,
+        context: RequestContext,
+    ) -> bool:
+        """Append the audit entry of an access to a document about a patient (protected
+        health information); False for a document about nobody (a doctor's own, a photo)."""
+        patient = None if document.is_public else _patient_of(uow, document)
+        if patient is None:
+            return False
+        purpose = ("admin" if actor.role is Role.ADMIN else "own") if allowed else "none"
+        outcome = AuditOutcome.ALLOWED if allowed else AuditOutcome.DENIED
+        subject = f"document:{document.id}"
+        uow.audit.append(
+            audit_entry(
+                actor, patient, subject, action, outcome, purpose, self._clock.now(), context
+            )
+        )
+        return True
 
     @staticmethod
     def _require_linkable(uow: UnitOfWork, owner: Owner, appointment_id: AppointmentId) -> None:
@@ -302,3 +351,16 @@ class Documents:
         if batch:
             swept += sweep(batch)
         return swept
+
+
+def _patient_of(uow: UnitOfWork, document: Document) -> PatientId | None:
+    """Whom a document is about: its patient owner, or the patient of the appointment a
+    doctor's document is linked to; ``None`` for a doctor's own files."""
+    if document.owner.role is Role.PATIENT:
+        return PatientId(document.owner.profile_id)
+    if document.appointment_id is not None:
+        try:
+            return uow.appointments.get(document.appointment_id).patient_id
+        except NotFound:
+            return None
+    return None

@@ -79,6 +79,18 @@ class Hospitals:
             uow.commit()
         return hospital
 
+    def set_reminders(
+        self, actor: Actor, hospital_id: HospitalId, minutes: tuple[int, ...] | None
+    ) -> Hospital:
+        """The hospital's administrators choose when reminders of visits there go out (None:
+        the platform's setting)."""
+        with self._uow() as uow:
+            hospital = managed_hospital(uow, actor, hospital_id)
+            hospital.set_reminders(minutes)
+            uow.hospitals.update(hospital)
+            uow.commit()
+        return hospital
+
     def get(self, hospital_id: HospitalId) -> Hospital:
         with self._uow() as uow:
             return uow.hospitals.get(hospital_id)

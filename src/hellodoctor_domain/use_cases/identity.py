@@ -6,6 +6,9 @@ owns what must be stored: accounts, one-time secrets, refresh-token families.
 
 Answers never reveal whether an e-mail address has an account: registration and "forgot
 password" behave the same either way, and every sign-in failure is ``AuthenticationFailed``.
+No mail is sent inside a request: the request records an event on the account (committed to
+the outbox with its change) and the consumer issues the code or link and mails it
+(``identity_mail.py``), so neither the answer nor its timing depends on an SMTP round trip.
 """
 
 from __future__ import annotations
@@ -32,18 +35,21 @@ from hellodoctor_domain.errors import (
 from hellodoctor_domain.model.accounts import (
     Account,
     AccountStatus,
+    DoctorInvited,
     OneTimeSecret,
+    PasswordResetRequested,
     RefreshToken,
+    RegistrationRepeated,
     SecretPurpose,
+    StaffInvited,
+    VerificationRequested,
     check_password_strength,
     digest,
     digests_match,
-    new_code,
     new_token,
 )
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import Actor, EmailAddress, PatientId, Role, UserId
-from hellodoctor_domain.ports.notifications import Notification, Notifier
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher, TotpVerifier
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -104,7 +110,6 @@ class Identity:
         hasher: PasswordHasher,
         totp: TotpVerifier,
         throttle: LoginThrottle,
-        notifier: Notifier,
         settings: IdentitySettings | None = None,
     ) -> None:
         self._uow = uow
@@ -113,7 +118,6 @@ class Identity:
         self._hasher = hasher
         self._totp = totp
         self._throttle = throttle
-        self._notifier = notifier
         self.settings = settings or IdentitySettings()
         self._dummy_hash: str | None = None
 
@@ -122,9 +126,11 @@ class Identity:
     def register_patient(
         self, email: EmailAddress, password: str, patient: Patient
     ) -> PatientId | None:
-        """Create a pending patient account and e-mail a verification code. If the address
-        already has an account, nothing is created and its owner is told by e-mail instead;
-        the caller cannot tell the difference. Returns the new patient's id, or ``None``."""
+        """Create a pending patient account; a verification code is mailed to it. If the
+        address already has an account, nothing is created and its owner is told by e-mail
+        instead (told to the address on the account, never to the one typed: a look-alike);
+        either way one event is committed to the outbox, so the caller cannot tell the
+        difference. Returns the new patient's id, or ``None``."""
         check_password_strength(password, email)
         password_hash = self._hasher.hash(password)
         now = self._clock.now()
@@ -141,33 +147,21 @@ class Identity:
             existing = uow.accounts.by_email(email)
             if existing is None:
                 try:
+                    account.record(VerificationRequested(occurred_at=now, account_id=account.id))
                     uow.patients.add(patient)
                     uow.accounts.add(account)
-                    code = self._issue(uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True)
                     uow.commit()
+                    return patient.id
                 except AlreadyExists:
                     uow.rollback()
-                    existing = uow.accounts.by_email(email)  # registered a moment ago
-                    if existing is None:
-                        raise
-        if existing is not None:
-            # Told to the address on the account, never to the one typed (a look-alike).
-            self._notify(
-                existing.email,
-                "You already have a HelloDoctor account",
-                "Someone tried to register this address again. If it was you, sign in "
-                "or reset your password.",
-                "already_registered",
-            )
-            return None
-        self._notify(
-            email,
-            "Your HelloDoctor verification code",
-            f"Your code is {code}. It expires in "
-            f"{_minutes(self.settings.verification_code_lifetime)} minutes.",
-            "verify_email",
-        )
-        return patient.id
+                    account.events.clear()
+            if existing is None:
+                existing = uow.accounts.by_email(email)  # registered a moment ago
+                if existing is None:
+                    raise AlreadyExists("that account could not be created; try again")
+            existing.record(RegistrationRepeated(occurred_at=now, account_id=existing.id))
+            uow.commit()
+        return None
 
     def resend_verification(self, email: EmailAddress) -> None:
         """Send a fresh code (earlier ones stop working) if the address awaits verification.
@@ -190,16 +184,9 @@ class Identity:
                 attempts = previous.attempts_left
             if attempts <= 0:
                 return  # out of guesses until the last code expires
-            code = self._issue(
-                uow, account, SecretPurpose.VERIFY_EMAIL, now, numeric=True, attempts=attempts
-            )
+            # The consumer issues the code (inheriting the attempts left) and mails it.
+            account.record(VerificationRequested(occurred_at=now, account_id=account.id))
             uow.commit()
-        self._notify(
-            account.email,
-            "Your HelloDoctor verification code",
-            f"Your code is {code}.",
-            "verify_email",
-        )
 
     def verify_email(self, email: EmailAddress, code: str) -> None:
         now = self._clock.now()
@@ -350,16 +337,8 @@ class Identity:
             account = uow.accounts.by_email(email)
             if account is None or account.status is AccountStatus.DISABLED:
                 return
-            token = self._issue(uow, account, SecretPurpose.RESET_PASSWORD, now)
+            account.record(PasswordResetRequested(occurred_at=now, account_id=account.id))
             uow.commit()
-        self._notify(
-            account.email,
-            "Reset your HelloDoctor password",
-            f"Use this link within {_minutes(self.settings.reset_token_lifetime)} "
-            f"minutes: {self.settings.password_link}?token={token}\n"
-            "If you did not ask for it, ignore this message.",
-            "reset_password",
-        )
 
     def set_password(self, token: str, password: str) -> PasswordSet:
         """Redeem a reset token or a doctor's invitation (only the latest link of its kind
@@ -417,19 +396,11 @@ class Identity:
             now,
             doctor_id=doctor.id,
         )
+        account.record(DoctorInvited(occurred_at=now, account_id=account.id))
         with self._uow() as uow:
             uow.doctors.add(doctor)
             uow.accounts.add(account)
-            token = self._issue(uow, account, SecretPurpose.SET_PASSWORD, now)
             uow.commit()
-        self._notify(
-            email,
-            "Your HelloDoctor account",
-            f"{doctor.name}, set your password within "
-            f"{self.settings.invitation_lifetime.days} days: "
-            f"{self.settings.password_link}?token={token}",
-            "set_password",
-        )
         return doctor
 
     def invite_staff(self, actor: Actor, email: EmailAddress, place: StaffPlace) -> Account:
@@ -439,18 +410,12 @@ class Identity:
             raise AccessDenied("only an admin may add staff accounts")
         now = self._clock.now()
         account = Account(UserId(self._ids.new_id()), email, place.role, AccountStatus.PENDING, now)
+        # The mail (and its link) is made by the identity mailer from the outbox.
+        account.record(StaffInvited(occurred_at=now, account_id=account.id))
         with self._uow() as uow:
             uow.accounts.add(account)
             place.apply(uow, account.id, now)
-            token = self._issue(uow, account, SecretPurpose.SET_PASSWORD, now)
             uow.commit()
-        self._notify(
-            email,
-            "Your HelloDoctor account",
-            f"Set your password within {self.settings.invitation_lifetime.days} days: "
-            f"{self.settings.password_link}?token={token}",
-            "set_password",
-        )
         return account
 
     def create_admin(
@@ -523,36 +488,6 @@ class Identity:
             return False
         return self._hasher.verify(password, account.password_hash)
 
-    def _issue(
-        self,
-        uow: UnitOfWork,
-        account: Account,
-        purpose: SecretPurpose,
-        now: datetime,
-        *,
-        numeric: bool = False,
-        attempts: int | None = None,
-    ) -> str:
-        secret_id = self._ids.new_id()
-        lifetime = {
-            SecretPurpose.VERIFY_EMAIL: self.settings.verification_code_lifetime,
-            SecretPurpose.RESET_PASSWORD: self.settings.reset_token_lifetime,
-            SecretPurpose.SET_PASSWORD: self.settings.invitation_lifetime,
-        }[purpose]
-        text = new_code() if numeric else new_token()
-        uow.one_time_secrets.add(
-            OneTimeSecret(
-                secret_id,
-                account.id,
-                purpose,
-                digest(secret_id, text),
-                now,
-                now + lifetime,
-                attempts_left=attempts or (self.settings.verification_attempts if numeric else 1),
-            )
-        )
-        return text if numeric else f"{secret_id}.{text}"
-
     def _redeem(self, uow: UnitOfWork, secret: OneTimeSecret, text: str, now: datetime) -> None:
         if not secret.usable(now):
             raise InvalidOneTimeSecret("that code is no longer valid; ask for a new one")
@@ -583,13 +518,6 @@ class Identity:
         if not digests_match(token.digest, token.id, secret):
             raise AuthenticationFailed("unknown refresh token")
         return token
-
-    def _notify(self, email: EmailAddress, subject: str, body: str, kind: str) -> None:
-        self._notifier.send(Notification(email, subject, body, kind))
-
-
-def _minutes(span: timedelta) -> int:
-    return int(span.total_seconds() // 60)
 
 
 def _could_be_a_code(code: str) -> bool:

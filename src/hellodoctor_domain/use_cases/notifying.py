@@ -10,12 +10,18 @@ Reminders: when a visit is booked or moved, the consumer schedules one reminder 
 lead time (24 h and 1 h before by default) in the outbox, due then and tied to the
 appointment's version; when one falls due it is sent only if the appointment is still booked
 at that version -- cancelled or moved since, and it is silently dropped.
+
+Preferences: each recipient's (found by their account's e-mail) choose the channels (e-mail,
+SMS when an SMS sender is configured and they gave a number), whether reminders come at all,
+and the zone the times are written in (their own, else the doctor's). Each channel has its own
+inbox key, so a redelivery after an SMS failed re-sends the SMS, not the e-mail.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.events import (
     AppointmentBooked,
@@ -27,18 +33,24 @@ from hellodoctor_domain.model.events import (
     AppointmentRescheduled,
     DomainEvent,
 )
+from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.payments import PaymentSucceeded
-from hellodoctor_domain.model.values import AppointmentId, Role, TimeRange
+from hellodoctor_domain.model.profiles import Doctor, Patient
+from hellodoctor_domain.model.values import AppointmentId, EmailAddress, Role, TimeRange, UserId
 from hellodoctor_domain.ports.notifications import (
     AppointmentMessenger,
     AppointmentNotice,
     NoticeKind,
+    SmsMessage,
+    SmsSender,
+    sms_text,
 )
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.runtime import Clock
-from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 CONSUMER = "notifications"
+_NOBODY = UserId("-")  # the owner of default preferences no account stored
 
 # Event type -> (notice kind, who is told).
 _BOTH = (Role.PATIENT, Role.DOCTOR)
@@ -72,9 +84,12 @@ class NotificationConsumer:
         outbox: OutboxDelivery | None = None,
         reminders: tuple[timedelta, ...] = DEFAULT_REMINDERS,
         lease: timedelta = timedelta(minutes=5),
+        sms: SmsSender | None = None,
     ) -> None:
         """``outbox`` is where reminders are scheduled (none without it); ``reminders`` how
-        long before a visit each is sent."""
+        long before a visit each is sent; ``sms`` the text-message channel (none without
+        it: SMS preferences are then ignored)."""
+        self._sms = sms
         self._uow = uow
         self._inbox = inbox
         self._outbox = outbox
@@ -88,17 +103,31 @@ class NotificationConsumer:
         returns how many were sent now. Raises when one could not be (retried later)."""
         sent = 0
         for notice in self.notices(event):
-            key = f"{CONSUMER}:{notice.recipient.value}"
-            if not self._inbox.begin(key, entry_id, self._clock.now(), self._lease):
-                continue
-            try:
-                self._messenger.send(notice)
-            except BaseException:
-                self._inbox.forget(key, entry_id)
-                raise
-            self._inbox.finish(key, entry_id, self._clock.now())
-            sent += 1
+            for channel in sorted(notice.channels):
+                if channel is Channel.SMS and (self._sms is None or notice.phone is None):
+                    continue
+                # E-mail keeps the key it always had; other channels have their own.
+                suffix = "" if channel is Channel.EMAIL else f"-{channel.value}"
+                key = f"{CONSUMER}{suffix}:{notice.recipient.value}"
+                if not self._inbox.begin(key, entry_id, self._clock.now(), self._lease):
+                    continue
+                try:
+                    self._send(channel, notice)
+                except BaseException:
+                    self._inbox.forget(key, entry_id)
+                    raise
+                self._inbox.finish(key, entry_id, self._clock.now())
+                sent += 1
         return sent
+
+    def _send(self, channel: Channel, notice: AppointmentNotice) -> None:
+        if channel is Channel.EMAIL:
+            self._messenger.send(notice)
+            return
+        assert self._sms is not None
+        assert notice.phone is not None
+        kind = f"appointment-{notice.kind.value}"
+        self._sms.send(SmsMessage(notice.phone, sms_text(notice), kind))
 
     def notices(self, event: DomainEvent) -> list[AppointmentNotice]:
         """The messages ``event`` calls for, given the appointment as it is now (and, for a
@@ -112,13 +141,27 @@ class NotificationConsumer:
             appointment = uow.appointments.get(appointment_id)
             doctor = uow.doctors.get(appointment.doctor_id)
             patient = uow.patients.get(appointment.patient_id)
+            chosen = _preferences(uow, doctor, patient)
+            leads = self._reminders
+            if appointment.hospital_id is not None:
+                minutes = uow.hospitals.get(appointment.hospital_id).reminder_minutes
+                if minutes is not None:  # the hospital's own, else the platform's
+                    leads = tuple(timedelta(minutes=m) for m in minutes)
         time: TimeRange | None = getattr(event, "time", None)
         if not _still_true(event, appointment, time):
             return []
         if isinstance(event, AppointmentBooked | AppointmentRescheduled):
             # Idempotent (keyed by version and lead time): a redelivery schedules nothing new.
-            self._schedule_reminders(appointment)
+            self._schedule_reminders(appointment, leads)
         emails = {Role.PATIENT: patient.email, Role.DOCTOR: doctor.email}
+        # What each recipient chose (the defaults when they chose nothing): reminders off means
+        # none; a channel list with neither channel usable sends nothing.
+        keep = [
+            role
+            for role in recipients
+            if emails[role] is not None
+            and (kind is not NoticeKind.REMINDER or chosen[role].reminders)
+        ]
         return [
             AppointmentNotice(
                 kind=kind,
@@ -133,17 +176,22 @@ class NotificationConsumer:
                 amount=getattr(event, "amount", None),
                 hold_expires_at=getattr(event, "hold_expires_at", None),
                 before=getattr(event, "before", None),
+                zone=chosen[role].time_zone,
+                language=chosen[role].language,
+                channels=chosen[role].channels,
+                phone=chosen[role].phone
+                or (_patient_phone(patient) if role is Role.PATIENT else None),
             )
-            for role in recipients
+            for role in keep
             if (email := emails[role]) is not None
         ]
 
-    def _schedule_reminders(self, appointment: Appointment) -> None:
+    def _schedule_reminders(self, appointment: Appointment, leads: tuple[timedelta, ...]) -> None:
         """One reminder per lead time still ahead, tied to the appointment's version."""
         if self._outbox is None:
             return
         now = self._clock.now()
-        for before in self._reminders:
+        for before in leads:
             due = appointment.time.start - before
             if due <= now:
                 continue
@@ -171,3 +219,24 @@ def _still_true(event: DomainEvent, appointment: Appointment, time: TimeRange | 
     if status is None:
         return True
     return appointment.status is status and (time is None or appointment.time == time)
+
+
+def _preferences(
+    uow: UnitOfWork, doctor: Doctor, patient: Patient
+) -> dict[Role, NotificationPreferences]:
+    """Each recipient's stored preferences, found through their account; the defaults when
+    there is no account or nothing stored."""
+    found: dict[Role, NotificationPreferences] = {}
+    for role, email in ((Role.PATIENT, patient.email), (Role.DOCTOR, doctor.email)):
+        account = None if email is None else uow.accounts.by_email(EmailAddress(email.value))
+        stored = None if account is None else uow.notification_preferences.get(account.id)
+        found[role] = stored or NotificationPreferences(account.id if account else _NOBODY)
+    return found
+
+
+def _patient_phone(patient: Patient) -> PhoneNumber | None:
+    """The profile's phone, if it is already in E.164 form (SMS need a canonical number)."""
+    try:
+        return None if patient.phone is None else PhoneNumber(patient.phone)
+    except InvalidValue:
+        return None

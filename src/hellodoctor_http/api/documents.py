@@ -27,6 +27,7 @@ from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, Owner
 from hellodoctor_domain.model.values import AppointmentId, Role
 from hellodoctor_http.api import Resource
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import parse_enum, write_json
@@ -216,11 +217,15 @@ class Documents(Resource):
 
 class DocumentResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, document_id: str) -> None:
-        document = self.components.documents.get(require_actor(req), DocumentId(document_id))
+        document = self.components.documents.get(
+            require_actor(req), DocumentId(document_id), request_context(self, req)
+        )
         write_json(resp, document_json(document))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, document_id: str) -> None:
-        self.components.documents.delete(require_actor(req), DocumentId(document_id))
+        self.components.documents.delete(
+            require_actor(req), DocumentId(document_id), request_context(self, req)
+        )
         resp.status = falcon.HTTP_204
 
     def on_put_links(self, req: falcon.Request, resp: falcon.Response, document_id: str) -> None:
@@ -233,12 +238,15 @@ class DocumentResource(Resource):
             if body.appointment_id is None
             else AppointmentId(body.appointment_id),
             record_id=body.record_id,
+            context=request_context(self, req),
         )
         write_json(resp, document_json(document))
 
     def on_get_download(self, req: falcon.Request, resp: falcon.Response, document_id: str) -> None:
         documents = self.components.documents
-        document, url = documents.download_url(require_actor(req), DocumentId(document_id))
+        document, url = documents.download_url(
+            require_actor(req), DocumentId(document_id), request_context(self, req)
+        )
         expires_at = self.components.clock.now() + documents.settings.link_lifetime
         if url is None:
             expires = int(expires_at.timestamp())
@@ -255,7 +263,9 @@ class DocumentResource(Resource):
         query.done()
         documents = self.components.documents
         if signature is None and expires is None:
-            document, content = documents.content(require_actor(req), DocumentId(document_id))
+            document, content = documents.content(
+                require_actor(req), DocumentId(document_id), request_context(self, req)
+            )
         else:
             self._check_link(document_id, expires, signature)
             document, content = documents.content_by_id(DocumentId(document_id))

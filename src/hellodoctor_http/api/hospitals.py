@@ -11,6 +11,8 @@ from hellodoctor_adapters.hospital_records import profile_record
 from hellodoctor_domain.errors import AccessDenied, InvalidValue
 from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import (
+    LATEST_REMINDER_MINUTES,
+    MAX_REMINDERS,
     Address,
     BedType,
     Department,
@@ -75,6 +77,9 @@ class WardBody:
     department_code: str | None = text(MAX_CODE, default=None)
 
 
+_REMINDER = {"minimum": 1, "maximum": LATEST_REMINDER_MINUTES}
+
+
 @request_body
 class HospitalBody:
     """A platform admin registers a hospital; the id is made by the server."""
@@ -87,6 +92,12 @@ class HospitalBody:
     facilities: tuple[str, ...] = items(100, default=(), each={"maxLength": MAX_CODE})
     departments: tuple[DepartmentBody, ...] = items(100, default=())
     wards: tuple[WardBody, ...] = items(200, default=())
+    reminder_minutes: tuple[int, ...] | None = items(
+        MAX_REMINDERS,
+        default=None,
+        each=_REMINDER,
+        description="Minutes before a visit here that reminders go out; none: the platform's.",
+    )
 
     def to_domain(self, key: HospitalId) -> Hospital:
         return Hospital(
@@ -116,7 +127,17 @@ class HospitalBody:
                 )
                 for w in self.wards
             ),
+            reminder_minutes=self.reminder_minutes,
         )
+
+
+@request_body
+class RemindersBody:
+    minutes: tuple[int, ...] | None = items(
+        MAX_REMINDERS,
+        each=_REMINDER,
+        description="Minutes before a visit; null to follow the platform's setting again.",
+    )
 
 
 @request_body
@@ -197,6 +218,7 @@ SCHEMAS: dict[str, Any] = {
         departments={"type": "array", "items": ref("DepartmentInput")},
         wards={"type": "array", "items": ref("WardInput")},
         doctors={"type": "array", "items": ref("AffiliationInput")},
+        reminder_minutes={"type": ["array", "null"], "items": {"type": "integer"}},
     ),
     "HospitalList": answer(items={"type": "array", "items": ref("Hospital")}),
     "BedCount": answer(
@@ -254,6 +276,16 @@ class Hospitals(Resource):
 class HospitalItem(Resource):
     def on_get(self, _req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
         write_json(resp, hospital_json(self.components.hospitals.get(HospitalId(hospital_id))))
+
+
+class HospitalReminders(Resource):
+    def on_put(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
+        actor = require_actor(req)
+        body = self.body(req, RemindersBody)
+        hospital = self.components.hospitals.set_reminders(
+            actor, HospitalId(hospital_id), body.minutes
+        )
+        write_json(resp, hospital_json(hospital))
 
 
 class HospitalAdministrators(Resource):
@@ -360,6 +392,22 @@ ROUTES: tuple[Route, ...] = (
                 response="Hospital",
                 params=(_HOSPITAL,),
                 problems=("not-found",),
+                tag="hospitals",
+            )
+        },
+    ),
+    Route(
+        f"{API}/hospitals/{{hospital_id}}/reminders",
+        HospitalReminders,
+        {
+            "put": Operation(
+                "When reminders of visits at the hospital go out (null: the platform's setting)",
+                "bearer",
+                "that hospital's administrators, admin; anyone else gets 404",
+                response="Hospital",
+                body=RemindersBody,
+                params=(_HOSPITAL,),
+                problems=("not-found", "invalid-value", "concurrent-update", *BODY_PROBLEMS),
                 tag="hospitals",
             )
         },

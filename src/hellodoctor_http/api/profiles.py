@@ -50,7 +50,7 @@ ZONE_OR_EMPTY = f"^({ZONE_PATTERN.strip('^$')})?$"
 
 
 @request_body
-class ContactBody:
+class EmergencyContactBody:
     name: str = text(MAX_NAME, minLength=1)
     phone: str = text(MAX_PHONE, minLength=1, description="With its country code: +44 20...")
     relationship: str = text(MAX_NAME, default="")
@@ -73,7 +73,7 @@ class ProfileChangesBody:
     time_zone: str | None = text(
         64, default=None, pattern=ZONE_OR_EMPTY, description="IANA; empty clears (patients)."
     )
-    emergency_contacts: tuple[ContactBody, ...] | None = items(
+    emergency_contacts: tuple[EmergencyContactBody, ...] | None = items(
         MAX_CONTACTS, default=None, description="Replaces the list. Patients."
     )
     allergies: tuple[str, ...] | None = items(

@@ -1,7 +1,7 @@
 """The clinic's day (issue 17): patients' preferences.
 
-Revision ID: 0011_clinic_day
-Revises: 0010_hospital_sites
+Revision ID: 0013_clinic_day
+Revises: 0012_clinical_records
 Create Date: 2026-12-01
 
 * ``patients.language`` (a BCP 47 tag) and ``patients.time_zone`` (IANA): what ``PATCH /me``
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_clinic_day"
-down_revision = "0010_hospital_sites"
+revision = "0013_clinic_day"
+down_revision = "0012_clinical_records"
 branch_labels = None
 depends_on = None
 
