@@ -11,6 +11,8 @@ Two families:
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -259,3 +261,13 @@ class RoomTicketUsed(InvalidRoomTicket):
 
 class RoomTicketExpired(InvalidRoomTicket):
     """The ticket's short lifetime is over; ask the API for a new one."""
+
+
+class TimeOffCollides(DomainError):
+    """Time off asked for covers booked or held appointments (issue 17): ``collisions`` lists
+    each as ``(appointment id, start)``; ask again with ``cancel_bookings`` to cancel them."""
+
+    def __init__(self, collisions: tuple[tuple[str, datetime], ...]) -> None:
+        self.collisions = collisions
+        listed = ", ".join(f"{key} at {start.isoformat()}" for key, start in collisions)
+        super().__init__(f"the time off covers {len(collisions)} appointment(s): {listed}")

@@ -17,6 +17,7 @@ from hellodoctor_http.api import (
     analytics,
     appointments,
     claim_attachments,
+    clinic_day,
     consents,
     consultations,
     doctors,
@@ -28,6 +29,7 @@ from hellodoctor_http.api import (
     operations,
     payments,
     preferences,
+    profiles,
     records,
     reviews,
     staff,
@@ -61,6 +63,8 @@ ROUTES: tuple[Route, ...] = (
     *records.ROUTES,
     *consents.ROUTES,
     *emergency.ROUTES,
+    *profiles.ROUTES,
+    *clinic_day.ROUTES,
 )
 
 
@@ -86,6 +90,8 @@ def openapi_document() -> dict[str, Any]:
             **records.SCHEMAS,
             **consents.SCHEMAS,
             **emergency.SCHEMAS,
+            **profiles.SCHEMAS,
+            **clinic_day.SCHEMAS,
         },
     )
 

@@ -44,6 +44,7 @@ from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.analytics import Analytics
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
+from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 from hellodoctor_domain.use_cases.consultations import Consultations
 from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
@@ -54,8 +55,10 @@ from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.preferences import Preferences
+from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
+from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
@@ -96,6 +99,21 @@ class Components:
     feed_throttle: LoginThrottle | None = None
     # Notification preferences and calendar feeds.
     preferences: Preferences | None = None
+
+    @property
+    def profiles(self) -> Profiles:
+        """Profiles (``/me``): stateless over the storage and clock, so built when asked."""
+        return Profiles(self.storage, self.clock)
+
+    @property
+    def clinic_day(self) -> ClinicDay:
+        """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
+        return ClinicDay(self.storage, self.clock)
+
+    @property
+    def time_off(self) -> TimeOffBookings:
+        """Time off that may collide with bookings: over ``scheduling``, built when asked."""
+        return TimeOffBookings(self.scheduling, self.storage, self.clock)
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(

@@ -160,6 +160,14 @@ def moment_query(name: str, description: str = "") -> Param:
     return query_param(name, {**DATETIME_PARAM, "maxLength": 64}, description)
 
 
+def day_or_moment_query(name: str, description: str = "") -> Param:
+    """A date-time with an offset, or a plain date (YYYY-MM-DD) taken in a time zone: the
+    start of that day for ``from``, the end of it for ``to``."""
+    schema = {"type": "string", "pattern": DATE_TIME_PATTERN, "maxLength": 64}
+    text = "A date-time with a UTC offset, or a plain date (YYYY-MM-DD)."
+    return query_param(name, schema, f"{text} {description}".strip())
+
+
 CURSOR_PARAM = text_query("cursor", "next_cursor of the previous page", 500)
 BODY_PROBLEMS = (
     "malformed-body",

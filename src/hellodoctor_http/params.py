@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import falcon
 
 from hellodoctor_domain.errors import InvalidValue
-from hellodoctor_domain.model.values import time_zone
+from hellodoctor_domain.model.values import time_zone, utc
 from hellodoctor_http.converters import parse_moment
 from hellodoctor_http.json_schema import EARLIEST_YEAR, LATEST_YEAR, check, clean_text, quote
 from hellodoctor_http.openapi import Param
@@ -63,6 +63,31 @@ class QueryReader:
             return None
         try:
             # A + in a query string arrives as a space.
+            return parse_moment(raw.replace(" ", "+"))
+        except InvalidValue as error:
+            self.errors.append(FieldError(name, str(error)))
+            return None
+
+    def day_or_moment(self, name: str, zone: str | None, *, end: bool = False) -> datetime | None:
+        """A date-time with an offset, or a plain date taken in ``zone`` (UTC without one):
+        the start of that day, or with ``end`` the start of the next (the whole day in)."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        if len(raw) == len("2030-01-07"):
+            try:
+                day = date.fromisoformat(raw)
+            except ValueError:
+                self.errors.append(FieldError(name, f"{quote(raw)} is not a date (YYYY-MM-DD)"))
+                return None
+            if end:
+                day += timedelta(days=1)
+            try:
+                return utc(datetime.combine(day, time(0), tzinfo=time_zone(zone or "UTC")))
+            except (InvalidValue, OverflowError):
+                self.errors.append(FieldError(name, f"{quote(raw)} is out of range"))
+                return None
+        try:
             return parse_moment(raw.replace(" ", "+"))
         except InvalidValue as error:
             self.errors.append(FieldError(name, str(error)))

@@ -58,6 +58,12 @@ PROBLEMS = _catalogue(
     ProblemType("illegal-transition", 409, "The appointment cannot do that in its state"),
     ProblemType("hold-expired", 409, "The hold lapsed; the time has been released"),
     ProblemType("cancellation-not-allowed", 409, "The cancellation policy refuses this"),
+    ProblemType(
+        "time-off-collides",
+        409,
+        "The time off covers booked appointments",
+        "errors lists each; ask again with cancel_bookings to cancel them (full refunds).",
+    ),
     ProblemType("not-telemedicine", 409, "An in-person visit has no consultation room"),
     ProblemType(
         "room-not-open",
@@ -184,6 +190,7 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.IllegalTransition: "illegal-transition",
     errors.HoldExpired: "hold-expired",
     errors.CancellationNotAllowed: "cancellation-not-allowed",
+    errors.TimeOffCollides: "time-off-collides",
     errors.NotTelemedicine: "not-telemedicine",
     errors.RoomNotOpen: "room-not-open",
     errors.RoomClosed: "room-closed",

@@ -23,6 +23,8 @@ import pytest
 from hellodoctor_domain.model.values import EmailAddress
 from hellodoctor_http.api.doctors import TIME_ZONE
 from hellodoctor_http.api.preferences import LANGUAGE_PATTERN, PHONE_PATTERN
+from hellodoctor_http.api.profiles import LANGUAGE_PATTERN as PROFILE_LANGUAGE
+from hellodoctor_http.api.profiles import ZONE_OR_EMPTY
 from hellodoctor_http.api.values import CURRENCY
 from hellodoctor_http.app import ROUTES
 from hellodoctor_http.auth import TokenCodec
@@ -103,7 +105,9 @@ _BY_PATTERN = {
     CURRENCY: "GBP",
     TIME_ZONE["pattern"]: "UTC",
     LANGUAGE_PATTERN: "en",
+    PROFILE_LANGUAGE: "en",
     PHONE_PATTERN: "+447911123456",
+    ZONE_OR_EMPTY: "UTC",
 }
 _BY_TYPE: dict[Any, Any] = {
     str: "x",

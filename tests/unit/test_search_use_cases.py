@@ -184,7 +184,8 @@ def test_the_cursor_holds_while_doctors_are_added() -> None:
     assert ids(rest) == [*ALL_DOCTORS[3:], DoctorId("dr-99")]
 
 
-@pytest.mark.parametrize("limit", [0, -1, 101])
+# 100 a page, and the one more row the API asks for to tell whether another page follows.
+@pytest.mark.parametrize("limit", [0, -1, 102])
 def test_page_size_out_of_bounds_is_refused(doctors: Scheduling, limit: int) -> None:
     with pytest.raises(InvalidValue):
         doctors.find_doctors(DoctorQuery(limit=limit))
@@ -392,7 +393,7 @@ def test_a_cursor_from_someone_elses_appointment_reveals_nothing_else(calendar: 
     )
 
 
-@pytest.mark.parametrize("limit", [0, -5, 201])
+@pytest.mark.parametrize("limit", [0, -5, 202])  # 200 a page, and one more
 def test_appointment_page_size_out_of_bounds_is_refused(calendar: Calendar, limit: int) -> None:
     with pytest.raises(InvalidValue):
         calendar.list(ADMIN, limit=limit)

@@ -171,6 +171,10 @@ def normalise_instants(appointment: Appointment) -> None:
     appointment.created_at = floor_ms(appointment.created_at)
     if appointment.hold_expires_at is not None:
         appointment.hold_expires_at = floor_ms(appointment.hold_expires_at)
+    for stamp in ("arrived_at", "consultation_started_at", "completed_at"):  # issue 17
+        moment = getattr(appointment, stamp)
+        if moment is not None:
+            setattr(appointment, stamp, floor_ms(moment))
     if appointment.cancellation is not None:
         appointment.cancellation = attrs.evolve(
             appointment.cancellation, at=floor_ms(appointment.cancellation.at)

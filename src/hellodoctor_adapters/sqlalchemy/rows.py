@@ -159,6 +159,8 @@ def patient_row(patient: Patient) -> dict[str, Any]:
         "emergency_contacts": contacts_document(patient.emergency_contacts),
         "allergies": list(patient.allergies),
         "blood_group": patient.blood_group,
+        "language": patient.language,
+        "time_zone": patient.time_zone,
     }
 
 
@@ -174,6 +176,8 @@ def patient_from(row: RowMapping) -> Patient:
         allergies=tuple(row["allergies"]),
         version=row["version"],
         blood_group=row["blood_group"],
+        language=row["language"],
+        time_zone=row["time_zone"],
     )
 
 
@@ -201,6 +205,9 @@ def appointment_row(appointment: Appointment) -> dict[str, Any]:
         "refund_minor_units": None if cancellation is None else cancellation.refund.minor_units,
         "refund_currency": None if cancellation is None else cancellation.refund.currency,
         "hospital_id": None if appointment.hospital_id is None else appointment.hospital_id.value,
+        "arrived_at": appointment.arrived_at,
+        "consultation_started_at": appointment.consultation_started_at,
+        "completed_at": appointment.completed_at,
     }
 
 
@@ -230,6 +237,9 @@ def appointment_from(row: RowMapping) -> Appointment:
         cancellation=cancellation,
         hospital_id=None if row["hospital_id"] is None else HospitalId(row["hospital_id"]),
         version=row["version"],
+        arrived_at=row["arrived_at"],
+        consultation_started_at=row["consultation_started_at"],
+        completed_at=row["completed_at"],
     )
 
 

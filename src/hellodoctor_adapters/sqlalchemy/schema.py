@@ -78,6 +78,8 @@ patients = sa.Table(
     sa.Column("allergies", json_type(), nullable=False),
     sa.Column("blood_group", sa.String(3)),  # migration 0012
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("language", sa.String(35)),  # 0013_clinic_day
+    sa.Column("time_zone", sa.String(64)),
 )
 
 availability = sa.Table(
@@ -132,6 +134,10 @@ appointments = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     # Where the visit happens (migration 0010): the hospital of the doctor's window, or NULL.
     sa.Column("hospital_id", sa.String(64)),
+    # The clinic's day (0013_clinic_day): arrival, called in, seen.
+    sa.Column("arrived_at", UtcDateTime),
+    sa.Column("consultation_started_at", UtcDateTime),
+    sa.Column("completed_at", UtcDateTime),
 )
 
 outbox = sa.Table(

@@ -23,6 +23,7 @@ from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract
+from hellodoctor_adapters.testing.contract_clinic_day import ClinicDayStorageContract
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
@@ -107,6 +108,7 @@ class UnitOfWorkContract(
     ClaimAttachmentsContract,
     AdmissionRecordsContract,
     PreferenceStorageContract,
+    ClinicDayStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

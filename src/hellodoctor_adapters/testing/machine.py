@@ -55,6 +55,7 @@ from hellodoctor_domain.errors import (
 from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
+from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 
 HOLD = timedelta(minutes=15)
 NOTICE = timedelta(hours=1)
@@ -109,6 +110,7 @@ class AppointmentModel:
     status: AppointmentStatus
     hold_expires_at: datetime | None
     paid_by_card: bool = False  # money was taken, so a cancellation refunds per policy
+    arrived: bool = False  # checked in at the desk (issue 17): still booked, still blocking
 
     @property
     def blocked(self) -> TimeRange:
@@ -223,6 +225,7 @@ def make_booking_machine(
                 SchedulingSettings(hold_for=HOLD),
             )
             self.billing = Billing(self.uow_factory, self.clock, SequentialIds("pay"), self.gateway)
+            self.clinic_day = ClinicDay(self.uow_factory, self.clock)
 
         @initialize()
         def open_the_clinic(self) -> None:
@@ -420,6 +423,8 @@ def make_booking_machine(
             expected: type[Exception] | None = None
             if target.status is not AppointmentStatus.BOOKED or self.model.now < target.time.start:
                 expected = IllegalTransition
+            elif no_show and target.arrived:
+                expected = IllegalTransition  # an arrived patient is not a no-show
             record = self.scheduling.mark_no_show if no_show else self.scheduling.complete
             outcome = _outcome(lambda: record(actor, AppointmentId(target.key)))
             _agree(f"{'no-show' if no_show else 'complete'} {target.key}", expected, outcome)
@@ -427,6 +432,24 @@ def make_booking_machine(
                 target.status = (
                     AppointmentStatus.NO_SHOW if no_show else AppointmentStatus.COMPLETED
                 )
+
+        @precondition(lambda self: self.model.appointments)
+        @rule(data=st.data())
+        def check_in(self, data: st.DataObject) -> None:
+            """The patient arrives (issue 17): booked -> arrived, the time still taken."""
+            target = self.pick(data)
+            actor = Actor.doctor(DoctorId(target.doctor.key))
+            expected: type[Exception] | None = None
+            if (
+                target.status is not AppointmentStatus.BOOKED
+                or target.arrived
+                or self.model.now >= target.time.end
+            ):
+                expected = IllegalTransition
+            outcome = _outcome(lambda: self.clinic_day.check_in(actor, AppointmentId(target.key)))
+            _agree(f"check-in {target.key}", expected, outcome)
+            if expected is None:
+                target.arrived = True
 
         @rule(minutes=st.sampled_from([1, 5, 15, 16, 45, 60, 180, 600]))
         def advance_clock(self, minutes: int) -> None:
@@ -458,5 +481,7 @@ def make_booking_machine(
             statuses = {a.id.value: a.status for a in stored}
             expected = {key: a.status for key, a in self.model.appointments.items()}
             assert statuses == expected, "the stored appointments disagree with the model"
+            arrived = {a.id.value for a in stored if a.arrived_at is not None}
+            assert arrived == {k for k, a in self.model.appointments.items() if a.arrived}
 
     return BookingMachine

@@ -7,6 +7,11 @@
      |--expire--> expired
      '--cancel--> cancelled <--cancel-- booked
 
+A booked visit also moves through the clinic's day (issue 17) without leaving ``booked``, so
+the storages' no-overlap rule is untouched: ``check_in`` (arrived, at the desk), then
+``start_consultation`` (in consultation), then ``complete``; each step keeps its moment
+(``arrived_at``, ``consultation_started_at``, ``completed_at``). ``stage`` names where it is.
+
 ``held`` and ``booked`` are *active*: they occupy the doctor's time (plus buffer) and the
 patient's time. Every other state is final and occupies nothing. A hold whose expiry has passed
 no longer blocks anyone, even before a worker has moved it to ``expired``.
@@ -24,7 +29,9 @@ from hellodoctor_domain.model.events import (
     Aggregate,
     AppointmentBooked,
     AppointmentCancelled,
+    AppointmentCheckedIn,
     AppointmentCompleted,
+    AppointmentConsultationStarted,
     AppointmentEvent,
     AppointmentHeld,
     AppointmentHoldExpired,
@@ -62,6 +69,19 @@ class AppointmentStatus(enum.StrEnum):
 ACTIVE_STATUSES = frozenset({AppointmentStatus.HELD, AppointmentStatus.BOOKED})
 
 
+class VisitStage(enum.StrEnum):
+    """An appointment's status, with ``booked`` refined by the clinic's day (issue 17)."""
+
+    HELD = "held"
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    IN_CONSULTATION = "in_consultation"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
 @define(frozen=True)
 class Cancellation:
     by: Role
@@ -95,6 +115,10 @@ class Appointment(Aggregate):
     hospital_id: HospitalId | None = None
     # Storage's optimistic-concurrency token: the version this object was read at.
     version: int = 0
+    # The clinic's day (issue 17): when the patient arrived, was called in, was seen.
+    arrived_at: datetime | None = field(default=None, converter=_optional_utc)
+    consultation_started_at: datetime | None = field(default=None, converter=_optional_utc)
+    completed_at: datetime | None = field(default=None, converter=_optional_utc)
 
     def __attrs_post_init__(self) -> None:
         if self.buffer < timedelta(0):
@@ -221,14 +245,52 @@ class Appointment(Aggregate):
         if utc(now) < self.time.start:
             raise IllegalTransition(str(self.id), "not started yet", "completed")
         self.status = AppointmentStatus.COMPLETED
+        self.completed_at = utc(now)
         self._record(AppointmentCompleted, now, time=self.time)
 
     def mark_no_show(self, now: datetime) -> None:
         self._require({AppointmentStatus.BOOKED}, "marked as a no-show")
+        if self.arrived_at is not None:
+            raise IllegalTransition(str(self.id), "arrived", "marked as a no-show")
         if utc(now) < self.time.start:
             raise IllegalTransition(str(self.id), "not started yet", "marked as a no-show")
         self.status = AppointmentStatus.NO_SHOW
         self._record(AppointmentMarkedNoShow, now, time=self.time)
+
+    # -- the clinic's day (issue 17) -------------------------------------------------------
+
+    @property
+    def stage(self) -> VisitStage:
+        """Where the visit is: its status, refined while booked by the arrival steps."""
+        if self.status is AppointmentStatus.BOOKED:
+            if self.consultation_started_at is not None:
+                return VisitStage.IN_CONSULTATION
+            if self.arrived_at is not None:
+                return VisitStage.ARRIVED
+        return VisitStage(self.status.value)
+
+    def check_in(self, now: datetime) -> None:
+        """The patient is at the desk: booked -> arrived (on the visit's day, not after it)."""
+        self._require({AppointmentStatus.BOOKED}, "checked in")
+        if self.arrived_at is not None:
+            raise IllegalTransition(str(self.id), "arrived", "checked in")
+        if utc(now) >= self.time.end:
+            raise IllegalTransition(str(self.id), "over", "checked in")
+        self.arrived_at = utc(now)
+        self.record_step(AppointmentCheckedIn, now)
+
+    def start_consultation(self, now: datetime) -> None:
+        """The doctor calls the patient in: arrived -> in consultation."""
+        self._require({AppointmentStatus.BOOKED}, "called in")
+        if self.arrived_at is None:
+            raise IllegalTransition(str(self.id), "not arrived", "called in")
+        if self.consultation_started_at is not None:
+            raise IllegalTransition(str(self.id), "in consultation", "called in")
+        self.consultation_started_at = max(utc(now), self.arrived_at)
+        self.record_step(AppointmentConsultationStarted, now)
+
+    def record_step(self, event_type: type[AppointmentEvent], now: datetime) -> None:
+        self._record(event_type, now, time=self.time)
 
     # -- internals -----------------------------------------------------------------------
 

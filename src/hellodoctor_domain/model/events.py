@@ -118,3 +118,17 @@ class AppointmentReminderDue(AppointmentEvent):
     time: TimeRange
     version: int
     before: timedelta
+
+
+@define(frozen=True, kw_only=True)
+class AppointmentCheckedIn(AppointmentEvent):
+    """The patient arrived: checked in at the desk (issue 17). Still booked."""
+
+    time: TimeRange
+
+
+@define(frozen=True, kw_only=True)
+class AppointmentConsultationStarted(AppointmentEvent):
+    """The doctor called the patient in (issue 17). Still booked until completed."""
+
+    time: TimeRange

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 
@@ -28,6 +29,20 @@ def _strings(values: Iterable[str]) -> tuple[str, ...]:
 
 def _known_zone(_instance: object, _attribute: object, value: str) -> None:
     time_zone(value)
+
+
+# A BCP 47 language tag as people write them: en, pt-BR, zh-Hant-TW.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")
+
+
+def _optional_language(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not _LANGUAGE_TAG.fullmatch(value)):
+        raise InvalidValue("language must be a language tag such as en or pt-BR")
+
+
+def _optional_zone(_instance: object, _attribute: object, value: str | None) -> None:
+    if value is not None:
+        time_zone(value)
 
 
 def _non_negative_fee(_instance: object, _attribute: object, value: Money) -> None:
@@ -80,6 +95,9 @@ class Patient(Aggregate):
     allergies: tuple[str, ...] = field(default=(), converter=_strings)
     version: int = 0
     blood_group: str | None = None  # A+ ... O- (model/emergency.py BLOOD_GROUPS), if known
+    # Preferences (issue 17): the language to be written to in, the zone times are shown in.
+    language: str | None = field(default=None, validator=_optional_language)
+    time_zone: str | None = field(default=None, validator=_optional_zone)
 
     def __attrs_post_init__(self) -> None:
         if self.date_of_birth is not None and not isinstance(self.date_of_birth, date):

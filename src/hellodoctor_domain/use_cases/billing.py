@@ -368,7 +368,8 @@ class Billing:
         return self._search(query, query.patient_id)
 
     def _search(self, query: PaymentQuery, patient_id: PatientId | None) -> list[Payment]:
-        if not 1 <= query.limit <= 200:
+        # A page of up to 200, and one more to tell whether another page follows.
+        if not 1 <= query.limit <= 200 + 1:
             raise InvalidValue("a page holds 1 to 200 payments")
         if patient_id is not None and query.patient_id != patient_id:
             query = PaymentQuery(

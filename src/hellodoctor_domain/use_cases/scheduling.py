@@ -479,7 +479,8 @@ class Scheduling:
 
     def find_doctors(self, query: DoctorQuery) -> list[Doctor]:
         """Public doctor directory, filtered, one page at a time."""
-        if not 1 <= query.limit <= 100:
+        # A page of up to 100, and one more to tell whether another page follows.
+        if not 1 <= query.limit <= 100 + 1:
             raise InvalidValue("a page holds 1 to 100 doctors")
         with self._uow() as uow:
             return list(uow.doctors.search(query))
@@ -487,7 +488,8 @@ class Scheduling:
     def list_appointments(self, actor: Actor, query: AppointmentQuery) -> list[Appointment]:
         """One page of appointments: patients see their own, doctors their calendar, admins
         everything. A filter naming someone else's profile simply finds nothing."""
-        if not 1 <= query.limit <= 200:
+        # A page of up to 200, and one more to tell whether another page follows.
+        if not 1 <= query.limit <= 200 + 1:
             raise InvalidValue("a page holds 1 to 200 appointments")
         if actor.role is Role.PATIENT:
             if query.patient_id not in (None, actor.patient_id):

@@ -327,11 +327,6 @@ def _own_active_account(identity: Identity, req: falcon.Request) -> Account:
     return account
 
 
-class Me(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        write_json(resp, account_json(_own_active_account(self.components.identity, req)))
-
-
 class TwoFactor(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         account = _own_active_account(self.components.identity, req)
@@ -497,13 +492,5 @@ ROUTES: tuple[Route, ...] = (
         body=CodeBody,
         problems=("invalid-one-time-secret", "concurrent-update"),
     ),
-    _route(
-        "me",
-        Me,
-        "Your account",
-        who="any signed-in account",
-        auth="bearer",
-        response="Account",
-        method="get",
-    ),
+    # GET/PATCH /me: api/profiles.py (the account with its profile).
 )

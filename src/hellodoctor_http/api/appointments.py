@@ -20,9 +20,11 @@ from hellodoctor_domain import (
     Role,
     VisitKind,
 )
-from hellodoctor_domain.errors import DomainError, PortError
+from hellodoctor_domain.errors import DomainError, NotFound, PortError
 from hellodoctor_domain.ports.scheduling import AppointmentQuery
+from hellodoctor_domain.use_cases.scheduling import Scheduling
 from hellodoctor_http.api import Resource
+from hellodoctor_http.api.doctors import TIME_ZONE
 from hellodoctor_http.api.values import iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import parse_enum, write_json
@@ -49,12 +51,13 @@ from hellodoctor_http.openapi import (
     Param,
     Route,
     answer,
+    day_or_moment_query,
     id_query,
     integer_query,
-    moment_query,
     nullable,
     page,
     path_param,
+    query_param,
     ref,
     text_query,
     to_appointment,
@@ -172,8 +175,9 @@ SCHEMAS: dict[str, Any] = {
 
 _LIST_PARAMS = (
     text_query("status", "Comma-separated statuses."),
-    moment_query("from", "Starts at/after."),
-    moment_query("to", "Starts before."),
+    day_or_moment_query("from", "Starts at/after (a date: its first moment in tz, else UTC)."),
+    day_or_moment_query("to", "Starts before (a date: the end of that day in tz, else UTC)."),
+    query_param("tz", {"type": "string", **TIME_ZONE}, "IANA zone plain dates are taken in."),
     id_query("doctor_id"),
     id_query("patient_id"),
     CURSOR_PARAM,
@@ -181,6 +185,24 @@ _LIST_PARAMS = (
 )
 
 # -- resources ------------------------------------------------------------------------------
+
+
+def _doctor_zone(
+    req: falcon.Request, scheduling: Scheduling, actor: Actor, doctor: str | None
+) -> str | None:
+    """Plain dates without ``tz`` are the doctor's days: the signed-in doctor's, or the one
+    the list is filtered by (UTC otherwise). Looked up only when a plain date was sent."""
+    if not any(len(req.get_param(name) or "") == len("2030-01-07") for name in ("from", "to")):
+        return None
+    doctor_id = actor.doctor_id if actor.role is Role.DOCTOR else None
+    if doctor_id is None and doctor is not None:
+        doctor_id = DoctorId(doctor)
+    if doctor_id is None:
+        return None
+    try:
+        return scheduling.doctor(doctor_id).time_zone
+    except NotFound:
+        return None  # an unknown doctor's list is simply empty
 
 
 class Appointments(Resource):
@@ -197,8 +219,10 @@ class Appointments(Resource):
                 )
             except DomainError as error:
                 params.fail("status", str(error))
-        starts_from, starts_before = params.moment("from"), params.moment("to")
         doctor, patient = params.text("doctor_id"), params.text("patient_id")
+        zone = params.zone("tz") or _doctor_zone(req, self.components.scheduling, actor, doctor)
+        starts_from = params.day_or_moment("from", zone)
+        starts_before = params.day_or_moment("to", zone, end=True)
         limit = params.count("limit")
         position = params.keyset("after")
         after = None if position is None else (position[0], AppointmentId(position[1]))

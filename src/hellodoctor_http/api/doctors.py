@@ -3,6 +3,7 @@ If-Match guard concurrent edits), and their free slots."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
-from hellodoctor_domain.errors import ConcurrencyError, InvalidValue
+from hellodoctor_domain.errors import ConcurrencyError, InvalidValue, NotFound
 from hellodoctor_domain.model.reviews import DoctorRating
 from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
 from hellodoctor_domain.ports.scheduling import DoctorQuery
@@ -52,9 +53,9 @@ from hellodoctor_http.openapi import (
     Param,
     Route,
     answer,
+    day_or_moment_query,
     id_query,
     integer_query,
-    moment_query,
     page,
     path_param,
     query_param,
@@ -334,8 +335,12 @@ _FIND_PARAMS = (
     integer_query("limit", 1, 100, 20),
 )
 _SLOT_PARAMS = (
-    moment_query("from", "Default: now."),
-    moment_query("to", "Default: from + 7 days; at most 31 days after from."),
+    day_or_moment_query("from", "A date: its start in tz, or the doctor's zone. Default: now."),
+    day_or_moment_query(
+        "to",
+        "A date is the end of that day in tz (or the doctor's zone). Default: from + 7 days; at"
+        " most 31 days after from.",
+    ),
     query_param("tz", {"type": "string", **TIME_ZONE}, "IANA zone for local times."),
     integer_query(
         "length_minutes", 1, 24 * 60, description="Visit length (whole slots); default one slot."
@@ -451,9 +456,10 @@ class DoctorSlots(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
         scheduling = self.components.scheduling
         params = QueryReader(req, _SLOT_PARAMS)
-        start = params.moment("from") or self.components.clock.now()
-        end = params.moment("to") or start + timedelta(days=7)
         zone = params.zone("tz")
+        days_in = zone or _plain_date_zone(req, lambda: scheduling.doctor(DoctorId(doctor_id)))
+        start = params.day_or_moment("from", days_in) or self.components.clock.now()
+        end = params.day_or_moment("to", days_in, end=True) or start + timedelta(days=7)
         length = params.integer("length_minutes")
         longest = scheduling.settings.longest_slot_listing
         if end <= start:
@@ -477,6 +483,17 @@ class DoctorSlots(Resource):
                 "slots": [slot_json(slot) for slot in slots],
             },
         )
+
+
+def _plain_date_zone(req: falcon.Request, doctor: Callable[[], Doctor]) -> str | None:
+    """The doctor's zone when ``from`` or ``to`` is a plain date (looked up only then)."""
+    plain = any(len(req.get_param(name) or "") == len("2030-01-07") for name in ("from", "to"))
+    if not plain:
+        return None
+    try:
+        return doctor().time_zone
+    except NotFound:
+        return None  # the listing answers 404 for an unknown doctor
 
 
 def _iso(moment: datetime) -> str:
