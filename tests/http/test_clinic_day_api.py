@@ -163,6 +163,13 @@ def test_a_patient_reads_and_edits_their_profile(
     )
     again = client.simulate_get(f"{API}/me", headers=as_patient()).json["patient"]
     assert again == profile
+    # The patient's profile is health information: each read and change is audited.
+    log = client.simulate_get(f"{API}/me/access-log", headers=as_patient()).json["items"]
+    assert [(e["subject"], e["action"], e["outcome"]) for e in log][:3] == [
+        ("profile", "read", "allowed"),
+        ("profile", "write", "allowed"),
+        ("profile", "read", "allowed"),
+    ]
     cleared = client.simulate_patch(
         f"{API}/me", json={"phone": "", "time_zone": ""}, headers=as_patient()
     ).json["patient"]

@@ -18,10 +18,12 @@ from attrs import define, evolve
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
 from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.audit import AuditAction, AuditOutcome, RequestContext
 from hellodoctor_domain.model.profiles import Doctor, EmergencyContact, Patient
-from hellodoctor_domain.model.values import Actor, DoctorId, Money, Role
+from hellodoctor_domain.model.values import Actor, DoctorId, Money, PatientId, Role
 from hellodoctor_domain.ports.runtime import Clock
-from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.records import NO_CONTEXT, audit_entry
 from hellodoctor_domain.use_cases.retry import retrying
 
 PATIENT_FIELDS = frozenset(
@@ -57,18 +59,24 @@ class Profiles:
         self._clock = clock
         self._retries = retries
 
-    def me(self, actor: Actor) -> MyProfile:
+    def me(self, actor: Actor, context: RequestContext = NO_CONTEXT) -> MyProfile:
         """The caller's account and profile; ``NotFound`` when the account is gone or not
-        active (the token outlived it)."""
+        active (the token outlived it). A patient's profile is health information: reading
+        it is audited (docs/records.md)."""
         with self._uow() as uow:
             account = _active(uow.accounts.get(actor.user_id))
             if account.patient_id is not None:
-                return MyProfile(account, patient=uow.patients.get(account.patient_id))
+                patient = uow.patients.get(account.patient_id)
+                self._audit(uow, actor, account.patient_id, AuditAction.READ, context)
+                uow.commit()
+                return MyProfile(account, patient=patient)
             if account.doctor_id is not None:
                 return MyProfile(account, doctor=uow.doctors.get(account.doctor_id))
             return MyProfile(account)
 
-    def update_me(self, actor: Actor, changes: Mapping[str, Any]) -> MyProfile:
+    def update_me(
+        self, actor: Actor, changes: Mapping[str, Any], context: RequestContext = NO_CONTEXT
+    ) -> MyProfile:
         """Apply ``changes`` (field name → new value; absent fields unchanged) to the caller's
         own profile. A field the caller's role may not change is ``AccessDenied``."""
 
@@ -79,6 +87,7 @@ class Profiles:
                     patient = uow.patients.get(account.patient_id)
                     changed = self._patient_changed(patient, changes)
                     uow.patients.update(changed)
+                    self._audit(uow, actor, account.patient_id, AuditAction.WRITE, context)
                     uow.commit()
                     return MyProfile(account, patient=changed)
                 if account.doctor_id is not None:
@@ -91,6 +100,21 @@ class Profiles:
                 raise AccessDenied(f"a {account.role.value} account has no profile to edit")
 
         return retrying(attempt, retries=self._retries)
+
+    def _audit(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        patient_id: PatientId,
+        action: AuditAction,
+        context: RequestContext,
+    ) -> None:
+        now = self._clock.now()
+        uow.audit.append(
+            audit_entry(
+                actor, patient_id, "profile", action, AuditOutcome.ALLOWED, "own", now, context
+            )
+        )
 
     def update_doctor(
         self, actor: Actor, doctor_id: DoctorId, changes: Mapping[str, Any]

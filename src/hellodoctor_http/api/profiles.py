@@ -23,6 +23,7 @@ from hellodoctor_http.api import Resource
 from hellodoctor_http.api.accounts import SCHEMAS as ACCOUNT_SCHEMAS
 from hellodoctor_http.api.accounts import account_json
 from hellodoctor_http.api.doctors import ZONE_PATTERN, doctor_json
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.api.values import MoneyBody
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
@@ -201,7 +202,7 @@ class Me(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         try:
-            mine = self.components.profiles.me(actor)
+            mine = self.components.profiles.me(actor, request_context(self, req))
         except NotFound:
             raise _gone() from None
         write_json(resp, me_json(mine))
@@ -210,7 +211,7 @@ class Me(Resource):
         actor = require_actor(req)
         changes = changes_of(self.body(req, ProfileChangesBody))
         try:
-            mine = self.components.profiles.update_me(actor, changes)
+            mine = self.components.profiles.update_me(actor, changes, request_context(self, req))
         except NotFound:
             raise _gone() from None
         write_json(resp, me_json(mine))
