@@ -16,6 +16,7 @@ from hellodoctor_http.api import (
     accounts,
     analytics,
     appointments,
+    availability,
     claim_attachments,
     clinic_day,
     consents,
@@ -45,6 +46,7 @@ from hellodoctor_http.openapi import ID, Route, document
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
     *doctors.ROUTES,
+    *availability.ROUTES,
     *appointments.ROUTES,
     *consultations.ROUTES,
     *accounts.ROUTES,
@@ -74,6 +76,7 @@ def openapi_document() -> dict[str, Any]:
         {
             **values.SCHEMAS,
             **doctors.SCHEMAS,
+            **availability.SCHEMAS,
             **appointments.SCHEMAS,
             **consultations.SCHEMAS,
             **accounts.SCHEMAS,

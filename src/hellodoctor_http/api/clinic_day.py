@@ -24,7 +24,7 @@ from hellodoctor_http.api.appointments import (
     EmptyBody,
     appointment_json,
 )
-from hellodoctor_http.api.doctors import WindowBody, availability_json
+from hellodoctor_http.api.availability import WindowBody, availability_json
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
