@@ -4,6 +4,8 @@ not dropped: cheap)."""
 
 from __future__ import annotations
 
+from hypothesis import settings
+
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.claims_machine import make_claims_machine
@@ -15,16 +17,34 @@ _shared: list[MongoUnitOfWorkFactory] = []
 
 def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
     if not _shared:
-        _shared.append(new_factory())
+        made = new_factory()
+        made.ensure_indexes()  # once: emptying the collections keeps their indexes
+        _shared.append(made)
     factory = _shared[0]
-    factory.ensure_indexes()
     factory.store.truncate()
     return factory
 
 
-TestMongoBookings = make_booking_machine(fresh_mongodb_factory).TestCase
-TestMongoPayments = make_payment_machine(fresh_mongodb_factory).TestCase
-TestMongoClaims = make_claims_machine(fresh_mongodb_factory).TestCase
+# SecantusDB (the in-process MongoDB-wire server) slows as collections grow and runs on the
+# test's own cores: fewer examples than in memory, every rule still against its writes. With
+# HELLODOCTOR_TEST_MONGODB_URI (a real server) the same machines run the same count.
+MONGODB_EXAMPLES = 80
+
+
+def _examples() -> settings:
+    return settings(max_examples=min(MONGODB_EXAMPLES, settings.default.max_examples))
+
+
+class TestMongoBookings(make_booking_machine(fresh_mongodb_factory).TestCase):  # type: ignore[misc]
+    settings = _examples()
+
+
+class TestMongoPayments(make_payment_machine(fresh_mongodb_factory).TestCase):  # type: ignore[misc]
+    settings = _examples()
+
+
+class TestMongoClaims(make_claims_machine(fresh_mongodb_factory).TestCase):  # type: ignore[misc]
+    settings = _examples()
 
 
 def teardown_module() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
@@ -44,6 +45,18 @@ def _opened(store: _EmptiedPerExample, url: object) -> Callable[[], None]:
     return close
 
 
+# The machines run their full profile in memory (tests/property/test_*_machine.py); on the
+# databases each example pays for real transactions, so fewer examples keep CI under 30
+# minutes while every rule still runs against the real constraints.
+DATABASE_EXAMPLES = 150
+CLAIMS_EXAMPLES = 100  # the claims' amount invariants are the domain's; here the storage's CAS
+
+
+def examples(count: int) -> settings:
+    """The active profile (ci or dev), with at most ``count`` examples."""
+    return settings(max_examples=min(count, settings.default.max_examples))
+
+
 @pytest.fixture(scope="class")
 def sqlite_database() -> Iterator[None]:
     with tempfile.TemporaryDirectory() as directory:
@@ -62,29 +75,29 @@ def postgres_database() -> Iterator[None]:
 
 @pytest.mark.usefixtures("sqlite_database")
 class TestSqliteBookings(make_booking_machine(sqlite_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(DATABASE_EXAMPLES)
 
 
 @pytest.mark.usefixtures("postgres_database")
 class TestPostgresBookings(make_booking_machine(postgres_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(DATABASE_EXAMPLES)
 
 
 @pytest.mark.usefixtures("sqlite_database")
 class TestSqlitePayments(make_payment_machine(sqlite_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(DATABASE_EXAMPLES)
 
 
 @pytest.mark.usefixtures("postgres_database")
 class TestPostgresPayments(make_payment_machine(postgres_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(DATABASE_EXAMPLES)
 
 
 @pytest.mark.usefixtures("sqlite_database")
 class TestSqliteClaims(make_claims_machine(sqlite_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(CLAIMS_EXAMPLES)
 
 
 @pytest.mark.usefixtures("postgres_database")
 class TestPostgresClaims(make_claims_machine(postgres_store).TestCase):  # type: ignore[misc]
-    pass
+    settings = examples(CLAIMS_EXAMPLES)

@@ -84,6 +84,8 @@ COLLECTIONS = (
     "audit_log",
     "emergency_grants",
     "emergency_cards",
+    "notification_preferences",
+    "calendar_feeds",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
