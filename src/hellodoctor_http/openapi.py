@@ -163,7 +163,16 @@ def moment_query(name: str, description: str = "") -> Param:
 def day_or_moment_query(name: str, description: str = "") -> Param:
     """A date-time with an offset, or a plain date (YYYY-MM-DD) taken in a time zone: the
     start of that day for ``from``, the end of it for ``to``."""
-    schema = {"type": "string", "pattern": DATE_TIME_PATTERN, "maxLength": 64}
+    # Exactly what the server parses: a whole date, or an RFC 3339 date-time (both within the
+    # years every input is held to); a year prefix alone is neither.
+    schema = {
+        "type": "string",
+        "maxLength": 64,
+        "anyOf": [
+            {"format": "date", "pattern": DATE_PATTERN},
+            {"format": "date-time", "pattern": DATE_TIME_PATTERN},
+        ],
+    }
     text = "A date-time with a UTC offset, or a plain date (YYYY-MM-DD)."
     return query_param(name, schema, f"{text} {description}".strip())
 

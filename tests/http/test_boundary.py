@@ -20,7 +20,9 @@ from typing import Any
 import attrs
 import pytest
 
+from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
 from hellodoctor_domain.model.values import EmailAddress
+from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_http.api.doctors import TIME_ZONE
 from hellodoctor_http.api.preferences import LANGUAGE_PATTERN, PHONE_PATTERN
 from hellodoctor_http.api.profiles import LANGUAGE_PATTERN as PROFILE_LANGUAGE
@@ -209,6 +211,14 @@ def _send(
     result = client.simulate_request(method.upper(), path, headers=headers, **kwargs)
     assert result.status_code < 500, (method, path, result.status_code, result.text[:300])
     return result
+
+
+@pytest.fixture
+def storage() -> UnitOfWorkFactory:
+    """One storage here, not the conftest's two: every case is refused at the boundary, before
+    a storage is touched (the schemathesis run drives the same routes on SQLite and PostgreSQL,
+    and test_storage_errors.py what each database refuses). Halves this module's minutes."""
+    return InMemoryUnitOfWorkFactory()
 
 
 @pytest.fixture

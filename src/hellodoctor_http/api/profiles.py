@@ -38,7 +38,7 @@ from hellodoctor_http.openapi import (
     nullable,
     path_param,
 )
-from hellodoctor_http.problems import FieldError, unauthorized, validation_problem
+from hellodoctor_http.problems import unauthorized
 
 MAX_NAME = 200
 MAX_PHONE = 40
@@ -97,14 +97,14 @@ class ProfileChangesBody:
 
 
 def _phone(field: str, raw: str) -> str:
-    """``raw`` as E.164, or a 422 naming ``field``."""
+    """``raw`` as E.164, or ``InvalidValue`` naming ``field`` (422 ``invalid-value``: the shape
+    the schema states was met; no country issues that number)."""
     try:
         parsed = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_valid_number(parsed):
-        message = "not a phone number with its country code (+44 20 7946 0000)"
-        raise validation_problem([FieldError(field, message)])
+        raise InvalidValue(f"{field}: not a phone number with its country code (+44 20 7946 0000)")
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -123,8 +123,8 @@ def changes_of(body: ProfileChangesBody) -> dict[str, Any]:
         try:
             time_zone(body.time_zone)
         except InvalidValue:
-            message = f"{quote(body.time_zone)} is not an IANA time zone"
-            raise validation_problem([FieldError("time_zone", message)]) from None
+            message = f"time_zone: {quote(body.time_zone)} is not an IANA time zone"
+            raise InvalidValue(message) from None
     if body.phone is not None:
         changes["phone"] = _phone("phone", body.phone) if body.phone.strip() else None
     if body.emergency_contacts is not None:
