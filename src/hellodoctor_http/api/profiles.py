@@ -209,7 +209,7 @@ class Me(Resource):
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        changes = changes_of(self.body(req, ProfileChangesBody))
+        changes = changes_of(_changes(self, req))
         try:
             mine = self.components.profiles.update_me(actor, changes, request_context(self, req))
         except NotFound:
@@ -217,10 +217,18 @@ class Me(Resource):
         write_json(resp, me_json(mine))
 
 
+def _changes(resource: Resource, req: falcon.Request) -> ProfileChangesBody:
+    """Every field may be left out, so the body may be too (the OpenAPI document says it is
+    optional): no body changes nothing."""
+    if not req.content_length:
+        return ProfileChangesBody()
+    return resource.body(req, ProfileChangesBody)
+
+
 class DoctorProfile(Resource):
     def on_patch(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
         actor = require_actor(req)
-        changes = changes_of(self.body(req, ProfileChangesBody))
+        changes = changes_of(_changes(self, req))
         doctor: Doctor = self.components.profiles.update_doctor(actor, DoctorId(doctor_id), changes)
         write_json(resp, doctor_json(doctor))
 
