@@ -271,3 +271,15 @@ class TimeOffCollides(DomainError):
         self.collisions = collisions
         listed = ", ".join(f"{key} at {start.isoformat()}" for key, start in collisions)
         super().__init__(f"the time off covers {len(collisions)} appointment(s): {listed}")
+
+
+class SeriesConflict(DomainError):
+    """A recurring series (issue 17) could not be booked whole, so none of it was:
+    ``refusals`` lists every occurrence refused as ``(start, reason)`` -- ``taken`` (the
+    doctor's or the patient's time is occupied) or the booking rule it breaks
+    (``outside-availability``, ``in-the-past``...)."""
+
+    def __init__(self, refusals: tuple[tuple[datetime, str], ...]) -> None:
+        self.refusals = refusals
+        listed = ", ".join(f"{start.isoformat()} ({reason})" for start, reason in refusals)
+        super().__init__(f"{len(refusals)} occurrence(s) of the series cannot be booked: {listed}")

@@ -271,6 +271,7 @@ class InMemoryAppointmentRepository(_Journalled, AppointmentRepository):
                 and (query.starts_from is None or a.time.start >= query.starts_from)
                 and (query.starts_before is None or a.time.start < query.starts_before)
                 and (query.after is None or (a.time.start, a.id) > query.after)
+                and (query.series_id is None or a.series_id == query.series_id)
             )
 
         return self._select(matches)[: query.limit]

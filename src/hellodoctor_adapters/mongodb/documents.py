@@ -51,6 +51,7 @@ from hellodoctor_domain.model.values import (
     EmailAddress,
     Money,
     PatientId,
+    SeriesId,
     TimeRange,
     UserId,
 )
@@ -132,6 +133,7 @@ def make_converter() -> cattrs.Converter:
         PaymentId,
         DocumentId,
         EmailAddress,
+        SeriesId,
     ):
         converter.register_unstructure_hook(identifier, lambda value: value.value)
         converter.register_structure_hook(identifier, lambda value, kind: kind(value))

@@ -266,6 +266,7 @@ def _appointment_matches(query: AppointmentQuery, a: Appointment) -> bool:
         and (query.starts_from is None or a.time.start >= query.starts_from)
         and (query.starts_before is None or a.time.start < query.starts_before)
         and (query.after is None or (a.time.start, a.id) > query.after)
+        and (query.series_id is None or a.series_id == query.series_id)
     )
 
 
@@ -427,6 +428,8 @@ class MongoAppointmentRepository(AppointmentRepository):
             conditions["doctor_id"] = query.doctor_id.value
         if query.statuses is not None:
             conditions["status"] = {"$in": [status.value for status in query.statuses]}
+        if query.series_id is not None:
+            conditions["series_id"] = query.series_id.value
         start: Document = {}
         if query.starts_from is not None:
             start["$gte"] = to_micros(query.starts_from)

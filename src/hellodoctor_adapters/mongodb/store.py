@@ -232,6 +232,12 @@ class MongoStore:
         appointments.create_index(
             [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_by_expiry"
         )
+        # A recurring series' occurrences (issue 17); most appointments have none.
+        appointments.create_index(
+            [("series_id", ASCENDING), ("time.start_us", ASCENDING)],
+            name="series_by_start",
+            partialFilterExpression={"series_id": {"$type": "string"}},
+        )
         self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
         self.collection("room_attendance").create_index(
             [("appointment_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],

@@ -48,6 +48,7 @@ from hellodoctor_domain.model.values import (
     Money,
     PatientId,
     Role,
+    SeriesId,
     TimeRange,
     UserId,
     VisitKind,
@@ -208,6 +209,7 @@ def appointment_row(appointment: Appointment) -> dict[str, Any]:
         "arrived_at": appointment.arrived_at,
         "consultation_started_at": appointment.consultation_started_at,
         "completed_at": appointment.completed_at,
+        "series_id": None if appointment.series_id is None else appointment.series_id.value,
     }
 
 
@@ -240,6 +242,7 @@ def appointment_from(row: RowMapping) -> Appointment:
         arrived_at=row["arrived_at"],
         consultation_started_at=row["consultation_started_at"],
         completed_at=row["completed_at"],
+        series_id=None if row["series_id"] is None else SeriesId(row["series_id"]),
     )
 
 

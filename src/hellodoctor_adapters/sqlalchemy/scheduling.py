@@ -298,6 +298,8 @@ class SqlAppointmentRepository(AppointmentRepository):
             conditions.append(appointments.c.doctor_id == query.doctor_id.value)
         if query.statuses is not None:
             conditions.append(appointments.c.status.in_([s.value for s in query.statuses]))
+        if query.series_id is not None:
+            conditions.append(appointments.c.series_id == query.series_id.value)
         if query.starts_from is not None:
             conditions.append(appointments.c.starts_at >= query.starts_from)
         if query.starts_before is not None:

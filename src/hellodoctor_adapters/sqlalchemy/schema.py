@@ -138,6 +138,8 @@ appointments = sa.Table(
     sa.Column("arrived_at", UtcDateTime),
     sa.Column("consultation_started_at", UtcDateTime),
     sa.Column("completed_at", UtcDateTime),
+    # The recurring series it belongs to (0014_series), or NULL.
+    sa.Column("series_id", sa.String(64)),
 )
 
 outbox = sa.Table(

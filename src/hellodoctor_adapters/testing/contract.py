@@ -40,6 +40,7 @@ from hellodoctor_adapters.testing.contract_payments import PaymentStorageContrac
 from hellodoctor_adapters.testing.contract_preferences import PreferenceStorageContract
 from hellodoctor_adapters.testing.contract_profiles import ProfileStorageContract
 from hellodoctor_adapters.testing.contract_reviews import ReviewStorageContract
+from hellodoctor_adapters.testing.contract_series import SeriesStorageContract
 from hellodoctor_adapters.testing.contract_sites import (
     AdmissionRecordsContract,
     HospitalSitesContract,
@@ -109,6 +110,7 @@ class UnitOfWorkContract(
     AdmissionRecordsContract,
     PreferenceStorageContract,
     ClinicDayStorageContract,
+    SeriesStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

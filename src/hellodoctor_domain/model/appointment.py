@@ -46,6 +46,7 @@ from hellodoctor_domain.model.values import (
     Money,
     PatientId,
     Role,
+    SeriesId,
     TimeRange,
     UserId,
     VisitKind,
@@ -119,6 +120,8 @@ class Appointment(Aggregate):
     arrived_at: datetime | None = field(default=None, converter=_optional_utc)
     consultation_started_at: datetime | None = field(default=None, converter=_optional_utc)
     completed_at: datetime | None = field(default=None, converter=_optional_utc)
+    # The recurring series it was booked in (issue 17), kept when it is rescheduled.
+    series_id: SeriesId | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.buffer < timedelta(0):

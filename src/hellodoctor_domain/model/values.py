@@ -71,6 +71,10 @@ class ReviewId(_Identifier):
     """Identity of a patient's review of a visit."""
 
 
+class SeriesId(_Identifier):
+    """Identity of a recurring series of appointments (issue 17)."""
+
+
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
     if not isinstance(moment, datetime):
@@ -341,6 +345,7 @@ __all__ = [
     "ReviewId",
     "Role",
     "SchemeId",
+    "SeriesId",
     "TimeRange",
     "TransferId",
     "UserId",

@@ -16,6 +16,7 @@ from hellodoctor_domain.model.values import (
     AppointmentId,
     DoctorId,
     PatientId,
+    SeriesId,
     TimeRange,
 )
 from hellodoctor_domain.ports.repository import EntityRepository, TrackingRepository
@@ -143,6 +144,7 @@ class AppointmentQuery:
     starts_before: datetime | None = None  # time.start < this
     after: tuple[datetime, AppointmentId] | None = None  # cursor: the last (start, id) seen
     limit: int = 50
+    series_id: SeriesId | None = None  # the occurrences of one recurring series (issue 17)
 
 
 @define(frozen=True, kw_only=True)

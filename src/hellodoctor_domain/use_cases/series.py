@@ -1,0 +1,244 @@
+"""Recurring series of appointments (issue 17): "weekly on Tuesdays at 10:00 for 8 weeks".
+
+A series is not a stored aggregate of its own: it is the set of ordinary appointments that
+carry its ``series_id``. Each occurrence is held or booked by the fee rules exactly like a
+single booking (held for ``hold_for`` and paid on its own when the doctor charges a fee;
+booked at once when free), confirmed, cancelled, rescheduled and expired through
+``Scheduling`` like any other.
+
+Booking is all or none. Every occurrence is checked against the doctor's rules and against
+what is stored (in the same transaction), so a refusal (``SeriesConflict``) lists *every*
+occurrence that cannot be had, not only the first; when none is refused, every occurrence is
+added in that one unit of work, and the storage's no-overlap rule (exclusion constraint,
+trigger, claim set) is still the final word: if a concurrent writer wins a time between the
+check and the commit, the whole transaction fails, nothing is written, and the check runs
+again on fresh data to list what was taken.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+
+from attrs import define
+
+from hellodoctor_domain.errors import (
+    AccessDenied,
+    BookingRuleViolation,
+    NotAcceptingBookings,
+    NotFound,
+    SeriesConflict,
+    SlotUnavailable,
+)
+from hellodoctor_domain.model.appointment import Appointment
+from hellodoctor_domain.model.policy import is_party
+from hellodoctor_domain.model.recurrence import MAX_OCCURRENCES, Recurrence
+from hellodoctor_domain.model.values import (
+    Actor,
+    AppointmentId,
+    AppointmentType,
+    DoctorId,
+    PatientId,
+    Role,
+    SeriesId,
+    TimeRange,
+    VisitKind,
+)
+from hellodoctor_domain.ports.runtime import Clock, IdGenerator
+from hellodoctor_domain.ports.scheduling import AppointmentQuery
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.scheduling import Scheduling
+
+TAKEN = "taken"
+
+
+@define(frozen=True, kw_only=True)
+class SeriesRequest:
+    doctor_id: DoctorId
+    patient_id: PatientId
+    # The first local date the rule may match and the local wall-clock start of every visit,
+    # both in the doctor's time zone.
+    first_day: date
+    at: time
+    recurrence: Recurrence
+    length: timedelta | None = None
+    appointment_type: AppointmentType = AppointmentType.IN_PERSON
+    visit_kind: VisitKind = VisitKind.REGULAR
+    reason: str = ""
+
+
+@define(frozen=True)
+class Series:
+    """A series as read back: its id and its occurrences, by start (cancelled ones too)."""
+
+    id: SeriesId
+    occurrences: tuple[Appointment, ...]
+
+    @property
+    def doctor_id(self) -> DoctorId:
+        return self.occurrences[0].doctor_id
+
+    @property
+    def patient_id(self) -> PatientId:
+        return self.occurrences[0].patient_id
+
+
+def may_book_series(actor: Actor, doctor_id: DoctorId, patient_id: PatientId) -> None:
+    """Who books a series: a patient for themself, a doctor into their own calendar, an admin
+    for anyone (the front desk's role joins here)."""
+    if actor.role is Role.ADMIN:
+        return
+    if actor.role is Role.PATIENT and actor.patient_id == patient_id:
+        return
+    if actor.role is Role.DOCTOR and actor.doctor_id == doctor_id:
+        return
+    raise AccessDenied("patients book series for themselves, doctors into their own calendar")
+
+
+class SeriesBooking:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        scheduling: Scheduling,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._scheduling = scheduling
+
+    def book(self, actor: Actor, request: SeriesRequest) -> Series:
+        """Take every occurrence, or none: ``SeriesConflict`` lists each refused one."""
+        may_book_series(actor, request.doctor_id, request.patient_id)
+        series_id = SeriesId(self._ids.new_id())
+        ids: list[AppointmentId] = []  # kept across retries: one id per occurrence
+        retries = self._scheduling.settings.retries_on_concurrency
+        for attempt in range(retries + 1):
+            try:
+                return self._take(request, series_id, ids)
+            except SlotUnavailable:
+                # A concurrent writer won a time between our check and our commit: nothing of
+                # ours was written. Check again on fresh data; it now lists that time.
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _take(
+        self, request: SeriesRequest, series_id: SeriesId, ids: list[AppointmentId]
+    ) -> Series:
+        now = self._clock.now()
+        hold_for = self._scheduling.settings.hold_for
+        with self._uow() as uow:
+            doctor = uow.doctors.get(request.doctor_id)
+            availability = uow.availability.get(request.doctor_id)
+            if availability is None or not doctor.accepting_bookings:
+                raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
+            starts = request.recurrence.starts(request.first_day, request.at, doctor.time_zone)
+            length = availability.visit_length(request.length)
+            ids.extend(AppointmentId(self._ids.new_id()) for _ in range(len(starts) - len(ids)))
+            refusals: list[tuple[datetime, str]] = []
+            occurrences: list[Appointment] = []
+            for appointment_id, start in zip(ids, starts, strict=False):
+                visit = TimeRange.starting_at(start, length)
+                try:
+                    availability.check_bookable(visit, now)
+                except BookingRuleViolation as error:
+                    refusals.append((start, _reason(error)))
+                    continue
+                occurrence = Appointment.request(
+                    id=appointment_id,
+                    doctor_id=doctor.id,
+                    patient_id=request.patient_id,
+                    time=visit,
+                    price=doctor.consultation_fee,
+                    buffer=availability.buffer,
+                    now=now,
+                    hold_for=hold_for,
+                    appointment_type=request.appointment_type,
+                    visit_kind=request.visit_kind,
+                    reason=request.reason,
+                    hospital_id=availability.site_of(visit, request.appointment_type),
+                )
+                occurrence.series_id = series_id
+                if _taken(uow, occurrence, now):
+                    refusals.append((start, TAKEN))
+                    continue
+                occurrences.append(occurrence)
+            if refusals:
+                raise SeriesConflict(tuple(refusals))
+            # The storage decides, atomically with the writes: all of them commit or none.
+            for occurrence in occurrences:
+                uow.appointments.add(occurrence)
+            uow.commit()
+        return Series(series_id, tuple(occurrences))
+
+    def series(self, actor: Actor, series_id: SeriesId) -> Series:
+        """The series, if ``actor`` is a party to it; otherwise ``NotFound``."""
+        with self._uow() as uow:
+            return _series(actor, uow, series_id)
+
+    def cancel_from(
+        self,
+        actor: Actor,
+        series_id: SeriesId,
+        occurrence_id: AppointmentId | None = None,
+        reason: str = "",
+    ) -> list[Appointment]:
+        """Cancel "this and the following": every active occurrence not yet started whose
+        start is at or after ``occurrence_id``'s (every one still to come when ``None``), each
+        through ``Scheduling.cancel`` (refund per policy, its own transaction: a retry after a
+        failure part-way cancels the rest). An occurrence already under way is left to be
+        completed or marked a no-show. Answers the occurrences cancelled."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            series = _series(actor, uow, series_id)
+        if occurrence_id is None:
+            since = now
+        else:
+            chosen = [a for a in series.occurrences if a.id == occurrence_id]
+            if not chosen:
+                raise NotFound(f"no occurrence {occurrence_id} in series {series_id}")
+            since = chosen[0].time.start
+        cancelled = []
+        for occurrence in series.occurrences:
+            start = occurrence.time.start
+            if occurrence.is_active and start >= since and start > now:
+                cancelled.append(self._scheduling.cancel(actor, occurrence.id, reason))
+        return cancelled
+
+
+def _series(actor: Actor, uow: UnitOfWork, series_id: SeriesId) -> Series:
+    found = uow.appointments.search(AppointmentQuery(series_id=series_id, limit=MAX_OCCURRENCES))
+    if not found or not is_party(actor, found[0]):
+        raise NotFound(f"no series {series_id}")
+    return Series(series_id, tuple(found))
+
+
+def _taken(uow: UnitOfWork, occurrence: Appointment, now: datetime) -> bool:
+    """Whether an active appointment of the doctor or the patient is in the way. A lapsed hold
+    in the way frees its time: it is expired in this transaction (as ``book`` does)."""
+    in_the_way = [
+        *uow.appointments.for_doctor(occurrence.doctor_id, occurrence.blocked),
+        *uow.appointments.for_patient(occurrence.patient_id, occurrence.time, active_only=True),
+    ]
+    taken = False
+    expired: set[AppointmentId] = set()
+    for other in in_the_way:
+        if other.id in expired:
+            continue
+        if other.hold_lapsed(now):
+            expired.add(other.id)
+            other.expire(now)
+            uow.appointments.update(other)
+        elif other.is_active:
+            taken = True
+    return taken
+
+
+def _reason(error: BookingRuleViolation) -> str:
+    """``OutsideAvailability`` -> ``outside-availability``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
+
+
+__all__ = ["TAKEN", "Series", "SeriesBooking", "SeriesRequest", "may_book_series"]
