@@ -8,6 +8,7 @@ constraint is the only thing standing between the writers.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +27,8 @@ from hellodoctor_adapters.sqlalchemy.testing import (
     migrated_postgres_schema,
     migrated_sqlite_file,
 )
-from hellodoctor_adapters.testing.fixtures import at, doctor, patient
+from hellodoctor_adapters.testing.fixtures import at, doctor, every_day, patient
+from hellodoctor_adapters.testing.series_race import contend_series
 from hellodoctor_domain.model.values import DoctorId, PatientId, TimeRange
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 
@@ -162,3 +164,36 @@ def test_without_the_database_rule_every_process_would_win(
     attempts = [("d1", f"p{index}", at(9)) for index in range(1, CONTENDERS + 1)]
     assert _race(workers, manager, url, attempts) == [WON] * CONTENDERS
     factory.dispose()
+
+
+def test_32_processes_booking_overlapping_series_store_whole_series_without_overlap(
+    database: tuple[str, SqlUnitOfWorkFactory],
+    workers: ProcessPoolExecutor,
+    manager: SyncManager,
+) -> None:
+    """Issue 17: 32 patients each book a daily series of 4 visits at 09:00 with one doctor,
+    starting on one of 8 days, so every series overlaps others on some days (several may
+    win: those from days 0 and 4 do not meet). Each series is
+    stored whole or not at all, and the doctor is never double-booked."""
+    url, factory = database
+    with factory() as uow:
+        uow.availability.save(every_day(DoctorId("d1")))
+        uow.commit()
+    barrier = manager.Barrier(CONTENDERS)
+    futures = [
+        workers.submit(contend_series, url, barrier, f"s{index}", f"p{index}", index % 8, 4)
+        for index in range(1, CONTENDERS + 1)
+    ]
+    results = [future.result(timeout=300) for future in futures]
+    assert len({pid for pid, _ in results}) == CONTENDERS
+    outcomes = [outcome for _, outcome in results]
+    won = [outcome.split()[1] for outcome in outcomes if outcome.startswith(WON)]
+    assert won, outcomes
+    assert len(won) + outcomes.count(REFUSED) == CONTENDERS, outcomes
+    with factory() as uow:
+        stored = uow.appointments.for_doctor(DoctorId("d1"), TimeRange(at(0), at(0, day=12)))
+    # Whole series only: 4 occurrences for each winner, none of anyone else's.
+    assert sorted(a.series_id.value for a in stored if a.series_id) == sorted(won * 4)
+    assert len(stored) == 4 * len(won)
+    times = sorted((a.blocked for a in stored), key=lambda blocked: blocked.start)
+    assert all(not one.overlaps(other) for one, other in itertools.pairwise(times))

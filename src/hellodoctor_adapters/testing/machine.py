@@ -15,7 +15,7 @@ Usage, for any adapter::
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from attrs import define, field
@@ -49,13 +49,18 @@ from hellodoctor_domain.errors import (
     OffGrid,
     OutsideAvailability,
     PaymentNotAllowed,
+    SeriesConflict,
     SlotUnavailable,
     TooShortNotice,
 )
 from hellodoctor_domain.model.payments import PaymentMethod
+from hellodoctor_domain.model.recurrence import Recurrence
+from hellodoctor_domain.model.values import SeriesId
+from hellodoctor_domain.ports.scheduling import AppointmentQuery
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.clinic_day import ClinicDay
+from hellodoctor_domain.use_cases.series import TAKEN, SeriesBooking, SeriesRequest
 
 HOLD = timedelta(minutes=15)
 NOTICE = timedelta(hours=1)
@@ -182,6 +187,11 @@ def _outcome(call: Callable[[], Any]) -> Any:
         return error
 
 
+def _kebab(name: str) -> str:
+    """``OutsideAvailability`` -> ``outside-availability`` (a series refusal's reason)."""
+    return "".join(f"-{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def _agree(action: str, expected: type[Exception] | None, outcome: Any) -> None:
     got = type(outcome) if isinstance(outcome, Exception) else None
     # Visible with --hypothesis-show-statistics: proof that runs reach every outcome.
@@ -226,6 +236,11 @@ def make_booking_machine(
             )
             self.billing = Billing(self.uow_factory, self.clock, SequentialIds("pay"), self.gateway)
             self.clinic_day = ClinicDay(self.uow_factory, self.clock)
+            # Recurring series (issue 17): series id -> its occurrences' keys, by start.
+            self.series_booking = SeriesBooking(
+                self.uow_factory, self.clock, SequentialIds("series"), self.scheduling
+            )
+            self.series: dict[str, list[str]] = {}
 
         @initialize()
         def open_the_clinic(self) -> None:
@@ -450,6 +465,88 @@ def make_booking_machine(
             _agree(f"check-in {target.key}", expected, outcome)
             if expected is None:
                 target.arrived = True
+
+        @rule(spec=starts, count=st.integers(min_value=1, max_value=3))
+        def book_series(
+            self, spec: tuple[DoctorModel, str, int, int, int, int], count: int
+        ) -> None:
+            """A daily series (issue 17): every occurrence or none; a refusal names each one
+            that cannot be had (the rule it breaks, or taken), checked against the model."""
+            doctor_spec, patient_key, _, index = spec[:4]
+            first = self.visit((*spec[:3], min(index, 9), *spec[4:]))
+            visits = [first.shifted_to(first.start + timedelta(days=k)) for k in range(count)]
+            refusals: list[tuple[datetime, str]] = []
+            for visit in visits:
+                broken = self.model.rule_violation(doctor_spec, visit)
+                if broken is not None:
+                    refusals.append((visit.start, _kebab(broken.__name__)))
+                elif any(
+                    other.blocks(self.model.now)
+                    for other in self.model.in_the_way(doctor_spec, patient_key, visit)
+                ):
+                    refusals.append((visit.start, TAKEN))
+            local = first.start + doctor_spec.utc_offset
+            request = SeriesRequest(
+                doctor_id=DoctorId(doctor_spec.key),
+                patient_id=PatientId(patient_key),
+                first_day=local.date(),
+                at=time(local.hour, local.minute),
+                recurrence=Recurrence.parse(f"FREQ=DAILY;COUNT={count}"),
+                length=first.duration,
+            )
+            outcome = _outcome(
+                lambda: self.series_booking.book(Actor.patient(PatientId(patient_key)), request)
+            )
+            expected = SeriesConflict if refusals else None
+            _agree(f"series {doctor_spec.key} {patient_key} {visits}", expected, outcome)
+            if refusals:
+                assert outcome.refusals == tuple(refusals), (outcome.refusals, refusals)
+                return
+            for visit in visits:
+                assert self.model.take(doctor_spec, patient_key, visit) is None
+            held = not doctor_spec.fee.is_zero
+            assert [a.time for a in outcome.occurrences] == visits
+            self.series[outcome.id.value] = [a.id.value for a in outcome.occurrences]
+            for occurrence in outcome.occurrences:
+                self.model.appointments[occurrence.id.value] = AppointmentModel(
+                    occurrence.id.value,
+                    doctor_spec,
+                    patient_key,
+                    occurrence.time,
+                    AppointmentStatus.HELD if held else AppointmentStatus.BOOKED,
+                    self.model.now + HOLD if held else None,
+                )
+            with self.uow_factory() as uow:  # all of it stored, under its series id
+                stored = uow.appointments.search(AppointmentQuery(series_id=outcome.id, limit=10))
+            assert [a.id.value for a in stored] == self.series[outcome.id.value]
+
+        @precondition(lambda self: self.series)
+        @rule(data=st.data())
+        def cancel_rest_of_series(self, data: st.DataObject) -> None:
+            """Cancel an occurrence and the following ones not yet started (issue 17)."""
+            key = data.draw(st.sampled_from(sorted(self.series)), label="series")
+            members = [self.model.appointments[k] for k in self.series[key]]
+            chosen = data.draw(st.sampled_from(members), label="from occurrence")
+            now = self.model.now
+            expected = [
+                a.key
+                for a in members
+                if a.status in ACTIVE and a.time.start >= chosen.time.start and a.time.start > now
+            ]
+            outcome = _outcome(
+                lambda: self.series_booking.cancel_from(
+                    Actor.patient(PatientId(chosen.patient)),
+                    SeriesId(key),
+                    AppointmentId(chosen.key),
+                )
+            )
+            _agree(f"cancel series {key} from {chosen.key}", None, outcome)
+            assert [a.id.value for a in outcome] == expected
+            for cancelled in outcome:
+                assert cancelled.cancellation.refund == self.refund(
+                    self.model.appointments[cancelled.id.value], "patient"
+                )
+                self.model.appointments[cancelled.id.value].status = AppointmentStatus.CANCELLED
 
         @rule(minutes=st.sampled_from([1, 5, 15, 16, 45, 60, 180, 600]))
         def advance_clock(self, minutes: int) -> None:
