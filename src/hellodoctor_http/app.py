@@ -33,6 +33,7 @@ from hellodoctor_http.api import (
     profiles,
     records,
     reviews,
+    series,
     staff,
     transfers,
     values,
@@ -67,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
     *emergency.ROUTES,
     *profiles.ROUTES,
     *clinic_day.ROUTES,
+    *series.ROUTES,
 )
 
 
@@ -95,6 +97,7 @@ def openapi_document() -> dict[str, Any]:
             **emergency.SCHEMAS,
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
+            **series.SCHEMAS,
         },
     )
 

@@ -58,6 +58,7 @@ from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
+from hellodoctor_domain.use_cases.series import SeriesBooking
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
@@ -114,6 +115,11 @@ class Components:
     def time_off(self) -> TimeOffBookings:
         """Time off that may collide with bookings: over ``scheduling``, built when asked."""
         return TimeOffBookings(self.scheduling, self.storage, self.clock)
+
+    @property
+    def series(self) -> SeriesBooking:
+        """Recurring series (issue 17): over ``scheduling``, built when asked."""
+        return SeriesBooking(self.storage, self.clock, self.ids, self.scheduling)
 
     def token_codec(self) -> TokenCodec:
         return TokenCodec(

@@ -64,6 +64,13 @@ PROBLEMS = _catalogue(
         "The time off covers booked appointments",
         "errors lists each; ask again with cancel_bookings to cancel them (full refunds).",
     ),
+    ProblemType(
+        "series-conflict",
+        409,
+        "Some occurrences of the series cannot be booked, so none was",
+        "errors lists every one (occurrences/N: its start and why: taken, "
+        "outside-availability...).",
+    ),
     ProblemType("not-telemedicine", 409, "An in-person visit has no consultation room"),
     ProblemType(
         "room-not-open",
@@ -191,6 +198,7 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.HoldExpired: "hold-expired",
     errors.CancellationNotAllowed: "cancellation-not-allowed",
     errors.TimeOffCollides: "time-off-collides",
+    errors.SeriesConflict: "series-conflict",
     errors.NotTelemedicine: "not-telemedicine",
     errors.RoomNotOpen: "room-not-open",
     errors.RoomClosed: "room-closed",

@@ -55,6 +55,7 @@ PATH_VALUES = {
     "record_id": "rec-1",
     "consent_id": "con-1",
     "grant_id": "em-1",
+    "series_id": "series-1",
     "token": "0" * 64,  # fits an emergency card's token and a calendar feed's (none stored: 404)
 }
 

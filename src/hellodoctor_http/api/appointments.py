@@ -137,6 +137,7 @@ def appointment_json(appointment: Appointment) -> dict[str, Any]:
             "refund": money(cancellation.refund),
         },
         "version": appointment.version,
+        "series_id": None if appointment.series_id is None else appointment.series_id.value,
     }
 
 
@@ -167,6 +168,10 @@ SCHEMAS: dict[str, Any] = {
         created_at=DATETIME,
         cancellation=nullable("Cancellation"),
         version={"type": "integer"},
+        series_id={
+            "type": ["string", "null"],
+            "description": "The recurring series it was booked in (appointment-series).",
+        },
     ),
     "AppointmentPage": page("Appointment"),
 }
