@@ -24,6 +24,7 @@ from hellodoctor_http.api import (
     doctors,
     documents,
     emergency,
+    front_desk,
     hospitals,
     insurance,
     notifications,
@@ -67,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
     *emergency.ROUTES,
     *profiles.ROUTES,
     *clinic_day.ROUTES,
+    *front_desk.ROUTES,
 )
 
 
@@ -95,6 +97,7 @@ def openapi_document() -> dict[str, Any]:
             **emergency.SCHEMAS,
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
+            **front_desk.SCHEMAS,
         },
     )
 
