@@ -72,6 +72,7 @@ def profile_record(hospital: Hospital) -> Record:
         "reminder_minutes": None
         if hospital.reminder_minutes is None
         else list(hospital.reminder_minutes),
+        "receptionists": [user.value for user in hospital.receptionists],
     }
 
 
@@ -114,6 +115,8 @@ def hospital_from(
         if profile.get("reminder_minutes") is None
         else tuple(profile["reminder_minutes"]),
         version=version,
+        # Absent from profiles stored before the front desk (issue 17).
+        receptionists=tuple(UserId(user) for user in profile.get("receptionists", [])),
     )
 
 

@@ -24,6 +24,7 @@ from hellodoctor_http.api import (
     doctors,
     documents,
     emergency,
+    front_desk,
     hospitals,
     insurance,
     notifications,
@@ -69,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     *profiles.ROUTES,
     *clinic_day.ROUTES,
     *series.ROUTES,
+    *front_desk.ROUTES,
 )
 
 
@@ -98,6 +100,7 @@ def openapi_document() -> dict[str, Any]:
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
             **series.SCHEMAS,
+            **front_desk.SCHEMAS,
         },
     )
 

@@ -50,6 +50,7 @@ from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.emergency import EmergencyAccess
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
+from hellodoctor_domain.use_cases.front_desk import FrontDesk
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
@@ -110,6 +111,17 @@ class Components:
     def clinic_day(self) -> ClinicDay:
         """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
         return ClinicDay(self.storage, self.clock)
+
+    @property
+    def front_desk(self) -> FrontDesk:
+        """The front desk (issue 17, item 4): over ``scheduling``, built when asked."""
+        return FrontDesk(
+            self.storage,
+            self.clock,
+            self.ids,
+            self.scheduling,
+            accept_offline=self.billing.settings.accept_offline,
+        )
 
     @property
     def time_off(self) -> TimeOffBookings:

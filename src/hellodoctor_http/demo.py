@@ -322,6 +322,7 @@ DEMO_LOGINS = (
     DemoLogin("alan@hellodoctor.example", Role.PATIENT, UserId("demo-alan"), patient=patient_id(1)),
     DemoLogin("hospital@hellodoctor.example", Role.HOSPITAL_ADMIN, UserId("demo-hospital-admin")),
     DemoLogin("insurer@hellodoctor.example", Role.INSURER, UserId("demo-insurer")),
+    DemoLogin("desk@hellodoctor.example", Role.RECEPTIONIST, UserId("demo-receptionist")),
 )
 
 
@@ -383,6 +384,10 @@ def hospital_steps(hospitals: Hospitals, transfers: Transfers) -> Iterator[Step]
         lambda: _appointed(
             hospitals, admin, hospital_id(HOSPITALS[0]), UserId("demo-hospital-admin")
         ),
+    )
+    yield Step(
+        "receptionist",
+        lambda: _desk(hospitals, admin, hospital_id(HOSPITALS[0]), UserId("demo-receptionist")),
     )
     yield Step("transfers", lambda: _transfers(transfers, admin))
 
@@ -449,6 +454,13 @@ def _appointed(hospitals: Hospitals, admin: Actor, key: HospitalId, user: UserId
     if user in hospitals.get(key).administrators:
         return False
     hospitals.appoint_administrator(admin, key, user)
+    return True
+
+
+def _desk(hospitals: Hospitals, admin: Actor, key: HospitalId, user: UserId) -> bool:
+    if user in hospitals.get(key).receptionists:
+        return False
+    hospitals.appoint_receptionist(admin, key, user)
     return True
 
 

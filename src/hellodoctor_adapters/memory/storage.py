@@ -88,6 +88,7 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRecord,
     IdempotencyRepository,
     PatientRepository,
+    PatientSearch,
 )
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork, UnitOfWorkFactory
 
@@ -171,6 +172,12 @@ class InMemoryPatientRepository(_Journalled, PatientRepository):
         if stored.version != patient.version:
             raise ConcurrencyError(f"patient {patient.id} changed since it was read")
         self._put(self._store.patients, patient.id, evolve(patient, version=patient.version + 1))
+
+    def _search(self, query: PatientSearch) -> Sequence[Patient]:
+        found = sorted(
+            (p for p in self._store.patients.values() if query.matches(p)), key=query.order
+        )
+        return [evolve(p) for p in found[: query.limit]]
 
 
 class InMemoryAvailabilityRepository(_Journalled, AvailabilityRepository):

@@ -34,6 +34,7 @@ from hellodoctor_domain.model.appointment import Appointment
 from hellodoctor_domain.model.documents import DocumentId
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.model.payments import (
+    Collection,
     Payment,
     PaymentId,
     PaymentMethod,
@@ -254,6 +255,8 @@ def payment_document(payment: Payment) -> Document:
         "failure": payment.failure,
         "refunds": [_refund_document(refund) for refund in payment.refunds],
         "version": payment.version,
+        "collected_via": None if payment.collected_via is None else payment.collected_via.value,
+        "collected_by": None if payment.collected_by is None else payment.collected_by.value,
         # Derived, for the refund worker's index.
         "_unsettled": bool(payment.unsettled_refunds),
     }
@@ -294,6 +297,13 @@ def payment_from_document(document: Document) -> Payment:
             for r in document["refunds"]
         ),
         version=document["version"],
+        # Absent from payments stored before the front desk (issue 17).
+        collected_via=None
+        if document.get("collected_via") is None
+        else Collection(document["collected_via"]),
+        collected_by=None
+        if document.get("collected_by") is None
+        else UserId(document["collected_by"]),
     )
 
 

@@ -63,8 +63,11 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRecord,
     IdempotencyRepository,
     PatientRepository,
+    PatientSearch,
 )
 
+# The most patients a desk's search reads before ordering them (docs/clinic_day.md).
+_SEARCH_CAP = 500
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 _NOT_REVOKED = {"_revoked": {"$exists": False}}
 
@@ -184,6 +187,27 @@ class MongoPatientRepository(Profiles[Patient], PatientRepository):
     @translated
     def _update(self, patient: Patient) -> None:
         self._stage_update(patient)
+
+    @translated
+    def _search(self, query: PatientSearch) -> Sequence[Patient]:
+        conditions: Document = {}
+        if query.name:
+            conditions["name"] = {"$regex": re.escape(query.name), "$options": "i"}
+        if query.phone is not None:
+            conditions["phone"] = query.phone
+        if query.email is not None:
+            conditions["email"] = {"$regex": f"^{re.escape(query.email)}$", "$options": "i"}
+        if query.date_of_birth is not None:
+            conditions["date_of_birth"] = query.date_of_birth.isoformat()
+        # Ordered in Python by the folded name (no collation is assumed of the server): a
+        # desk's query is narrow, and the cap keeps the read bounded.
+        cursor = self._collection.find(conditions).limit(_SEARCH_CAP)
+        found = {document["_id"]: from_document(document, Patient) for document in cursor}
+        for key, change in self.pending.items():
+            found.pop(key, None)
+            if query.matches(change.value):
+                found[key] = evolve(change.value)
+        return sorted(found.values(), key=query.order)[: query.limit]
 
 
 class MongoAvailabilityRepository(AvailabilityRepository):

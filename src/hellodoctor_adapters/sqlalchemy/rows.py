@@ -28,6 +28,7 @@ from hellodoctor_domain.model.accounts import (
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.payments import (
+    Collection,
     Payment,
     PaymentId,
     PaymentMethod,
@@ -356,6 +357,8 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "provider_reference": payment.provider_reference,
         "succeeded_at": payment.succeeded_at,
         "failure": payment.failure,
+        "collected_via": None if payment.collected_via is None else payment.collected_via.value,
+        "collected_by": None if payment.collected_by is None else payment.collected_by.value,
     }
 
 
@@ -403,6 +406,8 @@ def payment_from(row: RowMapping, refund_rows: Sequence[RowMapping]) -> Payment:
         failure=row["failure"],
         refunds=refunds,
         version=row["version"],
+        collected_via=None if row["collected_via"] is None else Collection(row["collected_via"]),
+        collected_by=None if row["collected_by"] is None else UserId(row["collected_by"]),
     )
 
 

@@ -54,6 +54,7 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRecord,
     IdempotencyRepository,
     PatientRepository,
+    PatientSearch,
 )
 
 
@@ -165,6 +166,27 @@ class SqlPatientRepository(PatientRepository):
             patient_row(patient),
             f"patient {patient.id}",
         )
+
+    def _search(self, query: PatientSearch) -> Sequence[Patient]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if query.name:
+            # lower(): SQLite folds ASCII letters only (docs/clinic_day.md).
+            name = query.name.lower()
+            conditions.append(sa.func.lower(patients.c.name).contains(name, autoescape=True))
+        if query.phone is not None:
+            conditions.append(patients.c.phone == query.phone)
+        if query.email is not None:
+            conditions.append(sa.func.lower(patients.c.email) == query.email.lower())
+        if query.date_of_birth is not None:
+            conditions.append(patients.c.date_of_birth == query.date_of_birth)
+        statement = (
+            sa.select(patients)
+            .where(*conditions)
+            .order_by(sa.func.lower(patients.c.name), patients.c.id)
+            .limit(query.limit)
+        )
+        with translated_errors():
+            return [patient_from(row) for row in self._connection.execute(statement).mappings()]
 
 
 class SqlAvailabilityRepository(AvailabilityRepository):

@@ -276,6 +276,9 @@ payments = sa.Table(
     sa.Column("succeeded_at", UtcDateTime),
     sa.Column("failure", sa.Text, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # An offline payment the front desk took: how (cash, card terminal) and by whom (0014).
+    sa.Column("collected_via", sa.String(16)),
+    sa.Column("collected_by", sa.String(64)),
 )
 
 # Refunds of a payment, in the order they were recorded; only ever appended (the card part's

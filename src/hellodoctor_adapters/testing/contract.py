@@ -27,6 +27,7 @@ from hellodoctor_adapters.testing.contract_clinic_day import ClinicDayStorageCon
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
+from hellodoctor_adapters.testing.contract_front_desk import FrontDeskStorageContract
 from hellodoctor_adapters.testing.contract_hospitals import (
     AffiliationContract,
     HospitalStorageContract,
@@ -111,6 +112,7 @@ class UnitOfWorkContract(
     PreferenceStorageContract,
     ClinicDayStorageContract,
     SeriesStorageContract,
+    FrontDeskStorageContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

@@ -133,6 +133,11 @@ class HospitalAdministratorAppointed(HospitalEvent):
 
 
 @define(frozen=True, kw_only=True)
+class ReceptionistAppointed(HospitalEvent):
+    user_id: UserId
+
+
+@define(frozen=True, kw_only=True)
 class DoctorAffiliated(HospitalEvent):
     doctor_id: DoctorId
 
@@ -178,6 +183,8 @@ class Hospital(Aggregate):
     # Minutes before a visit here that reminders go out; None: the platform's setting.
     reminder_minutes: tuple[int, ...] | None = None
     version: int = 0
+    # The front desk (issue 17): ``receptionist`` accounts that book and take payments here.
+    receptionists: tuple[UserId, ...] = ()
 
     def __attrs_post_init__(self) -> None:
         if self.reminder_minutes is not None:
@@ -206,6 +213,21 @@ class Hospital(Aggregate):
         if actor.role is Role.ADMIN:
             return True
         return actor.role is Role.HOSPITAL_ADMIN and actor.user_id in self.administrators
+
+    def staffs_desk(self, actor: Actor) -> bool:
+        """The front desk here: its receptionists, its administrators, platform admins."""
+        if self.administered_by(actor):
+            return True
+        return actor.role is Role.RECEPTIONIST and actor.user_id in self.receptionists
+
+    def employs(self, doctor_id: DoctorId) -> bool:
+        return any(a.doctor_id == doctor_id for a in self.doctors)
+
+    def appoint_receptionist(self, user_id: UserId, at: datetime) -> None:
+        if user_id in self.receptionists:
+            return
+        self.receptionists = (*self.receptionists, user_id)
+        self.record(ReceptionistAppointed(occurred_at=at, hospital_id=self.id, user_id=user_id))
 
     def set_reminders(self, minutes: tuple[int, ...] | None) -> None:
         """When reminders of visits here go out (minutes before); None: the platform's."""
@@ -255,6 +277,7 @@ __all__ = [
     "HospitalRegistered",
     "PatientAdmitted",
     "PatientDischarged",
+    "ReceptionistAppointed",
     "Ward",
     "WardBeds",
 ]

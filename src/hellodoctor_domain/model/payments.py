@@ -40,7 +40,14 @@ from hellodoctor_domain.errors import (
     RefundExceedsPayment,
 )
 from hellodoctor_domain.model.events import Aggregate, DomainEvent
-from hellodoctor_domain.model.values import AppointmentId, Money, PatientId, _Identifier, utc
+from hellodoctor_domain.model.values import (
+    AppointmentId,
+    Money,
+    PatientId,
+    UserId,
+    _Identifier,
+    utc,
+)
 
 
 class PaymentId(_Identifier):
@@ -52,6 +59,13 @@ class PaymentMethod(enum.StrEnum):
     WALLET = "wallet"
     HYBRID = "hybrid"
     OFFLINE = "offline"  # paid at the clinic; nothing is collected through the system
+
+
+class Collection(enum.StrEnum):
+    """How the front desk took an offline payment (issue 17)."""
+
+    CASH = "cash"
+    CARD_TERMINAL = "card_terminal"
 
 
 class PaymentPurpose(enum.StrEnum):
@@ -199,6 +213,10 @@ class Payment(Aggregate):
     refunds: tuple[Refund, ...] = ()
     # Storage's optimistic-concurrency token: the version this object was read at.
     version: int = 0
+    # An offline payment the desk took (issue 17): how, and by which account; when is
+    # ``succeeded_at``.
+    collected_via: Collection | None = None
+    collected_by: UserId | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.amount.minor_units <= 0:
@@ -221,6 +239,10 @@ class Payment(Aggregate):
             raise InvalidValue("an appointment payment names its appointment; a top-up none")
         if self.purpose is PaymentPurpose.WALLET_TOP_UP and self.method is not PaymentMethod.CARD:
             raise InvalidValue("a wallet is topped up by card")
+        if (self.collected_via is None) != (self.collected_by is None):
+            raise InvalidValue("a collection names both how and by whom")
+        if self.collected_via is not None and self.method is not PaymentMethod.OFFLINE:
+            raise InvalidValue("only a payment due at the clinic is collected there")
 
     # -- creation ----------------------------------------------------------------------
 
@@ -326,6 +348,17 @@ class Payment(Aggregate):
             amount=self.amount,
             wallet_part=self.wallet_part,
         )
+
+    def record_collection(self, via: Collection, by: UserId, now: datetime) -> None:
+        """The clinic took the money of an offline payment (cash or its card terminal): it has
+        succeeded, once; a second collection is ``IllegalPaymentTransition``. Nothing moves
+        through the system (``taken`` stays zero): refunds of it are the clinic's, at the
+        desk."""
+        if self.method is not PaymentMethod.OFFLINE:
+            raise IllegalPaymentTransition(str(self.id), self.status, "collected at the clinic")
+        self.record_success(now)
+        self.collected_via = via
+        self.collected_by = by
 
     def cancel(self, now: datetime) -> Refund | None:
         """Give up on an open payment. The wallet part it took is released: the returned
@@ -502,6 +535,7 @@ class Wallet:
 __all__ = [
     "OPEN_STATUSES",
     "PAID_STATUSES",
+    "Collection",
     "Payment",
     "PaymentEvent",
     "PaymentId",

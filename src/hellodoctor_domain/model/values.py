@@ -280,6 +280,7 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     HOSPITAL_ADMIN = "hospital_admin"  # manages the hospitals that name them (model/hospitals.py)
     INSURER = "insurer"  # reviews the claims of the schemes that name them (model/insurance.py)
+    RECEPTIONIST = "receptionist"  # the front desk of the hospitals that name them (issue 17)
 
 
 class AppointmentType(enum.StrEnum):
@@ -309,6 +310,7 @@ class Actor:
             Role.ADMIN: (False, False),
             Role.HOSPITAL_ADMIN: (False, False),
             Role.INSURER: (False, False),
+            Role.RECEPTIONIST: (False, False),
         }
         if wants[self.role] != (self.patient_id is not None, self.doctor_id is not None):
             raise InvalidValue(

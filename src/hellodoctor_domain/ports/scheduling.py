@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from attrs import define
 
@@ -43,7 +43,43 @@ class DoctorRepository(EntityRepository[Doctor, DoctorId]):
 
 
 class PatientRepository(EntityRepository[Patient, PatientId]):
-    pass
+    def search(self, query: PatientSearch) -> Sequence[Patient]:
+        """Up to ``query.limit`` patients matching every given criterion, ordered by name
+        (case-insensitively where the storage can) then id: the front desk's look-up."""
+        return self._all_seen(self._search(query))
+
+    def _search(self, query: PatientSearch) -> Sequence[Patient]:
+        raise NotImplementedError
+
+
+@define(frozen=True, kw_only=True)
+class PatientSearch:
+    """The front desk's look-up of a patient (issue 17): every given criterion must match."""
+
+    name: str | None = None  # a substring of the name, case-insensitive
+    phone: str | None = None  # E.164, exact
+    email: str | None = None  # the whole address, case-insensitive
+    date_of_birth: date | None = None
+    limit: int = 20
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.name or self.phone or self.email or self.date_of_birth)
+
+    def matches(self, patient: Patient) -> bool:
+        """The rule, for storages that filter in Python (memory, a unit of work's own
+        writes)."""
+        email = None if patient.email is None else patient.email.value.casefold()
+        return (
+            (not self.name or self.name.casefold() in patient.name.casefold())
+            and (self.phone is None or patient.phone == self.phone)
+            and (self.email is None or email == self.email.casefold())
+            and (self.date_of_birth is None or patient.date_of_birth == self.date_of_birth)
+        )
+
+    @staticmethod
+    def order(patient: Patient) -> tuple[str, str]:
+        return patient.name.casefold(), patient.id.value
 
 
 class AvailabilityRepository(TrackingRepository[Availability]):

@@ -3,9 +3,10 @@ patient is checked in (arrived), called in (in consultation), then seen (``Sched
 the waiting room lists who is in today; the doctor's day lists every visit of a local date with
 the patient's name, age and reason.
 
-Who: the visit's doctor and admins move visits along and read a doctor's day; a patient never
-does (a patient's own visit is ``AccessDenied``, anyone else's ``NotFound``). Health data (names,
-ages, reasons) is read here only for those.
+Who: the visit's doctor, admins and the front desk (receptionists of a hospital the doctor
+works at, item 4) move visits along and read a doctor's day; a patient never does (a
+patient's own visit is ``AccessDenied``, anyone else's ``NotFound``, as is another hospital's
+doctor to a receptionist). Health data (names, ages, reasons) is read here only for those.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hellodoctor_domain.model.values import (
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.retry import retrying
+from hellodoctor_domain.use_cases.staff import desk_hospitals
 
 # The waiting room: who has arrived and is not yet seen, and who is with the doctor.
 WAITING_STAGES = frozenset({VisitStage.ARRIVED, VisitStage.IN_CONSULTATION})
@@ -105,7 +107,7 @@ class ClinicDay:
         def attempt() -> Appointment:
             with self._uow() as uow:
                 appointment = uow.appointments.get(appointment_id)
-                _require_staff_of(actor, appointment.doctor_id, appointment)
+                _require_staff_of(uow, actor, appointment.doctor_id, appointment)
                 transition(appointment, self._clock.now())
                 uow.appointments.update(appointment)
                 uow.commit()
@@ -118,8 +120,8 @@ class ClinicDay:
     def day(self, actor: Actor, doctor_id: DoctorId, day: date | None = None) -> DayView:
         """Every visit of the doctor starting on ``day`` (default: today), local to the
         doctor's zone, by start, with the patient's name and age."""
-        _require_staff_of(actor, doctor_id)
         with self._uow() as uow:
+            _require_staff_of(uow, actor, doctor_id)
             doctor = uow.doctors.get(doctor_id)
             zone = time_zone(doctor.time_zone)
             day = day or self._clock.now().astimezone(zone).date()
@@ -156,12 +158,19 @@ def _entry(uow: UnitOfWork, appointment: Appointment, day: date, zone: str) -> D
 
 
 def _require_staff_of(
-    actor: Actor, doctor_id: DoctorId, appointment: Appointment | None = None
+    uow: UnitOfWork, actor: Actor, doctor_id: DoctorId, appointment: Appointment | None = None
 ) -> None:
-    """The doctor themself or an admin. A patient is refused; a patient who is not a party to
-    the appointment learns nothing of it (``NotFound``)."""
+    """The doctor themself, an admin, or the front desk (receptionists) of a hospital the
+    doctor works at. A patient is refused; a patient who is not a party to the appointment
+    learns nothing of it (``NotFound``), nor does a desk of other hospitals."""
     if actor.role is Role.ADMIN or (actor.role is Role.DOCTOR and actor.doctor_id == doctor_id):
         return
+    if actor.role is Role.RECEPTIONIST:
+        if desk_hospitals(uow, actor, doctor_id):
+            return
+        raise NotFound(
+            f"no appointment {appointment.id}" if appointment else f"no doctor {doctor_id}"
+        )
     if appointment is not None and not is_party(actor, appointment):
         raise NotFound(f"no appointment {appointment.id}")
     raise AccessDenied("only the doctor, the desk or an admin may do this")

@@ -79,6 +79,26 @@ class Hospitals:
             uow.commit()
         return hospital
 
+    def appoint_receptionist(
+        self, actor: Actor, hospital_id: HospitalId, user_id: UserId
+    ) -> Hospital:
+        """A platform admin or the hospital's administrators name an account (role
+        ``receptionist``) that staffs its front desk (issue 17); anyone else's hospital is
+        ``NotFound`` to a hospital administrator."""
+        if actor.role not in (Role.ADMIN, Role.HOSPITAL_ADMIN):
+            raise AccessDenied("only the hospital's administrators appoint its receptionists")
+        with self._uow() as uow:
+            hospital = uow.hospitals.get(hospital_id)
+            if not hospital.administered_by(actor):
+                raise NotFound(f"no hospital {hospital_id}")
+            account = uow.accounts.get(user_id)
+            if account.role is not Role.RECEPTIONIST:
+                raise InvalidValue(f"account {user_id} is not a receptionist's")
+            hospital.appoint_receptionist(user_id, self._clock.now())
+            uow.hospitals.update(hospital)
+            uow.commit()
+        return hospital
+
     def set_reminders(
         self, actor: Actor, hospital_id: HospitalId, minutes: tuple[int, ...] | None
     ) -> Hospital:

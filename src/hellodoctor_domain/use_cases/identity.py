@@ -405,14 +405,21 @@ class Identity:
 
     def invite_staff(self, actor: Actor, email: EmailAddress, place: StaffPlace) -> Account:
         """An admin makes a hospital administrator's or an insurer's account, appointed where
-        it works in the same unit of work; the link to set a password is e-mailed."""
-        if actor.role is not Role.ADMIN:
+        it works in the same unit of work; the link to set a password is e-mailed. A
+        receptionist's account (``place.desk``) may also be made by the hospital's own
+        administrators (anyone else's hospital is ``NotFound`` to them)."""
+        desk_by_its_admin = place.desk and actor.role is Role.HOSPITAL_ADMIN
+        if actor.role is not Role.ADMIN and not desk_by_its_admin:
             raise AccessDenied("only an admin may add staff accounts")
         now = self._clock.now()
         account = Account(UserId(self._ids.new_id()), email, place.role, AccountStatus.PENDING, now)
         # The mail (and its link) is made by the identity mailer from the outbox.
         account.record(StaffInvited(occurred_at=now, account_id=account.id))
         with self._uow() as uow:
+            if desk_by_its_admin:
+                assert place.hospital_id is not None
+                if not uow.hospitals.get(place.hospital_id).administered_by(actor):
+                    raise NotFound(f"no hospital {place.hospital_id}")
             uow.accounts.add(account)
             place.apply(uow, account.id, now)
             uow.commit()

@@ -63,6 +63,7 @@ from hellodoctor_domain.use_cases.settlement import (
     book_paid_hold,
     refund_for_cancellation,
 )
+from hellodoctor_domain.use_cases.staff import require_desk_of, require_desk_site
 
 T = TypeVar("T")
 
@@ -294,6 +295,11 @@ class Scheduling:
         clear_lapsed_holds: bool,
     ) -> Appointment:
         with self._uow() as uow:
+            desks = (
+                require_desk_of(uow, actor, request.doctor_id)
+                if actor.role is Role.RECEPTIONIST
+                else []
+            )
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
@@ -316,6 +322,8 @@ class Scheduling:
                 reason=request.reason,
                 hospital_id=availability.site_of(visit, request.appointment_type),
             )
+            if actor.role is Role.RECEPTIONIST:
+                require_desk_site(desks, appointment.hospital_id)
             if clear_lapsed_holds:
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
             # An unknown patient is refused by the storage (NotFound), like the overlap.

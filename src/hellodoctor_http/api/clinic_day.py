@@ -245,7 +245,7 @@ def _day(path: str, resource: type[Resource], summary: str, params: tuple[Any, .
             "get": Operation(
                 summary,
                 "bearer",
-                "that doctor, admin",
+                "that doctor, the receptionists of their hospitals, admin",
                 response="DoctorDay",
                 params=(_DOCTOR, *params),
                 problems=("access-denied", "not-found", "validation-error", "invalid-value"),
@@ -279,12 +279,17 @@ ROUTES: tuple[Route, ...] = (
             )
         },
     ),
-    _step("check-in", CheckIn, "The patient arrived (booked -> arrived)", "its doctor, admin"),
+    _step(
+        "check-in",
+        CheckIn,
+        "The patient arrived (booked -> arrived)",
+        "its doctor, the receptionists of its doctor's hospitals, admin",
+    ),
     _step(
         "call-in",
         CallIn,
         "The doctor calls the patient in (arrived -> in consultation)",
-        "its doctor, admin",
+        "its doctor, the receptionists of its doctor's hospitals, admin",
     ),
     _day(
         "day",

@@ -177,10 +177,11 @@ def parse_bed_type(value: str) -> BedType:
 
 
 def hospital_json(hospital: Hospital) -> dict[str, Any]:
-    """The stored profile (one mapping, ``hospital_records``) less its administrators, who
-    are not public."""
+    """The stored profile (one mapping, ``hospital_records``) less its administrators and
+    receptionists, who are not public."""
     profile = profile_record(hospital)
     del profile["administrators"]
+    del profile["receptionists"]
     return {
         "id": hospital.id.value,
         "registration_number": hospital.registration_number,

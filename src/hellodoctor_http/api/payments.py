@@ -13,6 +13,7 @@ import falcon
 from hellodoctor_domain import Actor, Role
 from hellodoctor_domain.errors import DomainError
 from hellodoctor_domain.model.payments import (
+    Collection,
     Payment,
     PaymentId,
     PaymentMethod,
@@ -108,6 +109,9 @@ def payment_json(payment: Payment) -> dict[str, Any]:
         "created_at": iso(payment.created_at),
         "updated_at": iso(payment.updated_at),
         "succeeded_at": iso(payment.succeeded_at),
+        # Taken at the front desk (issue 17): how and by whom; when is succeeded_at.
+        "collected_via": None if payment.collected_via is None else payment.collected_via.value,
+        "collected_by": None if payment.collected_by is None else payment.collected_by.value,
     }
 
 
@@ -173,6 +177,8 @@ SCHEMAS: dict[str, Any] = {
         created_at=DATETIME,
         updated_at=DATETIME,
         succeeded_at=NULLABLE_DATETIME,
+        collected_via={"enum": [*wire_values(Collection), None]},
+        collected_by={"type": ["string", "null"], "description": "The desk's account."},
     ),
     "PaymentPage": page("Payment"),
     "PaymentStarted": answer(
