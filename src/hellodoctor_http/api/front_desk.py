@@ -69,7 +69,7 @@ MAX_PHONE = 32
 class DeskWalkInBody:
     """A patient who walked in: no account, no password (docs/clinic_day.md)."""
 
-    name: str = text(MAX_NAME, minLength=1, pattern=r"^.*\S.*$")
+    name: str = text(MAX_NAME, minLength=1)
     phone: str = text(MAX_PHONE, minLength=1, description="With its country code: +44 20...")
     date_of_birth: date = birth_date(default=attrs.NOTHING)
 
