@@ -168,3 +168,24 @@ def test_a_walk_in_has_a_real_phone_and_a_past_birth_date(clinic: Clinic) -> Non
         )
     with pytest.raises(NotFound):
         desk.register_walk_in(receptionist, H2, "Walk In", "+442079460958", date(1980, 1, 1))
+
+
+def test_generic_booking_keeps_staff_to_their_own_hospitals_and_insurers_out(
+    clinic: Clinic,
+) -> None:
+    """``Scheduling.book`` itself (``POST /appointments``) holds hospital administrators to the
+    desk's rule, as it holds receptionists: their own hospital's doctors only, and insurers
+    never book."""
+    hospitals = Hospitals(clinic.uow, clinic.clock)
+    hospitals.register(ADMIN, evolve(hospital("h3", city="Delhi"), departments=(), wards=()))
+    own, other = staff(clinic.uow, "ha-1"), staff(clinic.uow, "ha-3")
+    hospitals.appoint_administrator(ADMIN, H1, own.user_id)
+    hospitals.appoint_administrator(ADMIN, HospitalId("h3"), other.user_id)
+    tuesday = BookingRequest(
+        doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=MONDAY.replace(day=15, hour=9)
+    )
+    with pytest.raises(NotFound):  # d1 does not work at h3
+        clinic.scheduling.book(other, tuesday)
+    with pytest.raises(AccessDenied):
+        clinic.scheduling.book(Actor(Role.INSURER, UserId("ins-1")), tuesday)
+    assert clinic.scheduling.book(own, tuesday).patient_id == PatientId("p1")

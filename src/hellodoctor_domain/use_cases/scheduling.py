@@ -67,6 +67,9 @@ from hellodoctor_domain.use_cases.staff import require_desk_of, require_desk_sit
 
 T = TypeVar("T")
 
+# Staff who book for any patient, only with the doctors of their own hospitals.
+_DESK_ROLES = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
+
 
 @define(frozen=True)
 class SchedulingSettings:
@@ -252,6 +255,8 @@ class Scheduling:
             raise AccessDenied("patients book for themselves")
         if actor.role is Role.DOCTOR and actor.doctor_id != request.doctor_id:
             raise AccessDenied("doctors book into their own calendar")
+        if actor.role is Role.INSURER:
+            raise AccessDenied("insurers review claims; they do not book visits")
         now = self._clock.now()
         if request.idempotency_key is not None:
             earlier = self._replay(actor, request)
@@ -296,9 +301,7 @@ class Scheduling:
     ) -> Appointment:
         with self._uow() as uow:
             desks = (
-                require_desk_of(uow, actor, request.doctor_id)
-                if actor.role is Role.RECEPTIONIST
-                else []
+                require_desk_of(uow, actor, request.doctor_id) if actor.role in _DESK_ROLES else []
             )
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
@@ -322,7 +325,7 @@ class Scheduling:
                 reason=request.reason,
                 hospital_id=availability.site_of(visit, request.appointment_type),
             )
-            if actor.role is Role.RECEPTIONIST:
+            if actor.role in _DESK_ROLES:
                 require_desk_site(desks, appointment.hospital_id)
             if clear_lapsed_holds:
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)

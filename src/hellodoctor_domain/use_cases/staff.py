@@ -53,13 +53,20 @@ class StaffPlace:
 
 
 def desk_hospitals(uow: UnitOfWork, actor: Actor, doctor_id: DoctorId) -> list[Hospital]:
-    """The hospitals where ``actor`` is a receptionist and ``doctor_id`` works (hospitals are
-    few: the list is read whole, docs/clinic_day.md)."""
-    if actor.role is not Role.RECEPTIONIST:
-        return []
-    return [
-        h for h in uow.hospitals.list() if actor.user_id in h.receptionists and h.employs(doctor_id)
-    ]
+    """The hospitals whose desk ``actor`` staffs (a receptionist, or a hospital administrator)
+    and where ``doctor_id`` works (hospitals are few: the list is read whole,
+    docs/clinic_day.md)."""
+    if actor.role is Role.RECEPTIONIST:
+        return [
+            h
+            for h in uow.hospitals.list()
+            if actor.user_id in h.receptionists and h.employs(doctor_id)
+        ]
+    if actor.role is Role.HOSPITAL_ADMIN:
+        return [
+            h for h in uow.hospitals.list() if h.administered_by(actor) and h.employs(doctor_id)
+        ]
+    return []
 
 
 def require_desk_of(uow: UnitOfWork, actor: Actor, doctor_id: DoctorId) -> list[Hospital]:
