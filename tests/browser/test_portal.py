@@ -34,6 +34,7 @@ def _sign_up(browser: Browser, world: World) -> None:
     browser.check("sign-up")
     page.get_by_label("Your name").fill("Ada Lovelace")
     page.get_by_label("E-mail address").fill(PATIENT_EMAIL)
+    page.get_by_label("Your time zone").fill("America/New_York")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create the account").click()
     page.wait_for_url("**/verify?*")
@@ -56,6 +57,9 @@ def _book(browser: Browser, slot: int, reason: str) -> None:
     browser.check("doctors")
     page.get_by_role("link", name=f"Dr {FEE_DOCTOR}").click()
     browser.check("doctor")
+    # The London doctor's 09:00 is shown in the patient's own zone.
+    assert "America/New_York" in page.locator("legend").first.inner_text()
+    assert page.locator("label[for=slot-1]").inner_text() == "Mon 07 Jan, 04:00"
     page.locator("input[name=start]").nth(slot).check()
     page.get_by_label("Reason for the visit (optional)").fill(reason)
     page.get_by_role("button", name="Book this time").click()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import falcon
 
@@ -44,6 +45,32 @@ def home_of(role: Role) -> str:
     return "/"
 
 
+def own_zone(page: Page, actor: Actor) -> str | None:
+    """The zone the account's profile shows times in (read once, at sign-in: reading a
+    patient's profile is audited)."""
+    if actor.role not in (Role.PATIENT, Role.DOCTOR):
+        return None
+    try:
+        mine = page.components.profiles.me(actor)
+    except DomainError:
+        return None
+    if mine.patient is not None:
+        return mine.patient.time_zone
+    return None if mine.doctor is None else mine.doctor.time_zone
+
+
+def zone_or_none(value: str) -> str | None:
+    """An IANA zone name as typed, or None when it names none."""
+    value = value.strip()
+    if not value or len(value) > 64:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
+
+
 class Home(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.render(req, resp, "home.html", notice=req.get_param("notice"))
@@ -59,6 +86,9 @@ class SignUp(Page):
         email = _email(form.get("email", ""))
         name = form.get("name", "").strip()
         password = form.get("password", "")
+        zone = zone_or_none(form.get("time_zone", ""))
+        if form.get("time_zone", "").strip() and zone is None:
+            errors["time_zone"] = "zone"
         born: date | None = None
         if email is None:
             errors["email"] = "email"
@@ -78,6 +108,7 @@ class SignUp(Page):
                 name,
                 date_of_birth=born,
                 email=email,
+                time_zone=zone,
             )
             try:
                 self.components.identity.register_patient(email, password, patient)
@@ -91,7 +122,11 @@ class SignUp(Page):
                 resp,
                 "sign_up.html",
                 status=422,
-                values={"email": form.get("email", ""), "name": name},
+                values={
+                    "email": form.get("email", ""),
+                    "name": name,
+                    "time_zone": form.get("time_zone", ""),
+                },
                 errors=errors,
                 minimum=MIN_PASSWORD_LENGTH,
             )
@@ -183,7 +218,7 @@ class SignIn(Page):
             account.role, account.id, patient_id=account.patient_id, doctor_id=account.doctor_id
         )
         codec = self.portal.codec
-        codec.set_session(resp, codec.issue(actor, session.refresh_token))
+        codec.set_session(resp, codec.issue(actor, session.refresh_token, own_zone(self, actor)))
         self.redirect(resp, safe_next(form.get("next"), home_of(account.role)))
 
 

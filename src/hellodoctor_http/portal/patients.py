@@ -9,17 +9,19 @@ resource here plus its line in ``portal/routes.py``; ``doctors.html`` reads its 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 import falcon
 
-from hellodoctor_domain import AppointmentId, AppointmentStatus, BookingRequest, DoctorId
+from hellodoctor_domain import AppointmentId, AppointmentStatus, BookingRequest, Doctor, DoctorId
 from hellodoctor_domain.errors import DomainError, NotFound, PortError
 from hellodoctor_domain.model.notifications import Channel
 from hellodoctor_domain.model.payments import PaymentMethod
-from hellodoctor_domain.model.values import Actor, Role, TimeRange
+from hellodoctor_domain.model.values import Role, TimeRange
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery
 from hellodoctor_http.openapi import API
+from hellodoctor_http.portal.identity import zone_or_none
 from hellodoctor_http.portal.pages import Page, PageError
 
 # The doctor search form: (query parameter, label key); DoctorQuery takes each.
@@ -28,19 +30,10 @@ SLOT_DAYS = 7
 MAX_SHOWN = 200
 
 
-def _zone_of(page: Page, actor: Actor | None) -> str | None:
+def _zone_of(page: Page, req: falcon.Request) -> str | None:
     """The zone a signed-in person's times are shown in (their profile's), if any."""
-    if actor is None:
-        return None
-    try:
-        mine = page.components.profiles.me(actor)
-    except DomainError:
-        return None
-    if mine.patient is not None and mine.patient.time_zone:
-        return mine.patient.time_zone
-    if mine.doctor is not None:
-        return mine.doctor.time_zone
-    return None
+    found = page.session(req)
+    return None if found is None else found.zone
 
 
 def _parse_start(value: str) -> datetime | None:
@@ -77,7 +70,7 @@ class DoctorPage(Page):
             doctor = scheduling.doctor(DoctorId(doctor_id))
         except NotFound:
             raise PageError(404, "There is no such doctor.") from None
-        zone = _zone_of(self, actor) or doctor.time_zone
+        zone = _zone_of(self, req) or doctor.time_zone
         now = self.components.clock.now()
         slots = scheduling.free_slots(
             doctor.id, TimeRange(now, now + timedelta(days=SLOT_DAYS)), display_zone=zone
@@ -99,14 +92,18 @@ class Appointments(Page):
         listed = self.components.scheduling.list_appointments(
             actor, AppointmentQuery(patient_id=actor.patient_id, limit=MAX_SHOWN)
         )
-        doctors = _doctor_names(self, {a.doctor_id for a in listed})
+        doctors = _doctors(self, {a.doctor_id for a in listed})
         self.render(
             req,
             resp,
             "appointments.html",
-            appointments=sorted(listed, key=lambda a: a.time.start, reverse=True),
+            appointments=[
+                a
+                for a in sorted(listed, key=lambda a: a.time.start, reverse=True)
+                if a.doctor_id in doctors
+            ],
             doctors=doctors,
-            zone=_zone_of(self, actor),
+            zone=_zone_of(self, req),
             notice=req.get_param("notice"),
         )
 
@@ -134,14 +131,12 @@ class Appointments(Page):
         self.redirect(resp, f"/appointments/{appointment.id.value}", "booked")
 
 
-def _doctor_names(page: Page, keys: set[DoctorId]) -> dict[DoctorId, str]:
-    names: dict[DoctorId, str] = {}
+def _doctors(page: Page, keys: set[DoctorId]) -> dict[DoctorId, Doctor]:
+    found: dict[DoctorId, Doctor] = {}
     for key in keys:
-        try:
-            names[key] = page.components.scheduling.doctor(key).name
-        except NotFound:
-            names[key] = key.value
-    return names
+        with contextlib.suppress(NotFound):
+            found[key] = page.components.scheduling.doctor(key)
+    return found
 
 
 def _refusal(error: Exception) -> str:
@@ -164,7 +159,7 @@ class AppointmentPage(Page):
             doctor = scheduling.doctor(appointment.doctor_id)
         except (NotFound, DomainError):
             raise PageError(404, "There is no such appointment.") from None
-        zone = _zone_of(self, actor) or doctor.time_zone
+        zone = _zone_of(self, req) or doctor.time_zone
         now = self.components.clock.now()
         active = appointment.status in (AppointmentStatus.HELD, AppointmentStatus.BOOKED)
         refund = (
@@ -242,6 +237,7 @@ class NotificationSettings(Page):
             preferences=preferences.preferences(actor),
             feed_url=None,
             has_feed=actor.role in (Role.PATIENT, Role.DOCTOR),
+            zone=_zone_of(self, req) or "",
             notice=req.get_param("notice"),
         )
 
@@ -263,6 +259,17 @@ class NotificationSettings(Page):
                 time_zone=current.time_zone,
                 phone=current.phone,
             )
+            zone = form.get("time_zone", "").strip()
+            found = self.session(req)
+            if found is not None and actor.role in (Role.PATIENT, Role.DOCTOR) and zone:
+                if zone_or_none(zone) is None:
+                    raise PageError(422, "That is not a time zone (e.g. Europe/London).")
+                if zone != found.zone:
+                    self.components.profiles.update_me(actor, {"time_zone": zone})
+                    codec = self.portal.codec  # the session shows times in the new zone
+                    codec.set_session(
+                        resp, codec.issue(actor, found.refresh_token, zone, found.session_id)
+                    )
         except DomainError as error:
             raise PageError(422, f"That was refused: {error}") from None
         self.redirect(resp, "/settings", "saved")
@@ -285,4 +292,5 @@ class CalendarFeed(Page):
             preferences=preferences.preferences(actor),
             feed_url=url,
             has_feed=True,
+            zone=_zone_of(self, req) or "",
         )

@@ -39,6 +39,8 @@ class PortalSession:
     actor: Actor
     session_id: str
     refresh_token: str | None = None
+    # The zone times are shown in: the profile's, read once at sign-in (None: the doctor's).
+    zone: str | None = None
 
 
 @define(frozen=True)
@@ -58,12 +60,18 @@ class SessionCodec:
 
     # -- the session cookie ------------------------------------------------------------
 
-    def issue(self, actor: Actor, refresh_token: str | None) -> str:
+    def issue(
+        self,
+        actor: Actor,
+        refresh_token: str | None,
+        zone: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
         now = self.clock.now()
         claims: dict[str, Any] = {
             "sub": actor.user_id.value,
             "role": actor.role.value,
-            "sid": secrets.token_urlsafe(16),
+            "sid": session_id or secrets.token_urlsafe(16),
             "iat": int(now.timestamp()),
             "exp": int((now + LIFETIME).timestamp()),
             "iss": self.issuer,
@@ -75,6 +83,8 @@ class SessionCodec:
             claims["did"] = actor.doctor_id.value
         if refresh_token is not None:
             claims["rt"] = refresh_token
+        if zone is not None:
+            claims["tz"] = zone
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def read(self, token: str) -> PortalSession | None:
@@ -107,7 +117,13 @@ class SessionCodec:
             )
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
-        return PortalSession(actor, str(claims["sid"]), claims.get("rt"))
+        zone = claims.get("tz")
+        return PortalSession(
+            actor,
+            str(claims["sid"]),
+            claims.get("rt"),
+            zone if isinstance(zone, str) else None,
+        )
 
     def set_session(self, resp: falcon.Response, token: str) -> None:
         resp.set_cookie(

@@ -6,3 +6,14 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Suggest the browser's own time zone in an empty time-zone field (sign-up, settings).
+for (const field of document.querySelectorAll("input[name=time_zone]")) {
+  if (!field.value) {
+    try {
+      field.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      // no Intl: the field stays empty and the doctor's zone is used
+    }
+  }
+}
