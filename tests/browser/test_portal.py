@@ -103,6 +103,9 @@ def test_a_patient_signs_up_books_pays_at_the_clinic_moves_and_cancels(
     browser.go("/appointments")
     browser.check("appointments")
     assert page.locator("tbody tr").count() == 1
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: the table stacks
+    browser.check("appointments-phone")
+    page.set_viewport_size({"width": 1024, "height": 720})
 
     browser.go("/settings")
     browser.check("settings")

@@ -10,10 +10,12 @@ import falcon.testing
 import pytest
 
 from hellodoctor_adapters.notify import MaildirNotifier
+from hellodoctor_domain import Actor, PatientId
 from hellodoctor_http.app import create_app, openapi_document
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.portal.pages import safe_next
 from hellodoctor_http.portal.routes import PAGES
+from hellodoctor_http.portal.session import SessionCodec
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PASSWORD = "correct horse battery"
@@ -148,3 +150,22 @@ def test_the_portal_is_not_part_of_the_api_document() -> None:
     ), [p for p in paths if not p.startswith("/api")]
     for template, _resource in PAGES:
         assert template not in paths
+
+
+def test_an_api_access_token_is_not_a_portal_session(
+    portal: falcon.testing.TestClient, components: Components
+) -> None:
+    token, _ = components.token_codec().issue("acct-pat-1", "patient", patient_id="pat-1")
+    answer = portal.simulate_get("/appointments", cookies={"hd_session": token})
+    assert answer.status_code == 303  # to /sign-in: another audience
+
+
+def test_production_cookies_are_secure_and_host_bound(components: Components) -> None:
+    codec = SessionCodec(secret="s" * 40, issuer="hellodoctor", clock=components.clock, secure=True)
+    resp = falcon.Response()
+    codec.set_session(resp, codec.issue(Actor.patient(PatientId("pat-1")), None))
+    cookies = [value for name, value in resp._wsgi_headers() if name == "set-cookie"]
+    assert len(cookies) == 1
+    assert cookies[0].startswith("__Host-hd_session=")
+    for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert attribute in cookies[0]
