@@ -5,12 +5,15 @@ this site, and the portal's absence from /openapi.json."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import falcon.testing
+import pyotp
 import pytest
 
 from hellodoctor_adapters.notify import MaildirNotifier
-from hellodoctor_domain import Actor, PatientId
+from hellodoctor_domain import Actor, Doctor, DoctorId, Money, PatientId
+from hellodoctor_domain.model.values import EmailAddress, UserId
 from hellodoctor_http.app import create_app, openapi_document
 from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.portal.pages import safe_next
@@ -169,3 +172,50 @@ def test_production_cookies_are_secure_and_host_bound(components: Components) ->
     assert cookies[0].startswith("__Host-hd_session=")
     for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
         assert attribute in cookies[0]
+
+
+def test_an_invited_doctor_sets_up_two_factor_and_signs_in_with_a_code(
+    portal: falcon.testing.TestClient, components: Components, mail: MaildirNotifier
+) -> None:
+    """The test clinic requires two-factor sign-in of doctors (conftest)."""
+    admin = Actor.admin(UserId("admin-1"))
+    doctor = Doctor(DoctorId("dr-new"), "Dr New", "GP", "REG-NEW", Money(0, "GBP"), "Europe/London")
+    components.identity.invite_doctor(admin, doctor, EmailAddress("new@example.com"))
+    [invitation] = [m for m in mail.messages() if m["X-HelloDoctor-Kind"] == "set_password"]
+    link = re.search(r"/set-password\?token=(\S+)", str(invitation.get_content()))
+    assert link
+    page = portal.simulate_get("/set-password", params={"token": link.group(1)})
+    cookies = _cookies(page)
+    password = "a long doctor passphrase"
+    setup = portal.simulate_post(
+        "/set-password",
+        body=urlencode(
+            {
+                "token": link.group(1),
+                "password": password,
+                "confirm": password,
+                "csrf_token": _token(page),
+            }
+        ),
+        headers=FORM,
+        cookies=cookies,
+    )
+    assert setup.status_code == 200
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", setup.text)
+    assert secret, setup.text
+
+    def sign_in(code: str | None) -> falcon.testing.Result:
+        fields = {"email": "new@example.com", "password": password, "csrf_token": _token(page)}
+        if code is not None:
+            fields["totp_code"] = code
+        return portal.simulate_post(
+            "/sign-in", body=urlencode(fields), headers=FORM, cookies=cookies
+        )
+
+    asked = sign_in(None)
+    assert asked.status_code == 401
+    assert 'name="totp_code"' in asked.text
+    assert "Enter the code from your authenticator app." in asked.text
+    signed_in = sign_in(pyotp.TOTP(secret.group(1)).at(components.clock.now()))
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/doctor/day"
