@@ -44,6 +44,7 @@ from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
 from hellodoctor_http.openapi import ID, Route, document
+from hellodoctor_http.portal import routes as portal
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
@@ -145,4 +146,6 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
             app.add_route(route.template, resources[route.resource], suffix=route.suffix)
         else:
             app.add_route(route.template, resources[route.resource])
+    # The web portal's pages at / (not API routes: kept out of ROUTES and /openapi.json).
+    portal.mount(app, components)
     return app

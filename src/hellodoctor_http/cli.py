@@ -86,6 +86,7 @@ def serve(bind: str | None, workers: int | None, timeout: int) -> None:
     base = f"http://{bind}"
     click.echo(
         f"HelloDoctor API ({settings.environment}, {workers} workers) on {base}\n"
+        f"  portal:     {base}/  (sign in with a demo login below)\n"
         f"  API:        {base}/api/v1/doctors\n"
         f"  docs:       {base}/api-docs\n"
         f"  OpenAPI:    {base}/openapi.json\n"

@@ -16,6 +16,7 @@ import falcon
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from hellodoctor_http.config import MULTIPROCESS_VARIABLE
+from hellodoctor_http.portal.paths import is_portal_path
 from hellodoctor_http.problems import Problem
 
 access_log = logging.getLogger("hellodoctor.access")
@@ -125,6 +126,12 @@ _DOCS_CSP = (
     "base-uri 'none'; form-action 'none'"
 )
 DOCS_PREFIX = "/api-docs"
+# The web portal (hellodoctor_http/portal): its own scripts, styles and images only, forms
+# posting to this origin only, never framed.
+_PORTAL_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 # Public, immutable answers a resource marks cacheable itself (profile photos).
 CACHEABLE_PREFIXES = ("/api/v1/photos/",)
 
@@ -142,6 +149,8 @@ class SecurityHeaders:
         resp.set_header("Referrer-Policy", "no-referrer")
         resp.set_header("Cross-Origin-Opener-Policy", "same-origin")
         resp.set_header("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
+        if is_portal_path(req.path):
+            resp.set_header("Content-Security-Policy", _PORTAL_CSP)
         if self._hsts:
             resp.set_header("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         cacheable = docs or req.path.startswith(CACHEABLE_PREFIXES)

@@ -1,0 +1,44 @@
+"""The portal's routes: server-rendered pages at ``/`` beside the API (``/api/v1``). They are
+not API routes: ``app.ROUTES`` (and so ``/openapi.json`` and Schemathesis) never sees them.
+Add a page: a resource class in its area module and one line here."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import falcon
+
+from hellodoctor_http.bootstrap import Components
+from hellodoctor_http.portal import identity, patients, staff
+from hellodoctor_http.portal.pages import Page, PageError, Portal, error_handler
+from hellodoctor_http.portal.paths import STATIC_PREFIX
+
+PAGES: tuple[tuple[str, type[Page]], ...] = (
+    ("/", identity.Home),
+    ("/sign-up", identity.SignUp),
+    ("/verify", identity.Verify),
+    ("/sign-in", identity.SignIn),
+    ("/sign-out", identity.SignOut),
+    ("/forgot-password", identity.ForgotPassword),
+    ("/set-password", identity.SetPassword),
+    ("/doctors", patients.Doctors),
+    ("/doctors/{doctor_id:id}", patients.DoctorPage),
+    ("/appointments", patients.Appointments),
+    ("/appointments/{appointment_id:id}", patients.AppointmentPage),
+    ("/appointments/{appointment_id:id}/{action}", patients.AppointmentAct),
+    ("/settings", patients.NotificationSettings),
+    ("/settings/calendar-feed", patients.CalendarFeed),
+    ("/doctor/day", staff.DoctorDay),
+    ("/doctor/appointments/{appointment_id:id}/{action}", staff.DoctorAct),
+    ("/admin/doctors/new", staff.InviteDoctor),
+)
+
+
+def mount(app: falcon.App[Any, Any], components: Components) -> None:
+    portal = Portal.build(components)
+    for template, resource in PAGES:
+        app.add_route(template, resource(portal))
+    app.add_error_handler(PageError, error_handler(portal))
+    static = resources.files("hellodoctor_http.portal") / "static"
+    app.add_static_route(STATIC_PREFIX, str(static))
