@@ -42,6 +42,7 @@ from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
 from hellodoctor_http.openapi import ID, Route, document
+from hellodoctor_http.transport import HttpsOnly
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
@@ -123,6 +124,8 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
                 expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             )
         )
+    if settings.require_https:  # behind a TLS-terminating proxy (docs/security.md)
+        middleware.append(HttpsOnly(settings.trusted_proxies))
     codec = components.token_codec()
     middleware.append(Authentication(codec))
     app = falcon.App(middleware=middleware)
