@@ -14,6 +14,7 @@ from typing import Any
 from attrs import frozen
 
 from hellodoctor_adapters.crypto import FieldCipher
+from hellodoctor_domain.model.values import EmailAddress
 
 
 @frozen
@@ -35,6 +36,7 @@ PATIENTS = PhiTable(
     (
         PhiField("date_of_birth"),
         PhiField("phone"),
+        PhiField("email"),
         PhiField("health_id"),
         PhiField("blood_group"),
         PhiField("emergency_contacts", json=True),
@@ -45,12 +47,17 @@ PATIENTS = PhiTable(
 # prescriptions, lab results, allergies, notes, attachments) is one sealed value.
 MEDICAL_RECORDS = PhiTable("medical_records", (PhiField("body", json=True),))
 DOCUMENTS = PhiTable("documents", (PhiField("original_name"),))
+# An account's e-mail address: sealed, and found at sign-in by its blind index (``email_key``).
+ACCOUNTS = PhiTable("accounts", (PhiField("email"),))
 
-PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS)
+PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS)
 
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"
 HEALTH_ID_KIND = "health_id"
+# The blind index of an account's e-mail address (its case-folded lookup key).
+EMAIL_INDEX = "email_key"
+EMAIL_KIND = "email"
 
 
 def seal_fields(
@@ -88,3 +95,21 @@ def open_fields(
 
 def health_id_index(cipher: FieldCipher, health_id: str | None) -> str | None:
     return cipher.blind_index(HEALTH_ID_KIND, health_id)
+
+
+def email_index(cipher: FieldCipher, lookup_key: str) -> str:
+    """The blind index of an e-mail address's lookup key (``EmailAddress.lookup_key``)."""
+    index = cipher.blind_index(EMAIL_KIND, lookup_key)
+    assert index is not None
+    return index
+
+
+def derived_indexes(
+    cipher: FieldCipher, table: PhiTable, field_name: str, plain: str
+) -> dict[str, str | None]:
+    """The blind indexes computed from ``plain`` (a rewrap writes them with the field)."""
+    if table is PATIENTS and field_name == "health_id":
+        return {HEALTH_ID_INDEX: health_id_index(cipher, plain)}
+    if table is ACCOUNTS and field_name == "email":
+        return {EMAIL_INDEX: email_index(cipher, EmailAddress(plain).lookup_key)}
+    return {}

@@ -129,6 +129,7 @@ class TestMongoEncryption(EncryptionContract):
     @pytest.fixture
     def set_raw(self, base: MongoUnitOfWorkFactory) -> SetRaw:
         def set_raw(name: str, row_id: str, field: str, value: Any) -> None:
-            base.store.collection(name).update_one({"_id": row_id}, {"$set": {field: value}})
+            stored = "_email_key" if field == "email_key" else field
+            base.store.collection(name).update_one({"_id": row_id}, {"$set": {stored: value}})
 
         return set_raw

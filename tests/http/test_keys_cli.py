@@ -46,7 +46,7 @@ def test_keys_rewrap_seals_everything_under_the_current_key(tmp_path: Path) -> N
     runner = CliRunner()
     result = runner.invoke(main, ["keys", "rewrap", "--batch", "2"], env=environment)
     assert result.exit_code == 0, result.output
-    assert "patients: 3 rows in 2 batches, 18 values sealed again" in result.output
+    assert "patients: 3 rows in 2 batches, 21 values sealed again" in result.output
     again = runner.invoke(main, ["keys", "rewrap"], env=environment)
     assert "every value is under the current key" in again.output
     new = SqlUnitOfWorkFactory(url, cipher=NEW_ONLY)  # k1 removed from the ring

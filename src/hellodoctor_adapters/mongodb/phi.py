@@ -16,7 +16,7 @@ from typing import Any
 
 from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
-from hellodoctor_adapters.phi import HEALTH_ID_INDEX, PATIENTS, PHI_TABLES, health_id_index
+from hellodoctor_adapters.phi import PHI_TABLES, derived_indexes
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 
 
@@ -54,9 +54,9 @@ def rewrap_mongo_steps(
                     changes: dict[str, Any] = {
                         each.name: cipher.reseal(phi.name, each.name, place, old)
                     }
-                    if phi is PATIENTS and each.name == "health_id":
-                        plain = cipher.open(phi.name, each.name, place, str(old))
-                        changes["_" + HEALTH_ID_INDEX] = health_id_index(cipher, plain)
+                    plain = cipher.open(phi.name, each.name, place, str(old))
+                    derived = derived_indexes(cipher, phi, each.name, plain)
+                    changes.update({"_" + name: value for name, value in derived.items()})
                     # Only if nobody wrote the field since it was read.
                     written = collection.update_one(
                         {"_id": document["_id"], each.name: old}, {"$set": changes}

@@ -19,21 +19,22 @@ from sqlalchemy.engine import Engine, RowMapping
 
 from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.phi import (
+    ACCOUNTS,
     DOCUMENTS,
-    HEALTH_ID_INDEX,
     MEDICAL_RECORDS,
     PATIENTS,
     PhiTable,
-    health_id_index,
+    derived_indexes,
 )
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
-from hellodoctor_adapters.sqlalchemy.schema import documents, medical_records, patients
+from hellodoctor_adapters.sqlalchemy.schema import accounts, documents, medical_records, patients
 
 _TABLES: tuple[tuple[PhiTable, sa.Table, Callable[[RowMapping], str]], ...] = (
     (PATIENTS, patients, lambda row: str(row["id"])),
     (MEDICAL_RECORDS, medical_records, lambda row: f"{row['id']}/{row['revision']}"),
     (DOCUMENTS, documents, lambda row: str(row["id"])),
+    (ACCOUNTS, accounts, lambda row: str(row["id"])),
 )
 
 
@@ -75,9 +76,8 @@ def rewrap_sql_steps(
                         changes: dict[str, Any] = {
                             each.name: cipher.reseal(phi.name, each.name, place, old)
                         }
-                        if phi is PATIENTS and each.name == "health_id":
-                            plain = cipher.open(phi.name, each.name, place, str(old))
-                            changes[HEALTH_ID_INDEX] = health_id_index(cipher, plain)
+                        plain = cipher.open(phi.name, each.name, place, str(old))
+                        changes.update(derived_indexes(cipher, phi, each.name, plain))
                         # Only if nobody wrote the value since it was read.
                         written = connection.execute(
                             sa.update(table)

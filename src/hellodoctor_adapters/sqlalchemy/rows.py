@@ -19,8 +19,10 @@ from sqlalchemy.engine import Connection, RowMapping
 from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.outbox import json_converter
 from hellodoctor_adapters.phi import (
+    ACCOUNTS,
     HEALTH_ID_INDEX,
     PATIENTS,
+    email_index,
     health_id_index,
     open_fields,
     seal_fields,
@@ -263,11 +265,12 @@ def appointment_from(row: RowMapping) -> Appointment:
 # -- identity ----------------------------------------------------------------------------------
 
 
-def account_row(account: Account) -> dict[str, Any]:
+def account_row(account: Account, cipher: FieldCipher) -> dict[str, Any]:
+    """The row of ``account``: its e-mail address sealed, its lookup key a blind index."""
     return {
         "id": account.id.value,
-        "email": account.email.value,
-        "email_key": account.email.lookup_key,
+        "email": cipher.seal(ACCOUNTS.name, "email", account.id.value, account.email.value),
+        "email_key": email_index(cipher, account.email.lookup_key),
         "role": account.role.value,
         "status": account.status.value,
         "created_at": account.created_at,
@@ -280,10 +283,10 @@ def account_row(account: Account) -> dict[str, Any]:
     }
 
 
-def account_from(row: RowMapping) -> Account:
+def account_from(row: RowMapping, cipher: FieldCipher) -> Account:
     return Account(
         id=UserId(row["id"]),
-        email=EmailAddress(row["email"]),
+        email=EmailAddress(cipher.open(ACCOUNTS.name, "email", row["id"], row["email"])),
         role=Role(row["role"]),
         status=AccountStatus(row["status"]),
         created_at=row["created_at"],

@@ -73,7 +73,7 @@ patients = sa.Table(
     # Health data sealed as text (hellodoctor_adapters/phi.py, migration 0014_phi).
     sa.Column("date_of_birth", sa.Text),
     sa.Column("phone", sa.Text),
-    sa.Column("email", sa.String(254)),
+    sa.Column("email", sa.Text),
     sa.Column("health_id", sa.Text),
     sa.Column("emergency_contacts", sa.Text, nullable=False),
     sa.Column("allergies", sa.Text, nullable=False),
@@ -176,8 +176,9 @@ accounts = sa.Table(
     "accounts",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("email", sa.Text, nullable=False),  # sealed (0014_phi)
     # EmailAddress.lookup_key, under a unique constraint: one account per address, in any case.
+    # The address's blind index (0014_phi; the plain case-folded address before it).
     sa.Column("email_key", sa.Text, nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),

@@ -97,7 +97,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.patients = SqlPatientRepository(self._connection, self._cipher)
         self.availability = SqlAvailabilityRepository(self._connection)
         self.appointments = SqlAppointmentRepository(self._connection)
-        self.accounts = SqlAccountRepository(self._connection)
+        self.accounts = SqlAccountRepository(self._connection, self._cipher)
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
         self.idempotency = SqlIdempotencyRepository(self._connection)

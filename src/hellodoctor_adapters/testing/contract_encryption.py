@@ -4,7 +4,8 @@ SQLite, MongoDB; the memory store keeps nothing at rest and is not subject to it
 * what the database holds of a patient, a record revision and a document shows none of the
   health data written (the raw rows and documents are searched for the known strings), and
   every protected field is a sealed value;
-* a patient is found by health ID through the blind index;
+* a patient is found by health ID, an account by e-mail address, through blind indexes
+  (an account an older version wrote is found by its plain key until a rewrap);
 * a sealed value moved to another row does not open (``UndecryptableValue``);
 * values left in plain text by a version before encryption are read, then sealed by a rewrap;
 * rotation: a new current key, a rewrap (resumable: a second run seals nothing), then the old
@@ -20,7 +21,8 @@ Subclass ``EncryptionContract`` with the fixtures:
 * ``raw_rows(table)`` — the stored rows (documents) of ``patients``, ``medical_records`` or
   ``documents`` as dictionaries keyed by row id (``"<record>/<revision>"`` for revisions),
   read with the database's own tools, bypassing the adapter;
-* ``set_raw(table, row_id, field, value)`` — change one stored value the same way.
+* ``set_raw(table, row_id, field, value)`` — change one stored value the same way (the
+  accounts' ``email_key`` is MongoDB's ``_email_key``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from hypothesis import strategies as st
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
 from hellodoctor_adapters.phi import DOCUMENTS, MEDICAL_RECORDS, PATIENTS
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_domain.errors import AlreadyExists
+from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
 from hellodoctor_domain.model.profiles import EmergencyContact, Patient
 from hellodoctor_domain.model.records import (
@@ -97,6 +101,17 @@ def a_patient(key: str, health_id: str = SECRETS[0], phone: str = SECRETS[1]) ->
         emergency_contacts=(EmergencyContact(SECRETS[3], "+44 7700 900999", "sister"),),
         allergies=(SECRETS[4],),
         blood_group="AB-",
+    )
+
+
+def an_account(key: str, patient: str, email: str) -> Account:
+    return Account(
+        UserId(key),
+        EmailAddress(email),
+        Role.PATIENT,
+        AccountStatus.ACTIVE,
+        NOW,
+        patient_id=PatientId(patient),
     )
 
 
@@ -193,6 +208,42 @@ class EncryptionContract:
         other = FieldCipher(StaticKeyRing({"k2": K2}, "k2", b"\x08" * 32))
         with storage_with(other)() as uow:
             assert uow.emergency_grants.patient_with_health_id("HID-222") is None
+
+    def test_an_account_is_found_by_its_address_through_its_blind_index(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        storage = storage_with(ROTATING)
+        with storage() as uow:
+            uow.patients.add(a_patient("p1"))
+            uow.patients.add(a_patient("p2"))
+            uow.commit()
+        with storage() as uow:
+            uow.accounts.add(an_account("u1", "p1", "Ada.Secret@Example.org"))
+            uow.commit()
+        dump = json.dumps(raw_rows("accounts"), default=str).casefold()
+        assert "ada.secret" not in dump
+        with storage() as uow:
+            found = uow.accounts.by_email(EmailAddress("ADA.SECRET@example.org"))
+            assert found is not None
+            assert found.email == EmailAddress("Ada.Secret@Example.org")
+            with pytest.raises(AlreadyExists):
+                uow.accounts.add(an_account("u2", "p2", "ada.secret@example.org"))
+                uow.commit()
+        # A row an older version wrote (plain address, plain lookup key) is still found,
+        # and a rewrap seals it and moves its key to the blind index.
+        with storage() as uow:
+            uow.accounts.add(an_account("u3", "p2", "bob@example.org"))
+            uow.commit()
+        set_raw("accounts", "u3", "email", "Bob.Legacy@Example.org")
+        set_raw("accounts", "u3", "email_key", "bob.legacy@example.org")
+        with storage() as uow:
+            assert uow.accounts.by_email(EmailAddress("bob.legacy@example.org")) is not None
+        assert storage.rewrap().table("accounts").rewrapped == 1
+        assert "bob.legacy" not in json.dumps(raw_rows("accounts"), default=str).casefold()
+        with storage_with(NEW_ONLY)() as uow:
+            legacy = uow.accounts.by_email(EmailAddress("BOB.legacy@example.org"))
+            assert legacy is not None
+            assert legacy.id == UserId("u3")
 
     def test_a_sealed_value_moved_to_another_row_does_not_open(
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw

@@ -4,10 +4,14 @@ Revision ID: 0014_phi
 Revises: 0013_clinic_day
 Create Date: 2026-12-02
 
-* ``patients``: ``date_of_birth``, ``phone``, ``health_id``, ``blood_group``,
+* ``patients``: ``date_of_birth``, ``phone``, ``email``, ``health_id``, ``blood_group``,
   ``emergency_contacts`` and ``allergies`` become text, to hold sealed values
   (``phi1.<base64>``); ``health_id_index`` (the health ID's keyed HMAC, 64 hex characters)
   is added and indexed, and replaces the index on the health ID itself;
+* ``patients.email`` and ``accounts.email`` become text (sealed); ``accounts.email_key`` keeps
+  its unique constraint and now holds the address's blind index (a keyed HMAC of the
+  case-folded address) — rows written before hold the plain case-folded address until a
+  rewrap, and sign-in looks for either;
 * ``medical_records.body`` becomes text (a revision's sealed JSON body);
 * ``documents.original_name`` is text already.
 
@@ -41,6 +45,7 @@ depends_on = None
 _PATIENT_COLUMNS = (
     "date_of_birth",
     "phone",
+    "email",
     "health_id",
     "blood_group",
     "emergency_contacts",
@@ -59,6 +64,7 @@ def upgrade() -> None:
     for column in _PATIENT_COLUMNS:
         op.alter_column("patients", column, type_=sa.Text(), postgresql_using=f"{column}::text")
     op.alter_column("medical_records", "body", type_=sa.Text(), postgresql_using="body::text")
+    op.alter_column("accounts", "email", type_=sa.Text())
 
 
 def downgrade() -> None:
@@ -67,9 +73,11 @@ def downgrade() -> None:
         op.alter_column(
             "medical_records", "body", type_=postgresql.JSONB(), postgresql_using="body::jsonb"
         )
+        op.alter_column("accounts", "email", type_=sa.String(254))
         back: dict[str, tuple[sa.types.TypeEngine[Any], str]] = {
             "date_of_birth": (sa.Date(), "date_of_birth::date"),
             "phone": (sa.String(64), "phone"),
+            "email": (sa.String(254), "email"),
             "health_id": (sa.String(128), "health_id"),
             "blood_group": (sa.String(3), "blood_group"),
             "emergency_contacts": (postgresql.JSONB(), "emergency_contacts::jsonb"),
