@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from hellodoctor_http.config import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    from hellodoctor_adapters.crypto import FieldCipher
+
 _log = logging.getLogger(__name__)
 
 
-def cipher_for(settings: Settings):  # type: ignore[no-untyped-def]
+def cipher_for(settings: Settings) -> FieldCipher:
     """The field cipher over the configured key ring; without one (development only:
     production refuses to start, ``config.py``), the public development ring."""
     from hellodoctor_adapters.crypto import FieldCipher, development_cipher, key_ring_from_text
