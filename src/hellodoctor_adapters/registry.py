@@ -24,9 +24,13 @@ consumers' inbox, both in the same database. The built-in factories all offer it
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from hellodoctor_adapters.crypto import FieldCipher
 
 ENTRY_POINT_GROUP = "hellodoctor.unit_of_work"
 
@@ -42,8 +46,11 @@ def url_scheme(url: str) -> str:
     return scheme.split("+", 1)[0].lower()
 
 
-def open_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:
-    """The unit-of-work factory of the adapter registered for ``url``'s scheme."""
+def open_storage(
+    url: str, *, publisher: EventPublisher | None = None, cipher: FieldCipher | None = None
+) -> UnitOfWorkFactory:
+    """The unit-of-work factory of the adapter registered for ``url``'s scheme; ``cipher``
+    seals health data at rest (docs/encryption.md; ``None``: the development key ring)."""
     scheme = url_scheme(url)
     found = entry_points(group=ENTRY_POINT_GROUP, name=scheme)
     if not found:
@@ -54,7 +61,7 @@ def open_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOf
             f"pip install 'hellodoctor[{scheme}]'"
         )
     opener = next(iter(found)).load()
-    factory: UnitOfWorkFactory = opener(url, publisher=publisher)
+    factory: UnitOfWorkFactory = opener(url, publisher=publisher, cipher=cipher)
     return factory
 
 

@@ -45,6 +45,7 @@ from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
 from hellodoctor_http.openapi import ID, Route, document
 from hellodoctor_http.portal import routes as portal
+from hellodoctor_http.transport import HttpsOnly
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
@@ -130,6 +131,8 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
                 expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
             )
         )
+    if settings.require_https:  # behind a TLS-terminating proxy (docs/security.md)
+        middleware.append(HttpsOnly(settings.trusted_proxies))
     codec = components.token_codec()
     middleware.append(Authentication(codec))
     app = falcon.App(middleware=middleware)

@@ -65,6 +65,7 @@ from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
+from hellodoctor_http.keys import cipher_for
 
 
 @define(frozen=True)
@@ -163,7 +164,12 @@ def bootstrap(
     blobs: BlobStorage | None = None,
 ) -> Components:
     """Build everything from ``settings``; the keyword arguments replace what they name."""
-    storage = storage if storage is not None else open_storage(settings.database_url)
+    storage = (
+        storage
+        if storage is not None
+        # Health data sealed under the configured key ring (docs/encryption.md).
+        else open_storage(settings.database_url, cipher=cipher_for(settings))
+    )
     clock = clock or SystemClock()
     ids = ids or UuidIds()
     gateway = gateway or gateway_for(settings)

@@ -13,6 +13,8 @@
   ``--role hospital_admin --hospital <id>`` or ``--role insurer --scheme <id>`` one appointed
   to its hospital or scheme.
 * ``hellodoctor db upgrade`` / ``db check`` migrate or check the relational schema.
+* ``hellodoctor keys generate`` / ``keys rewrap`` make a key, and seal health data under the
+  current key after a rotation (``hellodoctor_http/keys.py``, docs/encryption.md).
 
 Heavy imports (gunicorn, falcon, SQLAlchemy) happen inside the commands, so ``--help`` is
 quick and ``db`` works without the server extra.
@@ -415,3 +417,15 @@ def check(url: str) -> None:
     except (PortError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo("schema is current")
+
+
+# -- keys (docs/encryption.md) ------------------------------------------------------------
+
+
+def _keys_group() -> click.Group:
+    from hellodoctor_http.keys import keys
+
+    return keys
+
+
+main.add_command(_keys_group(), "keys")

@@ -143,6 +143,15 @@ class Settings:
     # default: "Appointment"); requests per minute a feed URL is answered.
     feed_shows_patient_names: bool = False
     feed_requests_per_minute: int = 30
+    # Health data at rest (docs/encryption.md): the key ring "id:base64,id:base64", the id of
+    # the current key (default: the last listed) and the blind-index key (base64). Production
+    # refuses to start without them; development uses the public development ring.
+    phi_keys: str | None = field(default=None, repr=False)
+    phi_current_key: str | None = None
+    phi_index_key: str | None = field(default=None, repr=False)
+    # Refuse plain HTTP (421/403 problem) when the trusted proxy says the client spoke http
+    # (X-Forwarded-Proto from HELLODOCTOR_TRUSTED_PROXIES only): docs/security.md.
+    require_https: bool = False
 
     @property
     def sends_sms(self) -> bool:
@@ -433,7 +442,37 @@ class Settings:
             twilio_from=twilio["from"],
             feed_shows_patient_names=feed_names in ("true", "1", "yes"),
             feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
+            phi_keys=environ.get("HELLODOCTOR_PHI_KEYS") or None,
+            phi_current_key=text("PHI_CURRENT_KEY", "") or None,
+            phi_index_key=environ.get("HELLODOCTOR_PHI_INDEX_KEY") or None,
+            require_https=text("REQUIRE_HTTPS", "").lower() in ("true", "1", "yes"),
         )
+        problems.extend(_phi_problems(settings))
         if problems:
             raise ConfigurationError("; ".join(problems))
         return settings
+
+
+def _phi_problems(settings: Settings) -> list[str]:
+    """What keeps the key ring of health data from being used (never quoting a key)."""
+    if settings.require_https and not settings.trusted_proxies:
+        return [
+            "HELLODOCTOR_REQUIRE_HTTPS needs HELLODOCTOR_TRUSTED_PROXIES: only the proxy's "
+            "X-Forwarded-Proto says whether the client spoke https"
+        ]
+    if settings.phi_keys is None and settings.phi_index_key is None:
+        if settings.is_production:
+            return [
+                "production needs HELLODOCTOR_PHI_KEYS and HELLODOCTOR_PHI_INDEX_KEY: health "
+                "data is encrypted at rest (docs/encryption.md; hellodoctor keys generate)"
+            ]
+        return []
+    if settings.phi_keys is None or settings.phi_index_key is None:
+        return ["HELLODOCTOR_PHI_KEYS and HELLODOCTOR_PHI_INDEX_KEY go together"]
+    from hellodoctor_adapters.crypto import KeyRingError, key_ring_from_text
+
+    try:
+        key_ring_from_text(settings.phi_keys, settings.phi_current_key, settings.phi_index_key)
+    except KeyRingError as error:
+        return [f"HELLODOCTOR_PHI_KEYS: {error}"]
+    return []

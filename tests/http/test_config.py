@@ -75,9 +75,16 @@ def test_every_setting_is_read() -> None:
             "HELLODOCTOR_SMTP_SECURITY": "tls",
             "HELLODOCTOR_MAIL_FROM": "Clinic <no-reply@app.example>",
             "HELLODOCTOR_MAIL_DIR": "/tmp/elsewhere",
+            # Test-only keys (32 bytes of 0x01, 0x02, 0x03): docs/encryption.md.
+            "HELLODOCTOR_PHI_KEYS": "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+            "HELLODOCTOR_PHI_CURRENT_KEY": "k1",
+            "HELLODOCTOR_PHI_INDEX_KEY": "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=",
+            "HELLODOCTOR_REQUIRE_HTTPS": "true",
         }
     )
     assert settings.is_production
+    assert (settings.phi_current_key, settings.require_https) == ("k1", True)
+    assert "AQEBAQ" not in repr(settings)
     assert not settings.jwt_secret_generated
     assert settings.cors_origins == ("https://a.example", "https://b.example")
     assert (settings.max_body_bytes, settings.hold_minutes, settings.bcrypt_cost) == (2048, 10, 13)

@@ -473,6 +473,9 @@ class InMemoryUnitOfWorkFactory:
         return MemoryDelivery(self.store), MemoryInbox(self.store)
 
 
-def open_memory_storage(url: str, *, publisher: EventPublisher | None = None) -> UnitOfWorkFactory:
-    """Entry point for ``memory://`` URLs: a fresh store per call, kept only in this process."""
+def open_memory_storage(
+    url: str, *, publisher: EventPublisher | None = None, cipher: object = None
+) -> UnitOfWorkFactory:
+    """Entry point for ``memory://`` URLs: a fresh store per call, kept only in this process.
+    Nothing is at rest, so nothing is sealed: ``cipher`` is accepted and unused."""
     return InMemoryUnitOfWorkFactory(publisher=publisher)

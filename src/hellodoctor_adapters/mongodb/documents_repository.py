@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pymongo import DESCENDING
 
 from hellodoctor_adapters.mongodb.documents import Document as BsonDocument
-from hellodoctor_adapters.mongodb.documents import floor_instants, from_document
+from hellodoctor_adapters.mongodb.documents import floor_instants, from_document, to_document
 from hellodoctor_adapters.mongodb.store import (
     AGGREGATE_COLLECTIONS,
     MongoStore,
@@ -21,6 +21,7 @@ from hellodoctor_adapters.mongodb.store import (
     Undo,
     translated,
 )
+from hellodoctor_adapters.phi import DOCUMENTS, open_fields, seal_fields
 from hellodoctor_domain.errors import ConcurrencyError, NotFound
 from hellodoctor_domain.model.documents import Document, DocumentId, Owner
 from hellodoctor_domain.ports.documents import DocumentRepository
@@ -34,6 +35,14 @@ class MongoDocumentRepository(Profiles[Document], DocumentRepository):
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
         self.removed: dict[str, int] = {}  # key -> the version it must still have
+        self._cipher = store.cipher
+
+    def _document(self, value: Document) -> BsonDocument:
+        return seal_fields(self._cipher, DOCUMENTS, value.id.value, to_document(value))
+
+    def _value(self, document: BsonDocument) -> Document:
+        opened = open_fields(self._cipher, DOCUMENTS, str(document["_id"]), document)
+        return from_document(opened, Document)
 
     @translated
     def _add(self, document: Document) -> None:
@@ -69,7 +78,7 @@ class MongoDocumentRepository(Profiles[Document], DocumentRepository):
             [("created_at", DESCENDING), ("_id", DESCENDING)]
         )
         found = {
-            str(each["_id"]): from_document(each, Document)
+            str(each["_id"]): self._value(each)
             for each in cursor.limit(limit + len(self.pending) + len(self.removed))
         }
         for key, change in self.pending.items():

@@ -17,6 +17,7 @@ from hellodoctor_adapters.mongodb.store import (
     Profiles,
     translated,
 )
+from hellodoctor_adapters.phi import health_id_index
 from hellodoctor_domain.model.emergency import (
     EmergencyCard,
     EmergencyCardId,
@@ -51,6 +52,7 @@ class MongoEmergencyGrantRepository(Profiles[EmergencyGrant], EmergencyGrantRepo
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
         self._patients = store.collection("patients")
+        self._cipher = store.cipher
 
     def _document(self, value: EmergencyGrant) -> Document:
         return {
@@ -90,7 +92,9 @@ class MongoEmergencyGrantRepository(Profiles[EmergencyGrant], EmergencyGrantRepo
 
     @translated
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        found = list(self._patients.find({"health_id": health_id}, {"_id": 1}).limit(2))
+        # By the blind index: the health ID itself is sealed (phi.PATIENTS).
+        index = health_id_index(self._cipher, health_id)
+        found = list(self._patients.find({"_health_id_index": index}, {"_id": 1}).limit(2))
         return PatientId(found[0]["_id"]) if len(found) == 1 else None
 
 

@@ -24,6 +24,7 @@ from hellodoctor_adapters.mongodb.store import (
     Profiles,
     translated,
 )
+from hellodoctor_adapters.phi import ACCOUNTS, email_index, open_fields, seal_fields
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.values import EmailAddress, UserId
@@ -41,10 +42,18 @@ class MongoAccountRepository(Profiles[Account], AccountRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        self._cipher = store.cipher
 
     def _document(self, value: Account) -> Document:
-        # The unique index on the case-folded address decides "one account per e-mail".
-        return {**to_document(value), "_email_key": value.email.lookup_key}
+        # The unique index on the case-folded address's blind index decides "one account
+        # per e-mail"; the address itself is sealed (docs/encryption.md).
+        document = seal_fields(self._cipher, ACCOUNTS, value.id.value, to_document(value))
+        document["_email_key"] = email_index(self._cipher, value.email.lookup_key)
+        return document
+
+    def _value(self, document: Document) -> Account:
+        opened = open_fields(self._cipher, ACCOUNTS, str(document["_id"]), document)
+        return from_document(opened, Account)
 
     @translated
     def _add(self, account: Account) -> None:
@@ -63,10 +72,12 @@ class MongoAccountRepository(Profiles[Account], AccountRepository):
         for change in self.pending.values():
             if change.value.email.lookup_key == wanted:
                 return evolve(change.value)
-        document = self._collection.find_one({"_email_key": wanted})
+        # By the blind index; or, for a document no rewrap has reached yet, the plain key.
+        keys = [email_index(self._cipher, wanted), wanted]
+        document = self._collection.find_one({"_email_key": {"$in": keys}})
         if document is None or document["_id"] in self.pending:  # changed in this unit
             return None
-        return from_document(document, Account)
+        return self._value(document)
 
     @translated
     def _update(self, account: Account) -> None:

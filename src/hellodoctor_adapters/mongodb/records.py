@@ -29,8 +29,10 @@ from hellodoctor_adapters.clinical_records import (
     record_body,
     record_from,
 )
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.mongodb.documents import Document, from_micros, to_micros
 from hellodoctor_adapters.mongodb.store import MongoStore, Profiles, Undo, translated
+from hellodoctor_adapters.phi import MEDICAL_RECORDS, open_fields, seal_fields
 from hellodoctor_domain.errors import AlreadyExists, NotFound
 from hellodoctor_domain.model.audit import GENESIS, AuditEntry, SealedEntry
 from hellodoctor_domain.model.consent import Consent, ConsentId
@@ -46,18 +48,21 @@ from hellodoctor_domain.ports.records import (
 _MAX_APPEND_ATTEMPTS = 1000
 
 
-def _record_document(record: MedicalRecord) -> Document:
-    return {
-        "_id": f"{record.id.value}/{record.revision}",
+def _record_document(record: MedicalRecord, cipher: FieldCipher) -> Document:
+    key = f"{record.id.value}/{record.revision}"
+    plain = {
+        "_id": key,
         "record_id": record.id.value,
         "revision": record.revision,
         "patient_id": record.patient_id.value,
         "created_us": to_micros(record.created_at),
         "body": record_body(record),
     }
+    return seal_fields(cipher, MEDICAL_RECORDS, key, plain)  # the body sealed
 
 
-def _record(document: Document) -> MedicalRecord:
+def _record(stored: Document, cipher: FieldCipher) -> MedicalRecord:
+    document = open_fields(cipher, MEDICAL_RECORDS, str(stored["_id"]), stored)
     return record_from(
         document["record_id"],
         document["revision"],
@@ -75,11 +80,11 @@ class MongoMedicalRecordRepository(MedicalRecordRepository):
     def __init__(self, store: MongoStore) -> None:
         self._collection = store.collection("medical_records")
         self.pending: dict[str, MedicalRecord] = {}
+        self._cipher = store.cipher
 
     @translated
     def add(self, record: MedicalRecord) -> None:
-        document = _record_document(record)
-        key = document["_id"]
+        key = f"{record.id.value}/{record.revision}"
         if key in self.pending or self._collection.find_one({"_id": key}, {"_id": 1}):
             raise AlreadyExists(f"record {record.id} revision {record.revision} exists")
         self.pending[key] = evolve(record)
@@ -87,7 +92,8 @@ class MongoMedicalRecordRepository(MedicalRecordRepository):
     @translated
     def revisions(self, record_id: RecordId) -> list[MedicalRecord]:
         found = {
-            d["_id"]: _record(d) for d in self._collection.find({"record_id": record_id.value})
+            d["_id"]: _record(d, self._cipher)
+            for d in self._collection.find({"record_id": record_id.value})
         }
         found |= {k: evolve(r) for k, r in self.pending.items() if r.id == record_id}
         if not found:
@@ -97,14 +103,14 @@ class MongoMedicalRecordRepository(MedicalRecordRepository):
     @translated
     def of_patient(self, patient_id: PatientId) -> list[MedicalRecord]:
         mine = self._collection.find({"patient_id": patient_id.value})
-        found = {d["_id"]: _record(d) for d in mine}
+        found = {d["_id"]: _record(d, self._cipher) for d in mine}
         found |= {k: evolve(r) for k, r in self.pending.items() if r.patient_id == patient_id}
         return sorted(found.values(), key=_order)
 
     def flush(self, undo: list[Undo]) -> None:
         for key, record in self.pending.items():
             try:
-                self._collection.insert_one(_record_document(record))
+                self._collection.insert_one(_record_document(record, self._cipher))
             except DuplicateKeyError as error:
                 raise AlreadyExists(
                     f"record {record.id} revision {record.revision} exists"

@@ -43,6 +43,13 @@ from hellodoctor_adapters.mongodb.store import (
     undo_replace,
     update_with_events,
 )
+from hellodoctor_adapters.phi import (
+    HEALTH_ID_INDEX,
+    PATIENTS,
+    health_id_index,
+    open_fields,
+    seal_fields,
+)
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -175,6 +182,17 @@ class MongoPatientRepository(Profiles[Patient], PatientRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        self._cipher = store.cipher
+
+    def _document(self, value: Patient) -> Document:
+        # Health data sealed (phi.PATIENTS); the health ID's blind index beside it.
+        document = seal_fields(self._cipher, PATIENTS, value.id.value, to_document(value))
+        document["_" + HEALTH_ID_INDEX] = health_id_index(self._cipher, value.health_id)
+        return document
+
+    def _value(self, document: Document) -> Patient:
+        opened = open_fields(self._cipher, PATIENTS, str(document["_id"]), document)
+        return from_document(opened, Patient)
 
     @translated
     def _add(self, patient: Patient) -> None:

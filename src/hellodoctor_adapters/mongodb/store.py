@@ -38,6 +38,7 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
 from hellodoctor_adapters.mongodb.documents import Document, from_document, search_keys, to_document
@@ -185,6 +186,9 @@ class MongoStore:
     lease: timedelta
     clock: Callable[[], datetime]
     wait_for_in_flight: timedelta
+    # Seals health data (hellodoctor_adapters/phi.py); the public development ring when none
+    # is wired (production wires its own: bootstrap.py).
+    cipher: FieldCipher = field(factory=development_cipher)
     claims: ClaimBook = field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -316,7 +320,10 @@ class MongoStore:
         )
         self.collection("medical_records").create_index("record_id", name="revisions_by_record")
         self.collection("consents").create_index("patient_id", name="consents_by_patient")
-        self.collection("patients").create_index("health_id", name="patients_by_health_id")
+        # Break-glass finds a patient by the health ID's blind index (the ID itself is sealed).
+        self.collection("patients").create_index(
+            "_health_id_index", name="patients_by_health_id_index"
+        )
         self.collection("emergency_grants").create_index(
             [("reviewed", ASCENDING), ("granted_us", ASCENDING), ("_id", ASCENDING)],
             name="emergency_review_queue",
@@ -499,7 +506,11 @@ class Profiles(Generic[T]):
         if change is not None:
             return evolve(change.value)  # type: ignore[misc]
         document = self._read(key)
-        return None if document is None else from_document(document, self.kind)
+        return None if document is None else self._value(document)
+
+    def _value(self, document: Document) -> T:
+        """The value a stored document holds (subclasses open sealed fields)."""
+        return from_document(document, self.kind)
 
     def exists(self, key: str) -> bool:
         return key in self.pending or self._read(key) is not None

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +42,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.mongodb.analytics import MongoAppointmentStatistics
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
@@ -71,6 +72,7 @@ from hellodoctor_adapters.mongodb.payments import (
     MongoProcessedWebhookEvents,
     MongoWalletLedger,
 )
+from hellodoctor_adapters.mongodb.phi import rewrap_mongo, rewrap_mongo_steps
 from hellodoctor_adapters.mongodb.preferences import (
     MongoCalendarFeeds,
     MongoNotificationPreferences,
@@ -93,6 +95,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoPatientRepository,
 )
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
+from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
@@ -337,6 +340,7 @@ class MongoUnitOfWorkFactory:
         lease: timedelta = timedelta(seconds=30),
         wait_for_in_flight: timedelta = timedelta(seconds=1),
         clock: Callable[[], datetime] = _default_clock,
+        cipher: FieldCipher | None = None,
     ) -> None:
         if urlsplit(url).scheme not in ("mongodb", "mongodb+srv"):
             raise ValueError(f"not a MongoDB URL: {url!r}")
@@ -356,6 +360,7 @@ class MongoUnitOfWorkFactory:
             lease,
             clock,
             wait_for_in_flight,
+            cipher or development_cipher(),
         )
         self._indexed = False
         self._lock = threading.Lock()
@@ -369,6 +374,14 @@ class MongoUnitOfWorkFactory:
     def __call__(self) -> MongoUnitOfWork:
         self.ensure_indexes()
         return MongoUnitOfWork(self.store, self.publisher)
+
+    def rewrap(self, batch_size: int = 500) -> RewrapReport:
+        """Seal every health-data field under the current key (``hellodoctor keys rewrap``)."""
+        return rewrap_mongo(self.store, self.store.cipher, batch_size)
+
+    def rewrap_steps(self, batch_size: int, report: RewrapReport) -> Iterator[RewrapStep]:
+        """The rewrap a batch at a time (the encryption contract writes between steps)."""
+        return rewrap_mongo_steps(self.store, self.store.cipher, batch_size, report)
 
     def delivery(self) -> tuple[OutboxDelivery, Inbox]:
         """The outbox's delivery state and the consumers' inbox (``registry``)."""
@@ -395,8 +408,8 @@ class MongoUnitOfWorkFactory:
 
 
 def open_mongodb_storage(
-    url: str, *, publisher: EventPublisher | None = None
+    url: str, *, publisher: EventPublisher | None = None, cipher: FieldCipher | None = None
 ) -> MongoUnitOfWorkFactory:
     """Entry point for ``mongodb://`` and ``mongodb+srv://`` URLs (see
     ``hellodoctor_adapters.registry``)."""
-    return MongoUnitOfWorkFactory(url, publisher)
+    return MongoUnitOfWorkFactory(url, publisher, cipher=cipher)

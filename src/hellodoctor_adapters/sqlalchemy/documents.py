@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
+from hellodoctor_adapters.phi import DOCUMENTS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import documents
@@ -27,7 +29,11 @@ from hellodoctor_domain.ports.documents import DocumentRepository
 _KEYS_PER_QUERY = 500
 
 
-def _row(document: Document) -> dict[str, Any]:
+def _row(document: Document, cipher: FieldCipher) -> dict[str, Any]:
+    return seal_fields(cipher, DOCUMENTS, document.id.value, _plain_row(document))
+
+
+def _plain_row(document: Document) -> dict[str, Any]:
     return {
         "id": document.id.value,
         "owner_role": document.owner.role.value,
@@ -47,7 +53,8 @@ def _row(document: Document) -> dict[str, Any]:
     }
 
 
-def _document(row: RowMapping) -> Document:
+def _document(stored: RowMapping, cipher: FieldCipher) -> Document:
+    row = open_fields(cipher, DOCUMENTS, stored["id"], stored)
     appointment = row["appointment_id"]
     return Document(
         id=DocumentId(row["id"]),
@@ -67,13 +74,15 @@ def _document(row: RowMapping) -> Document:
 
 
 class SqlDocumentRepository(DocumentRepository):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher | None = None) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher or development_cipher()
 
     def _add(self, document: Document) -> None:
+        row = _row(document, self._cipher)
         with translated_errors():  # id or blob key taken: AlreadyExists
-            self._connection.execute(sa.insert(documents).values(**_row(document), version=1))
+            self._connection.execute(sa.insert(documents).values(**row, version=1))
 
     def _get(self, document_id: DocumentId) -> Document:
         row = first_row(
@@ -81,7 +90,7 @@ class SqlDocumentRepository(DocumentRepository):
         )
         if row is None:
             raise NotFound(f"no document {document_id}")
-        return _document(row)
+        return _document(row, self._cipher)
 
     def _update(self, document: Document) -> None:
         compare_and_set(
@@ -122,7 +131,8 @@ class SqlDocumentRepository(DocumentRepository):
             .limit(limit)
         )
         with translated_errors():
-            return [_document(row) for row in self._connection.execute(statement).mappings()]
+            rows = self._connection.execute(statement).mappings()
+            return [_document(row, self._cipher) for row in rows]
 
     def with_blob_keys(self, keys: Collection[str]) -> set[str]:
         wanted = list(keys)

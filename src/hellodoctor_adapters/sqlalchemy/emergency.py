@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from hellodoctor_adapters.clinical_records import card_from, card_record, grant_from, grant_record
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
+from hellodoctor_adapters.phi import health_id_index
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import emergency_cards, emergency_grants, patients
@@ -35,9 +37,10 @@ def _card(row: RowMapping) -> EmergencyCard:
 
 
 class SqlEmergencyGrantRepository(EmergencyGrantRepository):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher | None = None) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher or development_cipher()
 
     def _add(self, grant: EmergencyGrant) -> None:
         with translated_errors():
@@ -81,7 +84,9 @@ class SqlEmergencyGrantRepository(EmergencyGrantRepository):
             return [_grant(row) for row in self._connection.execute(query).mappings()]
 
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
-        query = sa.select(patients.c.id).where(patients.c.health_id == health_id).limit(2)
+        # By the blind index (0014_phi): the health ID itself is sealed.
+        index = health_id_index(self._cipher, health_id)
+        query = sa.select(patients.c.id).where(patients.c.health_id_index == index).limit(2)
         with translated_errors():
             found = list(self._connection.execute(query).scalars())
         return PatientId(found[0]) if len(found) == 1 else None

@@ -24,6 +24,8 @@ from hellodoctor_adapters.clinical_records import (
     record_body,
     record_from,
 )
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
+from hellodoctor_adapters.phi import MEDICAL_RECORDS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import audit_log, consents, medical_records
@@ -43,17 +45,26 @@ from hellodoctor_domain.ports.records import (
 AUDIT_CHAIN_LOCK = 0x4844_4155_4449_54
 
 
-def _record(row: RowMapping) -> MedicalRecord:
-    return record_from(
-        row["id"], row["revision"], row["patient_id"], row["created_at"], row["body"]
-    )
+def record_row_id(record_id: str, revision: int) -> str:
+    """The row id a revision's sealed body is bound to (MongoDB's ``_id`` of it too)."""
+    return f"{record_id}/{revision}"
 
 
 class SqlMedicalRecordRepository(MedicalRecordRepository):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher | None = None) -> None:
         self._connection = connection
+        self._cipher = cipher or development_cipher()
+
+    def _record(self, stored: RowMapping) -> MedicalRecord:
+        place = record_row_id(stored["id"], stored["revision"])
+        row = open_fields(self._cipher, MEDICAL_RECORDS, place, stored)
+        return record_from(
+            row["id"], row["revision"], row["patient_id"], row["created_at"], row["body"]
+        )
 
     def add(self, record: MedicalRecord) -> None:
+        place = record_row_id(record.id.value, record.revision)
+        body = seal_fields(self._cipher, MEDICAL_RECORDS, place, {"body": record_body(record)})
         with translated_errors(), self._connection.begin_nested():
             self._connection.execute(
                 sa.insert(medical_records).values(
@@ -61,7 +72,7 @@ class SqlMedicalRecordRepository(MedicalRecordRepository):
                     revision=record.revision,
                     patient_id=record.patient_id.value,
                     created_at=record.created_at,
-                    body=record_body(record),
+                    body=body["body"],
                 )
             )
 
@@ -72,7 +83,7 @@ class SqlMedicalRecordRepository(MedicalRecordRepository):
             .order_by(medical_records.c.revision)
         )
         with translated_errors():
-            found = [_record(row) for row in self._connection.execute(query).mappings()]
+            found = [self._record(row) for row in self._connection.execute(query).mappings()]
         if not found:
             raise NotFound(f"no record {record_id}")
         return found
@@ -85,7 +96,7 @@ class SqlMedicalRecordRepository(MedicalRecordRepository):
             .order_by(c.created_at, c.id, c.revision)
         )
         with translated_errors():
-            return [_record(row) for row in self._connection.execute(query).mappings()]
+            return [self._record(row) for row in self._connection.execute(query).mappings()]
 
 
 class SqlConsentRepository(ConsentRepository):

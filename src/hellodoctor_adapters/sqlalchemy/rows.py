@@ -10,12 +10,23 @@ converter (``hellodoctor_adapters.outbox``), kept out of the domain, which knows
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.outbox import json_converter
+from hellodoctor_adapters.phi import (
+    ACCOUNTS,
+    HEALTH_ID_INDEX,
+    PATIENTS,
+    email_index,
+    health_id_index,
+    open_fields,
+    seal_fields,
+)
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_domain.errors import ConcurrencyError, NotFound
 from hellodoctor_domain.model.accounts import (
@@ -150,11 +161,14 @@ def doctor_from(row: RowMapping) -> Doctor:
     )
 
 
-def patient_row(patient: Patient) -> dict[str, Any]:
-    return {
+def patient_row(patient: Patient, cipher: FieldCipher) -> dict[str, Any]:
+    """The row of ``patient``, its health data sealed (``phi.PATIENTS``) and its health ID's
+    blind index beside it."""
+    born = patient.date_of_birth
+    plain = {
         "id": patient.id.value,
         "name": patient.name,
-        "date_of_birth": patient.date_of_birth,
+        "date_of_birth": None if born is None else born.isoformat(),
         "phone": patient.phone,
         "email": None if patient.email is None else patient.email.value,
         "health_id": patient.health_id,
@@ -164,13 +178,18 @@ def patient_row(patient: Patient) -> dict[str, Any]:
         "language": patient.language,
         "time_zone": patient.time_zone,
     }
+    row = seal_fields(cipher, PATIENTS, patient.id.value, plain)
+    row[HEALTH_ID_INDEX] = health_id_index(cipher, patient.health_id)
+    return row
 
 
-def patient_from(row: RowMapping) -> Patient:
+def patient_from(stored: RowMapping, cipher: FieldCipher) -> Patient:
+    row = open_fields(cipher, PATIENTS, stored["id"], stored)
+    born = row["date_of_birth"]
     return Patient(
         id=PatientId(row["id"]),
         name=row["name"],
-        date_of_birth=row["date_of_birth"],
+        date_of_birth=date.fromisoformat(born) if isinstance(born, str) else born,
         phone=row["phone"],
         email=None if row["email"] is None else EmailAddress(row["email"]),
         health_id=row["health_id"],
@@ -250,11 +269,12 @@ def appointment_from(row: RowMapping) -> Appointment:
 # -- identity ----------------------------------------------------------------------------------
 
 
-def account_row(account: Account) -> dict[str, Any]:
+def account_row(account: Account, cipher: FieldCipher) -> dict[str, Any]:
+    """The row of ``account``: its e-mail address sealed, its lookup key a blind index."""
     return {
         "id": account.id.value,
-        "email": account.email.value,
-        "email_key": account.email.lookup_key,
+        "email": cipher.seal(ACCOUNTS.name, "email", account.id.value, account.email.value),
+        "email_key": email_index(cipher, account.email.lookup_key),
         "role": account.role.value,
         "status": account.status.value,
         "created_at": account.created_at,
@@ -267,10 +287,10 @@ def account_row(account: Account) -> dict[str, Any]:
     }
 
 
-def account_from(row: RowMapping) -> Account:
+def account_from(row: RowMapping, cipher: FieldCipher) -> Account:
     return Account(
         id=UserId(row["id"]),
-        email=EmailAddress(row["email"]),
+        email=EmailAddress(cipher.open(ACCOUNTS.name, "email", row["id"], row["email"])),
         role=Role(row["role"]),
         status=AccountStatus(row["status"]),
         created_at=row["created_at"],

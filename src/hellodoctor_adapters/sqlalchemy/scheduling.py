@@ -16,6 +16,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     appointment_from,
@@ -136,13 +137,15 @@ class SqlDoctorRepository(DoctorRepository):
 
 
 class SqlPatientRepository(PatientRepository):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, cipher: FieldCipher | None = None) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher or development_cipher()
 
     def _add(self, patient: Patient) -> None:
+        row = patient_row(patient, self._cipher)
         with translated_errors():
-            self._connection.execute(sa.insert(patients).values(**patient_row(patient), version=1))
+            self._connection.execute(sa.insert(patients).values(**row, version=1))
 
     def _get(self, patient_id: PatientId) -> Patient:
         with translated_errors():
@@ -155,7 +158,7 @@ class SqlPatientRepository(PatientRepository):
             )
         if row is None:
             raise NotFound(f"no patient {patient_id}")
-        return patient_from(row)
+        return patient_from(row, self._cipher)
 
     def _update(self, patient: Patient) -> None:
         compare_and_set(
@@ -163,7 +166,7 @@ class SqlPatientRepository(PatientRepository):
             patients,
             patients.c.id == patient.id.value,
             patient.version,
-            patient_row(patient),
+            patient_row(patient, self._cipher),
             f"patient {patient.id}",
         )
 

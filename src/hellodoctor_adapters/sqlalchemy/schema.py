@@ -70,16 +70,18 @@ patients = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("date_of_birth", sa.Date),
-    sa.Column("phone", sa.String(64)),
-    sa.Column("email", sa.String(254)),
-    sa.Column("health_id", sa.String(128)),
-    sa.Column("emergency_contacts", json_type(), nullable=False),
-    sa.Column("allergies", json_type(), nullable=False),
-    sa.Column("blood_group", sa.String(3)),  # migration 0012
+    # Health data sealed as text (hellodoctor_adapters/phi.py, migration 0014_phi).
+    sa.Column("date_of_birth", sa.Text),
+    sa.Column("phone", sa.Text),
+    sa.Column("email", sa.Text),
+    sa.Column("health_id", sa.Text),
+    sa.Column("emergency_contacts", sa.Text, nullable=False),
+    sa.Column("allergies", sa.Text, nullable=False),
+    sa.Column("blood_group", sa.Text),  # migration 0012
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("language", sa.String(35)),  # 0013_clinic_day
     sa.Column("time_zone", sa.String(64)),
+    sa.Column("health_id_index", sa.CHAR(64)),  # 0014_phi: the health ID's blind index
 )
 
 availability = sa.Table(
@@ -176,8 +178,9 @@ accounts = sa.Table(
     "accounts",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("email", sa.Text, nullable=False),  # sealed (0014_phi)
     # EmailAddress.lookup_key, under a unique constraint: one account per address, in any case.
+    # The address's blind index (0014_phi; the plain case-folded address before it).
     sa.Column("email_key", sa.Text, nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),

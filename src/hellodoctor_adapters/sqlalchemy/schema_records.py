@@ -21,7 +21,7 @@ medical_records = sa.Table(
         nullable=False,
     ),
     sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("body", json_type(), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # sealed JSON (0014_phi)
 )
 
 consents = sa.Table(

@@ -9,13 +9,15 @@ Races are decided by the database, never here: each repository module says how.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
+from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.outbox import OutboxMessage
+from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.sqlalchemy.analytics import SqlAppointmentStatistics
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
@@ -47,6 +49,7 @@ from hellodoctor_adapters.sqlalchemy.payments import (
     SqlProcessedWebhookEvents,
     SqlWalletLedger,
 )
+from hellodoctor_adapters.sqlalchemy.phi import rewrap_sql, rewrap_sql_steps
 from hellodoctor_adapters.sqlalchemy.preferences import (
     SqlCalendarFeeds,
     SqlNotificationPreferences,
@@ -75,20 +78,26 @@ _log = logging.getLogger(__name__)
 class SqlUnitOfWork(UnitOfWork):
     """One database transaction on its own pooled connection, opened on ``__enter__``."""
 
-    def __init__(self, engine: Engine, publisher: EventPublisher | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: EventPublisher | None = None,
+        cipher: FieldCipher | None = None,
+    ) -> None:
         super().__init__(publisher)
         self._engine = engine
         self._connection: Connection | None = None
+        self._cipher = cipher or development_cipher()
 
     def _begin(self) -> None:
         with translated_errors():
             self._connection = self._engine.connect()
             self._connection.begin()
         self.doctors = SqlDoctorRepository(self._connection)
-        self.patients = SqlPatientRepository(self._connection)
+        self.patients = SqlPatientRepository(self._connection, self._cipher)
         self.availability = SqlAvailabilityRepository(self._connection)
         self.appointments = SqlAppointmentRepository(self._connection)
-        self.accounts = SqlAccountRepository(self._connection)
+        self.accounts = SqlAccountRepository(self._connection, self._cipher)
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
         self.idempotency = SqlIdempotencyRepository(self._connection)
@@ -96,7 +105,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.payments = payments
         self.wallets = SqlWalletLedger(self._connection, payments)
         self.processed_events = SqlProcessedWebhookEvents(self._connection)
-        self.documents = SqlDocumentRepository(self._connection)
+        self.documents = SqlDocumentRepository(self._connection, self._cipher)
         self.room_tickets = SqlRoomTickets(self._connection)
         self.room_attendance = SqlRoomAttendance(self._connection)
         self.hospitals = SqlHospitalRepository(self._connection)
@@ -111,10 +120,10 @@ class SqlUnitOfWork(UnitOfWork):
         self.ratings = SqlRatingLedger(self._connection)
         self.notification_preferences = SqlNotificationPreferences(self._connection)
         self.calendar_feeds = SqlCalendarFeeds(self._connection)
-        self.records = SqlMedicalRecordRepository(self._connection)
+        self.records = SqlMedicalRecordRepository(self._connection, self._cipher)
         self.consents = SqlConsentRepository(self._connection)
         self.audit = SqlAuditLog(self._connection)
-        self.emergency_grants = SqlEmergencyGrantRepository(self._connection)
+        self.emergency_grants = SqlEmergencyGrantRepository(self._connection, self._cipher)
         self.emergency_cards = SqlEmergencyCardRepository(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -159,8 +168,12 @@ class SqlUnitOfWorkFactory:
         publisher: EventPublisher | None = None,
         *,
         check_schema: bool = True,
+        cipher: FieldCipher | None = None,
     ) -> None:
         owned = not isinstance(database, Engine)
+        # Health data is sealed under this cipher's key ring (docs/encryption.md); without
+        # one, the public development ring (production wires its own: bootstrap.py).
+        self.cipher = cipher or development_cipher()
         self.engine = database if isinstance(database, Engine) else create_engine(database)
         self.publisher = publisher
         if check_schema:
@@ -182,7 +195,15 @@ class SqlUnitOfWorkFactory:
                 raise
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.publisher)
+        return SqlUnitOfWork(self.engine, self.publisher, self.cipher)
+
+    def rewrap(self, batch_size: int = 500) -> RewrapReport:
+        """Seal every health-data value under the current key (``hellodoctor keys rewrap``)."""
+        return rewrap_sql(self.engine, self.cipher, batch_size)
+
+    def rewrap_steps(self, batch_size: int, report: RewrapReport) -> Iterator[RewrapStep]:
+        """The rewrap a batch at a time (the encryption contract writes between steps)."""
+        return rewrap_sql_steps(self.engine, self.cipher, batch_size, report)
 
     def housekeeping(self, limit: int = 100) -> dict[str, int]:
         """Nothing to clean up: a unit of work is one database transaction (``registry``)."""
@@ -197,7 +218,9 @@ class SqlUnitOfWorkFactory:
         self.engine.dispose()
 
 
-def open_sql_storage(url: str, *, publisher: EventPublisher | None = None) -> SqlUnitOfWorkFactory:
+def open_sql_storage(
+    url: str, *, publisher: EventPublisher | None = None, cipher: FieldCipher | None = None
+) -> SqlUnitOfWorkFactory:
     """Entry point for ``postgresql://`` and ``sqlite:///`` URLs (see ``registry``): refuses an
     un-migrated schema with ``SchemaNotMigrated``."""
-    return SqlUnitOfWorkFactory(url, publisher)
+    return SqlUnitOfWorkFactory(url, publisher, cipher=cipher)

@@ -1,0 +1,115 @@
+"""Which stored fields are protected health information, and how each is sealed: the one
+catalogue both databases use (docs/encryption.md lists it for people).
+
+A field is sealed as text (``FieldCipher.seal``) or, when it is not text (a list, a JSON
+body), as JSON (``seal_json``). The row id in the associated data is the patient's id, the
+document's id, or ``"<record id>/<revision>"`` for a record revision (MongoDB's ``_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import frozen
+
+from hellodoctor_adapters.crypto import FieldCipher
+from hellodoctor_domain.model.values import EmailAddress
+
+
+@frozen
+class PhiField:
+    name: str
+    json: bool = False
+
+
+@frozen
+class PhiTable:
+    """A table (SQL) or collection (MongoDB) and its sealed fields."""
+
+    name: str
+    fields: tuple[PhiField, ...]
+
+
+PATIENTS = PhiTable(
+    "patients",
+    (
+        PhiField("date_of_birth"),
+        PhiField("phone"),
+        PhiField("email"),
+        PhiField("health_id"),
+        PhiField("blood_group"),
+        PhiField("emergency_contacts", json=True),
+        PhiField("allergies", json=True),
+    ),
+)
+# A record revision is read and written whole: its body (diagnoses, symptoms, vitals,
+# prescriptions, lab results, allergies, notes, attachments) is one sealed value.
+MEDICAL_RECORDS = PhiTable("medical_records", (PhiField("body", json=True),))
+DOCUMENTS = PhiTable("documents", (PhiField("original_name"),))
+# An account's e-mail address: sealed, and found at sign-in by its blind index (``email_key``).
+ACCOUNTS = PhiTable("accounts", (PhiField("email"),))
+
+PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS)
+
+# The blind index of a patient's health ID (break-glass looks a patient up by it).
+HEALTH_ID_INDEX = "health_id_index"
+HEALTH_ID_KIND = "health_id"
+# The blind index of an account's e-mail address (its case-folded lookup key).
+EMAIL_INDEX = "email_key"
+EMAIL_KIND = "email"
+
+
+def seal_fields(
+    cipher: FieldCipher, table: PhiTable, row_id: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``values`` with each of ``table``'s fields sealed (``None`` stays ``None``)."""
+    sealed = dict(values)
+    for each in table.fields:
+        value = sealed.get(each.name)
+        if value is None:
+            continue
+        if each.json:
+            sealed[each.name] = cipher.seal_json(table.name, each.name, row_id, value)
+        else:
+            sealed[each.name] = cipher.seal(table.name, each.name, row_id, value)
+    return sealed
+
+
+def open_fields(
+    cipher: FieldCipher, table: PhiTable, row_id: str, stored: Mapping[Any, Any]
+) -> dict[str, Any]:
+    """``stored`` with each of ``table``'s fields opened (values stored before encryption
+    are read as they are)."""
+    opened = dict(stored)
+    for each in table.fields:
+        value = opened.get(each.name)
+        if value is None:
+            continue
+        if each.json:
+            opened[each.name] = cipher.open_json(table.name, each.name, row_id, value)
+        else:
+            opened[each.name] = cipher.open(table.name, each.name, row_id, value)
+    return opened
+
+
+def health_id_index(cipher: FieldCipher, health_id: str | None) -> str | None:
+    return cipher.blind_index(HEALTH_ID_KIND, health_id)
+
+
+def email_index(cipher: FieldCipher, lookup_key: str) -> str:
+    """The blind index of an e-mail address's lookup key (``EmailAddress.lookup_key``)."""
+    index = cipher.blind_index(EMAIL_KIND, lookup_key)
+    assert index is not None
+    return index
+
+
+def derived_indexes(
+    cipher: FieldCipher, table: PhiTable, field_name: str, plain: str
+) -> dict[str, str | None]:
+    """The blind indexes computed from ``plain`` (a rewrap writes them with the field)."""
+    if table is PATIENTS and field_name == "health_id":
+        return {HEALTH_ID_INDEX: health_id_index(cipher, plain)}
+    if table is ACCOUNTS and field_name == "email":
+        return {EMAIL_INDEX: email_index(cipher, EmailAddress(plain).lookup_key)}
+    return {}

@@ -1,0 +1,401 @@
+"""The encryption contract of every storage that keeps health data at rest (PostgreSQL,
+SQLite, MongoDB; the memory store keeps nothing at rest and is not subject to it).
+
+* what the database holds of a patient, a record revision and a document shows none of the
+  health data written (the raw rows and documents are searched for the known strings), and
+  every protected field is a sealed value;
+* a patient is found by health ID, an account by e-mail address, through blind indexes
+  (an account an older version wrote is found by its plain key until a rewrap);
+* a sealed value moved to another row does not open (``UndecryptableValue``);
+* values left in plain text by a version before encryption are read, then sealed by a rewrap;
+* rotation: a new current key, a rewrap (resumable: a second run seals nothing), then the old
+  key removed, and everything still reads back;
+* a property: random writes by processes on the new key and on the old one, interleaved with
+  the rewrap's batches (between a batch's read and its writes too), lose nothing; after the
+  rewrap is re-run until it seals nothing, the old key can go.
+
+Subclass ``EncryptionContract`` with the fixtures:
+
+* ``storage_with(cipher)`` — a unit-of-work factory over the test's database sealing with
+  ``cipher``, offering ``rewrap(batch_size)`` and ``rewrap_steps(batch_size, report)``;
+* ``raw_rows(table)`` — the stored rows (documents) of ``patients``, ``medical_records`` or
+  ``documents`` as dictionaries keyed by row id (``"<record>/<revision>"`` for revisions),
+  read with the database's own tools, bypassing the adapter;
+* ``set_raw(table, row_id, field, value)`` — change one stored value the same way (the
+  accounts' ``email_key`` is MongoDB's ``_email_key``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
+from hellodoctor_adapters.phi import DOCUMENTS, MEDICAL_RECORDS, PATIENTS
+from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_domain.errors import AlreadyExists
+from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
+from hellodoctor_domain.model.profiles import EmergencyContact, Patient
+from hellodoctor_domain.model.records import (
+    Diagnosis,
+    DiagnosisStatus,
+    MedicalRecord,
+    RecordId,
+    RecordKind,
+)
+from hellodoctor_domain.model.values import DoctorId, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.ports.unit_of_work import UnitOfWork
+
+NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+INDEX_KEY = b"\x07" * 32
+K1, K2 = b"\x01" * 32, b"\x02" * 32
+OLD = FieldCipher(StaticKeyRing({"k1": K1}, "k1", INDEX_KEY))
+# A process not yet restarted on the new current key: it holds k2 (step 1 of the runbook).
+OLD_WRITER = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k1", INDEX_KEY))
+ROTATING = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k2", INDEX_KEY))
+NEW_ONLY = FieldCipher(StaticKeyRing({"k2": K2}, "k2", INDEX_KEY))
+
+# Strings that must never appear in what the database holds.
+SECRETS = (
+    "NHS-943-476-5919",
+    "+44 7700 900123",
+    "1980-02-03",
+    "Ada Contact-Person",
+    "peanut-anaphylaxis",
+    "Type 2 diabetes mellitus",
+    "Reviewed the diet carefully",
+    "Metformin",
+    "hemoglobin-report.pdf",
+)
+
+
+class EncryptedStorage(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+    def rewrap(self, batch_size: int = 500) -> RewrapReport: ...
+
+    def rewrap_steps(self, batch_size: int, report: RewrapReport) -> Iterator[RewrapStep]: ...
+
+
+StorageWith = Callable[[FieldCipher], EncryptedStorage]
+RawRows = Callable[[str], dict[str, dict[str, Any]]]
+SetRaw = Callable[[str, str, str, Any], None]
+
+
+def a_patient(key: str, health_id: str = SECRETS[0], phone: str = SECRETS[1]) -> Patient:
+    return Patient(
+        PatientId(key),
+        name=f"Patient {key}",
+        date_of_birth=date(1980, 2, 3),
+        phone=phone,
+        email=EmailAddress(f"{key}@example.org"),
+        health_id=health_id,
+        emergency_contacts=(EmergencyContact(SECRETS[3], "+44 7700 900999", "sister"),),
+        allergies=(SECRETS[4],),
+        blood_group="AB-",
+    )
+
+
+def an_account(key: str, patient: str, email: str) -> Account:
+    return Account(
+        UserId(key),
+        EmailAddress(email),
+        Role.PATIENT,
+        AccountStatus.ACTIVE,
+        NOW,
+        patient_id=PatientId(patient),
+    )
+
+
+def a_record(key: str, patient: str) -> MedicalRecord:
+    return MedicalRecord(
+        RecordId(key),
+        PatientId(patient),
+        DoctorId("doc-1"),
+        RecordKind.CONSULTATION,
+        NOW,
+        diagnoses=[Diagnosis("E11.9", SECRETS[5], DiagnosisStatus.CHRONIC)],
+        symptoms=["thirst"],
+        notes=SECRETS[6],
+        prescriptions=[],
+        allergies=[SECRETS[7]],
+    )
+
+
+def a_document(key: str, patient: str) -> Document:
+    return Document(
+        id=DocumentId(key),
+        owner=Owner(Role.PATIENT, patient),
+        kind=DocumentKind.LAB_RESULT,
+        original_name=SECRETS[8],
+        media_type=MediaType.PDF,
+        size=10,
+        sha256="0" * 64,
+        blob_key=f"blobs/{key}",
+        uploaded_by=UserId(f"user-{patient}"),
+        created_at=NOW,
+    )
+
+
+def _store_everything(storage: EncryptedStorage, key: str = "p1") -> None:
+    with storage() as uow:
+        uow.patients.add(a_patient(key, health_id=f"{SECRETS[0]}-{key}"))
+        uow.commit()
+    with storage() as uow:
+        uow.records.add(a_record(f"rec-{key}", key))
+        uow.documents.add(a_document(f"doc-{key}", key))
+        uow.commit()
+
+
+def _read_everything(storage: EncryptedStorage, key: str = "p1") -> tuple[Any, ...]:
+    with storage() as uow:
+        found = uow.patients.get(PatientId(key))
+        revisions = uow.records.revisions(RecordId(f"rec-{key}"))
+        document = uow.documents.get(DocumentId(f"doc-{key}"))
+    return found, revisions, document
+
+
+class EncryptionContract:
+    def test_health_data_is_sealed_at_rest(
+        self, storage_with: StorageWith, raw_rows: RawRows
+    ) -> None:
+        storage = storage_with(ROTATING)
+        _store_everything(storage)
+        for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS):
+            rows = raw_rows(table.name)
+            assert rows, table.name
+            dump = json.dumps(rows, default=str)
+            for secret in SECRETS:
+                assert secret not in dump, f"{secret!r} readable in {table.name}"
+            for row in rows.values():
+                for each in table.fields:
+                    stored = row[each.name]
+                    assert isinstance(stored, str), each.name
+                    assert stored.startswith(PREFIX), each.name
+        found, (revision,), document = _read_everything(storage)
+        expected = a_patient("p1", health_id=f"{SECRETS[0]}-p1")
+        assert (found.phone, found.health_id, found.date_of_birth) == (
+            expected.phone,
+            expected.health_id,
+            expected.date_of_birth,
+        )
+        assert found.emergency_contacts == expected.emergency_contacts
+        assert (found.allergies, found.blood_group) == (expected.allergies, "AB-")
+        assert revision.notes == SECRETS[6]
+        assert revision.diagnoses == a_record("rec-p1", "p1").diagnoses
+        assert document.original_name == SECRETS[8]
+
+    def test_a_patient_is_found_by_health_id_through_its_blind_index(
+        self, storage_with: StorageWith, raw_rows: RawRows
+    ) -> None:
+        storage = storage_with(ROTATING)
+        with storage() as uow:
+            uow.patients.add(a_patient("p1", health_id="HID-111"))
+            uow.patients.add(a_patient("p2", health_id="HID-222"))
+            uow.commit()
+        with storage() as uow:
+            assert uow.emergency_grants.patient_with_health_id("HID-222") == PatientId("p2")
+            assert uow.emergency_grants.patient_with_health_id("HID-333") is None
+        # The index is a keyed HMAC: another index key finds nobody.
+        other = FieldCipher(StaticKeyRing({"k2": K2}, "k2", b"\x08" * 32))
+        with storage_with(other)() as uow:
+            assert uow.emergency_grants.patient_with_health_id("HID-222") is None
+
+    def test_an_account_is_found_by_its_address_through_its_blind_index(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        storage = storage_with(ROTATING)
+        with storage() as uow:
+            uow.patients.add(a_patient("p1"))
+            uow.patients.add(a_patient("p2"))
+            uow.commit()
+        with storage() as uow:
+            uow.accounts.add(an_account("u1", "p1", "Ada.Secret@Example.org"))
+            uow.commit()
+        dump = json.dumps(raw_rows("accounts"), default=str).casefold()
+        assert "ada.secret" not in dump
+        with storage() as uow:
+            found = uow.accounts.by_email(EmailAddress("ADA.SECRET@example.org"))
+            assert found is not None
+            assert found.email == EmailAddress("Ada.Secret@Example.org")
+            with pytest.raises(AlreadyExists):
+                uow.accounts.add(an_account("u2", "p2", "ada.secret@example.org"))
+                uow.commit()
+        # A row an older version wrote (plain address, plain lookup key) is still found,
+        # and a rewrap seals it and moves its key to the blind index.
+        with storage() as uow:
+            uow.accounts.add(an_account("u3", "p2", "bob@example.org"))
+            uow.commit()
+        set_raw("accounts", "u3", "email", "Bob.Legacy@Example.org")
+        set_raw("accounts", "u3", "email_key", "bob.legacy@example.org")
+        with storage() as uow:
+            assert uow.accounts.by_email(EmailAddress("bob.legacy@example.org")) is not None
+        assert storage.rewrap().table("accounts").rewrapped == 1
+        assert "bob.legacy" not in json.dumps(raw_rows("accounts"), default=str).casefold()
+        with storage_with(NEW_ONLY)() as uow:
+            legacy = uow.accounts.by_email(EmailAddress("BOB.legacy@example.org"))
+            assert legacy is not None
+            assert legacy.id == UserId("u3")
+
+    def test_a_sealed_value_moved_to_another_row_does_not_open(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        storage = storage_with(ROTATING)
+        _store_everything(storage, "p1")
+        _store_everything(storage, "p2")
+        patients = raw_rows("patients")
+        set_raw("patients", "p2", "phone", patients["p1"]["phone"])
+        with storage() as uow, pytest.raises(UndecryptableValue):
+            uow.patients.get(PatientId("p2"))
+        records = raw_rows("medical_records")
+        set_raw("medical_records", "rec-p1/1", "body", records["rec-p2/1"]["body"])
+        with storage() as uow, pytest.raises(UndecryptableValue):
+            uow.records.revisions(RecordId("rec-p1"))
+        # Another field of the same row: bound to its field name too.
+        set_raw("documents", "doc-p1", "original_name", patients["p1"]["phone"])
+        with storage() as uow, pytest.raises(UndecryptableValue):
+            uow.documents.get(DocumentId("doc-p1"))
+
+    def test_rotation_rewraps_everything_and_the_old_key_can_go(
+        self, storage_with: StorageWith, raw_rows: RawRows
+    ) -> None:
+        _store_everything(storage_with(OLD), "p1")
+        _store_everything(storage_with(OLD), "p2")
+        before = _read_everything(storage_with(OLD), "p2")
+        with storage_with(NEW_ONLY)() as uow, pytest.raises(UndecryptableValue):
+            uow.patients.get(PatientId("p1"))
+        report = storage_with(ROTATING).rewrap(batch_size=1)
+        assert report.rewrapped == 2 * (len(PATIENTS.fields) + 2)
+        assert report.table("patients").batches == 2
+        assert storage_with(ROTATING).rewrap(batch_size=1).rewrapped == 0  # resumable
+        after = _read_everything(storage_with(NEW_ONLY), "p2")
+        assert _comparable(after) == _comparable(before)
+        with storage_with(NEW_ONLY)() as uow:
+            found = uow.emergency_grants.patient_with_health_id(f"{SECRETS[0]}-p2")
+        assert found == PatientId("p2")
+        for table in ("patients", "medical_records", "documents"):
+            dump = json.dumps(raw_rows(table), default=str)
+            assert all(secret not in dump for secret in SECRETS)
+
+    def test_plain_values_of_an_older_version_are_read_then_sealed_by_rewrap(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        storage = storage_with(ROTATING)
+        with storage() as uow:
+            uow.patients.add(a_patient("p1", health_id="HID-OLD"))
+            uow.commit()
+        set_raw("patients", "p1", "phone", "+44 20 7946 0000")
+        set_raw("patients", "p1", "health_id", "HID-OLD")
+        set_raw("patients", "p1", "allergies", ["latex"])
+        with storage() as uow:
+            found = uow.patients.get(PatientId("p1"))
+        assert (found.phone, found.allergies) == ("+44 20 7946 0000", ("latex",))
+        assert storage.rewrap().rewrapped == 3
+        row = raw_rows("patients")["p1"]
+        assert "+44 20 7946 0000" not in json.dumps(row, default=str)
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.patients.get(PatientId("p1")).allergies == ("latex",)
+            assert uow.emergency_grants.patient_with_health_id("HID-OLD") == PatientId("p1")
+
+    def test_rewrap_never_overwrites_a_newer_write(self, storage_with: StorageWith) -> None:
+        with storage_with(OLD)() as uow:
+            uow.patients.add(a_patient("p1", phone="+1 555 0100"))
+            uow.commit()
+        report = RewrapReport()
+        steps = storage_with(ROTATING).rewrap_steps(10, report)
+        assert next(steps) == RewrapStep("read", "patients", ("p1",))
+        writer = storage_with(ROTATING)
+        with writer() as uow:  # the API writes between the batch's read and its writes
+            patient = uow.patients.get(PatientId("p1"))
+            patient.phone = "+1 555 0199"
+            uow.patients.update(patient)
+            uow.commit()
+        for _ in steps:
+            pass
+        assert report.table("patients").superseded == len(PATIENTS.fields)
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.patients.get(PatientId("p1")).phone == "+1 555 0199"
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        # Each storage's subclass runs it: the fixtures, not the examples, differ.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        operations=st.lists(
+            st.one_of(
+                # which: a patient by number, or -1 for one of the batch the rewrap just read
+                st.tuples(st.just("write"), st.integers(-1, 3), st.sampled_from(["new", "old"])),
+                st.tuples(st.just("step"), st.just(0), st.just("")),
+            ),
+            max_size=25,
+        )
+    )
+    def test_rotation_under_concurrent_writes_loses_nothing(
+        self, storage_with: StorageWith, operations: list[tuple[str, int, str]]
+    ) -> None:
+        # Examples share the database: each takes fresh ids that sort before the earlier
+        # examples' (already rewrapped), so the rewrap meets them first.
+        run = f"{next(_RUNS):06d}"
+        keys = [f"{run}-{n}" for n in range(4)]
+        writers = {"old": storage_with(OLD_WRITER), "new": storage_with(ROTATING)}
+        expected: dict[str, str] = {}
+        with storage_with(OLD)() as uow:
+            for key in keys:
+                uow.patients.add(a_patient(key, health_id=f"HID-{key}", phone="+1 555 0100"))
+                expected[key] = "+1 555 0100"
+            uow.commit()
+        rewrapper = storage_with(ROTATING)
+        steps = rewrapper.rewrap_steps(1, RewrapReport())
+        just_read: tuple[str, ...] = ()
+        for number, (operation, which, ring) in enumerate(operations):
+            if operation == "step":
+                step = next(steps, None)
+                just_read = step.rows if step is not None and step.stage == "read" else ()
+                continue
+            mine = [key for key in just_read if key in expected]
+            key = mine[0] if which < 0 and mine else keys[max(which, 0)]
+            phone = f"+1 555 {number:04d}"
+            with writers[ring]() as uow:
+                patient = uow.patients.get(PatientId(key))
+                patient.phone = phone
+                uow.patients.update(patient)
+                uow.commit()
+            expected[key] = phone
+        for _ in steps:
+            pass
+        # Writers still on the old key may have written after the pass: run again until
+        # nothing is left to seal (the runbook's loop), then remove the old key.
+        for _ in range(3):
+            if rewrapper.rewrap(batch_size=2).rewrapped == 0:
+                break
+        with storage_with(NEW_ONLY)() as uow:
+            for key in keys:
+                found = uow.patients.get(PatientId(key))
+                assert found.phone == expected[key]
+                assert found.health_id == f"HID-{key}"
+                assert uow.emergency_grants.patient_with_health_id(f"HID-{key}") == found.id
+
+
+_RUNS = itertools.count(999_999, -1)
+
+
+def _comparable(found: tuple[Any, ...]) -> tuple[Any, ...]:
+    patient, revisions, document = found
+    return (
+        (patient.phone, patient.health_id, patient.date_of_birth, patient.allergies),
+        [(r.notes, r.diagnoses) for r in revisions],
+        document.original_name,
+    )

@@ -1,0 +1,135 @@
+"""The encryption contract (``contract_encryption.py``) on SQLite, PostgreSQL and MongoDB, each
+reading and changing stored values with the database's own tools, bypassing the adapter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from hellodoctor_adapters.crypto import FieldCipher
+from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
+from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine
+from hellodoctor_adapters.sqlalchemy.provision import empty_tables
+from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
+from hellodoctor_adapters.testing.contract_encryption import (
+    EncryptedStorage,
+    EncryptionContract,
+    RawRows,
+    SetRaw,
+    StorageWith,
+)
+
+
+def _row_id(table: str, row: dict[str, Any]) -> str:
+    return f"{row['id']}/{row['revision']}" if table == "medical_records" else str(row["id"])
+
+
+def _sql_raw_rows(engine: Engine) -> RawRows:
+    def rows(table: str) -> dict[str, dict[str, Any]]:
+        with engine.connect() as connection:  # the driver's values, no type processing
+            found = connection.exec_driver_sql(f"SELECT * FROM {table}").mappings().all()
+        return {_row_id(table, dict(row)): dict(row) for row in found}
+
+    return rows
+
+
+def _sql_set_raw(engine: Engine) -> SetRaw:
+    def set_raw(table: str, row_id: str, field: str, value: Any) -> None:
+        stored = value if isinstance(value, str) else json.dumps(value)
+        key, _, revision = row_id.partition("/")
+        where = "id = :key" + (" AND revision = :revision" if revision else "")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(f"UPDATE {table} SET {field} = :value WHERE {where}"),
+                {"value": stored, "key": key, "revision": int(revision or 0)},
+            )
+
+    return set_raw
+
+
+class _Sql(EncryptionContract):
+    @pytest.fixture
+    def storage_with(self, engine: Engine) -> StorageWith:
+        def over(cipher: FieldCipher) -> EncryptedStorage:
+            return SqlUnitOfWorkFactory(engine, check_schema=False, cipher=cipher)
+
+        return over
+
+    @pytest.fixture
+    def raw_rows(self, engine: Engine) -> RawRows:
+        return _sql_raw_rows(engine)
+
+    @pytest.fixture
+    def set_raw(self, engine: Engine) -> SetRaw:
+        return _sql_set_raw(engine)
+
+
+class TestSqliteEncryption(_Sql):
+    @pytest.fixture
+    def engine(self, tmp_path: Path) -> Iterator[Engine]:
+        engine = create_engine(migrated_sqlite_file(tmp_path))
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres_engine() -> Iterator[Engine]:
+    with migrated_postgres_schema() as url:
+        engine = create_engine(url)
+        yield engine
+        engine.dispose()
+
+
+class TestPostgresEncryption(_Sql):
+    @pytest.fixture
+    def engine(self, postgres_engine: Engine) -> Engine:
+        empty_tables(postgres_engine)
+        return postgres_engine
+
+
+class TestMongoEncryption(EncryptionContract):
+    @pytest.fixture
+    def base(self) -> Iterator[MongoUnitOfWorkFactory]:
+        factory = new_factory()
+        yield factory
+        factory.client.drop_database(factory.store.database.name)
+        factory.close()
+
+    @pytest.fixture
+    def storage_with(self, base: MongoUnitOfWorkFactory) -> StorageWith:
+        # One factory per cipher: a factory's first unit of work creates every index.
+        made: dict[int, MongoUnitOfWorkFactory] = {}
+
+        def over(cipher: FieldCipher) -> EncryptedStorage:
+            if id(cipher) not in made:
+                made[id(cipher)] = MongoUnitOfWorkFactory(
+                    "mongodb://shared",
+                    database=base.store.database.name,
+                    client=base.client,
+                    cipher=cipher,
+                )
+            return made[id(cipher)]
+
+        return over
+
+    @pytest.fixture
+    def raw_rows(self, base: MongoUnitOfWorkFactory) -> RawRows:
+        def rows(name: str) -> dict[str, dict[str, Any]]:
+            return {str(d["_id"]): d for d in base.store.collection(name).find()}
+
+        return rows
+
+    @pytest.fixture
+    def set_raw(self, base: MongoUnitOfWorkFactory) -> SetRaw:
+        def set_raw(name: str, row_id: str, field: str, value: Any) -> None:
+            stored = "_email_key" if field == "email_key" else field
+            base.store.collection(name).update_one({"_id": row_id}, {"$set": {stored: value}})
+
+        return set_raw
