@@ -198,6 +198,7 @@ ROUTES: tuple[Route, ...] = (
                     "access-denied",
                     "invalid-value",
                     "not-accepting-bookings",
+                    "invalid-duration",
                     "validation-error",
                     *BODY_PROBLEMS,
                 ),
