@@ -77,6 +77,8 @@ def test_until_with_a_time_stops_before_a_later_start() -> None:
         "freq=daily;count=2",
         "FREQ=DAILY;INTERVAL=0;COUNT=2",
         "FREQ=DAILY;UNTIL=20270230",
+        "FREQ=DAILY;UNTIL=00010101T000000Z",  # before the calendar begins, in New York
+        "FREQ=DAILY;UNTIL=99991231T235959Z",
         "FREQ=DAILY;COUNT=-1",
         "FREQ=DAILY;;COUNT=1",
         "",
@@ -84,7 +86,7 @@ def test_until_with_a_time_stops_before_a_later_start() -> None:
 )
 def test_anything_outside_the_subset_is_refused(rule: str) -> None:
     with pytest.raises(InvalidValue):
-        Recurrence.parse(rule)
+        Recurrence.parse(rule, "Asia/Tokyo" if "9999" in rule else "America/New_York")
 
 
 def test_an_until_rule_longer_than_the_maximum_is_refused_not_cut_short() -> None:

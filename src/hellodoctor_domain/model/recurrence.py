@@ -211,7 +211,10 @@ def _until(value: str, zone_name: str) -> datetime:
     except ValueError:
         raise InvalidValue(f"UNTIL {value} is not a date") from None
     if in_utc:
-        local = moment.replace(tzinfo=UTC).astimezone(time_zone(zone_name))
+        try:
+            local = moment.replace(tzinfo=UTC).astimezone(time_zone(zone_name))
+        except OverflowError:
+            raise InvalidValue(f"UNTIL {value} is out of range") from None
         moment = local.replace(tzinfo=None)
     return moment
 

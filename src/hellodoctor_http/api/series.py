@@ -38,6 +38,7 @@ from hellodoctor_http.json_schema import (
     request_body,
     text,
     wire,
+    wire_values,
 )
 from hellodoctor_http.openapi import (
     API,
@@ -51,8 +52,6 @@ from hellodoctor_http.openapi import (
 )
 from hellodoctor_http.problems import FieldError, Problem
 
-_RRULE = "^(RRULE:)?[A-Z]+=[A-Z0-9,]+(;[A-Z]+=[A-Z0-9,]+)*$"
-
 
 @request_body
 class SeriesBookingBody:
@@ -64,11 +63,10 @@ class SeriesBookingBody:
     rrule: str | None = text(
         200,
         default=None,
-        pattern=_RRULE,
         description="RFC 5545 subset: FREQ=DAILY|WEEKLY, INTERVAL, BYDAY, COUNT or UNTIL "
         "(at most 52 occurrences). Or give weekday and count.",
     )
-    weekday: str | None = choice(Weekday, default=None)
+    weekday: str | None = wire(default=None, enum=[*wire_values(Weekday), None])
     count: int | None = integer(1, MAX_OCCURRENCES, default=None)
     type: str = choice(AppointmentType, default=AppointmentType.IN_PERSON)
     reason: str = text(MAX_TEXT, default="")
@@ -195,10 +193,12 @@ ROUTES: tuple[Route, ...] = (
                 body=(SeriesBookingBody, SeriesStaffBookingBody),
                 problems=(
                     "series-conflict",
+                    "slot-unavailable",
                     "not-found",
                     "access-denied",
                     "invalid-value",
                     "not-accepting-bookings",
+                    "invalid-duration",
                     "validation-error",
                     *BODY_PROBLEMS,
                 ),
