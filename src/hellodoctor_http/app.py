@@ -36,6 +36,7 @@ from hellodoctor_http.api import (
     staff,
     transfers,
     values,
+    waitlist,
 )
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
@@ -67,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
     *emergency.ROUTES,
     *profiles.ROUTES,
     *clinic_day.ROUTES,
+    *waitlist.ROUTES,
 )
 
 
@@ -95,6 +97,7 @@ def openapi_document() -> dict[str, Any]:
             **emergency.SCHEMAS,
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
+            **waitlist.SCHEMAS,
         },
     )
 

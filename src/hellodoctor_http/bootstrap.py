@@ -60,6 +60,7 @@ from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
+from hellodoctor_domain.use_cases.waitlist import Waitlist, WaitlistOfferer, WaitlistSettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
@@ -99,6 +100,8 @@ class Components:
     feed_throttle: LoginThrottle | None = None
     # Notification preferences and calendar feeds.
     preferences: Preferences | None = None
+    # The waitlist (issue 17 item 1); None only where a caller built Components by hand.
+    waitlist: Waitlist | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -158,6 +161,12 @@ def bootstrap(
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
     outlet = notifier_for(settings)
+    waitlist = Waitlist(
+        storage,
+        clock,
+        ids,
+        WaitlistSettings(offer_for=timedelta(minutes=settings.waitlist_offer_minutes)),
+    )
     offered = storage_delivery(storage)
     identity_settings = IdentitySettings(
         two_factor_required_for=settings.require_totp_for,
@@ -179,6 +188,7 @@ def bootstrap(
             emergency_mail=lambda inbox: EmergencyMailer(
                 storage, clock, outlet, inbox, settings.security_email
             ),
+            waitlist=WaitlistOfferer(waitlist),
         )
         if offered is not None
         else None
@@ -244,6 +254,7 @@ def bootstrap(
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
+        waitlist=waitlist,
     )
 
 

@@ -143,6 +143,8 @@ class Settings:
     # default: "Appointment"); requests per minute a feed URL is answered.
     feed_shows_patient_names: bool = False
     feed_requests_per_minute: int = 30
+    # The waitlist: how long a freed time offered to a waiting patient is held for them.
+    waitlist_offer_minutes: int = 15
 
     @property
     def sends_sms(self) -> bool:
@@ -433,6 +435,7 @@ class Settings:
             twilio_from=twilio["from"],
             feed_shows_patient_names=feed_names in ("true", "1", "yes"),
             feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
+            waitlist_offer_minutes=integer("WAITLIST_OFFER_MINUTES", 15, 1),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))
