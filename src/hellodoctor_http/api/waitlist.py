@@ -22,7 +22,7 @@ from hellodoctor_domain.model.waitlist import (
     WaitlistEntryId,
     WaitlistStatus,
 )
-from hellodoctor_domain.use_cases.waitlist import JoinRequest
+from hellodoctor_domain.use_cases.waitlist import JoinRequest, Waitlist
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.appointments import EmptyBody, appointment_json
 from hellodoctor_http.api.availability import WindowBody
@@ -54,10 +54,11 @@ class WaitlistJoinBody:
     doctor_id: str = identifier()
     first_day: date
     last_day: date
-    part_of_day: str | None = choice(
+    part_of_day: str = choice(
         DayPart,
-        default=None,
-        description="morning 06-12, afternoon 12-17, evening 17-22, any; or give window.",
+        default=DayPart.ANY,
+        description="morning 06-12, afternoon 12-17, evening 17-22, any (the default); "
+        "or give window instead.",
     )
     window: WindowBody | None = None
 
@@ -121,13 +122,13 @@ def _minutes(moment: time) -> int:
 
 
 def _window(body: WaitlistJoinBody) -> tuple[int, int]:
-    if body.window is not None and body.part_of_day is not None:
+    if body.window is not None and body.part_of_day != DayPart.ANY.value:
         raise InvalidValue("give part_of_day or window, not both")
     if body.window is not None:
         start, end = _minutes(body.window.start), _minutes(body.window.end)
         # 00:00 as the end is midnight ending the day.
         return start, DAY_MINUTES if end == 0 else end
-    return DayPart(body.part_of_day or DayPart.ANY.value).minutes
+    return DayPart(body.part_of_day).minutes
 
 
 # -- resources ------------------------------------------------------------------------------
@@ -154,7 +155,14 @@ def _read_list(req: falcon.Request) -> tuple[frozenset[WaitlistStatus] | None, i
     return statuses, limit
 
 
-class WaitlistCollection(Resource):
+class _WaitlistResource(Resource):
+    @property
+    def _waitlist(self) -> Waitlist:
+        assert self.components.waitlist is not None
+        return self.components.waitlist
+
+
+class WaitlistCollection(_WaitlistResource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         body = self.body(req, WaitlistJoinBody)
@@ -181,16 +189,9 @@ class WaitlistCollection(Resource):
         found = self._waitlist.entries(actor, statuses=statuses, limit=limit)
         write_json(resp, {"items": [entry_json(entry) for entry in found]})
 
-    @property
-    def _waitlist(self) -> Any:
-        assert self.components.waitlist is not None
-        return self.components.waitlist
 
-
-class WaitlistItem(WaitlistCollection):
-    def on_get(  # type: ignore[override]
-        self, req: falcon.Request, resp: falcon.Response, entry_id: str
-    ) -> None:
+class WaitlistItem(_WaitlistResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, entry_id: str) -> None:
         actor = require_actor(req)
         write_json(resp, entry_json(self._waitlist.entry(actor, WaitlistEntryId(entry_id))))
 
@@ -199,10 +200,8 @@ class WaitlistItem(WaitlistCollection):
         write_json(resp, entry_json(self._waitlist.leave(actor, WaitlistEntryId(entry_id))))
 
 
-class WaitlistAccept(WaitlistCollection):
-    def on_post(  # type: ignore[override]
-        self, req: falcon.Request, resp: falcon.Response, entry_id: str
-    ) -> None:
+class WaitlistAccept(_WaitlistResource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, entry_id: str) -> None:
         actor = require_actor(req)
         if req.content_length:
             self.body(req, EmptyBody)
@@ -210,20 +209,16 @@ class WaitlistAccept(WaitlistCollection):
         write_json(resp, appointment_json(appointment))
 
 
-class WaitlistDecline(WaitlistCollection):
-    def on_post(  # type: ignore[override]
-        self, req: falcon.Request, resp: falcon.Response, entry_id: str
-    ) -> None:
+class WaitlistDecline(_WaitlistResource):
+    def on_post(self, req: falcon.Request, resp: falcon.Response, entry_id: str) -> None:
         actor = require_actor(req)
         if req.content_length:
             self.body(req, EmptyBody)
         write_json(resp, entry_json(self._waitlist.decline(actor, WaitlistEntryId(entry_id))))
 
 
-class DoctorWaitlist(WaitlistCollection):
-    def on_get(  # type: ignore[override]
-        self, req: falcon.Request, resp: falcon.Response, doctor_id: str
-    ) -> None:
+class DoctorWaitlist(_WaitlistResource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
         actor = require_actor(req)
         statuses, limit = _read_list(req)
         if actor.role is Role.PATIENT:
@@ -325,7 +320,7 @@ ROUTES: tuple[Route, ...] = (
                 "that doctor, admin",
                 response="WaitlistEntries",
                 params=(path_param("doctor_id", "A doctor's id."), *_LIST_PARAMS),
-                problems=("access-denied", "validation-error"),
+                problems=("access-denied", "not-found", "validation-error"),
             )
         },
     ),
