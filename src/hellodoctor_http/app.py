@@ -38,6 +38,7 @@ from hellodoctor_http.api import (
     staff,
     transfers,
     values,
+    waitlist,
 )
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
@@ -73,6 +74,7 @@ ROUTES: tuple[Route, ...] = (
     *clinic_day.ROUTES,
     *series.ROUTES,
     *front_desk.ROUTES,
+    *waitlist.ROUTES,
 )
 
 
@@ -103,6 +105,7 @@ def openapi_document() -> dict[str, Any]:
             **clinic_day.SCHEMAS,
             **series.SCHEMAS,
             **front_desk.SCHEMAS,
+            **waitlist.SCHEMAS,
         },
     )
 

@@ -62,6 +62,7 @@ from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.series import SeriesBooking
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
+from hellodoctor_domain.use_cases.waitlist import Waitlist, WaitlistOfferer, WaitlistSettings
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
@@ -102,6 +103,8 @@ class Components:
     feed_throttle: LoginThrottle | None = None
     # Notification preferences and calendar feeds.
     preferences: Preferences | None = None
+    # The waitlist (issue 17 item 1); None only where a caller built Components by hand.
+    waitlist: Waitlist | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -182,6 +185,12 @@ def bootstrap(
         SchedulingSettings(hold_for=timedelta(minutes=settings.hold_minutes)),
     )
     outlet = notifier_for(settings)
+    waitlist = Waitlist(
+        storage,
+        clock,
+        ids,
+        WaitlistSettings(offer_for=timedelta(minutes=settings.waitlist_offer_minutes)),
+    )
     offered = storage_delivery(storage)
     identity_settings = IdentitySettings(
         two_factor_required_for=settings.require_totp_for,
@@ -203,6 +212,7 @@ def bootstrap(
             emergency_mail=lambda inbox: EmergencyMailer(
                 storage, clock, outlet, inbox, settings.security_email
             ),
+            waitlist=WaitlistOfferer(waitlist),
         )
         if offered is not None
         else None
@@ -268,6 +278,7 @@ def bootstrap(
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
+        waitlist=waitlist,
     )
 
 

@@ -152,6 +152,8 @@ class Settings:
     # Refuse plain HTTP (421/403 problem) when the trusted proxy says the client spoke http
     # (X-Forwarded-Proto from HELLODOCTOR_TRUSTED_PROXIES only): docs/security.md.
     require_https: bool = False
+    # The waitlist: how long a freed time offered to a waiting patient is held for them.
+    waitlist_offer_minutes: int = 15
 
     @property
     def sends_sms(self) -> bool:
@@ -446,6 +448,7 @@ class Settings:
             phi_current_key=text("PHI_CURRENT_KEY", "") or None,
             phi_index_key=environ.get("HELLODOCTOR_PHI_INDEX_KEY") or None,
             require_https=text("REQUIRE_HTTPS", "").lower() in ("true", "1", "yes"),
+            waitlist_offer_minutes=integer("WAITLIST_OFFER_MINUTES", 15, 1),
         )
         problems.extend(_phi_problems(settings))
         if problems:

@@ -31,6 +31,7 @@ from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, NotificationConsumer
+from hellodoctor_domain.use_cases.waitlist import WaitlistOfferer
 
 _log = logging.getLogger("hellodoctor.delivery")
 
@@ -45,6 +46,8 @@ class Delivery:
     broker_url: str | None = None
     identity_mail: IdentityMailer | None = None
     emergency_mail: EmergencyMailer | None = None
+    # Offers time freed by cancellations, expiries and moves to the waitlist (issue 17).
+    waitlist: WaitlistOfferer | None = None
 
     def consume(self, idle_seconds: float | None = None) -> int:
         """Consume the broker's queue (``hellodoctor consume``) until idle for
@@ -54,7 +57,8 @@ class Delivery:
         from hellodoctor_adapters.rabbitmq import RabbitConsumer
 
         consumer = RabbitConsumer(
-            self.broker_url, handler_for(self.consumer, self.identity_mail, self.emergency_mail)
+            self.broker_url,
+            handler_for(self.consumer, self.identity_mail, self.emergency_mail, self.waitlist),
         )
         try:
             return consumer.run(idle_seconds)
@@ -71,6 +75,7 @@ def handler_for(
     consumer: NotificationConsumer,
     identity_mail: IdentityMailer | None = None,
     emergency_mail: EmergencyMailer | None = None,
+    waitlist: WaitlistOfferer | None = None,
 ) -> Callable[[OutboxEntry], None]:
     """How an entry reaches the consumers: its event back from the stored payload, to the
     appointment notifications and (accounts' events) the identity mails."""
@@ -82,6 +87,10 @@ def handler_for(
         elif emergency_mail is not None and entry.aggregate_type == "emergency_grant":
             emergency_mail.handle(entry.id, event)
         else:
+            # The waitlist first: an offer is written before the notices of what freed it,
+            # and a failed offer fails the entry, which is retried (offering is idempotent).
+            if waitlist is not None and entry.aggregate_type == "appointment":
+                waitlist.handle(entry.id, event)
             consumer.handle(entry.id, event)
 
     return handle
@@ -99,6 +108,7 @@ def build_delivery(
     sms: SmsSender | None = None,
     identity_mail: Callable[[Inbox], IdentityMailer] | None = None,
     emergency_mail: Callable[[Inbox], EmergencyMailer] | None = None,
+    waitlist: WaitlistOfferer | None = None,
 ) -> Delivery:
     outbox, inbox = delivery_and_inbox
     consumer = NotificationConsumer(
@@ -112,9 +122,9 @@ def build_delivery(
 
         transport = RabbitTransport(broker_url)
     else:
-        transport = DirectTransport(handler_for(consumer, mailer, emergency))
+        transport = DirectTransport(handler_for(consumer, mailer, emergency, waitlist))
     relay = Relay(outbox, transport, clock, policy=policy)
-    return Delivery(relay, consumer, transport, broker_url, mailer, emergency)
+    return Delivery(relay, consumer, transport, broker_url, mailer, emergency, waitlist)
 
 
 def run_in_background(

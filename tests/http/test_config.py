@@ -292,3 +292,12 @@ def test_feed_settings() -> None:
     assert (shown.feed_shows_patient_names, shown.feed_requests_per_minute) == (True, 5)
     with pytest.raises(ConfigurationError, match="FEED_SHOWS_PATIENT_NAMES"):
         Settings.from_environ({"HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES": "perhaps"})
+
+
+def test_the_waitlist_offer_time_is_read_and_positive() -> None:
+    base = {"HELLODOCTOR_JWT_SECRET": STRONG}
+    assert Settings.from_environ(base).waitlist_offer_minutes == 15
+    read = Settings.from_environ({**base, "HELLODOCTOR_WAITLIST_OFFER_MINUTES": "30"})
+    assert read.waitlist_offer_minutes == 30
+    with pytest.raises(ConfigurationError):
+        Settings.from_environ({**base, "HELLODOCTOR_WAITLIST_OFFER_MINUTES": "0"})

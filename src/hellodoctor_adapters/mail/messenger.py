@@ -29,6 +29,7 @@ _SUBJECTS = {
     NoticeKind.HOLD_EXPIRED: "Reservation released: it was not paid in time",
     NoticeKind.NO_SHOW: "You missed your appointment",
     NoticeKind.REMINDER: "Reminder: your appointment",
+    NoticeKind.OFFERED: "A time you waited for is free: it is held for you",
 }
 _HEADLINES = {
     NoticeKind.HELD: "We are holding this time for you until it is paid.",
@@ -39,6 +40,7 @@ _HEADLINES = {
     NoticeKind.HOLD_EXPIRED: "The reserved time was released because it was not paid in time.",
     NoticeKind.NO_SHOW: "You were marked as not attending this appointment.",
     NoticeKind.REMINDER: "A reminder of your appointment",
+    NoticeKind.OFFERED: "A time you are on the waitlist for has come free.",
 }
 
 
@@ -94,6 +96,7 @@ class EmailMessenger:
             "amount": money(notice.amount),
             "refund": money(notice.refund),
             "hold_until": local(notice.hold_expires_at, zone) if notice.hold_expires_at else "",
+            "fee": money(notice.appointment.price),  # what accepting an offer costs
         }
         message = EmailMessage()
         message["From"] = self._sender
@@ -101,8 +104,10 @@ class EmailMessenger:
         message["Subject"] = _SUBJECTS[notice.kind]
         message["Date"] = formatdate(usegmt=True)
         message["X-HelloDoctor-Kind"] = f"appointment-{notice.kind.value}"
-        text = self._templates.get_template("appointment.txt.j2").render(facts)
-        html = self._templates.get_template("appointment.html.j2").render(facts)
+        # A waitlist offer has its own template ("a slot is offered to you"); the rest share one.
+        template = "waitlist_offer" if notice.kind is NoticeKind.OFFERED else "appointment"
+        text = self._templates.get_template(f"{template}.txt.j2").render(facts)
+        html = self._templates.get_template(f"{template}.html.j2").render(facts)
         message.set_content(text, cte="8bit")
         message.add_alternative(html, subtype="html", cte="8bit")
         cancelled = notice.kind in (NoticeKind.CANCELLED, NoticeKind.HOLD_EXPIRED)

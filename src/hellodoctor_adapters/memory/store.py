@@ -48,6 +48,7 @@ from hellodoctor_domain.model.values import (
     TransferId,
     UserId,
 )
+from hellodoctor_domain.model.waitlist import WaitlistEntry, WaitlistEntryId
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.scheduling import (
     IdempotencyRecord,
@@ -95,6 +96,7 @@ class InMemoryStore:
     audit: dict[int, SealedEntry] = field(factory=dict)
     emergency_grants: dict[EmergencyGrantId, EmergencyGrant] = field(factory=dict)
     emergency_cards: dict[EmergencyCardId, EmergencyCard] = field(factory=dict)
+    waitlist: dict[WaitlistEntryId, WaitlistEntry] = field(factory=dict)
 
 
 Undo = Callable[[], None]

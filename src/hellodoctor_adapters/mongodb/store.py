@@ -87,6 +87,7 @@ COLLECTIONS = (
     "emergency_cards",
     "notification_preferences",
     "calendar_feeds",
+    "waitlist",
 )
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold

@@ -96,6 +96,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
 )
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_adapters.mongodb.waitlist import MongoWaitlistRepository, ensure_waitlist_indexes
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
@@ -137,6 +138,7 @@ class MongoUnitOfWork(UnitOfWork):
     audit: MongoAuditLog
     emergency_grants: MongoEmergencyGrantRepository
     emergency_cards: MongoEmergencyCardRepository
+    waitlist: MongoWaitlistRepository
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -177,6 +179,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.audit = MongoAuditLog(self._store)
         self.emergency_grants = MongoEmergencyGrantRepository(self._store)
         self.emergency_cards = MongoEmergencyCardRepository(self._store)
+        self.waitlist = MongoWaitlistRepository(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:
@@ -214,6 +217,9 @@ class MongoUnitOfWork(UnitOfWork):
             # Before the appointments: the compare-and-set (and the one-payment-per-appointment
             # index) settle races for a payment before a booking changes (docs/mongodb.md).
             self.payments.flush(undo, outbox)
+            # An offer's entry before its hold: a lost race ends before any hold is written,
+            # a crash between leaves one offer of a time nobody holds (waitlist.py).
+            self.waitlist.flush(undo, outbox)
             self.appointments.flush(undo, outbox)
             # Right after the appointment it names: a crash in between leaves a booking
             # without its record, never a record without its booking (docs/mongodb.md).
@@ -369,6 +375,7 @@ class MongoUnitOfWorkFactory:
         with self._lock:
             if not self._indexed:
                 self.store.ensure_indexes()
+                ensure_waitlist_indexes(self.store)
                 self._indexed = True
 
     def __call__(self) -> MongoUnitOfWork:

@@ -25,6 +25,7 @@ from hellodoctor_adapters.sqlalchemy.schema_records import emergency_grants as e
 from hellodoctor_adapters.sqlalchemy.schema_records import medical_records as medical_records
 from hellodoctor_adapters.sqlalchemy.schema_reviews import doctor_ratings as doctor_ratings
 from hellodoctor_adapters.sqlalchemy.schema_reviews import reviews as reviews
+from hellodoctor_adapters.sqlalchemy.schema_waitlist import waitlist_entries as waitlist_entries
 
 # Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
 # frozen into the constraints by the migrations.
@@ -543,6 +544,7 @@ claims = sa.Table(
 
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
+    waitlist_entries,
     doctor_ratings,
     reviews,
     notification_preferences,

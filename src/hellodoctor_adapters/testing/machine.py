@@ -219,8 +219,9 @@ def make_booking_machine(
 ) -> type[RuleBasedStateMachine]:
     """A state machine class whose every run starts from ``new_uow_factory()`` (a factory over
     fresh, empty storage). Use ``.TestCase`` as a test, with settings as you need."""
+    from hellodoctor_adapters.testing.waitlist_machine import WaitlistRules
 
-    class BookingMachine(RuleBasedStateMachine):
+    class BookingMachine(WaitlistRules, RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.model = Model()
@@ -420,6 +421,7 @@ def make_booking_machine(
             )
             _agree(f"reschedule {target.key} to {new_time}", expected, outcome)
             if expected is None:
+                self.note_freed(target.doctor, target.time)  # the waitlist may offer it
                 target.time = new_time
 
         @rule()

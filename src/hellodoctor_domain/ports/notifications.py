@@ -38,6 +38,7 @@ class NoticeKind(enum.StrEnum):
     HOLD_EXPIRED = "hold_expired"
     NO_SHOW = "no_show"
     REMINDER = "reminder"
+    OFFERED = "offered"  # a freed time held for a waiting patient (the waitlist)
 
 
 @define(frozen=True)
@@ -105,6 +106,7 @@ def sms_text(notice: AppointmentNotice) -> str:
         NoticeKind.HOLD_EXPIRED: "released (not paid in time)",
         NoticeKind.NO_SHOW: "missed",
         NoticeKind.REMINDER: "coming up",
+        NoticeKind.OFFERED: "free and held for you: accept it in the app",
     }[notice.kind]
     if notice.recipient is Role.DOCTOR:  # no patient's name in a text anyone may glance at
         return f"HelloDoctor: an appointment on {when} is {what}."

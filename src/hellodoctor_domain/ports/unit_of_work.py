@@ -44,6 +44,7 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRepository,
     PatientRepository,
 )
+from hellodoctor_domain.ports.waitlist import WaitlistRepository
 
 _log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class UnitOfWork(abc.ABC):
     audit: AuditLog
     emergency_grants: EmergencyGrantRepository
     emergency_cards: EmergencyCardRepository
+    waitlist: WaitlistRepository
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

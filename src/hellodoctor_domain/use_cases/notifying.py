@@ -37,6 +37,7 @@ from hellodoctor_domain.model.notifications import Channel, NotificationPreferen
 from hellodoctor_domain.model.payments import PaymentSucceeded
 from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import AppointmentId, EmailAddress, Role, TimeRange, UserId
+from hellodoctor_domain.model.waitlist import AppointmentOffered
 from hellodoctor_domain.ports.notifications import (
     AppointmentMessenger,
     AppointmentNotice,
@@ -63,6 +64,7 @@ _NOTICES: dict[type[DomainEvent], tuple[NoticeKind, tuple[Role, ...]]] = {
     AppointmentMarkedNoShow: (NoticeKind.NO_SHOW, (Role.PATIENT,)),
     PaymentSucceeded: (NoticeKind.PAYMENT_RECEIVED, (Role.PATIENT,)),
     AppointmentReminderDue: (NoticeKind.REMINDER, (Role.PATIENT,)),
+    AppointmentOffered: (NoticeKind.OFFERED, (Role.PATIENT,)),
 }
 DEFAULT_REMINDERS = (timedelta(hours=24), timedelta(hours=1))
 # Notices about a state that must still hold when they are sent: (status, time) as the event.
@@ -70,6 +72,7 @@ _CURRENT_ONLY = {
     NoticeKind.HELD: AppointmentStatus.HELD,
     NoticeKind.BOOKED: AppointmentStatus.BOOKED,
     NoticeKind.RESCHEDULED: AppointmentStatus.BOOKED,
+    NoticeKind.OFFERED: AppointmentStatus.HELD,
 }
 
 
