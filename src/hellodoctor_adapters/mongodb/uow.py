@@ -95,8 +95,8 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoPatientRepository,
 )
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
-from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.mongodb.waitlist import MongoWaitlistRepository, ensure_waitlist_indexes
+from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
