@@ -16,9 +16,10 @@ from hellodoctor_adapters.testing import (
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 
 
-class TestInMemoryStorage(UnitOfWorkContract, ConsultationStorageContract):
+class TestInMemoryStorage(UnitOfWorkContract, ConsultationStorageContract, DoctorSearchContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

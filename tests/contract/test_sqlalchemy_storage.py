@@ -17,9 +17,12 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 
 
-class SqlContract(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
+class SqlContract(
+    UnitOfWorkContract, LostServerContract, ConsultationStorageContract, DoctorSearchContract
+):
     @pytest.fixture
     def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:
         def rows() -> list[tuple[str, str, str]]:

@@ -65,6 +65,7 @@ from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlPatientRepository,
 )
 from hellodoctor_adapters.sqlalchemy.schema import outbox
+from hellodoctor_adapters.sqlalchemy.search import SqlDoctorDirectory
 from hellodoctor_domain.errors import BackendUnavailable
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
@@ -116,6 +117,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.audit = SqlAuditLog(self._connection)
         self.emergency_grants = SqlEmergencyGrantRepository(self._connection)
         self.emergency_cards = SqlEmergencyCardRepository(self._connection)
+        self.directory = SqlDoctorDirectory(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

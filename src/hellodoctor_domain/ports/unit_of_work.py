@@ -44,6 +44,7 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRepository,
     PatientRepository,
 )
+from hellodoctor_domain.ports.search import DoctorDirectory
 
 _log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class UnitOfWork(abc.ABC):
     audit: AuditLog
     emergency_grants: EmergencyGrantRepository
     emergency_cards: EmergencyCardRepository
+    directory: DoctorDirectory
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher
