@@ -58,6 +58,7 @@ from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
+from hellodoctor_domain.use_cases.search import DoctorFinder
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
@@ -99,6 +100,8 @@ class Components:
     feed_throttle: LoginThrottle | None = None
     # Notification preferences and calendar feeds.
     preferences: Preferences | None = None
+    # The doctor search (GET /api/v1/doctors) and its maintained next free slots.
+    finder: DoctorFinder | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -244,6 +247,7 @@ def bootstrap(
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
+        finder=DoctorFinder(storage, clock, scheduling),
     )
 
 

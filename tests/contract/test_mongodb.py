@@ -14,9 +14,12 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 
 
-class TestMongoStorage(UnitOfWorkContract, LostServerContract, ConsultationStorageContract):
+class TestMongoStorage(
+    UnitOfWorkContract, LostServerContract, ConsultationStorageContract, DoctorSearchContract
+):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

@@ -40,8 +40,14 @@ def current(summary: FreeSlots | None, now: datetime) -> FreeSlots | None:
 def rank(doctor: Doctor, text: str) -> float:
     """How often the asked words occur, over the document's length (higher is better)."""
     found = searchable_words(doctor)
-    asked = set(text.split())
-    return sum(1 for w in found if w in asked) / (1 + len(found))
+    asked = text.split()
+    return sum(1 for w in found if any(w.startswith(a) for a in asked)) / (1 + len(found))
+
+
+def text_matches(doctor: Doctor, text: str) -> bool:
+    """Every asked word begins one of the doctor's words."""
+    found = searchable_words(doctor)
+    return all(any(w.startswith(asked) for w in found) for asked in text.split())
 
 
 def hit_matches(
@@ -53,7 +59,7 @@ def hit_matches(
         query.specialty is None or doctor.specialty.casefold() == query.specialty.casefold(),
         query.language is None
         or query.language.casefold() in {x.casefold() for x in doctor.languages},
-        query.text is None or set(query.text.split()) <= set(searchable_words(doctor)),
+        query.text is None or text_matches(doctor, query.text),
         query.accepting_bookings is None or doctor.accepting_bookings == query.accepting_bookings,
         query.among is None or doctor.id in query.among,
         query.scheme_id is None or query.scheme_id in schemes,

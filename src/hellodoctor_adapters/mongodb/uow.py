@@ -92,6 +92,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoIdempotencyRepository,
     MongoPatientRepository,
 )
+from hellodoctor_adapters.mongodb.search import MongoDoctorDirectory
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
@@ -134,6 +135,7 @@ class MongoUnitOfWork(UnitOfWork):
     audit: MongoAuditLog
     emergency_grants: MongoEmergencyGrantRepository
     emergency_cards: MongoEmergencyCardRepository
+    directory: MongoDoctorDirectory
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -174,6 +176,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.audit = MongoAuditLog(self._store)
         self.emergency_grants = MongoEmergencyGrantRepository(self._store)
         self.emergency_cards = MongoEmergencyCardRepository(self._store)
+        self.directory = MongoDoctorDirectory(self._store, self.doctors, self.ratings)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:

@@ -65,8 +65,9 @@ class SqlDoctorDirectory(DoctorDirectory):
         if query.text is not None:
             if postgres:
                 document: sa.ColumnElement[Any] = sa.literal_column(PG_DOCUMENT)
-                asked = sa.func.plainto_tsquery(
-                    sa.literal_column("'simple'::regconfig"), query.text
+                asked = sa.func.to_tsquery(
+                    sa.literal_column("'simple'::regconfig"),
+                    " & ".join(f"{word}:*" for word in query.text.split()),
                 )
                 conditions.append(sa.literal_column(PG_DOCUMENT).op("@@")(asked))
                 rank = sa.cast(sa.func.ts_rank(document, asked), sa.Float)
@@ -227,8 +228,8 @@ class SqlDoctorDirectory(DoctorDirectory):
 
 
 def _fts_query(text: str) -> str:
-    # Each word quoted: FTS5 reads them as plain tokens, all required.
-    return " ".join(f'"{word}"' for word in text.split())
+    # Each word quoted and starred: FTS5 reads them as token prefixes, all required.
+    return " ".join(f'"{word}"*' for word in text.split())
 
 
 def _instant(value: Any) -> datetime | None:

@@ -67,7 +67,7 @@ class DoctorSearch:
 
     specialty: str | None = None  # exact, case-insensitive
     language: str | None = None  # one of the doctor's languages, case-insensitive
-    # Words every one of which is among the doctor's name, specialty and qualifications words.
+    # Words each of which begins a word of the doctor's name, specialty or qualifications.
     text: str | None = field(default=None, converter=_text)
     accepting_bookings: bool | None = None
     # Only these doctors (of a hospital, a city's hospitals, hospitals near a point).
@@ -79,6 +79,7 @@ class DoctorSearch:
     min_rating: float | None = None  # the maintained average of visible reviews, inclusive
     free_on: date | None = None  # a free slot on this local date (doctor's zone)
     free_before: datetime | None = None  # next free slot starts before this instant
+    free_within_days: int | None = None  # the use case turns it into free_before
     sort: SearchSort = SearchSort.ID
     after: tuple[float | int | str, str] | None = None
     limit: int = 20

@@ -93,9 +93,22 @@ class DoctorFinder:
         if not 1 <= query.limit <= MAX_PAGE:
             raise InvalidValue(f"a page holds 1 to {MAX_PAGE} doctors")
         now = self._clock.now()
+        if query.free_within_days is not None:
+            within = timedelta(days=query.free_within_days)
+            if not timedelta(days=1) <= within <= self.settings.horizon:
+                raise InvalidValue(f"within 1 to {self.settings.horizon.days} days")
+            before = now + within
+            if query.free_before is not None:
+                before = min(before, query.free_before)
+            query = evolve(query, free_before=before, free_within_days=None)
         with self._uow() as uow:
             if place is not None and place.given:
-                among = self._doctors_at(uow.hospitals.list(place.city), place)
+                hospitals = (
+                    [uow.hospitals.get(place.hospital_id)]  # NotFound: 404
+                    if place.hospital_id is not None
+                    else uow.hospitals.list(place.city)
+                )
+                among = self._doctors_at(hospitals, place)
                 if query.among is not None:
                     among &= query.among
                 query = evolve(query, among=among)
