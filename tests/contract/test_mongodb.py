@@ -27,10 +27,6 @@ class TestMongoStorage(
         factory.client.drop_database(factory.store.database.name)
         factory.close()
 
-    @pytest.mark.skip(reason="MongoDB's search stopgap drops the next free slot summaries; open")
-    def test_every_search_answers_as_the_reference(self) -> None:  # type: ignore[override]
-        pass
-
     @pytest.fixture
     def outbox(self, uow_factory: MongoUnitOfWorkFactory) -> Outbox:
         def documents() -> list[tuple[str, str, str]]:

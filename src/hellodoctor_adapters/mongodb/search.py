@@ -18,7 +18,9 @@ from hellodoctor_domain.ports.search import DoctorDirectory, DoctorSearch, FreeS
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class MongoDoctorDirectory(DoctorDirectory):
