@@ -12,7 +12,7 @@ import falcon
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.reviews import DoctorRating
 from hellodoctor_domain.model.values import HospitalId, SchemeId
-from hellodoctor_domain.ports.search import DoctorSearch, SearchHit, SearchSort
+from hellodoctor_domain.ports.search import DoctorSearch, SearchHit, SearchSort, key_instant
 from hellodoctor_domain.use_cases.search import Place
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.converters import write_json
@@ -49,7 +49,7 @@ SEARCH_PARAMS: tuple[Param, ...] = (
     id_query("scheme_id", "Only doctors accepting this insurance scheme."),
     query_param(
         "currency",
-        {"type": "string", "pattern": "^[A-Z]{3}$"},
+        {"type": "string", "pattern": "^[A-Z]{3}$", "maxLength": 3},
         "Fees in this currency only (needed by fee_min and fee_max).",
     ),
     integer_query("fee_min", 0, MAX_FEE, description="Lowest fee, minor units."),
@@ -59,7 +59,7 @@ SEARCH_PARAMS: tuple[Param, ...] = (
     integer_query("within_days", 1, HORIZON_DAYS, description="A free slot within this many days."),
     query_param(
         "sort",
-        {"type": "string", "enum": [s.value for s in SearchSort], "default": "id"},
+        {"type": "string", "enum": [s.value for s in SearchSort], "default": "id", "maxLength": 20},
         "relevance (needs text), rating, fee, earliest (free slot), or id.",
     ),
     CURSOR_PARAM,
@@ -67,12 +67,15 @@ SEARCH_PARAMS: tuple[Param, ...] = (
 )
 
 
-def _float(params: QueryReader, name: str, low: float, high: float) -> float | None:
-    raw = params.text(name)
-    if raw is None:
+def _float(
+    req: falcon.Request, params: QueryReader, name: str, low: float, high: float
+) -> float | None:
+    # Read as sent: a number the schema allows may be written in more than 20 characters.
+    raw = req.get_param(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
-        value = float(raw)
+        value = float(raw) if isinstance(raw, str) and len(raw) <= 64 else math.nan
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not low <= value <= high:
@@ -109,10 +112,25 @@ def _after(params: QueryReader, sort: SearchSort) -> tuple[float | int | str, st
         and isinstance(cursor.get("id"), str)
         and isinstance(cursor.get("key"), wanted)
         and not isinstance(cursor.get("key"), bool)
+        and _sane(sort, cursor["key"])
     ):
         return cursor["key"], cursor["id"]
     params.fail("cursor", "not a cursor this API gave out for this sort")
     return None
+
+
+def _sane(sort: SearchSort, key: float | str) -> bool:
+    """A key the storage can compare: finite, in the column's range, an instant we wrote."""
+    if isinstance(key, float):
+        return math.isfinite(key)
+    if isinstance(key, int):
+        return 0 <= key <= MAX_FEE if sort is SearchSort.FEE else abs(key) <= 10
+    if sort is SearchSort.EARLIEST:
+        try:
+            key_instant(key)
+        except ValueError:
+            return False
+    return True
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
@@ -125,9 +143,9 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 def find_doctors(components: Any, req: falcon.Request, resp: falcon.Response) -> None:
     params = QueryReader(req, SEARCH_PARAMS)
     hospital, city = params.text("hospital_id"), params.text("city")
-    latitude = _float(params, "latitude", -90, 90)
-    longitude = _float(params, "longitude", -180, 180)
-    radius = _float(params, "radius_km", 0, 20_000)
+    latitude = _float(req, params, "latitude", -90, 90)
+    longitude = _float(req, params, "longitude", -180, 180)
+    radius = _float(req, params, "radius_km", 0, 20_000)
     scheme = params.text("scheme_id")
     sort = _sort(params)
     fields: dict[str, Any] = {
@@ -139,7 +157,7 @@ def find_doctors(components: Any, req: falcon.Request, resp: falcon.Response) ->
         "fee_currency": params.text("currency"),
         "fee_min": params.integer("fee_min"),
         "fee_max": params.integer("fee_max"),
-        "min_rating": _float(params, "min_rating", 0, 5),
+        "min_rating": _float(req, params, "min_rating", 0, 5),
         "free_on": params.day("available_on"),
         "free_within_days": params.integer("within_days"),
         "sort": sort,
