@@ -21,6 +21,7 @@ from hellodoctor_http.api import (
     clinic_day,
     consents,
     consultations,
+    doctor_search,
     doctors,
     documents,
     emergency,
@@ -63,6 +64,7 @@ ROUTES: tuple[Route, ...] = (
     *claim_attachments.ROUTES,
     *preferences.ROUTES,
     *records.ROUTES,
+    *doctor_search.ROUTES,
     *consents.ROUTES,
     *emergency.ROUTES,
     *profiles.ROUTES,
@@ -95,6 +97,7 @@ def openapi_document() -> dict[str, Any]:
             **emergency.SCHEMAS,
             **profiles.SCHEMAS,
             **clinic_day.SCHEMAS,
+            **doctor_search.SCHEMAS,
         },
     )
 

@@ -5,7 +5,7 @@ answered."""
 from __future__ import annotations
 
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, ValidatingClient
+from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient
 
 DOCTORS = "/api/v1/doctors"
 
@@ -51,3 +51,31 @@ def test_what_cannot_be_answered_is_refused(client: ValidatingClient) -> None:
         assert answer.json["type"].endswith(problem), (params, answer.json)
     near = {"latitude": "18.52", "longitude": "73.86", "radius_km": "0.000001234567890123456"}
     assert ids(client, **near) == []  # a number may take more than 20 characters
+
+
+def test_a_doctor_names_the_schemes_they_accept(
+    client: ValidatingClient, as_admin: Headers, as_doctor: Headers
+) -> None:
+    scheme = client.simulate_post(
+        "/api/v1/insurance/schemes",
+        json={
+            "payer": "Acme Mutual",
+            "name": "Basic",
+            "covered_kinds": ["regular"],
+            "copay_percent": 20,
+            "yearly_limit": {"minor_units": 50_000, "currency": "USD"},
+        },
+        headers=as_admin(),
+    ).json["id"]
+    schemes = f"{DOCTORS}/{FEE_DOCTOR}/insurance-schemes"
+    assert client.simulate_get(schemes).json == {"doctor_id": FEE_DOCTOR, "scheme_ids": []}
+    assert client.simulate_put(schemes, json={"scheme_ids": [scheme]}).status_code == 401
+    other = client.simulate_put(
+        schemes, json={"scheme_ids": [scheme]}, headers=as_doctor(FREE_DOCTOR)
+    )
+    assert other.status_code == 404  # another doctor's list does not exist for them
+    unknown = client.simulate_put(schemes, json={"scheme_ids": ["nope"]}, headers=as_doctor())
+    assert unknown.status_code == 404
+    named = client.simulate_put(schemes, json={"scheme_ids": [scheme]}, headers=as_doctor())
+    assert named.json == {"doctor_id": FEE_DOCTOR, "scheme_ids": [scheme]}
+    assert ids(client, scheme_id=scheme) == [FEE_DOCTOR]

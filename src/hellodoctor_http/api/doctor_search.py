@@ -11,17 +11,27 @@ import falcon
 
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.reviews import DoctorRating
-from hellodoctor_domain.model.values import HospitalId, SchemeId
+from hellodoctor_domain.model.values import DoctorId, HospitalId, SchemeId
 from hellodoctor_domain.ports.search import DoctorSearch, SearchHit, SearchSort, key_instant
-from hellodoctor_domain.use_cases.search import Place
+from hellodoctor_domain.use_cases.search import DoctorFinder, Place
+from hellodoctor_http.api import Resource
 from hellodoctor_http.api.values import iso
+from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
+from hellodoctor_http.json_schema import ID_PATTERN, items, request_body
 from hellodoctor_http.openapi import (
+    API,
+    BODY_PROBLEMS,
     CURSOR_PARAM,
+    STRING,
+    Operation,
     Param,
+    Route,
+    answer,
     date_query,
     id_query,
     integer_query,
+    path_param,
     query_param,
     text_query,
 )
@@ -176,7 +186,7 @@ def find_doctors(components: Any, req: falcon.Request, resp: falcon.Response) ->
         )
     except InvalidValue as error:
         raise Problem("invalid-value", str(error)) from None
-    found = components.finder.search(query, place)
+    found = _finder(components).search(query, place)
     write_json(
         resp,
         {
@@ -188,3 +198,71 @@ def find_doctors(components: Any, req: falcon.Request, resp: falcon.Response) ->
             ),
         },
     )
+
+
+# -- the insurance schemes a doctor accepts ---------------------------------------------------
+
+
+@request_body
+class DoctorSearchSchemesBody:
+    """Replaces the list; an empty list accepts none."""
+
+    scheme_ids: tuple[str, ...] = items(
+        50, each={"maxLength": 100, "pattern": ID_PATTERN}, uniqueItems=True
+    )
+
+
+def schemes_json(doctor_id: DoctorId, schemes: frozenset[SchemeId]) -> dict[str, Any]:
+    return {"doctor_id": doctor_id.value, "scheme_ids": sorted(s.value for s in schemes)}
+
+
+def _finder(components: Any) -> DoctorFinder:
+    finder = components.finder
+    assert finder is not None, "bootstrap builds the doctor search"
+    return finder  # type: ignore[no-any-return]
+
+
+class DoctorSchemes(Resource):
+    def on_get(self, _req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        key = DoctorId(doctor_id)
+        write_json(resp, schemes_json(key, _finder(self.components).schemes(key)))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, doctor_id: str) -> None:
+        actor = require_actor(req)
+        body = self.body(req, DoctorSearchSchemesBody)
+        key = DoctorId(doctor_id)
+        chosen = _finder(self.components).accept_schemes(
+            actor, key, [SchemeId(s) for s in body.scheme_ids]
+        )
+        write_json(resp, schemes_json(key, chosen))
+
+
+SCHEMAS: dict[str, Any] = {
+    "DoctorSchemes": answer(doctor_id=STRING, scheme_ids={"type": "array", "items": STRING}),
+}
+_DOCTOR = path_param("doctor_id", "A doctor's id.")
+ROUTES: tuple[Route, ...] = (
+    Route(
+        f"{API}/doctors/{{doctor_id}}/insurance-schemes",
+        DoctorSchemes,
+        {
+            "get": Operation(
+                "The insurance schemes a doctor accepts (the search's scheme_id filter)",
+                "public",
+                "anyone",
+                response="DoctorSchemes",
+                params=(_DOCTOR,),
+                problems=("not-found",),
+            ),
+            "put": Operation(
+                "Replace the insurance schemes a doctor accepts",
+                "bearer",
+                "that doctor, admin",
+                response="DoctorSchemes",
+                body=DoctorSearchSchemesBody,
+                params=(_DOCTOR,),
+                problems=("not-found", *BODY_PROBLEMS),
+            ),
+        },
+    ),
+)
