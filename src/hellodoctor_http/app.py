@@ -21,6 +21,7 @@ from hellodoctor_http.api import (
     clinic_day,
     consents,
     consultations,
+    doctor_search,
     doctors,
     documents,
     emergency,
@@ -68,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
     *claim_attachments.ROUTES,
     *preferences.ROUTES,
     *records.ROUTES,
+    *doctor_search.ROUTES,
     *consents.ROUTES,
     *emergency.ROUTES,
     *profiles.ROUTES,
@@ -106,6 +108,7 @@ def openapi_document() -> dict[str, Any]:
             **series.SCHEMAS,
             **front_desk.SCHEMAS,
             **waitlist.SCHEMAS,
+            **doctor_search.SCHEMAS,
         },
     )
 

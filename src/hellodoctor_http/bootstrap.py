@@ -59,6 +59,7 @@ from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.reviews import Reviews
+from hellodoctor_domain.use_cases.search import DoctorFinder
 from hellodoctor_domain.use_cases.series import SeriesBooking
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
@@ -105,6 +106,8 @@ class Components:
     preferences: Preferences | None = None
     # The waitlist (issue 17 item 1); None only where a caller built Components by hand.
     waitlist: Waitlist | None = None
+    # The doctor search (GET /api/v1/doctors) and its maintained next free slots.
+    finder: DoctorFinder | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -279,6 +282,7 @@ def bootstrap(
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
         waitlist=waitlist,
+        finder=DoctorFinder(storage, clock, scheduling),
     )
 
 

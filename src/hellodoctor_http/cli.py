@@ -191,6 +191,11 @@ def worker(once: bool, interval: float) -> None:
                 f"relayed {done.relayed} events"
                 + (f"; housekeeping: {chores}" if chores else "")
                 + (f"; swept {done.orphans_swept} orphan files" if done.orphans_swept else "")
+                + (
+                    f"; refreshed {done.free_slots_refreshed} free slot summaries"
+                    if done.free_slots_refreshed
+                    else ""
+                )
             )
 
         if once:
@@ -201,6 +206,7 @@ def worker(once: bool, interval: float) -> None:
                     housekeeping,
                     documents=components.documents,
                     relay=relay,
+                    finder=components.finder,
                 )
             )
             return
@@ -217,6 +223,7 @@ def worker(once: bool, interval: float) -> None:
             report=report,
             documents=components.documents,
             relay=relay,
+            finder=components.finder,
         )
     except PortError as error:
         raise click.ClickException(str(error)) from error

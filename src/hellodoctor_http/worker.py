@@ -28,6 +28,7 @@ from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.documents import Documents
 from hellodoctor_domain.use_cases.scheduling import Scheduling
+from hellodoctor_domain.use_cases.search import DoctorFinder
 
 _log = logging.getLogger("hellodoctor.worker")
 
@@ -43,6 +44,7 @@ class WorkerPass:
     housekeeping: Mapping[str, int] = field(factory=dict)
     orphans_swept: int = 0
     relayed: int = 0  # outbox entries handed on
+    free_slots_refreshed: int = 0  # doctors' next free slot summaries recomputed (search)
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -60,6 +62,7 @@ def run_once(
     limit: int = 100,
     documents: Documents | None = None,
     relay: Relay | None = None,
+    finder: DoctorFinder | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
@@ -67,9 +70,10 @@ def run_once(
     expired = len(scheduling.expire_holds(limit))
     checked = billing.settle_refunds(limit)
     swept = documents.sweep_orphans(limit) if documents is not None else 0
+    refreshed = finder.refresh_free_slots(limit) if finder is not None else 0
     # Last, so the events of this pass's expiries leave with it.
     relayed = relay.drain(limit) if relay is not None else 0
-    return WorkerPass(expired, checked, done, swept, relayed)
+    return WorkerPass(expired, checked, done, swept, relayed, refreshed)
 
 
 def run_forever(
@@ -82,11 +86,21 @@ def run_forever(
     report: Callable[[WorkerPass], None] = lambda _: None,
     documents: Documents | None = None,
     relay: Relay | None = None,
+    finder: DoctorFinder | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(scheduling, billing, housekeeping, documents=documents, relay=relay))
+            report(
+                run_once(
+                    scheduling,
+                    billing,
+                    housekeeping,
+                    documents=documents,
+                    relay=relay,
+                    finder=finder,
+                )
+            )
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)

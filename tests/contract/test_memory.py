@@ -16,10 +16,13 @@ from hellodoctor_adapters.testing import (
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
 
-class TestInMemoryStorage(UnitOfWorkContract, ConsultationStorageContract, WaitlistStorageContract):
+class TestInMemoryStorage(
+    UnitOfWorkContract, ConsultationStorageContract, WaitlistStorageContract, DoctorSearchContract
+):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

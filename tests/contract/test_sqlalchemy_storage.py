@@ -17,11 +17,16 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
 
 class SqlContract(
-    UnitOfWorkContract, LostServerContract, ConsultationStorageContract, WaitlistStorageContract
+    UnitOfWorkContract,
+    LostServerContract,
+    ConsultationStorageContract,
+    WaitlistStorageContract,
+    DoctorSearchContract,
 ):
     @pytest.fixture
     def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:

@@ -51,6 +51,7 @@ from hellodoctor_adapters.memory.records import (
     InMemoryMedicalRecordRepository,
 )
 from hellodoctor_adapters.memory.reviews import InMemoryRatingLedger, InMemoryReviewRepository
+from hellodoctor_adapters.memory.search import InMemoryDoctorDirectory
 from hellodoctor_adapters.memory.store import InMemoryStore, Undo, _Journalled
 from hellodoctor_adapters.memory.waitlist import InMemoryWaitlistRepository
 from hellodoctor_adapters.outbox import OutboxMessage
@@ -439,6 +440,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.emergency_grants = InMemoryEmergencyGrantRepository(self._store, self._journal)
         self.emergency_cards = InMemoryEmergencyCardRepository(self._store, self._journal)
         self.waitlist = InMemoryWaitlistRepository(self._store, self._journal)
+        self.directory = InMemoryDoctorDirectory(self._store, self._journal)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         self._store.outbox.extend(OutboxMessage.of(event) for event in events)

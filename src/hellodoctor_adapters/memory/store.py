@@ -53,6 +53,7 @@ from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.scheduling import (
     IdempotencyRecord,
 )
+from hellodoctor_domain.ports.search import FreeSlots
 
 
 @define
@@ -97,6 +98,9 @@ class InMemoryStore:
     emergency_grants: dict[EmergencyGrantId, EmergencyGrant] = field(factory=dict)
     emergency_cards: dict[EmergencyCardId, EmergencyCard] = field(factory=dict)
     waitlist: dict[WaitlistEntryId, WaitlistEntry] = field(factory=dict)
+    # The doctor search (memory/search.py): schemes accepted, next free slot summaries.
+    doctor_schemes: dict[DoctorId, frozenset[SchemeId]] = field(factory=dict)
+    free_slots: dict[DoctorId, FreeSlots] = field(factory=dict)
 
 
 Undo = Callable[[], None]

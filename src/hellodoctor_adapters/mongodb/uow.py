@@ -94,6 +94,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoIdempotencyRepository,
     MongoPatientRepository,
 )
+from hellodoctor_adapters.mongodb.search import MongoDoctorDirectory
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
 from hellodoctor_adapters.mongodb.waitlist import MongoWaitlistRepository, ensure_waitlist_indexes
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
@@ -139,6 +140,7 @@ class MongoUnitOfWork(UnitOfWork):
     emergency_grants: MongoEmergencyGrantRepository
     emergency_cards: MongoEmergencyCardRepository
     waitlist: MongoWaitlistRepository
+    directory: MongoDoctorDirectory
 
     def __init__(self, store: MongoStore, publisher: EventPublisher | None = None) -> None:
         super().__init__(publisher)
@@ -180,6 +182,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.emergency_grants = MongoEmergencyGrantRepository(self._store)
         self.emergency_cards = MongoEmergencyCardRepository(self._store)
         self.waitlist = MongoWaitlistRepository(self._store)
+        self.directory = MongoDoctorDirectory(self._store, self.doctors, self.ratings)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:

@@ -25,6 +25,9 @@ from hellodoctor_adapters.sqlalchemy.schema_records import emergency_grants as e
 from hellodoctor_adapters.sqlalchemy.schema_records import medical_records as medical_records
 from hellodoctor_adapters.sqlalchemy.schema_reviews import doctor_ratings as doctor_ratings
 from hellodoctor_adapters.sqlalchemy.schema_reviews import reviews as reviews
+from hellodoctor_adapters.sqlalchemy.schema_search import doctor_free_days as doctor_free_days
+from hellodoctor_adapters.sqlalchemy.schema_search import doctor_free_slots as doctor_free_slots
+from hellodoctor_adapters.sqlalchemy.schema_search import doctor_schemes as doctor_schemes
 from hellodoctor_adapters.sqlalchemy.schema_waitlist import waitlist_entries as waitlist_entries
 
 # Statuses that occupy time; mirrors ``hellodoctor_domain.appointment.ACTIVE_STATUSES`` and is
@@ -545,6 +548,9 @@ claims = sa.Table(
 # Children before parents: the order ``provision.empty_tables`` deletes in.
 ALL_TABLES = (
     waitlist_entries,
+    doctor_free_days,
+    doctor_free_slots,
+    doctor_schemes,
     doctor_ratings,
     reviews,
     notification_preferences,

@@ -68,6 +68,7 @@ from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlPatientRepository,
 )
 from hellodoctor_adapters.sqlalchemy.schema import outbox
+from hellodoctor_adapters.sqlalchemy.search import SqlDoctorDirectory
 from hellodoctor_adapters.sqlalchemy.waitlist import SqlWaitlistRepository
 from hellodoctor_domain.errors import BackendUnavailable
 from hellodoctor_domain.model.events import DomainEvent
@@ -127,6 +128,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.emergency_grants = SqlEmergencyGrantRepository(self._connection, self._cipher)
         self.emergency_cards = SqlEmergencyCardRepository(self._connection)
         self.waitlist = SqlWaitlistRepository(self._connection)
+        self.directory = SqlDoctorDirectory(self._connection)
 
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()

@@ -44,6 +44,7 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRepository,
     PatientRepository,
 )
+from hellodoctor_domain.ports.search import DoctorDirectory
 from hellodoctor_domain.ports.waitlist import WaitlistRepository
 
 _log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class UnitOfWork(abc.ABC):
     emergency_grants: EmergencyGrantRepository
     emergency_cards: EmergencyCardRepository
     waitlist: WaitlistRepository
+    directory: DoctorDirectory
 
     def __init__(self, publisher: EventPublisher | None = None) -> None:
         self._publisher = publisher

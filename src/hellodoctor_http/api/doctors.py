@@ -18,9 +18,9 @@ from hellodoctor_domain import (
 )
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.reviews import DoctorRating
-from hellodoctor_domain.model.values import EmailAddress, HospitalId, utc
-from hellodoctor_domain.ports.scheduling import DoctorQuery
+from hellodoctor_domain.model.values import EmailAddress, utc
 from hellodoctor_http.api import Resource
+from hellodoctor_http.api.doctor_search import SEARCH_PARAMS, find_doctors
 from hellodoctor_http.api.values import MoneyBody, iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
@@ -33,23 +33,21 @@ from hellodoctor_http.json_schema import (
 from hellodoctor_http.openapi import (
     API,
     BODY_PROBLEMS,
-    CURSOR_PARAM,
     DATETIME,
+    NULLABLE_DATETIME,
     STRING,
     Link,
     Operation,
     Route,
     answer,
     day_or_moment_query,
-    id_query,
     integer_query,
     page,
     path_param,
     query_param,
     ref,
-    text_query,
 )
-from hellodoctor_http.params import QueryReader, encode_cursor
+from hellodoctor_http.params import QueryReader
 from hellodoctor_http.problems import Problem
 
 # -- requests -------------------------------------------------------------------------------
@@ -120,20 +118,23 @@ def slot_json(slot: FreeSlot) -> dict[str, Any]:
 
 
 # The working hours answer in the shape they are put (the *Input schemas).
+_DOCTOR_FIELDS: dict[str, Any] = {
+    "id": STRING,
+    "name": STRING,
+    "specialty": STRING,
+    "registration_number": STRING,
+    "qualifications": {"type": "array", "items": STRING},
+    "languages": {"type": "array", "items": STRING},
+    "time_zone": {"type": "string", "description": "IANA zone the doctor works in."},
+    "consultation_fee": ref("Money"),
+    "accepting_bookings": {"type": "boolean"},
+    "rating": ref("Rating"),
+}
 SCHEMAS: dict[str, Any] = {
-    "Doctor": answer(
-        id=STRING,
-        name=STRING,
-        specialty=STRING,
-        registration_number=STRING,
-        qualifications={"type": "array", "items": STRING},
-        languages={"type": "array", "items": STRING},
-        time_zone={"type": "string", "description": "IANA zone the doctor works in."},
-        consultation_fee=ref("Money"),
-        accepting_bookings={"type": "boolean"},
-        rating=ref("Rating"),
-    ),
+    "Doctor": answer(**_DOCTOR_FIELDS),
     "DoctorPage": page("Doctor"),
+    "DoctorHit": answer(**_DOCTOR_FIELDS, next_free_slot=NULLABLE_DATETIME),
+    "DoctorHitPage": page("DoctorHit"),
     "Slot": answer(
         start=DATETIME,
         end=DATETIME,
@@ -151,16 +152,6 @@ SCHEMAS: dict[str, Any] = {
 
 # -- query parameters: the resources read them through these declarations ------------------
 
-_FIND_PARAMS = (
-    text_query("specialty", "Exact, case-insensitive."),
-    text_query("language", "One of the doctor's languages."),
-    text_query("text", "Part of the name or specialty."),
-    query_param("accepting", {"type": "boolean"}, "Only doctors taking bookings."),
-    id_query("hospital_id", "Only that hospital's doctors."),
-    text_query("city", "Only doctors of the city's hospitals."),
-    CURSOR_PARAM,
-    integer_query("limit", 1, 100, 20),
-)
 _SLOT_PARAMS = (
     day_or_moment_query("from", "A date: its start in tz, or the doctor's zone. Default: now."),
     day_or_moment_query(
@@ -179,48 +170,8 @@ _SLOT_PARAMS = (
 
 class Doctors(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = QueryReader(req, _FIND_PARAMS)
-        hospital, city = params.text("hospital_id"), params.text("city")
-        specialty, language, words = (
-            params.text("specialty"),
-            params.text("language"),
-            params.text("text"),
-        )
-        accepting = params.boolean("accepting")
-        limit = params.count("limit")
-        cursor = params.cursor()
-        after = None
-        if cursor is not None:
-            if isinstance(cursor, dict) and isinstance(cursor.get("after"), str):
-                after = DoctorId(cursor["after"])  # a cursor's strings are clean (params)
-            else:
-                params.fail("cursor", "not a cursor this API gave out")
-        params.done()
-        among = None
-        if hospital is not None or city is not None:
-            hospital_id = None if hospital is None else HospitalId(hospital)
-            among = self.components.hospitals.doctors_at(hospital_id, city)
-        query = DoctorQuery(
-            among=among,
-            specialty=specialty,
-            language=language,
-            text=words,
-            accepting_bookings=accepting,
-            after=after,
-            limit=limit + 1,  # one more than asked: whether there is a next page
-        )
-        found = self.components.scheduling.find_doctors(query)
-        shown = found[:limit]
-        ratings = self.components.reviews.ratings([doctor.id for doctor in shown])
-        write_json(
-            resp,
-            {
-                "items": [doctor_json(doctor, ratings[doctor.id]) for doctor in shown],
-                "next_cursor": encode_cursor({"after": shown[-1].id.value})
-                if len(found) > limit
-                else None,
-            },
-        )
+        """The doctor search (api/doctor_search.py): one use-case call per page."""
+        find_doctors(self.components, req, resp)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """An admin adds a doctor; the doctor gets an e-mailed link to set a password."""
@@ -314,9 +265,9 @@ ROUTES: tuple[Route, ...] = (
                 "Find doctors",
                 "public",
                 "anyone",
-                response="DoctorPage",
-                params=_FIND_PARAMS,
-                problems=("validation-error", "not-found"),
+                response="DoctorHitPage",
+                params=SEARCH_PARAMS,
+                problems=("validation-error", "invalid-value", "not-found"),
                 links=_to_doctor("$response.body#/items/0/id"),
             ),
             "post": Operation(
