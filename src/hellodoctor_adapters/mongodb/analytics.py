@@ -14,7 +14,12 @@ from pymongo.collection import Collection
 
 from hellodoctor_adapters.mongodb.documents import Document, to_micros
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
-from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
+from hellodoctor_domain.model.analytics import (
+    BOOKED_STATUSES,
+    LocalDay,
+    PatientMix,
+    StatusCount,
+)
 from hellodoctor_domain.model.appointment import AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId
@@ -67,6 +72,39 @@ class MongoAppointmentStatistics(AppointmentStatistics):
             for group in self._appointments.aggregate(pipeline)
         ]
         return sorted(found, key=lambda c: (c.day, c.status))
+
+    @translated
+    def booked_seconds(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> list[tuple[DoctorId, date, int]]:
+        if not days:
+            return []
+        pipeline: list[Document] = [
+            {
+                "$match": {
+                    **self._scoped(doctors),
+                    "status": {"$in": sorted(s.value for s in BOOKED_STATUSES)},
+                    "time.start_us": {
+                        "$gte": to_micros(days[0].start),
+                        "$lt": to_micros(days[-1].end),
+                    },
+                }
+            },
+            {
+                "$group": {
+                    "_id": {"doctor": "$doctor_id", "day": _day_of("$time.start_us", days)},
+                    "us": {"$sum": {"$subtract": ["$time.end_us", "$time.start_us"]}},
+                }
+            },
+        ]
+        return sorted(
+            (
+                DoctorId(group["_id"]["doctor"]),
+                date.fromisoformat(group["_id"]["day"]),
+                int(group["us"]) // 1_000_000,
+            )
+            for group in self._appointments.aggregate(pipeline)
+        )
 
     @translated
     def patient_mix(

@@ -19,7 +19,12 @@ from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.schema import appointments, payment_refunds, payments
-from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
+from hellodoctor_domain.model.analytics import (
+    BOOKED_STATUSES,
+    LocalDay,
+    PatientMix,
+    StatusCount,
+)
 from hellodoctor_domain.model.appointment import AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId
@@ -42,6 +47,44 @@ class SqlAppointmentStatistics(AppointmentStatistics):
         if self._connection.dialect.name == "postgresql":
             return sa.func.extract("epoch", start - booked)
         return (sa.func.julianday(start) - sa.func.julianday(booked)) * 86400
+
+    def _seconds_between(
+        self, later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]
+    ) -> sa.ColumnElement[Any]:
+        if self._connection.dialect.name == "postgresql":
+            return sa.func.extract("epoch", later - earlier)
+        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400
+
+    def booked_seconds(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> list[tuple[DoctorId, date, int]]:
+        if not days:
+            return []
+        start = appointments.c.starts_at
+        day = sa.case(*[(start < d.end, d.day.isoformat()) for d in days])
+        bucketed = (
+            sa.select(
+                appointments.c.doctor_id.label("doctor"),
+                day.label("day"),
+                self._seconds_between(appointments.c.ends_at, start).label("seconds"),
+            )
+            .where(
+                start >= days[0].start,
+                start < days[-1].end,
+                appointments.c.status.in_(sorted(s.value for s in BOOKED_STATUSES)),
+                *self._scoped(doctors),
+            )
+            .subquery()
+        )
+        query = sa.select(
+            bucketed.c.doctor, bucketed.c.day, sa.func.sum(bucketed.c.seconds)
+        ).group_by(bucketed.c.doctor, bucketed.c.day)
+        with translated_errors():
+            rows = self._connection.execute(query).all()
+        return sorted(
+            (DoctorId(doctor), date.fromisoformat(day), round(total or 0))
+            for doctor, day, total in rows
+        )
 
     def status_counts(
         self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
