@@ -110,6 +110,9 @@ class IdConverter(BaseConverter):
 def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Response]:
     settings = components.settings
     metrics = Metrics()
+    if components.business_metrics is not None:
+        for counter in components.business_metrics.collectors:
+            metrics.registry.register(counter)
     middleware: list[Any] = [
         RequestLifecycle(
             metrics, settings.max_body_bytes, documents.upload_limits(settings.max_upload_bytes)

@@ -41,7 +41,7 @@ from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import SmsSender
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
-from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.analytics import Analytics
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.clinic_day import ClinicDay
@@ -61,6 +61,7 @@ from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.business_metrics import BusinessMetrics
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
 
@@ -99,6 +100,8 @@ class Components:
     feed_throttle: LoginThrottle | None = None
     # Notification preferences and calendar feeds.
     preferences: Preferences | None = None
+    # Prometheus counters of committed business events (bookings, revenue...).
+    business_metrics: BusinessMetrics | None = None
 
     @property
     def profiles(self) -> Profiles:
@@ -145,7 +148,13 @@ def bootstrap(
     blobs: BlobStorage | None = None,
 ) -> Components:
     """Build everything from ``settings``; the keyword arguments replace what they name."""
-    storage = storage if storage is not None else open_storage(settings.database_url)
+    business_metrics = BusinessMetrics()
+    storage = (
+        storage
+        if storage is not None
+        else open_storage(settings.database_url, publisher=business_metrics)
+    )
+    subscribe_unless_published(storage, business_metrics)
     clock = clock or SystemClock()
     ids = ids or UuidIds()
     gateway = gateway or gateway_for(settings)
@@ -244,7 +253,15 @@ def bootstrap(
         delivery=delivery,
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
+        business_metrics=business_metrics,
     )
+
+
+def subscribe_unless_published(storage: UnitOfWorkFactory, publisher: EventPublisher) -> None:
+    """A storage handed in (tests, the demo) without a publisher of its own gets ``publisher``
+    (a factory's ``publisher`` is read by each unit of work it makes)."""
+    if getattr(storage, "publisher", False) is None:
+        storage.publisher = publisher  # type: ignore[attr-defined]
 
 
 def room_policy(settings: Settings) -> RoomPolicy:
