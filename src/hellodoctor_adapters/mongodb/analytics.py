@@ -187,15 +187,19 @@ class MongoAppointmentStatistics(AppointmentStatistics):
         )
 
 
-def _day_of(field: str, days: Sequence[LocalDay]) -> Document:
-    """The local day an instant in microseconds falls on (days contiguous, in order)."""
+def _day_of(field: str, days: Sequence[LocalDay]) -> Document | str:
+    """The local day an instant in microseconds falls on (documents already lie within
+    ``days``, which are contiguous and in order): a balanced tree of ``$cond`` s, log2(days)
+    comparisons a document rather than up to one per day."""
+    if len(days) == 1:
+        return days[0].day.isoformat()
+    middle = len(days) // 2
     return {
-        "$switch": {
-            "branches": [
-                {"case": {"$lt": [field, to_micros(d.end)]}, "then": d.day.isoformat()}
-                for d in days
-            ]
-        }
+        "$cond": [
+            {"$lt": [field, to_micros(days[middle].start)]},
+            _day_of(field, days[:middle]),
+            _day_of(field, days[middle:]),
+        ]
     }
 
 

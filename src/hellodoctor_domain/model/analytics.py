@@ -8,6 +8,7 @@ buckets by those bounds.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -160,8 +161,12 @@ def available_seconds(
     """Per report day, the seconds of ``segments`` (a doctor's working stretches, UTC) lying
     within that day's bounds; days without any are left out."""
     found: dict[date, int] = {}
+    ends = [day.end for day in days]
     for start, end in segments:
-        for day in days:
+        # The first day ending after the segment starts, then on while days start before it ends.
+        for day in days[bisect_right(ends, start) :]:
+            if day.start >= end:
+                break
             overlap = (min(end, day.end) - max(start, day.start)).total_seconds()
             if overlap > 0:
                 found[day.day] = found.get(day.day, 0) + int(overlap)
@@ -213,17 +218,15 @@ def utilisation_lines(
 ) -> tuple[UtilisationLine, ...]:
     """Lines from the storage's booked seconds per doctor and day and the domain's available
     seconds, merged by key (whole minutes, rounded down)."""
-    seconds: dict[tuple[date, DoctorId], list[int]] = {}
+    seconds: dict[tuple[date, str], list[int]] = {}  # keyed by plain values: fast to hash
     for doctor, day, taken in booked:
-        seconds.setdefault((day, doctor), [0, 0])[0] += taken
+        seconds.setdefault((day, doctor.value), [0, 0])[0] += taken
     for doctor, by_day in available.items():
         for day, free in by_day.items():
-            seconds.setdefault((day, doctor), [0, 0])[1] += free
+            seconds.setdefault((day, doctor.value), [0, 0])[1] += free
     return tuple(
-        UtilisationLine(day, doctor, taken // 60, free // 60)
-        for (day, doctor), (taken, free) in sorted(
-            seconds.items(), key=lambda item: (item[0][0], item[0][1].value)
-        )
+        UtilisationLine(day, DoctorId(doctor), taken // 60, free // 60)
+        for (day, doctor), (taken, free) in sorted(seconds.items())
     )
 
 

@@ -77,16 +77,20 @@ class Analytics:
             doctors = self._scope(uow, actor, doctor_id, hospital_id)
             booked = uow.statistics.booked_seconds(doctors, days)
             everyone = doctors if doctors is not None else [d.id for d in uow.doctors.list()]
-            available: dict[DoctorId, dict[date, int]] = {}
-            for doctor in everyone:
-                hours = uow.availability.get(doctor)
-                if hours is not None:
-                    segments = [
-                        (segment.start, segment.end)
-                        for day in hours.local_days(period)
-                        for segment in hours.working_segments(day)
-                    ]
-                    available[doctor] = available_seconds(segments, days)
+            hours_of = uow.availability.many(everyone)
+        available: dict[DoctorId, dict[date, int]] = {}
+        # Doctors on the same hours (zone, week, time off, extra hours) share one expansion.
+        expanded: dict[tuple[object, ...], dict[date, int]] = {}
+        for doctor, hours in hours_of.items():
+            shape = (hours.time_zone, hours.weekly, hours.time_off, hours.extra_hours)
+            if shape not in expanded:
+                segments = [
+                    (segment.start, segment.end)
+                    for day in hours.local_days(period)
+                    for segment in hours.working_segments(day)
+                ]
+                expanded[shape] = available_seconds(segments, days)
+            available[doctor] = expanded[shape]
         return UtilisationReport(zone, days, utilisation_lines(booked, available))
 
     @staticmethod
