@@ -5,6 +5,7 @@ storage. Nothing runs at import time.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import falcon
@@ -42,6 +43,7 @@ from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
 from hellodoctor_http.openapi import ID, Route, document
+from hellodoctor_http.public_caching import PublicCaching
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
 ROUTES: tuple[Route, ...] = (
@@ -128,6 +130,13 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
         )
     codec = components.token_codec()
     middleware.append(Authentication(codec))
+    middleware.append(
+        PublicCaching(
+            components.public_cache,
+            timedelta(seconds=settings.cache_seconds),
+            metrics.registry,
+        )
+    )
     app = falcon.App(middleware=middleware)
     app.router_options.converters["id"] = IdConverter
     app.req_options.strip_url_path_trailing_slash = True

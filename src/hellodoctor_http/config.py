@@ -143,6 +143,9 @@ class Settings:
     # default: "Appointment"); requests per minute a feed URL is answered.
     feed_shows_patient_names: bool = False
     feed_requests_per_minute: int = 30
+    # The public doctors' directory cached in Redis (redis://...) when set; for how long.
+    cache_url: str | None = field(default=None, repr=False)
+    cache_seconds: int = 30
 
     @property
     def sends_sms(self) -> bool:
@@ -375,6 +378,10 @@ class Settings:
                 "HELLODOCTOR_TURN_URLS needs HELLODOCTOR_TURN_SECRET (coturn's static-auth-secret)"
             )
 
+        cache_url = text("CACHE_URL", "") or None
+        if cache_url is not None and not cache_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append(f"HELLODOCTOR_CACHE_URL is a redis:// URL, not {cache_url!r}")
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -433,6 +440,8 @@ class Settings:
             twilio_from=twilio["from"],
             feed_shows_patient_names=feed_names in ("true", "1", "yes"),
             feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
+            cache_url=cache_url,
+            cache_seconds=integer("CACHE_SECONDS", 30, 1),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))
