@@ -285,3 +285,13 @@ def test_feed_settings() -> None:
     assert (shown.feed_shows_patient_names, shown.feed_requests_per_minute) == (True, 5)
     with pytest.raises(ConfigurationError, match="FEED_SHOWS_PATIENT_NAMES"):
         Settings.from_environ({"HELLODOCTOR_FEED_SHOWS_PATIENT_NAMES": "perhaps"})
+
+
+def test_cache_settings() -> None:
+    assert Settings.from_environ({}).cache_url is None
+    settings = Settings.from_environ(
+        {"HELLODOCTOR_CACHE_URL": "redis://127.0.0.1:6379/2", "HELLODOCTOR_CACHE_SECONDS": "10"}
+    )
+    assert (settings.cache_url, settings.cache_seconds) == ("redis://127.0.0.1:6379/2", 10)
+    with pytest.raises(ConfigurationError, match="HELLODOCTOR_CACHE_URL"):
+        Settings.from_environ({"HELLODOCTOR_CACHE_URL": "memcached://x"})

@@ -1,6 +1,6 @@
 """Appointment statistics on MongoDB: aggregation pipelines, the server doing the counting.
 
-A visit's day is a ``$switch`` over the report's day bounds in exact microseconds
+A visit's day is a balanced tree of ``$cond`` s over the report's day bounds in exact microseconds
 (``time.start_us``), computed in the domain in the report's time zone; lead times are the
 visit's start less ``created_at`` (a BSON date, so milliseconds), summed per group.
 """
@@ -203,7 +203,7 @@ def _day_of(field: str, days: Sequence[LocalDay]) -> Document | str:
     }
 
 
-def _money_group(day: Document, amount: object) -> Document:
+def _money_group(day: Document | str, amount: object) -> Document:
     return {
         "$group": {
             "_id": {"day": day, "method": "$method", "currency": "$currency"},
