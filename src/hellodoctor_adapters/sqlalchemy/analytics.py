@@ -3,9 +3,9 @@ database doing the counting.
 
 A visit's day is found by a balanced tree of ``CASE`` s over the report's day bounds
 (computed in the domain in the report's time zone, so daylight-saving days are right on SQLite
-too, which knows no time zones); the bucketing runs in a subquery so the outer query groups by its result. Lead times
-are summed in seconds: ``EXTRACT(EPOCH ...)`` on PostgreSQL, ``julianday`` differences on
-SQLite.
+too, which knows no time zones); the bucketing runs in a subquery so the outer query groups by
+its result. Lead times are summed in seconds: ``EXTRACT(EPOCH ...)`` on PostgreSQL,
+``julianday`` differences on SQLite.
 """
 
 from __future__ import annotations
