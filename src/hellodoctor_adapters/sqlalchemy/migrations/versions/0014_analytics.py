@@ -4,9 +4,9 @@ Revision ID: 0014_analytics
 Revises: 0013_clinic_day
 Create Date: 2026-12-02
 
-* ``ix_payments_appointment``: a doctor's or a hospital's revenue reaches payments from the
-  doctors' appointments (``appointment_id IN (...)``); without it every report scanned every
-  payment;
+(A doctor's or a hospital's revenue reaches payments from the doctors' appointments through
+``uq_payments_appointment_id``, which 0003 already made.)
+
 * ``ix_payments_succeeded``: the platform's revenue by the day payments succeeded;
 * ``ix_payment_refunds_recorded``: refunds by the day they were recorded.
 """
@@ -22,7 +22,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_payments_appointment", "payments", ["appointment_id"])
     op.create_index("ix_payments_succeeded", "payments", ["succeeded_at"])
     op.create_index("ix_payment_refunds_recorded", "payment_refunds", ["recorded_at"])
 
@@ -30,4 +29,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_payment_refunds_recorded", "payment_refunds")
     op.drop_index("ix_payments_succeeded", "payments")
-    op.drop_index("ix_payments_appointment", "payments")
