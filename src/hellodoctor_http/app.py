@@ -5,6 +5,7 @@ storage. Nothing runs at import time.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import falcon
@@ -47,6 +48,7 @@ from hellodoctor_http.json_schema import check
 from hellodoctor_http.middleware import Metrics, RequestLifecycle, SecurityHeaders
 from hellodoctor_http.openapi import ID, Route, document
 from hellodoctor_http.portal import routes as portal
+from hellodoctor_http.public_caching import PublicCaching
 from hellodoctor_http.transport import HttpsOnly
 
 # Every route, area by area: what create_app mounts and the OpenAPI document describes.
@@ -124,6 +126,9 @@ class IdConverter(BaseConverter):
 def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Response]:
     settings = components.settings
     metrics = Metrics()
+    if components.business_metrics is not None:
+        for counter in components.business_metrics.collectors:
+            metrics.registry.register(counter)
     middleware: list[Any] = [
         RequestLifecycle(
             metrics, settings.max_body_bytes, documents.upload_limits(settings.max_upload_bytes)
@@ -141,6 +146,13 @@ def create_app(components: Components) -> falcon.App[falcon.Request, falcon.Resp
         middleware.append(HttpsOnly(settings.trusted_proxies))
     codec = components.token_codec()
     middleware.append(Authentication(codec))
+    middleware.append(
+        PublicCaching(
+            components.public_cache,
+            timedelta(seconds=settings.cache_seconds),
+            metrics.registry,
+        )
+    )
     app = falcon.App(middleware=middleware)
     app.router_options.converters["id"] = IdConverter
     app.req_options.strip_url_path_trailing_slash = True

@@ -16,12 +16,13 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 
-from attrs import define
+from attrs import define, field
 
 from hellodoctor_adapters.blobs import open_blob_storage
 from hellodoctor_adapters.mail import EmailMessenger
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
+from hellodoctor_adapters.public_cache import RedisPublicCache
 from hellodoctor_adapters.registry import open_storage, storage_delivery
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
@@ -37,11 +38,12 @@ from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.consultation import RoomPolicy
 from hellodoctor_domain.model.record_access import RecordAccess
 from hellodoctor_domain.ports.blobs import BlobStorage
+from hellodoctor_domain.ports.cache import NoPublicCache, PublicCache
 from hellodoctor_domain.ports.gateway import PaymentGateway
 from hellodoctor_domain.ports.notifications import SmsSender
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.security import LoginThrottle, PasswordHasher
-from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
+from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.analytics import Analytics
 from hellodoctor_domain.use_cases.billing import Billing, BillingSettings
 from hellodoctor_domain.use_cases.clinic_day import ClinicDay
@@ -65,9 +67,11 @@ from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_domain.use_cases.waitlist import Waitlist, WaitlistOfferer, WaitlistSettings
 from hellodoctor_http.auth import TokenCodec
+from hellodoctor_http.business_metrics import BusinessMetrics, FanOut
 from hellodoctor_http.config import Settings
 from hellodoctor_http.delivery import Delivery, build_delivery
 from hellodoctor_http.keys import cipher_for
+from hellodoctor_http.public_caching import Invalidation
 
 
 @define(frozen=True)
@@ -108,6 +112,10 @@ class Components:
     waitlist: Waitlist | None = None
     # The doctor search (GET /api/v1/doctors) and its maintained next free slots.
     finder: DoctorFinder | None = None
+    # Prometheus counters of committed business events (bookings, revenue...).
+    business_metrics: BusinessMetrics | None = None
+    # The public doctors' directory's cache (nothing kept unless HELLODOCTOR_CACHE_URL).
+    public_cache: PublicCache = field(factory=NoPublicCache)
 
     @property
     def profiles(self) -> Profiles:
@@ -168,14 +176,19 @@ def bootstrap(
     gateway: PaymentGateway | None = None,
     cards_accepted: bool | None = None,
     blobs: BlobStorage | None = None,
+    public_cache: PublicCache | None = None,
 ) -> Components:
     """Build everything from ``settings``; the keyword arguments replace what they name."""
+    business_metrics = BusinessMetrics()
+    public_cache = public_cache if public_cache is not None else public_cache_for(settings)
+    publisher = FanOut(business_metrics, Invalidation(public_cache))
     storage = (
         storage
         if storage is not None
         # Health data sealed under the configured key ring (docs/encryption.md).
-        else open_storage(settings.database_url, cipher=cipher_for(settings))
+        else open_storage(settings.database_url, publisher=publisher, cipher=cipher_for(settings))
     )
+    subscribe_unless_published(storage, publisher)
     clock = clock or SystemClock()
     ids = ids or UuidIds()
     gateway = gateway or gateway_for(settings)
@@ -283,7 +296,22 @@ def bootstrap(
         preferences=Preferences(storage, clock),
         waitlist=waitlist,
         finder=DoctorFinder(storage, clock, scheduling),
+        business_metrics=business_metrics,
+        public_cache=public_cache,
     )
+
+
+def subscribe_unless_published(storage: UnitOfWorkFactory, publisher: EventPublisher) -> None:
+    """A storage handed in (tests, the demo) without a publisher of its own gets ``publisher``
+    (a factory's ``publisher`` is read by each unit of work it makes)."""
+    if getattr(storage, "publisher", False) is None:
+        storage.publisher = publisher  # type: ignore[attr-defined]
+
+
+def public_cache_for(settings: Settings) -> PublicCache:
+    if settings.cache_url:
+        return RedisPublicCache.from_url(settings.cache_url)
+    return NoPublicCache()
 
 
 def room_policy(settings: Settings) -> RoomPolicy:

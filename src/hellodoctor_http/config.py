@@ -154,6 +154,9 @@ class Settings:
     require_https: bool = False
     # The waitlist: how long a freed time offered to a waiting patient is held for them.
     waitlist_offer_minutes: int = 15
+    # The public doctors' directory cached in Redis (redis://...) when set; for how long.
+    cache_url: str | None = field(default=None, repr=False)
+    cache_seconds: int = 30
 
     @property
     def sends_sms(self) -> bool:
@@ -386,6 +389,10 @@ class Settings:
                 "HELLODOCTOR_TURN_URLS needs HELLODOCTOR_TURN_SECRET (coturn's static-auth-secret)"
             )
 
+        cache_url = text("CACHE_URL", "") or None
+        if cache_url is not None and not cache_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append(f"HELLODOCTOR_CACHE_URL is a redis:// URL, not {cache_url!r}")
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL),
             environment=environment,
@@ -449,6 +456,8 @@ class Settings:
             phi_index_key=environ.get("HELLODOCTOR_PHI_INDEX_KEY") or None,
             require_https=text("REQUIRE_HTTPS", "").lower() in ("true", "1", "yes"),
             waitlist_offer_minutes=integer("WAITLIST_OFFER_MINUTES", 15, 1),
+            cache_url=cache_url,
+            cache_seconds=integer("CACHE_SECONDS", 30, 1),
         )
         problems.extend(_phi_problems(settings))
         if problems:

@@ -118,3 +118,58 @@ def test_revenue_counts_visits_money_not_top_ups_net_of_refunds(
     assert [(r["method"], int(r["gross"]), int(r["refunded"])) for r in rows] == [
         ("wallet", 2 * fee, refund)
     ]
+
+
+def test_utilisation_is_booked_over_working_minutes_per_local_day(
+    client: ValidatingClient, as_patient: Headers, as_doctor: Headers, as_admin: Headers
+) -> None:
+    # The free doctor works 09:00-17:00 in New York, Monday to Wednesday.
+    for patient, hour in (("pat-1", 14), ("pat-2", 15)):
+        booked = client.simulate_post(
+            "/api/v1/appointments",
+            json={"doctor_id": FREE_DOCTOR, "start": at(hour)},
+            headers=as_patient(patient),
+        )
+        assert booked.status_code == 201, booked.json
+    cancelled = client.simulate_post(  # frees its time again
+        f"/api/v1/appointments/{booked.json['id']}/cancel",
+        json={"reason": "cannot come"},
+        headers=as_patient("pat-2"),
+    )
+    assert cancelled.status_code == 200, cancelled.json
+    params = {
+        "from": "2030-01-06",
+        "to": "2030-01-07",
+        "tz": "America/New_York",
+        "doctor_id": FREE_DOCTOR,
+    }
+    own = client.simulate_get(
+        "/api/v1/analytics/utilisation", params=params, headers=as_doctor(FREE_DOCTOR)
+    )
+    assert own.status_code == 200, own.json
+    days = {d["date"]: d for d in own.json["days"]}
+    assert (days["2030-01-06"]["booked_minutes"], days["2030-01-06"]["available_minutes"]) == (
+        0,
+        0,
+    )
+    assert days["2030-01-07"]["doctors"] == [
+        {
+            "doctor_id": FREE_DOCTOR,
+            "booked_minutes": 30,
+            "available_minutes": 480,
+            "utilisation": 0.0625,
+        }
+    ]
+    assert own.json["totals"]["utilisation"] == 0.0625
+    sheet = client.simulate_get(
+        "/api/v1/analytics/utilisation.csv", params=params, headers=as_admin()
+    )
+    assert sheet.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(sheet.text)))
+    assert [(r["date"], r["booked_minutes"], r["available_minutes"]) for r in rows] == [
+        ("2030-01-07", "30", "480")
+    ]
+    other = client.simulate_get(
+        "/api/v1/analytics/utilisation", params=params, headers=as_doctor(FEE_DOCTOR)
+    )
+    assert other.status_code == 404

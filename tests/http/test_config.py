@@ -301,3 +301,13 @@ def test_the_waitlist_offer_time_is_read_and_positive() -> None:
     assert read.waitlist_offer_minutes == 30
     with pytest.raises(ConfigurationError):
         Settings.from_environ({**base, "HELLODOCTOR_WAITLIST_OFFER_MINUTES": "0"})
+
+
+def test_cache_settings() -> None:
+    assert Settings.from_environ({}).cache_url is None
+    settings = Settings.from_environ(
+        {"HELLODOCTOR_CACHE_URL": "redis://127.0.0.1:6379/2", "HELLODOCTOR_CACHE_SECONDS": "10"}
+    )
+    assert (settings.cache_url, settings.cache_seconds) == ("redis://127.0.0.1:6379/2", 10)
+    with pytest.raises(ConfigurationError, match="HELLODOCTOR_CACHE_URL"):
+        Settings.from_environ({"HELLODOCTOR_CACHE_URL": "memcached://x"})

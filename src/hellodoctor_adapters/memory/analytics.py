@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from hellodoctor_adapters.memory.store import InMemoryStore
-from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
+from hellodoctor_domain.model.analytics import (
+    BOOKED_STATUSES,
+    LocalDay,
+    PatientMix,
+    StatusCount,
+)
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId, PatientId
@@ -60,6 +65,23 @@ class InMemoryAppointmentStatistics(AppointmentStatistics):
                 in_period.add(appointment.patient_id)
         new = sum(1 for patient in in_period if first_seen[patient] >= start)
         return PatientMix(new, len(in_period) - new)
+
+    def booked_seconds(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> list[tuple[DoctorId, date, int]]:
+        if not days:
+            return []
+        ends = [d.end for d in days]
+        seconds: Counter[tuple[str, date]] = Counter()
+        for appointment in self._of(doctors):
+            start = appointment.time.start
+            if appointment.status not in BOOKED_STATUSES:
+                continue
+            if not days[0].start <= start < days[-1].end:
+                continue
+            key = (appointment.doctor_id.value, days[bisect_right(ends, start)].day)
+            seconds[key] += int(appointment.time.duration.total_seconds())
+        return [(DoctorId(doctor), day, total) for (doctor, day), total in sorted(seconds.items())]
 
     def revenue(
         self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]

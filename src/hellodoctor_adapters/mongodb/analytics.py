@@ -1,6 +1,6 @@
 """Appointment statistics on MongoDB: aggregation pipelines, the server doing the counting.
 
-A visit's day is a ``$switch`` over the report's day bounds in exact microseconds
+A visit's day is a balanced tree of ``$cond`` s over the report's day bounds in exact microseconds
 (``time.start_us``), computed in the domain in the report's time zone; lead times are the
 visit's start less ``created_at`` (a BSON date, so milliseconds), summed per group.
 """
@@ -14,7 +14,12 @@ from pymongo.collection import Collection
 
 from hellodoctor_adapters.mongodb.documents import Document, to_micros
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
-from hellodoctor_domain.model.analytics import LocalDay, PatientMix, StatusCount
+from hellodoctor_domain.model.analytics import (
+    BOOKED_STATUSES,
+    LocalDay,
+    PatientMix,
+    StatusCount,
+)
 from hellodoctor_domain.model.appointment import AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod, PaymentPurpose
 from hellodoctor_domain.model.values import DoctorId
@@ -67,6 +72,39 @@ class MongoAppointmentStatistics(AppointmentStatistics):
             for group in self._appointments.aggregate(pipeline)
         ]
         return sorted(found, key=lambda c: (c.day, c.status))
+
+    @translated
+    def booked_seconds(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> list[tuple[DoctorId, date, int]]:
+        if not days:
+            return []
+        pipeline: list[Document] = [
+            {
+                "$match": {
+                    **self._scoped(doctors),
+                    "status": {"$in": sorted(s.value for s in BOOKED_STATUSES)},
+                    "time.start_us": {
+                        "$gte": to_micros(days[0].start),
+                        "$lt": to_micros(days[-1].end),
+                    },
+                }
+            },
+            {
+                "$group": {
+                    "_id": {"doctor": "$doctor_id", "day": _day_of("$time.start_us", days)},
+                    "us": {"$sum": {"$subtract": ["$time.end_us", "$time.start_us"]}},
+                }
+            },
+        ]
+        return sorted(
+            (
+                DoctorId(group["_id"]["doctor"]),
+                date.fromisoformat(group["_id"]["day"]),
+                int(group["us"]) // 1_000_000,
+            )
+            for group in self._appointments.aggregate(pipeline)
+        )
 
     @translated
     def patient_mix(
@@ -149,19 +187,23 @@ class MongoAppointmentStatistics(AppointmentStatistics):
         )
 
 
-def _day_of(field: str, days: Sequence[LocalDay]) -> Document:
-    """The local day an instant in microseconds falls on (days contiguous, in order)."""
+def _day_of(field: str, days: Sequence[LocalDay]) -> Document | str:
+    """The local day an instant in microseconds falls on (documents already lie within
+    ``days``, which are contiguous and in order): a balanced tree of ``$cond`` s, log2(days)
+    comparisons a document rather than up to one per day."""
+    if len(days) == 1:
+        return days[0].day.isoformat()
+    middle = len(days) // 2
     return {
-        "$switch": {
-            "branches": [
-                {"case": {"$lt": [field, to_micros(d.end)]}, "then": d.day.isoformat()}
-                for d in days
-            ]
-        }
+        "$cond": [
+            {"$lt": [field, to_micros(days[middle].start)]},
+            _day_of(field, days[:middle]),
+            _day_of(field, days[middle:]),
+        ]
     }
 
 
-def _money_group(day: Document, amount: object) -> Document:
+def _money_group(day: Document | str, amount: object) -> Document:
     return {
         "$group": {
             "_id": {"day": day, "method": "$method", "currency": "$currency"},

@@ -210,6 +210,21 @@ class SqlAvailabilityRepository(AvailabilityRepository):
             return None
         return availability_from(row["document"], row["version"])
 
+    def many(self, doctor_ids: Sequence[DoctorId]) -> dict[DoctorId, Availability]:
+        found: dict[DoctorId, Availability] = {}
+        wanted = [d.value for d in doctor_ids]
+        for first in range(0, len(wanted), 500):  # within SQLite's bound-parameter limit
+            query = sa.select(availability).where(
+                availability.c.doctor_id.in_(wanted[first : first + 500])
+            )
+            with translated_errors():
+                rows = self._connection.execute(query).mappings().all()
+            for row in rows:
+                found[DoctorId(row["doctor_id"])] = availability_from(
+                    row["document"], row["version"]
+                )
+        return found
+
     def _save(self, value: Availability) -> Availability:
         document = availability_document(value)
         what = f"availability of {value.doctor_id}"

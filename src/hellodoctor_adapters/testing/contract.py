@@ -22,7 +22,7 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock, SequentialIds
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
-from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract
+from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract, UtilisationContract
 from hellodoctor_adapters.testing.contract_clinic_day import ClinicDayStorageContract
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
@@ -106,6 +106,7 @@ class UnitOfWorkContract(
     AffiliationContract,
     ReviewStorageContract,
     AnalyticsContract,
+    UtilisationContract,
     HospitalSitesContract,
     ClaimAttachmentsContract,
     AdmissionRecordsContract,

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
 
 from hellodoctor_adapters.testing.fixtures import appointment, seed
+from hellodoctor_domain.errors import AccessDenied, NotFound
 from hellodoctor_domain.model.analytics import PatientMix, RevenueLine, revenue_lines
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
+from hellodoctor_domain.model.availability import (
+    Availability,
+    ExtraHours,
+    LocalWindow,
+    TimeOff,
+    Weekday,
+    WorkingDay,
+)
 from hellodoctor_domain.model.payments import (
     Payment,
     PaymentId,
@@ -205,3 +214,143 @@ class AnalyticsContract:
         lengths = {d.day: d.end - d.start for d in report.days}
         assert lengths[date(2030, 3, 31)] == timedelta(hours=23)
         assert lengths[date(2030, 4, 1)] == timedelta(hours=24)
+
+
+# -- utilisation --------------------------------------------------------------------------------
+
+# Doctors' own zones: London changes its clocks inside the report; Kolkata is half an hour off.
+DOCTOR_ZONES = {"d1": "Europe/London", "d2": "Asia/Kolkata"}
+BOOKED = {"booked", "completed", "no_show"}
+
+
+def _half_hour_window(rng: random.Random) -> LocalWindow:
+    start = rng.randrange(0, 47)
+    end = rng.randrange(start + 1, 49)
+    return LocalWindow(_clock(start), _clock(end % 48))
+
+
+def _clock(half_hours: int) -> time:
+    return time(half_hours // 2, 30 * (half_hours % 2))
+
+
+def random_hours(doctor: str, seed_value: int) -> Availability:
+    """Random weekly windows (some with a break), a day or a window off, and extra hours."""
+    rng = random.Random(f"{doctor}-{seed_value}")
+    weekly = []
+    for weekday in Weekday:
+        if rng.random() < 0.2:
+            continue
+        hours = _half_hour_window(rng)
+        breaks = (_half_hour_window(rng),) if rng.random() < 0.4 else ()
+        if doctor == "d1" and weekday is Weekday.SUNDAY:
+            # Across the hour London skips on 2030-03-31: 02:00 wall, 2.5 hours real.
+            hours, breaks = LocalWindow(time(0, 30), time(4)), ()
+        weekly.append(WorkingDay(weekday, (hours,), breaks))
+    report_days = [FIRST + timedelta(days=n) for n in range(-1, (LAST - FIRST).days + 2)]
+    off_day = rng.choice(report_days)
+    time_off = (TimeOff(off_day, off_day, _half_hour_window(rng) if rng.random() < 0.5 else None),)
+    extra = (ExtraHours(rng.choice(report_days), _half_hour_window(rng)),)
+    return Availability(
+        DoctorId(doctor),
+        DOCTOR_ZONES[doctor],
+        weekly,
+        time_off=time_off,
+        extra_hours=extra,
+    )
+
+
+def _works_at(hours: Availability, instant: datetime) -> bool:
+    """Whether ``hours`` has the doctor working at ``instant``, read naively off the wall
+    clock of their zone (no domain arithmetic)."""
+    wall = instant.astimezone(ZoneInfo(hours.time_zone))
+    day, now = wall.date(), wall.hour * 60 + wall.minute
+
+    def inside(window: LocalWindow) -> bool:
+        start = window.start.hour * 60 + window.start.minute
+        end = window.end.hour * 60 + window.end.minute or 24 * 60
+        return start <= now < end
+
+    for off in hours.time_off:
+        if off.first_day <= day <= off.last_day and (off.window is None or inside(off.window)):
+            return False
+    weekly = any(
+        w.weekday == day.weekday()
+        and any(inside(h) for h in w.hours)
+        and not any(inside(b) for b in w.breaks)
+        for w in hours.weekly
+    )
+    return weekly or any(e.day == day and inside(e.window) for e in hours.extra_hours)
+
+
+def expected_utilisation(
+    made: list[Appointment], hours: list[Availability], doctors: set[str]
+) -> dict[tuple[date, str], tuple[int, int]]:
+    """(booked, available) minutes per (day, doctor), available counted half hour by half
+    hour off the wall clock."""
+    zone = ZoneInfo(ZONE)
+    booked: Counter[tuple[date, str]] = Counter()
+    available: Counter[tuple[date, str]] = Counter()
+    for a in made:
+        day = a.time.start.astimezone(zone).date()
+        if a.doctor_id.value in doctors and a.status.value in BOOKED and FIRST <= day <= LAST:
+            booked[(day, a.doctor_id.value)] += int(a.time.duration.total_seconds())
+    start = datetime.combine(FIRST, time(0), zone).astimezone(UTC)
+    end = datetime.combine(LAST + timedelta(days=1), time(0), zone).astimezone(UTC)
+    for each in hours:
+        if each.doctor_id.value not in doctors:
+            continue
+        minute = start
+        while minute < end:
+            if _works_at(each, minute):
+                available[(minute.astimezone(zone).date(), each.doctor_id.value)] += 30 * 60
+            # Every bound (windows, zone offsets, the clock change) lies on the half hour.
+            minute += timedelta(minutes=30)
+    return {
+        key: (booked[key] // 60, available[key] // 60)
+        for key in sorted(set(booked) | set(available))
+    }
+
+
+class UtilisationContract:
+    @pytest.mark.parametrize("seed_value", [6, 7])
+    def test_utilisation_is_what_python_counts_off_the_wall_clock(
+        self, uow_factory: UnitOfWorkFactory, seed_value: int
+    ) -> None:
+        seed(uow_factory, doctors=2, patients=4)
+        made = generated(seed_value)
+        hours = [random_hours(doctor, seed_value) for doctor in DOCTOR_ZONES]
+        with uow_factory() as uow:
+            for each in made:
+                uow.appointments.add(each)
+            for availability in hours:
+                uow.availability.save(availability)
+            uow.commit()
+        analytics = Analytics(uow_factory)
+        for doctor, doctors in ((DoctorId("d1"), {"d1"}), (None, {"d1", "d2"})):
+            report = analytics.utilisation(ADMIN, FIRST, LAST, ZONE, doctor_id=doctor)
+            got = {
+                (line.day, line.doctor_id.value): (line.booked_minutes, line.available_minutes)
+                for line in report.lines
+            }
+            want = expected_utilisation(made, hours, doctors)
+            assert got == want
+            assert any(booked for booked, _ in want.values())  # not an empty data set
+            assert any(free for _, free in want.values())
+        # The clock change: d1 works 00:30-04:00 on Sundays, 3.5 hours less the skipped one
+        # (unless that Sunday is off or its extra hours add to it).
+        sunday = {
+            line.doctor_id.value: line for line in report.lines if line.day == date(2030, 3, 31)
+        }
+        if not any(off.covers(date(2030, 3, 31)) for off in hours[0].time_off) and not any(
+            extra.day == date(2030, 3, 31) for extra in hours[0].extra_hours
+        ):
+            assert sunday["d1"].available_minutes == 150
+
+    def test_a_doctor_sees_no_one_elses_utilisation(self, uow_factory: UnitOfWorkFactory) -> None:
+        seed(uow_factory, doctors=2, patients=1)
+        analytics = Analytics(uow_factory)
+        doctor = Actor.doctor(DoctorId("d1"))
+        with pytest.raises(NotFound):
+            analytics.utilisation(doctor, FIRST, LAST, ZONE, doctor_id=DoctorId("d2"))
+        with pytest.raises(AccessDenied):
+            analytics.utilisation(doctor, FIRST, LAST, ZONE)

@@ -8,7 +8,8 @@ buckets by those bounds.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from bisect import bisect_right
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from attrs import define
@@ -16,7 +17,7 @@ from attrs import define
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.appointment import AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod
-from hellodoctor_domain.model.values import time_zone
+from hellodoctor_domain.model.values import DoctorId, time_zone
 
 MAX_REPORT_DAYS = 366
 
@@ -147,11 +148,94 @@ def revenue_lines(
     )
 
 
+# Statuses whose visits took the doctor's time: still to come, seen, or missed by the patient.
+# A hold is not (yet) a booking, and cancelled or lapsed visits freed their time.
+BOOKED_STATUSES = frozenset(
+    {AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW}
+)
+
+
+def available_seconds(
+    segments: Iterable[tuple[datetime, datetime]], days: Sequence[LocalDay]
+) -> dict[date, int]:
+    """Per report day, the seconds of ``segments`` (a doctor's working stretches, UTC) lying
+    within that day's bounds; days without any are left out."""
+    found: dict[date, int] = {}
+    ends = [day.end for day in days]
+    for start, end in segments:
+        # The first day ending after the segment starts, then on while days start before it ends.
+        for day in days[bisect_right(ends, start) :]:
+            if day.start >= end:
+                break
+            overlap = (min(end, day.end) - max(start, day.start)).total_seconds()
+            if overlap > 0:
+                found[day.day] = found.get(day.day, 0) + int(overlap)
+    return found
+
+
+@define(frozen=True)
+class UtilisationLine:
+    """One doctor's day: minutes booked (visits of ``BOOKED_STATUSES`` starting that day,
+    their length) over minutes available (working hours less breaks and time off, in the
+    doctor's own zone, that fall within the report's day)."""
+
+    day: date
+    doctor_id: DoctorId
+    booked_minutes: int
+    available_minutes: int
+
+    @property
+    def utilisation(self) -> float | None:
+        return _ratio(self.booked_minutes, self.available_minutes)
+
+
+@define(frozen=True)
+class UtilisationReport:
+    zone: str
+    days: tuple[LocalDay, ...]
+    lines: tuple[UtilisationLine, ...]
+
+    def on(self, day: date) -> tuple[int, int]:
+        """(booked, available) minutes of every doctor in the report on ``day``."""
+        lines = [line for line in self.lines if line.day == day]
+        return sum(x.booked_minutes for x in lines), sum(x.available_minutes for x in lines)
+
+    def total(self) -> tuple[int, int]:
+        """(booked, available) minutes over the whole report."""
+        return (
+            sum(line.booked_minutes for line in self.lines),
+            sum(line.available_minutes for line in self.lines),
+        )
+
+    @property
+    def utilisation(self) -> float | None:
+        return _ratio(*self.total())
+
+
+def utilisation_lines(
+    booked: Collection[tuple[DoctorId, date, int]],
+    available: Mapping[DoctorId, Mapping[date, int]],
+) -> tuple[UtilisationLine, ...]:
+    """Lines from the storage's booked seconds per doctor and day and the domain's available
+    seconds, merged by key (whole minutes, rounded down)."""
+    seconds: dict[tuple[date, str], list[int]] = {}  # keyed by plain values: fast to hash
+    for doctor, day, taken in booked:
+        seconds.setdefault((day, doctor.value), [0, 0])[0] += taken
+    for doctor, by_day in available.items():
+        for day, free in by_day.items():
+            seconds.setdefault((day, doctor.value), [0, 0])[1] += free
+    return tuple(
+        UtilisationLine(day, DoctorId(doctor), taken // 60, free // 60)
+        for (day, doctor), (taken, free) in sorted(seconds.items())
+    )
+
+
 def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(part / whole, 4)
 
 
 __all__ = [
+    "BOOKED_STATUSES",
     "MAX_REPORT_DAYS",
     "AppointmentReport",
     "LocalDay",
@@ -159,6 +243,10 @@ __all__ = [
     "RevenueLine",
     "RevenueReport",
     "StatusCount",
+    "UtilisationLine",
+    "UtilisationReport",
+    "available_seconds",
     "local_days",
     "revenue_lines",
+    "utilisation_lines",
 ]

@@ -39,5 +39,13 @@ class AppointmentStatistics(abc.ABC):
         by the day they succeeded; then what refunds gave back, by the day each was recorded
         (the payment's method). Days with nothing are left out."""
 
+    @abc.abstractmethod
+    def booked_seconds(
+        self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
+    ) -> list[tuple[DoctorId, date, int]]:
+        """Per doctor and day (by when the visit starts, within the day's bounds): the summed
+        length in seconds of the visits whose status is one of ``BOOKED_STATUSES`` (booked,
+        completed, no-show). Doctors and days without any are left out."""
+
 
 MoneyByDay = tuple[date, PaymentMethod, str, int]

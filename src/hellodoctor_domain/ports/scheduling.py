@@ -87,6 +87,16 @@ class AvailabilityRepository(TrackingRepository[Availability]):
         """The doctor's availability, or ``None`` if they have not defined it."""
         return self._seen_if_any(self._get(doctor_id))
 
+    def many(self, doctor_ids: Sequence[DoctorId]) -> dict[DoctorId, Availability]:
+        """The availability of each of ``doctor_ids`` that has one, for reading only (reports:
+        not tracked, so never saved back). Adapters may read them all in one query."""
+        found = {}
+        for doctor_id in doctor_ids:
+            hours = self._get(doctor_id)
+            if hours is not None:
+                found[doctor_id] = hours
+        return found
+
     def save(self, availability: Availability) -> Availability:
         """Create or replace; a replacement must carry the version it was read at
         (``ConcurrencyError`` otherwise). Returns the stored value with its new version."""

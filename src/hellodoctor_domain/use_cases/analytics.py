@@ -10,10 +10,13 @@ from hellodoctor_domain.errors import AccessDenied, NotFound
 from hellodoctor_domain.model.analytics import (
     AppointmentReport,
     RevenueReport,
+    UtilisationReport,
+    available_seconds,
     local_days,
     revenue_lines,
+    utilisation_lines,
 )
-from hellodoctor_domain.model.values import Actor, DoctorId, HospitalId, Role
+from hellodoctor_domain.model.values import Actor, DoctorId, HospitalId, Role, TimeRange
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.hospitals import managed_hospital
 
@@ -54,6 +57,41 @@ class Analytics:
             doctors = self._scope(uow, actor, doctor_id, hospital_id)
             gross, refunded = uow.statistics.revenue(doctors, days)
         return RevenueReport(zone, days, revenue_lines(gross, refunded))
+
+    def utilisation(
+        self,
+        actor: Actor,
+        first: date,
+        last: date,
+        zone: str,
+        *,
+        doctor_id: DoctorId | None = None,
+        hospital_id: HospitalId | None = None,
+    ) -> UtilisationReport:
+        """Booked minutes over available minutes per doctor and local day. The booked side is
+        summed by the storage; the available side is each doctor's working time (in their own
+        zone) expanded here, bounded by doctors times days, not by appointments."""
+        days = local_days(first, last, zone)
+        period = TimeRange(days[0].start, days[-1].end)
+        with self._uow() as uow:
+            doctors = self._scope(uow, actor, doctor_id, hospital_id)
+            booked = uow.statistics.booked_seconds(doctors, days)
+            everyone = doctors if doctors is not None else [d.id for d in uow.doctors.list()]
+            hours_of = uow.availability.many(everyone)
+        available: dict[DoctorId, dict[date, int]] = {}
+        # Doctors on the same hours (zone, week, time off, extra hours) share one expansion.
+        expanded: dict[tuple[object, ...], dict[date, int]] = {}
+        for doctor, hours in hours_of.items():
+            shape = (hours.time_zone, hours.weekly, hours.time_off, hours.extra_hours)
+            if shape not in expanded:
+                segments = [
+                    (segment.start, segment.end)
+                    for day in hours.local_days(period)
+                    for segment in hours.working_segments(day)
+                ]
+                expanded[shape] = available_seconds(segments, days)
+            available[doctor] = expanded[shape]
+        return UtilisationReport(zone, days, utilisation_lines(booked, available))
 
     @staticmethod
     def _scope(

@@ -9,7 +9,11 @@ from typing import Any
 
 import falcon
 
-from hellodoctor_domain.model.analytics import AppointmentReport, RevenueReport
+from hellodoctor_domain.model.analytics import (
+    AppointmentReport,
+    RevenueReport,
+    UtilisationReport,
+)
 from hellodoctor_domain.model.appointment import AppointmentStatus
 from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import DoctorId, HospitalId
@@ -115,9 +119,65 @@ def revenue_csv(report: RevenueReport) -> str:
     return out.getvalue()
 
 
+def utilisation_json(report: UtilisationReport) -> dict[str, Any]:
+    booked, available = report.total()
+    return {
+        "time_zone": report.zone,
+        "days": [
+            {
+                "date": day.day.isoformat(),
+                "booked_minutes": report.on(day.day)[0],
+                "available_minutes": report.on(day.day)[1],
+                "utilisation": _share(*report.on(day.day)),
+                "doctors": [
+                    {
+                        "doctor_id": line.doctor_id.value,
+                        "booked_minutes": line.booked_minutes,
+                        "available_minutes": line.available_minutes,
+                        "utilisation": line.utilisation,
+                    }
+                    for line in report.lines
+                    if line.day == day.day
+                ],
+            }
+            for day in report.days
+        ],
+        "totals": {
+            "booked_minutes": booked,
+            "available_minutes": available,
+            "utilisation": report.utilisation,
+        },
+    }
+
+
+def _share(booked: int, available: int) -> float | None:
+    return None if available == 0 else round(booked / available, 4)
+
+
+def utilisation_csv(report: UtilisationReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["date", "doctor_id", "booked_minutes", "available_minutes", "utilisation"])
+    for line in report.lines:
+        share = line.utilisation
+        writer.writerow(
+            [
+                line.day.isoformat(),
+                line.doctor_id.value,
+                line.booked_minutes,
+                line.available_minutes,
+                "" if share is None else share,
+            ]
+        )
+    return out.getvalue()
+
+
 _COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
 _RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 _MINOR = {"type": "integer", "description": "Minor units of the currency."}
+_MINUTES = {"type": "integer", "minimum": 0}
+# Booked over available; may pass 1 when visits were booked outside working hours.
+_SHARE = {"type": ["number", "null"], "minimum": 0}
 SCHEMAS: dict[str, Any] = {
     "RevenueLine": answer(
         date={"type": "string", "format": "date"},
@@ -132,6 +192,24 @@ SCHEMAS: dict[str, Any] = {
         time_zone=STRING,
         lines={"type": "array", "items": ref("RevenueLine")},
         totals={"type": "array", "items": ref("RevenueTotal")},
+    ),
+    "UtilisationDoctor": answer(
+        doctor_id=STRING,
+        booked_minutes=_MINUTES,
+        available_minutes=_MINUTES,
+        utilisation=_SHARE,
+    ),
+    "UtilisationDay": answer(
+        date={"type": "string", "format": "date"},
+        booked_minutes=_MINUTES,
+        available_minutes=_MINUTES,
+        utilisation=_SHARE,
+        doctors={"type": "array", "items": ref("UtilisationDoctor")},
+    ),
+    "UtilisationReport": answer(
+        time_zone=STRING,
+        days={"type": "array", "items": ref("UtilisationDay")},
+        totals=answer(booked_minutes=_MINUTES, available_minutes=_MINUTES, utilisation=_SHARE),
     ),
     "ReportDay": answer(
         date={"type": "string", "format": "date"},
@@ -214,6 +292,19 @@ class RevenueReportCsv(RevenueReportJson):
         _write_csv(resp, "revenue.csv", revenue_csv(self.report(req)))
 
 
+class UtilisationReportJson(_Report):
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        return self.components.analytics.utilisation(*args, **kwargs)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        write_json(resp, utilisation_json(self.report(req)))
+
+
+class UtilisationReportCsv(UtilisationReportJson):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _write_csv(resp, "utilisation.csv", utilisation_csv(self.report(req)))
+
+
 _WHO = "a doctor (own), a hospital's administrators (its doctors), admin (any, or everyone)"
 _PROBLEMS = ("not-found", "access-denied", "invalid-value")
 ROUTES: tuple[Route, ...] = (
@@ -269,6 +360,37 @@ ROUTES: tuple[Route, ...] = (
         {
             "get": Operation(
                 "The same revenue as CSV: a row per day, method and currency",
+                "bearer",
+                _WHO,
+                response_type="text/csv",
+                params=_PARAMS,
+                problems=_PROBLEMS,
+                headers=("Content-Disposition",),
+                tag="analytics",
+            )
+        },
+    ),
+    Route(
+        f"{API}/analytics/utilisation",
+        UtilisationReportJson,
+        {
+            "get": Operation(
+                "Booked minutes over available minutes per local day and doctor",
+                "bearer",
+                _WHO,
+                response="UtilisationReport",
+                params=_PARAMS,
+                problems=_PROBLEMS,
+                tag="analytics",
+            )
+        },
+    ),
+    Route(
+        f"{API}/analytics/utilisation.csv",
+        UtilisationReportCsv,
+        {
+            "get": Operation(
+                "The same utilisation as CSV: a row per day and doctor",
                 "bearer",
                 _WHO,
                 response_type="text/csv",
