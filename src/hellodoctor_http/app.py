@@ -24,6 +24,7 @@ from hellodoctor_http.api import (
     doctors,
     documents,
     emergency,
+    export,
     hospitals,
     insurance,
     notifications,
@@ -67,6 +68,7 @@ ROUTES: tuple[Route, ...] = (
     *emergency.ROUTES,
     *profiles.ROUTES,
     *clinic_day.ROUTES,
+    *export.ROUTES,
 )
 
 

@@ -50,6 +50,7 @@ from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.emergency import EmergencyAccess
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
+from hellodoctor_domain.use_cases.export import PatientExport
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
@@ -109,6 +110,11 @@ class Components:
     def clinic_day(self) -> ClinicDay:
         """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
         return ClinicDay(self.storage, self.clock)
+
+    @property
+    def export(self) -> PatientExport:
+        """A patient's data export (GDPR Art. 15/20): stateless, built when asked."""
+        return PatientExport(self.storage, self.clock)
 
     @property
     def time_off(self) -> TimeOffBookings:
