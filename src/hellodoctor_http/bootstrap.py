@@ -22,7 +22,7 @@ from hellodoctor_adapters.blobs import open_blob_storage
 from hellodoctor_adapters.mail import EmailMessenger
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
-from hellodoctor_adapters.registry import open_storage, storage_delivery
+from hellodoctor_adapters.registry import open_storage, storage_delivery, storage_retention
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
@@ -58,6 +58,7 @@ from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
+from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
@@ -115,6 +116,14 @@ class Components:
     def export(self) -> PatientExport:
         """A patient's data export (GDPR Art. 15/20): stateless, built when asked."""
         return PatientExport(self.storage, self.clock)
+
+    @property
+    def retention(self) -> Retention | None:
+        """The retention policy over the storage's retention store (None: it offers none)."""
+        store = storage_retention(self.storage)
+        if store is None:
+            return None
+        return Retention(store, self.clock, self.settings.retention_policy)
 
     @property
     def time_off(self) -> TimeOffBookings:

@@ -188,6 +188,7 @@ def worker(once: bool, interval: float) -> None:
                 f"relayed {done.relayed} events"
                 + (f"; housekeeping: {chores}" if chores else "")
                 + (f"; swept {done.orphans_swept} orphan files" if done.orphans_swept else "")
+                + (f"; retention deleted {done.retained}" if done.retained else "")
             )
 
         if once:
@@ -198,6 +199,7 @@ def worker(once: bool, interval: float) -> None:
                     housekeeping,
                     documents=components.documents,
                     relay=relay,
+                    retention=components.retention,
                 )
             )
             return
@@ -214,6 +216,7 @@ def worker(once: bool, interval: float) -> None:
             report=report,
             documents=components.documents,
             relay=relay,
+            retention=components.retention,
         )
     except PortError as error:
         raise click.ClickException(str(error)) from error
@@ -248,6 +251,34 @@ def consume(idle_exit: float | None) -> None:
 
 
 # -- admin -----------------------------------------------------------------------------------
+
+
+@main.group()
+def retention() -> None:
+    """The retention policy (docs/retention.md): what is kept how long."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted, per kind.")
+def retention_run(dry_run: bool) -> None:
+    """Delete, once, what the retention policy says has been kept long enough (the worker
+    does it on every pass); with --dry-run only list the counts."""
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    components = _bootstrap(settings)
+    try:
+        policy = components.retention
+        if policy is None:
+            raise click.ClickException("this storage offers no retention")
+        done = policy.run(dry_run=dry_run)
+        verb = "would delete" if dry_run else "deleted"
+        for kind, count in done.counts.items():
+            click.echo(f"{kind}: {verb} {count}")
+        click.echo(f"audit log: kept (at least {settings.retention_audit_log_years} years)")
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        components.close()
 
 
 @main.group()

@@ -14,11 +14,13 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from attrs import define, field
 
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.retention import RetentionKind, RetentionPolicy
 from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, EmailAddress, Role
 
 _log = logging.getLogger(__name__)
@@ -143,6 +145,11 @@ class Settings:
     # default: "Appointment"); requests per minute a feed URL is answered.
     feed_shows_patient_names: bool = False
     feed_requests_per_minute: int = 30
+    # Retention (docs/retention.md): days a delivered outbox entry and a dead letter are kept
+    # (0: kept for ever); the audit log's minimum in years (never purged by the platform).
+    retention_delivered_events_days: int = 30
+    retention_dead_letters_days: int = 90
+    retention_audit_log_years: int = 6
 
     @property
     def sends_sms(self) -> bool:
@@ -155,6 +162,17 @@ class Settings:
     @property
     def password_link(self) -> str:
         return f"{self.public_url}/set-password"
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        days = {
+            RetentionKind.DELIVERED_EVENTS: self.retention_delivered_events_days,
+            RetentionKind.DEAD_LETTERS: self.retention_dead_letters_days,
+        }
+        return RetentionPolicy(
+            {kind: timedelta(days=n) for kind, n in days.items() if n > 0},
+            audit_years=self.retention_audit_log_years,
+        )
 
     @property
     def is_production(self) -> bool:
@@ -433,6 +451,9 @@ class Settings:
             twilio_from=twilio["from"],
             feed_shows_patient_names=feed_names in ("true", "1", "yes"),
             feed_requests_per_minute=integer("FEED_REQUESTS_PER_MINUTE", 30, 1),
+            retention_delivered_events_days=integer("RETENTION_DELIVERED_EVENTS_DAYS", 30, 0),
+            retention_dead_letters_days=integer("RETENTION_DEAD_LETTERS_DAYS", 90, 0),
+            retention_audit_log_years=integer("RETENTION_AUDIT_LOG_YEARS", 6, 6),
         )
         if problems:
             raise ConfigurationError("; ".join(problems))

@@ -8,7 +8,9 @@ released, intents cancelled at the gateway), resends refunds the gateway has not
 yet, relays the outbox (to the broker, or straight to the notification consumer:
 ``delivery.py``), and deletes uploaded files whose record never committed
 (``Documents.sweep_orphans``: only files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload
-still committing keeps its file).
+still committing keeps its file), and last applies the retention policy
+(``Retention.run``: delivered events and dead letters past their period, in bounded batches;
+docs/retention.md).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
@@ -27,6 +29,7 @@ from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.documents import Documents
+from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 
 _log = logging.getLogger("hellodoctor.worker")
@@ -43,6 +46,7 @@ class WorkerPass:
     housekeeping: Mapping[str, int] = field(factory=dict)
     orphans_swept: int = 0
     relayed: int = 0  # outbox entries handed on
+    retained: int = 0  # items the retention policy deleted (docs/retention.md)
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -60,6 +64,7 @@ def run_once(
     limit: int = 100,
     documents: Documents | None = None,
     relay: Relay | None = None,
+    retention: Retention | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
@@ -69,7 +74,8 @@ def run_once(
     swept = documents.sweep_orphans(limit) if documents is not None else 0
     # Last, so the events of this pass's expiries leave with it.
     relayed = relay.drain(limit) if relay is not None else 0
-    return WorkerPass(expired, checked, done, swept, relayed)
+    retained = retention.run().total if retention is not None else 0
+    return WorkerPass(expired, checked, done, swept, relayed, retained)
 
 
 def run_forever(
@@ -82,11 +88,21 @@ def run_forever(
     report: Callable[[WorkerPass], None] = lambda _: None,
     documents: Documents | None = None,
     relay: Relay | None = None,
+    retention: Retention | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
         try:
-            report(run_once(scheduling, billing, housekeeping, documents=documents, relay=relay))
+            report(
+                run_once(
+                    scheduling,
+                    billing,
+                    housekeeping,
+                    documents=documents,
+                    relay=relay,
+                    retention=retention,
+                )
+            )
         except PortError as error:
             _log.warning("worker pass failed (%s); retrying in %ss", error, interval)
         stop.wait(interval)
