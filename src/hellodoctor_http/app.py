@@ -24,6 +24,7 @@ from hellodoctor_http.api import (
     doctors,
     documents,
     emergency,
+    erasure,
     export,
     hospitals,
     insurance,
@@ -69,6 +70,7 @@ ROUTES: tuple[Route, ...] = (
     *profiles.ROUTES,
     *clinic_day.ROUTES,
     *export.ROUTES,
+    *erasure.ROUTES,
 )
 
 
@@ -78,6 +80,7 @@ def openapi_document() -> dict[str, Any]:
         {
             **values.SCHEMAS,
             **doctors.SCHEMAS,
+            **erasure.SCHEMAS,
             **availability.SCHEMAS,
             **appointments.SCHEMAS,
             **consultations.SCHEMAS,

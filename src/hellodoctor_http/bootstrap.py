@@ -50,6 +50,7 @@ from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.emergency import EmergencyAccess
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
+from hellodoctor_domain.use_cases.erasure import Erasure
 from hellodoctor_domain.use_cases.export import PatientExport
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
@@ -116,6 +117,11 @@ class Components:
     def export(self) -> PatientExport:
         """A patient's data export (GDPR Art. 15/20): stateless, built when asked."""
         return PatientExport(self.storage, self.clock)
+
+    @property
+    def erasure(self) -> Erasure:
+        """Erasure on request (GDPR Art. 17): stateless, built when asked."""
+        return Erasure(self.storage, self.clock)
 
     @property
     def retention(self) -> Retention | None:

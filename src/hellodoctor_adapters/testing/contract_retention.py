@@ -89,9 +89,8 @@ class RetentionContract:
         counter = itertools.count()
         pending_before = delivery.pending()
         pending = [pending_before]
-        left = dict.fromkeys(
-            RetentionKind, 0
-        )  # earlier examples' survivors: older than any new cut-off
+        # Earlier examples' survivors: older than any later example's cut-off.
+        left = dict.fromkeys(RetentionKind, 0)
 
         @settings(
             max_examples=self.examples,
