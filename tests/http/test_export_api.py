@@ -312,3 +312,55 @@ def test_an_admin_exports_on_the_patients_request(
         "export",
         "request:letter of 3 Jan",
     )
+
+
+def test_a_claim_is_exported_with_its_money(
+    client: ValidatingClient, as_patient: Headers, filled: dict[str, Any], components: Any
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
+    from hellodoctor_domain.model.values import (
+        ClaimId,
+        Money,
+        PatientId,
+        PolicyId,
+        SchemeId,
+        VisitKind,
+    )
+
+    with components.storage() as uow:
+        (visit,) = uow.appointments.for_patient(PatientId("pat-1"))
+        uow.schemes.add(
+            Scheme(
+                SchemeId("sch-1"), "Acme", "Basic", (VisitKind.REGULAR,), 20, Money(100000, "USD")
+            )
+        )
+        uow.policies.add(
+            Policy(
+                PolicyId("pol-1"), PatientId("pat-1"), SchemeId("sch-1"), "ACME-42",
+                date(2029, 1, 1), date(2030, 12, 31),
+            )
+        )  # fmt: skip
+        uow.claims.add(
+            Claim(
+                ClaimId("clm-1"), PolicyId("pol-1"), SchemeId("sch-1"), PatientId("pat-1"),
+                (ClaimItem("Consultation", ("J45.909",), Money(12345, "USD")),
+                 ClaimItem("Spirometry", (), Money(5, "USD"))),
+                datetime(2030, 1, 7, 16, tzinfo=UTC), appointment_id=visit.id,
+            )
+        )  # fmt: skip
+        uow.commit()
+    by_type = validate(export_of(client.simulate_get(EXPORT, headers=as_patient())))
+    (claim,) = by_type["Claim"]
+    assert claim["id"] == "clm-1"
+    assert [Decimal(str(i["net"]["value"])) for i in claim["item"]] == [
+        Decimal("123.45"),
+        Decimal("0.05"),
+    ]
+    assert {i["net"]["currency"] for i in claim["item"]} == {"USD"}
+    assert Decimal(str(claim["total"]["value"])) == Decimal("123.50")
+    assert claim["provider"]["reference"] == fhir.full_url("Practitioner", FREE_DOCTOR)
+    assert claim["insurance"][0]["coverage"]["identifier"]["value"] == "ACME-42"
+    assert claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["code"] == "J45.909"
+    assert claim["extension"][0]["valueCode"] == "submitted"
