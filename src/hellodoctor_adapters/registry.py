@@ -19,6 +19,10 @@ events; memory and SQL, whose units of work are all or nothing, do nothing.
 Delivery (optional). A factory whose outbox can be relayed offers ``delivery() ->
 tuple[OutboxDelivery, Inbox]`` (``ports/outbox.py``): the outbox's delivery state and the
 consumers' inbox, both in the same database. The built-in factories all offer it.
+
+Retention (optional). A factory offers ``retention() -> RetentionStore``
+(``ports/retention.py``): counts and bounded deletions of what the retention policy names
+(docs/retention.md). The built-in factories all offer it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
+from hellodoctor_domain.ports.retention import RetentionStore
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -69,3 +74,10 @@ def storage_delivery(storage: UnitOfWorkFactory) -> tuple[OutboxDelivery, Inbox]
     """The storage's outbox delivery and inbox, when its factory offers them."""
     delivery = getattr(storage, "delivery", None)
     return delivery() if callable(delivery) else None
+
+
+def storage_retention(storage: UnitOfWorkFactory) -> RetentionStore | None:
+    """The storage's retention store, when its factory offers one."""
+    retention = getattr(storage, "retention", None)
+    found: RetentionStore | None = retention() if callable(retention) else None
+    return found

@@ -26,6 +26,8 @@ from hellodoctor_http.api import (
     doctors,
     documents,
     emergency,
+    erasure,
+    export,
     front_desk,
     hospitals,
     insurance,
@@ -79,6 +81,8 @@ ROUTES: tuple[Route, ...] = (
     *series.ROUTES,
     *front_desk.ROUTES,
     *waitlist.ROUTES,
+    *export.ROUTES,
+    *erasure.ROUTES,
 )
 
 
@@ -88,6 +92,7 @@ def openapi_document() -> dict[str, Any]:
         {
             **values.SCHEMAS,
             **doctors.SCHEMAS,
+            **erasure.SCHEMAS,
             **availability.SCHEMAS,
             **appointments.SCHEMAS,
             **consultations.SCHEMAS,

@@ -23,7 +23,7 @@ from hellodoctor_adapters.mail import EmailMessenger
 from hellodoctor_adapters.notify import MaildirNotifier, SmtpNotifier
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.public_cache import RedisPublicCache
-from hellodoctor_adapters.registry import open_storage, storage_delivery
+from hellodoctor_adapters.registry import open_storage, storage_delivery, storage_retention
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.security import BcryptPasswordHasher, PyOtpTotp
 from hellodoctor_adapters.sniffing import FiletypeSniffer
@@ -52,6 +52,8 @@ from hellodoctor_domain.use_cases.delivery import RetryPolicy
 from hellodoctor_domain.use_cases.documents import Documents, DocumentSettings
 from hellodoctor_domain.use_cases.emergency import EmergencyAccess
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
+from hellodoctor_domain.use_cases.erasure import Erasure
+from hellodoctor_domain.use_cases.export import PatientExport
 from hellodoctor_domain.use_cases.front_desk import FrontDesk
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.identity import Identity, IdentitySettings
@@ -60,6 +62,7 @@ from hellodoctor_domain.use_cases.insurance import Insurance
 from hellodoctor_domain.use_cases.preferences import Preferences
 from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
+from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.reviews import Reviews
 from hellodoctor_domain.use_cases.search import DoctorFinder
 from hellodoctor_domain.use_cases.series import SeriesBooking
@@ -137,6 +140,23 @@ class Components:
             self.scheduling,
             accept_offline=self.billing.settings.accept_offline,
         )
+
+    def export(self) -> PatientExport:
+        """A patient's data export (GDPR Art. 15/20): stateless, built when asked."""
+        return PatientExport(self.storage, self.clock)
+
+    @property
+    def erasure(self) -> Erasure:
+        """Erasure on request (GDPR Art. 17): stateless, built when asked."""
+        return Erasure(self.storage, self.clock)
+
+    @property
+    def retention(self) -> Retention | None:
+        """The retention policy over the storage's retention store (None: it offers none)."""
+        store = storage_retention(self.storage)
+        if store is None:
+            return None
+        return Retention(store, self.clock, self.settings.retention_policy)
 
     @property
     def time_off(self) -> TimeOffBookings:

@@ -196,6 +196,7 @@ def worker(once: bool, interval: float) -> None:
                     if done.free_slots_refreshed
                     else ""
                 )
+                + (f"; retention deleted {done.retained}" if done.retained else "")
             )
 
         if once:
@@ -207,6 +208,7 @@ def worker(once: bool, interval: float) -> None:
                     documents=components.documents,
                     relay=relay,
                     finder=components.finder,
+                    retention=components.retention,
                 )
             )
             return
@@ -224,6 +226,7 @@ def worker(once: bool, interval: float) -> None:
             documents=components.documents,
             relay=relay,
             finder=components.finder,
+            retention=components.retention,
         )
     except PortError as error:
         raise click.ClickException(str(error)) from error
@@ -258,6 +261,34 @@ def consume(idle_exit: float | None) -> None:
 
 
 # -- admin -----------------------------------------------------------------------------------
+
+
+@main.group()
+def retention() -> None:
+    """The retention policy (docs/retention.md): what is kept how long."""
+
+
+@retention.command("run")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted, per kind.")
+def retention_run(dry_run: bool) -> None:
+    """Delete, once, what the retention policy says has been kept long enough (the worker
+    does it on every pass); with --dry-run only list the counts."""
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    components = _bootstrap(settings)
+    try:
+        policy = components.retention
+        if policy is None:
+            raise click.ClickException("this storage offers no retention")
+        done = policy.run(dry_run=dry_run)
+        verb = "would delete" if dry_run else "deleted"
+        for kind, count in done.counts.items():
+            click.echo(f"{kind}: {verb} {count}")
+        click.echo(f"audit log: kept (at least {settings.retention_audit_log_years} years)")
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        components.close()
 
 
 @main.group()

@@ -14,11 +14,13 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from attrs import define, field
 
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.retention import RetentionKind, RetentionPolicy
 from hellodoctor_domain.model.values import MINOR_UNIT_EXPONENTS, EmailAddress, Role
 
 _log = logging.getLogger(__name__)
@@ -157,6 +159,11 @@ class Settings:
     # The public doctors' directory cached in Redis (redis://...) when set; for how long.
     cache_url: str | None = field(default=None, repr=False)
     cache_seconds: int = 30
+    # Retention (docs/retention.md): days a delivered outbox entry and a dead letter are kept
+    # (0: kept for ever); the audit log's minimum in years (never purged by the platform).
+    retention_delivered_events_days: int = 30
+    retention_dead_letters_days: int = 90
+    retention_audit_log_years: int = 6
 
     @property
     def sends_sms(self) -> bool:
@@ -169,6 +176,17 @@ class Settings:
     @property
     def password_link(self) -> str:
         return f"{self.public_url}/set-password"
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        days = {
+            RetentionKind.DELIVERED_EVENTS: self.retention_delivered_events_days,
+            RetentionKind.DEAD_LETTERS: self.retention_dead_letters_days,
+        }
+        return RetentionPolicy(
+            {kind: timedelta(days=n) for kind, n in days.items() if n > 0},
+            audit_years=self.retention_audit_log_years,
+        )
 
     @property
     def is_production(self) -> bool:
@@ -458,6 +476,9 @@ class Settings:
             waitlist_offer_minutes=integer("WAITLIST_OFFER_MINUTES", 15, 1),
             cache_url=cache_url,
             cache_seconds=integer("CACHE_SECONDS", 30, 1),
+            retention_delivered_events_days=integer("RETENTION_DELIVERED_EVENTS_DAYS", 30, 0),
+            retention_dead_letters_days=integer("RETENTION_DEAD_LETTERS_DAYS", 90, 0),
+            retention_audit_log_years=integer("RETENTION_AUDIT_LOG_YEARS", 6, 6),
         )
         problems.extend(_phi_problems(settings))
         if problems:

@@ -8,7 +8,9 @@ released, intents cancelled at the gateway), resends refunds the gateway has not
 yet, relays the outbox (to the broker, or straight to the notification consumer:
 ``delivery.py``), and deletes uploaded files whose record never committed
 (``Documents.sweep_orphans``: only files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload
-still committing keeps its file).
+still committing keeps its file), and last applies the retention policy
+(``Retention.run``: delivered events and dead letters past their period, in bounded batches;
+docs/retention.md).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
@@ -27,6 +29,7 @@ from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.billing import Billing
 from hellodoctor_domain.use_cases.delivery import Relay
 from hellodoctor_domain.use_cases.documents import Documents
+from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 from hellodoctor_domain.use_cases.search import DoctorFinder
 
@@ -45,6 +48,7 @@ class WorkerPass:
     orphans_swept: int = 0
     relayed: int = 0  # outbox entries handed on
     free_slots_refreshed: int = 0  # doctors' next free slot summaries recomputed (search)
+    retained: int = 0  # items the retention policy deleted (docs/retention.md)
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -63,6 +67,7 @@ def run_once(
     documents: Documents | None = None,
     relay: Relay | None = None,
     finder: DoctorFinder | None = None,
+    retention: Retention | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
@@ -73,7 +78,10 @@ def run_once(
     refreshed = finder.refresh_free_slots(limit) if finder is not None else 0
     # Last, so the events of this pass's expiries leave with it.
     relayed = relay.drain(limit) if relay is not None else 0
-    return WorkerPass(expired, checked, done, swept, relayed, refreshed)
+    retained = retention.run().total if retention is not None else 0
+    return WorkerPass(
+        expired, checked, done, swept, relayed, free_slots_refreshed=refreshed, retained=retained
+    )
 
 
 def run_forever(
@@ -87,6 +95,7 @@ def run_forever(
     documents: Documents | None = None,
     relay: Relay | None = None,
     finder: DoctorFinder | None = None,
+    retention: Retention | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
@@ -99,6 +108,7 @@ def run_forever(
                     documents=documents,
                     relay=relay,
                     finder=finder,
+                    retention=retention,
                 )
             )
         except PortError as error:

@@ -16,6 +16,7 @@ from hellodoctor_adapters.testing import (
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -56,6 +57,12 @@ class TestOfflinePaymentGateway(PaymentGatewayContract):
 
 
 class TestInMemoryOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> InMemoryUnitOfWorkFactory:
+        return InMemoryUnitOfWorkFactory()
+
+
+class TestInMemoryRetention(RetentionContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

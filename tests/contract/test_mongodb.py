@@ -14,6 +14,7 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -51,6 +52,17 @@ class TestMongoStorage(
 
 
 class TestMongoOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
+        factory = new_factory()
+        yield factory
+        factory.client.drop_database(factory.store.database.name)
+        factory.close()
+
+
+class TestMongoRetention(RetentionContract):
+    examples = 15
+
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:
         factory = new_factory()

@@ -17,6 +17,7 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
+from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -87,6 +88,25 @@ class TestSqliteOutboxDelivery(OutboxDeliveryContract):
 
 
 class TestPostgresOutboxDelivery(OutboxDeliveryContract):
+    @pytest.fixture
+    def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
+        empty_tables(postgres_factory.engine)
+        return postgres_factory
+
+
+class TestSqliteRetention(RetentionContract):
+    examples = 15
+
+    @pytest.fixture
+    def uow_factory(self, tmp_path: Path) -> Iterator[SqlUnitOfWorkFactory]:
+        factory = SqlUnitOfWorkFactory(migrated_sqlite_file(tmp_path))
+        yield factory
+        factory.dispose()
+
+
+class TestPostgresRetention(RetentionContract):
+    examples = 15
+
     @pytest.fixture
     def uow_factory(self, postgres_factory: SqlUnitOfWorkFactory) -> SqlUnitOfWorkFactory:
         empty_tables(postgres_factory.engine)

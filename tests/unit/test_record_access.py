@@ -214,3 +214,23 @@ def test_an_intact_chain_verifies_and_a_changed_entry_is_found() -> None:
     assert verify_chain(changed) == 3
     assert verify_chain(chain[:2] + chain[3:]) == 4  # one removed
     assert verify_chain([chain[1], chain[0], *chain[2:]]) == 2  # reordered
+
+
+@pytest.mark.parametrize(
+    ("actor", "reason", "basis"),
+    [
+        (Actor.patient(PATIENT), None, AccessBasis.OWN),
+        (Actor.patient(PatientId("pat-2")), None, None),
+        (Actor.admin(UserId("admin-1")), "letter of 3 Jan", AccessBasis.REQUEST),
+        (Actor.admin(UserId("admin-1")), "  ", None),
+        (Actor.admin(UserId("admin-1")), None, None),
+        # A doctor in care reads records, but never takes the whole file away.
+        (Actor.doctor(DOCTOR), "asked", None),
+    ],
+)
+def test_who_may_export_a_patients_data(
+    actor: Actor, reason: str | None, basis: AccessBasis | None
+) -> None:
+    facts = AccessFacts((visit(AppointmentStatus.BOOKED, -1),))
+    decision = RecordAccess().decide_export(actor, PATIENT, facts, NOW, reason)
+    assert (decision.allowed, decision.basis) == (basis is not None, basis)

@@ -26,6 +26,8 @@ class _State:
     sent_at: datetime | None = None
     dead_at: datetime | None = None
     error: str = ""
+    # Deleted by retention (memory/retention.py): the position stays, as ids are positions.
+    purged: bool = False
 
 
 @define(frozen=True)
@@ -104,7 +106,7 @@ class MemoryDelivery(OutboxDelivery):
             dead = [
                 DeadLetter(_entry(position, message, state.attempts), state.dead_at, state.error)
                 for position, message in enumerate(self._store.outbox)
-                if (state := self._state(position)).dead_at is not None
+                if (state := self._state(position)).dead_at is not None and not state.purged
             ]
         return sorted(dead, key=lambda letter: letter.failed_at)[:limit]
 
@@ -114,7 +116,7 @@ class MemoryDelivery(OutboxDelivery):
                 position = self._position(entry_id)
             except (NotFound, ValueError):
                 return False
-            if self._state(position).dead_at is None:
+            if self._state(position).dead_at is None or self._state(position).purged:
                 return False
             self._store.deliveries[position] = _State(retry_at=now)
             return True

@@ -81,6 +81,7 @@ from hellodoctor_domain.ports.payments import (
     ProcessedWebhookEvents,
     WalletLedger,
 )
+from hellodoctor_domain.ports.retention import RetentionStore
 from hellodoctor_domain.ports.scheduling import (
     AppointmentQuery,
     AppointmentRepository,
@@ -475,6 +476,12 @@ class InMemoryUnitOfWorkFactory:
         from hellodoctor_adapters.memory.delivery import MemoryDelivery, MemoryInbox
 
         return MemoryDelivery(self.store), MemoryInbox(self.store)
+
+    def retention(self) -> RetentionStore:
+        """Counts and bounded deletions of what the retention policy names (``registry``)."""
+        from hellodoctor_adapters.memory.retention import MemoryRetention
+
+        return MemoryRetention(self.store)
 
 
 def open_memory_storage(

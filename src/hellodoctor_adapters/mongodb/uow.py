@@ -100,6 +100,7 @@ from hellodoctor_adapters.mongodb.waitlist import MongoWaitlistRepository, ensur
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import Inbox, OutboxDelivery
+from hellodoctor_domain.ports.retention import RetentionStore
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -398,6 +399,12 @@ class MongoUnitOfWorkFactory:
         from hellodoctor_adapters.mongodb.delivery import MongoDelivery, MongoInbox
 
         return MongoDelivery(self.store), MongoInbox(self.store)
+
+    def retention(self) -> RetentionStore:
+        """Counts and bounded deletions of what the retention policy names (``registry``)."""
+        from hellodoctor_adapters.mongodb.retention import MongoRetention
+
+        return MongoRetention(self.store)
 
     def housekeeping(self, limit: int = 100) -> dict[str, int]:
         """Clean up what crashed or abandoned writers left (``hellodoctor worker`` runs this on

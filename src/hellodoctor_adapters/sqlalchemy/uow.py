@@ -72,6 +72,7 @@ from hellodoctor_adapters.sqlalchemy.search import SqlDoctorDirectory
 from hellodoctor_adapters.sqlalchemy.waitlist import SqlWaitlistRepository
 from hellodoctor_domain.errors import BackendUnavailable
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.ports.retention import RetentionStore
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
 _log = logging.getLogger(__name__)
@@ -216,6 +217,12 @@ class SqlUnitOfWorkFactory:
     def delivery(self) -> tuple[SqlDelivery, SqlInbox]:
         """The outbox's delivery state and the consumers' inbox (``registry``)."""
         return SqlDelivery(self.engine), SqlInbox(self.engine)
+
+    def retention(self) -> RetentionStore:
+        """Counts and bounded deletions of what the retention policy names (``registry``)."""
+        from hellodoctor_adapters.sqlalchemy.retention import SqlRetention
+
+        return SqlRetention(self.engine)
 
     def dispose(self) -> None:
         """Close pooled connections (at shutdown, or in a child process after fork)."""

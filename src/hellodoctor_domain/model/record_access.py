@@ -42,6 +42,7 @@ class AccessBasis(enum.StrEnum):
     CARE = "care"
     CONSENT = "consent"
     EMERGENCY = "emergency"
+    REQUEST = "request"  # an admin acting on the patient's documented request (export)
 
 
 @define(frozen=True)
@@ -122,6 +123,25 @@ class RecordAccess:
                 and (action is RecordAction.READ or consent.allows_writing())
             ):
                 return Decision(True, AccessBasis.CONSENT, consent)
+        return DENIED
+
+    def decide_export(
+        self,
+        actor: Actor,
+        patient_id: PatientId,
+        facts: AccessFacts,
+        now: datetime,
+        reason: str | None = None,
+    ) -> Decision:
+        """A copy of everything held about the patient (GDPR Art. 15/20, HIPAA right of
+        access): the patient's own, as any read of their own; or an admin acting on the
+        patient's documented request, which must say so (``reason``). Doctors, even in care,
+        read records but never take the whole file away."""
+        if actor.role is Role.ADMIN:
+            requested = reason is not None and bool(reason.strip())
+            return Decision(True, AccessBasis.REQUEST) if requested else DENIED
+        if actor.role is Role.PATIENT:
+            return self.decide(actor, patient_id, RecordAction.READ, facts, now)
         return DENIED
 
     def in_care(self, doctor_id: DoctorId, facts: AccessFacts, now: datetime) -> bool:

@@ -1,0 +1,47 @@
+"""Retention on the in-memory reference storage (``ports/retention.py``). Outbox entry ids
+are positions in ``InMemoryStore.outbox``, so a purged entry keeps its place and is marked
+``purged`` in its delivery state: no relay, dead-letter list or count sees it again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import evolve
+
+from hellodoctor_adapters.memory.delivery import _State
+from hellodoctor_adapters.memory.store import InMemoryStore
+from hellodoctor_domain.model.retention import RetentionKind
+from hellodoctor_domain.ports.retention import RetentionStore
+
+
+def _older(kind: RetentionKind, state: _State, before: datetime) -> bool:
+    if state.purged:
+        return False
+    if kind is RetentionKind.DELIVERED_EVENTS:
+        return state.sent_at is not None and state.sent_at < before
+    return state.sent_at is None and state.dead_at is not None and state.dead_at < before
+
+
+class MemoryRetention(RetentionStore):
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    def _states(self) -> list[tuple[int, _State]]:
+        return [
+            (position, state)
+            for position, state in self._store.deliveries.items()
+            if isinstance(position, int) and isinstance(state, _State)
+        ]
+
+    def count(self, kind: RetentionKind, before: datetime) -> int:
+        with self._store.lock:
+            return sum(1 for _, state in self._states() if _older(kind, state, before))
+
+    def purge(self, kind: RetentionKind, before: datetime, limit: int) -> int:
+        with self._store.lock:
+            chosen = sorted(p for p, state in self._states() if _older(kind, state, before))
+            for position in chosen[:limit]:
+                self._store.deliveries[position] = evolve(
+                    self._store.deliveries[position], purged=True
+                )
+            return len(chosen[:limit])
