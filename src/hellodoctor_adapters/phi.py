@@ -58,6 +58,16 @@ HEALTH_ID_KIND = "health_id"
 # The blind index of an account's e-mail address (its case-folded lookup key).
 EMAIL_INDEX = "email_key"
 EMAIL_KIND = "email"
+# The front desk finds a patient by phone, e-mail or birth date (issue 17): all three are
+# sealed, so each has its blind index beside it (PatientSearch's equality criteria).
+PHONE_INDEX = "phone_index"
+PATIENT_EMAIL_INDEX = "email_index"
+BIRTH_INDEX = "birth_index"
+_DESK_KINDS = {
+    "phone": (PHONE_INDEX, "patient_phone"),
+    "email": (PATIENT_EMAIL_INDEX, "patient_email"),
+    "date_of_birth": (BIRTH_INDEX, "patient_birth"),
+}
 
 
 def seal_fields(
@@ -104,12 +114,31 @@ def email_index(cipher: FieldCipher, lookup_key: str) -> str:
     return index
 
 
+def desk_index(cipher: FieldCipher, field_name: str, plain: str | None) -> str | None:
+    """The blind index of a patient's ``phone`` (E.164), ``email`` (case-folded) or
+    ``date_of_birth`` (ISO date), as the desk's search asks for it."""
+    if plain is None:
+        return None
+    _, kind = _DESK_KINDS[field_name]
+    return cipher.blind_index(kind, plain.casefold() if field_name == "email" else plain)
+
+
+def desk_indexes(cipher: FieldCipher, plain: Mapping[str, Any]) -> dict[str, str | None]:
+    """The three desk indexes of a patient's plain row or document."""
+    return {
+        column: desk_index(cipher, name, plain.get(name))
+        for name, (column, _) in _DESK_KINDS.items()
+    }
+
+
 def derived_indexes(
     cipher: FieldCipher, table: PhiTable, field_name: str, plain: str
 ) -> dict[str, str | None]:
     """The blind indexes computed from ``plain`` (a rewrap writes them with the field)."""
     if table is PATIENTS and field_name == "health_id":
         return {HEALTH_ID_INDEX: health_id_index(cipher, plain)}
+    if table is PATIENTS and field_name in _DESK_KINDS:
+        return {_DESK_KINDS[field_name][0]: desk_index(cipher, field_name, plain)}
     if table is ACCOUNTS and field_name == "email":
         return {EMAIL_INDEX: email_index(cipher, EmailAddress(plain).lookup_key)}
     return {}

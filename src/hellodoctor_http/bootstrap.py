@@ -141,6 +141,7 @@ class Components:
             accept_offline=self.billing.settings.accept_offline,
         )
 
+    @property
     def export(self) -> PatientExport:
         """A patient's data export (GDPR Art. 15/20): stateless, built when asked."""
         return PatientExport(self.storage, self.clock)

@@ -44,8 +44,13 @@ from hellodoctor_adapters.mongodb.store import (
     update_with_events,
 )
 from hellodoctor_adapters.phi import (
+    BIRTH_INDEX,
     HEALTH_ID_INDEX,
+    PATIENT_EMAIL_INDEX,
     PATIENTS,
+    PHONE_INDEX,
+    desk_index,
+    desk_indexes,
     health_id_index,
     open_fields,
     seal_fields,
@@ -188,6 +193,9 @@ class MongoPatientRepository(Profiles[Patient], PatientRepository):
         # Health data sealed (phi.PATIENTS); the health ID's blind index beside it.
         document = seal_fields(self._cipher, PATIENTS, value.id.value, to_document(value))
         document["_" + HEALTH_ID_INDEX] = health_id_index(self._cipher, value.health_id)
+        plain = to_document(value)
+        for name, index in desk_indexes(self._cipher, plain).items():
+            document["_" + name] = index
         return document
 
     def _value(self, document: Document) -> Patient:
@@ -211,16 +219,18 @@ class MongoPatientRepository(Profiles[Patient], PatientRepository):
         conditions: Document = {}
         if query.name:
             conditions["name"] = {"$regex": re.escape(query.name), "$options": "i"}
+        # Phone, e-mail and birth date are sealed: matched by their blind indexes.
         if query.phone is not None:
-            conditions["phone"] = query.phone
+            conditions["_" + PHONE_INDEX] = desk_index(self._cipher, "phone", query.phone)
         if query.email is not None:
-            conditions["email"] = {"$regex": f"^{re.escape(query.email)}$", "$options": "i"}
+            conditions["_" + PATIENT_EMAIL_INDEX] = desk_index(self._cipher, "email", query.email)
         if query.date_of_birth is not None:
-            conditions["date_of_birth"] = query.date_of_birth.isoformat()
+            born = query.date_of_birth.isoformat()
+            conditions["_" + BIRTH_INDEX] = desk_index(self._cipher, "date_of_birth", born)
         # Ordered in Python by the folded name (no collation is assumed of the server): a
         # desk's query is narrow, and the cap keeps the read bounded.
         cursor = self._collection.find(conditions).limit(_SEARCH_CAP)
-        found = {document["_id"]: from_document(document, Patient) for document in cursor}
+        found = {document["_id"]: self._value(document) for document in cursor}
         for key, change in self.pending.items():
             found.pop(key, None)
             if query.matches(change.value):

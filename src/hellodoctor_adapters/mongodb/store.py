@@ -325,6 +325,8 @@ class MongoStore:
         self.collection("patients").create_index(
             "_health_id_index", name="patients_by_health_id_index"
         )
+        for index in ("phone_index", "email_index", "birth_index"):  # the desk's look-ups
+            self.collection("patients").create_index("_" + index, name=f"patients_by_{index}")
         self.collection("emergency_grants").create_index(
             [("reviewed", ASCENDING), ("granted_us", ASCENDING), ("_id", ASCENDING)],
             name="emergency_review_queue",

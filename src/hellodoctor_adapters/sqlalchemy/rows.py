@@ -22,6 +22,7 @@ from hellodoctor_adapters.phi import (
     ACCOUNTS,
     HEALTH_ID_INDEX,
     PATIENTS,
+    desk_indexes,
     email_index,
     health_id_index,
     open_fields,
@@ -180,6 +181,7 @@ def patient_row(patient: Patient, cipher: FieldCipher) -> dict[str, Any]:
     }
     row = seal_fields(cipher, PATIENTS, patient.id.value, plain)
     row[HEALTH_ID_INDEX] = health_id_index(cipher, patient.health_id)
+    row.update(desk_indexes(cipher, plain))
     return row
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
+from hellodoctor_adapters.phi import desk_index
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     appointment_from,
@@ -176,12 +177,20 @@ class SqlPatientRepository(PatientRepository):
             # lower(): SQLite folds ASCII letters only (docs/clinic_day.md).
             name = query.name.lower()
             conditions.append(sa.func.lower(patients.c.name).contains(name, autoescape=True))
+        # Phone, e-mail and birth date are sealed: matched by their blind indexes.
         if query.phone is not None:
-            conditions.append(patients.c.phone == query.phone)
+            conditions.append(
+                patients.c.phone_index == desk_index(self._cipher, "phone", query.phone)
+            )
         if query.email is not None:
-            conditions.append(sa.func.lower(patients.c.email) == query.email.lower())
+            conditions.append(
+                patients.c.email_index == desk_index(self._cipher, "email", query.email)
+            )
         if query.date_of_birth is not None:
-            conditions.append(patients.c.date_of_birth == query.date_of_birth)
+            born = query.date_of_birth.isoformat()
+            conditions.append(
+                patients.c.birth_index == desk_index(self._cipher, "date_of_birth", born)
+            )
         statement = (
             sa.select(patients)
             .where(*conditions)
@@ -189,7 +198,8 @@ class SqlPatientRepository(PatientRepository):
             .limit(query.limit)
         )
         with translated_errors():
-            return [patient_from(row) for row in self._connection.execute(statement).mappings()]
+            rows = self._connection.execute(statement).mappings()
+            return [patient_from(row, self._cipher) for row in rows]
 
 
 class SqlAvailabilityRepository(AvailabilityRepository):

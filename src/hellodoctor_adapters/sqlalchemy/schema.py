@@ -86,6 +86,10 @@ patients = sa.Table(
     sa.Column("language", sa.String(35)),  # 0013_clinic_day
     sa.Column("time_zone", sa.String(64)),
     sa.Column("health_id_index", sa.CHAR(64)),  # 0014_phi: the health ID's blind index
+    # 0015_desk_indexes: the front desk's look-ups of sealed fields (hellodoctor_adapters/phi.py).
+    sa.Column("phone_index", sa.CHAR(64), index=True),
+    sa.Column("email_index", sa.CHAR(64), index=True),
+    sa.Column("birth_index", sa.CHAR(64), index=True),
 )
 
 availability = sa.Table(
