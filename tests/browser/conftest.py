@@ -187,7 +187,10 @@ def _chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while playwright's sync API is open its event loop counts as
+# running in this thread, and every later test that calls asyncio.run() (tests/http/test_front.py)
+# would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def browser_engine() -> Iterator[Any]:
     executable = _chromium()
     try:
