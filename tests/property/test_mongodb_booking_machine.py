@@ -28,7 +28,7 @@ def fresh_mongodb_factory() -> MongoUnitOfWorkFactory:
 # SecantusDB (the in-process MongoDB-wire server) slows as collections grow and runs on the
 # test's own cores: fewer examples than in memory, every rule still against its writes. With
 # HELLODOCTOR_TEST_MONGODB_URI (a real server) the same machines run the same count.
-MONGODB_EXAMPLES = 80
+MONGODB_EXAMPLES = 40
 
 
 def _examples() -> settings:

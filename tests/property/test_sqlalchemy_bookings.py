@@ -48,8 +48,8 @@ def _opened(store: _EmptiedPerExample, url: object) -> Callable[[], None]:
 # The machines run their full profile in memory (tests/property/test_*_machine.py); on the
 # databases each example pays for real transactions, so fewer examples keep CI under 30
 # minutes while every rule still runs against the real constraints.
-DATABASE_EXAMPLES = 150
-CLAIMS_EXAMPLES = 100  # the claims' amount invariants are the domain's; here the storage's CAS
+DATABASE_EXAMPLES = 100
+CLAIMS_EXAMPLES = 60  # the claims' amount invariants are the domain's; here the storage's CAS
 
 
 def examples(count: int) -> settings:
