@@ -119,3 +119,18 @@ def test_rules_outside_the_subset_or_both_forms_are_refused(
         )
         assert refused.status_code == 422, (extra, refused.json)
         assert refused.json["type"].endswith("invalid-value"), refused.json
+
+
+def test_staff_sending_the_patients_form_are_told_to_name_the_patient(
+    client: ValidatingClient, as_admin: Headers
+) -> None:
+    """The patient's form is schema-valid for anyone (schemathesis sends it as an admin): staff
+    get a business refusal naming what is missing, not a shape error."""
+    refused = client.simulate_post(f"{API}/appointment-series", json=WEEKLY, headers=as_admin())
+    assert refused.status_code == 422, refused.json
+    assert refused.json["type"].endswith("invalid-value"), refused.json
+    assert "patient_id" in refused.json["detail"]
+    broken = client.simulate_post(
+        f"{API}/appointment-series", json={**WEEKLY, "count": "four"}, headers=as_admin()
+    )
+    assert broken.json["type"].endswith("validation-error"), broken.json

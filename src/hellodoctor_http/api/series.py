@@ -28,7 +28,7 @@ from hellodoctor_http.api import Resource
 from hellodoctor_http.api.appointments import appointment_json
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
-from hellodoctor_http.converters import parse_enum, write_json
+from hellodoctor_http.converters import parse_enum, read_json, structure, write_json
 from hellodoctor_http.json_schema import (
     MAX_TEXT,
     choice,
@@ -129,7 +129,13 @@ class SeriesCollection(Resource):
             assert actor.patient_id is not None
             patient_id = actor.patient_id
         else:
-            staff = self.body(req, SeriesStaffBookingBody)
+            document = read_json(req, self.settings.max_body_bytes)
+            if isinstance(document, dict) and "patient_id" not in document:
+                # The patient's form, valid as such: staff must say for whom (a business
+                # refusal of schema-valid data, not a shape error).
+                structure(document, SeriesBookingBody)
+                raise InvalidValue("staff book a series for a patient: give patient_id")
+            staff = structure(document, SeriesStaffBookingBody)
             body, patient_id = staff, PatientId(staff.patient_id)
         doctor = self.components.scheduling.doctor(DoctorId(body.doctor_id))
         request = SeriesRequest(
