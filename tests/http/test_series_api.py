@@ -134,3 +134,16 @@ def test_staff_sending_the_patients_form_are_told_to_name_the_patient(
         f"{API}/appointment-series", json={**WEEKLY, "count": "four"}, headers=as_admin()
     )
     assert broken.json["type"].endswith("validation-error"), broken.json
+
+
+def test_a_patient_sending_the_staffs_form_may_name_only_themself(
+    client: ValidatingClient, as_patient: Headers
+) -> None:
+    other = client.simulate_post(
+        f"{API}/appointment-series", json={**WEEKLY, "patient_id": "pat-2"}, headers=as_patient()
+    )
+    assert other.status_code == 403, other.json
+    mine = client.simulate_post(
+        f"{API}/appointment-series", json={**WEEKLY, "patient_id": "pat-1"}, headers=as_patient()
+    )
+    assert mine.status_code == 201, mine.json

@@ -19,7 +19,7 @@ from typing import Any
 import falcon
 
 from hellodoctor_domain import AppointmentId, DoctorId, PatientId
-from hellodoctor_domain.errors import InvalidValue, SeriesConflict
+from hellodoctor_domain.errors import AccessDenied, InvalidValue, SeriesConflict
 from hellodoctor_domain.model.availability import Weekday
 from hellodoctor_domain.model.recurrence import MAX_OCCURRENCES, Recurrence
 from hellodoctor_domain.model.values import AppointmentType, Role, SeriesId, VisitKind
@@ -124,13 +124,21 @@ class SeriesCollection(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         body: SeriesBookingBody
+        document = read_json(req, self.settings.max_body_bytes)
+        named = isinstance(document, dict) and "patient_id" in document
         if actor.role is Role.PATIENT:
-            body = self.body(req, SeriesBookingBody)
             assert actor.patient_id is not None
             patient_id = actor.patient_id
+            if named:
+                # The staff's form, schema-valid for anyone: a patient may name themself only.
+                staff = structure(document, SeriesStaffBookingBody)
+                if PatientId(staff.patient_id) != patient_id:
+                    raise AccessDenied("patients book series for themselves")
+                body = staff
+            else:
+                body = structure(document, SeriesBookingBody)
         else:
-            document = read_json(req, self.settings.max_body_bytes)
-            if isinstance(document, dict) and "patient_id" not in document:
+            if not named and isinstance(document, dict):
                 # The patient's form, valid as such: staff must say for whom (a business
                 # refusal of schema-valid data, not a shape error).
                 structure(document, SeriesBookingBody)
