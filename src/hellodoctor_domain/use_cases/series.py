@@ -95,6 +95,9 @@ def may_book_series(actor: Actor, doctor_id: DoctorId, patient_id: PatientId) ->
     raise AccessDenied("patients book series for themselves, doctors into their own calendar")
 
 
+SERIES_RETRIES = 16
+
+
 class SeriesBooking:
     def __init__(
         self,
@@ -113,7 +116,10 @@ class SeriesBooking:
         may_book_series(actor, request.doctor_id, request.patient_id)
         series_id = SeriesId(self._ids.new_id())
         ids: list[AppointmentId] = []  # kept across retries: one id per occurrence
-        retries = self._scheduling.settings.retries_on_concurrency
+        # A series meets many more concurrent writers than one booking does (each of its
+        # times is someone's), and a loser is owed the list of dates that beat it, which only
+        # a check after the winners commit can give: more rounds than a single booking's.
+        retries = max(self._scheduling.settings.retries_on_concurrency, SERIES_RETRIES)
         for attempt in range(retries + 1):
             try:
                 return self._take(request, series_id, ids)
