@@ -32,6 +32,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
+from hellodoctor_adapters.crypto import FieldCipher, key_ring_from_text, new_key_text
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.runtime import SystemClock, UuidIds
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, upgrade_url
@@ -151,8 +152,13 @@ def _load(port: int, tokens: list[tuple[str, str]], seconds: float) -> dict[str,
     }
 
 
-def _seed(url: str, clients: int) -> None:
-    factory = SqlUnitOfWorkFactory(url)
+def _seed(url: str, clients: int, phi_keys: dict[str, str]) -> None:
+    cipher = FieldCipher(
+        key_ring_from_text(
+            phi_keys["HELLODOCTOR_PHI_KEYS"], None, phi_keys["HELLODOCTOR_PHI_INDEX_KEY"]
+        )
+    )
+    factory = SqlUnitOfWorkFactory(url, cipher=cipher)
     scheduling = Scheduling(factory, SystemClock(), UuidIds(), OfflinePaymentGateway())
     admin = Actor.admin(UserId("bench-admin"))
     all_day = [WorkingDay(day, [LocalWindow(clock_time(0), clock_time(0))]) for day in Weekday]
@@ -195,7 +201,12 @@ def main() -> None:
     try:
         url = schema_url.render_as_string(hide_password=False)
         upgrade_url(url)
-        _seed(url, args.clients)
+        # Production refuses to start without a key ring of its own: a fresh one per run.
+        phi_keys = {
+            "HELLODOCTOR_PHI_KEYS": f"bench:{new_key_text()}",
+            "HELLODOCTOR_PHI_INDEX_KEY": new_key_text(),
+        }
+        _seed(url, args.clients, phi_keys)
         secret = secrets.token_urlsafe(48)
         codec = TokenCodec(secret, "hellodoctor", "hellodoctor-api", SystemClock())
         tokens = [
@@ -207,6 +218,7 @@ def main() -> None:
             "HELLODOCTOR_DATABASE_URL": url,
             "HELLODOCTOR_ENV": "production",
             "HELLODOCTOR_JWT_SECRET": secret,
+            **phi_keys,
         }
         results = {}
         port = _free_port()

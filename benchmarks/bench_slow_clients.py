@@ -31,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from hellodoctor_adapters.crypto import new_key_text
 from hellodoctor_adapters.sqlalchemy import upgrade_url
 from hellodoctor_adapters.testing.fixtures import doctor
 from hellodoctor_domain import Actor, UserId
@@ -50,9 +51,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _seed(url: str, secret: str) -> None:
+def _seed(url: str, secret: str, phi_keys: dict[str, str]) -> None:
     upgrade_url(url)
-    components = bootstrap(Settings(database_url=url, jwt_secret=secret))
+    components = bootstrap(
+        Settings(
+            database_url=url,
+            jwt_secret=secret,
+            phi_keys=phi_keys["HELLODOCTOR_PHI_KEYS"],
+            phi_index_key=phi_keys["HELLODOCTOR_PHI_INDEX_KEY"],
+        )
+    )
     admin = Actor.admin(UserId("bench-admin"))
     for number in range(20):
         components.scheduling.register_doctor(admin, doctor(f"d{number}"))
@@ -177,12 +185,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hellodoctor-bench-slow-") as folder:
         url = f"sqlite:///{Path(folder) / 'bench.sqlite'}"
         secret = secrets.token_urlsafe(48)
-        _seed(url, secret)
+        # Production refuses to start without a key ring of its own: a fresh one per run.
+        phi_keys = {
+            "HELLODOCTOR_PHI_KEYS": f"bench:{new_key_text()}",
+            "HELLODOCTOR_PHI_INDEX_KEY": new_key_text(),
+        }
+        _seed(url, secret, phi_keys)
         env = {
             **os.environ,
             "HELLODOCTOR_DATABASE_URL": url,
             "HELLODOCTOR_ENV": "production",
             "HELLODOCTOR_JWT_SECRET": secret,
+            **phi_keys,
         }
         port = _free_port()
         server = _start(port, args.workers, env)
