@@ -20,6 +20,8 @@ from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
 from hellodoctor_http.config import MULTIPROCESS_VARIABLE, Settings
 
+_log = logging.getLogger(__name__)
+
 MAX_WORKERS = 12
 # Requests one worker runs at once (the app is thread-safe; each thread may hold a database
 # connection, within SQLAlchemy's pool of 5 + 10 overflow).
@@ -121,26 +123,62 @@ def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> 
 
 
 def _background_delivery(settings: Settings) -> dict[str, Any]:
-    """Gunicorn hooks that run the outbox delivery in a thread of the master (development,
-    no broker): the demo's mails arrive with nothing but ``hellodoctor serve``. The thread
-    starts once the workers are forked (they build their own connections) and stops at exit."""
+    """Gunicorn hooks that run the outbox delivery beside the workers (development, no
+    broker): the demo's mails arrive with nothing but ``hellodoctor serve``.
+
+    The delivery runs in a *spawned* process, not in a thread of the master: gunicorn forks
+    workers whenever one is (re)started, and a fork taken while the master held a SQLite
+    transaction (or any pooled connection) gave the child a copy of that lock state, so every
+    write in that worker waited out the busy timeout ("database is locked", schemathesis on
+    SQLite). The master itself opens no database connection at all."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     running: list[Any] = []
 
     def when_ready(_server: Any) -> None:
-        from hellodoctor_http.bootstrap import bootstrap
-        from hellodoctor_http.delivery import run_in_background
-
-        components = bootstrap(settings)
-        if components.delivery is None:
-            return
-        stop, thread = run_in_background(components.delivery.relay.drain)
-        running.append((stop, thread, components))
+        process = context.Process(
+            target=deliver_until_stopped,
+            args=(settings, stop),
+            name="hellodoctor-delivery",
+            daemon=True,
+        )
+        process.start()
+        running.append(process)
 
     def on_exit(_server: Any) -> None:
-        for stop, thread, components in running:
-            stop.set()
-            # Let a pass in flight finish before its connections are closed under it.
-            thread.join(timeout=30)
-            components.close()
+        from multiprocessing.connection import wait
+
+        stop.set()
+        for process in running:
+            # The sentinel, not join(): the arbiter reaps any child that exits (waitpid -1).
+            # A pass in flight finishes before the process closes its connections.
+            if not wait([process.sentinel], timeout=30):
+                process.terminate()
 
     return {"when_ready": when_ready, "on_exit": on_exit}
+
+
+def deliver_until_stopped(settings: Settings, stop: Any) -> None:
+    """The delivery process's body (module level, so a spawned process can import it): drain
+    the outbox every second until ``stop`` is set."""
+    from hellodoctor_domain.errors import PortError
+    from hellodoctor_http.bootstrap import bootstrap
+
+    configure_logging()
+    components = bootstrap(settings)
+    try:
+        if components.delivery is None:
+            return
+        drain = components.delivery.relay.drain
+        while not stop.is_set():
+            try:
+                drain()
+            except PortError as error:
+                _log.warning("background delivery failed (%s); retrying", error)
+            except Exception:
+                _log.exception("background delivery failed; retrying")
+            stop.wait(1.0)
+    finally:
+        components.close()
