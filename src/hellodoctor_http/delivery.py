@@ -6,7 +6,8 @@ Two set-ups, chosen by ``HELLODOCTOR_BROKER_URL``:
   ``hellodoctor consume`` (any number of processes) turns its messages into notifications;
 * without one (the embedded default), the relay hands each entry straight to the consumer:
   ``hellodoctor worker`` delivers, and in development ``hellodoctor serve`` runs that loop in a
-  background thread of gunicorn's master, so the demo's mails arrive with nothing but SQLite.
+  process of its own beside gunicorn's workers, so the demo's mails arrive with nothing but
+  SQLite.
 
 Either way the consumer's inbox gives each (recipient, event) one effect.
 """
@@ -14,9 +15,9 @@ Either way the consumer's inbox gives each (recipient, event) one effect.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Protocol
 
 from attrs import define
 
@@ -34,6 +35,14 @@ from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, Notificati
 from hellodoctor_domain.use_cases.waitlist import WaitlistOfferer
 
 _log = logging.getLogger("hellodoctor.delivery")
+
+
+class Stopping(Protocol):
+    """A threading or multiprocessing event."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 @define(frozen=True)
@@ -127,22 +136,14 @@ def build_delivery(
     return Delivery(relay, consumer, transport, broker_url, mailer, emergency, waitlist)
 
 
-def run_in_background(
-    deliver: Callable[[], int], *, interval: float = 1.0
-) -> tuple[threading.Event, threading.Thread]:
-    """``deliver`` every ``interval`` seconds in a daemon thread until the event is set."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                deliver()
-            except PortError as error:
-                _log.warning("background delivery failed (%s); retrying", error)
-            except Exception:
-                _log.exception("background delivery failed")
-            stop.wait(interval)
-
-    thread = threading.Thread(target=loop, name="hellodoctor-delivery", daemon=True)
-    thread.start()
-    return stop, thread
+def deliver_until(stop: Stopping, deliver: Callable[[], int], *, interval: float = 1.0) -> None:
+    """``deliver`` every ``interval`` seconds until ``stop`` is set (a threading or
+    multiprocessing event); a failed pass is logged and the next one tries again."""
+    while not stop.is_set():
+        try:
+            deliver()
+        except PortError as error:
+            _log.warning("background delivery failed (%s); retrying", error)
+        except Exception:
+            _log.exception("background delivery failed")
+        stop.wait(interval)

@@ -163,22 +163,13 @@ def _background_delivery(settings: Settings) -> dict[str, Any]:
 def deliver_until_stopped(settings: Settings, stop: Any) -> None:
     """The delivery process's body (module level, so a spawned process can import it): drain
     the outbox every second until ``stop`` is set."""
-    from hellodoctor_domain.errors import PortError
     from hellodoctor_http.bootstrap import bootstrap
+    from hellodoctor_http.delivery import deliver_until
 
     configure_logging()
     components = bootstrap(settings)
     try:
-        if components.delivery is None:
-            return
-        drain = components.delivery.relay.drain
-        while not stop.is_set():
-            try:
-                drain()
-            except PortError as error:
-                _log.warning("background delivery failed (%s); retrying", error)
-            except Exception:
-                _log.exception("background delivery failed; retrying")
-            stop.wait(1.0)
+        if components.delivery is not None:
+            deliver_until(stop, components.delivery.relay.drain)
     finally:
         components.close()

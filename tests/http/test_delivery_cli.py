@@ -19,7 +19,7 @@ from hellodoctor_domain.model.values import EmailAddress, UserId
 from hellodoctor_http.bootstrap import bootstrap
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
-from hellodoctor_http.delivery import run_in_background
+from hellodoctor_http.delivery import deliver_until
 
 
 def test_worker_once_delivers_a_booking_s_mails_into_the_maildir(tmp_path: Path) -> None:
@@ -67,7 +67,9 @@ def test_the_background_loop_delivers_until_stopped() -> None:
         passes.release()
         return 0
 
-    stop, thread = run_in_background(deliver, interval=0.01)
+    stop = threading.Event()
+    thread = threading.Thread(target=deliver_until, args=(stop, deliver), kwargs={"interval": 0.01})
+    thread.start()
     assert passes.acquire(timeout=30)
     assert passes.acquire(timeout=30)  # and again, pass after pass
     stop.set()
