@@ -164,6 +164,9 @@ class Settings:
     retention_delivered_events_days: int = 30
     retention_dead_letters_days: int = 90
     retention_audit_log_years: int = 6
+    # Days a hold that never became a booking, and an unverified registration, are kept.
+    retention_lapsed_holds_days: int = 90
+    retention_unverified_accounts_days: int = 30
 
     @property
     def sends_sms(self) -> bool:
@@ -182,6 +185,8 @@ class Settings:
         days = {
             RetentionKind.DELIVERED_EVENTS: self.retention_delivered_events_days,
             RetentionKind.DEAD_LETTERS: self.retention_dead_letters_days,
+            RetentionKind.LAPSED_HOLDS: self.retention_lapsed_holds_days,
+            RetentionKind.UNVERIFIED_ACCOUNTS: self.retention_unverified_accounts_days,
         }
         return RetentionPolicy(
             {kind: timedelta(days=n) for kind, n in days.items() if n > 0},
@@ -479,6 +484,8 @@ class Settings:
             retention_delivered_events_days=integer("RETENTION_DELIVERED_EVENTS_DAYS", 30, 0),
             retention_dead_letters_days=integer("RETENTION_DEAD_LETTERS_DAYS", 90, 0),
             retention_audit_log_years=integer("RETENTION_AUDIT_LOG_YEARS", 6, 6),
+            retention_lapsed_holds_days=integer("RETENTION_LAPSED_HOLDS_DAYS", 90, 0),
+            retention_unverified_accounts_days=integer("RETENTION_UNVERIFIED_ACCOUNTS_DAYS", 30, 0),
         )
         problems.extend(_phi_problems(settings))
         if problems:
