@@ -15,7 +15,9 @@ domain (which stays stdlib + attrs and never sees a ciphertext):
   table, field and row id. A value copied to another row, field or table fails to open with
   ``UndecryptableValue``; so does a value whose key is no longer in the ring.
 * ``blind_index`` — HMAC-SHA-256 under a key of its own (not a data key: rotating data keys
-  never changes an index), for equality lookups (a health ID) without the plaintext.
+  never changes an index), for equality lookups (a health ID) without the plaintext. While the
+  index key rotates, ``blind_indexes`` gives the value's index under the current key and under
+  each previous one, and lookups match any (docs/encryption.md, the runbook).
 
 Values stored by versions before encryption (plain text, plain JSON) are still read
 (``open`` returns them as they are) and are encrypted by ``hellodoctor keys rewrap``.
@@ -30,7 +32,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from attrs import define, field
@@ -77,6 +79,11 @@ class KeyRing(Protocol):
         """The HMAC key of the blind indexes (kept apart from the data keys)."""
         ...
 
+    def previous_index_keys(self) -> Sequence[bytes]:
+        """Blind-index keys being rotated away from (usually none): lookups try them too,
+        until ``keys rewrap`` has written every index under ``index_key()`` again."""
+        ...
+
 
 @define(frozen=True)
 class StaticKeyRing:
@@ -85,6 +92,7 @@ class StaticKeyRing:
     keys: Mapping[str, bytes] = field(repr=False)
     current: str
     index: bytes = field(repr=False)
+    previous_indexes: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.current not in self.keys:
@@ -94,8 +102,9 @@ class StaticKeyRing:
                 raise KeyRingError(f"a key id is 1-64 of A-Z a-z 0-9 _ -, not {key_id!r}")
             if len(key) != KEY_BYTES:
                 raise KeyRingError(f"key {key_id!r} must be {KEY_BYTES} bytes, not {len(key)}")
-        if len(self.index) < KEY_BYTES:
-            raise KeyRingError(f"the blind-index key must be at least {KEY_BYTES} bytes")
+        for index in (self.index, *self.previous_indexes):
+            if len(index) < KEY_BYTES:
+                raise KeyRingError(f"a blind-index key must be at least {KEY_BYTES} bytes")
 
     @property
     def current_key_id(self) -> str:
@@ -110,6 +119,9 @@ class StaticKeyRing:
     def index_key(self) -> bytes:
         return self.index
 
+    def previous_index_keys(self) -> Sequence[bytes]:
+        return self.previous_indexes
+
 
 def _decode_key(text: str, what: str) -> bytes:
     try:
@@ -118,10 +130,13 @@ def _decode_key(text: str, what: str) -> bytes:
         raise KeyRingError(f"{what} is not base64") from None
 
 
-def key_ring_from_text(keys: str, current: str | None, index_key: str) -> StaticKeyRing:
-    """``"k1:<base64>,k2:<base64>"``, the current id (default: the last listed) and the
-    base64 blind-index key, as ``HELLODOCTOR_PHI_KEYS``, ``..._CURRENT_KEY`` and
-    ``..._INDEX_KEY`` give them. Error messages never quote a key."""
+def key_ring_from_text(
+    keys: str, current: str | None, index_key: str, previous_index_keys: str | None = None
+) -> StaticKeyRing:
+    """``"k1:<base64>,k2:<base64>"``, the current id (default: the last listed), the base64
+    blind-index key and the comma-separated previous ones, as ``HELLODOCTOR_PHI_KEYS``,
+    ``..._CURRENT_KEY``, ``..._INDEX_KEY`` and ``..._PREVIOUS_INDEX_KEYS`` give them. Error
+    messages never quote a key."""
     ring: dict[str, bytes] = {}
     for entry in keys.split(","):
         if not entry.strip():
@@ -135,7 +150,12 @@ def key_ring_from_text(keys: str, current: str | None, index_key: str) -> Static
     if not ring:
         raise KeyRingError("the key ring is empty")
     chosen = current or list(ring)[-1]
-    return StaticKeyRing(ring, chosen, _decode_key(index_key, "the blind-index key"))
+    previous = tuple(
+        _decode_key(each, "a previous blind-index key")
+        for each in (previous_index_keys or "").split(",")
+        if each.strip()
+    )
+    return StaticKeyRing(ring, chosen, _decode_key(index_key, "the blind-index key"), previous)
 
 
 def new_key_text() -> str:
@@ -287,6 +307,14 @@ class FieldCipher:
             return None
         message = f"{kind}\x1f{value}".encode()
         return hmac.new(self.ring.index_key(), message, hashlib.sha256).hexdigest()
+
+    def blind_indexes(self, kind: str, value: str) -> list[str]:
+        """What a lookup of ``value`` matches: its index under the current key, then under
+        each previous key (rows the rewrap has not reached yet during an index rotation)."""
+        message = f"{kind}\x1f{value}".encode()
+        keys = [self.ring.index_key(), *self.ring.previous_index_keys()]
+        found = [hmac.new(key, message, hashlib.sha256).hexdigest() for key in keys]
+        return list(dict.fromkeys(found))
 
 
 _DEVELOPMENT: FieldCipher | None = None

@@ -123,6 +123,24 @@ def desk_index(cipher: FieldCipher, field_name: str, plain: str | None) -> str |
     return cipher.blind_index(kind, plain.casefold() if field_name == "email" else plain)
 
 
+def health_id_lookups(cipher: FieldCipher, health_id: str) -> list[str]:
+    """The index values a lookup by health ID matches (more than one while the index key
+    rotates)."""
+    return cipher.blind_indexes(HEALTH_ID_KIND, health_id)
+
+
+def email_lookups(cipher: FieldCipher, lookup_key: str) -> list[str]:
+    """The ``email_key`` values a sign-in matches: the address's index under each index key,
+    and the plain lookup key rows older than encryption hold."""
+    return [*cipher.blind_indexes(EMAIL_KIND, lookup_key), lookup_key]
+
+
+def desk_lookups(cipher: FieldCipher, field_name: str, plain: str) -> list[str]:
+    """The index values a desk search of ``field_name`` matches."""
+    _, kind = _DESK_KINDS[field_name]
+    return cipher.blind_indexes(kind, plain.casefold() if field_name == "email" else plain)
+
+
 def desk_indexes(cipher: FieldCipher, plain: Mapping[str, Any]) -> dict[str, str | None]:
     """The three desk indexes of a patient's plain row or document."""
     return {

@@ -13,6 +13,8 @@
   ``--role hospital_admin --hospital <id>`` or ``--role insurer --scheme <id>`` one appointed
   to its hospital or scheme.
 * ``hellodoctor db upgrade`` / ``db check`` migrate or check the relational schema.
+* ``hellodoctor retention run`` applies the retention policy once; ``hellodoctor patients erase
+  <id> --reason ...`` erases a patient's personal data on request (docs/retention.md).
 * ``hellodoctor keys generate`` / ``keys rewrap`` make a key, and seal health data under the
   current key after a rotation (``hellodoctor_http/keys.py``, docs/encryption.md).
 
@@ -289,6 +291,61 @@ def retention_run(dry_run: bool) -> None:
         raise click.ClickException(str(error)) from error
     finally:
         components.close()
+
+
+@main.group()
+def patients() -> None:
+    """Patients' requests about their data (docs/retention.md)."""
+
+
+@patients.command("erase")
+@click.argument("patient_id")
+@click.option("--reason", required=True, help="The patient's request this erasure answers.")
+@click.option("--operator", default=None, help="Who runs it, for the audit log (default: $USER).")
+@click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+def erase_patient(patient_id: str, reason: str, operator: str | None, yes: bool) -> None:
+    """Erase a patient's personal data on their request: the profile pseudonymised, the
+    account disabled under an undeliverable address; the audit trail, the money ledger and
+    clinical records kept under the pseudonymous id. Audited as an admin's erasure."""
+    from hellodoctor_domain.errors import InvalidValue, NotFound
+    from hellodoctor_domain.model.values import Actor, PatientId, UserId
+
+    who = operator or os.environ.get("USER") or "operator"
+    if not yes:
+        click.confirm(
+            f"Erase the personal data of patient {patient_id}? This cannot be undone", abort=True
+        )
+    settings = _settings()
+    _prepare_embedded_database(settings)
+    components = _bootstrap(settings)
+    try:
+        actor = Actor.admin(UserId(f"cli:{who}"))
+        done = components.erasure.erase(actor, PatientId(patient_id), reason)
+    except NotFound:
+        raise click.ClickException(f"no patient {patient_id}") from None
+    except InvalidValue as error:
+        raise click.ClickException(str(error)) from None
+    except PortError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        components.close()
+    click.echo(f"patient {done.patient_id} erased at {done.erased_at.isoformat()}")
+    click.echo(f"  pseudonymised: name -> {done.pseudonym}")
+    click.echo(
+        "  removed: date of birth, phone, e-mail, health ID, blood group, emergency contacts, "
+        "allergies, language, time zone"
+    )
+    if done.account_erased:
+        click.echo(
+            f"  account: e-mail -> {done.pseudonym}@erased.invalid, password and two-factor "
+            "dropped, disabled, every session ended"
+        )
+    else:
+        click.echo("  account: none found by the profile's e-mail")
+    click.echo(
+        "  kept: audit trail (this erasure is an entry), money ledger, clinical records "
+        "and appointments, under the pseudonymous id"
+    )
 
 
 @main.group()

@@ -151,6 +151,8 @@ class Settings:
     phi_keys: str | None = field(default=None, repr=False)
     phi_current_key: str | None = None
     phi_index_key: str | None = field(default=None, repr=False)
+    # Blind-index keys being rotated away from (comma-separated base64; docs/encryption.md).
+    phi_previous_index_keys: str | None = field(default=None, repr=False)
     # Refuse plain HTTP (421/403 problem) when the trusted proxy says the client spoke http
     # (X-Forwarded-Proto from HELLODOCTOR_TRUSTED_PROXIES only): docs/security.md.
     require_https: bool = False
@@ -164,6 +166,9 @@ class Settings:
     retention_delivered_events_days: int = 30
     retention_dead_letters_days: int = 90
     retention_audit_log_years: int = 6
+    # Days a hold that never became a booking, and an unverified registration, are kept.
+    retention_lapsed_holds_days: int = 90
+    retention_unverified_accounts_days: int = 30
 
     @property
     def sends_sms(self) -> bool:
@@ -182,6 +187,8 @@ class Settings:
         days = {
             RetentionKind.DELIVERED_EVENTS: self.retention_delivered_events_days,
             RetentionKind.DEAD_LETTERS: self.retention_dead_letters_days,
+            RetentionKind.LAPSED_HOLDS: self.retention_lapsed_holds_days,
+            RetentionKind.UNVERIFIED_ACCOUNTS: self.retention_unverified_accounts_days,
         }
         return RetentionPolicy(
             {kind: timedelta(days=n) for kind, n in days.items() if n > 0},
@@ -472,6 +479,7 @@ class Settings:
             phi_keys=environ.get("HELLODOCTOR_PHI_KEYS") or None,
             phi_current_key=text("PHI_CURRENT_KEY", "") or None,
             phi_index_key=environ.get("HELLODOCTOR_PHI_INDEX_KEY") or None,
+            phi_previous_index_keys=environ.get("HELLODOCTOR_PHI_PREVIOUS_INDEX_KEYS") or None,
             require_https=text("REQUIRE_HTTPS", "").lower() in ("true", "1", "yes"),
             waitlist_offer_minutes=integer("WAITLIST_OFFER_MINUTES", 15, 1),
             cache_url=cache_url,
@@ -479,6 +487,8 @@ class Settings:
             retention_delivered_events_days=integer("RETENTION_DELIVERED_EVENTS_DAYS", 30, 0),
             retention_dead_letters_days=integer("RETENTION_DEAD_LETTERS_DAYS", 90, 0),
             retention_audit_log_years=integer("RETENTION_AUDIT_LOG_YEARS", 6, 6),
+            retention_lapsed_holds_days=integer("RETENTION_LAPSED_HOLDS_DAYS", 90, 0),
+            retention_unverified_accounts_days=integer("RETENTION_UNVERIFIED_ACCOUNTS_DAYS", 30, 0),
         )
         problems.extend(_phi_problems(settings))
         if problems:
@@ -501,11 +511,18 @@ def _phi_problems(settings: Settings) -> list[str]:
             ]
         return []
     if settings.phi_keys is None or settings.phi_index_key is None:
+        if settings.phi_previous_index_keys:
+            return ["HELLODOCTOR_PHI_PREVIOUS_INDEX_KEYS needs HELLODOCTOR_PHI_INDEX_KEY"]
         return ["HELLODOCTOR_PHI_KEYS and HELLODOCTOR_PHI_INDEX_KEY go together"]
     from hellodoctor_adapters.crypto import KeyRingError, key_ring_from_text
 
     try:
-        key_ring_from_text(settings.phi_keys, settings.phi_current_key, settings.phi_index_key)
+        key_ring_from_text(
+            settings.phi_keys,
+            settings.phi_current_key,
+            settings.phi_index_key,
+            settings.phi_previous_index_keys,
+        )
     except KeyRingError as error:
         return [f"HELLODOCTOR_PHI_KEYS: {error}"]
     return []

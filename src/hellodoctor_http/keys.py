@@ -5,6 +5,8 @@
 * ``hellodoctor keys rewrap [--batch N]`` seals every health-data value of the configured
   storage under the current key, in batches, while the API keeps serving; run it again until
   it seals nothing, then the old key may leave the ring (docs/encryption.md, the runbook).
+  With ``HELLODOCTOR_PHI_PREVIOUS_INDEX_KEYS`` set and a new current data key, it also moves
+  every blind index to the new index key while lookups match old and new.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ def cipher_for(settings: Settings) -> FieldCipher:
             "no HELLODOCTOR_PHI_KEYS: health data is sealed under the PUBLIC development key"
         )
         return development_cipher()
-    ring = key_ring_from_text(settings.phi_keys, settings.phi_current_key, settings.phi_index_key)
+    ring = key_ring_from_text(
+        settings.phi_keys,
+        settings.phi_current_key,
+        settings.phi_index_key,
+        settings.phi_previous_index_keys,
+    )
     return FieldCipher(ring)
 
 
@@ -88,3 +95,9 @@ def rewrap(batch: int) -> None:
         f"current key {cipher.ring.current_key_id}: {report.rewrapped} values sealed again"
         + ("" if report.rewrapped else "; every value is under the current key")
     )
+    if settings.phi_previous_index_keys:
+        click.echo(
+            "blind indexes: rewritten under HELLODOCTOR_PHI_INDEX_KEY with each value sealed "
+            "again; the index key moves only together with a new current data key "
+            "(docs/encryption.md, rotating the index key)"
+        )

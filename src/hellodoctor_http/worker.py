@@ -9,7 +9,8 @@ yet, relays the outbox (to the broker, or straight to the notification consumer:
 ``delivery.py``), and deletes uploaded files whose record never committed
 (``Documents.sweep_orphans``: only files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload
 still committing keeps its file), and last applies the retention policy
-(``Retention.run``: delivered events and dead letters past their period, in bounded batches;
+(``Retention.run``: delivered events, dead letters, lapsed holds and unverified accounts
+past their period, in bounded batches;
 docs/retention.md).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once

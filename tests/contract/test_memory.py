@@ -17,6 +17,7 @@ from hellodoctor_adapters.testing.contract_consultations import ConsultationStor
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
+from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -62,7 +63,7 @@ class TestInMemoryOutboxDelivery(OutboxDeliveryContract):
         return InMemoryUnitOfWorkFactory()
 
 
-class TestInMemoryRetention(RetentionContract):
+class TestInMemoryRetention(RetentionContract, RecordRetentionContract):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:
         return InMemoryUnitOfWorkFactory()

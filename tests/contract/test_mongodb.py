@@ -15,6 +15,7 @@ from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
+from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -60,7 +61,7 @@ class TestMongoOutboxDelivery(OutboxDeliveryContract):
         factory.close()
 
 
-class TestMongoRetention(RetentionContract):
+class TestMongoRetention(RetentionContract, RecordRetentionContract):
     examples = 15
 
     @pytest.fixture

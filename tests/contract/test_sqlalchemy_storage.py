@@ -18,6 +18,7 @@ from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
+from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
 from hellodoctor_adapters.testing.contract_search import DoctorSearchContract
 from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContract
 
@@ -94,7 +95,7 @@ class TestPostgresOutboxDelivery(OutboxDeliveryContract):
         return postgres_factory
 
 
-class TestSqliteRetention(RetentionContract):
+class TestSqliteRetention(RetentionContract, RecordRetentionContract):
     examples = 15
 
     @pytest.fixture
@@ -104,7 +105,7 @@ class TestSqliteRetention(RetentionContract):
         factory.dispose()
 
 
-class TestPostgresRetention(RetentionContract):
+class TestPostgresRetention(RetentionContract, RecordRetentionContract):
     examples = 15
 
     @pytest.fixture

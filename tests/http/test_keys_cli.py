@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from hellodoctor_adapters.crypto import UndecryptableValue
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_adapters.testing.contract_encryption import NEW_ONLY, OLD, a_patient
+from hellodoctor_adapters.testing.contract_encryption import INDEX_MOVED, NEW_ONLY, OLD, a_patient
 from hellodoctor_domain.model.values import PatientId
 from hellodoctor_http.cli import main
 
@@ -58,3 +58,34 @@ def test_keys_rewrap_seals_everything_under_the_current_key(tmp_path: Path) -> N
     with still_old() as uow, pytest.raises(UndecryptableValue):
         uow.patients.get(PatientId("p1"))
     still_old.dispose()
+
+
+def test_keys_rewrap_moves_the_blind_indexes_to_a_new_index_key(tmp_path: Path) -> None:
+    """The index key rotates with a data key: during the move lookups match old and new
+    indexes; afterwards the previous index key can go."""
+    url = migrated_sqlite_file(tmp_path)
+    old = SqlUnitOfWorkFactory(url, cipher=OLD)
+    with old() as uow:
+        uow.patients.add(a_patient("p1", health_id="HID-p1"))
+        uow.commit()
+    old.dispose()
+    moving = {
+        "HELLODOCTOR_DATABASE_URL": url,
+        "HELLODOCTOR_PHI_KEYS": f"k1:{_b64(1)},k2:{_b64(2)}",
+        "HELLODOCTOR_PHI_CURRENT_KEY": "k2",
+        "HELLODOCTOR_PHI_INDEX_KEY": _b64(9),
+        "HELLODOCTOR_PHI_PREVIOUS_INDEX_KEYS": _b64(7),
+    }
+    result = CliRunner().invoke(main, ["keys", "rewrap"], env=moving)
+    assert result.exit_code == 0, result.output
+    assert "7 values sealed again" in result.output
+    assert "blind indexes: rewritten" in result.output
+    moved = SqlUnitOfWorkFactory(url, cipher=INDEX_MOVED)  # k2 and the new index key only
+    with moved() as uow:
+        assert uow.emergency_grants.patient_with_health_id("HID-p1") == PatientId("p1")
+    moved.dispose()
+    refused = CliRunner().invoke(
+        main, ["keys", "rewrap"], env={**moving, "HELLODOCTOR_PHI_PREVIOUS_INDEX_KEYS": "nope"}
+    )
+    assert refused.exit_code != 0
+    assert "a blind-index key must be at least 32 bytes" in refused.output

@@ -133,3 +133,32 @@ def test_a_key_ring_from_configuration() -> None:
 def test_the_development_ring_is_fixed_and_labelled() -> None:
     assert development_key_ring() == development_key_ring()
     assert development_key_ring().current_key_id == "dev"
+
+
+def test_a_lookup_matches_the_index_under_the_current_and_each_previous_index_key() -> None:
+    ring = StaticKeyRing({"k1": b"\x01" * 32}, "k1", b"\x09" * 32, (b"\x07" * 32,))
+    moving, old, new = (
+        FieldCipher(ring),
+        FieldCipher(StaticKeyRing({"k1": b"\x01" * 32}, "k1", b"\x07" * 32)),
+        FieldCipher(StaticKeyRing({"k1": b"\x01" * 32}, "k1", b"\x09" * 32)),
+    )
+    assert moving.blind_index("health_id", "H-1") == new.blind_index("health_id", "H-1")
+    assert moving.blind_indexes("health_id", "H-1") == [
+        new.blind_index("health_id", "H-1"),
+        old.blind_index("health_id", "H-1"),
+    ]
+    assert new.blind_indexes("health_id", "H-1") == [new.blind_index("health_id", "H-1")]
+    parsed = key_ring_from_text(
+        "k1:" + base64.b64encode(b"\x01" * 32).decode(),
+        None,
+        base64.b64encode(b"\x09" * 32).decode(),
+        base64.b64encode(b"\x07" * 32).decode(),
+    )
+    assert list(parsed.previous_index_keys()) == [b"\x07" * 32]
+    with pytest.raises(KeyRingError, match="previous blind-index key is not base64"):
+        key_ring_from_text(
+            "k1:" + base64.b64encode(b"\x01" * 32).decode(),
+            None,
+            base64.b64encode(b"\x09" * 32).decode(),
+            "%%%",
+        )

@@ -1,6 +1,7 @@
 """Retention on the in-memory reference storage (``ports/retention.py``). Outbox entry ids
 are positions in ``InMemoryStore.outbox``, so a purged entry keeps its place and is marked
-``purged`` in its delivery state: no relay, dead-letter list or count sees it again."""
+``purged`` in its delivery state: no relay, dead-letter list or count sees it again. Lapsed
+holds and unverified accounts: ``memory/retention_records.py``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from attrs import evolve
 
 from hellodoctor_adapters.memory.delivery import _State
+from hellodoctor_adapters.memory.retention_records import MemoryRecordRetention
 from hellodoctor_adapters.memory.store import InMemoryStore
 from hellodoctor_domain.model.retention import RetentionKind
 from hellodoctor_domain.ports.retention import RetentionStore
@@ -25,6 +27,7 @@ def _older(kind: RetentionKind, state: _State, before: datetime) -> bool:
 class MemoryRetention(RetentionStore):
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
+        self._records = MemoryRecordRetention(store)
 
     def _states(self) -> list[tuple[int, _State]]:
         return [
@@ -34,10 +37,18 @@ class MemoryRetention(RetentionStore):
         ]
 
     def count(self, kind: RetentionKind, before: datetime) -> int:
+        if kind is RetentionKind.LAPSED_HOLDS:
+            return self._records.count_holds(before)
+        if kind is RetentionKind.UNVERIFIED_ACCOUNTS:
+            return self._records.count_accounts(before)
         with self._store.lock:
             return sum(1 for _, state in self._states() if _older(kind, state, before))
 
     def purge(self, kind: RetentionKind, before: datetime, limit: int) -> int:
+        if kind is RetentionKind.LAPSED_HOLDS:
+            return self._records.purge_holds(before, limit)
+        if kind is RetentionKind.UNVERIFIED_ACCOUNTS:
+            return self._records.purge_accounts(before, limit)
         with self._store.lock:
             chosen = sorted(p for p, state in self._states() if _older(kind, state, before))
             for position in chosen[:limit]:

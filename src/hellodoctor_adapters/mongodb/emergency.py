@@ -17,7 +17,7 @@ from hellodoctor_adapters.mongodb.store import (
     Profiles,
     translated,
 )
-from hellodoctor_adapters.phi import health_id_index
+from hellodoctor_adapters.phi import health_id_lookups
 from hellodoctor_domain.model.emergency import (
     EmergencyCard,
     EmergencyCardId,
@@ -93,8 +93,9 @@ class MongoEmergencyGrantRepository(Profiles[EmergencyGrant], EmergencyGrantRepo
     @translated
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
         # By the blind index: the health ID itself is sealed (phi.PATIENTS).
-        index = health_id_index(self._cipher, health_id)
-        found = list(self._patients.find({"_health_id_index": index}, {"_id": 1}).limit(2))
+        indexes = health_id_lookups(self._cipher, health_id)
+        query = {"_health_id_index": {"$in": indexes}}
+        found = list(self._patients.find(query, {"_id": 1}).limit(2))
         return PatientId(found[0]["_id"]) if len(found) == 1 else None
 
 

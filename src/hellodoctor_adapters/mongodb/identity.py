@@ -24,7 +24,7 @@ from hellodoctor_adapters.mongodb.store import (
     Profiles,
     translated,
 )
-from hellodoctor_adapters.phi import ACCOUNTS, email_index, open_fields, seal_fields
+from hellodoctor_adapters.phi import ACCOUNTS, email_index, email_lookups, open_fields, seal_fields
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, OneTimeSecret, RefreshToken, SecretPurpose
 from hellodoctor_domain.model.values import EmailAddress, UserId
@@ -73,7 +73,7 @@ class MongoAccountRepository(Profiles[Account], AccountRepository):
             if change.value.email.lookup_key == wanted:
                 return evolve(change.value)
         # By the blind index; or, for a document no rewrap has reached yet, the plain key.
-        keys = [email_index(self._cipher, wanted), wanted]
+        keys = email_lookups(self._cipher, wanted)
         document = self._collection.find_one({"_email_key": {"$in": keys}})
         if document is None or document["_id"] in self.pending:  # changed in this unit
             return None

@@ -25,8 +25,8 @@ from hellodoctor_adapters.phi import (
     PATIENT_EMAIL_INDEX,
     PATIENTS,
     PHONE_INDEX,
-    desk_index,
     desk_indexes,
+    desk_lookups,
     health_id_index,
     open_fields,
     seal_fields,
@@ -83,12 +83,15 @@ class MongoPatientRepository(Profiles[Patient], PatientRepository):
             conditions["name"] = {"$regex": re.escape(query.name), "$options": "i"}
         # Phone, e-mail and birth date are sealed: matched by their blind indexes.
         if query.phone is not None:
-            conditions["_" + PHONE_INDEX] = desk_index(self._cipher, "phone", query.phone)
+            phones = desk_lookups(self._cipher, "phone", query.phone)
+            conditions["_" + PHONE_INDEX] = {"$in": phones}
         if query.email is not None:
-            conditions["_" + PATIENT_EMAIL_INDEX] = desk_index(self._cipher, "email", query.email)
+            emails = desk_lookups(self._cipher, "email", query.email)
+            conditions["_" + PATIENT_EMAIL_INDEX] = {"$in": emails}
         if query.date_of_birth is not None:
             born = query.date_of_birth.isoformat()
-            conditions["_" + BIRTH_INDEX] = desk_index(self._cipher, "date_of_birth", born)
+            births = desk_lookups(self._cipher, "date_of_birth", born)
+            conditions["_" + BIRTH_INDEX] = {"$in": births}
         # Ordered in Python by the folded name (no collation is assumed of the server): a
         # desk's query is narrow, and the cap keeps the read bounded.
         cursor = self._collection.find(conditions).limit(_SEARCH_CAP)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from hellodoctor_adapters.clinical_records import card_from, card_record, grant_from, grant_record
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
-from hellodoctor_adapters.phi import health_id_index
+from hellodoctor_adapters.phi import health_id_lookups
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import emergency_cards, emergency_grants, patients
@@ -85,8 +85,8 @@ class SqlEmergencyGrantRepository(EmergencyGrantRepository):
 
     def patient_with_health_id(self, health_id: str) -> PatientId | None:
         # By the blind index (0014_phi): the health ID itself is sealed.
-        index = health_id_index(self._cipher, health_id)
-        query = sa.select(patients.c.id).where(patients.c.health_id_index == index).limit(2)
+        indexes = health_id_lookups(self._cipher, health_id)
+        query = sa.select(patients.c.id).where(patients.c.health_id_index.in_(indexes)).limit(2)
         with translated_errors():
             found = list(self._connection.execute(query).scalars())
         return PatientId(found[0]) if len(found) == 1 else None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
-from hellodoctor_adapters.phi import email_index
+from hellodoctor_adapters.phi import email_lookups
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     account_from,
@@ -58,7 +58,7 @@ class SqlAccountRepository(AccountRepository):
     def _by_email(self, email: EmailAddress) -> Account | None:
         # By the blind index (0014_phi); or, for a row no rewrap has reached yet, the plain
         # lookup key an older version stored.
-        keys = [email_index(self._cipher, email.lookup_key), email.lookup_key]
+        keys = email_lookups(self._cipher, email.lookup_key)
         row = first_row(
             self._connection, sa.select(accounts).where(accounts.c.email_key.in_(keys)).limit(1)
         )

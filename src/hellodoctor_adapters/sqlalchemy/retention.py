@@ -1,6 +1,7 @@
 """Retention on PostgreSQL and SQLite (``ports/retention.py``): each purge is one transaction
 that selects at most ``limit`` ids by the kind's moment (an index-ordered, bounded SELECT) and
-deletes those rows whose moment still qualifies."""
+deletes those rows whose moment still qualifies. Lapsed holds and unverified accounts:
+``sqlalchemy/retention_records.py``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from hellodoctor_adapters.sqlalchemy import retention_records as records
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_domain.model.retention import RetentionKind
@@ -24,16 +26,28 @@ def _older(kind: RetentionKind, before: datetime) -> Any:
     )
 
 
+_RECORDS = {
+    RetentionKind.LAPSED_HOLDS: (records.count_holds, records.purge_holds),
+    RetentionKind.UNVERIFIED_ACCOUNTS: (records.count_accounts, records.purge_accounts),
+}
+
+
 class SqlRetention(RetentionStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def count(self, kind: RetentionKind, before: datetime) -> int:
+        if kind in _RECORDS:
+            with translated_errors(), self._engine.connect() as connection:
+                return _RECORDS[kind][0](connection, before)
         query = sa.select(sa.func.count()).select_from(outbox).where(_older(kind, before))
         with translated_errors(), self._engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
     def purge(self, kind: RetentionKind, before: datetime, limit: int) -> int:
+        if kind in _RECORDS:
+            with translated_errors(), self._engine.begin() as connection:
+                return _RECORDS[kind][1](connection, before, limit)
         chosen = sa.select(outbox.c.id).where(_older(kind, before)).order_by(outbox.c.id)
         with translated_errors(), self._engine.begin() as connection:
             ids = list(connection.execute(chosen.limit(limit)).scalars())

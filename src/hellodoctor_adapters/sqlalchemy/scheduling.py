@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
-from hellodoctor_adapters.phi import desk_index
+from hellodoctor_adapters.phi import desk_lookups
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     appointment_from,
@@ -180,16 +180,16 @@ class SqlPatientRepository(PatientRepository):
         # Phone, e-mail and birth date are sealed: matched by their blind indexes.
         if query.phone is not None:
             conditions.append(
-                patients.c.phone_index == desk_index(self._cipher, "phone", query.phone)
+                patients.c.phone_index.in_(desk_lookups(self._cipher, "phone", query.phone))
             )
         if query.email is not None:
             conditions.append(
-                patients.c.email_index == desk_index(self._cipher, "email", query.email)
+                patients.c.email_index.in_(desk_lookups(self._cipher, "email", query.email))
             )
         if query.date_of_birth is not None:
             born = query.date_of_birth.isoformat()
             conditions.append(
-                patients.c.birth_index == desk_index(self._cipher, "date_of_birth", born)
+                patients.c.birth_index.in_(desk_lookups(self._cipher, "date_of_birth", born))
             )
         statement = (
             sa.select(patients)

@@ -52,6 +52,7 @@ from hellodoctor_domain.model.records import (
     RecordKind,
 )
 from hellodoctor_domain.model.values import DoctorId, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.ports.scheduling import PatientSearch
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork
 
 NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
@@ -62,6 +63,11 @@ OLD = FieldCipher(StaticKeyRing({"k1": K1}, "k1", INDEX_KEY))
 OLD_WRITER = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k1", INDEX_KEY))
 ROTATING = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k2", INDEX_KEY))
 NEW_ONLY = FieldCipher(StaticKeyRing({"k2": K2}, "k2", INDEX_KEY))
+# The index key rotating with the data key (the runbook): new index key, the old one previous.
+NEW_INDEX_KEY = b"\x09" * 32
+INDEX_MOVING = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k2", NEW_INDEX_KEY, (INDEX_KEY,)))
+INDEX_MOVED = FieldCipher(StaticKeyRing({"k2": K2}, "k2", NEW_INDEX_KEY))
+OLD_INDEX_ONLY = FieldCipher(StaticKeyRing({"k2": K2}, "k2", INDEX_KEY))
 
 # Strings that must never appear in what the database holds.
 SECRETS = (
@@ -284,6 +290,40 @@ class EncryptionContract:
         for table in ("patients", "medical_records", "documents"):
             dump = json.dumps(raw_rows(table), default=str)
             assert all(secret not in dump for secret in SECRETS)
+
+    def test_the_index_key_rotates_and_lookups_work_throughout(
+        self, storage_with: StorageWith
+    ) -> None:
+        """Break-glass by health ID, sign-in by address and the desk's search by phone find
+        the patient before, during and after the index key's rotation; after the rewrap no
+        index is left under the old key."""
+        with storage_with(OLD)() as uow:
+            uow.patients.add(a_patient("p1", health_id="HID-1"))
+            uow.commit()
+        with storage_with(OLD)() as uow:
+            uow.accounts.add(an_account("u1", "p1", "Ada@Example.org"))
+            uow.commit()
+
+        def found(cipher: FieldCipher, health_id: str = "HID-1") -> tuple[Any, ...]:
+            with storage_with(cipher)() as uow:
+                by_phone = uow.patients.search(PatientSearch(phone=SECRETS[1]))
+                return (
+                    uow.emergency_grants.patient_with_health_id(health_id),
+                    uow.accounts.by_email(EmailAddress("ada@example.org")) is not None,
+                    sorted(patient.id.value for patient in by_phone),
+                )
+
+        assert found(INDEX_MOVED) == (None, False, [])  # the indexes really change
+        assert found(INDEX_MOVING) == (PatientId("p1"), True, ["p1"])  # during the move
+        with storage_with(INDEX_MOVING)() as uow:  # a write during the move: the new index
+            uow.patients.add(a_patient("p2", health_id="HID-2"))
+            uow.commit()
+        storage = storage_with(INDEX_MOVING)
+        assert storage.rewrap(batch_size=1).rewrapped > 0
+        assert storage.rewrap(batch_size=1).rewrapped == 0
+        assert found(INDEX_MOVED) == (PatientId("p1"), True, ["p1", "p2"])
+        assert found(INDEX_MOVED, "HID-2")[0] == PatientId("p2")
+        assert found(OLD_INDEX_ONLY) == (None, False, [])  # nothing left under the old key
 
     def test_plain_values_of_an_older_version_are_read_then_sealed_by_rewrap(
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw

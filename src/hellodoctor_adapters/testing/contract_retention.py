@@ -31,6 +31,9 @@ START = MONDAY - timedelta(days=2)
 LEASE = timedelta(seconds=1)
 OFFSETS = st.sampled_from([timedelta(seconds=s) for s in (-86400 * 3, -2, -1, 0, 1, 2, 86400 * 2)])
 FATES = st.sampled_from(["sent", "dead", "pending"])
+# The kinds this contract fills; lapsed holds and unverified accounts have their own
+# (``contract_retention_records.py``).
+OUTBOX_KINDS = (RetentionKind.DELIVERED_EVENTS, RetentionKind.DEAD_LETTERS)
 
 
 class _Clock:
@@ -90,7 +93,7 @@ class RetentionContract:
         pending_before = delivery.pending()
         pending = [pending_before]
         # Earlier examples' survivors: older than any later example's cut-off.
-        left = dict.fromkeys(RetentionKind, 0)
+        left = dict.fromkeys(OUTBOX_KINDS, 0)
 
         @settings(
             max_examples=self.examples,
@@ -121,16 +124,16 @@ class RetentionContract:
                 )
             }
             everything = base + timedelta(days=9)
-            for kind in RetentionKind:
+            for kind in OUTBOX_KINDS:
                 assert store.count(kind, base) == expected[kind], kind
 
-            policy = RetentionPolicy({kind: timedelta(days=1) for kind in RetentionKind})
+            policy = RetentionPolicy({kind: timedelta(days=1) for kind in OUTBOX_KINDS})
             retention = Retention(
                 store, _Clock(base + timedelta(days=1)), policy, batch=batch, max_batches=100
             )
             assert retention.run(dry_run=True).counts == expected
             assert retention.run().counts == expected
-            for kind in RetentionKind:
+            for kind in OUTBOX_KINDS:
                 assert store.count(kind, base) == 0, kind
                 # Only this example's younger ones are left: every earlier one was older.
                 assert store.count(kind, everything) == survivors[kind], kind

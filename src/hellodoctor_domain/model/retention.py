@@ -29,6 +29,14 @@ class RetentionKind(enum.StrEnum):
     DELIVERED_EVENTS = "delivered_events"
     # Outbox entries the relay gave up on (and nobody retried): measured from when it gave up.
     DEAD_LETTERS = "dead_letters"
+    # Appointments held for payment that never became bookings: expired (measured from the
+    # hold's expiry) or cancelled while held (measured from the cancellation), with no payment
+    # row (the money ledger keeps a hold anyone started paying) and nothing else naming them.
+    LAPSED_HOLDS = "lapsed_holds"
+    # Patient accounts that registered and never verified their address (measured from the
+    # registration), with their codes, tokens and settings, and the patient profile made with
+    # them unless something else names it (then the account and profile are kept whole).
+    UNVERIFIED_ACCOUNTS = "unverified_accounts"
 
 
 def _periods(value: Mapping[RetentionKind, timedelta]) -> dict[RetentionKind, timedelta]:
