@@ -512,3 +512,6 @@ def test_bar_charts_scale_to_a_round_top_and_draw_nothing_negative() -> None:
     assert chart.bars[1].height == 0
     assert not chart.empty
     assert bar_chart("t", []).empty
+    counts = bar_chart("t", [(NOW.date(), 1.0)], whole=True)
+    assert [tick.label for tick in counts.ticks] == ["0", "1", "2", "3", "4"]
+    assert [t.label for t in bar_chart("t", [(NOW.date(), 9.0)], whole=True).ticks][-1] == "12"

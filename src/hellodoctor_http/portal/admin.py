@@ -159,6 +159,7 @@ def appointments_chart(report: AppointmentReport) -> BarChart:
     return bar_chart(
         "Appointments by day",
         [(day.day, float(sum(report.on(day.day).values()))) for day in report.days],
+        whole=True,
     )
 
 

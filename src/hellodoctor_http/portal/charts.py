@@ -8,6 +8,7 @@ for anyone who wants the figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 
@@ -74,14 +75,17 @@ def bar_chart(
     title: str,
     series: Sequence[tuple[date, float]],
     shown: str = "{:g}",
+    *,
+    whole: bool = False,
 ) -> BarChart:
     """One bar per day of ``series`` (values not negative: a negative one is drawn as 0);
-    ``shown`` formats a value for the ticks and the bars' titles."""
+    ``shown`` formats a value for the ticks and the bars' titles. ``whole``: counts, so the
+    top is a multiple of the ticks and every tick a whole number."""
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     baseline = TOP + plot_height
     peak = max((max(value, 0.0) for _day, value in series), default=0.0)
-    top = _nice_top(peak)
+    top = TICKS * max(1, math.ceil(peak / TICKS)) if whole else _nice_top(peak)
     slot = plot_width / max(len(series), 1)
     gap = min(slot * 0.2, 6.0)
     bars = []
