@@ -55,6 +55,9 @@ def test_the_desk_the_doctor_and_the_admin_work_through_their_pages(
     page.get_by_role("button", name="Book this time").click()
     page.wait_for_url("**notice=desk-booked")
     browser.check("desk-day")
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: the table stacks
+    browser.check("desk-day-phone")
+    page.set_viewport_size({"width": 1024, "height": 720})
     row = page.locator("tbody tr", has_text="Walk In")
     assert "Dizzy spells" in row.inner_text()
     world.clock.advance(timedelta(hours=3))  # 09:00 in London: the visit's day has begun

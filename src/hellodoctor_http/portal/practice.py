@@ -144,7 +144,7 @@ class AvailabilityEditor(Page):
         rows: list[dict[str, str]] | None = None,
         rules: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
-        collisions: list[dict[str, str]] | None = None,
+        collisions: list[dict[str, object]] | None = None,
         time_off: dict[str, str] | None = None,
         version: int | None = None,
     ) -> None:
@@ -251,7 +251,7 @@ class TimeOffPage(AvailabilityEditor):
             window = windows[0] if windows else None
         except (ValueError, DomainError):
             errors["window"] = "window"
-        collisions: list[dict[str, str]] = []
+        collisions: list[dict[str, object]] = []
         if not errors:
             try:
                 off = TimeOff(first, last, window, values["reason"][:500])
@@ -259,9 +259,7 @@ class TimeOffPage(AvailabilityEditor):
                     actor, doctor_id, off, cancel_bookings=form.get("cancel_bookings") == "yes"
                 )
             except TimeOffCollides as error:
-                collisions = [
-                    {"id": key, "start": start.isoformat()} for key, start in error.collisions
-                ]
+                collisions = [{"id": key, "start": start} for key, start in error.collisions]
                 errors["collides"] = "collides"
             except (DomainError, PortError) as error:
                 errors["form"] = str(error)
