@@ -230,6 +230,7 @@ def test_pages_refuse_the_roles_the_api_refuses(world: dict[str, Any]) -> None:
     # ClinicDay shows a doctor's day to the doctor, the receptionists and admins: a hospital
     # administrator is refused it (403) over the API and so here.
     assert world["manager"].get(f"/desk/{a}/waiting-room").status_code == 403
+    assert "/waiting-room" not in world["manager"].get(f"/desk/{a}").text  # so not linked
     signed_out = falcon.testing.TestClient(world["admin"].portal.app).simulate_get("/desk")
     assert (signed_out.status_code, signed_out.headers["location"]) == (
         303,
