@@ -42,6 +42,8 @@ def home_of(role: Role) -> str:
         return "/admin/doctors/new"
     if role is Role.PATIENT:
         return "/appointments"
+    if role in (Role.RECEPTIONIST, Role.HOSPITAL_ADMIN):
+        return "/desk"
     return "/"
 
 

@@ -11,6 +11,7 @@ PREFIXES = (
     "/settings",
     "/doctor/",
     "/admin/",
+    "/desk",
     STATIC_PREFIX + "/",
 )
 

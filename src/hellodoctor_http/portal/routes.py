@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.portal import identity, patients, staff
+from hellodoctor_http.portal import admin, desk, identity, patients, practice, staff
 from hellodoctor_http.portal.pages import Page, PageError, Portal, error_handler
 from hellodoctor_http.portal.paths import STATIC_PREFIX
 
@@ -32,6 +32,24 @@ PAGES: tuple[tuple[str, type[Page]], ...] = (
     ("/doctor/day", staff.DoctorDay),
     ("/doctor/appointments/{appointment_id:id}/{action}", staff.DoctorAct),
     ("/admin/doctors/new", staff.InviteDoctor),
+    # Staff pages (issue 19 items 3 and 4): practice.py, desk.py, admin.py.
+    ("/doctor/week", practice.DoctorWeek),
+    ("/doctor/availability", practice.AvailabilityEditor),
+    ("/doctor/time-off", practice.TimeOffPage),
+    ("/doctor/reviews", practice.DoctorReviews),
+    ("/doctor/reviews/{review_id:id}/reply", practice.ReviewReply),
+    ("/doctor/analytics", admin.DoctorAnalytics),
+    ("/desk", desk.DeskHome),
+    ("/desk/{hospital_id:id}", desk.DeskPage),
+    ("/desk/{hospital_id:id}/walk-ins", desk.WalkIns),
+    ("/desk/{hospital_id:id}/book", desk.DeskBook),
+    ("/desk/{hospital_id:id}/day", desk.DeskDay),
+    ("/desk/{hospital_id:id}/waiting-room", desk.WaitingRoom),
+    ("/desk/appointments/{appointment_id:id}/{action}", desk.DeskAct),
+    ("/admin/dead-letters", admin.DeadLetters),
+    ("/admin/dead-letters/{entry_id:id}/retry", admin.DeadLetterRetry),
+    ("/admin/audit-log", admin.AuditSearch),
+    ("/admin/analytics", admin.AdminAnalytics),
 )
 
 

@@ -62,7 +62,8 @@ class DoctorAct(Page):
         except (DomainError, PortError) as error:
             raise PageError(409, f"That was refused: {error}") from None
         back = form.get("date", "")
-        target = f"/doctor/day?date={back}" if _is_date(back) else "/doctor/day"
+        page = "/doctor/week" if form.get("view") == "week" else "/doctor/day"
+        target = f"{page}?date={back}" if _is_date(back) else page
         self.redirect(resp, target, action)
 
 
