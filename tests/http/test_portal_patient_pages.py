@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+import attrs
 import falcon.testing
 import pytest
 
@@ -394,3 +395,66 @@ def test_a_patient_grants_and_revokes_a_consent_and_another_cannot_revoke_it(
         {"doctor_id": FREE_DOCTOR, "scope": "read", "until": "2020-01-01", "purpose": "x"},
     )
     assert past.status_code == 422
+
+
+def _held(components: Components) -> str:
+    appointment = components.scheduling.book(
+        ada_actor(),
+        BookingRequest(
+            doctor_id=DoctorId(FEE_DOCTOR),
+            patient_id=PatientId("pat-1"),
+            start=NOW + timedelta(hours=4),
+        ),
+    )
+    return appointment.id.value
+
+
+def test_card_payment_is_not_offered_without_stripes_publishable_key(
+    ada: Visitor, components: Components
+) -> None:
+    held = _held(components)
+    page = ada.get(f"/appointments/{held}")
+    assert f'action="/appointments/{held}/card"' not in page.text
+    refused = ada.post(f"/appointments/{held}/card")
+    assert refused.status_code == 404
+    assert "js.stripe.com" not in refused.headers["content-security-policy"]
+
+
+def test_a_held_visit_is_paid_by_card_through_stripe_elements_when_configured(
+    components: Components, bob: Visitor
+) -> None:
+    """Only the card page admits Stripe.js; the intent's secret is in data- attributes."""
+    settings = attrs.evolve(components.settings, stripe_publishable_key="pk_test_portal")
+    configured = attrs.evolve(components, settings=settings)
+    client = falcon.testing.TestClient(create_app(configured))
+    ada = Visitor(client, configured, ada_actor_with_account(configured))
+    held = _held(configured)
+    page = ada.get(f"/appointments/{held}")
+    assert f'action="/appointments/{held}/card"' in page.text
+    assert "js.stripe.com" not in page.headers["content-security-policy"]
+    assert ada.post(f"/appointments/{held}/card", token=False).status_code == 403
+    card = ada.post(f"/appointments/{held}/card")
+    assert card.status_code == 200, card.text[:500]
+    csp = card.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com;" in csp
+    assert "unsafe-inline" not in csp
+    assert 'src="https://js.stripe.com/v3/"' in card.text
+    assert 'src="/static/card.js"' in card.text
+    assert 'data-key="pk_test_portal"' in card.text
+    assert re.search(r'data-secret="offline_pi_\d+_secret"', card.text)
+    assert "<script>" not in card.text
+    assert " style=" not in card.text
+    assert client.simulate_get("/static/card.js").status_code == 200
+    [payment] = configured.billing.payment_history(ada_actor(), PatientId("pat-1"))
+    assert payment.method is PaymentMethod.CARD
+    # Another patient's visit is not theirs to pay.
+    bobs = Visitor(client, configured, bob_actor())
+    assert bobs.post(f"/appointments/{held}/card").status_code == 404
+
+
+def ada_actor_with_account(components: Components) -> Actor:
+    return _account(components, "pat-1", Role.PATIENT, patient_id=PatientId("pat-1"))
+
+
+def bob_actor() -> Actor:
+    return Actor(Role.PATIENT, UserId("acct-pat-2"), patient_id=PatientId("pat-2"))

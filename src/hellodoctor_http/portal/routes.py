@@ -10,7 +10,16 @@ from typing import Any
 import falcon
 
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.portal import health, identity, patients, privacy, staff, waitlist, wallet
+from hellodoctor_http.portal import (
+    cards,
+    health,
+    identity,
+    patients,
+    privacy,
+    staff,
+    waitlist,
+    wallet,
+)
 from hellodoctor_http.portal.pages import Page, PageError, Portal, error_handler
 from hellodoctor_http.portal.paths import STATIC_PREFIX, UPLOAD_PATH
 
@@ -26,6 +35,7 @@ PAGES: tuple[tuple[str, type[Page]], ...] = (
     ("/doctors/{doctor_id:id}", patients.DoctorPage),
     ("/appointments", patients.Appointments),
     ("/appointments/{appointment_id:id}", patients.AppointmentPage),
+    ("/appointments/{appointment_id:id}/card", cards.CardPayment),
     ("/appointments/{appointment_id:id}/{action}", patients.AppointmentAct),
     ("/settings", patients.NotificationSettings),
     ("/settings/calendar-feed", patients.CalendarFeed),
