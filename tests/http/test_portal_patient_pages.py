@@ -16,9 +16,10 @@ import falcon.testing
 import pytest
 
 from hellodoctor_adapters.memory import InMemoryUnitOfWorkFactory
-from hellodoctor_adapters.testing.files import PNG
+from hellodoctor_adapters.testing.files import PNG, pdf_of_size
 from hellodoctor_domain import BookingRequest, DoctorId, PatientId
 from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.documents import Owner
 from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.records import Diagnosis, MedicalRecord, RecordId, RecordKind
 from hellodoctor_domain.model.values import Actor, EmailAddress, Role, UserId
@@ -320,9 +321,7 @@ def test_a_patient_uploads_sees_and_downloads_a_document_and_nobody_else_can(
     assert not_a_file.status_code == 422
 
 
-def _owner() -> object:
-    from hellodoctor_domain.model.documents import Owner
-
+def _owner() -> Owner:
     return Owner(Role.PATIENT, "pat-1")
 
 
@@ -458,3 +457,23 @@ def ada_actor_with_account(components: Components) -> Actor:
 
 def bob_actor() -> Actor:
     return Actor(Role.PATIENT, UserId("acct-pat-2"), patient_id=PatientId("pat-2"))
+
+
+def test_the_upload_form_takes_files_past_the_body_limit_of_other_forms(
+    ada: Visitor, components: Components
+) -> None:
+    """The test clinic's body limit is 4 KiB; /documents has the API upload route's."""
+    size = components.settings.max_body_bytes * 3
+    done = _upload(
+        ada,
+        [
+            ("csrf_token", None, ada.token.encode()),
+            ("kind", None, b"report"),
+            ("file", "letter.pdf", pdf_of_size(size)),
+        ],
+    )
+    assert _location(done).endswith("?notice=uploaded")
+    [document] = components.documents.owned_by(ada_actor(), _owner())
+    assert document.size == size
+    too_big = ada.post("/consents", {"purpose": "x" * size})
+    assert too_big.status_code == 413
