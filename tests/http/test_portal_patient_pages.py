@@ -211,6 +211,7 @@ def test_a_patient_joins_a_waitlist_accepts_the_offer_and_others_cannot_touch_it
     listed = ada.get("/waitlist")
     assert f"Dr {FEE_DOCTOR}" in listed.text
     assert "waiting" in listed.text
+    assert "06:00 \u2013 12:00" in listed.text  # the morning, the doctor's wall clock
     assert "You are on the waitlist." in ada.get("/waitlist", "notice=joined").text
     # Bob's visit in the window is cancelled: the time is offered to Ada.
     bobs = components.scheduling.book(
