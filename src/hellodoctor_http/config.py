@@ -106,6 +106,8 @@ class Settings:
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None  # localstripe in tests, e.g. http://127.0.0.1:8420
+    # The portal offers Stripe Elements (card payments in the browser) only with this (pk_...).
+    stripe_publishable_key: str | None = None
     # Wallet currencies (ISO 4217); the first is the one GET /api/v1/wallet shows by default.
     currencies: tuple[str, ...] = ("GBP",)
     smallest_top_up: int = 100
@@ -342,6 +344,7 @@ class Settings:
         stripe_secret_key = environ.get("HELLODOCTOR_STRIPE_SECRET_KEY", "").strip() or None
         stripe_webhook_secret = environ.get("HELLODOCTOR_STRIPE_WEBHOOK_SECRET", "").strip() or None
         stripe_api_base = text("STRIPE_API_BASE", "").rstrip("/") or None
+        stripe_publishable_key = text("STRIPE_PUBLISHABLE_KEY", "") or None
         if bool(stripe_secret_key) != bool(stripe_webhook_secret):
             problems.append(
                 "HELLODOCTOR_STRIPE_SECRET_KEY and HELLODOCTOR_STRIPE_WEBHOOK_SECRET go together: "
@@ -448,6 +451,7 @@ class Settings:
             stripe_secret_key=stripe_secret_key,
             stripe_webhook_secret=stripe_webhook_secret,
             stripe_api_base=stripe_api_base,
+            stripe_publishable_key=stripe_publishable_key,
             currencies=currencies or ("GBP",),
             smallest_top_up=smallest_top_up,
             largest_top_up=largest_top_up,

@@ -150,7 +150,9 @@ class SecurityHeaders:
         resp.set_header("Cross-Origin-Opener-Policy", "same-origin")
         resp.set_header("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
         if is_portal_path(req.path):
-            resp.set_header("Content-Security-Policy", _PORTAL_CSP)
+            # A page may widen it for itself (the card page admits Stripe.js: portal/cards.py).
+            csp = getattr(resp.context, "portal_csp", None) or _PORTAL_CSP
+            resp.set_header("Content-Security-Policy", csp)
         if self._hsts:
             resp.set_header("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         cacheable = docs or req.path.startswith(CACHEABLE_PREFIXES)

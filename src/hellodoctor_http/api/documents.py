@@ -48,6 +48,7 @@ from hellodoctor_http.openapi import (
     text_query,
 )
 from hellodoctor_http.params import QueryReader
+from hellodoctor_http.portal.paths import UPLOAD_PATH
 from hellodoctor_http.problems import FieldError, validation_problem
 
 CHUNK = 256 * 1024
@@ -428,5 +429,7 @@ ROUTES: tuple[Route, ...] = (
 
 
 def upload_limits(max_upload_bytes: int) -> dict[str, int]:
-    """The body limit of the upload route (the request middleware's exception)."""
-    return {f"{API}/documents": max_upload_bytes + MULTIPART_ALLOWANCE}
+    """The body limit of the upload routes (the request middleware's exception): this API's
+    and the portal's upload form."""
+    limit = max_upload_bytes + MULTIPART_ALLOWANCE
+    return {f"{API}/documents": limit, UPLOAD_PATH: limit}

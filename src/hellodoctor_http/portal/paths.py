@@ -1,6 +1,8 @@
 """Which paths are portal pages (no imports: the security headers middleware asks)."""
 
 STATIC_PREFIX = "/static"
+# The portal's document upload form (multipart): its body limit is the API upload route's.
+UPLOAD_PATH = "/documents"
 PREFIXES = (
     "/sign-",
     "/verify",
@@ -12,6 +14,12 @@ PREFIXES = (
     "/doctor/",
     "/admin/",
     "/desk",
+    "/wallet",
+    "/waitlist",
+    "/records",
+    "/documents",
+    "/consents",
+    "/access-log",
     STATIC_PREFIX + "/",
 )
 

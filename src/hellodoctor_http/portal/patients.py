@@ -21,6 +21,7 @@ from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import Role, TimeRange
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery
 from hellodoctor_http.openapi import API
+from hellodoctor_http.portal.cards import card_key
 from hellodoctor_http.portal.identity import zone_or_none
 from hellodoctor_http.portal.pages import Page, PageError
 
@@ -185,6 +186,7 @@ class AppointmentPage(Page):
             slots=slots,
             active=active,
             held=appointment.status is AppointmentStatus.HELD,
+            card_key=card_key(self.components),
             notice=req.get_param("notice"),
         )
 

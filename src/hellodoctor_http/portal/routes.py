@@ -10,9 +10,21 @@ from typing import Any
 import falcon
 
 from hellodoctor_http.bootstrap import Components
-from hellodoctor_http.portal import admin, desk, identity, patients, practice, staff
+from hellodoctor_http.portal import (
+    admin,
+    cards,
+    desk,
+    health,
+    identity,
+    patients,
+    practice,
+    privacy,
+    staff,
+    waitlist,
+    wallet,
+)
 from hellodoctor_http.portal.pages import Page, PageError, Portal, error_handler
-from hellodoctor_http.portal.paths import STATIC_PREFIX
+from hellodoctor_http.portal.paths import STATIC_PREFIX, UPLOAD_PATH
 
 PAGES: tuple[tuple[str, type[Page]], ...] = (
     ("/", identity.Home),
@@ -26,9 +38,21 @@ PAGES: tuple[tuple[str, type[Page]], ...] = (
     ("/doctors/{doctor_id:id}", patients.DoctorPage),
     ("/appointments", patients.Appointments),
     ("/appointments/{appointment_id:id}", patients.AppointmentPage),
+    ("/appointments/{appointment_id:id}/card", cards.CardPayment),
     ("/appointments/{appointment_id:id}/{action}", patients.AppointmentAct),
     ("/settings", patients.NotificationSettings),
     ("/settings/calendar-feed", patients.CalendarFeed),
+    ("/wallet", wallet.WalletPage),
+    ("/waitlist", waitlist.WaitlistPage),
+    ("/waitlist/{entry_id:id}/{action}", waitlist.WaitlistAct),
+    ("/records", health.Records),
+    ("/records/{record_id:id}", health.RecordPage),
+    (UPLOAD_PATH, health.Documents),
+    ("/documents/{document_id:id}", health.DocumentPage),
+    ("/documents/{document_id:id}/file", health.DocumentFile),
+    ("/consents", privacy.Consents),
+    ("/consents/{consent_id:id}/revoke", privacy.ConsentRevoke),
+    ("/access-log", privacy.AccessLog),
     ("/doctor/day", staff.DoctorDay),
     ("/doctor/appointments/{appointment_id:id}/{action}", staff.DoctorAct),
     ("/admin/doctors/new", staff.InviteDoctor),
