@@ -176,3 +176,49 @@ def test_a_walk_in_needs_a_real_phone_and_a_past_birth_date(
         payload = {"name": "Walk In", "phone": "+442079460958", "date_of_birth": "1980-05-17"}
         answer = client.simulate_post(path, json={**payload, **fields}, headers=desk["headers"])
         assert answer.status_code == 422, (fields, answer.json)
+
+
+def test_the_desk_replays_a_booking_by_its_idempotency_key(
+    client: ValidatingClient, desk: dict[str, Any]
+) -> None:
+    path = f"{HOSPITALS}/{desk['A']}/appointments"
+    headers = {**desk["headers"], "Idempotency-Key": "desk-1"}
+    booking = {"doctor_id": FEE_DOCTOR, "patient_id": "pat-1", "start": at(10)}
+    first = client.simulate_post(path, json=booking, headers=headers)
+    again = client.simulate_post(path, json=booking, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.json
+    assert again.json == first.json  # the appointment and its payment due at the clinic
+    for changed in ({**booking, "start": at(11)}, {**booking, "pay_at_clinic": False}):
+        refused = client.simulate_post(path, json=changed, headers=headers)
+        assert refused.status_code == 422, changed
+        assert refused.json["type"].endswith("/idempotency-key-reused")
+
+
+def test_the_desk_cancels_and_moves_its_doctors_visits_and_no_other_desk_does(
+    client: ValidatingClient, desk: dict[str, Any], mail: MaildirNotifier, as_admin: Headers
+) -> None:
+    invited = client.simulate_post(
+        f"{HOSPITALS}/{desk['B']}/receptionist-invitations",
+        json={"email": "desk-b@example.org"},
+        headers=as_admin(),
+    )
+    assert invited.status_code == 201, invited.json
+    _set_password(client, mail, "desk-b@example.org")
+    theirs, mine = _login(client, "desk-b@example.org"), desk["headers"]
+    booked = client.simulate_post(
+        f"{HOSPITALS}/{desk['A']}/appointments",
+        json={"doctor_id": FEE_DOCTOR, "patient_id": "pat-1", "start": at(10)},
+        headers=mine,
+    )
+    key = booked.json["appointment"]["id"]
+    move, cancel = f"{API}/appointments/{key}/reschedule", f"{API}/appointments/{key}/cancel"
+    # Another hospital's desk does not know the visit.
+    assert client.simulate_post(move, json={"start": at(11)}, headers=theirs).status_code == 404
+    assert client.simulate_post(cancel, json={}, headers=theirs).status_code == 404
+    moved = client.simulate_post(move, json={"start": at(11)}, headers=mine)
+    assert moved.status_code == 200, moved.json
+    assert moved.json["start"] == at(11).replace("+00:00", "Z")
+    cancelled = client.simulate_post(cancel, json={"reason": "doctor ill"}, headers=mine)
+    assert cancelled.status_code == 200, cancelled.json
+    assert cancelled.json["status"] == "cancelled"
+    assert cancelled.json["cancellation"]["by"] == "receptionist"

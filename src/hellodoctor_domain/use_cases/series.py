@@ -17,6 +17,7 @@ again on fresh data to list what was taken.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime, time, timedelta
 
@@ -24,7 +25,9 @@ from attrs import define
 
 from hellodoctor_domain.errors import (
     AccessDenied,
+    AlreadyExists,
     BookingRuleViolation,
+    IdempotencyKeyReused,
     NotAcceptingBookings,
     NotFound,
     SeriesConflict,
@@ -45,7 +48,7 @@ from hellodoctor_domain.model.values import (
     VisitKind,
 )
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
-from hellodoctor_domain.ports.scheduling import AppointmentQuery
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 
@@ -65,6 +68,27 @@ class SeriesRequest:
     appointment_type: AppointmentType = AppointmentType.IN_PERSON
     visit_kind: VisitKind = VisitKind.REGULAR
     reason: str = ""
+    # A client-chosen key (an HTTP Idempotency-Key): retrying with it answers the first series.
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What was asked, so a key reused for a different request is refused (never equal to
+        a single booking's: a key sent to both is refused at the second)."""
+        rule = self.recurrence
+        parts = (
+            "series",
+            self.doctor_id.value,
+            self.patient_id.value,
+            self.first_day.isoformat(),
+            self.at.isoformat(),
+            f"{rule.frequency.value}/{rule.interval}/{sorted(rule.by_day or ())}",
+            f"{rule.count}/{rule.until.isoformat() if rule.until else ''}",
+            "" if self.length is None else str(self.length.total_seconds()),
+            self.appointment_type.value,
+            self.visit_kind.value,
+            self.reason,
+        )
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 @define(frozen=True)
@@ -114,6 +138,10 @@ class SeriesBooking:
     def book(self, actor: Actor, request: SeriesRequest) -> Series:
         """Take every occurrence, or none: ``SeriesConflict`` lists each refused one."""
         may_book_series(actor, request.doctor_id, request.patient_id)
+        if request.idempotency_key is not None:
+            earlier = self._replay(actor, request)
+            if earlier is not None:
+                return earlier
         series_id = SeriesId(self._ids.new_id())
         ids: list[AppointmentId] = []  # kept across retries: one id per occurrence
         # A series meets many more concurrent writers than one booking does (each of its
@@ -122,7 +150,13 @@ class SeriesBooking:
         retries = max(self._scheduling.settings.retries_on_concurrency, SERIES_RETRIES)
         for attempt in range(retries + 1):
             try:
-                return self._take(request, series_id, ids)
+                return self._take(actor, request, series_id, ids)
+            except AlreadyExists:
+                # A concurrent request with the same key won: its series is ours.
+                earlier = self._replay(actor, request) if request.idempotency_key else None
+                if earlier is None:
+                    raise
+                return earlier
             except SlotUnavailable:
                 # A concurrent writer won a time between our check and our commit: nothing of
                 # ours was written. Check again on fresh data; it now lists that time.
@@ -130,8 +164,28 @@ class SeriesBooking:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _replay(self, actor: Actor, request: SeriesRequest) -> Series | None:
+        """The series booked earlier with this key by ``actor``, if any (the record names its
+        first occurrence); the key with another request is ``IdempotencyKeyReused``."""
+        assert request.idempotency_key is not None
+        with self._uow() as uow:
+            record = uow.idempotency.get(actor.user_id.value, request.idempotency_key)
+            if record is None:
+                return None
+            if record.fingerprint != request.fingerprint():
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used for a different booking request"
+                )
+            first = uow.appointments.get(record.appointment_id)
+            assert first.series_id is not None  # only a series' fingerprint matches
+            return _series(actor, uow, first.series_id)
+
     def _take(
-        self, request: SeriesRequest, series_id: SeriesId, ids: list[AppointmentId]
+        self,
+        actor: Actor,
+        request: SeriesRequest,
+        series_id: SeriesId,
+        ids: list[AppointmentId],
     ) -> Series:
         now = self._clock.now()
         hold_for = self._scheduling.settings.hold_for
@@ -176,6 +230,16 @@ class SeriesBooking:
             # The storage decides, atomically with the writes: all of them commit or none.
             for occurrence in occurrences:
                 uow.appointments.add(occurrence)
+            if request.idempotency_key is not None:  # with the occurrences, or not at all
+                uow.idempotency.add(
+                    IdempotencyRecord(
+                        scope=actor.user_id.value,
+                        key=request.idempotency_key,
+                        fingerprint=request.fingerprint(),
+                        appointment_id=occurrences[0].id,
+                        created_at=now,
+                    )
+                )
             uow.commit()
         return Series(series_id, tuple(occurrences))
 

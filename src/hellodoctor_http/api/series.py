@@ -25,7 +25,7 @@ from hellodoctor_domain.model.recurrence import MAX_OCCURRENCES, Recurrence
 from hellodoctor_domain.model.values import AppointmentType, Role, SeriesId, VisitKind
 from hellodoctor_domain.use_cases.series import Series, SeriesRequest
 from hellodoctor_http.api import Resource
-from hellodoctor_http.api.appointments import appointment_json
+from hellodoctor_http.api.appointments import IDEMPOTENCY_PARAM, appointment_json, idempotency_key
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import parse_enum, read_json, structure, write_json
@@ -123,6 +123,7 @@ def _recurrence(body: SeriesBookingBody, zone: str) -> Recurrence:
 class SeriesCollection(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
+        key = idempotency_key(req)
         body: SeriesBookingBody
         document = read_json(req, self.settings.max_body_bytes)
         named = isinstance(document, dict) and "patient_id" in document
@@ -156,6 +157,7 @@ class SeriesCollection(Resource):
             appointment_type=parse_enum(AppointmentType, body.type, "type"),
             visit_kind=parse_enum(VisitKind, body.visit_kind, "visit_kind"),
             reason=body.reason,
+            idempotency_key=key,
         )
         try:
             series = self.components.series.book(actor, request)
@@ -205,8 +207,10 @@ ROUTES: tuple[Route, ...] = (
                 ok=201,
                 response="AppointmentSeries",
                 body=(SeriesBookingBody, SeriesStaffBookingBody),
+                params=(IDEMPOTENCY_PARAM,),
                 problems=(
                     "series-conflict",
+                    "idempotency-key-reused",
                     "slot-unavailable",
                     "not-found",
                     "access-denied",
