@@ -13,6 +13,7 @@ from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient, at
 
 from .test_hospitals_api import HOSPITALS, body
+from .test_identity_api import bearer, signed_up
 from .test_staff_api import _login, _set_password
 
 API = "/api/v1"
@@ -222,3 +223,40 @@ def test_the_desk_cancels_and_moves_its_doctors_visits_and_no_other_desk_does(
     assert cancelled.status_code == 200, cancelled.json
     assert cancelled.json["status"] == "cancelled"
     assert cancelled.json["cancellation"]["by"] == "receptionist"
+
+
+def test_a_walk_in_claims_their_profile_once_from_their_own_account(
+    client: ValidatingClient, desk: dict[str, Any], mail: MaildirNotifier, as_patient: Headers
+) -> None:
+    mine = desk["headers"]
+    walk_in = client.simulate_post(
+        f"{HOSPITALS}/{desk['A']}/walk-ins",
+        json={"name": "Walk In", "phone": "+442079460958", "date_of_birth": "1980-05-17"},
+        headers=mine,
+    ).json
+    path = f"{HOSPITALS}/{desk['A']}/walk-ins/{walk_in['id']}/claim-code"
+    elsewhere = f"{HOSPITALS}/{desk['B']}/walk-ins/{walk_in['id']}/claim-code"
+    assert client.simulate_post(elsewhere, headers=mine).status_code == 404
+    assert client.simulate_post(path, headers=as_patient()).status_code == 403
+    issued = client.simulate_post(path, headers=mine)
+    assert issued.status_code == 201, issued.json
+    assert issued.headers["cache-control"] == "no-store"
+    code = issued.json["code"]
+
+    tokens = bearer(signed_up(client, mail, "walk.in@example.org"))
+    claim = f"{API}/me/walk-in-claim"
+    wrong = client.simulate_post(claim, json={"code": code + "x"}, headers=tokens)
+    assert wrong.status_code == 422
+    assert wrong.json["type"].endswith("/invalid-one-time-secret")
+    claimed = client.simulate_post(claim, json={"code": code}, headers=tokens)
+    assert claimed.status_code == 200, claimed.json
+    assert (claimed.json["patient"]["id"], claimed.json["patient"]["name"]) == (
+        walk_in["id"],
+        "Walk In",
+    )
+    assert client.simulate_get(f"{API}/me", headers=tokens).json["patient"]["id"] == walk_in["id"]
+    again = client.simulate_post(claim, json={"code": code}, headers=tokens)
+    assert again.status_code == 409
+    assert again.json["type"].endswith("/walk-in-claim-refused")
+    assert client.simulate_post(path, headers=mine).status_code == 409  # it has an account now
+    assert client.simulate_post(claim, json={"code": code}, headers=mine).status_code == 403
