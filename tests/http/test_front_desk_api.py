@@ -14,6 +14,7 @@ from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, Validatin
 
 from .test_hospitals_api import HOSPITALS, body
 from .test_identity_api import bearer, signed_up
+from .test_series_api import WEEKLY
 from .test_staff_api import _login, _set_password
 
 API = "/api/v1"
@@ -223,6 +224,15 @@ def test_the_desk_cancels_and_moves_its_doctors_visits_and_no_other_desk_does(
     assert cancelled.status_code == 200, cancelled.json
     assert cancelled.json["status"] == "cancelled"
     assert cancelled.json["cancellation"]["by"] == "receptionist"
+    # A series, for the doctors of one's own hospital only (B employs the free doctor).
+    weekly = {**WEEKLY, "patient_id": "pat-2"}
+    booking = f"{API}/appointment-series"
+    assert client.simulate_post(booking, json=weekly, headers=mine).status_code == 404
+    series = client.simulate_post(booking, json=weekly, headers=theirs)
+    assert series.status_code == 201, series.json
+    read = f"{API}/appointment-series/{series.json['id']}"
+    assert client.simulate_get(read, headers=mine).status_code == 404
+    assert client.simulate_get(read, headers=theirs).json == series.json
 
 
 def test_a_walk_in_claims_their_profile_once_from_their_own_account(

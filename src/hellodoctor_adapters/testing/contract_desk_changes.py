@@ -129,12 +129,10 @@ class DeskChangesContract:
         clinic.pay(other, PaymentMethod.WALLET)
         # Two hours before: the patient cancelling would get half back.
         clinic.clock.set(held.time.start - timedelta(hours=2))
-        for action in (
-            lambda: clinic.scheduling.cancel(theirs, held.id, "not ours"),
-            lambda: clinic.scheduling.reschedule(theirs, other.id, clinic.slot(index=4)),
-        ):
-            with pytest.raises(NotFound):
-                action()
+        with pytest.raises(NotFound):
+            clinic.scheduling.cancel(theirs, held.id, "not ours")
+        with pytest.raises(NotFound):
+            clinic.scheduling.reschedule(theirs, other.id, clinic.slot(index=4))
         moved = clinic.scheduling.reschedule(mine, other.id, clinic.slot(index=4))
         assert moved.time.start == clinic.slot(index=4)
         cancelled = clinic.scheduling.cancel(mine, held.id, "the doctor is ill")
@@ -149,3 +147,25 @@ class DeskChangesContract:
         # The desk reads nothing through this power.
         with pytest.raises(NotFound):
             clinic.scheduling.appointment(mine, held.id)
+
+    def test_the_desk_books_a_series_with_its_own_doctors_only(
+        self, desk_clinic: tuple[Clinic, Actor, Actor]
+    ) -> None:
+        clinic, mine, theirs = desk_clinic
+        series = SeriesBooking(clinic.uow, clinic.clock, SequentialIds("s"), clinic.scheduling)
+        first_day = clinic.slot().date()
+        request = SeriesRequest(
+            doctor_id=DoctorId("d1"),
+            patient_id=PatientId("p3"),
+            first_day=first_day,
+            at=time(9),
+            recurrence=Recurrence.weekly(first_day.weekday(), 2),
+        )
+        with pytest.raises(NotFound):
+            series.book(theirs, request)
+        booked = series.book(mine, request)
+        assert [a.patient_id for a in booked.occurrences] == [PatientId("p3")] * 2
+        assert series.series(mine, booked.id).id == booked.id
+        with pytest.raises(NotFound):
+            series.series(theirs, booked.id)
+        assert len(series.cancel_from(mine, booked.id)) == 2

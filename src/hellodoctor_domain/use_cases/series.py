@@ -51,6 +51,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.scheduling import Scheduling
+from hellodoctor_domain.use_cases.staff import desk_hospitals, require_desk_of
 
 TAKEN = "taken"
 
@@ -107,10 +108,15 @@ class Series:
         return self.occurrences[0].patient_id
 
 
+# The front desk books series for any patient, with the doctors of its hospitals only.
+_DESK = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
+AT_ANOTHER_HOSPITAL = "at-another-hospital"
+
+
 def may_book_series(actor: Actor, doctor_id: DoctorId, patient_id: PatientId) -> None:
     """Who books a series: a patient for themself, a doctor into their own calendar, an admin
-    for anyone (the front desk's role joins here)."""
-    if actor.role is Role.ADMIN:
+    or the front desk for anyone (the desk's doctors are checked in the unit of work)."""
+    if actor.role is Role.ADMIN or actor.role in _DESK:
         return
     if actor.role is Role.PATIENT and actor.patient_id == patient_id:
         return
@@ -190,6 +196,7 @@ class SeriesBooking:
         now = self._clock.now()
         hold_for = self._scheduling.settings.hold_for
         with self._uow() as uow:
+            desks = require_desk_of(uow, actor, request.doctor_id) if actor.role in _DESK else []
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
@@ -221,6 +228,10 @@ class SeriesBooking:
                     hospital_id=availability.site_of(visit, request.appointment_type),
                 )
                 occurrence.series_id = series_id
+                site = occurrence.hospital_id
+                if desks and site is not None and site not in {h.id for h in desks}:
+                    refusals.append((start, AT_ANOTHER_HOSPITAL))  # that hospital's desk's
+                    continue
                 if _taken(uow, occurrence, now):
                     refusals.append((start, TAKEN))
                     continue
@@ -280,7 +291,11 @@ class SeriesBooking:
 
 def _series(actor: Actor, uow: UnitOfWork, series_id: SeriesId) -> Series:
     found = uow.appointments.search(AppointmentQuery(series_id=series_id, limit=MAX_OCCURRENCES))
-    if not found or not is_party(actor, found[0]):
+    if actor.role in _DESK:
+        allowed = bool(found) and bool(desk_hospitals(uow, actor, found[0].doctor_id))
+    else:
+        allowed = bool(found) and is_party(actor, found[0])
+    if not allowed:
         raise NotFound(f"no series {series_id}")
     return Series(series_id, tuple(found))
 

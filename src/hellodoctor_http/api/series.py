@@ -203,7 +203,8 @@ ROUTES: tuple[Route, ...] = (
             "post": Operation(
                 "Book a recurring series (all occurrences or none)",
                 "bearer",
-                "patient (for themself), doctor (own calendar), admin",
+                "patient (for themself), doctor (own calendar), the front desk (its hospitals' "
+                "doctors), admin",
                 ok=201,
                 response="AppointmentSeries",
                 body=(SeriesBookingBody, SeriesStaffBookingBody),
@@ -230,7 +231,7 @@ ROUTES: tuple[Route, ...] = (
             "get": Operation(
                 "Read a recurring series",
                 "bearer",
-                "its patient, its doctor, admin",
+                "its patient, its doctor, the front desk of its doctor's hospitals, admin",
                 response="AppointmentSeries",
                 params=(_SERIES,),
                 problems=("not-found",),
@@ -244,7 +245,7 @@ ROUTES: tuple[Route, ...] = (
             "post": Operation(
                 "Cancel an occurrence and the rest of its series",
                 "bearer",
-                "its patient, its doctor, admin",
+                "its patient, its doctor, the front desk of its doctor's hospitals, admin",
                 response="SeriesCancelled",
                 body=SeriesCancelBody,
                 params=(_SERIES,),
