@@ -136,7 +136,7 @@ class FrontDesk:
                 raise NotFound(f"no doctor {request.doctor_id}")
             uow.patients.get(request.patient_id)  # NotFound before any hold is taken
         if request.idempotency_key is not None:
-            request = evolve(request, context=f"desk\x1f{hospital_id}\x1f{pay_at_clinic}")
+            request = evolve(request, context=f"desk\x1f{hospital_id.value}\x1f{pay_at_clinic}")
         appointment = self._scheduling.book(actor, request)
         if not pay_at_clinic:
             return DeskBooking(appointment, None)

@@ -82,7 +82,7 @@ class WalkInClaims:
                     raise WalkInClaimRefused(f"patient {patient_id} has an account")
                 patient.walk_in_claim, code = WalkInClaim.issue(patient_id, actor.user_id, now)
                 uow.patients.update(patient)
-                _audit(uow, actor, patient_id, "issued", now, context)
+                _audit(uow, actor, patient_id, AuditAction.WRITE, "issued", now, context)
                 uow.commit()
                 return IssuedClaimCode(patient_id, code, patient.walk_in_claim.expires_at)
 
@@ -122,7 +122,8 @@ class WalkInClaims:
                     uow.patients.update(walk_in)
                 account.patient_id = walk_in.id
                 uow.accounts.update(account)
-                _audit(uow, actor, walk_in.id, f"claimed by {account.id}", now, context)
+                claimed_by = f"claimed by {account.id.value}"
+                _audit(uow, actor, walk_in.id, AuditAction.GRANT, claimed_by, now, context)
                 uow.commit()
                 return walk_in
 
@@ -156,6 +157,7 @@ def _audit(
     uow: UnitOfWork,
     actor: Actor,
     patient_id: PatientId,
+    action: AuditAction,
     what: str,
     now: datetime,
     context: RequestContext,
@@ -165,7 +167,7 @@ def _audit(
             actor,
             patient_id,
             SUBJECT,
-            AuditAction.GRANT,
+            action,
             AuditOutcome.ALLOWED,
             f"walk-in claim code {what}",
             now,
