@@ -9,6 +9,7 @@ Part of ``UnitOfWorkContract``; needs only ``uow_factory``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import time, timedelta
 
 import pytest
@@ -169,3 +170,25 @@ class DeskChangesContract:
         with pytest.raises(NotFound):
             series.series(theirs, booked.id)
         assert len(series.cancel_from(mine, booked.id)) == 2
+
+    def test_concurrent_retries_of_a_keyed_series_book_it_once(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        clinic = Clinic(uow_factory)
+        series = SeriesBooking(uow_factory, clinic.clock, SequentialIds("s"), clinic.scheduling)
+        first_day = clinic.slot().date()
+        request = SeriesRequest(
+            doctor_id=DoctorId("d2"),
+            patient_id=PatientId("p1"),
+            first_day=first_day,
+            at=time(9),
+            recurrence=Recurrence.weekly(first_day.weekday(), 3),
+            idempotency_key="series-race",
+        )
+        patient = Actor.patient(PatientId("p1"))
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(lambda _: series.book(patient, request).id, range(4)))
+        with uow_factory() as uow:
+            stored = uow.appointments.search(AppointmentQuery(patient_id=PatientId("p1")))
+        assert len(stored) == 3
+        assert set(answers) == {a.series_id for a in stored}

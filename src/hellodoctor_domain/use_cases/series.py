@@ -157,16 +157,15 @@ class SeriesBooking:
         for attempt in range(retries + 1):
             try:
                 return self._take(actor, request, series_id, ids)
-            except AlreadyExists:
-                # A concurrent request with the same key won: its series is ours.
+            except (AlreadyExists, SlotUnavailable, SeriesConflict) as refused:
+                # A concurrent request with the same key may have won (its record, or its
+                # occurrences, were in our way): then its series is ours.
                 earlier = self._replay(actor, request) if request.idempotency_key else None
-                if earlier is None:
-                    raise
-                return earlier
-            except SlotUnavailable:
-                # A concurrent writer won a time between our check and our commit: nothing of
-                # ours was written. Check again on fresh data; it now lists that time.
-                if attempt == retries:
+                if earlier is not None:
+                    return earlier
+                # Otherwise a concurrent writer won a time between our check and our commit:
+                # nothing of ours was written. Check again on fresh data; it now lists it.
+                if not isinstance(refused, SlotUnavailable) or attempt == retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
