@@ -325,4 +325,11 @@ def _reason(error: BookingRuleViolation) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
 
 
-__all__ = ["TAKEN", "Series", "SeriesBooking", "SeriesRequest", "may_book_series"]
+__all__ = [
+    "AT_ANOTHER_HOSPITAL",
+    "TAKEN",
+    "Series",
+    "SeriesBooking",
+    "SeriesRequest",
+    "may_book_series",
+]
