@@ -10,11 +10,13 @@ yet, relays the outbox (to the broker, or straight to the notification consumer:
 (``Documents.sweep_orphans``: only files older than ``HELLODOCTOR_ORPHAN_MINUTES``, so an upload
 still committing keeps its file), and last applies the retention policy
 (``Retention.run``: delivered events and dead letters past their period, in bounded batches;
-docs/retention.md). It also sweeps lapsed waitlist offers (``Waitlist.sweep_lapsed_offers``:
-marked expired, their times offered to the next waiting patient).
+docs/retention.md).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
+
+Each pass also sweeps lapsed waitlist offers (``Waitlist.sweep_lapsed_offers``: marked
+expired, their times offered to the next waiting patient; a compare-and-set use case too).
 """
 
 from __future__ import annotations
