@@ -484,6 +484,7 @@ ROUTES: tuple[Route, ...] = (
             "hold-expired",
             *_RULE_PROBLEMS,
             "not-accepting-bookings",
+            "invalid-value",  # the desk: into the doctor's hours at another hospital
         ),
     ),
     _action("complete", Complete, "Record that the visit happened", who="its doctor, admin"),
