@@ -140,6 +140,11 @@ class InvalidOneTimeSecret(DomainError):
     out of attempts. One error for all, so guessing learns nothing."""
 
 
+class WalkInClaimRefused(DomainError):
+    """A walk-in's profile cannot be claimed (or given a claim code): it was claimed already,
+    it belongs to an account, or the claiming account's own profile is in use."""
+
+
 class RefreshTokenReused(DomainError):
     """A refresh token was presented after it had been rotated or revoked: the whole family of
     tokens is revoked, since someone else may hold a copy."""

@@ -43,6 +43,7 @@ from hellodoctor_http.api import (
     transfers,
     values,
     waitlist,
+    walk_in_claims,
 )
 from hellodoctor_http.auth import Authentication
 from hellodoctor_http.bootstrap import Components
@@ -83,6 +84,7 @@ ROUTES: tuple[Route, ...] = (
     *waitlist.ROUTES,
     *export.ROUTES,
     *erasure.ROUTES,
+    *walk_in_claims.ROUTES,
 )
 
 
@@ -93,6 +95,7 @@ def openapi_document() -> dict[str, Any]:
             **values.SCHEMAS,
             **doctors.SCHEMAS,
             **erasure.SCHEMAS,
+            **walk_in_claims.SCHEMAS,
             **availability.SCHEMAS,
             **appointments.SCHEMAS,
             **consultations.SCHEMAS,

@@ -69,6 +69,7 @@ from hellodoctor_domain.use_cases.series import SeriesBooking
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
 from hellodoctor_domain.use_cases.waitlist import Waitlist, WaitlistOfferer, WaitlistSettings
+from hellodoctor_domain.use_cases.walk_in_claims import WalkInClaims
 from hellodoctor_http.auth import TokenCodec
 from hellodoctor_http.business_metrics import BusinessMetrics, FanOut
 from hellodoctor_http.config import Settings
@@ -129,6 +130,11 @@ class Components:
     def clinic_day(self) -> ClinicDay:
         """Arrivals, the doctor's day and the waiting room: stateless, built when asked."""
         return ClinicDay(self.storage, self.clock)
+
+    @property
+    def walk_in_claims(self) -> WalkInClaims:
+        """Claiming a walk-in's profile (issue 17, item 4): stateless, built when asked."""
+        return WalkInClaims(self.storage, self.clock)
 
     @property
     def front_desk(self) -> FrontDesk:

@@ -169,7 +169,8 @@ def _bootstrap(settings: Settings) -> Components:
     help="Seconds between passes.",
 )
 def worker(once: bool, interval: float) -> None:
-    """Expire lapsed holds and their payments, resend unsent refunds and run the storage's
+    """Expire lapsed holds and their payments, pass lapsed waitlist offers on to the next
+    waiting patient, resend unsent refunds and run the storage's
     housekeeping (on MongoDB: repair wallet writes a crash cut short, sweep stale claims, relay
     stranded events). Safe to run in several processes."""
     import signal
@@ -199,6 +200,11 @@ def worker(once: bool, interval: float) -> None:
                     else ""
                 )
                 + (f"; retention deleted {done.retained}" if done.retained else "")
+                + (
+                    f"; offered {done.offers_passed_on} lapsed waitlist offers on"
+                    if done.offers_passed_on
+                    else ""
+                )
             )
 
         if once:
@@ -211,6 +217,7 @@ def worker(once: bool, interval: float) -> None:
                     relay=relay,
                     finder=components.finder,
                     retention=components.retention,
+                    waitlist=components.waitlist,
                 )
             )
             return
@@ -229,6 +236,7 @@ def worker(once: bool, interval: float) -> None:
             relay=relay,
             finder=components.finder,
             retention=components.retention,
+            waitlist=components.waitlist,
         )
     except PortError as error:
         raise click.ClickException(str(error)) from error

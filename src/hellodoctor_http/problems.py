@@ -138,6 +138,13 @@ PROBLEMS = _catalogue(
     ),
     ProblemType("payment-not-allowed", 409, "This appointment cannot be paid now"),
     ProblemType(
+        "walk-in-claim-refused",
+        409,
+        "This walk-in's profile cannot be claimed",
+        "Claimed already, or it belongs to an account, or your own profile is in use: "
+        "ask the front desk.",
+    ),
+    ProblemType(
         "payment-already-started",
         409,
         "A payment with another method is under way",
@@ -221,6 +228,7 @@ ERROR_PROBLEMS: dict[type[Exception], str] = {
     errors.SecondFactorEnrollmentRequired: "second-factor-enrollment-required",
     errors.InvalidOneTimeSecret: "invalid-one-time-secret",
     errors.IdempotencyKeyReused: "idempotency-key-reused",
+    errors.WalkInClaimRefused: "walk-in-claim-refused",
     errors.TooManyAttempts: "too-many-requests",
     errors.IllegalPaymentTransition: "illegal-transition",
     errors.PaymentNotAllowed: "payment-not-allowed",

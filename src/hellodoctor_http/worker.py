@@ -15,6 +15,9 @@ docs/retention.md).
 Every step is a compare-and-set use case (``Scheduling.expire_holds``,
 ``Billing.settle_refunds``) or idempotent housekeeping, so any number of workers may run at once
 on one database: what another worker changed first is skipped.
+
+Each pass also sweeps lapsed waitlist offers (``Waitlist.sweep_lapsed_offers``: marked
+expired, their times offered to the next waiting patient; a compare-and-set use case too).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from hellodoctor_domain.use_cases.documents import Documents
 from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 from hellodoctor_domain.use_cases.search import DoctorFinder
+from hellodoctor_domain.use_cases.waitlist import Waitlist
 
 _log = logging.getLogger("hellodoctor.worker")
 
@@ -50,6 +54,7 @@ class WorkerPass:
     relayed: int = 0  # outbox entries handed on
     free_slots_refreshed: int = 0  # doctors' next free slot summaries recomputed (search)
     retained: int = 0  # items the retention policy deleted (docs/retention.md)
+    offers_passed_on: int = 0  # lapsed waitlist offers whose time went to the next patient
 
 
 def storage_housekeeping(storage: UnitOfWorkFactory) -> Housekeeping | None:
@@ -69,6 +74,7 @@ def run_once(
     relay: Relay | None = None,
     finder: DoctorFinder | None = None,
     retention: Retention | None = None,
+    waitlist: Waitlist | None = None,
 ) -> WorkerPass:
     """One pass."""
     # Housekeeping first: a credit a crash left owing is applied before holds are looked at.
@@ -77,11 +83,19 @@ def run_once(
     checked = billing.settle_refunds(limit)
     swept = documents.sweep_orphans(limit) if documents is not None else 0
     refreshed = finder.refresh_free_slots(limit) if finder is not None else 0
+    passed_on = len(waitlist.sweep_lapsed_offers(limit)) if waitlist is not None else 0
     # Last, so the events of this pass's expiries leave with it.
     relayed = relay.drain(limit) if relay is not None else 0
     retained = retention.run().total if retention is not None else 0
     return WorkerPass(
-        expired, checked, done, swept, relayed, free_slots_refreshed=refreshed, retained=retained
+        expired,
+        checked,
+        done,
+        swept,
+        relayed,
+        free_slots_refreshed=refreshed,
+        retained=retained,
+        offers_passed_on=passed_on,
     )
 
 
@@ -97,6 +111,7 @@ def run_forever(
     relay: Relay | None = None,
     finder: DoctorFinder | None = None,
     retention: Retention | None = None,
+    waitlist: Waitlist | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set; a database outage is logged and waited out."""
     while not stop.is_set():
@@ -110,6 +125,7 @@ def run_forever(
                     relay=relay,
                     finder=finder,
                     retention=retention,
+                    waitlist=waitlist,
                 )
             )
         except PortError as error:

@@ -13,6 +13,8 @@ from hellodoctor_adapters.notify import MaildirNotifier
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR, Headers, ValidatingClient, at
 
 from .test_hospitals_api import HOSPITALS, body
+from .test_identity_api import bearer, signed_up
+from .test_series_api import WEEKLY
 from .test_staff_api import _login, _set_password
 
 API = "/api/v1"
@@ -176,3 +178,95 @@ def test_a_walk_in_needs_a_real_phone_and_a_past_birth_date(
         payload = {"name": "Walk In", "phone": "+442079460958", "date_of_birth": "1980-05-17"}
         answer = client.simulate_post(path, json={**payload, **fields}, headers=desk["headers"])
         assert answer.status_code == 422, (fields, answer.json)
+
+
+def test_the_desk_replays_a_booking_by_its_idempotency_key(
+    client: ValidatingClient, desk: dict[str, Any]
+) -> None:
+    path = f"{HOSPITALS}/{desk['A']}/appointments"
+    headers = {**desk["headers"], "Idempotency-Key": "desk-1"}
+    booking = {"doctor_id": FEE_DOCTOR, "patient_id": "pat-1", "start": at(10)}
+    first = client.simulate_post(path, json=booking, headers=headers)
+    again = client.simulate_post(path, json=booking, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.json
+    assert again.json == first.json  # the appointment and its payment due at the clinic
+    for changed in ({**booking, "start": at(11)}, {**booking, "pay_at_clinic": False}):
+        refused = client.simulate_post(path, json=changed, headers=headers)
+        assert refused.status_code == 422, changed
+        assert refused.json["type"].endswith("/idempotency-key-reused")
+
+
+def test_the_desk_cancels_and_moves_its_doctors_visits_and_no_other_desk_does(
+    client: ValidatingClient, desk: dict[str, Any], mail: MaildirNotifier, as_admin: Headers
+) -> None:
+    invited = client.simulate_post(
+        f"{HOSPITALS}/{desk['B']}/receptionist-invitations",
+        json={"email": "desk-b@example.org"},
+        headers=as_admin(),
+    )
+    assert invited.status_code == 201, invited.json
+    _set_password(client, mail, "desk-b@example.org")
+    theirs, mine = _login(client, "desk-b@example.org"), desk["headers"]
+    booked = client.simulate_post(
+        f"{HOSPITALS}/{desk['A']}/appointments",
+        json={"doctor_id": FEE_DOCTOR, "patient_id": "pat-1", "start": at(10)},
+        headers=mine,
+    )
+    key = booked.json["appointment"]["id"]
+    move, cancel = f"{API}/appointments/{key}/reschedule", f"{API}/appointments/{key}/cancel"
+    # Another hospital's desk does not know the visit.
+    assert client.simulate_post(move, json={"start": at(11)}, headers=theirs).status_code == 404
+    assert client.simulate_post(cancel, json={}, headers=theirs).status_code == 404
+    moved = client.simulate_post(move, json={"start": at(11)}, headers=mine)
+    assert moved.status_code == 200, moved.json
+    assert moved.json["start"] == at(11).replace("+00:00", "Z")
+    cancelled = client.simulate_post(cancel, json={"reason": "doctor ill"}, headers=mine)
+    assert cancelled.status_code == 200, cancelled.json
+    assert cancelled.json["status"] == "cancelled"
+    assert cancelled.json["cancellation"]["by"] == "receptionist"
+    # A series, for the doctors of one's own hospital only (B employs the free doctor).
+    weekly = {**WEEKLY, "patient_id": "pat-2"}
+    booking = f"{API}/appointment-series"
+    assert client.simulate_post(booking, json=weekly, headers=mine).status_code == 404
+    series = client.simulate_post(booking, json=weekly, headers=theirs)
+    assert series.status_code == 201, series.json
+    read = f"{API}/appointment-series/{series.json['id']}"
+    assert client.simulate_get(read, headers=mine).status_code == 404
+    assert client.simulate_get(read, headers=theirs).json == series.json
+
+
+def test_a_walk_in_claims_their_profile_once_from_their_own_account(
+    client: ValidatingClient, desk: dict[str, Any], mail: MaildirNotifier, as_patient: Headers
+) -> None:
+    mine = desk["headers"]
+    walk_in = client.simulate_post(
+        f"{HOSPITALS}/{desk['A']}/walk-ins",
+        json={"name": "Walk In", "phone": "+442079460958", "date_of_birth": "1980-05-17"},
+        headers=mine,
+    ).json
+    path = f"{HOSPITALS}/{desk['A']}/walk-ins/{walk_in['id']}/claim-code"
+    elsewhere = f"{HOSPITALS}/{desk['B']}/walk-ins/{walk_in['id']}/claim-code"
+    assert client.simulate_post(elsewhere, headers=mine).status_code == 404
+    assert client.simulate_post(path, headers=as_patient()).status_code == 403
+    issued = client.simulate_post(path, headers=mine)
+    assert issued.status_code == 201, issued.json
+    assert issued.headers["cache-control"] == "no-store"
+    code = issued.json["code"]
+
+    tokens = bearer(signed_up(client, mail, "walk.in@example.org"))
+    claim = f"{API}/me/walk-in-claim"
+    wrong = client.simulate_post(claim, json={"code": code + "x"}, headers=tokens)
+    assert wrong.status_code == 422
+    assert wrong.json["type"].endswith("/invalid-one-time-secret")
+    claimed = client.simulate_post(claim, json={"code": code}, headers=tokens)
+    assert claimed.status_code == 200, claimed.json
+    assert (claimed.json["patient"]["id"], claimed.json["patient"]["name"]) == (
+        walk_in["id"],
+        "Walk In",
+    )
+    assert client.simulate_get(f"{API}/me", headers=tokens).json["patient"]["id"] == walk_in["id"]
+    again = client.simulate_post(claim, json={"code": code}, headers=tokens)
+    assert again.status_code == 409
+    assert again.json["type"].endswith("/walk-in-claim-refused")
+    assert client.simulate_post(path, headers=mine).status_code == 409  # it has an account now
+    assert client.simulate_post(claim, json={"code": code}, headers=mine).status_code == 403

@@ -147,3 +147,20 @@ def test_a_patient_sending_the_staffs_form_may_name_only_themself(
         f"{API}/appointment-series", json={**WEEKLY, "patient_id": "pat-1"}, headers=as_patient()
     )
     assert mine.status_code == 201, mine.json
+
+
+def test_the_idempotency_key_replays_the_series_and_refuses_another_request(
+    client: ValidatingClient, as_patient: Headers
+) -> None:
+    headers = {**as_patient(), "Idempotency-Key": "series-1"}
+    first = client.simulate_post(f"{API}/appointment-series", json=WEEKLY, headers=headers)
+    again = client.simulate_post(f"{API}/appointment-series", json=WEEKLY, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201), again.json
+    assert again.json == first.json
+    other = client.simulate_post(
+        f"{API}/appointment-series", json={**WEEKLY, "count": 3}, headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json["type"].endswith("/idempotency-key-reused")
+    mine = client.simulate_get(f"{API}/appointments", headers=as_patient())
+    assert len(mine.json["items"]) == 4

@@ -11,6 +11,7 @@ from hellodoctor_adapters.memory import InMemoryUnitOfWork, InMemoryUnitOfWorkFa
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
 from hellodoctor_domain.errors import BackendUnavailable, WebhookRejected
+from hellodoctor_domain.model.waitlist import WaitlistEntryId
 from hellodoctor_http.bootstrap import bootstrap, gateway_for
 from hellodoctor_http.cli import main
 from hellodoctor_http.config import Settings
@@ -136,3 +137,18 @@ def test_worker_once_on_mongodb_runs_its_housekeeping_too() -> None:
         cleanup = MongoUnitOfWorkFactory(url)
         cleanup.client.drop_database(database)
         cleanup.close()
+
+
+def test_a_pass_sweeps_lapsed_waitlist_offers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the sweep does is the waitlist contract's; the pass runs it and counts."""
+    components = bootstrap(Settings(database_url="memory://", jwt_secret="k" * 40))
+    assert components.waitlist is not None
+    swept: list[int] = []
+
+    def sweep(limit: int = 100) -> list[WaitlistEntryId]:
+        swept.append(limit)
+        return [WaitlistEntryId("w1")]
+
+    monkeypatch.setattr(components.waitlist, "sweep_lapsed_offers", sweep)
+    done = run_once(components.scheduling, components.billing, None, waitlist=components.waitlist)
+    assert (done.offers_passed_on, swept) == (1, [100])

@@ -19,6 +19,7 @@ from hellodoctor_domain.errors import (
     IllegalPaymentTransition,
     InvalidValue,
     NotFound,
+    SeriesConflict,
 )
 from hellodoctor_domain.model.availability import Availability, LocalWindow, Weekday, WorkingDay
 from hellodoctor_domain.model.hospitals import Affiliation, ReceptionistAppointed
@@ -29,9 +30,11 @@ from hellodoctor_domain.model.payments import (
     PaymentMethod,
     PaymentStatus,
 )
+from hellodoctor_domain.model.recurrence import Recurrence
 from hellodoctor_domain.model.values import Actor, AppointmentId, HospitalId, Money, PatientId
 from hellodoctor_domain.use_cases.front_desk import FrontDesk
 from hellodoctor_domain.use_cases.hospitals import Hospitals
+from hellodoctor_domain.use_cases.series import AT_ANOTHER_HOSPITAL, SeriesBooking, SeriesRequest
 from hellodoctor_domain.use_cases.staff import StaffPlace
 
 from .test_identity import World
@@ -189,3 +192,39 @@ def test_generic_booking_keeps_staff_to_their_own_hospitals_and_insurers_out(
     with pytest.raises(AccessDenied):
         clinic.scheduling.book(Actor(Role.INSURER, UserId("ins-1")), tuesday)
     assert clinic.scheduling.book(own, tuesday).patient_id == PatientId("p1")
+
+
+def test_another_hospitals_visits_are_not_the_desks_to_move_cancel_or_book_in_series(
+    clinic: Clinic,
+) -> None:
+    receptionist = Actor(Role.RECEPTIONIST, DESK)
+    monday_at_h2 = MONDAY.replace(day=14, hour=9)
+    at_h2 = clinic.scheduling.book(
+        ADMIN,
+        BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p2"), start=monday_at_h2),
+    )
+    with pytest.raises(NotFound):
+        clinic.scheduling.cancel(receptionist, at_h2.id)
+    tuesday = clinic.scheduling.book(
+        receptionist,
+        BookingRequest(
+            doctor_id=DoctorId("d1"),
+            patient_id=PatientId("p1"),
+            start=monday_at_h2.replace(day=15),
+        ),
+    )
+    with pytest.raises(InvalidValue):  # into the doctor's Monday hours at h2
+        clinic.scheduling.reschedule(receptionist, tuesday.id, monday_at_h2.replace(hour=11))
+    series = SeriesBooking(clinic.uow, clinic.clock, SequentialIds("s"), clinic.scheduling)
+    with pytest.raises(SeriesConflict) as refused:
+        series.book(
+            receptionist,
+            SeriesRequest(
+                doctor_id=DoctorId("d1"),
+                patient_id=PatientId("p3"),
+                first_day=monday_at_h2.date(),
+                at=time(13),
+                recurrence=Recurrence.parse("FREQ=DAILY;COUNT=2"),
+            ),
+        )
+    assert [reason for _, reason in refused.value.refusals] == [AT_ANOTHER_HOSPITAL]

@@ -9,6 +9,7 @@ converter (``hellodoctor_adapters.outbox``), kept out of the domain, which knows
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -66,6 +67,7 @@ from hellodoctor_domain.model.values import (
     UserId,
     VisitKind,
 )
+from hellodoctor_domain.model.walk_in import WalkInClaim
 
 # -- statements every repository shares --------------------------------------------------------
 
@@ -180,6 +182,7 @@ def patient_row(patient: Patient, cipher: FieldCipher) -> dict[str, Any]:
         "time_zone": patient.time_zone,
     }
     row = seal_fields(cipher, PATIENTS, patient.id.value, plain)
+    row["walk_in_claim"] = walk_in_claim_text(patient.walk_in_claim)
     row[HEALTH_ID_INDEX] = health_id_index(cipher, patient.health_id)
     row.update(desk_indexes(cipher, plain))
     return row
@@ -201,7 +204,18 @@ def patient_from(stored: RowMapping, cipher: FieldCipher) -> Patient:
         blood_group=row["blood_group"],
         language=row["language"],
         time_zone=row["time_zone"],
+        walk_in_claim=walk_in_claim_from(stored.get("walk_in_claim")),
     )
+
+
+def walk_in_claim_text(claim: WalkInClaim | None) -> str | None:
+    """A walk-in's claim code (its digest, never the code) as JSON, in ``0016_clinicday``'s
+    column."""
+    return None if claim is None else json.dumps(json_converter.unstructure(claim))
+
+
+def walk_in_claim_from(text: str | None) -> WalkInClaim | None:
+    return None if text is None else json_converter.structure(json.loads(text), WalkInClaim)
 
 
 def appointment_row(appointment: Appointment) -> dict[str, Any]:

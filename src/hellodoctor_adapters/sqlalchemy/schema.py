@@ -90,6 +90,7 @@ patients = sa.Table(
     sa.Column("phone_index", sa.CHAR(64), index=True),
     sa.Column("email_index", sa.CHAR(64), index=True),
     sa.Column("birth_index", sa.CHAR(64), index=True),
+    sa.Column("walk_in_claim", sa.Text),  # 0016_clinicday: a walk-in's claim code (JSON)
 )
 
 availability = sa.Table(

@@ -24,6 +24,7 @@ from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.contract_accounts import AccountsAndQueriesContract
 from hellodoctor_adapters.testing.contract_analytics import AnalyticsContract, UtilisationContract
 from hellodoctor_adapters.testing.contract_clinic_day import ClinicDayStorageContract
+from hellodoctor_adapters.testing.contract_desk_changes import DeskChangesContract
 from hellodoctor_adapters.testing.contract_documents import DocumentStorageContract
 from hellodoctor_adapters.testing.contract_events import DomainEventsContract
 from hellodoctor_adapters.testing.contract_failures import StoredValuesContract
@@ -46,6 +47,7 @@ from hellodoctor_adapters.testing.contract_sites import (
     AdmissionRecordsContract,
     HospitalSitesContract,
 )
+from hellodoctor_adapters.testing.contract_walk_in import WalkInClaimContract
 from hellodoctor_adapters.testing.fixtures import (
     MONDAY,
     appointment,
@@ -114,6 +116,8 @@ class UnitOfWorkContract(
     ClinicDayStorageContract,
     SeriesStorageContract,
     FrontDeskStorageContract,
+    DeskChangesContract,
+    WalkInClaimContract,
 ):
     """Behaviour suite for storage adapters. Override ``uow_factory`` and ``outbox``."""
 

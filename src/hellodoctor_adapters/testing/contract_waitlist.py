@@ -8,6 +8,7 @@ cancellations offering to one entry at once) are in ``tests/contract/test_waitli
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pytest
@@ -302,3 +303,35 @@ class WaitlistStorageContract:
         hold = offered.offered_appointment_id.value
         assert ("appointment", hold, "AppointmentOffered") in outbox()
         assert ("appointment", hold, "AppointmentHeld") not in outbox()  # one notice, the offer
+
+    def test_the_worker_sweep_passes_a_lapsed_offer_on_once(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        scheduling, waitlist, clock = open_clinic(uow_factory)
+        time = book(scheduling, "p3", 9)
+        first, second = join(waitlist, "p1"), join(waitlist, "p2")
+        with uow_factory() as uow:
+            (booked,) = uow.appointments.for_doctor(DoctorId("d1"), time)
+        scheduling.cancel(ADMIN, booked.id)
+        offered = waitlist.offer_freed(DoctorId("d1"), time)
+        assert offered is not None
+        assert offered.id == first.id
+        assert waitlist.sweep_lapsed_offers() == []  # the offer still runs
+        clock.advance(OFFER_FOR)
+        # Four workers at once: one lapses the offer and offers the time to the next patient.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            swept = [
+                made
+                for done in pool.map(lambda _: waitlist.sweep_lapsed_offers(), range(4))
+                for made in done
+            ]
+        assert swept == [second.id]
+        assert waitlist.sweep_lapsed_offers() == []
+        with uow_factory() as uow:
+            assert uow.waitlist.get(first.id).status is WaitlistStatus.EXPIRED
+            assert uow.waitlist.get(second.id).status is WaitlistStatus.OFFERED
+            holds = uow.appointments.for_doctor(DoctorId("d1"), time, active_only=False)
+        assert sorted((a.patient_id.value, a.status) for a in holds if a.id != booked.id) == [
+            ("p1", AppointmentStatus.EXPIRED),
+            ("p2", AppointmentStatus.HELD),
+        ]

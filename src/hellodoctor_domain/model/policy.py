@@ -44,16 +44,22 @@ class CancellationPolicy:
     * A patient may cancel their own appointment until it ends. What they paid comes back in
       full when they cancel at least ``full_refund_notice`` before the start,
       ``late_refund_percent`` of it when later, and nothing once the visit has started.
-    * The doctor or an admin may cancel until it ends, and the patient is always refunded in full.
+    * The doctor, an admin or the front desk may cancel until it ends, and the patient is
+      always refunded in full.
     * A hold has not been paid yet, so cancelling it refunds nothing.
     """
 
     full_refund_notice: timedelta = timedelta(hours=24)
     late_refund_percent: int = field(default=50, validator=_percent)
 
-    def refund_for(self, appointment: Appointment, actor: Actor, now: datetime) -> Money:
-        """The refund a cancellation by ``actor`` at ``now`` implies; raises when not allowed."""
-        require_party(actor, appointment)
+    def refund_for(
+        self, appointment: Appointment, actor: Actor, now: datetime, *, for_the_clinic: bool = False
+    ) -> Money:
+        """The refund a cancellation by ``actor`` at ``now`` implies; raises when not allowed.
+        ``for_the_clinic``: ``actor`` is the front desk, whose reach the caller checked; the
+        clinic cancelling refunds in full, as the doctor's cancellation does."""
+        if not for_the_clinic:
+            require_party(actor, appointment)
         now = utc(now)
         if now >= appointment.time.end:
             raise CancellationNotAllowed(f"appointment {appointment.id} is already over")

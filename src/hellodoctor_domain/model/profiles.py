@@ -11,6 +11,7 @@ from attrs import define, field
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.events import Aggregate
 from hellodoctor_domain.model.values import DoctorId, EmailAddress, Money, PatientId, time_zone
+from hellodoctor_domain.model.walk_in import WalkInClaim
 
 
 def _non_blank(_instance: object, attribute: object, value: str) -> None:
@@ -98,6 +99,8 @@ class Patient(Aggregate):
     # Preferences (issue 17): the language to be written to in, the zone times are shown in.
     language: str | None = field(default=None, validator=_optional_language)
     time_zone: str | None = field(default=None, validator=_optional_zone)
+    # A walk-in's one-time claim code, once the desk issued one (model/walk_in.py).
+    walk_in_claim: WalkInClaim | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.date_of_birth is not None and not isinstance(self.date_of_birth, date):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from attrs import define
+from attrs import define, evolve
 
 from hellodoctor_domain.errors import (
     AccessDenied,
@@ -124,17 +124,30 @@ class FrontDesk:
     ) -> DeskBooking:
         """Book ``request`` (any patient, a doctor who works here; the price is the doctor's)
         through ``Scheduling.book`` as the desk. With ``pay_at_clinic`` a held booking is paid
-        at the clinic at once: booked, its payment due until the desk collects it."""
+        at the clinic at once: booked, its payment due until the desk collects it.
+
+        With an idempotency key, the same request again answers the first booking (with its
+        payment, however far it has got since); the key with another request (another
+        hospital or ``pay_at_clinic`` too) is ``IdempotencyKeyReused``, as at
+        ``Scheduling.book``, whose record is written with the booking."""
         with self._uow() as uow:
             hospital = _desk(uow, actor, hospital_id)
             if not hospital.employs(request.doctor_id):
                 raise NotFound(f"no doctor {request.doctor_id}")
             uow.patients.get(request.patient_id)  # NotFound before any hold is taken
+        if request.idempotency_key is not None:
+            request = evolve(request, context=f"desk\x1f{hospital_id.value}\x1f{pay_at_clinic}")
         appointment = self._scheduling.book(actor, request)
-        if not pay_at_clinic or appointment.status is not AppointmentStatus.HELD:
+        if not pay_at_clinic:
             return DeskBooking(appointment, None)
-        payment, appointment = self.pay_at_clinic(actor, appointment.id)
-        return DeskBooking(appointment, payment)
+        if appointment.status is AppointmentStatus.HELD:
+            payment, appointment = self.pay_at_clinic(actor, appointment.id)
+            return DeskBooking(appointment, payment)
+        if request.idempotency_key is None:  # booked at once: a free visit, nothing due
+            return DeskBooking(appointment, None)
+        with self._uow() as uow:  # a replay: the payment the first request started, if any
+            found = uow.payments.for_appointment(appointment.id)
+        return DeskBooking(appointment, found)
 
     def pay_at_clinic(
         self, actor: Actor, appointment_id: AppointmentId

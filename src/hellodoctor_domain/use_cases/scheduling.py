@@ -12,7 +12,6 @@ are shared with it through ``settlement``.
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -39,13 +38,11 @@ from hellodoctor_domain.model.profiles import Doctor, Patient
 from hellodoctor_domain.model.values import (
     Actor,
     AppointmentId,
-    AppointmentType,
     DoctorId,
     Money,
     PatientId,
     Role,
     TimeRange,
-    VisitKind,
     merged,
     time_zone,
     utc,
@@ -55,6 +52,7 @@ from hellodoctor_domain.ports.payments import PaymentQuery
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, DoctorQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.booking_request import BookingRequest
 from hellodoctor_domain.use_cases.hospitals import require_affiliated
 from hellodoctor_domain.use_cases.retry import retrying
 from hellodoctor_domain.use_cases.settlement import (
@@ -63,7 +61,11 @@ from hellodoctor_domain.use_cases.settlement import (
     book_paid_hold,
     refund_for_cancellation,
 )
-from hellodoctor_domain.use_cases.staff import require_desk_of, require_desk_site
+from hellodoctor_domain.use_cases.staff import (
+    desk_hospitals,
+    require_desk_of,
+    require_desk_site,
+)
 
 T = TypeVar("T")
 
@@ -88,33 +90,6 @@ class FreeSlot:
     time: TimeRange
     local_start: datetime
     local_end: datetime
-
-
-@define(frozen=True, kw_only=True)
-class BookingRequest:
-    doctor_id: DoctorId
-    patient_id: PatientId
-    start: datetime
-    length: timedelta | None = None
-    appointment_type: AppointmentType = AppointmentType.IN_PERSON
-    visit_kind: VisitKind = VisitKind.REGULAR
-    reason: str = ""
-    # A client-chosen key (an HTTP Idempotency-Key): retrying with it returns the first result.
-    idempotency_key: str | None = None
-
-    def fingerprint(self) -> str:
-        """What was asked, so a key reused for a different request is refused."""
-        length = "" if self.length is None else str(self.length.total_seconds())
-        parts = (
-            self.doctor_id.value,
-            self.patient_id.value,
-            utc(self.start).isoformat(),
-            length,
-            self.appointment_type.value,
-            self.visit_kind.value,
-            self.reason,
-        )
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 class Scheduling:
@@ -367,9 +342,11 @@ class Scheduling:
 
         def attempt() -> tuple[Appointment, Payment | None]:
             with self._uow() as uow:
-                appointment = _party_to(actor, uow, appointment_id)
+                appointment, desk = _party_or_desk(actor, uow, appointment_id)
                 now = self._clock.now()
-                owed = self.settings.cancellation_policy.refund_for(appointment, actor, now)
+                owed = self.settings.cancellation_policy.refund_for(
+                    appointment, actor, now, for_the_clinic=desk
+                )
                 refunded = Money.zero(appointment.price.currency)
                 payment = uow.payments.for_appointment(appointment_id)
                 if payment is not None:
@@ -397,7 +374,7 @@ class Scheduling:
 
         def attempt() -> Appointment:
             with self._uow() as uow:
-                appointment = _party_to(actor, uow, appointment_id)
+                appointment, desk = _party_or_desk(actor, uow, appointment_id)
                 now = self._clock.now()
                 availability = uow.availability.get(appointment.doctor_id)
                 doctor = uow.doctors.get(appointment.doctor_id)
@@ -412,6 +389,10 @@ class Scheduling:
                 appointment.hospital_id = availability.site_of(
                     new_time, appointment.appointment_type
                 )
+                if desk:  # the desk moves a visit within its own hospitals' hours
+                    require_desk_site(
+                        desk_hospitals(uow, actor, appointment.doctor_id), appointment.hospital_id
+                    )
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
                 uow.appointments.update(appointment)
                 uow.commit()
@@ -573,6 +554,22 @@ def _expire_lapsed_holds_in_the_way(
         done.add(other.id)
         other.expire(now)
         uow.appointments.update(other)
+
+
+def _party_or_desk(
+    actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId
+) -> tuple[Appointment, bool]:
+    """Load an appointment to cancel or move: for one of its parties, or (``True``) for the
+    front desk of a hospital its doctor works at, when the visit is not in the doctor's hours
+    at another hospital. To anyone else it is ``NotFound``."""
+    if actor.role not in _DESK_ROLES:
+        return _party_to(actor, uow, appointment_id), False
+    appointment = uow.appointments.get(appointment_id)
+    desks = desk_hospitals(uow, actor, appointment.doctor_id)
+    site = appointment.hospital_id
+    if not desks or (site is not None and site not in {h.id for h in desks}):
+        raise NotFound(f"no appointment {appointment_id}")
+    return appointment, True
 
 
 def _party_to(actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId) -> Appointment:

@@ -17,6 +17,7 @@ again on fresh data to list what was taken.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime, time, timedelta
 
@@ -24,7 +25,9 @@ from attrs import define
 
 from hellodoctor_domain.errors import (
     AccessDenied,
+    AlreadyExists,
     BookingRuleViolation,
+    IdempotencyKeyReused,
     NotAcceptingBookings,
     NotFound,
     SeriesConflict,
@@ -45,9 +48,10 @@ from hellodoctor_domain.model.values import (
     VisitKind,
 )
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
-from hellodoctor_domain.ports.scheduling import AppointmentQuery
+from hellodoctor_domain.ports.scheduling import AppointmentQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.scheduling import Scheduling
+from hellodoctor_domain.use_cases.staff import desk_hospitals, require_desk_of
 
 TAKEN = "taken"
 
@@ -65,6 +69,27 @@ class SeriesRequest:
     appointment_type: AppointmentType = AppointmentType.IN_PERSON
     visit_kind: VisitKind = VisitKind.REGULAR
     reason: str = ""
+    # A client-chosen key (an HTTP Idempotency-Key): retrying with it answers the first series.
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What was asked, so a key reused for a different request is refused (never equal to
+        a single booking's: a key sent to both is refused at the second)."""
+        rule = self.recurrence
+        parts = (
+            "series",
+            self.doctor_id.value,
+            self.patient_id.value,
+            self.first_day.isoformat(),
+            self.at.isoformat(),
+            f"{rule.frequency.value}/{rule.interval}/{sorted(rule.by_day or ())}",
+            f"{rule.count}/{rule.until.isoformat() if rule.until else ''}",
+            "" if self.length is None else str(self.length.total_seconds()),
+            self.appointment_type.value,
+            self.visit_kind.value,
+            self.reason,
+        )
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 @define(frozen=True)
@@ -83,10 +108,15 @@ class Series:
         return self.occurrences[0].patient_id
 
 
+# The front desk books series for any patient, with the doctors of its hospitals only.
+_DESK = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
+AT_ANOTHER_HOSPITAL = "at-another-hospital"
+
+
 def may_book_series(actor: Actor, doctor_id: DoctorId, patient_id: PatientId) -> None:
     """Who books a series: a patient for themself, a doctor into their own calendar, an admin
-    for anyone (the front desk's role joins here)."""
-    if actor.role is Role.ADMIN:
+    or the front desk for anyone (the desk's doctors are checked in the unit of work)."""
+    if actor.role is Role.ADMIN or actor.role in _DESK:
         return
     if actor.role is Role.PATIENT and actor.patient_id == patient_id:
         return
@@ -114,6 +144,10 @@ class SeriesBooking:
     def book(self, actor: Actor, request: SeriesRequest) -> Series:
         """Take every occurrence, or none: ``SeriesConflict`` lists each refused one."""
         may_book_series(actor, request.doctor_id, request.patient_id)
+        if request.idempotency_key is not None:
+            earlier = self._replay(actor, request)
+            if earlier is not None:
+                return earlier
         series_id = SeriesId(self._ids.new_id())
         ids: list[AppointmentId] = []  # kept across retries: one id per occurrence
         # A series meets many more concurrent writers than one booking does (each of its
@@ -122,20 +156,46 @@ class SeriesBooking:
         retries = max(self._scheduling.settings.retries_on_concurrency, SERIES_RETRIES)
         for attempt in range(retries + 1):
             try:
-                return self._take(request, series_id, ids)
-            except SlotUnavailable:
-                # A concurrent writer won a time between our check and our commit: nothing of
-                # ours was written. Check again on fresh data; it now lists that time.
-                if attempt == retries:
+                return self._take(actor, request, series_id, ids)
+            except (AlreadyExists, SlotUnavailable, SeriesConflict) as refused:
+                # A concurrent request with the same key may have won (its record, or its
+                # occurrences, were in our way): then its series is ours.
+                earlier = self._replay(actor, request) if request.idempotency_key else None
+                if earlier is not None:
+                    return earlier
+                # Otherwise a concurrent writer won a time between our check and our commit:
+                # nothing of ours was written. Check again on fresh data; it now lists it.
+                if not isinstance(refused, SlotUnavailable) or attempt == retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _replay(self, actor: Actor, request: SeriesRequest) -> Series | None:
+        """The series booked earlier with this key by ``actor``, if any (the record names its
+        first occurrence); the key with another request is ``IdempotencyKeyReused``."""
+        assert request.idempotency_key is not None
+        with self._uow() as uow:
+            record = uow.idempotency.get(actor.user_id.value, request.idempotency_key)
+            if record is None:
+                return None
+            if record.fingerprint != request.fingerprint():
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key was used for a different booking request"
+                )
+            first = uow.appointments.get(record.appointment_id)
+            assert first.series_id is not None  # only a series' fingerprint matches
+            return _series(actor, uow, first.series_id)
+
     def _take(
-        self, request: SeriesRequest, series_id: SeriesId, ids: list[AppointmentId]
+        self,
+        actor: Actor,
+        request: SeriesRequest,
+        series_id: SeriesId,
+        ids: list[AppointmentId],
     ) -> Series:
         now = self._clock.now()
         hold_for = self._scheduling.settings.hold_for
         with self._uow() as uow:
+            desks = require_desk_of(uow, actor, request.doctor_id) if actor.role in _DESK else []
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
@@ -167,6 +227,10 @@ class SeriesBooking:
                     hospital_id=availability.site_of(visit, request.appointment_type),
                 )
                 occurrence.series_id = series_id
+                site = occurrence.hospital_id
+                if desks and site is not None and site not in {h.id for h in desks}:
+                    refusals.append((start, AT_ANOTHER_HOSPITAL))  # that hospital's desk's
+                    continue
                 if _taken(uow, occurrence, now):
                     refusals.append((start, TAKEN))
                     continue
@@ -176,6 +240,16 @@ class SeriesBooking:
             # The storage decides, atomically with the writes: all of them commit or none.
             for occurrence in occurrences:
                 uow.appointments.add(occurrence)
+            if request.idempotency_key is not None:  # with the occurrences, or not at all
+                uow.idempotency.add(
+                    IdempotencyRecord(
+                        scope=actor.user_id.value,
+                        key=request.idempotency_key,
+                        fingerprint=request.fingerprint(),
+                        appointment_id=occurrences[0].id,
+                        created_at=now,
+                    )
+                )
             uow.commit()
         return Series(series_id, tuple(occurrences))
 
@@ -216,7 +290,11 @@ class SeriesBooking:
 
 def _series(actor: Actor, uow: UnitOfWork, series_id: SeriesId) -> Series:
     found = uow.appointments.search(AppointmentQuery(series_id=series_id, limit=MAX_OCCURRENCES))
-    if not found or not is_party(actor, found[0]):
+    if actor.role in _DESK:
+        allowed = bool(found) and bool(desk_hospitals(uow, actor, found[0].doctor_id))
+    else:
+        allowed = bool(found) and is_party(actor, found[0])
+    if not allowed:
         raise NotFound(f"no series {series_id}")
     return Series(series_id, tuple(found))
 
@@ -247,4 +325,11 @@ def _reason(error: BookingRuleViolation) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", type(error).__name__).lower()
 
 
-__all__ = ["TAKEN", "Series", "SeriesBooking", "SeriesRequest", "may_book_series"]
+__all__ = [
+    "AT_ANOTHER_HOSPITAL",
+    "TAKEN",
+    "Series",
+    "SeriesBooking",
+    "SeriesRequest",
+    "may_book_series",
+]

@@ -318,10 +318,28 @@ class Waitlist:
     def lapse_offers(self, limit: int = 100) -> list[WaitlistEntryId]:
         """Mark offers whose time ran out ``expired`` (their holds lapse on their own and are
         expired by ``Scheduling.expire_holds``, whose event offers the time to the next)."""
+        return [entry.id for entry in self._lapse(limit)]
+
+    def sweep_lapsed_offers(self, limit: int = 100) -> list[WaitlistEntryId]:
+        """The worker's pass: mark lapsed offers ``expired`` and offer each one's time to the
+        next matching waiting patient (``offer_freed``, which expires the lapsed hold in its
+        way in the same unit of work), without waiting for the hold's expiry event. Answers
+        the entries offered a time. Idempotent and safe in several processes: each lapse is a
+        compare-and-set that one process wins, and the offer is the atomic one of
+        ``offer_freed`` (a time offered already is held, so it is offered to nobody else)."""
+        offered: list[WaitlistEntryId] = []
+        for lapsed in self._lapse(limit):
+            assert lapsed.offered_time is not None  # an offer always has its time
+            entry = self.offer_freed(lapsed.doctor_id, lapsed.offered_time)
+            if entry is not None:
+                offered.append(entry.id)
+        return offered
+
+    def _lapse(self, limit: int) -> list[WaitlistEntry]:
         now = self._clock.now()
         with self._uow() as uow:
             lapsed = [entry.id for entry in uow.waitlist.lapsed_offers(now, limit)]
-        done: list[WaitlistEntryId] = []
+        done: list[WaitlistEntry] = []
         for entry_id in lapsed:
             try:
                 with self._uow() as uow:
@@ -331,7 +349,7 @@ class Waitlist:
                     entry.lapse(now)
                     uow.waitlist.update(entry)
                     uow.commit()
-                    done.append(entry_id)
+                    done.append(entry)
             except ConcurrencyError:
                 continue  # accepted, declined or left meanwhile
         return done

@@ -258,12 +258,7 @@ class Appointments(Resource):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
-        key = req.get_header("Idempotency-Key")
-        if key is not None and check(IDEMPOTENCY_KEY, key) is not None:
-            raise validation_problem(
-                [FieldError("Idempotency-Key", "1 to 200 visible ASCII characters")]
-            )
-        request = self._booking_request(req, actor, key)
+        request = self._booking_request(req, actor, idempotency_key(req))
         bookings = self.api.metrics.bookings
         try:
             appointment = self.components.scheduling.book(actor, request)
@@ -299,6 +294,25 @@ class Appointments(Resource):
             reason=body.reason,
             idempotency_key=key,
         )
+
+
+def idempotency_key(req: falcon.Request) -> str | None:
+    """The request's ``Idempotency-Key`` header, if any (a malformed one is 422)."""
+    key = req.get_header("Idempotency-Key")
+    if key is not None and check(IDEMPOTENCY_KEY, key) is not None:
+        raise validation_problem(
+            [FieldError("Idempotency-Key", "1 to 200 visible ASCII characters")]
+        )
+    return key
+
+
+IDEMPOTENCY_PARAM = Param(
+    "Idempotency-Key",
+    "header",
+    IDEMPOTENCY_KEY,
+    "Retrying with the same key returns the first result; the same key with another request "
+    "is 422 idempotency-key-reused.",
+)
 
 
 class AppointmentItem(Resource):
@@ -422,14 +436,7 @@ ROUTES: tuple[Route, ...] = (
                 ok=201,
                 response="Appointment",
                 body=(BookingBody, StaffBookingBody),
-                params=(
-                    Param(
-                        "Idempotency-Key",
-                        "header",
-                        IDEMPOTENCY_KEY,
-                        "Retrying with the same key returns the first result.",
-                    ),
-                ),
+                params=(IDEMPOTENCY_PARAM,),
                 problems=(
                     "slot-unavailable",
                     "not-found",
@@ -464,19 +471,20 @@ ROUTES: tuple[Route, ...] = (
         "cancel",
         Cancel,
         "Cancel (refund by the cancellation policy)",
-        who="its patient, its doctor, admin",
+        who="its patient, its doctor, the front desk of its doctor's hospitals, admin",
         problems=("cancellation-not-allowed",),
     ),
     _action(
         "reschedule",
         Reschedule,
         "Move to another start (same length), atomically",
-        who="its patient, its doctor, admin",
+        who="its patient, its doctor, the front desk of its doctor's hospitals, admin",
         problems=(
             "slot-unavailable",
             "hold-expired",
             *_RULE_PROBLEMS,
             "not-accepting-bookings",
+            "invalid-value",  # the desk: into the doctor's hours at another hospital
         ),
     ),
     _action("complete", Complete, "Record that the visit happened", who="its doctor, admin"),

@@ -28,9 +28,11 @@ from hellodoctor_http.api import Resource
 from hellodoctor_http.api.accounts import account_json
 from hellodoctor_http.api.appointments import (
     APPOINTMENT,
+    IDEMPOTENCY_PARAM,
     EmptyBody,
     StaffBookingBody,
     appointment_json,
+    idempotency_key,
 )
 from hellodoctor_http.api.payments import payment_json
 from hellodoctor_http.api.staff import StaffInvitationBody
@@ -204,6 +206,7 @@ class DeskAppointments(Resource):
             appointment_type=parse_enum(AppointmentType, body.type, "type"),
             visit_kind=parse_enum(VisitKind, body.visit_kind, "visit_kind"),
             reason=body.reason,
+            idempotency_key=idempotency_key(req),
         )
         booking = self.components.front_desk.book(
             actor, HospitalId(hospital_id), request, pay_at_clinic=body.pay_at_clinic
@@ -300,7 +303,7 @@ ROUTES: tuple[Route, ...] = (
                 ok=201,
                 response="DeskBooking",
                 body=DeskBookingBody,
-                params=(_HOSPITAL,),
+                params=(_HOSPITAL, IDEMPOTENCY_PARAM),
                 headers=("Location",),
                 problems=(
                     *_DESK_PROBLEMS,
@@ -314,6 +317,7 @@ ROUTES: tuple[Route, ...] = (
                     "invalid-duration",
                     "payment-not-allowed",
                     "concurrent-update",
+                    "idempotency-key-reused",
                     *BODY_PROBLEMS,
                 ),
                 tag="hospitals",

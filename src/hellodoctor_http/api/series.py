@@ -25,7 +25,7 @@ from hellodoctor_domain.model.recurrence import MAX_OCCURRENCES, Recurrence
 from hellodoctor_domain.model.values import AppointmentType, Role, SeriesId, VisitKind
 from hellodoctor_domain.use_cases.series import Series, SeriesRequest
 from hellodoctor_http.api import Resource
-from hellodoctor_http.api.appointments import appointment_json
+from hellodoctor_http.api.appointments import IDEMPOTENCY_PARAM, appointment_json, idempotency_key
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import parse_enum, read_json, structure, write_json
@@ -123,6 +123,7 @@ def _recurrence(body: SeriesBookingBody, zone: str) -> Recurrence:
 class SeriesCollection(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
+        key = idempotency_key(req)
         body: SeriesBookingBody
         document = read_json(req, self.settings.max_body_bytes)
         named = isinstance(document, dict) and "patient_id" in document
@@ -156,6 +157,7 @@ class SeriesCollection(Resource):
             appointment_type=parse_enum(AppointmentType, body.type, "type"),
             visit_kind=parse_enum(VisitKind, body.visit_kind, "visit_kind"),
             reason=body.reason,
+            idempotency_key=key,
         )
         try:
             series = self.components.series.book(actor, request)
@@ -201,12 +203,15 @@ ROUTES: tuple[Route, ...] = (
             "post": Operation(
                 "Book a recurring series (all occurrences or none)",
                 "bearer",
-                "patient (for themself), doctor (own calendar), admin",
+                "patient (for themself), doctor (own calendar), the front desk (its hospitals' "
+                "doctors), admin",
                 ok=201,
                 response="AppointmentSeries",
                 body=(SeriesBookingBody, SeriesStaffBookingBody),
+                params=(IDEMPOTENCY_PARAM,),
                 problems=(
                     "series-conflict",
+                    "idempotency-key-reused",
                     "slot-unavailable",
                     "not-found",
                     "access-denied",
@@ -226,7 +231,7 @@ ROUTES: tuple[Route, ...] = (
             "get": Operation(
                 "Read a recurring series",
                 "bearer",
-                "its patient, its doctor, admin",
+                "its patient, its doctor, the front desk of its doctor's hospitals, admin",
                 response="AppointmentSeries",
                 params=(_SERIES,),
                 problems=("not-found",),
@@ -240,7 +245,7 @@ ROUTES: tuple[Route, ...] = (
             "post": Operation(
                 "Cancel an occurrence and the rest of its series",
                 "bearer",
-                "its patient, its doctor, admin",
+                "its patient, its doctor, the front desk of its doctor's hospitals, admin",
                 response="SeriesCancelled",
                 body=SeriesCancelBody,
                 params=(_SERIES,),
