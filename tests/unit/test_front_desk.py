@@ -32,6 +32,7 @@ from hellodoctor_domain.model.payments import (
 )
 from hellodoctor_domain.model.recurrence import Recurrence
 from hellodoctor_domain.model.values import Actor, AppointmentId, HospitalId, Money, PatientId
+from hellodoctor_domain.use_cases.clinic_day import ClinicDay
 from hellodoctor_domain.use_cases.front_desk import FrontDesk
 from hellodoctor_domain.use_cases.hospitals import Hospitals
 from hellodoctor_domain.use_cases.series import AT_ANOTHER_HOSPITAL, SeriesBooking, SeriesRequest
@@ -228,3 +229,24 @@ def test_another_hospitals_visits_are_not_the_desks_to_move_cancel_or_book_in_se
             ),
         )
     assert [reason for _, reason in refused.value.refusals] == [AT_ANOTHER_HOSPITAL]
+
+
+def test_a_hospitals_administrators_see_its_doctors_day_as_its_desk_does(clinic: Clinic) -> None:
+    """Hospital administrators staff their hospital's desk (``Hospital.staffs_desk``), so the
+    day view, the waiting room and arrivals are theirs as they are the receptionists'; another
+    hospital's administrator learns nothing of the doctor."""
+    hospitals = Hospitals(clinic.uow, clinic.clock)
+    hospitals.register(ADMIN, evolve(hospital("h3", city="Delhi"), departments=(), wards=()))
+    own, other = staff(clinic.uow, "ha-1"), staff(clinic.uow, "ha-3")
+    hospitals.appoint_administrator(ADMIN, H1, own.user_id)
+    hospitals.appoint_administrator(ADMIN, HospitalId("h3"), other.user_id)
+    tuesday = MONDAY.replace(day=15, hour=9)
+    booked = clinic.scheduling.book(
+        ADMIN, BookingRequest(doctor_id=DoctorId("d1"), patient_id=PatientId("p1"), start=tuesday)
+    )
+    day = ClinicDay(clinic.uow, clinic.clock)
+    assert [e.appointment.id for e in day.day(own, DoctorId("d1"), tuesday.date()).entries] == [
+        booked.id
+    ]
+    with pytest.raises(NotFound):
+        day.day(other, DoctorId("d1"), tuesday.date())

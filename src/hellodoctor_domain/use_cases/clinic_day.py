@@ -160,12 +160,13 @@ def _entry(uow: UnitOfWork, appointment: Appointment, day: date, zone: str) -> D
 def _require_staff_of(
     uow: UnitOfWork, actor: Actor, doctor_id: DoctorId, appointment: Appointment | None = None
 ) -> None:
-    """The doctor themself, an admin, or the front desk (receptionists) of a hospital the
-    doctor works at. A patient is refused; a patient who is not a party to the appointment
-    learns nothing of it (``NotFound``), nor does a desk of other hospitals."""
+    """The doctor themself, an admin, or the front desk (receptionists and hospital
+    administrators) of a hospital the doctor works at. A patient is refused; a patient who is
+    not a party to the appointment learns nothing of it (``NotFound``), nor does the desk of
+    other hospitals."""
     if actor.role is Role.ADMIN or (actor.role is Role.DOCTOR and actor.doctor_id == doctor_id):
         return
-    if actor.role is Role.RECEPTIONIST:
+    if actor.role in (Role.RECEPTIONIST, Role.HOSPITAL_ADMIN):
         if desk_hospitals(uow, actor, doctor_id):
             return
         raise NotFound(
