@@ -51,10 +51,8 @@ class SqlDoctorDirectory(DoctorDirectory):
         free = doctor_free_slots.alias("f")
         count = sa.func.coalesce(rating.c.review_count, 0)
         total = sa.func.coalesce(rating.c.rating_total, 0)
-        average = sa.case(
-            (rating.c.review_count > 0, sa.cast(rating.c.rating_total, sa.Float) / count),
-            else_=sa.literal(0.0, sa.Float),
-        )
+        # Stored with each review (the rating ledger): the rating sort walks ix_doctors_rating.
+        average = doctors.c.rating_average
         next_free = sa.case((free.c.next_free_at >= now, free.c.next_free_at), else_=None)
         source: Any = doctors.outerjoin(rating, rating.c.doctor_id == doctors.c.id).outerjoin(
             free, free.c.doctor_id == doctors.c.id
@@ -249,5 +247,8 @@ def _after(query: DoctorSearch, key: sa.ColumnElement[Any]) -> sa.ColumnElement[
     bound: Any = key_instant(str(value)) if query.sort is SearchSort.EARLIEST else value
     if query.sort is SearchSort.EARLIEST:
         bound = sa.literal(bound, doctor_free_slots.c.next_free_at.type)
-    beyond = key < bound if query.sort in DESCENDING else key > bound
-    return sa.or_(beyond, sa.and_(key == bound, doctors.c.id > last_id))
+    # The first conjunct bounds an index range (the rating, fee and earliest-slot indexes);
+    # the second leaves out the ties up to and including the last hit.
+    if query.sort in DESCENDING:
+        return sa.and_(key <= bound, sa.or_(key < bound, doctors.c.id > last_id))
+    return sa.and_(key >= bound, sa.or_(key > bound, doctors.c.id > last_id))
