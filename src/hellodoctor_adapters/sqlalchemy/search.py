@@ -131,6 +131,17 @@ class SqlDoctorDirectory(DoctorDirectory):
         }[query.sort]
         if query.sort is SearchSort.EARLIEST:
             conditions.append(free.c.next_free_at >= now)
+        if query.sort is SearchSort.RELEVANCE:
+            # Rank only the best rated matches (ix_doctors_rating), not every match.
+            ranked = (
+                sa.select(doctors.c.id)
+                .select_from(source)
+                .where(*conditions)
+                .order_by(doctors.c.rating_average.desc(), doctors.c.id)
+                .limit(query.rank_among)
+                .correlate(None)  # its own FROMs: the candidates do not depend on the row
+            )
+            conditions.append(doctors.c.id.in_(ranked.scalar_subquery()))
         if query.after is not None:
             conditions.append(_after(query, key))
         order = [key.desc() if query.sort in DESCENDING else key.asc(), doctors.c.id.asc()]
