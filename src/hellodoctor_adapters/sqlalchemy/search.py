@@ -2,9 +2,9 @@
 maintained rating and next free slot, every filter a WHERE, the sort key and the id the
 ORDER BY, and the keyset cursor a row comparison, so a page never reads the doctors before it.
 
-Free text: PostgreSQL full-text search (``simple`` configuration, the GIN expression index of
-migration 0014_search, ranked by ``ts_rank``); SQLite FTS5 (``doctor_text``, ranked by
-``bm25``)."""
+Free text: PostgreSQL full-text search (``simple`` configuration, the stored vector
+``doctors.search_document`` under a GIN index, migration 0016_discovery, ranked by
+``ts_rank``); SQLite FTS5 (``doctor_text``, ranked by ``bm25``)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,9 @@ from hellodoctor_domain.ports.search import (
     key_instant,
 )
 
-# As migration 0014_search indexes it (the same expression, or the index is not used).
-PG_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, doctors.name || ' ' || doctors.specialty || ' ' || "
-    "doctors.qualifications::text)"
-)
+# PostgreSQL's stored vector of name, specialty and qualifications (migration 0016_discovery:
+# a generated column under a GIN index; not in the shared metadata, SQLite has none).
+PG_DOCUMENT = "doctors.search_document"
 DESCENDING = (SearchSort.RELEVANCE, SearchSort.RATING)
 _fts = sa.table("doctor_text", sa.column("doctor_id"), sa.column("body"))
 
