@@ -139,7 +139,9 @@ class SqlDoctorDirectory(DoctorDirectory):
                 .limit(query.rank_among)
                 .correlate(None)  # its own FROMs: the candidates do not depend on the row
             )
-            conditions.append(doctors.c.id.in_(ranked.scalar_subquery()))
+            # The candidates meet every filter already: matching the text again here would
+            # read every match a second time.
+            conditions = [doctors.c.id.in_(ranked.scalar_subquery())]
         if query.after is not None:
             conditions.append(_after(query, key))
         order = [key.desc() if query.sort in DESCENDING else key.asc(), doctors.c.id.asc()]
