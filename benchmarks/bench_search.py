@@ -66,6 +66,9 @@ LOAD = [
     """INSERT INTO doctor_ratings (doctor_id, review_count, rating_total)
     SELECT id, 1 + g % 40, (1 + g % 40) * (1 + g % 5)
     FROM (SELECT id, row_number() OVER (ORDER BY id) AS g FROM doctors) AS d WHERE g % 5 <> 0""",
+    # The stored average the rating ledger keeps beside them (migration 0017_discovery).
+    """UPDATE doctors SET rating_average = r.rating_total::float8 / r.review_count
+    FROM doctor_ratings AS r WHERE r.doctor_id = doctors.id""",
     """INSERT INTO doctor_schemes (doctor_id, scheme_id)
     SELECT id, 's' || (abs(hashtext(id)) % 20) FROM doctors""",
     """INSERT INTO doctor_free_slots (doctor_id, computed_at, next_free_at)

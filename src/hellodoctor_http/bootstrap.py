@@ -64,7 +64,7 @@ from hellodoctor_domain.use_cases.profiles import Profiles
 from hellodoctor_domain.use_cases.records import Records
 from hellodoctor_domain.use_cases.retention import Retention
 from hellodoctor_domain.use_cases.reviews import Reviews
-from hellodoctor_domain.use_cases.search import DoctorFinder
+from hellodoctor_domain.use_cases.search import DoctorFinder, FreeSlotsRefresher
 from hellodoctor_domain.use_cases.series import SeriesBooking
 from hellodoctor_domain.use_cases.time_off import TimeOffBookings
 from hellodoctor_domain.use_cases.transfers import Transfers
@@ -208,7 +208,8 @@ def bootstrap(
     """Build everything from ``settings``; the keyword arguments replace what they name."""
     business_metrics = BusinessMetrics()
     public_cache = public_cache if public_cache is not None else public_cache_for(settings)
-    publisher = FanOut(business_metrics, Invalidation(public_cache))
+    invalidation = Invalidation(public_cache)
+    publisher = FanOut(business_metrics, invalidation)
     storage = (
         storage
         if storage is not None
@@ -235,6 +236,7 @@ def bootstrap(
         WaitlistSettings(offer_for=timedelta(minutes=settings.waitlist_offer_minutes)),
     )
     offered = storage_delivery(storage)
+    finder = DoctorFinder(storage, clock, scheduling)
     identity_settings = IdentitySettings(
         two_factor_required_for=settings.require_totp_for,
         password_link=settings.password_link,
@@ -256,6 +258,7 @@ def bootstrap(
                 storage, clock, outlet, inbox, settings.security_email
             ),
             waitlist=WaitlistOfferer(waitlist),
+            free_slots=FreeSlotsRefresher(finder, lambda _doctor: invalidation.bump()),
         )
         if offered is not None
         else None
@@ -322,7 +325,7 @@ def bootstrap(
         feed_throttle=feed_throttle_for(settings),
         preferences=Preferences(storage, clock),
         waitlist=waitlist,
-        finder=DoctorFinder(storage, clock, scheduling),
+        finder=finder,
         business_metrics=business_metrics,
         public_cache=public_cache,
     )

@@ -32,6 +32,7 @@ from hellodoctor_domain.use_cases.delivery import Relay, RetryPolicy
 from hellodoctor_domain.use_cases.emergency_mail import EmergencyMailer
 from hellodoctor_domain.use_cases.identity_mail import IdentityMailer
 from hellodoctor_domain.use_cases.notifying import DEFAULT_REMINDERS, NotificationConsumer
+from hellodoctor_domain.use_cases.search import FreeSlotsRefresher
 from hellodoctor_domain.use_cases.waitlist import WaitlistOfferer
 
 _log = logging.getLogger("hellodoctor.delivery")
@@ -57,6 +58,8 @@ class Delivery:
     emergency_mail: EmergencyMailer | None = None
     # Offers time freed by cancellations, expiries and moves to the waitlist (issue 17).
     waitlist: WaitlistOfferer | None = None
+    # Refreshes the search's next free slot of the doctor each booking or hours change touches.
+    free_slots: FreeSlotsRefresher | None = None
 
     def consume(self, idle_seconds: float | None = None) -> int:
         """Consume the broker's queue (``hellodoctor consume``) until idle for
@@ -67,7 +70,13 @@ class Delivery:
 
         consumer = RabbitConsumer(
             self.broker_url,
-            handler_for(self.consumer, self.identity_mail, self.emergency_mail, self.waitlist),
+            handler_for(
+                self.consumer,
+                self.identity_mail,
+                self.emergency_mail,
+                self.waitlist,
+                self.free_slots,
+            ),
         )
         try:
             return consumer.run(idle_seconds)
@@ -85,6 +94,7 @@ def handler_for(
     identity_mail: IdentityMailer | None = None,
     emergency_mail: EmergencyMailer | None = None,
     waitlist: WaitlistOfferer | None = None,
+    free_slots: FreeSlotsRefresher | None = None,
 ) -> Callable[[OutboxEntry], None]:
     """How an entry reaches the consumers: its event back from the stored payload, to the
     appointment notifications and (accounts' events) the identity mails."""
@@ -101,6 +111,10 @@ def handler_for(
             if waitlist is not None and entry.aggregate_type == "appointment":
                 waitlist.handle(entry.id, event)
             consumer.handle(entry.id, event)
+            # Last: the notices do not wait for it; a failure retries the entry, and the
+            # notices' inbox and the refresh's recomputation make the retry harmless.
+            if free_slots is not None:
+                free_slots.handle(entry.id, event)
 
     return handle
 
@@ -118,6 +132,7 @@ def build_delivery(
     identity_mail: Callable[[Inbox], IdentityMailer] | None = None,
     emergency_mail: Callable[[Inbox], EmergencyMailer] | None = None,
     waitlist: WaitlistOfferer | None = None,
+    free_slots: FreeSlotsRefresher | None = None,
 ) -> Delivery:
     outbox, inbox = delivery_and_inbox
     consumer = NotificationConsumer(
@@ -131,9 +146,9 @@ def build_delivery(
 
         transport = RabbitTransport(broker_url)
     else:
-        transport = DirectTransport(handler_for(consumer, mailer, emergency, waitlist))
+        transport = DirectTransport(handler_for(consumer, mailer, emergency, waitlist, free_slots))
     relay = Relay(outbox, transport, clock, policy=policy)
-    return Delivery(relay, consumer, transport, broker_url, mailer, emergency, waitlist)
+    return Delivery(relay, consumer, transport, broker_url, mailer, emergency, waitlist, free_slots)
 
 
 def deliver_until(stop: Stopping, deliver: Callable[[], int], *, interval: float = 1.0) -> None:

@@ -52,6 +52,11 @@ class Invalidation:
         if any(isinstance(e, AppointmentEvent | ReviewEvent | DoctorAffiliated) for e in events):
             _bump(self._cache)
 
+    def bump(self) -> None:
+        """Move the generation for a change no event reports at its commit (a next free
+        slot summary refreshed by the outbox consumer, after the booking's own bump)."""
+        _bump(self._cache)
+
 
 def _bump(cache: PublicCache) -> None:
     try:

@@ -15,6 +15,7 @@ from hellodoctor_adapters.testing import (
 )
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
+from hellodoctor_adapters.testing.contract_free_slots import FreeSlotsRefreshContract
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
@@ -23,7 +24,11 @@ from hellodoctor_adapters.testing.contract_waitlist import WaitlistStorageContra
 
 
 class TestInMemoryStorage(
-    UnitOfWorkContract, ConsultationStorageContract, WaitlistStorageContract, DoctorSearchContract
+    UnitOfWorkContract,
+    ConsultationStorageContract,
+    WaitlistStorageContract,
+    DoctorSearchContract,
+    FreeSlotsRefreshContract,
 ):
     @pytest.fixture
     def uow_factory(self) -> InMemoryUnitOfWorkFactory:

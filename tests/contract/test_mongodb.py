@@ -13,6 +13,7 @@ from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
+from hellodoctor_adapters.testing.contract_free_slots import FreeSlotsRefreshContract
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
@@ -26,6 +27,7 @@ class TestMongoStorage(
     ConsultationStorageContract,
     WaitlistStorageContract,
     DoctorSearchContract,
+    FreeSlotsRefreshContract,
 ):
     @pytest.fixture
     def uow_factory(self) -> Iterator[MongoUnitOfWorkFactory]:

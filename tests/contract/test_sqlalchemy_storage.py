@@ -16,6 +16,7 @@ from hellodoctor_adapters.testing import LostServerContract, UnitOfWorkContract
 from hellodoctor_adapters.testing.contract_consultations import ConsultationStorageContract
 from hellodoctor_adapters.testing.contract_events import Outbox
 from hellodoctor_adapters.testing.contract_failures import closed_port
+from hellodoctor_adapters.testing.contract_free_slots import FreeSlotsRefreshContract
 from hellodoctor_adapters.testing.contract_outbox import OutboxDeliveryContract
 from hellodoctor_adapters.testing.contract_retention import RetentionContract
 from hellodoctor_adapters.testing.contract_retention_records import RecordRetentionContract
@@ -29,6 +30,7 @@ class SqlContract(
     ConsultationStorageContract,
     WaitlistStorageContract,
     DoctorSearchContract,
+    FreeSlotsRefreshContract,
 ):
     @pytest.fixture
     def outbox(self, uow_factory: SqlUnitOfWorkFactory) -> Outbox:

@@ -117,6 +117,9 @@ class Clinic:
             self.define(doctor_id, buffer=buffer, minimum_notice=minimum_notice)
         for patient_id in (ALICE, BOB):
             self.scheduling.register_patient(Patient(patient_id, f"Patient {patient_id}"))
+        # The set-up's hours changes (AvailabilityChanged) are no test's business.
+        self.publisher.published.clear()
+        self.store.outbox.clear()
 
     def define(self, doctor_id: DoctorId, **rules: object) -> Availability:
         rules.setdefault("minimum_notice", NOTICE)

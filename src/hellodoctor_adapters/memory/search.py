@@ -91,6 +91,15 @@ def after_cursor(hit: SearchHit, query: DoctorSearch) -> bool:
     return mine > key  # type: ignore[operator]
 
 
+def page(matching: Iterable[SearchHit], query: DoctorSearch) -> list[SearchHit]:
+    """The page of ``matching`` (every hit meeting the filters): for relevance only the
+    ``rank_among`` best rated are ranked; then the cursor, the order and the limit."""
+    found = list(matching)
+    if query.sort is SearchSort.RELEVANCE:
+        found = sorted(found, key=lambda h: (-h.average, h.doctor.id.value))[: query.rank_among]
+    return order((hit for hit in found if after_cursor(hit, query)), query)[: query.limit]
+
+
 def order(hits: Iterable[SearchHit], query: DoctorSearch) -> list[SearchHit]:
     sign = -1 if query.sort in DESCENDING else 1
     if query.sort in (SearchSort.ID, SearchSort.EARLIEST):
@@ -112,9 +121,9 @@ class InMemoryDoctorDirectory(_Journalled, DoctorDirectory):
                 rank(doctor, query.text) if query.text else 0.0,
             )
             schemes = self._store.doctor_schemes.get(doctor.id, frozenset())
-            if hit_matches(hit, query, schemes, summary) and after_cursor(hit, query):
+            if hit_matches(hit, query, schemes, summary):
                 hits.append(hit)
-        return order(hits, query)[: query.limit]
+        return page(hits, query)
 
     def accept_schemes(self, doctor_id: DoctorId, schemes: Iterable[SchemeId]) -> None:
         self._put(self._store.doctor_schemes, doctor_id, frozenset(schemes))

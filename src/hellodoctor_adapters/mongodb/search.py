@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
-from hellodoctor_adapters.memory.search import after_cursor, current, hit_matches, order, rank
+from hellodoctor_adapters.memory.search import current, hit_matches, page, rank
 from hellodoctor_adapters.mongodb.store import MongoStore
 from hellodoctor_domain.model.values import DoctorId, SchemeId
 from hellodoctor_domain.ports.reviews import RatingLedger
@@ -60,9 +60,9 @@ class MongoDoctorDirectory(DoctorDirectory):
                 rank(doctor, query.text) if query.text else 0.0,
             )
             accepted = schemes.get(doctor.id.value, frozenset())
-            if hit_matches(hit, query, accepted, summary) and after_cursor(hit, query):
+            if hit_matches(hit, query, accepted, summary):
                 hits.append(hit)
-        return order(hits, query)[: query.limit]
+        return page(hits, query)
 
     def accept_schemes(self, doctor_id: DoctorId, schemes: Iterable[SchemeId]) -> None:
         chosen = sorted({s.value for s in schemes})

@@ -11,6 +11,7 @@ writer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from hellodoctor_adapters.review_records import review_from, review_record
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
-from hellodoctor_adapters.sqlalchemy.schema import doctor_ratings, reviews
+from hellodoctor_adapters.sqlalchemy.schema import doctor_ratings, doctors, reviews
 from hellodoctor_domain.errors import NotFound
 from hellodoctor_domain.model.reviews import DoctorRating, Review
 from hellodoctor_domain.model.values import DoctorId, ReviewId
@@ -102,17 +103,18 @@ class SqlRatingLedger(RatingLedger):
             if self._connection.dialect.name == "postgresql"
             else sqlite.insert(doctor_ratings)
         )
-        statement = insert.values(
-            doctor_id=doctor_id.value, review_count=1, rating_total=rating
-        ).on_conflict_do_update(
-            index_elements=[doctor_ratings.c.doctor_id],
-            set_={
-                "review_count": doctor_ratings.c.review_count + 1,
-                "rating_total": doctor_ratings.c.rating_total + rating,
-            },
+        statement = (
+            insert.values(doctor_id=doctor_id.value, review_count=1, rating_total=rating)
+            .on_conflict_do_update(
+                index_elements=[doctor_ratings.c.doctor_id],
+                set_={
+                    "review_count": doctor_ratings.c.review_count + 1,
+                    "rating_total": doctor_ratings.c.rating_total + rating,
+                },
+            )
+            .returning(doctor_ratings.c.review_count, doctor_ratings.c.rating_total)
         )
-        with translated_errors():
-            self._connection.execute(statement)
+        self._store_average(doctor_id, statement)
 
     def withdraw(self, review: Review) -> None:
         doctor_id, rating = review.doctor_id, review.rating
@@ -123,9 +125,23 @@ class SqlRatingLedger(RatingLedger):
                 review_count=doctor_ratings.c.review_count - 1,
                 rating_total=doctor_ratings.c.rating_total - rating,
             )
+            .returning(doctor_ratings.c.review_count, doctor_ratings.c.rating_total)
         )
+        self._store_average(doctor_id, statement)
+
+    def _store_average(self, doctor_id: DoctorId, change: Any) -> None:
+        """Apply ``change`` to the doctor's count and total, then write the average it leaves
+        to ``doctors.rating_average`` (the rating sort's index) in the same transaction. The
+        change holds the ratings row's lock, so concurrent reviews write their averages in
+        the order of their totals and the last one written is the true one."""
         with translated_errors():
-            self._connection.execute(statement)
+            row = self._connection.execute(change).one_or_none()
+            count, total = (row[0], row[1]) if row is not None else (0, 0)
+            self._connection.execute(
+                sa.update(doctors)
+                .where(doctors.c.id == doctor_id.value)
+                .values(rating_average=total / count if count else 0.0)
+            )
 
     def ratings(self, doctor_ids: Sequence[DoctorId]) -> dict[DoctorId, DoctorRating]:
         query = sa.select(doctor_ratings).where(

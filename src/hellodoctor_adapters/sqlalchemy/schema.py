@@ -53,7 +53,12 @@ doctors = sa.Table(
     # lower() folds only ASCII on SQLite and follows the collation on PostgreSQL.
     sa.Column("name_key", sa.Text, nullable=False),
     sa.Column("specialty_key", sa.Text, nullable=False),
+    # The average of visible reviews (0: none), kept with doctor_ratings by the rating ledger
+    # in the review's transaction, so the search sorts by an index (migration 0017_discovery).
+    sa.Column("rating_average", sa.Float, nullable=False, server_default="0"),
 )
+# The rating sort and minimum-rating filter walk this index (highest first, ties by id).
+sa.Index("ix_doctors_rating", doctors.c.rating_average.desc(), doctors.c.id)
 
 # One row per language a doctor speaks, case-folded, so "speaks X" is an indexed equality on
 # both dialects (the JSON column keeps the languages as written, in order, for reading).

@@ -49,6 +49,10 @@ doctor_free_days = sa.Table(
     ),
 )
 
+# Columns the migrations make on PostgreSQL only, outside the metadata: the stored free-text
+# vector (0017_discovery); the schema test leaves them out.
+FREE_TEXT_COLUMNS = frozenset({("doctors", "search_document")})
+
 # Tables the migration makes that the metadata does not declare (SQLite's FTS5 table and
 # the tables FTS5 keeps its index in): the schema test leaves them out.
 FREE_TEXT_TABLES = frozenset(

@@ -2,9 +2,9 @@
 maintained rating and next free slot, every filter a WHERE, the sort key and the id the
 ORDER BY, and the keyset cursor a row comparison, so a page never reads the doctors before it.
 
-Free text: PostgreSQL full-text search (``simple`` configuration, the GIN expression index of
-migration 0014_search, ranked by ``ts_rank``); SQLite FTS5 (``doctor_text``, ranked by
-``bm25``)."""
+Free text: PostgreSQL full-text search (``simple`` configuration, the stored vector
+``doctors.search_document`` under a GIN index, migration 0017_discovery, ranked by
+``ts_rank``); SQLite FTS5 (``doctor_text``, ranked by ``bm25``)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,9 @@ from hellodoctor_domain.ports.search import (
     key_instant,
 )
 
-# As migration 0014_search indexes it (the same expression, or the index is not used).
-PG_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, doctors.name || ' ' || doctors.specialty || ' ' || "
-    "doctors.qualifications::text)"
-)
+# PostgreSQL's stored vector of name, specialty and qualifications (migration 0017_discovery:
+# a generated column under a GIN index; not in the shared metadata, SQLite has none).
+PG_DOCUMENT = "doctors.search_document"
 DESCENDING = (SearchSort.RELEVANCE, SearchSort.RATING)
 _fts = sa.table("doctor_text", sa.column("doctor_id"), sa.column("body"))
 
@@ -51,10 +49,8 @@ class SqlDoctorDirectory(DoctorDirectory):
         free = doctor_free_slots.alias("f")
         count = sa.func.coalesce(rating.c.review_count, 0)
         total = sa.func.coalesce(rating.c.rating_total, 0)
-        average = sa.case(
-            (rating.c.review_count > 0, sa.cast(rating.c.rating_total, sa.Float) / count),
-            else_=sa.literal(0.0, sa.Float),
-        )
+        # Stored with each review (the rating ledger): the rating sort walks ix_doctors_rating.
+        average = doctors.c.rating_average
         next_free = sa.case((free.c.next_free_at >= now, free.c.next_free_at), else_=None)
         source: Any = doctors.outerjoin(rating, rating.c.doctor_id == doctors.c.id).outerjoin(
             free, free.c.doctor_id == doctors.c.id
@@ -133,6 +129,19 @@ class SqlDoctorDirectory(DoctorDirectory):
         }[query.sort]
         if query.sort is SearchSort.EARLIEST:
             conditions.append(free.c.next_free_at >= now)
+        if query.sort is SearchSort.RELEVANCE:
+            # Rank only the best rated matches (ix_doctors_rating), not every match.
+            ranked = (
+                sa.select(doctors.c.id)
+                .select_from(source)
+                .where(*conditions)
+                .order_by(doctors.c.rating_average.desc(), doctors.c.id)
+                .limit(query.rank_among)
+                .correlate(None)  # its own FROMs: the candidates do not depend on the row
+            )
+            # The candidates meet every filter already: matching the text again here would
+            # read every match a second time.
+            conditions = [doctors.c.id.in_(ranked.scalar_subquery())]
         if query.after is not None:
             conditions.append(_after(query, key))
         order = [key.desc() if query.sort in DESCENDING else key.asc(), doctors.c.id.asc()]
@@ -249,5 +258,8 @@ def _after(query: DoctorSearch, key: sa.ColumnElement[Any]) -> sa.ColumnElement[
     bound: Any = key_instant(str(value)) if query.sort is SearchSort.EARLIEST else value
     if query.sort is SearchSort.EARLIEST:
         bound = sa.literal(bound, doctor_free_slots.c.next_free_at.type)
-    beyond = key < bound if query.sort in DESCENDING else key > bound
-    return sa.or_(beyond, sa.and_(key == bound, doctors.c.id > last_id))
+    # The first conjunct bounds an index range (the rating, fee and earliest-slot indexes);
+    # the second leaves out the ties up to and including the last hit.
+    if query.sort in DESCENDING:
+        return sa.and_(key <= bound, sa.or_(key < bound, doctors.c.id > last_id))
+    return sa.and_(key >= bound, sa.or_(key > bound, doctors.c.id > last_id))

@@ -7,6 +7,7 @@ Part of ``UnitOfWorkContract``; needs only ``uow_factory``.
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,6 +26,7 @@ from hellodoctor_domain.model.values import (
     PatientId,
     UserId,
 )
+from hellodoctor_domain.ports.search import DoctorSearch, SearchSort
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.reviews import Reviews
 
@@ -110,7 +112,9 @@ class ReviewStorageContract:
         assert len(page) == 1
         assert (rating.count, rating.total) == (1, page[0].rating)
 
-    def test_concurrent_reviews_keep_the_rating_exact(self, reviews: Reviews) -> None:
+    def test_concurrent_reviews_keep_the_rating_exact(
+        self, reviews: Reviews, uow_factory: UnitOfWorkFactory
+    ) -> None:
         barrier = threading.Barrier(VISITS)
         ratings = [1 + index % 5 for index in range(VISITS)]
 
@@ -124,6 +128,21 @@ class ReviewStorageContract:
             D1: DoctorRating(D1, VISITS, sum(ratings)),
             DoctorId("d2"): DoctorRating(DoctorId("d2")),
         }
+        # The search's stored average (what the rating sort's index holds) is exact too.
+        exact = sum(ratings) / VISITS
+        assert _by_rating(uow_factory, exact) == [(D1, exact)]
+        assert _by_rating(uow_factory, math.nextafter(exact, 6.0)) == []
+
+    def test_hiding_moves_the_searched_average(
+        self, reviews: Reviews, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        first = reviews.write(patient(1), AppointmentId("v1"), 1, "")
+        reviews.write(patient(2), AppointmentId("v2"), 4, "")
+        assert _by_rating(uow_factory, 0.0) == [(D1, 2.5), (DoctorId("d2"), 0.0)]
+        assert _by_rating(uow_factory, 3.0) == []
+        reviews.hide(ADMIN, first.id, "abusive")
+        assert _by_rating(uow_factory, 0.0) == [(D1, 4.0), (DoctorId("d2"), 0.0)]
+        assert _by_rating(uow_factory, 3.0) == [(D1, 4.0)]
 
     def test_hiding_withdraws_the_review_from_the_rating_and_the_public_page(
         self, reviews: Reviews
@@ -150,3 +169,11 @@ class ReviewStorageContract:
         cursor = (first[-1].written_at, first[-1].id)
         second, _ = reviews.of_doctor(None, D1, limit=10, before=cursor)
         assert [r.id for r in second] == [w.id for w in reversed(written[:3])]
+
+
+def _by_rating(uow_factory: UnitOfWorkFactory, at_least: float) -> list[tuple[DoctorId, float]]:
+    """Doctors rated at least ``at_least``, by the search's rating sort: (id, average)."""
+    query = DoctorSearch(min_rating=at_least, sort=SearchSort.RATING)
+    with uow_factory() as uow:
+        hits = uow.directory.search(query, MONDAY)
+    return [(hit.doctor.id, hit.average) for hit in hits]

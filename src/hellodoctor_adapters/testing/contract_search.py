@@ -13,6 +13,7 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from attrs import evolve
 
 from hellodoctor_adapters.memory.storage import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.testing.fixtures import MONDAY
@@ -121,13 +122,13 @@ def random_query(rng: random.Random) -> DoctorSearch:
         free_before=maybe(NOW + timedelta(hours=rng.choice((3, 30, 200)))),  # type: ignore[arg-type]
         sort=sort,
         limit=rng.randint(1, 4),
+        # A small cap ranks only the best rated few: the same few on every storage.
+        rank_among=rng.choice((2, 5, 1000)),
     )
 
 
 def every_page(uow_factory: UnitOfWorkFactory, query: DoctorSearch) -> list[tuple[str, object]]:
     """Every hit, page after page, as (id, sort key)."""
-    from attrs import evolve
-
     found: list[tuple[str, object]] = []
     after = None
     for _ in range(100):
@@ -161,6 +162,21 @@ class DoctorSearchContract:
                 assert keys == sorted(keys, reverse=True), (query, got)
             else:
                 assert got == want, query
+
+    def test_relevance_ranks_only_the_best_rated_matches(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        reference = InMemoryUnitOfWorkFactory()
+        load(uow_factory, 3)
+        load(reference, 3)
+        for text in ("mbbs", "a", "cardiology"):
+            broad = DoctorSearch(text=text, sort=SearchSort.RELEVANCE, limit=2)
+            every = {d for d, _ in every_page(reference, broad)}
+            assert len(every) > 3, text  # the cap below leaves some out
+            capped = evolve(broad, rank_among=3)
+            got = {d for d, _ in every_page(uow_factory, capped)}
+            assert got == {d for d, _ in every_page(reference, capped)}, text
+            assert len(got) == 3
 
     def test_the_newest_summary_wins(self, uow_factory: UnitOfWorkFactory) -> None:
         load(uow_factory, 7, count=1)

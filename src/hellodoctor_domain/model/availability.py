@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from attrs import define, field
@@ -34,7 +35,7 @@ from hellodoctor_domain.errors import (
     OutsideAvailability,
     TooShortNotice,
 )
-from hellodoctor_domain.model.events import Aggregate
+from hellodoctor_domain.model.events import Aggregate, DomainEvent
 from hellodoctor_domain.model.values import (
     AppointmentType,
     DoctorId,
@@ -177,6 +178,20 @@ def _extra_hours(values: Iterable[ExtraHours]) -> tuple[ExtraHours, ...]:
 
 def _known_zone(_instance: object, _attribute: object, value: str) -> None:
     time_zone(value)
+
+
+@define(frozen=True, kw_only=True)
+class AvailabilityChanged(DomainEvent):
+    """The doctor's hours, rules or time off were replaced: their free time may have moved
+    (the search's next free slot summary is refreshed from it, docs/search.md)."""
+
+    aggregate_type: ClassVar[str] = "availability"
+
+    doctor_id: DoctorId
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.doctor_id.value
 
 
 @define(eq=False)

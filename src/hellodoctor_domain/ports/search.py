@@ -26,6 +26,9 @@ from hellodoctor_domain.model.values import DoctorId, SchemeId
 # index with the language ``none``).
 _WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 8
+# Sorting by relevance ranks at most this many matches: the best rated (ties by id) of the
+# doctors matching every filter, so a broad text costs a bounded ranking (docs/search.md).
+RANK_AMONG = 1000
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -83,6 +86,8 @@ class DoctorSearch:
     sort: SearchSort = SearchSort.ID
     after: tuple[float | int | str, str] | None = None
     limit: int = 20
+    # Relevance: how many matches are ranked (the best rated); not from the query string.
+    rank_among: int = RANK_AMONG
 
     def __attrs_post_init__(self) -> None:
         if self.sort is SearchSort.RELEVANCE and self.text is None:

@@ -31,7 +31,7 @@ from hellodoctor_domain.errors import (
     SlotUnavailable,
 )
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus, Cancellation
-from hellodoctor_domain.model.availability import Availability
+from hellodoctor_domain.model.availability import Availability, AvailabilityChanged
 from hellodoctor_domain.model.payments import OPEN_STATUSES, Payment, PaymentPurpose
 from hellodoctor_domain.model.policy import CancellationPolicy, is_party, require_clinician
 from hellodoctor_domain.model.profiles import Doctor, Patient
@@ -152,6 +152,7 @@ class Scheduling:
         it the latest definition wins; the storage's compare-and-set still stops two writers
         from interleaving inside one replacement."""
         _require_doctor_or_admin(actor, availability.doctor_id)
+        now = self._clock.now()
         with self._uow() as uow:
             doctor = uow.doctors.get(availability.doctor_id)
             if availability.time_zone != doctor.time_zone:
@@ -163,7 +164,10 @@ class Scheduling:
             if if_version is None:
                 current = uow.availability.get(availability.doctor_id)
                 if_version = current.version if current else 0
-            stored = uow.availability.save(evolve(availability, version=if_version))
+            replacing = evolve(availability, version=if_version)
+            # The free time may have moved: the search's summary is refreshed from this event.
+            replacing.record(AvailabilityChanged(occurred_at=now, doctor_id=doctor.id))
+            stored = uow.availability.save(replacing)
             uow.commit()
         return stored
 

@@ -6,18 +6,28 @@ else is the storage's ``DoctorDirectory.search``. Each doctor's next free slot a
 are a maintained summary (``FreeSlots``) computed from the same rule as the slot listing
 (``Scheduling.free_slots``) and refreshed by ``refresh_free_slots``: the worker refreshes the
 summaries whose next slot has passed or that are older than ``SearchSettings.refresh_after``,
-and ``refresh_doctor`` refreshes one right after a change (docs/search.md).
+and ``FreeSlotsRefresher`` (an outbox consumer) refreshes the doctor's summary after each
+committed booking, hold, cancellation, expiry, move or availability change (docs/search.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 from attrs import define, evolve
 
 from hellodoctor_domain.errors import InvalidValue, NotFound
+from hellodoctor_domain.model.availability import AvailabilityChanged
+from hellodoctor_domain.model.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentHeld,
+    AppointmentHoldExpired,
+    AppointmentRescheduled,
+    DomainEvent,
+)
 from hellodoctor_domain.model.hospitals import Hospital
 from hellodoctor_domain.model.values import Actor, DoctorId, HospitalId, Role, SchemeId, TimeRange
 from hellodoctor_domain.ports.runtime import Clock
@@ -200,3 +210,43 @@ class DoctorFinder:
             except NotFound:
                 continue
         return len(stale)
+
+
+# The events after which a doctor's free time may have moved.
+MOVES_FREE_TIME = (
+    AppointmentHeld,
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentHoldExpired,
+    AppointmentRescheduled,
+    AvailabilityChanged,
+)
+
+
+class FreeSlotsRefresher:
+    """The outbox consumer side of the summary: each committed event that can move a doctor's
+    free time recomputes that doctor's summary from the storage as it is now.
+
+    Idempotent and safe concurrently with no inbox: a redelivered event recomputes the same
+    state again, and ``record_free_slots`` keeps the newest computation (compared under the
+    storage's lock or conditional write). Two refreshes racing may store the older reading
+    last only if its computation started later; the refresh caused by the last change starts
+    after that change committed, so it reads it and, starting last, wins."""
+
+    def __init__(
+        self, finder: DoctorFinder, refreshed: Callable[[DoctorId], None] | None = None
+    ) -> None:
+        self._finder = finder
+        self._refreshed = refreshed  # e.g. move the public cache's generation
+
+    def handle(self, entry_id: str, event: DomainEvent) -> FreeSlots | None:
+        del entry_id
+        if not isinstance(event, MOVES_FREE_TIME):
+            return None
+        try:
+            summary = self._finder.refresh_doctor(event.doctor_id)
+        except NotFound:  # the doctor is gone: nothing to summarise
+            return None
+        if self._refreshed is not None:
+            self._refreshed(event.doctor_id)
+        return summary
