@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
+from pymongo.errors import DuplicateKeyError
+
 from hellodoctor_adapters.memory.search import current, hit_matches, page, rank
 from hellodoctor_adapters.mongodb.store import MongoStore
 from hellodoctor_domain.model.values import DoctorId, SchemeId
@@ -78,16 +80,14 @@ class MongoDoctorDirectory(DoctorDirectory):
             "next_free": slots.next_free,
             "free_days": sorted(d.isoformat() for d in slots.free_days),
         }
-        # Only over an older summary (or none): the newest computation wins.
-        stored = self._free.find_one({"_id": slots.doctor_id.value})
-        if stored is None:
-            self._free.update_one(
-                {"_id": slots.doctor_id.value}, {"$setOnInsert": document}, upsert=True
-            )
-        self._free.update_one(
-            {"_id": slots.doctor_id.value, "computed_at": {"$lte": slots.computed_at}},
-            {"$set": document},
-        )
+        # Only over an older summary (or none): the newest computation wins. One conditional
+        # upsert; when a summary is there and newer, or another refresh inserted it first, the
+        # insert half meets the _id's uniqueness and the conditional update alone decides.
+        older = {"_id": slots.doctor_id.value, "computed_at": {"$lte": slots.computed_at}}
+        try:
+            self._free.update_one(older, {"$set": document}, upsert=True)
+        except DuplicateKeyError:
+            self._free.update_one(older, {"$set": document})
 
     def stale(self, computed_before: datetime, now: datetime, limit: int) -> Sequence[DoctorId]:
         summaries = {d["_id"]: self._summary(d) for d in self._free.find({})}

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
@@ -191,25 +192,23 @@ class SqlDoctorDirectory(DoctorDirectory):
 
     def record_free_slots(self, slots: FreeSlots) -> None:
         doctor = slots.doctor_id.value
+        dialect = postgresql if self._connection.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(doctor_free_slots).values(
+            doctor_id=doctor, computed_at=slots.computed_at, next_free_at=slots.next_free
+        )
+        # One statement inserts the summary or replaces an older one, and locks the row: two
+        # refreshes of one doctor (two workers, the consumer and the worker) never both insert
+        # (a SELECT ... FOR UPDATE of a missing row locks nothing), and the newest wins.
+        upsert = insert.on_conflict_do_update(
+            index_elements=[doctor_free_slots.c.doctor_id],
+            set_={"computed_at": slots.computed_at, "next_free_at": slots.next_free},
+            where=doctor_free_slots.c.computed_at <= slots.computed_at,
+        ).returning(doctor_free_slots.c.doctor_id)
         with translated_errors():
-            # Lock the doctor's summary row (or learn there is none) before comparing ages.
-            stored = self._connection.execute(
-                sa.select(doctor_free_slots.c.computed_at)
-                .where(doctor_free_slots.c.doctor_id == doctor)
-                .with_for_update()
-            ).scalar_one_or_none()
-            if stored is not None and stored > slots.computed_at:
-                return
-            self._connection.execute(
-                sa.delete(doctor_free_slots).where(doctor_free_slots.c.doctor_id == doctor)
-            )
+            if self._connection.execute(upsert).first() is None:
+                return  # a newer summary is stored: its days stay
             self._connection.execute(
                 sa.delete(doctor_free_days).where(doctor_free_days.c.doctor_id == doctor)
-            )
-            self._connection.execute(
-                sa.insert(doctor_free_slots).values(
-                    doctor_id=doctor, computed_at=slots.computed_at, next_free_at=slots.next_free
-                )
             )
             if slots.free_days:
                 self._connection.execute(
