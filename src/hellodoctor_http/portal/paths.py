@@ -14,6 +14,7 @@ PREFIXES = (
     "/doctor/",
     "/admin/",
     "/desk",
+    "/hospital",
     "/wallet",
     "/waitlist",
     "/records",

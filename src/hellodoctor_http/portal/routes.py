@@ -13,10 +13,13 @@ from hellodoctor_http.bootstrap import Components
 from hellodoctor_http.portal import (
     admin,
     cards,
+    clinical,
     desk,
     health,
+    hospital_admin,
     identity,
     patients,
+    platform,
     practice,
     privacy,
     staff,
@@ -74,6 +77,21 @@ PAGES: tuple[tuple[str, type[Page]], ...] = (
     ("/admin/dead-letters/{entry_id:id}/retry", admin.DeadLetterRetry),
     ("/admin/audit-log", admin.AuditSearch),
     ("/admin/analytics", admin.AdminAnalytics),
+    # Records and prescriptions, hospitals, payments (issue 19): clinical.py, hospital_admin.py,
+    # platform.py.
+    ("/doctor/patients", clinical.PatientLookup),
+    ("/doctor/patients/{patient_id:id}", clinical.PatientChart),
+    ("/doctor/patients/{patient_id:id}/records/{record_id:id}", clinical.PatientRecordPage),
+    ("/hospital", hospital_admin.HospitalHome),
+    ("/hospital/{hospital_id:id}", hospital_admin.HospitalBeds),
+    ("/hospital/{hospital_id:id}/admissions", hospital_admin.Admit),
+    ("/hospital/{hospital_id:id}/discharges", hospital_admin.Discharge),
+    ("/hospital/{hospital_id:id}/transfers", hospital_admin.HospitalTransfers),
+    ("/hospital/transfers/{transfer_id:id}/{action}", hospital_admin.TransferAct),
+    ("/hospital/{hospital_id:id}/claims", hospital_admin.HospitalClaims),
+    ("/hospital/claims/{claim_id:id}", hospital_admin.ClaimPage),
+    ("/admin/hospitals", platform.HospitalsAdmin),
+    ("/admin/payments", platform.PaymentsAdmin),
 )
 
 
