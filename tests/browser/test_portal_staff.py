@@ -1,7 +1,8 @@
 """The staff pages in chromium, one pass through each role's pages: the front desk registers
 a walk-in, books them, checks them in and records the payment; the doctor sees the visit in
-the week view, their hours and reviews; the admin opens the analytics (SVG charts), the
-audit log and the dead letters. Every page passes axe-core (A/AA) and the CSP
+the week view, their hours and reviews, and writes a note in the patient's records; the admin
+opens the analytics (SVG charts), the audit log, the dead letters, the payments, the hospitals
+and one hospital's beds, transfers and claims pages. Every page passes axe-core (A/AA) and the CSP
 (``Browser.check``)."""
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ def test_the_desk_the_doctor_and_the_admin_work_through_their_pages(
     browser.check("doctor-availability")
     page.get_by_role("link", name="Reviews").click()
     browser.check("doctor-reviews")
+    page.get_by_role("link", name="My day").click()
+    page.get_by_role("link", name="Walk In").click()  # the patient's records (in their care)
+    browser.check("doctor-patient")
+    page.get_by_label("Clinical note").fill("Dizzy when standing; no fever.")
+    page.get_by_role("button", name="Write the record").click()
+    page.wait_for_url("**notice=record-written")
+    browser.check("doctor-patient-written")
+    assert "Dizzy when standing" in page.locator("main").inner_text()
     browser.sign_out()
 
     browser.sign_in(ADMIN_EMAIL)
@@ -92,3 +101,14 @@ def test_the_desk_the_doctor_and_the_admin_work_through_their_pages(
     browser.check("audit-log")
     page.get_by_role("link", name="Dead letters").click()
     browser.check("dead-letters")
+    page.get_by_role("link", name="Payments", exact=True).click()
+    browser.check("admin-payments")
+    assert "80.00 GBP" in page.locator("main").inner_text()  # the walk-in's, collected
+    page.get_by_role("link", name="Hospitals", exact=True).click()
+    browser.check("admin-hospitals")
+    page.get_by_role("link", name="Beds St Mary's").click()
+    browser.check("hospital-beds")
+    page.get_by_role("link", name="Transfers", exact=True).click()
+    browser.check("hospital-transfers")
+    page.get_by_role("link", name="Insurance claims", exact=True).click()
+    browser.check("hospital-claims")
