@@ -90,6 +90,8 @@ def test_the_desk_the_doctor_and_the_admin_work_through_their_pages(
     page.wait_for_url("**notice=record-written")
     browser.check("doctor-patient-written")
     assert "Dizzy when standing" in page.locator("main").inner_text()
+    page.get_by_role("link", name="Open").first.click()  # the record, with its correction form
+    browser.check("doctor-record")
     browser.sign_out()
 
     browser.sign_in(ADMIN_EMAIL)

@@ -215,6 +215,7 @@ def test_every_new_form_refuses_a_post_without_its_csrf_token_and_changes_nothin
     stay = {"patient_id": "pat-1", "ward_code": "W1", "bed_type": "general"}
     posts = [
         ("doctor", "/doctor/patients/pat-1", {"notes": "Forged"}),
+        ("doctor", "/doctor/patients/pat-1/records/rec-1", {"notes": "Forged", "reason": "x"}),
         ("manager", f"/hospital/{a}/admissions", stay),
         ("manager", f"/hospital/{a}/discharges", stay),
         ("manager", f"/hospital/{a}/transfers", {**stay, "to_hospital_id": b, "reason": "x"}),
@@ -277,10 +278,24 @@ def test_a_doctor_writes_a_record_with_a_prescription_and_reads_it_back_audited(
     assert record.prescriptions[0].dose == "500 mg"
     one = _clean(doctor.get(f"/doctor/patients/pat-1/records/{record.id.value}"))
     assert "Upper respiratory infection (J06.9" in one
+    path = f"/doctor/patients/pat-1/records/{record.id.value}"
+    assert doctor.post(path, notes="Chest clear on day 2", reason="").status_code == 422
+    corrected = doctor.post(path, notes="Chest clear on day 2", reason="Typed the wrong day")
+    assert (corrected.status_code, corrected.headers["location"]) == (
+        303,
+        f"{path}?notice=record-corrected",
+    )
+    both = _clean(doctor.get(path))
+    assert "Earlier version 1" in both
+    assert "Typed the wrong day" in both
+    (latest,) = components.records.of_patient(PATIENT, PatientId("pat-1"))
+    assert (latest.revision, latest.notes) == (2, "Chest clear on day 2")
+    assert latest.prescriptions == record.prescriptions  # the rest is kept
     # Another doctor may neither read nor write it; the refusals are audited like the reads.
     other = world["other_doctor"]
     assert other.get(f"/doctor/patients/pat-1/records/{record.id.value}").status_code == 404
     assert other.post("/doctor/patients/pat-1", notes="Mine").status_code == 404
+    assert other.post(path, notes="Mine", reason="Mine").status_code == 404
     log = components.records.access_log(PATIENT)
     outcomes = {(e.entry.user_id.value, e.entry.outcome.value) for e in log}
     assert {("acct-doc", "allowed"), ("acct-doc2", "denied")} <= outcomes

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import falcon
+from attrs import evolve
 
 from hellodoctor_domain.errors import DomainError, NotFound, PortError
 from hellodoctor_domain.model.records import (
@@ -195,12 +196,52 @@ def _date(raw: str) -> date | None:
 
 
 class PatientRecordPage(Page):
-    """``GET /doctor/patients/{id}/records/{record_id}``: every revision, the latest first."""
+    """``GET /doctor/patients/{id}/records/{record_id}``: every revision, the latest first;
+    ``POST``: correct the note (``Records.correct``: a new revision with the reason, every
+    earlier one kept; the rest of the record as the latest revision has it)."""
 
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, patient_id: str, record_id: str
     ) -> None:
         actor = _doctor(self, req)
+        self._show(req, resp, actor, patient_id, record_id, {}, {}, 200)
+
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, patient_id: str, record_id: str
+    ) -> None:
+        actor = _doctor(self, req)
+        form = self.form(req)
+        values = {k: form.get(k, "").strip() for k in ("notes", "reason")}
+        errors = {k: "required" for k, v in values.items() if not v}
+        if not errors:
+            records, context = self.components.records, request_context(self, req)
+            patient, key = PatientId(patient_id), RecordId(record_id)
+            try:
+                latest = records.versions(actor, patient, key, context)[-1]
+                corrected = evolve(latest, notes=values["notes"])
+                records.correct(actor, patient, key, corrected, values["reason"], context)
+            except NotFound:
+                raise PageError(404, "There is no such record.") from None
+            except (DomainError, PortError) as error:
+                errors["form"] = str(error)
+        if errors:
+            self._show(req, resp, actor, patient_id, record_id, values, errors, 422)
+            return
+        self.redirect(
+            resp, f"/doctor/patients/{patient_id}/records/{record_id}", "record-corrected"
+        )
+
+    def _show(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        actor: Actor,
+        patient_id: str,
+        record_id: str,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status: int,
+    ) -> None:
         try:
             versions = self.components.records.versions(
                 actor, PatientId(patient_id), RecordId(record_id), request_context(self, req)
@@ -211,10 +252,14 @@ class PatientRecordPage(Page):
             req,
             resp,
             "doctor_record.html",
+            status=status,
             patient_id=patient_id,
             record=versions[-1],
             versions=list(reversed(versions)),
+            values=values,
+            errors=errors,
             zone=_zone(self, req),
+            notice=req.get_param("notice"),
         )
 
 
