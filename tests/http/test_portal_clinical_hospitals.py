@@ -6,9 +6,11 @@ thing) and every form refuses a post without its CSRF token, changing nothing.""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import html
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import falcon.testing
 import pytest
@@ -30,6 +32,7 @@ from hellodoctor_domain.model.values import (
 )
 from hellodoctor_http.app import create_app
 from hellodoctor_http.bootstrap import Components
+from hellodoctor_http.portal import platform
 from hellodoctor_http.portal.session import SessionCodec
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR
 
@@ -129,18 +132,19 @@ def world(components: Components) -> dict[str, Any]:
     }
 
 
-def _book(components: Components) -> None:
-    """pat-1 books the fee-charging doctor (to pay at the clinic): a care relationship."""
+def _book(components: Components, patient: str = "pat-1", start: datetime = MONDAY_10) -> None:
+    """A patient books the fee-charging doctor (to pay at the clinic): a care relationship."""
+    actor = Actor.patient(PatientId(patient))
     booked = components.scheduling.book(
-        PATIENT,
+        actor,
         BookingRequest(
             doctor_id=DoctorId(FEE_DOCTOR),
-            patient_id=PatientId("pat-1"),
-            start=MONDAY_10,
+            patient_id=PatientId(patient),
+            start=start,
             reason="Cough",
         ),
     )
-    components.billing.start_payment(PATIENT, booked.id, PaymentMethod.OFFLINE)
+    components.billing.start_payment(actor, booked.id, PaymentMethod.OFFLINE)
 
 
 def _policy(components: Components) -> str:
@@ -429,3 +433,27 @@ def test_an_admin_registers_a_hospital_and_lists_payments_with_filters(
     assert "80.00 GBP" in every
     assert "pat-1" not in _clean(admin.get("/admin/payments", status="succeeded"))
     assert "80.00 GBP" in _clean(admin.get("/admin/payments", method="offline", patient_id="pat-1"))
+
+
+def test_the_payments_page_on_to_older_ones_keeping_the_filters(
+    world: dict[str, Any], components: Components, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platform, "PAYMENTS_PAGE", 1)
+    _book(components)
+    components.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    _book(components, "pat-2", MONDAY_10 + timedelta(hours=1))
+    first = _clean(world["admin"].get("/admin/payments", method="offline"))
+    assert "pat-2" in first
+    assert "pat-1" not in first
+    older = re.search(r'href="/admin/payments\?([^"]+)">Older payments', first)
+    assert older is not None
+    query = dict(parse_qsl(html.unescape(older.group(1))))
+    assert query["method"] == "offline"
+    second = _clean(world["admin"].get("/admin/payments", **query))
+    assert "pat-1" in second
+    assert "pat-2" not in second
+    assert "Older payments" not in second
+    assert (
+        world["admin"].get("/admin/payments", before_at="yesterday", before_id="x").status_code
+        == 422
+    )
