@@ -3,7 +3,8 @@ catalogue both databases use (docs/encryption.md lists it for people).
 
 A field is sealed as text (``FieldCipher.seal``) or, when it is not text (a list, a JSON
 body), as JSON (``seal_json``). The row id in the associated data is the patient's id, the
-document's id, or ``"<record id>/<revision>"`` for a record revision (MongoDB's ``_id``).
+document's id, the account's id (an account, its notification settings), or
+``"<record id>/<revision>"`` for a record revision (MongoDB's ``_id``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class PhiTable:
 
     name: str
     fields: tuple[PhiField, ...]
+    # The MongoDB collection, when its name is not the table's (the associated data always
+    # names the table, so a value means the same place in both families).
+    collection: str | None = None
+
+    @property
+    def collection_name(self) -> str:
+        return self.collection or self.name
 
 
 PATIENTS = PhiTable(
@@ -50,7 +58,10 @@ DOCUMENTS = PhiTable("documents", (PhiField("original_name"),))
 # An account's e-mail address: sealed, and found at sign-in by its blind index (``email_key``).
 ACCOUNTS = PhiTable("accounts", (PhiField("email"),))
 
-PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS)
+# The number SMS go to (notification settings): the same kind of datum as the patient's phone.
+NOTIFICATION_PREFERENCES = PhiTable("notification_preferences", (PhiField("phone"),))
+
+PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS, NOTIFICATION_PREFERENCES)
 
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"

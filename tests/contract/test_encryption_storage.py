@@ -26,9 +26,18 @@ from hellodoctor_adapters.testing.contract_encryption import (
     StorageWith,
 )
 
+# Tables keyed by their account, not by an ``id`` of their own.
+_ACCOUNT_KEYED = ("notification_preferences",)
+
+
+def _key_column(table: str) -> str:
+    return "account_id" if table in _ACCOUNT_KEYED else "id"
+
 
 def _row_id(table: str, row: dict[str, Any]) -> str:
-    return f"{row['id']}/{row['revision']}" if table == "medical_records" else str(row["id"])
+    if table == "medical_records":
+        return f"{row['id']}/{row['revision']}"
+    return str(row[_key_column(table)])
 
 
 def _sql_raw_rows(engine: Engine) -> RawRows:
@@ -44,7 +53,7 @@ def _sql_set_raw(engine: Engine) -> SetRaw:
     def set_raw(table: str, row_id: str, field: str, value: Any) -> None:
         stored = value if isinstance(value, str) else json.dumps(value)
         key, _, revision = row_id.partition("/")
-        where = "id = :key" + (" AND revision = :revision" if revision else "")
+        where = f"{_key_column(table)} = :key" + (" AND revision = :revision" if revision else "")
         with engine.begin() as connection:
             connection.execute(
                 sa.text(f"UPDATE {table} SET {field} = :value WHERE {where}"),

@@ -34,7 +34,7 @@ def rewrap_mongo_steps(
     """The rewrap, a step at a time: it yields after reading a batch (``"read"``) and after
     writing it (``"written"``), so a test can write between the two."""
     for phi in PHI_TABLES:
-        collection = store.collection(phi.name)
+        collection = store.collection(phi.collection_name)
         counts = report.table(phi.name)
         projection = {each.name: 1 for each in phi.fields}
         last: Any = None

@@ -22,6 +22,7 @@ from hellodoctor_adapters.phi import (
     ACCOUNTS,
     DOCUMENTS,
     MEDICAL_RECORDS,
+    NOTIFICATION_PREFERENCES,
     PATIENTS,
     PhiTable,
     derived_indexes,
@@ -29,12 +30,14 @@ from hellodoctor_adapters.phi import (
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.schema import accounts, documents, medical_records, patients
+from hellodoctor_adapters.sqlalchemy.schema_notifications import notification_preferences
 
 _TABLES: tuple[tuple[PhiTable, sa.Table, Callable[[RowMapping], str]], ...] = (
     (PATIENTS, patients, lambda row: str(row["id"])),
     (MEDICAL_RECORDS, medical_records, lambda row: f"{row['id']}/{row['revision']}"),
     (DOCUMENTS, documents, lambda row: str(row["id"])),
     (ACCOUNTS, accounts, lambda row: str(row["id"])),
+    (NOTIFICATION_PREFERENCES, notification_preferences, lambda row: str(row["account_id"])),
 )
 
 

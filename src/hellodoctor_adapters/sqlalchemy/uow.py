@@ -121,7 +121,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.reviews = SqlReviewRepository(self._connection)
         self.statistics = SqlAppointmentStatistics(self._connection)
         self.ratings = SqlRatingLedger(self._connection)
-        self.notification_preferences = SqlNotificationPreferences(self._connection)
+        self.notification_preferences = SqlNotificationPreferences(self._connection, self._cipher)
         self.calendar_feeds = SqlCalendarFeeds(self._connection)
         self.records = SqlMedicalRecordRepository(self._connection, self._cipher)
         self.consents = SqlConsentRepository(self._connection)

@@ -38,11 +38,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
-from hellodoctor_adapters.phi import DOCUMENTS, MEDICAL_RECORDS, PATIENTS
+from hellodoctor_adapters.phi import (
+    DOCUMENTS,
+    MEDICAL_RECORDS,
+    NOTIFICATION_PREFERENCES,
+    PATIENTS,
+)
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
+from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.profiles import EmergencyContact, Patient
 from hellodoctor_domain.model.records import (
     Diagnosis,
@@ -80,7 +86,9 @@ SECRETS = (
     "Reviewed the diet carefully",
     "Metformin",
     "hemoglobin-report.pdf",
+    "+447700900555",  # the SMS number of the notification settings
 )
+SMS_PHONE = SECRETS[9]
 
 
 class EncryptedStorage(Protocol):
@@ -161,6 +169,26 @@ def _store_everything(storage: EncryptedStorage, key: str = "p1") -> None:
         uow.commit()
 
 
+def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
+    """What else holds health data or identifies a person: an account's SMS number."""
+    with storage() as uow:
+        uow.accounts.add(an_account(f"u-{key}", key, f"{key}@example.org"))
+        uow.commit()
+    with storage() as uow:
+        uow.notification_preferences.save(
+            NotificationPreferences(
+                UserId(f"u-{key}"),
+                frozenset({Channel.EMAIL, Channel.SMS}),
+                phone=PhoneNumber(SMS_PHONE),
+            )
+        )
+        uow.commit()
+
+
+# The tables ``_store_the_rest`` fills, each holding one row per stored key.
+THE_REST = (NOTIFICATION_PREFERENCES,)
+
+
 def _read_everything(storage: EncryptedStorage, key: str = "p1") -> tuple[Any, ...]:
     with storage() as uow:
         found = uow.patients.get(PatientId(key))
@@ -175,7 +203,8 @@ class EncryptionContract:
     ) -> None:
         storage = storage_with(ROTATING)
         _store_everything(storage)
-        for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS):
+        _store_the_rest(storage)
+        for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, *THE_REST):
             rows = raw_rows(table.name)
             assert rows, table.name
             dump = json.dumps(rows, default=str)
@@ -198,6 +227,37 @@ class EncryptionContract:
         assert revision.notes == SECRETS[6]
         assert revision.diagnoses == a_record("rec-p1", "p1").diagnoses
         assert document.original_name == SECRETS[8]
+        with storage() as uow:
+            settings = uow.notification_preferences.get(UserId("u-p1"))
+        assert settings is not None
+        assert settings.phone == PhoneNumber(SMS_PHONE)
+
+    def test_the_rest_is_rewrapped_and_plain_values_sealed(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        """The tables sealed after the first release of encryption: written under the old
+        key or in plain text by an older version, sealed by a rewrap, read with the new key
+        only."""
+        _store_everything(storage_with(OLD), "p1")
+        _store_the_rest(storage_with(OLD), "p1")
+        _store_everything(storage_with(OLD), "p2")
+        _store_the_rest(storage_with(OLD), "p2")
+        set_raw("notification_preferences", "u-p2", "phone", "+447700900777")
+        report = storage_with(ROTATING).rewrap(batch_size=1)
+        assert report.table("notification_preferences").rewrapped == 2
+        for table in THE_REST:
+            dump = json.dumps(raw_rows(table.name), default=str)
+            assert "+447700900777" not in dump
+            assert all(secret not in dump for secret in SECRETS), table.name
+        with storage_with(NEW_ONLY)() as uow:
+            first = uow.notification_preferences.get(UserId("u-p1"))
+            legacy = uow.notification_preferences.get(UserId("u-p2"))
+        assert first is not None
+        assert legacy is not None
+        assert (first.phone, legacy.phone) == (
+            PhoneNumber(SMS_PHONE),
+            PhoneNumber("+447700900777"),
+        )
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
