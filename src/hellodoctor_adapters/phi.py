@@ -63,6 +63,13 @@ NOTIFICATION_PREFERENCES = PhiTable("notification_preferences", (PhiField("phone
 
 PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS, NOTIFICATION_PREFERENCES)
 
+# An insurance claim's items (services and their ICD-10 diagnosis codes), sealed as one JSON
+# value *inside* the claim's JSON ``record`` column (MongoDB: ``record.items`` of
+# ``insurance_claims``): no query reads them. The rewrap walks these tables apart
+# (``RECORD_PHI_TABLES``), writing ``record`` whole, conditionally on the row's version.
+CLAIMS = PhiTable("claims", (PhiField("items", json=True),), collection="insurance_claims")
+RECORD_PHI_TABLES = (CLAIMS,)
+
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"
 HEALTH_ID_KIND = "health_id"

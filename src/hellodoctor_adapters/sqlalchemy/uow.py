@@ -117,7 +117,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.admissions = SqlAdmissionRepository(self._connection)
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
-        self.claims = SqlClaimRepository(self._connection)
+        self.claims = SqlClaimRepository(self._connection, self._cipher)
         self.reviews = SqlReviewRepository(self._connection)
         self.statistics = SqlAppointmentStatistics(self._connection)
         self.ratings = SqlRatingLedger(self._connection)

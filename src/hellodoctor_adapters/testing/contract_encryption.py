@@ -39,15 +39,18 @@ from hypothesis import strategies as st
 
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
 from hellodoctor_adapters.phi import (
+    CLAIMS,
     DOCUMENTS,
     MEDICAL_RECORDS,
     NOTIFICATION_PREFERENCES,
     PATIENTS,
+    RECORD_PHI_TABLES,
 )
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
+from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
 from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.profiles import EmergencyContact, Patient
 from hellodoctor_domain.model.records import (
@@ -57,7 +60,19 @@ from hellodoctor_domain.model.records import (
     RecordId,
     RecordKind,
 )
-from hellodoctor_domain.model.values import DoctorId, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.model.values import (
+    ClaimId,
+    DoctorId,
+    EmailAddress,
+    HospitalId,
+    Money,
+    PatientId,
+    PolicyId,
+    Role,
+    SchemeId,
+    UserId,
+    VisitKind,
+)
 from hellodoctor_domain.ports.scheduling import PatientSearch
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork
 
@@ -87,8 +102,11 @@ SECRETS = (
     "Metformin",
     "hemoglobin-report.pdf",
     "+447700900555",  # the SMS number of the notification settings
+    "Q87.410",  # a claimed diagnosis (ICD-10)
+    "Diabetic retinopathy screening",  # a claimed service
 )
 SMS_PHONE = SECRETS[9]
+CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
 
 
 class EncryptedStorage(Protocol):
@@ -170,7 +188,8 @@ def _store_everything(storage: EncryptedStorage, key: str = "p1") -> None:
 
 
 def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
-    """What else holds health data or identifies a person: an account's SMS number."""
+    """What else holds health data or identifies a person: an account's SMS number, a
+    hospital's claim (its items: services and ICD-10 codes)."""
     with storage() as uow:
         uow.accounts.add(an_account(f"u-{key}", key, f"{key}@example.org"))
         uow.commit()
@@ -182,11 +201,54 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
                 phone=PhoneNumber(SMS_PHONE),
             )
         )
+        uow.schemes.add(
+            Scheme(
+                SchemeId(f"s-{key}"),
+                "Acme Mutual",
+                "Plan",
+                (VisitKind.REGULAR,),
+                20,
+                Money(100_000, "EUR"),
+            )
+        )
+        uow.commit()
+    with storage() as uow:
+        uow.policies.add(
+            Policy(
+                PolicyId(f"pol-{key}"),
+                PatientId(key),
+                SchemeId(f"s-{key}"),
+                f"ACME-{key}",
+                date(2026, 1, 1),
+                date(2026, 12, 31),
+            )
+        )
+        uow.commit()
+    with storage() as uow:
+        uow.claims.add(
+            Claim(
+                ClaimId(f"claim-{key}"),
+                PolicyId(f"pol-{key}"),
+                SchemeId(f"s-{key}"),
+                PatientId(key),
+                CLAIMED,
+                NOW,
+                hospital_id=HospitalId("h1"),
+            )
+        )
         uow.commit()
 
 
 # The tables ``_store_the_rest`` fills, each holding one row per stored key.
-THE_REST = (NOTIFICATION_PREFERENCES,)
+THE_REST = (NOTIFICATION_PREFERENCES, CLAIMS)
+
+
+def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Where ``table``'s sealed fields sit in a raw row: the row, or its JSON ``record``."""
+    if table not in RECORD_PHI_TABLES:
+        return row
+    record = row["record"]
+    return json.loads(record) if isinstance(record, str) else dict(record)
 
 
 def _read_everything(storage: EncryptedStorage, key: str = "p1") -> tuple[Any, ...]:
@@ -212,7 +274,7 @@ class EncryptionContract:
                 assert secret not in dump, f"{secret!r} readable in {table.name}"
             for row in rows.values():
                 for each in table.fields:
-                    stored = row[each.name]
+                    stored = _sealed_places(table, row)[each.name]
                     assert isinstance(stored, str), each.name
                     assert stored.startswith(PREFIX), each.name
         found, (revision,), document = _read_everything(storage)
@@ -231,6 +293,9 @@ class EncryptionContract:
             settings = uow.notification_preferences.get(UserId("u-p1"))
         assert settings is not None
         assert settings.phone == PhoneNumber(SMS_PHONE)
+        with storage() as uow:
+            assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
+            assert [c.items for c in uow.claims.of_policy(PolicyId("pol-p1"))] == [CLAIMED]
 
     def test_the_rest_is_rewrapped_and_plain_values_sealed(
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
@@ -243,11 +308,24 @@ class EncryptionContract:
         _store_everything(storage_with(OLD), "p2")
         _store_the_rest(storage_with(OLD), "p2")
         set_raw("notification_preferences", "u-p2", "phone", "+447700900777")
+        legacy_claim = _sealed_places(CLAIMS, raw_rows("claims")["claim-p2"])
+        legacy_claim["items"] = [
+            {
+                "service": "Legacy screening",
+                "diagnosis_codes": ["Z13.1"],
+                "claimed": {"minor_units": 500, "currency": "EUR"},
+                "approved": None,
+                "reason": "",
+            }
+        ]
+        set_raw("claims", "claim-p2", "record", legacy_claim)
         report = storage_with(ROTATING).rewrap(batch_size=1)
         assert report.table("notification_preferences").rewrapped == 2
+        assert report.table("claims").rewrapped == 2
         for table in THE_REST:
             dump = json.dumps(raw_rows(table.name), default=str)
             assert "+447700900777" not in dump
+            assert "Z13.1" not in dump
             assert all(secret not in dump for secret in SECRETS), table.name
         with storage_with(NEW_ONLY)() as uow:
             first = uow.notification_preferences.get(UserId("u-p1"))
@@ -258,6 +336,10 @@ class EncryptionContract:
             PhoneNumber(SMS_PHONE),
             PhoneNumber("+447700900777"),
         )
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
+            (old_item,) = uow.claims.get(ClaimId("claim-p2")).items
+        assert old_item.diagnosis_codes == ("Z13.1",)
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
