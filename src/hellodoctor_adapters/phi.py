@@ -56,7 +56,9 @@ PATIENTS = PhiTable(
 MEDICAL_RECORDS = PhiTable("medical_records", (PhiField("body", json=True),))
 DOCUMENTS = PhiTable("documents", (PhiField("original_name"),))
 # An account's e-mail address: sealed, and found at sign-in by its blind index (``email_key``).
-ACCOUNTS = PhiTable("accounts", (PhiField("email"),))
+# Its two-factor (TOTP) secret: sealed too (not health data, but a second factor a dump must
+# not hand out; the server opens it to check a code).
+ACCOUNTS = PhiTable("accounts", (PhiField("email"), PhiField("totp_secret")))
 
 # The number SMS go to (notification settings): the same kind of datum as the patient's phone.
 NOTIFICATION_PREFERENCES = PhiTable("notification_preferences", (PhiField("phone"),))

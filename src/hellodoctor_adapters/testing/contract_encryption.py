@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
 from hellodoctor_adapters.phi import (
+    ACCOUNTS,
     CLAIMS,
     DOCUMENTS,
     MEDICAL_RECORDS,
@@ -104,6 +105,7 @@ SECRETS = (
     "+447700900555",  # the SMS number of the notification settings
     "Q87.410",  # a claimed diagnosis (ICD-10)
     "Diabetic retinopathy screening",  # a claimed service
+    "KRUGS4ZANFZSAYJAORSXG5BA",  # a two-factor (TOTP) secret
 )
 SMS_PHONE = SECRETS[9]
 CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
@@ -191,7 +193,9 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
     """What else holds health data or identifies a person: an account's SMS number, a
     hospital's claim (its items: services and ICD-10 codes)."""
     with storage() as uow:
-        uow.accounts.add(an_account(f"u-{key}", key, f"{key}@example.org"))
+        account = an_account(f"u-{key}", key, f"{key}@example.org")
+        account.totp_secret = SECRETS[12]
+        uow.accounts.add(account)
         uow.commit()
     with storage() as uow:
         uow.notification_preferences.save(
@@ -240,7 +244,7 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
 
 
 # The tables ``_store_the_rest`` fills, each holding one row per stored key.
-THE_REST = (NOTIFICATION_PREFERENCES, CLAIMS)
+THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS)
 
 
 def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -308,6 +312,7 @@ class EncryptionContract:
         _store_everything(storage_with(OLD), "p2")
         _store_the_rest(storage_with(OLD), "p2")
         set_raw("notification_preferences", "u-p2", "phone", "+447700900777")
+        set_raw("accounts", "u-p2", "totp_secret", "LEGACYPLAINTOTPSECRET")
         legacy_claim = _sealed_places(CLAIMS, raw_rows("claims")["claim-p2"])
         legacy_claim["items"] = [
             {
@@ -326,6 +331,7 @@ class EncryptionContract:
             dump = json.dumps(raw_rows(table.name), default=str)
             assert "+447700900777" not in dump
             assert "Z13.1" not in dump
+            assert "LEGACYPLAINTOTPSECRET" not in dump
             assert all(secret not in dump for secret in SECRETS), table.name
         with storage_with(NEW_ONLY)() as uow:
             first = uow.notification_preferences.get(UserId("u-p1"))
@@ -340,6 +346,9 @@ class EncryptionContract:
             assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
             (old_item,) = uow.claims.get(ClaimId("claim-p2")).items
         assert old_item.diagnosis_codes == ("Z13.1",)
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.accounts.get(UserId("u-p1")).totp_secret == SECRETS[12]
+            assert uow.accounts.get(UserId("u-p2")).totp_secret == "LEGACYPLAINTOTPSECRET"
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
