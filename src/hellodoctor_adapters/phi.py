@@ -65,12 +65,16 @@ NOTIFICATION_PREFERENCES = PhiTable("notification_preferences", (PhiField("phone
 
 PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS, NOTIFICATION_PREFERENCES)
 
-# An insurance claim's items (services and their ICD-10 diagnosis codes), sealed as one JSON
-# value *inside* the claim's JSON ``record`` column (MongoDB: ``record.items`` of
-# ``insurance_claims``): no query reads them. The rewrap walks these tables apart
-# (``RECORD_PHI_TABLES``), writing ``record`` whole, conditionally on the row's version.
+# Fields sealed *inside* an aggregate's JSON ``record`` column (MongoDB: ``record.<field>``).
+# The rewrap walks these tables apart (``RECORD_PHI_TABLES``), writing ``record`` whole,
+# conditionally on the row's version (MongoDB: on the value read).
+# An insurance claim's items (services and their ICD-10 diagnosis codes), one JSON value: no
+# query reads them.
 CLAIMS = PhiTable("claims", (PhiField("items", json=True),), collection="insurance_claims")
-RECORD_PHI_TABLES = (CLAIMS,)
+# A transfer's reason and its steps (each with its note), inside ``transfers.record``: no
+# query reads them (lists filter on the hospitals, order on the request time).
+TRANSFERS = PhiTable("transfers", (PhiField("reason"), PhiField("history", json=True)))
+RECORD_PHI_TABLES = (CLAIMS, TRANSFERS)
 
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"

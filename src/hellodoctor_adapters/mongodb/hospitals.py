@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.hospital_records import (
     admission_from,
     admission_record,
@@ -38,6 +39,7 @@ from hellodoctor_adapters.mongodb.store import (
     Undo,
     translated,
 )
+from hellodoctor_adapters.phi import TRANSFERS, open_fields, seal_fields
 from hellodoctor_domain.errors import NoBedAvailable
 from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
@@ -107,22 +109,24 @@ class MongoTransferRepository(Profiles[Transfer], TransferRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        self._cipher = store.cipher  # reason and steps are sealed: phi.TRANSFERS
 
     def _document(self, value: Transfer) -> Document:
+        record = seal_fields(self._cipher, TRANSFERS, value.id.value, transfer_record(value))
         return {
             "_id": value.id.value,
             "from_hospital_id": value.from_hospital_id.value,
             "to_hospital_id": value.to_hospital_id.value,
-            "record": transfer_record(value),
+            "record": record,
             "version": value.version,
         }
 
     def _current(self, key: str) -> Transfer | None:
         change = self.pending.get(key)
         if change is not None:
-            return _transfer(self._document(change.value))
+            return _transfer(self._document(change.value), self._cipher)
         document = self._read(key)
-        return None if document is None else _transfer(document)
+        return None if document is None else _transfer(document, self._cipher)
 
     @translated
     def _add(self, transfer: Transfer) -> None:
@@ -141,20 +145,20 @@ class MongoTransferRepository(Profiles[Transfer], TransferRepository):
         mine = {
             "$or": [{"from_hospital_id": hospital_id.value}, {"to_hospital_id": hospital_id.value}]
         }
-        found = {d["_id"]: _transfer(d) for d in self._collection.find(mine)}
+        found = {d["_id"]: _transfer(d, self._cipher) for d in self._collection.find(mine)}
         for key, change in self.pending.items():
             if hospital_id in (change.value.from_hospital_id, change.value.to_hospital_id):
-                found[key] = _transfer(self._document(change.value))
+                found[key] = _transfer(self._document(change.value), self._cipher)
         return sorted(found.values(), key=lambda t: (t.history[0].at, t.id))
 
 
-def _transfer(document: Document) -> Transfer:
+def _transfer(document: Document, cipher: FieldCipher) -> Transfer:
     return transfer_from(
         document["_id"],
         document["from_hospital_id"],
         document["to_hospital_id"],
         document["version"],
-        document["record"],
+        open_fields(cipher, TRANSFERS, str(document["_id"]), document["record"]),
     )
 
 

@@ -13,11 +13,13 @@ usable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.hospital_records import (
     admission_from,
     admission_record,
@@ -26,6 +28,7 @@ from hellodoctor_adapters.hospital_records import (
     transfer_from,
     transfer_record,
 )
+from hellodoctor_adapters.phi import TRANSFERS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import admissions, hospitals, transfers, ward_beds
@@ -153,16 +156,23 @@ class SqlBedLedger(BedLedger):
         ]
 
 
-def _transfer(row: RowMapping) -> Transfer:
+def _transfer(row: RowMapping, cipher: FieldCipher) -> Transfer:
+    record = open_fields(cipher, TRANSFERS, str(row["id"]), row["record"])
     return transfer_from(
-        row["id"], row["from_hospital_id"], row["to_hospital_id"], row["version"], row["record"]
+        row["id"], row["from_hospital_id"], row["to_hospital_id"], row["version"], record
     )
 
 
 class SqlTransferRepository(TransferRepository):
-    def __init__(self, connection: Connection) -> None:
+    """A transfer's reason and steps (notes) are sealed in its record (``phi.TRANSFERS``)."""
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher
+
+    def _record(self, transfer: Transfer) -> dict[str, Any]:
+        return seal_fields(self._cipher, TRANSFERS, transfer.id.value, transfer_record(transfer))
 
     def _add(self, transfer: Transfer) -> None:
         with translated_errors():
@@ -172,7 +182,7 @@ class SqlTransferRepository(TransferRepository):
                     from_hospital_id=transfer.from_hospital_id.value,
                     to_hospital_id=transfer.to_hospital_id.value,
                     requested_at=transfer.history[0].at,
-                    record=transfer_record(transfer),
+                    record=self._record(transfer),
                     version=1,
                 )
             )
@@ -182,7 +192,7 @@ class SqlTransferRepository(TransferRepository):
         row = first_row(self._connection, query)
         if row is None:
             raise NotFound(f"no transfer {transfer_id}")
-        return _transfer(row)
+        return _transfer(row, self._cipher)
 
     def _update(self, transfer: Transfer) -> None:
         compare_and_set(
@@ -190,7 +200,7 @@ class SqlTransferRepository(TransferRepository):
             transfers,
             transfers.c.id == transfer.id.value,
             transfer.version,
-            {"record": transfer_record(transfer)},
+            {"record": self._record(transfer)},
             f"transfer {transfer.id}",
         )
 
@@ -206,7 +216,8 @@ class SqlTransferRepository(TransferRepository):
             .order_by(transfers.c.requested_at, transfers.c.id)
         )
         with translated_errors():
-            return [_transfer(row) for row in self._connection.execute(query).mappings()]
+            found = self._connection.execute(query).mappings()
+            return [_transfer(row, self._cipher) for row in found]
 
 
 class SqlAdmissionRepository(AdmissionRepository):

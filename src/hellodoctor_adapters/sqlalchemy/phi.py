@@ -37,6 +37,7 @@ from hellodoctor_adapters.sqlalchemy.schema import (
     patients,
 )
 from hellodoctor_adapters.sqlalchemy.schema import claims as claims_table
+from hellodoctor_adapters.sqlalchemy.schema import transfers as transfers_table
 from hellodoctor_adapters.sqlalchemy.schema_notifications import notification_preferences
 
 _TABLES: tuple[tuple[PhiTable, sa.Table, Callable[[RowMapping], str]], ...] = (
@@ -106,7 +107,7 @@ def rewrap_sql_steps(
 
 
 # Tables whose sealed fields sit inside the JSON ``record`` column (``phi.RECORD_PHI_TABLES``).
-_RECORD_TABLES = {"claims": claims_table}
+_RECORD_TABLES = {"claims": claims_table, "transfers": transfers_table}
 
 
 def _rewrap_records(

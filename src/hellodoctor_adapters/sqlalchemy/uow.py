@@ -113,7 +113,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.room_attendance = SqlRoomAttendance(self._connection)
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
-        self.transfers = SqlTransferRepository(self._connection)
+        self.transfers = SqlTransferRepository(self._connection, self._cipher)
         self.admissions = SqlAdmissionRepository(self._connection)
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)

@@ -46,11 +46,14 @@ from hellodoctor_adapters.phi import (
     NOTIFICATION_PREFERENCES,
     PATIENTS,
     RECORD_PHI_TABLES,
+    TRANSFERS,
 )
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_adapters.testing.contract_hospitals import hospital
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
+from hellodoctor_domain.model.hospitals import BedType
 from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
 from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.profiles import EmergencyContact, Patient
@@ -61,6 +64,7 @@ from hellodoctor_domain.model.records import (
     RecordId,
     RecordKind,
 )
+from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
     ClaimId,
     DoctorId,
@@ -71,6 +75,7 @@ from hellodoctor_domain.model.values import (
     PolicyId,
     Role,
     SchemeId,
+    TransferId,
     UserId,
     VisitKind,
 )
@@ -106,6 +111,8 @@ SECRETS = (
     "Q87.410",  # a claimed diagnosis (ICD-10)
     "Diabetic retinopathy screening",  # a claimed service
     "KRUGS4ZANFZSAYJAORSXG5BA",  # a two-factor (TOTP) secret
+    "suspected aortic dissection",  # a transfer's reason
+    "patient too unstable to move",  # a transfer step's note
 )
 SMS_PHONE = SECRETS[9]
 CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
@@ -229,6 +236,25 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
         )
         uow.commit()
     with storage() as uow:
+        uow.hospitals.add(hospital(f"h-{key}"))
+        uow.hospitals.add(hospital(f"h2-{key}"))
+        uow.commit()
+    with storage() as uow:
+        moved = Transfer.request(
+            TransferId(f"tr-{key}"),
+            PatientId(key),
+            HospitalId(f"h-{key}"),
+            HospitalId(f"h2-{key}"),
+            BedType.ICU,
+            SECRETS[13],
+            by=UserId("ha-1"),
+            at=NOW,
+        )
+        moved.accept("icu", by=UserId("ha-2"), at=NOW)
+        moved.cancel(SECRETS[14], by=UserId("ha-2"), at=NOW)
+        uow.transfers.add(moved)
+        uow.commit()
+    with storage() as uow:
         uow.claims.add(
             Claim(
                 ClaimId(f"claim-{key}"),
@@ -244,7 +270,7 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
 
 
 # The tables ``_store_the_rest`` fills, each holding one row per stored key.
-THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS)
+THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS, TRANSFERS)
 
 
 def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +326,14 @@ class EncryptionContract:
         with storage() as uow:
             assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
             assert [c.items for c in uow.claims.of_policy(PolicyId("pol-p1"))] == [CLAIMED]
+            moved = uow.transfers.get(TransferId("tr-p1"))
+            assert moved.reason == SECRETS[13]
+            assert [step.status.value for step in moved.history] == [
+                "requested",
+                "accepted",
+                "cancelled",
+            ]
+            assert moved.history[-1].note == SECRETS[14]
 
     def test_the_rest_is_rewrapped_and_plain_values_sealed(
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
@@ -327,6 +361,7 @@ class EncryptionContract:
         report = storage_with(ROTATING).rewrap(batch_size=1)
         assert report.table("notification_preferences").rewrapped == 2
         assert report.table("claims").rewrapped == 2
+        assert report.table("transfers").rewrapped == 4
         for table in THE_REST:
             dump = json.dumps(raw_rows(table.name), default=str)
             assert "+447700900777" not in dump
@@ -349,6 +384,7 @@ class EncryptionContract:
         with storage_with(NEW_ONLY)() as uow:
             assert uow.accounts.get(UserId("u-p1")).totp_secret == SECRETS[12]
             assert uow.accounts.get(UserId("u-p2")).totp_secret == "LEGACYPLAINTOTPSECRET"
+            assert uow.transfers.get(TransferId("tr-p2")).reason == SECRETS[13]
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
