@@ -74,7 +74,10 @@ CLAIMS = PhiTable("claims", (PhiField("items", json=True),), collection="insuran
 # A transfer's reason and its steps (each with its note), inside ``transfers.record``: no
 # query reads them (lists filter on the hospitals, order on the request time).
 TRANSFERS = PhiTable("transfers", (PhiField("reason"), PhiField("history", json=True)))
-RECORD_PHI_TABLES = (CLAIMS, TRANSFERS)
+# Where an admitted patient lies (ward, bed type: an ICU bed says much), inside
+# ``admissions.record``: lists filter on the hospital or the patient, never on the ward.
+ADMISSIONS = PhiTable("admissions", (PhiField("ward_code"), PhiField("bed_type")))
+RECORD_PHI_TABLES = (CLAIMS, TRANSFERS, ADMISSIONS)
 
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"

@@ -28,7 +28,7 @@ from hellodoctor_adapters.hospital_records import (
     transfer_from,
     transfer_record,
 )
-from hellodoctor_adapters.phi import TRANSFERS, open_fields, seal_fields
+from hellodoctor_adapters.phi import ADMISSIONS, TRANSFERS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import admissions, hospitals, transfers, ward_beds
@@ -221,9 +221,16 @@ class SqlTransferRepository(TransferRepository):
 
 
 class SqlAdmissionRepository(AdmissionRepository):
-    def __init__(self, connection: Connection) -> None:
+    """Where a patient lies (ward, bed type) is sealed in the record (``phi.ADMISSIONS``)."""
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher
+
+    def _record(self, admission: AdmissionRecord) -> dict[str, Any]:
+        plain = admission_record(admission)
+        return seal_fields(self._cipher, ADMISSIONS, admission.id.value, plain)
 
     def _add(self, admission: AdmissionRecord) -> None:
         with translated_errors():
@@ -233,7 +240,7 @@ class SqlAdmissionRepository(AdmissionRepository):
                     hospital_id=admission.hospital_id.value,
                     patient_id=admission.patient_id.value,
                     admitted_at=admission.admitted_at,
-                    record=admission_record(admission),
+                    record=self._record(admission),
                     version=1,
                 )
             )
@@ -243,7 +250,7 @@ class SqlAdmissionRepository(AdmissionRepository):
         row = first_row(self._connection, query)
         if row is None:
             raise NotFound(f"no admission {admission_id}")
-        return _admission(row)
+        return _admission(row, self._cipher)
 
     def _update(self, admission: AdmissionRecord) -> None:
         compare_and_set(
@@ -251,7 +258,7 @@ class SqlAdmissionRepository(AdmissionRepository):
             admissions,
             admissions.c.id == admission.id.value,
             admission.version,
-            {"record": admission_record(admission)},
+            {"record": self._record(admission)},
             f"admission {admission.id}",
         )
 
@@ -268,10 +275,10 @@ class SqlAdmissionRepository(AdmissionRepository):
             .order_by(admissions.c.admitted_at, admissions.c.id)
         )
         with translated_errors():
-            return [_admission(row) for row in self._connection.execute(query).mappings()]
+            found = self._connection.execute(query).mappings()
+            return [_admission(row, self._cipher) for row in found]
 
 
-def _admission(row: RowMapping) -> AdmissionRecord:
-    return admission_from(
-        row["id"], row["hospital_id"], row["patient_id"], row["version"], row["record"]
-    )
+def _admission(row: RowMapping, cipher: FieldCipher) -> AdmissionRecord:
+    record = open_fields(cipher, ADMISSIONS, str(row["id"]), row["record"])
+    return admission_from(row["id"], row["hospital_id"], row["patient_id"], row["version"], record)

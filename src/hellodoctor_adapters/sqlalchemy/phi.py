@@ -36,6 +36,7 @@ from hellodoctor_adapters.sqlalchemy.schema import (
     medical_records,
     patients,
 )
+from hellodoctor_adapters.sqlalchemy.schema import admissions as admissions_table
 from hellodoctor_adapters.sqlalchemy.schema import claims as claims_table
 from hellodoctor_adapters.sqlalchemy.schema import transfers as transfers_table
 from hellodoctor_adapters.sqlalchemy.schema_notifications import notification_preferences
@@ -107,7 +108,11 @@ def rewrap_sql_steps(
 
 
 # Tables whose sealed fields sit inside the JSON ``record`` column (``phi.RECORD_PHI_TABLES``).
-_RECORD_TABLES = {"claims": claims_table, "transfers": transfers_table}
+_RECORD_TABLES = {
+    "claims": claims_table,
+    "transfers": transfers_table,
+    "admissions": admissions_table,
+}
 
 
 def _rewrap_records(

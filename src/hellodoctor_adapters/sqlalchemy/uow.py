@@ -114,7 +114,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.hospitals = SqlHospitalRepository(self._connection)
         self.beds = SqlBedLedger(self._connection)
         self.transfers = SqlTransferRepository(self._connection, self._cipher)
-        self.admissions = SqlAdmissionRepository(self._connection)
+        self.admissions = SqlAdmissionRepository(self._connection, self._cipher)
         self.schemes = SqlSchemeRepository(self._connection)
         self.policies = SqlPolicyRepository(self._connection)
         self.claims = SqlClaimRepository(self._connection, self._cipher)

@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
 from hellodoctor_adapters.phi import (
     ACCOUNTS,
+    ADMISSIONS,
     CLAIMS,
     DOCUMENTS,
     MEDICAL_RECORDS,
@@ -52,6 +53,7 @@ from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.testing.contract_hospitals import hospital
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
 from hellodoctor_domain.model.hospitals import BedType
 from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
@@ -66,6 +68,7 @@ from hellodoctor_domain.model.records import (
 )
 from hellodoctor_domain.model.transfers import Transfer
 from hellodoctor_domain.model.values import (
+    AdmissionId,
     ClaimId,
     DoctorId,
     EmailAddress,
@@ -113,6 +116,7 @@ SECRETS = (
     "KRUGS4ZANFZSAYJAORSXG5BA",  # a two-factor (TOTP) secret
     "suspected aortic dissection",  # a transfer's reason
     "patient too unstable to move",  # a transfer step's note
+    "oncology-3",  # the ward of an admission
 )
 SMS_PHONE = SECRETS[9]
 CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
@@ -253,6 +257,17 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
         moved.accept("icu", by=UserId("ha-2"), at=NOW)
         moved.cancel(SECRETS[14], by=UserId("ha-2"), at=NOW)
         uow.transfers.add(moved)
+        uow.admissions.add(
+            AdmissionRecord(
+                AdmissionId(f"adm-{key}"),
+                HospitalId(f"h-{key}"),
+                PatientId(key),
+                SECRETS[15],
+                BedType.ICU,
+                NOW,
+                UserId("ha-1"),
+            )
+        )
         uow.commit()
     with storage() as uow:
         uow.claims.add(
@@ -270,7 +285,7 @@ def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
 
 
 # The tables ``_store_the_rest`` fills, each holding one row per stored key.
-THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS, TRANSFERS)
+THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS, TRANSFERS, ADMISSIONS)
 
 
 def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +349,8 @@ class EncryptionContract:
                 "cancelled",
             ]
             assert moved.history[-1].note == SECRETS[14]
+            (stay,) = uow.admissions.of_patient(PatientId("p1"))
+            assert (stay.ward_code, stay.bed_type) == (SECRETS[15], BedType.ICU)
 
     def test_the_rest_is_rewrapped_and_plain_values_sealed(
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
@@ -362,6 +379,7 @@ class EncryptionContract:
         assert report.table("notification_preferences").rewrapped == 2
         assert report.table("claims").rewrapped == 2
         assert report.table("transfers").rewrapped == 4
+        assert report.table("admissions").rewrapped == 4
         for table in THE_REST:
             dump = json.dumps(raw_rows(table.name), default=str)
             assert "+447700900777" not in dump
@@ -385,6 +403,7 @@ class EncryptionContract:
             assert uow.accounts.get(UserId("u-p1")).totp_secret == SECRETS[12]
             assert uow.accounts.get(UserId("u-p2")).totp_secret == "LEGACYPLAINTOTPSECRET"
             assert uow.transfers.get(TransferId("tr-p2")).reason == SECRETS[13]
+            assert uow.admissions.get(AdmissionId("adm-p2")).ward_code == SECRETS[15]
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
