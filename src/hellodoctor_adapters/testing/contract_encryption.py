@@ -551,6 +551,31 @@ class EncryptionContract:
             assert uow.patients.get(PatientId("p1")).allergies == ("latex",)
             assert uow.emergency_grants.patient_with_health_id("HID-OLD") == PatientId("p1")
 
+    def test_rewrap_of_a_record_never_overwrites_a_newer_write(
+        self, storage_with: StorageWith
+    ) -> None:
+        """Fields sealed inside a JSON record (a claim's items): an API write between the
+        batch's read and its write wins, and the rewrap counts it as replaced meanwhile."""
+        _store_everything(storage_with(OLD), "p1")
+        _store_the_rest(storage_with(OLD), "p1")
+        report = RewrapReport()
+        steps = storage_with(ROTATING).rewrap_steps(10, report)
+        for step in steps:
+            if step == RewrapStep("read", "claims", ("claim-p1",)):
+                break
+        with storage_with(ROTATING)() as uow:
+            claim = uow.claims.get(ClaimId("claim-p1"))
+            claim.review(by=UserId("ins-1"), at=NOW)
+            uow.claims.update(claim)
+            uow.commit()
+        for _ in steps:
+            pass
+        assert report.table("claims").superseded == 1
+        assert report.table("claims").rewrapped == 0
+        with storage_with(NEW_ONLY)() as uow:
+            read = uow.claims.get(ClaimId("claim-p1"))
+        assert (read.status.value, read.items) == ("under_review", CLAIMED)
+
     def test_rewrap_never_overwrites_a_newer_write(self, storage_with: StorageWith) -> None:
         with storage_with(OLD)() as uow:
             uow.patients.add(a_patient("p1", phone="+1 555 0100"))
