@@ -104,6 +104,7 @@ def test_transfers_admissions_claims_and_policies_are_audited(
     assert client.simulate_get(path, headers=other()).status_code == 404
     listed = client.simulate_get(f"{INSURANCE}/schemes/{scheme}/claims", headers=reviewer())
     assert listed.status_code == 200
+    assert client.simulate_post(f"{path}/review", headers=other()).status_code == 404
     assert client.simulate_post(f"{path}/review", headers=reviewer()).status_code == 200
 
     trail = _trail(client, as_admin)
@@ -122,6 +123,7 @@ def test_transfers_admissions_claims_and_policies_are_audited(
         ("ha-1", "claim", "read", "allowed", h1),
         ("ins-2", "claim", "read", "denied", "none"),
         ("ins-1", "claim", "read", "allowed", s),
+        ("ins-2", "claim", "write", "denied", "none"),
         ("ins-1", "claim", "write", "allowed", s),
     ]
     patient_user = trail[2][0]

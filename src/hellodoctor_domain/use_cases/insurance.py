@@ -237,7 +237,7 @@ class Insurance:
         self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT
     ) -> Claim:
         with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
+            claim = self._reviewable(uow, actor, claim_id, context)
             claim.review(by=actor.user_id, at=self._clock.now())
             self._decided(uow, actor, claim, context)
         return claim
@@ -251,16 +251,30 @@ class Insurance:
         context: RequestContext = NO_CONTEXT,
     ) -> Claim:
         with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
+            claim = self._reviewable(uow, actor, claim_id, context)
             claim.adjudicate(decisions, reason=reason, by=actor.user_id, at=self._clock.now())
             self._decided(uow, actor, claim, context)
         return claim
 
     def pay(self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT) -> Claim:
         with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
+            claim = self._reviewable(uow, actor, claim_id, context)
             claim.pay(by=actor.user_id, at=self._clock.now())
             self._decided(uow, actor, claim, context)
+        return claim
+
+    def _reviewable(
+        self, uow: UnitOfWork, actor: Actor, claim_id: ClaimId, context: RequestContext
+    ) -> Claim:
+        """The claim, if ``actor`` reviews its scheme; a refusal is audited (``denied``) and
+        committed, then ``NotFound``."""
+        claim = uow.claims.get(claim_id)
+        if not uow.schemes.get(claim.scheme_id).reviewed_by(actor):
+            refused = [(claim.patient_id, f"claim:{claim.id}")]
+            now = self._clock.now()
+            audit_access(uow, actor, refused, REFUSED, now, context, AuditAction.WRITE)
+            uow.commit()
+            raise NotFound(f"no claim {claim_id}")
         return claim
 
     def _wrote(
@@ -348,10 +362,3 @@ def _purpose(uow: UnitOfWork, actor: Actor, claim: Claim) -> str:
     ):
         return f"hospital:{claim.hospital_id}"
     return REFUSED
-
-
-def _reviewable(uow: UnitOfWork, actor: Actor, claim_id: ClaimId) -> Claim:
-    claim = uow.claims.get(claim_id)
-    if not uow.schemes.get(claim.scheme_id).reviewed_by(actor):
-        raise NotFound(f"no claim {claim_id}")
-    return claim
