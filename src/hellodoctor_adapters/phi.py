@@ -3,7 +3,8 @@ catalogue both databases use (docs/encryption.md lists it for people).
 
 A field is sealed as text (``FieldCipher.seal``) or, when it is not text (a list, a JSON
 body), as JSON (``seal_json``). The row id in the associated data is the patient's id, the
-document's id, or ``"<record id>/<revision>"`` for a record revision (MongoDB's ``_id``).
+document's id, the account's id (an account, its notification settings), or
+``"<record id>/<revision>"`` for a record revision (MongoDB's ``_id``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class PhiTable:
 
     name: str
     fields: tuple[PhiField, ...]
+    # The MongoDB collection, when its name is not the table's (the associated data always
+    # names the table, so a value means the same place in both families).
+    collection: str | None = None
+
+    @property
+    def collection_name(self) -> str:
+        return self.collection or self.name
 
 
 PATIENTS = PhiTable(
@@ -48,9 +56,28 @@ PATIENTS = PhiTable(
 MEDICAL_RECORDS = PhiTable("medical_records", (PhiField("body", json=True),))
 DOCUMENTS = PhiTable("documents", (PhiField("original_name"),))
 # An account's e-mail address: sealed, and found at sign-in by its blind index (``email_key``).
-ACCOUNTS = PhiTable("accounts", (PhiField("email"),))
+# Its two-factor (TOTP) secret: sealed too (not health data, but a second factor a dump must
+# not hand out; the server opens it to check a code).
+ACCOUNTS = PhiTable("accounts", (PhiField("email"), PhiField("totp_secret")))
 
-PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS)
+# The number SMS go to (notification settings): the same kind of datum as the patient's phone.
+NOTIFICATION_PREFERENCES = PhiTable("notification_preferences", (PhiField("phone"),))
+
+PHI_TABLES = (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, ACCOUNTS, NOTIFICATION_PREFERENCES)
+
+# Fields sealed *inside* an aggregate's JSON ``record`` column (MongoDB: ``record.<field>``).
+# The rewrap walks these tables apart (``RECORD_PHI_TABLES``), writing ``record`` whole,
+# conditionally on the row's version (MongoDB: on the value read).
+# An insurance claim's items (services and their ICD-10 diagnosis codes), one JSON value: no
+# query reads them.
+CLAIMS = PhiTable("claims", (PhiField("items", json=True),), collection="insurance_claims")
+# A transfer's reason and its steps (each with its note), inside ``transfers.record``: no
+# query reads them (lists filter on the hospitals, order on the request time).
+TRANSFERS = PhiTable("transfers", (PhiField("reason"), PhiField("history", json=True)))
+# Where an admitted patient lies (ward, bed type: an ICU bed says much), inside
+# ``admissions.record``: lists filter on the hospital or the patient, never on the ward.
+ADMISSIONS = PhiTable("admissions", (PhiField("ward_code"), PhiField("bed_type")))
+RECORD_PHI_TABLES = (CLAIMS, TRANSFERS, ADMISSIONS)
 
 # The blind index of a patient's health ID (break-glass looks a patient up by it).
 HEALTH_ID_INDEX = "health_id_index"

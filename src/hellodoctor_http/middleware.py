@@ -22,6 +22,24 @@ from hellodoctor_http.problems import Problem
 access_log = logging.getLogger("hellodoctor.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Path parameters that carry a secret (the emergency card's and the calendar feed's tokens):
+# the access log shows the route template in their place, never the value.
+SECRET_PARAMS = frozenset({"token"})
+# A segment of an unmatched path this long could be a mistyped secret URL: not logged.
+_LONG_SEGMENT = re.compile(r"[^/]{20,}")
+
+
+def logged_path(req: falcon.Request) -> str:
+    """The path as the access log shows it: with no secret a URL carries.
+
+    A route whose template has a secret parameter is logged as its template; an unmatched
+    path has its long segments (a token would be one) replaced by ``{redacted}``."""
+    template = req.uri_template
+    if template is None:
+        return _LONG_SEGMENT.sub("{redacted}", req.path)
+    if any(f"{{{name}" in template for name in SECRET_PARAMS):
+        return template
+    return req.path
 
 
 class Metrics:
@@ -106,7 +124,7 @@ class RequestLifecycle:
                     "request_id": getattr(req.context, "request_id", None),
                     "method": req.method,
                     "route": route,
-                    "path": req.path,
+                    "path": logged_path(req),
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "problem": getattr(resp.context, "problem", None),

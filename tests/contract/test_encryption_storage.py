@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.phi import PHI_TABLES, RECORD_PHI_TABLES
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
@@ -26,9 +27,20 @@ from hellodoctor_adapters.testing.contract_encryption import (
     StorageWith,
 )
 
+# A table's MongoDB collection where the names differ (``phi.PhiTable.collection``).
+_COLLECTIONS = {t.name: t.collection_name for t in (*PHI_TABLES, *RECORD_PHI_TABLES)}
+# Tables keyed by their account, not by an ``id`` of their own.
+_ACCOUNT_KEYED = ("notification_preferences",)
+
+
+def _key_column(table: str) -> str:
+    return "account_id" if table in _ACCOUNT_KEYED else "id"
+
 
 def _row_id(table: str, row: dict[str, Any]) -> str:
-    return f"{row['id']}/{row['revision']}" if table == "medical_records" else str(row["id"])
+    if table == "medical_records":
+        return f"{row['id']}/{row['revision']}"
+    return str(row[_key_column(table)])
 
 
 def _sql_raw_rows(engine: Engine) -> RawRows:
@@ -44,7 +56,7 @@ def _sql_set_raw(engine: Engine) -> SetRaw:
     def set_raw(table: str, row_id: str, field: str, value: Any) -> None:
         stored = value if isinstance(value, str) else json.dumps(value)
         key, _, revision = row_id.partition("/")
-        where = "id = :key" + (" AND revision = :revision" if revision else "")
+        where = f"{_key_column(table)} = :key" + (" AND revision = :revision" if revision else "")
         with engine.begin() as connection:
             connection.execute(
                 sa.text(f"UPDATE {table} SET {field} = :value WHERE {where}"),
@@ -122,7 +134,8 @@ class TestMongoEncryption(EncryptionContract):
     @pytest.fixture
     def raw_rows(self, base: MongoUnitOfWorkFactory) -> RawRows:
         def rows(name: str) -> dict[str, dict[str, Any]]:
-            return {str(d["_id"]): d for d in base.store.collection(name).find()}
+            found = base.store.collection(_COLLECTIONS.get(name, name)).find()
+            return {str(d["_id"]): d for d in found}
 
         return rows
 
@@ -130,6 +143,7 @@ class TestMongoEncryption(EncryptionContract):
     def set_raw(self, base: MongoUnitOfWorkFactory) -> SetRaw:
         def set_raw(name: str, row_id: str, field: str, value: Any) -> None:
             stored = "_email_key" if field == "email_key" else field
-            base.store.collection(name).update_one({"_id": row_id}, {"$set": {stored: value}})
+            collection = base.store.collection(_COLLECTIONS.get(name, name))
+            collection.update_one({"_id": row_id}, {"$set": {stored: value}})
 
         return set_raw

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.values import EmailAddress, PatientId, Role, UserId
 from hellodoctor_domain.use_cases.erasure import pseudonym
 from hellodoctor_http.testing import FREE_DOCTOR, Headers, ValidatingClient
@@ -41,6 +42,16 @@ def test_an_admin_erases_a_patient_and_the_trail_stays(
             )
         )
         uow.commit()
+    with components.storage() as uow:
+        uow.notification_preferences.save(
+            NotificationPreferences(
+                UserId("acct-pat-1"),
+                frozenset({Channel.EMAIL, Channel.SMS}),
+                language="de",
+                phone=PhoneNumber("+447700900123"),
+            )
+        )
+        uow.commit()
     for outsider in (as_patient(), as_doctor(FREE_DOCTOR)):
         refused = client.simulate_post(ERASE, json={"reason": "asked"}, headers=outsider)
         assert refused.status_code == 404, refused.json
@@ -61,6 +72,10 @@ def test_an_admin_erases_a_patient_and_the_trail_stays(
         assert account.status is AccountStatus.DISABLED
         assert account.password_hash is None
         assert uow.accounts.by_email(EmailAddress("grace@example.com")) is None
+        settings = uow.notification_preferences.get(UserId("acct-pat-1"))
+        assert settings is not None
+        assert (settings.phone, settings.channels) == (None, frozenset({Channel.EMAIL}))
+        assert settings.language == "de"  # choices that identify nobody are kept
 
     export = client.simulate_get(
         "/api/v1/patients/pat-1/export", params={"reason": "check"}, headers=as_admin()

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.hospital_records import (
     admission_from,
     admission_record,
@@ -38,6 +39,7 @@ from hellodoctor_adapters.mongodb.store import (
     Undo,
     translated,
 )
+from hellodoctor_adapters.phi import ADMISSIONS, TRANSFERS, open_fields, seal_fields
 from hellodoctor_domain.errors import NoBedAvailable
 from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.hospitals import BedType, Hospital
@@ -107,22 +109,24 @@ class MongoTransferRepository(Profiles[Transfer], TransferRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        self._cipher = store.cipher  # reason and steps are sealed: phi.TRANSFERS
 
     def _document(self, value: Transfer) -> Document:
+        record = seal_fields(self._cipher, TRANSFERS, value.id.value, transfer_record(value))
         return {
             "_id": value.id.value,
             "from_hospital_id": value.from_hospital_id.value,
             "to_hospital_id": value.to_hospital_id.value,
-            "record": transfer_record(value),
+            "record": record,
             "version": value.version,
         }
 
     def _current(self, key: str) -> Transfer | None:
         change = self.pending.get(key)
         if change is not None:
-            return _transfer(self._document(change.value))
+            return _transfer(self._document(change.value), self._cipher)
         document = self._read(key)
-        return None if document is None else _transfer(document)
+        return None if document is None else _transfer(document, self._cipher)
 
     @translated
     def _add(self, transfer: Transfer) -> None:
@@ -141,20 +145,20 @@ class MongoTransferRepository(Profiles[Transfer], TransferRepository):
         mine = {
             "$or": [{"from_hospital_id": hospital_id.value}, {"to_hospital_id": hospital_id.value}]
         }
-        found = {d["_id"]: _transfer(d) for d in self._collection.find(mine)}
+        found = {d["_id"]: _transfer(d, self._cipher) for d in self._collection.find(mine)}
         for key, change in self.pending.items():
             if hospital_id in (change.value.from_hospital_id, change.value.to_hospital_id):
-                found[key] = _transfer(self._document(change.value))
+                found[key] = _transfer(self._document(change.value), self._cipher)
         return sorted(found.values(), key=lambda t: (t.history[0].at, t.id))
 
 
-def _transfer(document: Document) -> Transfer:
+def _transfer(document: Document, cipher: FieldCipher) -> Transfer:
     return transfer_from(
         document["_id"],
         document["from_hospital_id"],
         document["to_hospital_id"],
         document["version"],
-        document["record"],
+        open_fields(cipher, TRANSFERS, str(document["_id"]), document["record"]),
     )
 
 
@@ -296,22 +300,24 @@ class MongoAdmissionRepository(Profiles[AdmissionRecord], AdmissionRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        self._cipher = store.cipher  # ward and bed type are sealed: phi.ADMISSIONS
 
     def _document(self, value: AdmissionRecord) -> Document:
+        record = seal_fields(self._cipher, ADMISSIONS, value.id.value, admission_record(value))
         return {
             "_id": value.id.value,
             "hospital_id": value.hospital_id.value,
             "patient_id": value.patient_id.value,
-            "record": admission_record(value),
+            "record": record,
             "version": value.version,
         }
 
     def _current(self, key: str) -> AdmissionRecord | None:
         change = self.pending.get(key)
         if change is not None:
-            return _admission(self._document(change.value))
+            return _admission(self._document(change.value), self._cipher)
         document = self._read(key)
-        return None if document is None else _admission(document)
+        return None if document is None else _admission(document, self._cipher)
 
     @translated
     def _add(self, admission: AdmissionRecord) -> None:
@@ -334,19 +340,20 @@ class MongoAdmissionRepository(Profiles[AdmissionRecord], AdmissionRepository):
         return self._where("patient_id", patient_id.value)
 
     def _where(self, field: str, value: str) -> list[AdmissionRecord]:
-        found = {d["_id"]: _admission(d) for d in self._collection.find({field: value})}
+        stored = self._collection.find({field: value})
+        found = {d["_id"]: _admission(d, self._cipher) for d in stored}
         for key, change in self.pending.items():
             document = self._document(change.value)
             if document[field] == value:
-                found[key] = _admission(document)
+                found[key] = _admission(document, self._cipher)
         return sorted(found.values(), key=lambda a: (a.admitted_at, a.id.value))
 
 
-def _admission(document: Document) -> AdmissionRecord:
+def _admission(document: Document, cipher: FieldCipher) -> AdmissionRecord:
     return admission_from(
         document["_id"],
         document["hospital_id"],
         document["patient_id"],
         document["version"],
-        document["record"],
+        open_fields(cipher, ADMISSIONS, str(document["_id"]), document["record"]),
     )

@@ -20,6 +20,7 @@ from hellodoctor_adapters.insurance_records import (
 )
 from hellodoctor_adapters.mongodb.documents import Document
 from hellodoctor_adapters.mongodb.store import MongoStore, Profiles, translated
+from hellodoctor_adapters.phi import CLAIMS, open_fields, seal_fields
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.insurance import Claim, Policy, Scheme
 from hellodoctor_domain.model.values import PatientId, PolicyId, SchemeId
@@ -41,16 +42,24 @@ class RecordProfiles(Profiles[T]):
     def _keys(self, value: T) -> Document:
         return {}
 
+    def _record(self, value: T) -> Record:
+        """What ``record`` holds (a subclass seals what is health data)."""
+        return type(self).to_record(value)
+
+    def _opened(self, key: str, record: Record) -> Record:
+        return record
+
     def _document(self, value: T) -> Document:
         return {
             "_id": self._key(value),
-            "record": type(self).to_record(value),
+            "record": self._record(value),
             "version": value.version,  # type: ignore[attr-defined]
             **self._keys(value),
         }
 
     def _from(self, document: Document) -> T:
-        value: T = type(self).from_record(document["_id"], document["version"], document["record"])
+        record = self._opened(str(document["_id"]), document["record"])
+        value: T = type(self).from_record(document["_id"], document["version"], record)
         return value
 
     def _current(self, key: str) -> T | None:
@@ -110,6 +119,16 @@ class MongoClaimRepository(RecordProfiles[Claim], ClaimRepository):
     kind, label, aggregate_type = Claim, "claim", "claim"
     collection_name = "insurance_claims"  # "claims" holds the calendar's claim cells
     to_record, from_record = claim_record, claim_from
+
+    def __init__(self, store: MongoStore) -> None:
+        super().__init__(store)
+        self._cipher = store.cipher  # the items (ICD-10 codes) are sealed: phi.CLAIMS
+
+    def _record(self, claim: Claim) -> Record:
+        return seal_fields(self._cipher, CLAIMS, claim.id.value, claim_record(claim))
+
+    def _opened(self, key: str, record: Record) -> Record:
+        return open_fields(self._cipher, CLAIMS, key, record)
 
     def _keys(self, claim: Claim) -> Document:
         keys: Document = {"policy_id": claim.policy_id.value, "scheme_id": claim.scheme_id.value}

@@ -16,7 +16,7 @@ from typing import Any
 
 from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
-from hellodoctor_adapters.phi import PHI_TABLES, derived_indexes
+from hellodoctor_adapters.phi import PHI_TABLES, RECORD_PHI_TABLES, derived_indexes
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 
 
@@ -34,7 +34,7 @@ def rewrap_mongo_steps(
     """The rewrap, a step at a time: it yields after reading a batch (``"read"``) and after
     writing it (``"written"``), so a test can write between the two."""
     for phi in PHI_TABLES:
-        collection = store.collection(phi.name)
+        collection = store.collection(phi.collection_name)
         counts = report.table(phi.name)
         projection = {each.name: 1 for each in phi.fields}
         last: Any = None
@@ -60,6 +60,45 @@ def rewrap_mongo_steps(
                     # Only if nobody wrote the field since it was read.
                     written = collection.update_one(
                         {"_id": document["_id"], each.name: old}, {"$set": changes}
+                    ).modified_count
+                    if written == 1:
+                        counts.rewrapped += 1
+                    else:
+                        counts.superseded += 1
+            counts.rows += len(batch)
+            counts.batches += 1
+            last = batch[-1]["_id"]
+            yield RewrapStep("written", phi.name, keys)
+    yield from _rewrap_records(store, cipher, batch_size, report)
+
+
+def _rewrap_records(
+    store: MongoStore, cipher: FieldCipher, batch_size: int, report: RewrapReport
+) -> Iterator[RewrapStep]:
+    """Sealed fields inside a document's ``record`` (``phi.RECORD_PHI_TABLES``): each written
+    by ``update_one`` filtered on the value read, like the top-level fields."""
+    for phi in RECORD_PHI_TABLES:
+        collection = store.collection(phi.collection_name)
+        counts = report.table(phi.name)
+        projection = {f"record.{each.name}": 1 for each in phi.fields}
+        last: Any = None
+        while True:
+            query = {} if last is None else {"_id": {"$gt": last}}
+            batch = list(collection.find(query, projection).sort("_id", 1).limit(batch_size))
+            if not batch:
+                break
+            keys = tuple(str(document["_id"]) for document in batch)
+            yield RewrapStep("read", phi.name, keys)
+            for document in batch:
+                record = document.get("record") or {}
+                for each in phi.fields:
+                    old = record.get(each.name)
+                    if cipher.is_current(old):
+                        continue
+                    path = f"record.{each.name}"
+                    new = cipher.reseal(phi.name, each.name, str(document["_id"]), old)
+                    written = collection.update_one(
+                        {"_id": document["_id"], path: old}, {"$set": {path: new}}
                     ).modified_count
                     if written == 1:
                         counts.rewrapped += 1

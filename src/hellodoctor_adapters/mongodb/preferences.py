@@ -14,8 +14,10 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.mongodb.documents import Document, floor_ms
 from hellodoctor_adapters.mongodb.store import MongoStore, Undo, translated
+from hellodoctor_adapters.phi import NOTIFICATION_PREFERENCES, open_fields, seal_fields
 from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError
 from hellodoctor_domain.model.notifications import (
     CalendarFeed,
@@ -30,7 +32,8 @@ from hellodoctor_domain.ports.preferences import (
 )
 
 
-def _preferences_from(document: Document) -> NotificationPreferences:
+def _preferences_from(cipher: FieldCipher, sealed: Document) -> NotificationPreferences:
+    document = open_fields(cipher, NOTIFICATION_PREFERENCES, str(sealed["_id"]), sealed)
     return NotificationPreferences(
         UserId(document["_id"]),
         frozenset(Channel(each) for each in document["channels"]),
@@ -45,12 +48,13 @@ def _preferences_from(document: Document) -> NotificationPreferences:
 class MongoNotificationPreferences(NotificationPreferencesRepository):
     def __init__(self, store: MongoStore) -> None:
         self._collection = store.collection("notification_preferences")
+        self._cipher = store.cipher  # the SMS number is sealed (phi.NOTIFICATION_PREFERENCES)
         self.pending: list[NotificationPreferences] = []
 
     @translated
     def get(self, account_id: UserId) -> NotificationPreferences | None:
         document = self._collection.find_one({"_id": account_id.value})
-        return None if document is None else _preferences_from(document)
+        return None if document is None else _preferences_from(self._cipher, document)
 
     def save(self, preferences: NotificationPreferences) -> None:
         self.pending.append(NotificationPreferences(**_fields(preferences)))
@@ -61,7 +65,7 @@ class MongoNotificationPreferences(NotificationPreferencesRepository):
         collection = self._collection
         for preferences in self.pending:
             key = preferences.account_id.value
-            document: dict[str, Any] = {
+            plain: dict[str, Any] = {
                 "channels": sorted(preferences.channels),
                 "reminders": preferences.reminders,
                 "language": preferences.language,
@@ -69,6 +73,7 @@ class MongoNotificationPreferences(NotificationPreferencesRepository):
                 "phone": None if preferences.phone is None else preferences.phone.value,
                 "version": preferences.version + 1,
             }
+            document = seal_fields(self._cipher, NOTIFICATION_PREFERENCES, key, plain)
             if preferences.version == 0:
                 try:
                     collection.insert_one({"_id": key, **document})

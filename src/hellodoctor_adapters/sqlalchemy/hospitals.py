@@ -13,11 +13,13 @@ usable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.hospital_records import (
     admission_from,
     admission_record,
@@ -26,6 +28,7 @@ from hellodoctor_adapters.hospital_records import (
     transfer_from,
     transfer_record,
 )
+from hellodoctor_adapters.phi import ADMISSIONS, TRANSFERS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import admissions, hospitals, transfers, ward_beds
@@ -153,16 +156,23 @@ class SqlBedLedger(BedLedger):
         ]
 
 
-def _transfer(row: RowMapping) -> Transfer:
+def _transfer(row: RowMapping, cipher: FieldCipher) -> Transfer:
+    record = open_fields(cipher, TRANSFERS, str(row["id"]), row["record"])
     return transfer_from(
-        row["id"], row["from_hospital_id"], row["to_hospital_id"], row["version"], row["record"]
+        row["id"], row["from_hospital_id"], row["to_hospital_id"], row["version"], record
     )
 
 
 class SqlTransferRepository(TransferRepository):
-    def __init__(self, connection: Connection) -> None:
+    """A transfer's reason and steps (notes) are sealed in its record (``phi.TRANSFERS``)."""
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher
+
+    def _record(self, transfer: Transfer) -> dict[str, Any]:
+        return seal_fields(self._cipher, TRANSFERS, transfer.id.value, transfer_record(transfer))
 
     def _add(self, transfer: Transfer) -> None:
         with translated_errors():
@@ -172,7 +182,7 @@ class SqlTransferRepository(TransferRepository):
                     from_hospital_id=transfer.from_hospital_id.value,
                     to_hospital_id=transfer.to_hospital_id.value,
                     requested_at=transfer.history[0].at,
-                    record=transfer_record(transfer),
+                    record=self._record(transfer),
                     version=1,
                 )
             )
@@ -182,7 +192,7 @@ class SqlTransferRepository(TransferRepository):
         row = first_row(self._connection, query)
         if row is None:
             raise NotFound(f"no transfer {transfer_id}")
-        return _transfer(row)
+        return _transfer(row, self._cipher)
 
     def _update(self, transfer: Transfer) -> None:
         compare_and_set(
@@ -190,7 +200,7 @@ class SqlTransferRepository(TransferRepository):
             transfers,
             transfers.c.id == transfer.id.value,
             transfer.version,
-            {"record": transfer_record(transfer)},
+            {"record": self._record(transfer)},
             f"transfer {transfer.id}",
         )
 
@@ -206,13 +216,21 @@ class SqlTransferRepository(TransferRepository):
             .order_by(transfers.c.requested_at, transfers.c.id)
         )
         with translated_errors():
-            return [_transfer(row) for row in self._connection.execute(query).mappings()]
+            found = self._connection.execute(query).mappings()
+            return [_transfer(row, self._cipher) for row in found]
 
 
 class SqlAdmissionRepository(AdmissionRepository):
-    def __init__(self, connection: Connection) -> None:
+    """Where a patient lies (ward, bed type) is sealed in the record (``phi.ADMISSIONS``)."""
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         super().__init__()
         self._connection = connection
+        self._cipher = cipher
+
+    def _record(self, admission: AdmissionRecord) -> dict[str, Any]:
+        plain = admission_record(admission)
+        return seal_fields(self._cipher, ADMISSIONS, admission.id.value, plain)
 
     def _add(self, admission: AdmissionRecord) -> None:
         with translated_errors():
@@ -222,7 +240,7 @@ class SqlAdmissionRepository(AdmissionRepository):
                     hospital_id=admission.hospital_id.value,
                     patient_id=admission.patient_id.value,
                     admitted_at=admission.admitted_at,
-                    record=admission_record(admission),
+                    record=self._record(admission),
                     version=1,
                 )
             )
@@ -232,7 +250,7 @@ class SqlAdmissionRepository(AdmissionRepository):
         row = first_row(self._connection, query)
         if row is None:
             raise NotFound(f"no admission {admission_id}")
-        return _admission(row)
+        return _admission(row, self._cipher)
 
     def _update(self, admission: AdmissionRecord) -> None:
         compare_and_set(
@@ -240,7 +258,7 @@ class SqlAdmissionRepository(AdmissionRepository):
             admissions,
             admissions.c.id == admission.id.value,
             admission.version,
-            {"record": admission_record(admission)},
+            {"record": self._record(admission)},
             f"admission {admission.id}",
         )
 
@@ -257,10 +275,10 @@ class SqlAdmissionRepository(AdmissionRepository):
             .order_by(admissions.c.admitted_at, admissions.c.id)
         )
         with translated_errors():
-            return [_admission(row) for row in self._connection.execute(query).mappings()]
+            found = self._connection.execute(query).mappings()
+            return [_admission(row, self._cipher) for row in found]
 
 
-def _admission(row: RowMapping) -> AdmissionRecord:
-    return admission_from(
-        row["id"], row["hospital_id"], row["patient_id"], row["version"], row["record"]
-    )
+def _admission(row: RowMapping, cipher: FieldCipher) -> AdmissionRecord:
+    record = open_fields(cipher, ADMISSIONS, str(row["id"]), row["record"])
+    return admission_from(row["id"], row["hospital_id"], row["patient_id"], row["version"], record)

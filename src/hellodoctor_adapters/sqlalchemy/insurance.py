@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher
 from hellodoctor_adapters.insurance_records import (
     Record,
     claim_from,
@@ -23,6 +24,7 @@ from hellodoctor_adapters.insurance_records import (
     scheme_from,
     scheme_record,
 )
+from hellodoctor_adapters.phi import CLAIMS, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import compare_and_set, first_row
 from hellodoctor_adapters.sqlalchemy.schema import claims, policies, schemes
@@ -50,8 +52,16 @@ class _RecordTable(Generic[T]):
     def _columns(self, value: T) -> dict[str, object]:
         return {}
 
+    def _record(self, value: T) -> Record:
+        """What the ``record`` column holds (a subclass seals what is health data)."""
+        return type(self).to_record(value)
+
+    def _opened(self, key: str, record: Record) -> Record:
+        return record
+
     def _from(self, row: RowMapping) -> T:
-        value: T = type(self).from_record(row["id"], row["version"], row["record"])
+        record = self._opened(str(row["id"]), row["record"])
+        value: T = type(self).from_record(row["id"], row["version"], record)
         return value
 
     def _add(self, value: T) -> None:
@@ -59,7 +69,7 @@ class _RecordTable(Generic[T]):
             self._connection.execute(
                 sa.insert(self.table).values(
                     id=value.id.value,  # type: ignore[attr-defined]
-                    record=type(self).to_record(value),
+                    record=self._record(value),
                     version=1,
                     **self._columns(value),
                 )
@@ -77,7 +87,7 @@ class _RecordTable(Generic[T]):
             self.table,
             self.table.c.id == value.id.value,  # type: ignore[attr-defined]
             value.version,  # type: ignore[attr-defined]
-            {"record": type(self).to_record(value)},
+            {"record": self._record(value)},
             f"{self.label} {value.id}",  # type: ignore[attr-defined]
         )
 
@@ -107,8 +117,20 @@ class SqlPolicyRepository(_RecordTable[Policy], PolicyRepository):
 
 
 class SqlClaimRepository(_RecordTable[Claim], ClaimRepository):
+    """A claim's items (services, ICD-10 codes) are sealed in its record (``phi.CLAIMS``)."""
+
     table, label = claims, "claim"
     to_record, from_record = claim_record, claim_from
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
+        super().__init__(connection)
+        self._cipher = cipher
+
+    def _record(self, claim: Claim) -> Record:
+        return seal_fields(self._cipher, CLAIMS, claim.id.value, claim_record(claim))
+
+    def _opened(self, key: str, record: Record) -> Record:
+        return open_fields(self._cipher, CLAIMS, key, record)
 
     def _columns(self, claim: Claim) -> dict[str, object]:
         appointment = claim.appointment_id

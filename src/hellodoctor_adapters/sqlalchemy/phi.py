@@ -22,19 +22,31 @@ from hellodoctor_adapters.phi import (
     ACCOUNTS,
     DOCUMENTS,
     MEDICAL_RECORDS,
+    NOTIFICATION_PREFERENCES,
     PATIENTS,
+    RECORD_PHI_TABLES,
     PhiTable,
     derived_indexes,
 )
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
-from hellodoctor_adapters.sqlalchemy.schema import accounts, documents, medical_records, patients
+from hellodoctor_adapters.sqlalchemy.schema import (
+    accounts,
+    documents,
+    medical_records,
+    patients,
+)
+from hellodoctor_adapters.sqlalchemy.schema import admissions as admissions_table
+from hellodoctor_adapters.sqlalchemy.schema import claims as claims_table
+from hellodoctor_adapters.sqlalchemy.schema import transfers as transfers_table
+from hellodoctor_adapters.sqlalchemy.schema_notifications import notification_preferences
 
 _TABLES: tuple[tuple[PhiTable, sa.Table, Callable[[RowMapping], str]], ...] = (
     (PATIENTS, patients, lambda row: str(row["id"])),
     (MEDICAL_RECORDS, medical_records, lambda row: f"{row['id']}/{row['revision']}"),
     (DOCUMENTS, documents, lambda row: str(row["id"])),
     (ACCOUNTS, accounts, lambda row: str(row["id"])),
+    (NOTIFICATION_PREFERENCES, notification_preferences, lambda row: str(row["account_id"])),
 )
 
 
@@ -91,4 +103,57 @@ def rewrap_sql_steps(
             counts.rows += len(rows)
             counts.batches += 1
             last = tuple(rows[-1][key.name] for key in keys)
+            yield RewrapStep("written", phi.name, batch)
+    yield from _rewrap_records(engine, cipher, batch_size, report)
+
+
+# Tables whose sealed fields sit inside the JSON ``record`` column (``phi.RECORD_PHI_TABLES``).
+_RECORD_TABLES = {
+    "claims": claims_table,
+    "transfers": transfers_table,
+    "admissions": admissions_table,
+}
+
+
+def _rewrap_records(
+    engine: Engine, cipher: FieldCipher, batch_size: int, report: RewrapReport
+) -> Iterator[RewrapStep]:
+    """A record's sealed fields, written back with the whole record, only if the row's
+    version is still the one read (any write of the API bumps it)."""
+    for phi in RECORD_PHI_TABLES:
+        table = _RECORD_TABLES[phi.name]
+        counts = report.table(phi.name)
+        last: str | None = None
+        while True:
+            query = sa.select(table.c.id, table.c.version, table.c.record)
+            if last is not None:
+                query = query.where(table.c.id > last)
+            with translated_errors(), engine.connect() as connection:
+                rows = connection.execute(query.order_by(table.c.id).limit(batch_size)).all()
+            if not rows:
+                break
+            batch = tuple(str(row.id) for row in rows)
+            yield RewrapStep("read", phi.name, batch)
+            with translated_errors(), engine.begin() as connection:
+                for row in rows:
+                    record = dict(row.record)
+                    stale = [f for f in phi.fields if not cipher.is_current(record.get(f.name))]
+                    if not stale:
+                        continue
+                    for each in stale:
+                        record[each.name] = cipher.reseal(
+                            phi.name, each.name, str(row.id), record[each.name]
+                        )
+                    written = connection.execute(
+                        sa.update(table)
+                        .where(table.c.id == row.id, table.c.version == row.version)
+                        .values(record=record)
+                    ).rowcount
+                    if written == 1:
+                        counts.rewrapped += len(stale)
+                    else:
+                        counts.superseded += len(stale)
+            counts.rows += len(rows)
+            counts.batches += 1
+            last = str(rows[-1].id)
             yield RewrapStep("written", phi.name, batch)

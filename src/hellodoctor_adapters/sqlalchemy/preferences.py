@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
+from hellodoctor_adapters.crypto import FieldCipher
+from hellodoctor_adapters.phi import NOTIFICATION_PREFERENCES, open_fields, seal_fields
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import first_row
 from hellodoctor_adapters.sqlalchemy.schema_notifications import (
@@ -33,7 +35,8 @@ from hellodoctor_domain.ports.preferences import (
 )
 
 
-def _preferences_from(row: RowMapping) -> NotificationPreferences:
+def _preferences_from(cipher: FieldCipher, sealed: RowMapping) -> NotificationPreferences:
+    row = open_fields(cipher, NOTIFICATION_PREFERENCES, str(sealed["account_id"]), sealed)
     return NotificationPreferences(
         UserId(row["account_id"]),
         frozenset(Channel(each) for each in row["channels"].split(",") if each),
@@ -46,8 +49,11 @@ def _preferences_from(row: RowMapping) -> NotificationPreferences:
 
 
 class SqlNotificationPreferences(NotificationPreferencesRepository):
-    def __init__(self, connection: Connection) -> None:
+    """The SMS number is sealed (``phi.NOTIFICATION_PREFERENCES``, row id: the account)."""
+
+    def __init__(self, connection: Connection, cipher: FieldCipher) -> None:
         self._connection = connection
+        self._cipher = cipher
 
     def get(self, account_id: UserId) -> NotificationPreferences | None:
         row = first_row(
@@ -56,10 +62,10 @@ class SqlNotificationPreferences(NotificationPreferencesRepository):
                 notification_preferences.c.account_id == account_id.value
             ),
         )
-        return None if row is None else _preferences_from(row)
+        return None if row is None else _preferences_from(self._cipher, row)
 
     def save(self, preferences: NotificationPreferences) -> None:
-        values = {
+        plain = {
             "channels": ",".join(sorted(preferences.channels)),
             "reminders": preferences.reminders,
             "language": preferences.language,
@@ -67,6 +73,8 @@ class SqlNotificationPreferences(NotificationPreferencesRepository):
             "phone": None if preferences.phone is None else preferences.phone.value,
             "version": preferences.version + 1,
         }
+        key = preferences.account_id.value
+        values = seal_fields(self._cipher, NOTIFICATION_PREFERENCES, key, plain)
         table = notification_preferences
         if preferences.version == 0:
             try:

@@ -286,7 +286,8 @@ def appointment_from(row: RowMapping) -> Appointment:
 
 
 def account_row(account: Account, cipher: FieldCipher) -> dict[str, Any]:
-    """The row of ``account``: its e-mail address sealed, its lookup key a blind index."""
+    """The row of ``account``: its e-mail address and two-factor secret sealed, its lookup
+    key a blind index."""
     return {
         "id": account.id.value,
         "email": cipher.seal(ACCOUNTS.name, "email", account.id.value, account.email.value),
@@ -297,7 +298,9 @@ def account_row(account: Account, cipher: FieldCipher) -> dict[str, Any]:
         "password_hash": account.password_hash,
         "patient_id": None if account.patient_id is None else account.patient_id.value,
         "doctor_id": None if account.doctor_id is None else account.doctor_id.value,
-        "totp_secret": account.totp_secret,
+        "totp_secret": cipher.seal_optional(
+            ACCOUNTS.name, "totp_secret", account.id.value, account.totp_secret
+        ),
         "totp_enabled": account.totp_enabled,
         "totp_last_step": account.totp_last_step,
     }
@@ -313,7 +316,9 @@ def account_from(row: RowMapping, cipher: FieldCipher) -> Account:
         password_hash=row["password_hash"],
         patient_id=None if row["patient_id"] is None else PatientId(row["patient_id"]),
         doctor_id=None if row["doctor_id"] is None else DoctorId(row["doctor_id"]),
-        totp_secret=row["totp_secret"],
+        totp_secret=cipher.open_optional(
+            ACCOUNTS.name, "totp_secret", row["id"], row["totp_secret"]
+        ),
         totp_enabled=bool(row["totp_enabled"]),
         totp_last_step=row["totp_last_step"],
         version=row["version"],

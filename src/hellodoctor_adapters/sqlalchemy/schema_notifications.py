@@ -21,7 +21,7 @@ notification_preferences = sa.Table(
     sa.Column("reminders", sa.Boolean, nullable=False),
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("time_zone", sa.String(64)),
-    sa.Column("phone", sa.String(16)),
+    sa.Column("phone", sa.Text),  # sealed (docs/encryption.md), revision 0018_phigaps
     sa.Column("version", sa.Integer, nullable=False),
 )
 

@@ -38,11 +38,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
-from hellodoctor_adapters.phi import DOCUMENTS, MEDICAL_RECORDS, PATIENTS
+from hellodoctor_adapters.phi import (
+    ACCOUNTS,
+    ADMISSIONS,
+    CLAIMS,
+    DOCUMENTS,
+    MEDICAL_RECORDS,
+    NOTIFICATION_PREFERENCES,
+    PATIENTS,
+    RECORD_PHI_TABLES,
+    TRANSFERS,
+)
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_adapters.testing.contract_hospitals import hospital
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.accounts import Account, AccountStatus
+from hellodoctor_domain.model.admissions import AdmissionRecord
 from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
+from hellodoctor_domain.model.hospitals import BedType
+from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
+from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
 from hellodoctor_domain.model.profiles import EmergencyContact, Patient
 from hellodoctor_domain.model.records import (
     Diagnosis,
@@ -51,7 +66,22 @@ from hellodoctor_domain.model.records import (
     RecordId,
     RecordKind,
 )
-from hellodoctor_domain.model.values import DoctorId, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.model.values import (
+    AdmissionId,
+    ClaimId,
+    DoctorId,
+    EmailAddress,
+    HospitalId,
+    Money,
+    PatientId,
+    PolicyId,
+    Role,
+    SchemeId,
+    TransferId,
+    UserId,
+    VisitKind,
+)
 from hellodoctor_domain.ports.scheduling import PatientSearch
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork
 
@@ -80,7 +110,16 @@ SECRETS = (
     "Reviewed the diet carefully",
     "Metformin",
     "hemoglobin-report.pdf",
+    "+447700900555",  # the SMS number of the notification settings
+    "Q87.410",  # a claimed diagnosis (ICD-10)
+    "Diabetic retinopathy screening",  # a claimed service
+    "KRUGS4ZANFZSAYJAORSXG5BA",  # a two-factor (TOTP) secret
+    "suspected aortic dissection",  # a transfer's reason
+    "patient too unstable to move",  # a transfer step's note
+    "oncology-3",  # the ward of an admission
 )
+SMS_PHONE = SECRETS[9]
+CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
 
 
 class EncryptedStorage(Protocol):
@@ -161,6 +200,102 @@ def _store_everything(storage: EncryptedStorage, key: str = "p1") -> None:
         uow.commit()
 
 
+def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
+    """What else holds health data or identifies a person: an account's SMS number, a
+    hospital's claim (its items: services and ICD-10 codes)."""
+    with storage() as uow:
+        account = an_account(f"u-{key}", key, f"{key}@example.org")
+        account.totp_secret = SECRETS[12]
+        uow.accounts.add(account)
+        uow.commit()
+    with storage() as uow:
+        uow.notification_preferences.save(
+            NotificationPreferences(
+                UserId(f"u-{key}"),
+                frozenset({Channel.EMAIL, Channel.SMS}),
+                phone=PhoneNumber(SMS_PHONE),
+            )
+        )
+        uow.schemes.add(
+            Scheme(
+                SchemeId(f"s-{key}"),
+                "Acme Mutual",
+                "Plan",
+                (VisitKind.REGULAR,),
+                20,
+                Money(100_000, "EUR"),
+            )
+        )
+        uow.commit()
+    with storage() as uow:
+        uow.policies.add(
+            Policy(
+                PolicyId(f"pol-{key}"),
+                PatientId(key),
+                SchemeId(f"s-{key}"),
+                f"ACME-{key}",
+                date(2026, 1, 1),
+                date(2026, 12, 31),
+            )
+        )
+        uow.commit()
+    with storage() as uow:
+        uow.hospitals.add(hospital(f"h-{key}"))
+        uow.hospitals.add(hospital(f"h2-{key}"))
+        uow.commit()
+    with storage() as uow:
+        moved = Transfer.request(
+            TransferId(f"tr-{key}"),
+            PatientId(key),
+            HospitalId(f"h-{key}"),
+            HospitalId(f"h2-{key}"),
+            BedType.ICU,
+            SECRETS[13],
+            by=UserId("ha-1"),
+            at=NOW,
+        )
+        moved.accept("icu", by=UserId("ha-2"), at=NOW)
+        moved.cancel(SECRETS[14], by=UserId("ha-2"), at=NOW)
+        uow.transfers.add(moved)
+        uow.admissions.add(
+            AdmissionRecord(
+                AdmissionId(f"adm-{key}"),
+                HospitalId(f"h-{key}"),
+                PatientId(key),
+                SECRETS[15],
+                BedType.ICU,
+                NOW,
+                UserId("ha-1"),
+            )
+        )
+        uow.commit()
+    with storage() as uow:
+        uow.claims.add(
+            Claim(
+                ClaimId(f"claim-{key}"),
+                PolicyId(f"pol-{key}"),
+                SchemeId(f"s-{key}"),
+                PatientId(key),
+                CLAIMED,
+                NOW,
+                hospital_id=HospitalId("h1"),
+            )
+        )
+        uow.commit()
+
+
+# The tables ``_store_the_rest`` fills, each holding one row per stored key.
+THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS, TRANSFERS, ADMISSIONS)
+
+
+def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Where ``table``'s sealed fields sit in a raw row: the row, or its JSON ``record``."""
+    if table not in RECORD_PHI_TABLES:
+        return row
+    record = row["record"]
+    return json.loads(record) if isinstance(record, str) else dict(record)
+
+
 def _read_everything(storage: EncryptedStorage, key: str = "p1") -> tuple[Any, ...]:
     with storage() as uow:
         found = uow.patients.get(PatientId(key))
@@ -175,7 +310,8 @@ class EncryptionContract:
     ) -> None:
         storage = storage_with(ROTATING)
         _store_everything(storage)
-        for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS):
+        _store_the_rest(storage)
+        for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, *THE_REST):
             rows = raw_rows(table.name)
             assert rows, table.name
             dump = json.dumps(rows, default=str)
@@ -183,7 +319,7 @@ class EncryptionContract:
                 assert secret not in dump, f"{secret!r} readable in {table.name}"
             for row in rows.values():
                 for each in table.fields:
-                    stored = row[each.name]
+                    stored = _sealed_places(table, row)[each.name]
                     assert isinstance(stored, str), each.name
                     assert stored.startswith(PREFIX), each.name
         found, (revision,), document = _read_everything(storage)
@@ -198,6 +334,76 @@ class EncryptionContract:
         assert revision.notes == SECRETS[6]
         assert revision.diagnoses == a_record("rec-p1", "p1").diagnoses
         assert document.original_name == SECRETS[8]
+        with storage() as uow:
+            settings = uow.notification_preferences.get(UserId("u-p1"))
+        assert settings is not None
+        assert settings.phone == PhoneNumber(SMS_PHONE)
+        with storage() as uow:
+            assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
+            assert [c.items for c in uow.claims.of_policy(PolicyId("pol-p1"))] == [CLAIMED]
+            moved = uow.transfers.get(TransferId("tr-p1"))
+            assert moved.reason == SECRETS[13]
+            assert [step.status.value for step in moved.history] == [
+                "requested",
+                "accepted",
+                "cancelled",
+            ]
+            assert moved.history[-1].note == SECRETS[14]
+            (stay,) = uow.admissions.of_patient(PatientId("p1"))
+            assert (stay.ward_code, stay.bed_type) == (SECRETS[15], BedType.ICU)
+
+    def test_the_rest_is_rewrapped_and_plain_values_sealed(
+        self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
+    ) -> None:
+        """The tables sealed after the first release of encryption: written under the old
+        key or in plain text by an older version, sealed by a rewrap, read with the new key
+        only."""
+        _store_everything(storage_with(OLD), "p1")
+        _store_the_rest(storage_with(OLD), "p1")
+        _store_everything(storage_with(OLD), "p2")
+        _store_the_rest(storage_with(OLD), "p2")
+        set_raw("notification_preferences", "u-p2", "phone", "+447700900777")
+        set_raw("accounts", "u-p2", "totp_secret", "LEGACYPLAINTOTPSECRET")
+        legacy_claim = _sealed_places(CLAIMS, raw_rows("claims")["claim-p2"])
+        legacy_claim["items"] = [
+            {
+                "service": "Legacy screening",
+                "diagnosis_codes": ["Z13.1"],
+                "claimed": {"minor_units": 500, "currency": "EUR"},
+                "approved": None,
+                "reason": "",
+            }
+        ]
+        set_raw("claims", "claim-p2", "record", legacy_claim)
+        report = storage_with(ROTATING).rewrap(batch_size=1)
+        assert report.table("notification_preferences").rewrapped == 2
+        assert report.table("claims").rewrapped == 2
+        assert report.table("transfers").rewrapped == 4
+        assert report.table("admissions").rewrapped == 4
+        for table in THE_REST:
+            dump = json.dumps(raw_rows(table.name), default=str)
+            assert "+447700900777" not in dump
+            assert "Z13.1" not in dump
+            assert "LEGACYPLAINTOTPSECRET" not in dump
+            assert all(secret not in dump for secret in SECRETS), table.name
+        with storage_with(NEW_ONLY)() as uow:
+            first = uow.notification_preferences.get(UserId("u-p1"))
+            legacy = uow.notification_preferences.get(UserId("u-p2"))
+        assert first is not None
+        assert legacy is not None
+        assert (first.phone, legacy.phone) == (
+            PhoneNumber(SMS_PHONE),
+            PhoneNumber("+447700900777"),
+        )
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.claims.get(ClaimId("claim-p1")).items == CLAIMED
+            (old_item,) = uow.claims.get(ClaimId("claim-p2")).items
+        assert old_item.diagnosis_codes == ("Z13.1",)
+        with storage_with(NEW_ONLY)() as uow:
+            assert uow.accounts.get(UserId("u-p1")).totp_secret == SECRETS[12]
+            assert uow.accounts.get(UserId("u-p2")).totp_secret == "LEGACYPLAINTOTPSECRET"
+            assert uow.transfers.get(TransferId("tr-p2")).reason == SECRETS[13]
+            assert uow.admissions.get(AdmissionId("adm-p2")).ward_code == SECRETS[15]
 
     def test_a_patient_is_found_by_health_id_through_its_blind_index(
         self, storage_with: StorageWith, raw_rows: RawRows
@@ -344,6 +550,31 @@ class EncryptionContract:
         with storage_with(NEW_ONLY)() as uow:
             assert uow.patients.get(PatientId("p1")).allergies == ("latex",)
             assert uow.emergency_grants.patient_with_health_id("HID-OLD") == PatientId("p1")
+
+    def test_rewrap_of_a_record_never_overwrites_a_newer_write(
+        self, storage_with: StorageWith
+    ) -> None:
+        """Fields sealed inside a JSON record (a claim's items): an API write between the
+        batch's read and its write wins, and the rewrap counts it as replaced meanwhile."""
+        _store_everything(storage_with(OLD), "p1")
+        _store_the_rest(storage_with(OLD), "p1")
+        report = RewrapReport()
+        steps = storage_with(ROTATING).rewrap_steps(10, report)
+        for step in steps:
+            if step == RewrapStep("read", "claims", ("claim-p1",)):
+                break
+        with storage_with(ROTATING)() as uow:
+            claim = uow.claims.get(ClaimId("claim-p1"))
+            claim.review(by=UserId("ins-1"), at=NOW)
+            uow.claims.update(claim)
+            uow.commit()
+        for _ in steps:
+            pass
+        assert report.table("claims").superseded == 1
+        assert report.table("claims").rewrapped == 0
+        with storage_with(NEW_ONLY)() as uow:
+            read = uow.claims.get(ClaimId("claim-p1"))
+        assert (read.status.value, read.items) == ("under_review", CLAIMED)
 
     def test_rewrap_never_overwrites_a_newer_write(self, storage_with: StorageWith) -> None:
         with storage_with(OLD)() as uow:

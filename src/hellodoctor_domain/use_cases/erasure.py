@@ -3,8 +3,9 @@ personal data on the patient's documented request.
 
 What goes: the profile's name (a pseudonym instead), date of birth, phone, e-mail, health ID,
 blood group, emergency contacts, allergies, language and zone; the account's e-mail becomes a
-pseudonymous, undeliverable address, its password and two-factor secret are dropped, it is
-disabled and every session ends. What stays, by law, under the same opaque ids: the audit
+pseudonymous, undeliverable address, its password and two-factor secret are dropped, the SMS
+number of its notification settings too (and SMS with it), it is disabled and every session
+ends. What stays, by law, under the same opaque ids: the audit
 trail (HIPAA §164.316: six years; append-only and hash-chained, a changed entry would break
 the chain), the money ledger (payments, wallet entries, claims: accounting and tax law), and
 clinical records (medical-records retention law: a legal hold). Those keep naming the patient
@@ -21,7 +22,9 @@ from attrs import define
 from hellodoctor_domain.errors import InvalidValue, NotFound
 from hellodoctor_domain.model.accounts import AccountStatus
 from hellodoctor_domain.model.audit import AuditAction, AuditOutcome, RequestContext
-from hellodoctor_domain.model.values import Actor, EmailAddress, PatientId, Role
+from hellodoctor_domain.model.notifications import Channel, NotificationPreferences
+from hellodoctor_domain.model.values import Actor, EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.ports.preferences import NotificationPreferencesRepository
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWorkFactory
 from hellodoctor_domain.use_cases.records import NO_CONTEXT, audit_entry
@@ -85,6 +88,7 @@ class Erasure:
                 account.totp_enabled = False
                 uow.accounts.update(account)
                 uow.refresh_tokens.revoke_account(account.id, now)
+                _forget_sms_phone(uow.notification_preferences, account.id)
             uow.audit.append(
                 audit_entry(
                     actor,
@@ -99,3 +103,21 @@ class Erasure:
             )
             uow.commit()
         return ErasureDone(patient_id, name, now, account is not None)
+
+
+def _forget_sms_phone(preferences: NotificationPreferencesRepository, account_id: UserId) -> None:
+    """The notification settings keep their choices but lose the phone number (and SMS)."""
+    chosen = preferences.get(account_id)
+    if chosen is None or chosen.phone is None:
+        return
+    preferences.save(
+        NotificationPreferences(
+            chosen.account_id,
+            chosen.channels - {Channel.SMS},
+            chosen.reminders,
+            chosen.language,
+            chosen.time_zone,
+            None,
+            chosen.version,
+        )
+    )

@@ -1,7 +1,9 @@
 """What may be asked about hospitals: platform admins register them and appoint their
 administrators; a hospital's administrators admit and discharge patients there; anyone reads
 a profile and the free-bed numbers. Someone who may not manage a hospital is told it does not
-exist (``NotFound``), as for any record they have no right to know about."""
+exist (``NotFound``), as for any record they have no right to know about. A stay (ward, bed
+type) is health data: reading or writing one is an audit entry committed with it
+(``access_audit``; subject ``admission:<id>``, purpose ``hospital:<id>``, ``admin`` or ``own``)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from attrs import define
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
 from hellodoctor_domain.model.admissions import AdmissionRecord
+from hellodoctor_domain.model.audit import AuditAction, RequestContext
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.hospitals import (
     BedType,
@@ -30,6 +33,8 @@ from hellodoctor_domain.model.values import (
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.access_audit import audit_access
+from hellodoctor_domain.use_cases.records import NO_CONTEXT
 
 
 @define(frozen=True)
@@ -156,7 +161,9 @@ class Hospitals:
             uow.hospitals.get(hospital_id)  # NotFound for an unknown hospital
             return uow.beds.counts(hospital_id)
 
-    def admit(self, actor: Actor, admission: Admission) -> AdmissionRecord:
+    def admit(
+        self, actor: Actor, admission: Admission, context: RequestContext = NO_CONTEXT
+    ) -> AdmissionRecord:
         """Occupy a free bed (``NoBedAvailable`` when none is) and record the stay."""
         now = self._clock.now()
         record = AdmissionRecord(
@@ -174,6 +181,9 @@ class Hospitals:
             uow.patients.get(admission.patient_id)
             uow.beds.occupy(admission.hospital_id, admission.ward_code, admission.bed_type)
             uow.admissions.add(record)
+            written = [(record.patient_id, f"admission:{record.id}")]
+            purpose = _hospital_purpose(actor, hospital.id)
+            audit_access(uow, actor, written, purpose, now, context, AuditAction.WRITE)
             hospital.record(
                 PatientAdmitted(
                     occurred_at=self._clock.now(),
@@ -186,7 +196,9 @@ class Hospitals:
             uow.commit()
         return record
 
-    def discharge(self, actor: Actor, admission: Admission) -> None:
+    def discharge(
+        self, actor: Actor, admission: Admission, context: RequestContext = NO_CONTEXT
+    ) -> None:
         """Free the bed (``NoBedAvailable`` when none of that kind is occupied) and close the
         patient's open stay in that ward and bed type (the earliest, if several). A stay
         closed concurrently fails its compare-and-set (``ConcurrencyError``), and the bed
@@ -203,6 +215,10 @@ class Hospitals:
             if stays:
                 stays[0].discharge(by=actor.user_id, at=self._clock.now())
                 uow.admissions.update(stays[0])
+            written = [(admission.patient_id, f"admission:{stay.id}") for stay in stays[:1]]
+            purpose = _hospital_purpose(actor, hospital.id)
+            now = self._clock.now()
+            audit_access(uow, actor, written, purpose, now, context, AuditAction.WRITE)
             uow.beds.release(admission.hospital_id, admission.ward_code, admission.bed_type)
             hospital.record(
                 PatientDischarged(
@@ -215,18 +231,37 @@ class Hospitals:
             )
             uow.commit()
 
-    def admissions(self, actor: Actor, hospital_id: HospitalId) -> list[AdmissionRecord]:
-        """The hospital's stays, for its administrators (``NotFound`` for anyone else)."""
+    def admissions(
+        self, actor: Actor, hospital_id: HospitalId, context: RequestContext = NO_CONTEXT
+    ) -> list[AdmissionRecord]:
+        """The hospital's stays, for its administrators (``NotFound`` for anyone else); one
+        audit entry per stay."""
         with self._uow() as uow:
             managed_hospital(uow, actor, hospital_id)
-            return uow.admissions.of_hospital(hospital_id)
+            found = uow.admissions.of_hospital(hospital_id)
+            read = [(stay.patient_id, f"admission:{stay.id}") for stay in found]
+            purpose = _hospital_purpose(actor, hospital_id)
+            audit_access(uow, actor, read, purpose, self._clock.now(), context)
+            uow.commit()
+            return found
 
-    def admissions_of(self, actor: Actor, patient_id: PatientId) -> list[AdmissionRecord]:
+    def admissions_of(
+        self, actor: Actor, patient_id: PatientId, context: RequestContext = NO_CONTEXT
+    ) -> list[AdmissionRecord]:
         """A patient's stays in every hospital, for the patient and admins."""
         if actor.role is not Role.ADMIN and actor.patient_id != patient_id:
             raise NotFound(f"no patient {patient_id}")
         with self._uow() as uow:
-            return uow.admissions.of_patient(patient_id)
+            found = uow.admissions.of_patient(patient_id)
+            purpose = "admin" if actor.role is Role.ADMIN else "own"
+            read = [(patient_id, "admissions")]
+            audit_access(uow, actor, read, purpose, self._clock.now(), context)
+            uow.commit()
+            return found
+
+
+def _hospital_purpose(actor: Actor, hospital_id: HospitalId) -> str:
+    return "admin" if actor.role is Role.ADMIN else f"hospital:{hospital_id}"
 
 
 def managed_hospital(uow: UnitOfWork, actor: Actor, hospital_id: HospitalId) -> Hospital:

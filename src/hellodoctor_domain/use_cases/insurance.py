@@ -5,6 +5,10 @@ role). A patient records their own policies, asks what a policy would pay for on
 appointments, and claims for a completed appointment; a hospital's administrators claim for a
 stay there. A scheme's insurers review, adjudicate and pay its claims. Anyone without a right
 to know a claim, policy or scheme exists is told it does not (``NotFound``).
+
+Reading claims (their items carry ICD-10 codes) and policies is reading health data: each
+read, allowed or refused, is an audit entry committed with it (``access_audit``), subject
+``claim:<id>`` or ``policies``; so are the insurers' decisions (action ``write``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from hellodoctor_domain.errors import AccessDenied, InvalidValue, NotFound
 from hellodoctor_domain.model.appointment import AppointmentStatus
+from hellodoctor_domain.model.audit import AuditAction, RequestContext
 from hellodoctor_domain.model.documents import Document, DocumentId
 from hellodoctor_domain.model.insurance import (
     Claim,
@@ -39,7 +44,9 @@ from hellodoctor_domain.model.values import (
 )
 from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from hellodoctor_domain.use_cases.access_audit import REFUSED, audit_access
 from hellodoctor_domain.use_cases.hospitals import managed_hospital
+from hellodoctor_domain.use_cases.records import NO_CONTEXT
 
 
 class Insurance:
@@ -83,10 +90,17 @@ class Insurance:
             uow.commit()
         return policy
 
-    def policies(self, actor: Actor, patient_id: PatientId) -> list[Policy]:
+    def policies(
+        self, actor: Actor, patient_id: PatientId, context: RequestContext = NO_CONTEXT
+    ) -> list[Policy]:
         _require_patient_or_admin(actor, patient_id)
+        purpose = "admin" if actor.role is Role.ADMIN else "own"
         with self._uow() as uow:
-            return uow.policies.of_patient(patient_id)
+            found = uow.policies.of_patient(patient_id)
+            now = self._clock.now()
+            audit_access(uow, actor, [(patient_id, "policies")], purpose, now, context)
+            uow.commit()
+            return found
 
     # -- eligibility and claims --------------------------------------------------------
 
@@ -112,6 +126,7 @@ class Insurance:
         policy_id: PolicyId,
         appointment_id: AppointmentId,
         items: Sequence[ClaimItem],
+        context: RequestContext = NO_CONTEXT,
     ) -> Claim:
         """The patient (or an admin) claims for a completed appointment; once per
         appointment, decided by storage (``AlreadyExists``)."""
@@ -124,6 +139,8 @@ class Insurance:
             policy = _policy_of(uow, policy_id, appointment.patient_id)
             claim = self._new_claim(policy, items, appointment_id=appointment_id)
             uow.claims.add(claim)
+            purpose = "admin" if actor.role is Role.ADMIN else "own"
+            self._wrote(uow, actor, claim, purpose, context)
             uow.commit()
         return claim
 
@@ -133,6 +150,7 @@ class Insurance:
         hospital_id: HospitalId,
         policy_id: PolicyId,
         items: Sequence[ClaimItem],
+        context: RequestContext = NO_CONTEXT,
     ) -> Claim:
         """A hospital's administrators claim for a patient's stay there."""
         with self._uow() as uow:
@@ -140,17 +158,36 @@ class Insurance:
             policy = uow.policies.get(policy_id)
             claim = self._new_claim(policy, items, hospital_id=hospital_id)
             uow.claims.add(claim)
+            purpose = "admin" if actor.role is Role.ADMIN else f"hospital:{hospital_id}"
+            self._wrote(uow, actor, claim, purpose, context)
             uow.commit()
         return claim
 
-    def claim(self, actor: Actor, claim_id: ClaimId) -> Claim:
+    def claim(self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT) -> Claim:
         """The claim, for its patient, its hospital's administrators, its scheme's insurers
         and admins."""
         with self._uow() as uow:
-            claim = uow.claims.get(claim_id)
-            if not _may_see(uow, actor, claim):
-                raise NotFound(f"no claim {claim_id}")
+            claim = self._audited(uow, actor, uow.claims.get(claim_id), context)
+            uow.commit()
             return claim
+
+    def _audited(
+        self,
+        uow: UnitOfWork,
+        actor: Actor,
+        claim: Claim,
+        context: RequestContext,
+        action: AuditAction = AuditAction.READ,
+    ) -> Claim:
+        """``claim`` if ``actor`` may see it, its access audited; a refusal is audited and
+        committed, then ``NotFound``."""
+        purpose = _purpose(uow, actor, claim)
+        read = [(claim.patient_id, f"claim:{claim.id}")]
+        audit_access(uow, actor, read, purpose, self._clock.now(), context, action)
+        if purpose == REFUSED:
+            uow.commit()
+            raise NotFound(f"no claim {claim.id}")
+        return claim
 
     def attach(self, actor: Actor, claim_id: ClaimId, document_id: DocumentId) -> Claim:
         """The claim's patient (or an admin) sends one of the patient's documents with it;
@@ -166,13 +203,14 @@ class Insurance:
                 uow.commit()
         return claim
 
-    def attachments(self, actor: Actor, claim_id: ClaimId) -> list[Document]:
+    def attachments(
+        self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT
+    ) -> list[Document]:
         """The documents sent with a claim, for whoever may see the claim (its scheme's
         insurers included); one deleted since is left out."""
         with self._uow() as uow:
-            claim = uow.claims.get(claim_id)
-            if not _may_see(uow, actor, claim):
-                raise NotFound(f"no claim {claim_id}")
+            claim = self._audited(uow, actor, uow.claims.get(claim_id), context)
+            uow.commit()
             found = []
             for document_id in claim.attachments:
                 try:
@@ -181,37 +219,79 @@ class Insurance:
                     continue
             return found
 
-    def claims_of_scheme(self, actor: Actor, scheme_id: SchemeId) -> list[Claim]:
+    def claims_of_scheme(
+        self, actor: Actor, scheme_id: SchemeId, context: RequestContext = NO_CONTEXT
+    ) -> list[Claim]:
+        """The scheme's claims, for its insurers and admins: one audit entry per claim."""
         with self._uow() as uow:
             if not uow.schemes.get(scheme_id).reviewed_by(actor):
                 raise NotFound(f"no scheme {scheme_id}")
-            return uow.claims.of_scheme(scheme_id)
-
-    def review(self, actor: Actor, claim_id: ClaimId) -> Claim:
-        with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
-            claim.review(by=actor.user_id, at=self._clock.now())
-            uow.claims.update(claim)
+            found = uow.claims.of_scheme(scheme_id)
+            purpose = "admin" if actor.role is Role.ADMIN else f"insurer:{scheme_id}"
+            read = [(claim.patient_id, f"claim:{claim.id}") for claim in found]
+            audit_access(uow, actor, read, purpose, self._clock.now(), context)
             uow.commit()
+            return found
+
+    def review(
+        self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT
+    ) -> Claim:
+        with self._uow() as uow:
+            claim = self._reviewable(uow, actor, claim_id, context)
+            claim.review(by=actor.user_id, at=self._clock.now())
+            self._decided(uow, actor, claim, context)
         return claim
 
     def adjudicate(
-        self, actor: Actor, claim_id: ClaimId, decisions: Sequence[Decision], reason: str = ""
+        self,
+        actor: Actor,
+        claim_id: ClaimId,
+        decisions: Sequence[Decision],
+        reason: str = "",
+        context: RequestContext = NO_CONTEXT,
     ) -> Claim:
         with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
+            claim = self._reviewable(uow, actor, claim_id, context)
             claim.adjudicate(decisions, reason=reason, by=actor.user_id, at=self._clock.now())
-            uow.claims.update(claim)
-            uow.commit()
+            self._decided(uow, actor, claim, context)
         return claim
 
-    def pay(self, actor: Actor, claim_id: ClaimId) -> Claim:
+    def pay(self, actor: Actor, claim_id: ClaimId, context: RequestContext = NO_CONTEXT) -> Claim:
         with self._uow() as uow:
-            claim = _reviewable(uow, actor, claim_id)
+            claim = self._reviewable(uow, actor, claim_id, context)
             claim.pay(by=actor.user_id, at=self._clock.now())
-            uow.claims.update(claim)
-            uow.commit()
+            self._decided(uow, actor, claim, context)
         return claim
+
+    def _reviewable(
+        self, uow: UnitOfWork, actor: Actor, claim_id: ClaimId, context: RequestContext
+    ) -> Claim:
+        """The claim, if ``actor`` reviews its scheme; a refusal is audited (``denied``) and
+        committed, then ``NotFound``."""
+        claim = uow.claims.get(claim_id)
+        if not uow.schemes.get(claim.scheme_id).reviewed_by(actor):
+            refused = [(claim.patient_id, f"claim:{claim.id}")]
+            now = self._clock.now()
+            audit_access(uow, actor, refused, REFUSED, now, context, AuditAction.WRITE)
+            uow.commit()
+            raise NotFound(f"no claim {claim_id}")
+        return claim
+
+    def _wrote(
+        self, uow: UnitOfWork, actor: Actor, claim: Claim, purpose: str, context: RequestContext
+    ) -> None:
+        written = [(claim.patient_id, f"claim:{claim.id}")]
+        now = self._clock.now()
+        audit_access(uow, actor, written, purpose, now, context, AuditAction.WRITE)
+
+    def _decided(
+        self, uow: UnitOfWork, actor: Actor, claim: Claim, context: RequestContext
+    ) -> None:
+        """An insurer's (or admin's) step on a claim: stored with its audit entry."""
+        uow.claims.update(claim)
+        purpose = "admin" if actor.role is Role.ADMIN else f"insurer:{claim.scheme_id}"
+        self._wrote(uow, actor, claim, purpose, context)
+        uow.commit()
 
     def _new_claim(
         self,
@@ -267,18 +347,18 @@ def _used_in_year(claims: Sequence[Claim], year: int, like: Money) -> Money:
     return used
 
 
-def _may_see(uow: UnitOfWork, actor: Actor, claim: Claim) -> bool:
-    if actor.role is Role.ADMIN or actor.patient_id == claim.patient_id:
-        return True
-    if actor.role is Role.INSURER:
-        return uow.schemes.get(claim.scheme_id).reviewed_by(actor)
-    if actor.role is Role.HOSPITAL_ADMIN and claim.hospital_id is not None:
-        return uow.hospitals.get(claim.hospital_id).administered_by(actor)
-    return False
-
-
-def _reviewable(uow: UnitOfWork, actor: Actor, claim_id: ClaimId) -> Claim:
-    claim = uow.claims.get(claim_id)
-    if not uow.schemes.get(claim.scheme_id).reviewed_by(actor):
-        raise NotFound(f"no claim {claim_id}")
-    return claim
+def _purpose(uow: UnitOfWork, actor: Actor, claim: Claim) -> str:
+    """On what footing ``actor`` sees ``claim`` (the audit's purpose); ``none``: not at all."""
+    if actor.role is Role.ADMIN:
+        return "admin"
+    if actor.patient_id == claim.patient_id:
+        return "own"
+    if actor.role is Role.INSURER and uow.schemes.get(claim.scheme_id).reviewed_by(actor):
+        return f"insurer:{claim.scheme_id}"
+    if (
+        actor.role is Role.HOSPITAL_ADMIN
+        and claim.hospital_id is not None
+        and uow.hospitals.get(claim.hospital_id).administered_by(actor)
+    ):
+        return f"hospital:{claim.hospital_id}"
+    return REFUSED

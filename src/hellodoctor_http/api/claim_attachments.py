@@ -11,6 +11,7 @@ from hellodoctor_domain.model.values import ClaimId
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.documents import document_json
 from hellodoctor_http.api.insurance import claim_json
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
 from hellodoctor_http.json_schema import identifier, request_body
@@ -24,7 +25,9 @@ class AttachmentBody:
 
 class ClaimAttachments(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, claim_id: str) -> None:
-        found = self.components.insurance.attachments(require_actor(req), ClaimId(claim_id))
+        found = self.components.insurance.attachments(
+            require_actor(req), ClaimId(claim_id), request_context(self, req)
+        )
         write_json(resp, {"items": [document_json(document) for document in found]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, claim_id: str) -> None:

@@ -24,6 +24,7 @@ from hellodoctor_domain.model.values import DoctorId, EmailAddress, HospitalId, 
 from hellodoctor_domain.ports.hospitals import BedCount
 from hellodoctor_domain.use_cases.hospitals import Admission
 from hellodoctor_http.api import Resource
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
@@ -317,13 +318,15 @@ class HospitalBeds(Resource):
 
 class HospitalAdmissions(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
-        found = self.components.hospitals.admissions(require_actor(req), HospitalId(hospital_id))
+        found = self.components.hospitals.admissions(
+            require_actor(req), HospitalId(hospital_id), request_context(self, req)
+        )
         write_json(resp, {"items": [admission_json(stay) for stay in found]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
         actor = require_actor(req)
         admission = self.body(req, AdmissionBody).to_domain(hospital_id)
-        self.components.hospitals.admit(actor, admission)
+        self.components.hospitals.admit(actor, admission, request_context(self, req))
         write_json(
             resp,
             beds_json(hospital_id, self.components.hospitals.beds(admission.hospital_id)),
@@ -336,7 +339,9 @@ class MyAdmissions(Resource):
         actor = require_actor(req)
         if actor.patient_id is None:
             raise AccessDenied("only a patient has stays of their own")
-        found = self.components.hospitals.admissions_of(actor, actor.patient_id)
+        found = self.components.hospitals.admissions_of(
+            actor, actor.patient_id, request_context(self, req)
+        )
         write_json(resp, {"items": [admission_json(stay) for stay in found]})
 
 
@@ -344,7 +349,7 @@ class HospitalDischarges(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
         actor = require_actor(req)
         admission = self.body(req, AdmissionBody).to_domain(hospital_id)
-        self.components.hospitals.discharge(actor, admission)
+        self.components.hospitals.discharge(actor, admission, request_context(self, req))
         write_json(
             resp, beds_json(hospital_id, self.components.hospitals.beds(admission.hospital_id))
         )

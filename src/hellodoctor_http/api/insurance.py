@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 
 from hellodoctor_domain.errors import InvalidValue
+from hellodoctor_domain.model.audit import RequestContext
 from hellodoctor_domain.model.insurance import (
     Claim,
     ClaimItem,
@@ -33,6 +34,7 @@ from hellodoctor_domain.model.values import (
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.appointments import EmptyBody
 from hellodoctor_http.api.hospitals import MAX_CODE
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.api.values import MoneyBody, iso, money
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
@@ -274,7 +276,9 @@ class SchemeInsurers(Resource):
 
 class SchemeClaims(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, scheme_id: str) -> None:
-        found = self.components.insurance.claims_of_scheme(require_actor(req), SchemeId(scheme_id))
+        found = self.components.insurance.claims_of_scheme(
+            require_actor(req), SchemeId(scheme_id), request_context(self, req)
+        )
         write_json(resp, {"items": [claim_json(c) for c in found]})
 
 
@@ -292,7 +296,7 @@ class Policies(Resource):
         if key is None:
             write_json(resp, {"items": []})
             return
-        found = self.components.insurance.policies(actor, key)
+        found = self.components.insurance.policies(actor, key, request_context(self, req))
         write_json(resp, {"items": [policy_json(p) for p in found]})
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -336,21 +340,25 @@ class Claims(Resource):
         policy = PolicyId(body.policy_id)
         if (body.appointment_id is None) == (body.hospital_id is None):
             raise InvalidValue("name exactly one of appointment_id and hospital_id")
-        insurance = self.components.insurance
+        insurance, context = self.components.insurance, request_context(self, req)
         if body.appointment_id is not None:
             claim = insurance.claim_appointment(
-                actor, policy, AppointmentId(body.appointment_id), items
+                actor, policy, AppointmentId(body.appointment_id), items, context
             )
         else:
             assert body.hospital_id is not None
-            claim = insurance.claim_stay(actor, HospitalId(body.hospital_id), policy, items)
+            claim = insurance.claim_stay(
+                actor, HospitalId(body.hospital_id), policy, items, context
+            )
         resp.location = f"{INSURANCE}/claims/{claim.id.value}"
         write_json(resp, claim_json(claim), status=201)
 
 
 class ClaimItemResource(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, claim_id: str) -> None:
-        claim = self.components.insurance.claim(require_actor(req), ClaimId(claim_id))
+        claim = self.components.insurance.claim(
+            require_actor(req), ClaimId(claim_id), request_context(self, req)
+        )
         write_json(resp, claim_json(claim))
 
 
@@ -362,28 +370,31 @@ class ClaimAction(Resource):
         body = self.takes() if self.takes is EmptyBody and not req.content_length else None
         if body is None:
             body = self.body(req, self.takes)
-        write_json(resp, claim_json(self.act(actor, ClaimId(claim_id), body)))
+        context = request_context(self, req)
+        write_json(resp, claim_json(self.act(actor, ClaimId(claim_id), body, context)))
 
-    def act(self, actor: Actor, key: ClaimId, body: Any) -> Claim:
+    def act(self, actor: Actor, key: ClaimId, body: Any, context: RequestContext) -> Claim:
         raise NotImplementedError
 
 
 class ReviewClaim(ClaimAction):
-    def act(self, actor: Actor, key: ClaimId, _body: EmptyBody) -> Claim:
-        return self.components.insurance.review(actor, key)
+    def act(self, actor: Actor, key: ClaimId, _body: EmptyBody, context: RequestContext) -> Claim:
+        return self.components.insurance.review(actor, key, context)
 
 
 class AdjudicateClaim(ClaimAction):
     takes = AdjudicationBody
 
-    def act(self, actor: Actor, key: ClaimId, body: AdjudicationBody) -> Claim:
+    def act(
+        self, actor: Actor, key: ClaimId, body: AdjudicationBody, context: RequestContext
+    ) -> Claim:
         decisions = [Decision(d.approved.to_domain(), d.reason) for d in body.decisions]
-        return self.components.insurance.adjudicate(actor, key, decisions, body.reason)
+        return self.components.insurance.adjudicate(actor, key, decisions, body.reason, context)
 
 
 class PayClaim(ClaimAction):
-    def act(self, actor: Actor, key: ClaimId, _body: EmptyBody) -> Claim:
-        return self.components.insurance.pay(actor, key)
+    def act(self, actor: Actor, key: ClaimId, _body: EmptyBody, context: RequestContext) -> Claim:
+        return self.components.insurance.pay(actor, key, context)
 
 
 # -- routes ---------------------------------------------------------------------------------

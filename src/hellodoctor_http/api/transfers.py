@@ -9,12 +9,14 @@ from typing import Any
 
 import falcon
 
+from hellodoctor_domain.model.audit import RequestContext
 from hellodoctor_domain.model.hospitals import BedType
 from hellodoctor_domain.model.transfers import Transfer, TransferStatus
 from hellodoctor_domain.model.values import Actor, HospitalId, PatientId, TransferId
 from hellodoctor_http.api import Resource
 from hellodoctor_http.api.appointments import EmptyBody
 from hellodoctor_http.api.hospitals import MAX_CODE, parse_bed_type
+from hellodoctor_http.api.records import request_context
 from hellodoctor_http.api.values import iso
 from hellodoctor_http.auth import require_actor
 from hellodoctor_http.converters import write_json
@@ -105,6 +107,7 @@ class Transfers(Resource):
             HospitalId(body.to_hospital_id),
             parse_bed_type(body.bed_type),
             body.reason,
+            request_context(self, req),
         )
         resp.location = f"{API}/transfers/{transfer.id.value}"
         write_json(resp, transfer_json(transfer), status=201)
@@ -112,13 +115,17 @@ class Transfers(Resource):
 
 class TransferItem(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, transfer_id: str) -> None:
-        transfer = self.components.transfers.get(require_actor(req), TransferId(transfer_id))
+        transfer = self.components.transfers.get(
+            require_actor(req), TransferId(transfer_id), request_context(self, req)
+        )
         write_json(resp, transfer_json(transfer))
 
 
 class HospitalTransfers(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, hospital_id: str) -> None:
-        found = self.components.transfers.of_hospital(require_actor(req), HospitalId(hospital_id))
+        found = self.components.transfers.of_hospital(
+            require_actor(req), HospitalId(hospital_id), request_context(self, req)
+        )
         write_json(resp, {"items": [transfer_json(t) for t in found]})
 
 
@@ -132,36 +139,45 @@ class TransferAction(Resource):
         body = self.takes() if self.takes is EmptyBody and not req.content_length else None
         if body is None:
             body = self.body(req, self.takes)
-        write_json(resp, transfer_json(self.act(actor, TransferId(transfer_id), body)))
+        context = request_context(self, req)
+        write_json(resp, transfer_json(self.act(actor, TransferId(transfer_id), body, context)))
 
-    def act(self, actor: Actor, key: TransferId, body: Any) -> Transfer:
+    def act(self, actor: Actor, key: TransferId, body: Any, context: RequestContext) -> Transfer:
         raise NotImplementedError
 
 
 class AcceptTransfer(TransferAction):
     takes = AcceptBody
 
-    def act(self, actor: Actor, key: TransferId, body: AcceptBody) -> Transfer:
-        return self.components.transfers.accept(actor, key, body.ward_code)
+    def act(
+        self, actor: Actor, key: TransferId, body: AcceptBody, context: RequestContext
+    ) -> Transfer:
+        return self.components.transfers.accept(actor, key, body.ward_code, context)
 
 
 class DeclineTransfer(TransferAction):
     takes = ReasonBody
 
-    def act(self, actor: Actor, key: TransferId, body: ReasonBody) -> Transfer:
-        return self.components.transfers.decline(actor, key, body.reason)
+    def act(
+        self, actor: Actor, key: TransferId, body: ReasonBody, context: RequestContext
+    ) -> Transfer:
+        return self.components.transfers.decline(actor, key, body.reason, context)
 
 
 class CompleteTransfer(TransferAction):
-    def act(self, actor: Actor, key: TransferId, _body: EmptyBody) -> Transfer:
-        return self.components.transfers.complete(actor, key)
+    def act(
+        self, actor: Actor, key: TransferId, _body: EmptyBody, context: RequestContext
+    ) -> Transfer:
+        return self.components.transfers.complete(actor, key, context)
 
 
 class CancelTransfer(TransferAction):
     takes = ReasonBody
 
-    def act(self, actor: Actor, key: TransferId, body: ReasonBody) -> Transfer:
-        return self.components.transfers.cancel(actor, key, body.reason)
+    def act(
+        self, actor: Actor, key: TransferId, body: ReasonBody, context: RequestContext
+    ) -> Transfer:
+        return self.components.transfers.cancel(actor, key, body.reason, context)
 
 
 # -- routes ---------------------------------------------------------------------------------
