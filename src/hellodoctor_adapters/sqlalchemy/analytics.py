@@ -81,10 +81,15 @@ class SqlAppointmentStatistics(AppointmentStatistics):
         ).group_by(bucketed.c.doctor, bucketed.c.day)
         with translated_errors():
             rows = self._connection.execute(query).all()
-        return sorted(
-            (DoctorId(doctor), date.fromisoformat(day), round(total or 0))
-            for doctor, day, total in rows
-        )
+        # A platform month is 30,000 rows of 1,000 doctors and 30 days: each id and day is
+        # built once and the rows sorted by their plain values (a validated ``DoctorId`` per
+        # row, then sorted by attrs' comparisons, cost more than the query at 10^6).
+        ids = {doctor: DoctorId(doctor) for doctor in {row[0] for row in rows}}
+        dates = {day: date.fromisoformat(day) for day in {row[1] for row in rows}}
+        return [
+            (ids[doctor], dates[day], round(total or 0))
+            for doctor, day, total in sorted(rows, key=lambda row: (row[0], row[1]))
+        ]
 
     def status_counts(
         self, doctors: Sequence[DoctorId] | None, days: Sequence[LocalDay]
