@@ -3,9 +3,9 @@ database doing the counting.
 
 A visit's day is found by a balanced tree of ``CASE`` s over the report's day bounds
 (computed in the domain in the report's time zone, so daylight-saving days are right on SQLite
-too, which knows no time zones); the bucketing runs in a subquery so the outer query groups by
-its result. Lead times are summed in seconds: ``EXTRACT(EPOCH ...)`` on PostgreSQL,
-``julianday`` differences on SQLite.
+too, which knows no time zones) and answered as the day's index; the bucketing runs in a
+subquery so the outer query groups by its result. Lead times are summed in seconds:
+``EXTRACT(EPOCH ...)`` on PostgreSQL, ``julianday`` differences on SQLite.
 """
 
 from __future__ import annotations
@@ -85,9 +85,8 @@ class SqlAppointmentStatistics(AppointmentStatistics):
         # built once and the rows sorted by their plain values (a validated ``DoctorId`` per
         # row, then sorted by attrs' comparisons, cost more than the query at 10^6).
         ids = {doctor: DoctorId(doctor) for doctor in {row[0] for row in rows}}
-        dates = {day: date.fromisoformat(day) for day in {row[1] for row in rows}}
         return [
-            (ids[doctor], dates[day], round(total or 0))
+            (ids[doctor], days[day].day, round(total or 0))
             for doctor, day, total in sorted(rows, key=lambda row: (row[0], row[1]))
         ]
 
@@ -118,7 +117,7 @@ class SqlAppointmentStatistics(AppointmentStatistics):
             rows = self._connection.execute(query).mappings().all()
         found = [
             StatusCount(
-                date.fromisoformat(row["day"]),
+                days[row["day"]].day,
                 AppointmentStatus(row["status"]),
                 int(row["count"]),
                 round(row["lead"] or 0),
@@ -175,9 +174,9 @@ class SqlAppointmentStatistics(AppointmentStatistics):
             .select_from(payment_refunds.join(payments))
             .where(visits, *scope)
         )
-        return self._money(taken), self._money(back)
+        return self._money(taken, days), self._money(back, days)
 
-    def _money(self, bucketed: sa.Select[Any]) -> list[MoneyByDay]:
+    def _money(self, bucketed: sa.Select[Any], days: Sequence[LocalDay]) -> list[MoneyByDay]:
         inner = bucketed.subquery()
         query = sa.select(
             inner.c.day, inner.c.method, inner.c.currency, sa.func.sum(inner.c.amount)
@@ -185,7 +184,7 @@ class SqlAppointmentStatistics(AppointmentStatistics):
         with translated_errors():
             rows = self._connection.execute(query).all()
         return sorted(
-            (date.fromisoformat(day), PaymentMethod(method), currency, int(total))
+            (days[day].day, PaymentMethod(method), currency, int(total))
             for day, method, currency, total in rows
         )
 
@@ -196,21 +195,26 @@ def _summed(
     amount: sa.ColumnElement[Any],
     days: Sequence[LocalDay],
 ) -> sa.Select[Any]:
-    """``select`` with the local day of ``moment`` (as ``day``) and ``amount``, within ``days``."""
+    """``select`` with the local day of ``moment`` (as ``day``, its index in ``days``) and
+    ``amount``, within ``days``."""
     day = _day_of(moment, days)
     return select.add_columns(day.label("day"), amount.label("amount")).where(
         moment >= days[0].start, moment < days[-1].end
     )
 
 
-def _day_of(moment: sa.ColumnElement[Any], days: Sequence[LocalDay]) -> sa.ColumnElement[Any]:
-    """The local day ``moment`` falls on (rows already lie within ``days``, which are
-    contiguous and in order): a balanced tree of ``CASE`` s, so a row takes log2(days)
-    comparisons, not up to one per day (a year's report: 9, not 365)."""
+def _day_of(
+    moment: sa.ColumnElement[Any], days: Sequence[LocalDay], first: int = 0
+) -> sa.ColumnElement[Any]:
+    """The index in ``days`` of the local day ``moment`` falls on (rows already lie within
+    ``days``, which are contiguous and in order): a balanced tree of ``CASE`` s, so a row takes
+    log2(days) comparisons, not up to one per day (a year's report: 9, not 365). An integer,
+    not the day's ISO text: a narrower key to group by (PostgreSQL then hashes a platform
+    month's 30,000 groups instead of sorting 84,000 rows)."""
     if len(days) == 1:
-        return sa.literal(days[0].day.isoformat(), sa.String)
+        return sa.literal(first, sa.Integer)
     middle = len(days) // 2
     return sa.case(
-        (moment < days[middle].start, _day_of(moment, days[:middle])),
-        else_=_day_of(moment, days[middle:]),
+        (moment < days[middle].start, _day_of(moment, days[:middle], first)),
+        else_=_day_of(moment, days[middle:], first + middle),
     )
