@@ -10,7 +10,6 @@ import pytest
 
 from hellodoctor_adapters.memory.storage import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.search import ensure_search_indexes
 from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.contract_search import NOW, every_page, load
 from hellodoctor_domain.model.values import SchemeId
@@ -43,7 +42,7 @@ def test_doctors_written_before_the_search_fields_are_found_after_start_up(
         DoctorSearch(min_rating=3.0, free_on=NOW.date(), limit=2),
     ]
     assert not every_page(factory, queries[0])  # nothing to match before the upgrade
-    ensure_search_indexes(factory.store)
+    factory.store.ensure_indexes()  # what start-up runs
     assert doctors.count_documents({"_search.words": {"$exists": False}}) == 0
     for query in queries:
         found = every_page(factory, query)

@@ -99,23 +99,40 @@ def ensure_search_indexes(store: MongoStore) -> None:
     ratings = store.collection("doctor_ratings")
     free = store.collection("doctor_free_slots")
     schemes = store.collection("doctor_schemes")
-    for document in doctors.find({_WORDS: {"$exists": False}}):
+    for document in doctors.find({_WORDS: {"$exists": False}}, {"_outbox": 0}):
         key = document["_id"]
-        fields: Document = {"_search": search_keys(from_document(document, Doctor))}
+        # Each copy only where none is yet (a change since would have written its own), and
+        # the words last: a start-up cut short finds this doctor again.
         rating = ratings.find_one({"_id": key})
-        if rating is not None and "_rating" not in document:
-            fields["_rating"] = rating_fields(0, rating["count"], rating["total"])
+        if rating is not None:
+            copy = rating_fields(rating.get("seq", 0), rating["count"], rating["total"])
+            doctors.update_one(
+                {"_id": key, "_rating": {"$exists": False}}, {"$set": {"_rating": copy}}
+            )
         summary = free.find_one({"_id": key})
-        if summary is not None and "_free" not in document:
-            fields["_free"] = {
-                "computed_at": summary["computed_at"],
-                "next_free": summary["next_free"],
-                "days": summary["free_days"],
-            }
+        if summary is not None:
+            doctors.update_one(
+                {"_id": key, "_free": {"$exists": False}},
+                {
+                    "$set": {
+                        "_free": {
+                            "computed_at": summary["computed_at"],
+                            "next_free": summary["next_free"],
+                            "days": summary["free_days"],
+                        }
+                    }
+                },
+            )
         accepted = schemes.find_one({"_id": key})
-        if accepted is not None and "_schemes" not in document:
-            fields["_schemes"] = accepted["schemes"]
-        doctors.update_one({"_id": key, _WORDS: {"$exists": False}}, {"$set": fields})
+        if accepted is not None:
+            doctors.update_one(
+                {"_id": key, "_schemes": {"$exists": False}},
+                {"$set": {"_schemes": accepted["schemes"]}},
+            )
+        doctors.update_one(
+            {"_id": key, _WORDS: {"$exists": False}},
+            {"$set": {"_search": search_keys(from_document(document, Doctor))}},
+        )
 
 
 class MongoDoctorDirectory(DoctorDirectory):

@@ -205,8 +205,11 @@ class MongoStore:
 
     @translated
     def ensure_indexes(self) -> None:
-        """Create the indexes the adapter relies on; safe to run at every start-up. (The
-        doctors' search keys of documents written before them: ``search.ensure_search_indexes``.)"""
+        """Create the indexes the adapter relies on (and the doctors' search fields, for
+        documents written before they existed); safe to run at every start-up."""
+        from hellodoctor_adapters.mongodb import search  # see relay_outbox
+
+        search.ensure_search_indexes(self)
         doctors = self.collection("doctors")
         doctors.create_index("registration_number", unique=True, name="registration_number_unique")
         for field_name in ("_search.specialty", "_search.languages"):

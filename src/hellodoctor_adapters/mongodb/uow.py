@@ -94,7 +94,7 @@ from hellodoctor_adapters.mongodb.scheduling import (
     MongoIdempotencyRepository,
     MongoPatientRepository,
 )
-from hellodoctor_adapters.mongodb.search import MongoDoctorDirectory, ensure_search_indexes
+from hellodoctor_adapters.mongodb.search import MongoDoctorDirectory
 from hellodoctor_adapters.mongodb.store import Change, EventsToWrite, MongoStore, Undo, translated
 from hellodoctor_adapters.mongodb.waitlist import MongoWaitlistRepository, ensure_waitlist_indexes
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
@@ -380,7 +380,6 @@ class MongoUnitOfWorkFactory:
             if not self._indexed:
                 self.store.ensure_indexes()
                 ensure_waitlist_indexes(self.store)
-                ensure_search_indexes(self.store)
                 self._indexed = True
 
     def __call__(self) -> MongoUnitOfWork:
