@@ -1,16 +1,26 @@
 """The MongoDB doctor search's own fields (mongodb/search.py): doctors written before the
 search kept its words, rating, summary and schemes on the doctor's document get them at
-start-up, and the search then answers for them as the memory reference does."""
+start-up, and the search then answers for them as the memory reference does; a page reads
+from the server only the doctors it lists (relevance: the ``rank_among`` candidates)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 
 import pytest
+from pymongo import MongoClient
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from hellodoctor_adapters.memory.storage import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.testing import new_factory
+from hellodoctor_adapters.mongodb.documents import Document
+from hellodoctor_adapters.mongodb.testing import new_factory, server_url
 from hellodoctor_adapters.testing.contract_search import NOW, every_page, load
 from hellodoctor_domain.model.values import SchemeId
 from hellodoctor_domain.ports.search import DoctorSearch, SearchSort
@@ -48,3 +58,49 @@ def test_doctors_written_before_the_search_fields_are_found_after_start_up(
         found = every_page(factory, query)
         assert found, query  # each query finds someone: the copied fields are read
         assert found == every_page(reference, query), query
+
+
+class DoctorsReturned(CommandListener):
+    """Counts the doctor documents the server sends back (find and getMore replies)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._doctors: set[int] = set()
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name in ("find", "getMore"):
+            target = event.command.get("find") or event.command.get("collection")
+            if target == "doctors":
+                self._doctors.add(event.request_id)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        if event.request_id in self._doctors:
+            cursor = event.reply.get("cursor", {})
+            self.count += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_page_reads_only_its_doctors() -> None:
+    returned = DoctorsReturned()
+    client: MongoClient[Document] = MongoClient(
+        server_url(), tz_aware=True, tzinfo=UTC, event_listeners=[returned]
+    )
+    factory = new_factory(client=client)
+    try:
+        load(factory, 6, count=16)
+        for sort in (SearchSort.ID, SearchSort.FEE, SearchSort.RATING, SearchSort.EARLIEST):
+            query = DoctorSearch(sort=sort, limit=2)
+            returned.count = 0
+            hits = every_page(factory, query)
+            assert hits, sort
+            assert returned.count == len(hits), sort  # each page's own doctors, no more
+        ranked = DoctorSearch(text="a", sort=SearchSort.RELEVANCE, limit=2, rank_among=3)
+        returned.count = 0
+        with factory() as uow:
+            assert len(uow.directory.search(ranked, NOW)) == 2
+        assert returned.count == 3  # the candidates only
+    finally:
+        client.drop_database(factory.store.database.name)
+        factory.close()

@@ -267,7 +267,9 @@ def _after(query: DoctorSearch, field: str, descending: bool) -> Document:
     ]
     if query.sort is SearchSort.RATING:
         beyond.append({_AVERAGE: None})  # unrated, after every rated doctor
-    return {"$or": beyond}
+        return {"$or": beyond}
+    # The first conjunct is one index range (as the SQL side's row comparison bounds it).
+    return {field: {"$gte": bound}, "$or": beyond}
 
 
 def _hit(document: Document, query: DoctorSearch, now: datetime) -> SearchHit:
