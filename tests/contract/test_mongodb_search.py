@@ -20,6 +20,7 @@ from pymongo.monitoring import (
 from hellodoctor_adapters.memory.storage import InMemoryUnitOfWorkFactory
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.documents import Document
+from hellodoctor_adapters.mongodb.reviews import apply_entry
 from hellodoctor_adapters.mongodb.testing import new_factory, server_url
 from hellodoctor_adapters.testing.contract_search import NOW, every_page, load
 from hellodoctor_domain.model.values import SchemeId
@@ -104,3 +105,31 @@ def test_a_page_reads_only_its_doctors() -> None:
     finally:
         client.drop_database(factory.store.database.name)
         factory.close()
+
+
+class _Delayed:
+    """Stands for the doctors collection: keeps the rating copy's write for later."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[Document, Document]] = []
+
+    def update_one(self, condition: Document, change: Document) -> None:
+        self.writes.append((condition, change))
+
+
+def test_a_late_rating_copy_does_not_replace_a_newer_one(factory: MongoUnitOfWorkFactory) -> None:
+    load(factory, 8, count=1)
+    ratings = factory.store.collection("doctor_ratings")
+    journal = factory.store.collection("rating_journal")
+    doctors = factory.store.collection("doctors")
+    before = (doctors.find_one({"_id": "dr-000"}) or {}).get("_rating", {})
+    first = {"_id": "e1", "doctor_id": "dr-000", "count": 1, "total": 5}
+    second = {"_id": "e2", "doctor_id": "dr-000", "count": 1, "total": 1}
+    delayed = _Delayed()
+    apply_entry(ratings, journal, first, delayed)  # type: ignore[arg-type]
+    apply_entry(ratings, journal, second, doctors)
+    for condition, change in delayed.writes:  # the first change's copy lands last
+        doctors.update_one(condition, change)
+    copy = (doctors.find_one({"_id": "dr-000"}) or {})["_rating"]
+    count, total = before.get("count", 0) + 2, before.get("total", 0) + 6
+    assert (copy["count"], copy["total"], copy["average"]) == (count, total, total / count)
