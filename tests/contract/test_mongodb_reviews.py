@@ -16,7 +16,8 @@ from hellodoctor_adapters.mongodb.testing import new_factory
 from hellodoctor_adapters.testing.contract_reviews import ADMIN, D1, VISITS, patient, visited
 from hellodoctor_adapters.testing.fixtures import MONDAY
 from hellodoctor_domain.model.reviews import DoctorRating
-from hellodoctor_domain.model.values import AppointmentId
+from hellodoctor_domain.model.values import AppointmentId, DoctorId
+from hellodoctor_domain.ports.search import DoctorSearch, SearchSort
 from hellodoctor_domain.use_cases.reviews import Reviews
 
 
@@ -42,6 +43,17 @@ def rating(reviews: Reviews) -> DoctorRating:
     return reviews.ratings([D1])[D1]
 
 
+def searched(
+    factory: MongoUnitOfWorkFactory, clock: ManualClock
+) -> list[tuple[DoctorId, int, int]]:
+    """The rating the doctor search reads (the copy on the doctor's document)."""
+    with factory() as uow:
+        hits = uow.directory.search(
+            DoctorSearch(min_rating=1.0, sort=SearchSort.RATING), clock.now()
+        )
+    return [(h.doctor.id, h.rating_count, h.rating_total) for h in hits]
+
+
 def test_a_rating_change_cut_short_by_a_crash_is_finished_once(
     reviews: Reviews,
     factory: MongoUnitOfWorkFactory,
@@ -53,10 +65,12 @@ def test_a_rating_change_cut_short_by_a_crash_is_finished_once(
         crash.setattr(MongoRatingLedger, "settle", lambda self: None)
         second = reviews.write(patient(2), AppointmentId("v2"), 2, "")
     assert rating(reviews) == DoctorRating(D1, 1, 4)  # lagging by the second review
+    assert searched(factory, clock) == [(D1, 1, 4)]
     assert factory.housekeeping()["ratings repaired"] == 0  # too young: may be in flight
     clock.advance(STALE_ENTRY + timedelta(seconds=1))
     assert factory.housekeeping()["ratings repaired"] == 1
     assert rating(reviews) == DoctorRating(D1, 2, 6)
+    assert searched(factory, clock) == [(D1, 2, 6)]  # the search's copy follows the repair
     assert factory.housekeeping()["ratings repaired"] == 0  # done: never applied twice
     assert rating(reviews) == DoctorRating(D1, 2, 6)
 

@@ -56,6 +56,7 @@ from hellodoctor_domain.model.values import (
     TimeRange,
     UserId,
 )
+from hellodoctor_domain.ports.search import words
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -217,6 +218,10 @@ def search_keys(doctor: Doctor) -> Document:
         "name": doctor.name.casefold(),
         "specialty": doctor.specialty.casefold(),
         "languages": sorted({language.casefold() for language in doctor.languages}),
+        # The free text's words (mongodb/search.py): each asked word is a prefix of one.
+        "words": sorted(
+            set(words(" ".join((doctor.name, doctor.specialty, *doctor.qualifications))))
+        ),
     }
 
 

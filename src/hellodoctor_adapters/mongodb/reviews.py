@@ -22,10 +22,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.documents import Document, from_micros, to_micros
+from hellodoctor_adapters.mongodb.search import rating_fields
 from hellodoctor_adapters.mongodb.store import (
     AGGREGATE_COLLECTIONS,
     MongoStore,
@@ -112,6 +114,7 @@ def _review(document: Document) -> Review:
 class MongoRatingLedger(RatingLedger):
     def __init__(self, store: MongoStore) -> None:
         self._ratings: Collection[Document] = store.collection("doctor_ratings")
+        self._doctors: Collection[Document] = store.collection("doctors")
         self._journal: Collection[Document] = store.collection("rating_journal")
         self._clock = store.clock
         self._entries: list[Document] = []
@@ -150,7 +153,7 @@ class MongoRatingLedger(RatingLedger):
     def settle(self) -> None:
         """After the commit: apply each journal entry once, then forget it."""
         for entry in self._entries:
-            apply_entry(self._ratings, self._journal, entry)
+            apply_entry(self._ratings, self._journal, entry, self._doctors)
         self._entries = []
 
 
@@ -166,15 +169,32 @@ def _entry(review: Review, kind: str, count: int, total: int) -> Document:
 
 
 def apply_entry(
-    ratings: Collection[Document], journal: Collection[Document], entry: Document
+    ratings: Collection[Document],
+    journal: Collection[Document],
+    entry: Document,
+    doctors: Collection[Document],
 ) -> None:
-    change = {"$inc": {"count": entry["count"], "total": entry["total"]}}
+    # ``seq`` counts the changes applied: the doctor's copy for the search (``_rating``,
+    # mongodb/search.py) is written from the counts this update returns, only over a lower
+    # ``seq``, so of two racing changes the later one's counts stay.
+    change = {"$inc": {"count": entry["count"], "total": entry["total"], "seq": 1}}
+    applied = None
     # A duplicate key: the document exists and already names the entry, so it was applied.
     with contextlib.suppress(DuplicateKeyError):
-        ratings.update_one(
+        applied = ratings.find_one_and_update(
             {"_id": entry["doctor_id"], "applied": {"$ne": entry["_id"]}},
             {**change, "$push": {"applied": entry["_id"]}},
             upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+    if applied is not None:
+        seq = applied["seq"]
+        doctors.update_one(
+            {
+                "_id": entry["doctor_id"],
+                "$or": [{"_rating.seq": {"$exists": False}}, {"_rating.seq": {"$lt": seq}}],
+            },
+            {"$set": {"_rating": rating_fields(seq, applied["count"], applied["total"])}},
         )
     journal.delete_one({"_id": entry["_id"]})
     ratings.update_one({"_id": entry["doctor_id"]}, {"$pull": {"applied": entry["_id"]}})
@@ -186,6 +206,7 @@ class MongoRatingRepair:
     def __init__(self, store: MongoStore) -> None:
         self._reviews = store.collection("reviews")
         self._ratings = store.collection("doctor_ratings")
+        self._doctors = store.collection("doctors")
         self._journal = store.collection("rating_journal")
         self._clock = store.clock
 
@@ -201,6 +222,6 @@ class MongoRatingRepair:
             if landed is None:
                 self._journal.delete_one({"_id": entry["_id"]})  # its commit was undone
                 continue
-            apply_entry(self._ratings, self._journal, entry)
+            apply_entry(self._ratings, self._journal, entry, self._doctors)
             repaired += 1
         return repaired

@@ -41,7 +41,7 @@ from pymongo.errors import (
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
-from hellodoctor_adapters.mongodb.documents import Document, from_document, search_keys, to_document
+from hellodoctor_adapters.mongodb.documents import Document, from_document, to_document
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -49,7 +49,6 @@ from hellodoctor_domain.errors import (
     NotFound,
     PortError,
 )
-from hellodoctor_domain.model.profiles import Doctor
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -206,17 +205,15 @@ class MongoStore:
 
     @translated
     def ensure_indexes(self) -> None:
-        """Create the indexes the adapter relies on (and the doctors' search keys, for
+        """Create the indexes the adapter relies on (and the doctors' search fields, for
         documents written before they existed); safe to run at every start-up."""
+        from hellodoctor_adapters.mongodb import search  # see relay_outbox
+
+        search.ensure_search_indexes(self)
         doctors = self.collection("doctors")
         doctors.create_index("registration_number", unique=True, name="registration_number_unique")
         for field_name in ("_search.specialty", "_search.languages"):
             doctors.create_index([(field_name, ASCENDING), ("_id", ASCENDING)])
-        for document in doctors.find({"_search": {"$exists": False}}):
-            doctors.update_one(
-                {"_id": document["_id"], "_search": {"$exists": False}},
-                {"$set": {"_search": search_keys(from_document(document, Doctor))}},
-            )
         appointments = self.collection("appointments")
         # Keyset pages in (start, _id) order: a doctor's, a patient's ("my appointments"), and
         # the admin list. The first two replace the (owner, start) indexes of the first release.

@@ -183,7 +183,7 @@ class MongoUnitOfWork(UnitOfWork):
         self.emergency_grants = MongoEmergencyGrantRepository(self._store)
         self.emergency_cards = MongoEmergencyCardRepository(self._store)
         self.waitlist = MongoWaitlistRepository(self._store)
-        self.directory = MongoDoctorDirectory(self._store, self.doctors, self.ratings)
+        self.directory = MongoDoctorDirectory(self._store)
 
     @translated
     def _commit(self, events: Sequence[DomainEvent]) -> None:

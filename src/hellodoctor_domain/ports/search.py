@@ -22,8 +22,8 @@ from hellodoctor_domain.model.values import DoctorId, SchemeId
 
 # The words of a free-text query and of a doctor's searchable text: runs of letters and digits,
 # case-folded. Every storage's tokenizer agrees with this on such words (PostgreSQL's
-# ``simple`` configuration, SQLite's ``unicode61`` without diacritics removal, MongoDB's text
-# index with the language ``none``).
+# ``simple`` configuration, SQLite's ``unicode61`` without diacritics removal; MongoDB stores
+# these very words on each doctor, ``_search.words``).
 _WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 8
 # Sorting by relevance ranks at most this many matches: the best rated (ties by id) of the
