@@ -165,7 +165,13 @@ class SeriesBooking:
                     return earlier
                 # Otherwise a concurrent writer won a time between our check and our commit:
                 # nothing of ours was written. Check again on fresh data; it now lists it.
-                if not isinstance(refused, SlotUnavailable) or attempt == retries:
+                # With a key, the times may also be a same-key winner's whose record is not
+                # there yet (MongoDB writes the occurrences first, docs/mongodb.md): check
+                # again until its record shows or the rounds run out.
+                check_again = isinstance(refused, SlotUnavailable) or (
+                    isinstance(refused, SeriesConflict) and request.idempotency_key is not None
+                )
+                if not check_again or attempt == retries:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
