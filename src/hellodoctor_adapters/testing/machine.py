@@ -45,6 +45,7 @@ from hellodoctor_domain.errors import (
     HoldExpired,
     IllegalTransition,
     InThePast,
+    InvalidValue,
     NotFound,
     OffGrid,
     OutsideAvailability,
@@ -338,6 +339,10 @@ def make_booking_machine(
                 expected = PaymentNotAllowed
             elif target.lapsed(self.model.now):
                 expected = HoldExpired  # refused before anything is charged; nothing changes
+            elif target.doctor.fee.is_zero:
+                # Only a waitlist offer holds a free doctor's time: accepting it books it, and
+                # there is nothing for a card to collect.
+                expected = InvalidValue
             else:
                 target.status = AppointmentStatus.BOOKED
                 target.paid_by_card = True
@@ -530,9 +535,10 @@ def make_booking_machine(
             members = [self.model.appointments[k] for k in self.series[key]]
             chosen = data.draw(st.sampled_from(members), label="from occurrence")
             now = self.model.now
+            # In the order of their times: a rescheduled occurrence may have moved past another.
             expected = [
                 a.key
-                for a in members
+                for a in sorted(members, key=lambda a: (a.time.start, a.key))
                 if a.status in ACTIVE and a.time.start >= chosen.time.start and a.time.start > now
             ]
             outcome = _outcome(
