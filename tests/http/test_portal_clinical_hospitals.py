@@ -10,18 +10,16 @@ import html
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import falcon.testing
 import pytest
 
 from hellodoctor_domain import Actor, BookingRequest, DoctorId, PatientId
-from hellodoctor_domain.model.accounts import Account, AccountStatus
 from hellodoctor_domain.model.hospitals import Address, BedType, Hospital, Ward, WardBeds
 from hellodoctor_domain.model.insurance import Policy, Scheme
 from hellodoctor_domain.model.payments import PaymentMethod
 from hellodoctor_domain.model.values import (
-    EmailAddress,
     HospitalId,
     Money,
     PolicyId,
@@ -36,51 +34,13 @@ from hellodoctor_http.portal import platform
 from hellodoctor_http.portal.session import SessionCodec
 from hellodoctor_http.testing import FEE_DOCTOR, FREE_DOCTOR
 
-FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+from .test_portal_staff import Visitor, _account, _clean
+
 ADMIN = Actor.admin(UserId("acct-admin"))
 PATIENT = Actor.patient(PatientId("pat-1"))
 MONDAY_10 = datetime(2030, 1, 7, 10, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.parametrize("storage", ["memory"], indirect=True)
-
-
-class Visitor:
-    """A browser signed in as one account, with the CSRF token its forms carry."""
-
-    def __init__(self, portal: falcon.testing.TestClient, codec: SessionCodec, actor: Actor):
-        sid = f"sid-{actor.user_id.value}"
-        self.portal = portal
-        self.cookies = {"hd_session": codec.issue(actor, None, session_id=sid), "hd_csrf": "b" * 32}
-        self.token = codec.csrf_token("b" * 32, sid)
-
-    def get(self, path: str, **params: str) -> falcon.testing.Result:
-        return self.portal.simulate_get(path, params=params or None, cookies=self.cookies)
-
-    def post(self, path: str, csrf: bool = True, **fields: str) -> falcon.testing.Result:
-        if csrf:
-            fields = {**fields, "csrf_token": self.token}
-        return self.portal.simulate_post(
-            path, body=urlencode(fields), headers=FORM, cookies=self.cookies
-        )
-
-
-def _account(components: Components, key: str, role: Role, **ids: Any) -> Actor:
-    with components.storage() as uow:
-        uow.accounts.add(
-            Account(
-                UserId(key),
-                EmailAddress(f"{key}@example.org"),
-                role,
-                AccountStatus.ACTIVE,
-                components.clock.now(),
-                password_hash="x",
-                **ids,
-            )
-        )
-        uow.commit()
-    return Actor(
-        role, UserId(key), doctor_id=ids.get("doctor_id"), patient_id=ids.get("patient_id")
-    )
 
 
 def _hospital(components: Components, key: str, manager: str) -> str:
@@ -95,14 +55,6 @@ def _hospital(components: Components, key: str, manager: str) -> str:
     components.hospitals.register(ADMIN, hospital)
     components.hospitals.appoint_administrator(ADMIN, hospital.id, UserId(manager))
     return key
-
-
-def _clean(page: falcon.testing.Result) -> str:
-    assert page.status_code == 200, page.text[:800]
-    assert page.headers["content-type"].startswith("text/html")
-    assert "<script>" not in page.text
-    assert " style=" not in page.text
-    return page.text
 
 
 @pytest.fixture
