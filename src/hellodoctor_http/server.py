@@ -134,13 +134,12 @@ def _background_delivery(settings: Settings) -> dict[str, Any]:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
     running: list[Any] = []
 
     def when_ready(_server: Any) -> None:
         process = context.Process(
             target=deliver_until_stopped,
-            args=(settings, stop),
+            args=(settings,),
             name="hellodoctor-delivery",
             daemon=True,
         )
@@ -150,22 +149,30 @@ def _background_delivery(settings: Settings) -> dict[str, Any]:
     def on_exit(_server: Any) -> None:
         from multiprocessing.connection import wait
 
-        stop.set()
         for process in running:
-            # The sentinel, not join(): the arbiter reaps any child that exits (waitpid -1).
-            # A pass in flight finishes before the process closes its connections.
+            # SIGTERM asks for a stop after the pass in flight. The sentinel, not join(): the
+            # arbiter reaps any child that exits (waitpid -1).
+            process.terminate()
             if not wait([process.sentinel], timeout=30):
-                process.terminate()
+                process.kill()
 
     return {"when_ready": when_ready, "on_exit": on_exit}
 
 
-def deliver_until_stopped(settings: Settings, stop: Any) -> None:
+def deliver_until_stopped(settings: Settings) -> None:
     """The delivery process's body (module level, so a spawned process can import it): drain
-    the outbox every second until ``stop`` is set."""
+    the outbox every second until SIGTERM. Ctrl-C reaches the whole process group, so SIGINT
+    is ignored here: the master stops this process after its workers. (A multiprocessing
+    Event would not do: a waiter killed inside ``wait`` leaves ``set`` blocked for ever.)"""
+    import signal
+    import threading
+
     from hellodoctor_http.bootstrap import bootstrap
     from hellodoctor_http.delivery import deliver_until
 
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     configure_logging()
     components = bootstrap(settings)
     try:
