@@ -19,9 +19,9 @@ from hellodoctor_adapters.phi import PHI_TABLES, RECORD_PHI_TABLES
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine
 from hellodoctor_adapters.sqlalchemy.provision import empty_tables
 from hellodoctor_adapters.sqlalchemy.testing import migrated_postgres_schema, migrated_sqlite_file
-from hellodoctor_adapters.testing.contract_encryption import (
+from hellodoctor_adapters.testing.contract_encryption import EncryptionContract
+from hellodoctor_adapters.testing.contract_encryption_data import (
     EncryptedStorage,
-    EncryptionContract,
     RawRows,
     SetRaw,
     StorageWith,

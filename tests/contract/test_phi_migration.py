@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory, create_engine, upgrade
 from hellodoctor_adapters.sqlalchemy.provision import create_postgres_schema, drop_postgres_schema
 from hellodoctor_adapters.sqlalchemy.testing import postgres_server_url
-from hellodoctor_adapters.testing.contract_encryption import NEW_ONLY, ROTATING
+from hellodoctor_adapters.testing.contract_encryption_data import NEW_ONLY, ROTATING
 from hellodoctor_domain.model.records import RecordId
 from hellodoctor_domain.model.values import EmailAddress, PatientId
 

@@ -11,7 +11,12 @@ from click.testing import CliRunner
 from hellodoctor_adapters.crypto import UndecryptableValue
 from hellodoctor_adapters.sqlalchemy import SqlUnitOfWorkFactory
 from hellodoctor_adapters.sqlalchemy.testing import migrated_sqlite_file
-from hellodoctor_adapters.testing.contract_encryption import INDEX_MOVED, NEW_ONLY, OLD, a_patient
+from hellodoctor_adapters.testing.contract_encryption_data import (
+    INDEX_MOVED,
+    NEW_ONLY,
+    OLD,
+    a_patient,
+)
 from hellodoctor_domain.model.values import PatientId
 from hellodoctor_http.cli import main
 

@@ -23,15 +23,15 @@ Subclass ``EncryptionContract`` with the fixtures:
   read with the database's own tools, bypassing the adapter;
 * ``set_raw(table, row_id, field, value)`` — change one stored value the same way (the
   accounts' ``email_key`` is MongoDB's ``_email_key``).
+
+Their types (``StorageWith``, ``RawRows``, ``SetRaw``), the key rings and the rows the contract
+writes are in ``contract_encryption_data.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,269 +39,56 @@ from hypothesis import strategies as st
 
 from hellodoctor_adapters.crypto import PREFIX, FieldCipher, StaticKeyRing, UndecryptableValue
 from hellodoctor_adapters.phi import (
-    ACCOUNTS,
-    ADMISSIONS,
     CLAIMS,
     DOCUMENTS,
     MEDICAL_RECORDS,
-    NOTIFICATION_PREFERENCES,
     PATIENTS,
-    RECORD_PHI_TABLES,
-    TRANSFERS,
 )
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
-from hellodoctor_adapters.testing.contract_hospitals import hospital
-from hellodoctor_domain.errors import AlreadyExists
-from hellodoctor_domain.model.accounts import Account, AccountStatus
-from hellodoctor_domain.model.admissions import AdmissionRecord
-from hellodoctor_domain.model.documents import Document, DocumentId, DocumentKind, MediaType, Owner
-from hellodoctor_domain.model.hospitals import BedType
-from hellodoctor_domain.model.insurance import Claim, ClaimItem, Policy, Scheme
-from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
-from hellodoctor_domain.model.profiles import EmergencyContact, Patient
-from hellodoctor_domain.model.records import (
-    Diagnosis,
-    DiagnosisStatus,
-    MedicalRecord,
-    RecordId,
-    RecordKind,
+from hellodoctor_adapters.testing.contract_encryption_data import (
+    CLAIMED,
+    INDEX_MOVED,
+    INDEX_MOVING,
+    K2,
+    NEW_ONLY,
+    NOW,
+    OLD,
+    OLD_INDEX_ONLY,
+    OLD_WRITER,
+    ROTATING,
+    RUNS,
+    SECRETS,
+    SMS_PHONE,
+    THE_REST,
+    RawRows,
+    SetRaw,
+    StorageWith,
+    a_patient,
+    a_record,
+    an_account,
+    comparable,
+    read_everything,
+    sealed_places,
+    store_everything,
+    store_the_rest,
 )
-from hellodoctor_domain.model.transfers import Transfer
+from hellodoctor_domain.errors import AlreadyExists
+from hellodoctor_domain.model.documents import DocumentId
+from hellodoctor_domain.model.hospitals import BedType
+from hellodoctor_domain.model.notifications import PhoneNumber
+from hellodoctor_domain.model.records import (
+    RecordId,
+)
 from hellodoctor_domain.model.values import (
     AdmissionId,
     ClaimId,
-    DoctorId,
     EmailAddress,
-    HospitalId,
-    Money,
     PatientId,
     PolicyId,
-    Role,
-    SchemeId,
     TransferId,
     UserId,
-    VisitKind,
 )
 from hellodoctor_domain.ports.scheduling import PatientSearch
-from hellodoctor_domain.ports.unit_of_work import UnitOfWork
-
-NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
-INDEX_KEY = b"\x07" * 32
-K1, K2 = b"\x01" * 32, b"\x02" * 32
-OLD = FieldCipher(StaticKeyRing({"k1": K1}, "k1", INDEX_KEY))
-# A process not yet restarted on the new current key: it holds k2 (step 1 of the runbook).
-OLD_WRITER = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k1", INDEX_KEY))
-ROTATING = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k2", INDEX_KEY))
-NEW_ONLY = FieldCipher(StaticKeyRing({"k2": K2}, "k2", INDEX_KEY))
-# The index key rotating with the data key (the runbook): new index key, the old one previous.
-NEW_INDEX_KEY = b"\x09" * 32
-INDEX_MOVING = FieldCipher(StaticKeyRing({"k1": K1, "k2": K2}, "k2", NEW_INDEX_KEY, (INDEX_KEY,)))
-INDEX_MOVED = FieldCipher(StaticKeyRing({"k2": K2}, "k2", NEW_INDEX_KEY))
-OLD_INDEX_ONLY = FieldCipher(StaticKeyRing({"k2": K2}, "k2", INDEX_KEY))
-
-# Strings that must never appear in what the database holds.
-SECRETS = (
-    "NHS-943-476-5919",
-    "+44 7700 900123",
-    "1980-02-03",
-    "Ada Contact-Person",
-    "peanut-anaphylaxis",
-    "Type 2 diabetes mellitus",
-    "Reviewed the diet carefully",
-    "Metformin",
-    "hemoglobin-report.pdf",
-    "+447700900555",  # the SMS number of the notification settings
-    "Q87.410",  # a claimed diagnosis (ICD-10)
-    "Diabetic retinopathy screening",  # a claimed service
-    "KRUGS4ZANFZSAYJAORSXG5BA",  # a two-factor (TOTP) secret
-    "suspected aortic dissection",  # a transfer's reason
-    "patient too unstable to move",  # a transfer step's note
-    "oncology-3",  # the ward of an admission
-)
-SMS_PHONE = SECRETS[9]
-CLAIMED = (ClaimItem(SECRETS[11], (SECRETS[10],), Money(12_000, "EUR")),)
-
-
-class EncryptedStorage(Protocol):
-    def __call__(self) -> UnitOfWork: ...
-
-    def rewrap(self, batch_size: int = 500) -> RewrapReport: ...
-
-    def rewrap_steps(self, batch_size: int, report: RewrapReport) -> Iterator[RewrapStep]: ...
-
-
-StorageWith = Callable[[FieldCipher], EncryptedStorage]
-RawRows = Callable[[str], dict[str, dict[str, Any]]]
-SetRaw = Callable[[str, str, str, Any], None]
-
-
-def a_patient(key: str, health_id: str = SECRETS[0], phone: str = SECRETS[1]) -> Patient:
-    return Patient(
-        PatientId(key),
-        name=f"Patient {key}",
-        date_of_birth=date(1980, 2, 3),
-        phone=phone,
-        email=EmailAddress(f"{key}@example.org"),
-        health_id=health_id,
-        emergency_contacts=(EmergencyContact(SECRETS[3], "+44 7700 900999", "sister"),),
-        allergies=(SECRETS[4],),
-        blood_group="AB-",
-    )
-
-
-def an_account(key: str, patient: str, email: str) -> Account:
-    return Account(
-        UserId(key),
-        EmailAddress(email),
-        Role.PATIENT,
-        AccountStatus.ACTIVE,
-        NOW,
-        patient_id=PatientId(patient),
-    )
-
-
-def a_record(key: str, patient: str) -> MedicalRecord:
-    return MedicalRecord(
-        RecordId(key),
-        PatientId(patient),
-        DoctorId("doc-1"),
-        RecordKind.CONSULTATION,
-        NOW,
-        diagnoses=[Diagnosis("E11.9", SECRETS[5], DiagnosisStatus.CHRONIC)],
-        symptoms=["thirst"],
-        notes=SECRETS[6],
-        prescriptions=[],
-        allergies=[SECRETS[7]],
-    )
-
-
-def a_document(key: str, patient: str) -> Document:
-    return Document(
-        id=DocumentId(key),
-        owner=Owner(Role.PATIENT, patient),
-        kind=DocumentKind.LAB_RESULT,
-        original_name=SECRETS[8],
-        media_type=MediaType.PDF,
-        size=10,
-        sha256="0" * 64,
-        blob_key=f"blobs/{key}",
-        uploaded_by=UserId(f"user-{patient}"),
-        created_at=NOW,
-    )
-
-
-def _store_everything(storage: EncryptedStorage, key: str = "p1") -> None:
-    with storage() as uow:
-        uow.patients.add(a_patient(key, health_id=f"{SECRETS[0]}-{key}"))
-        uow.commit()
-    with storage() as uow:
-        uow.records.add(a_record(f"rec-{key}", key))
-        uow.documents.add(a_document(f"doc-{key}", key))
-        uow.commit()
-
-
-def _store_the_rest(storage: EncryptedStorage, key: str = "p1") -> None:
-    """What else holds health data or identifies a person: an account's SMS number, a
-    hospital's claim (its items: services and ICD-10 codes)."""
-    with storage() as uow:
-        account = an_account(f"u-{key}", key, f"{key}@example.org")
-        account.totp_secret = SECRETS[12]
-        uow.accounts.add(account)
-        uow.commit()
-    with storage() as uow:
-        uow.notification_preferences.save(
-            NotificationPreferences(
-                UserId(f"u-{key}"),
-                frozenset({Channel.EMAIL, Channel.SMS}),
-                phone=PhoneNumber(SMS_PHONE),
-            )
-        )
-        uow.schemes.add(
-            Scheme(
-                SchemeId(f"s-{key}"),
-                "Acme Mutual",
-                "Plan",
-                (VisitKind.REGULAR,),
-                20,
-                Money(100_000, "EUR"),
-            )
-        )
-        uow.commit()
-    with storage() as uow:
-        uow.policies.add(
-            Policy(
-                PolicyId(f"pol-{key}"),
-                PatientId(key),
-                SchemeId(f"s-{key}"),
-                f"ACME-{key}",
-                date(2026, 1, 1),
-                date(2026, 12, 31),
-            )
-        )
-        uow.commit()
-    with storage() as uow:
-        uow.hospitals.add(hospital(f"h-{key}"))
-        uow.hospitals.add(hospital(f"h2-{key}"))
-        uow.commit()
-    with storage() as uow:
-        moved = Transfer.request(
-            TransferId(f"tr-{key}"),
-            PatientId(key),
-            HospitalId(f"h-{key}"),
-            HospitalId(f"h2-{key}"),
-            BedType.ICU,
-            SECRETS[13],
-            by=UserId("ha-1"),
-            at=NOW,
-        )
-        moved.accept("icu", by=UserId("ha-2"), at=NOW)
-        moved.cancel(SECRETS[14], by=UserId("ha-2"), at=NOW)
-        uow.transfers.add(moved)
-        uow.admissions.add(
-            AdmissionRecord(
-                AdmissionId(f"adm-{key}"),
-                HospitalId(f"h-{key}"),
-                PatientId(key),
-                SECRETS[15],
-                BedType.ICU,
-                NOW,
-                UserId("ha-1"),
-            )
-        )
-        uow.commit()
-    with storage() as uow:
-        uow.claims.add(
-            Claim(
-                ClaimId(f"claim-{key}"),
-                PolicyId(f"pol-{key}"),
-                SchemeId(f"s-{key}"),
-                PatientId(key),
-                CLAIMED,
-                NOW,
-                hospital_id=HospitalId("h1"),
-            )
-        )
-        uow.commit()
-
-
-# The tables ``_store_the_rest`` fills, each holding one row per stored key.
-THE_REST = (ACCOUNTS, NOTIFICATION_PREFERENCES, CLAIMS, TRANSFERS, ADMISSIONS)
-
-
-def _sealed_places(table: Any, row: dict[str, Any]) -> dict[str, Any]:
-    """Where ``table``'s sealed fields sit in a raw row: the row, or its JSON ``record``."""
-    if table not in RECORD_PHI_TABLES:
-        return row
-    record = row["record"]
-    return json.loads(record) if isinstance(record, str) else dict(record)
-
-
-def _read_everything(storage: EncryptedStorage, key: str = "p1") -> tuple[Any, ...]:
-    with storage() as uow:
-        found = uow.patients.get(PatientId(key))
-        revisions = uow.records.revisions(RecordId(f"rec-{key}"))
-        document = uow.documents.get(DocumentId(f"doc-{key}"))
-    return found, revisions, document
 
 
 class EncryptionContract:
@@ -309,8 +96,8 @@ class EncryptionContract:
         self, storage_with: StorageWith, raw_rows: RawRows
     ) -> None:
         storage = storage_with(ROTATING)
-        _store_everything(storage)
-        _store_the_rest(storage)
+        store_everything(storage)
+        store_the_rest(storage)
         for table in (PATIENTS, MEDICAL_RECORDS, DOCUMENTS, *THE_REST):
             rows = raw_rows(table.name)
             assert rows, table.name
@@ -319,10 +106,10 @@ class EncryptionContract:
                 assert secret not in dump, f"{secret!r} readable in {table.name}"
             for row in rows.values():
                 for each in table.fields:
-                    stored = _sealed_places(table, row)[each.name]
+                    stored = sealed_places(table, row)[each.name]
                     assert isinstance(stored, str), each.name
                     assert stored.startswith(PREFIX), each.name
-        found, (revision,), document = _read_everything(storage)
+        found, (revision,), document = read_everything(storage)
         expected = a_patient("p1", health_id=f"{SECRETS[0]}-p1")
         assert (found.phone, found.health_id, found.date_of_birth) == (
             expected.phone,
@@ -358,13 +145,13 @@ class EncryptionContract:
         """The tables sealed after the first release of encryption: written under the old
         key or in plain text by an older version, sealed by a rewrap, read with the new key
         only."""
-        _store_everything(storage_with(OLD), "p1")
-        _store_the_rest(storage_with(OLD), "p1")
-        _store_everything(storage_with(OLD), "p2")
-        _store_the_rest(storage_with(OLD), "p2")
+        store_everything(storage_with(OLD), "p1")
+        store_the_rest(storage_with(OLD), "p1")
+        store_everything(storage_with(OLD), "p2")
+        store_the_rest(storage_with(OLD), "p2")
         set_raw("notification_preferences", "u-p2", "phone", "+447700900777")
         set_raw("accounts", "u-p2", "totp_secret", "LEGACYPLAINTOTPSECRET")
-        legacy_claim = _sealed_places(CLAIMS, raw_rows("claims")["claim-p2"])
+        legacy_claim = sealed_places(CLAIMS, raw_rows("claims")["claim-p2"])
         legacy_claim["items"] = [
             {
                 "service": "Legacy screening",
@@ -461,8 +248,8 @@ class EncryptionContract:
         self, storage_with: StorageWith, raw_rows: RawRows, set_raw: SetRaw
     ) -> None:
         storage = storage_with(ROTATING)
-        _store_everything(storage, "p1")
-        _store_everything(storage, "p2")
+        store_everything(storage, "p1")
+        store_everything(storage, "p2")
         patients = raw_rows("patients")
         set_raw("patients", "p2", "phone", patients["p1"]["phone"])
         with storage() as uow, pytest.raises(UndecryptableValue):
@@ -479,17 +266,17 @@ class EncryptionContract:
     def test_rotation_rewraps_everything_and_the_old_key_can_go(
         self, storage_with: StorageWith, raw_rows: RawRows
     ) -> None:
-        _store_everything(storage_with(OLD), "p1")
-        _store_everything(storage_with(OLD), "p2")
-        before = _read_everything(storage_with(OLD), "p2")
+        store_everything(storage_with(OLD), "p1")
+        store_everything(storage_with(OLD), "p2")
+        before = read_everything(storage_with(OLD), "p2")
         with storage_with(NEW_ONLY)() as uow, pytest.raises(UndecryptableValue):
             uow.patients.get(PatientId("p1"))
         report = storage_with(ROTATING).rewrap(batch_size=1)
         assert report.rewrapped == 2 * (len(PATIENTS.fields) + 2)
         assert report.table("patients").batches == 2
         assert storage_with(ROTATING).rewrap(batch_size=1).rewrapped == 0  # resumable
-        after = _read_everything(storage_with(NEW_ONLY), "p2")
-        assert _comparable(after) == _comparable(before)
+        after = read_everything(storage_with(NEW_ONLY), "p2")
+        assert comparable(after) == comparable(before)
         with storage_with(NEW_ONLY)() as uow:
             found = uow.emergency_grants.patient_with_health_id(f"{SECRETS[0]}-p2")
         assert found == PatientId("p2")
@@ -556,8 +343,8 @@ class EncryptionContract:
     ) -> None:
         """Fields sealed inside a JSON record (a claim's items): an API write between the
         batch's read and its write wins, and the rewrap counts it as replaced meanwhile."""
-        _store_everything(storage_with(OLD), "p1")
-        _store_the_rest(storage_with(OLD), "p1")
+        store_everything(storage_with(OLD), "p1")
+        store_the_rest(storage_with(OLD), "p1")
         report = RewrapReport()
         steps = storage_with(ROTATING).rewrap_steps(10, report)
         for step in steps:
@@ -619,7 +406,7 @@ class EncryptionContract:
     ) -> None:
         # Examples share the database: each takes fresh ids that sort before the earlier
         # examples' (already rewrapped), so the rewrap meets them first.
-        run = f"{next(_RUNS):06d}"
+        run = f"{next(RUNS):06d}"
         keys = [f"{run}-{n}" for n in range(4)]
         writers = {"old": storage_with(OLD_WRITER), "new": storage_with(ROTATING)}
         expected: dict[str, str] = {}
@@ -658,15 +445,3 @@ class EncryptionContract:
                 assert found.phone == expected[key]
                 assert found.health_id == f"HID-{key}"
                 assert uow.emergency_grants.patient_with_health_id(f"HID-{key}") == found.id
-
-
-_RUNS = itertools.count(999_999, -1)
-
-
-def _comparable(found: tuple[Any, ...]) -> tuple[Any, ...]:
-    patient, revisions, document = found
-    return (
-        (patient.phone, patient.health_id, patient.date_of_birth, patient.allergies),
-        [(r.notes, r.diagnoses) for r in revisions],
-        document.original_name,
-    )
