@@ -32,7 +32,7 @@ from hellodoctor_domain.model.values import (
 from hellodoctor_domain.ports.runtime import Clock
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.retry import retrying
-from hellodoctor_domain.use_cases.staff import desk_hospitals
+from hellodoctor_domain.use_cases.staff import DESK_ROLES, desk_hospitals
 
 # The waiting room: who has arrived and is not yet seen, and who is with the doctor.
 WAITING_STAGES = frozenset({VisitStage.ARRIVED, VisitStage.IN_CONSULTATION})
@@ -166,7 +166,7 @@ def _require_staff_of(
     other hospitals."""
     if actor.role is Role.ADMIN or (actor.role is Role.DOCTOR and actor.doctor_id == doctor_id):
         return
-    if actor.role in (Role.RECEPTIONIST, Role.HOSPITAL_ADMIN):
+    if actor.role in DESK_ROLES:
         if desk_hospitals(uow, actor, doctor_id):
             return
         raise NotFound(

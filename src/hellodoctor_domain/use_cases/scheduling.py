@@ -62,7 +62,9 @@ from hellodoctor_domain.use_cases.settlement import (
     refund_for_cancellation,
 )
 from hellodoctor_domain.use_cases.staff import (
+    DESK_ROLES,
     desk_hospitals,
+    party_or_desk,
     require_desk_of,
     require_desk_site,
 )
@@ -70,7 +72,6 @@ from hellodoctor_domain.use_cases.staff import (
 T = TypeVar("T")
 
 # Staff who book for any patient, only with the doctors of their own hospitals.
-_DESK_ROLES = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
 
 
 @define(frozen=True)
@@ -280,7 +281,7 @@ class Scheduling:
     ) -> Appointment:
         with self._uow() as uow:
             desks = (
-                require_desk_of(uow, actor, request.doctor_id) if actor.role in _DESK_ROLES else []
+                require_desk_of(uow, actor, request.doctor_id) if actor.role in DESK_ROLES else []
             )
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
@@ -304,7 +305,7 @@ class Scheduling:
                 reason=request.reason,
                 hospital_id=availability.site_of(visit, request.appointment_type),
             )
-            if actor.role in _DESK_ROLES:
+            if actor.role in DESK_ROLES:
                 require_desk_site(desks, appointment.hospital_id)
             if clear_lapsed_holds:
                 _expire_lapsed_holds_in_the_way(uow, appointment, now)
@@ -346,7 +347,7 @@ class Scheduling:
 
         def attempt() -> tuple[Appointment, Payment | None]:
             with self._uow() as uow:
-                appointment, desk = _party_or_desk(actor, uow, appointment_id)
+                appointment, desk = party_or_desk(actor, uow, appointment_id)
                 now = self._clock.now()
                 owed = self.settings.cancellation_policy.refund_for(
                     appointment, actor, now, for_the_clinic=desk
@@ -378,7 +379,7 @@ class Scheduling:
 
         def attempt() -> Appointment:
             with self._uow() as uow:
-                appointment, desk = _party_or_desk(actor, uow, appointment_id)
+                appointment, desk = party_or_desk(actor, uow, appointment_id)
                 now = self._clock.now()
                 availability = uow.availability.get(appointment.doctor_id)
                 doctor = uow.doctors.get(appointment.doctor_id)
@@ -558,22 +559,6 @@ def _expire_lapsed_holds_in_the_way(
         done.add(other.id)
         other.expire(now)
         uow.appointments.update(other)
-
-
-def _party_or_desk(
-    actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId
-) -> tuple[Appointment, bool]:
-    """Load an appointment to cancel or move: for one of its parties, or (``True``) for the
-    front desk of a hospital its doctor works at, when the visit is not in the doctor's hours
-    at another hospital. To anyone else it is ``NotFound``."""
-    if actor.role not in _DESK_ROLES:
-        return _party_to(actor, uow, appointment_id), False
-    appointment = uow.appointments.get(appointment_id)
-    desks = desk_hospitals(uow, actor, appointment.doctor_id)
-    site = appointment.hospital_id
-    if not desks or (site is not None and site not in {h.id for h in desks}):
-        raise NotFound(f"no appointment {appointment_id}")
-    return appointment, True
 
 
 def _party_to(actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId) -> Appointment:

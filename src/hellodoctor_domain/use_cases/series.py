@@ -51,7 +51,7 @@ from hellodoctor_domain.ports.runtime import Clock, IdGenerator
 from hellodoctor_domain.ports.scheduling import AppointmentQuery, IdempotencyRecord
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from hellodoctor_domain.use_cases.scheduling import Scheduling
-from hellodoctor_domain.use_cases.staff import desk_hospitals, require_desk_of
+from hellodoctor_domain.use_cases.staff import DESK_ROLES, desk_hospitals, require_desk_of
 
 TAKEN = "taken"
 
@@ -109,14 +109,13 @@ class Series:
 
 
 # The front desk books series for any patient, with the doctors of its hospitals only.
-_DESK = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
 AT_ANOTHER_HOSPITAL = "at-another-hospital"
 
 
 def may_book_series(actor: Actor, doctor_id: DoctorId, patient_id: PatientId) -> None:
     """Who books a series: a patient for themself, a doctor into their own calendar, an admin
     or the front desk for anyone (the desk's doctors are checked in the unit of work)."""
-    if actor.role is Role.ADMIN or actor.role in _DESK:
+    if actor.role is Role.ADMIN or actor.role in DESK_ROLES:
         return
     if actor.role is Role.PATIENT and actor.patient_id == patient_id:
         return
@@ -201,7 +200,9 @@ class SeriesBooking:
         now = self._clock.now()
         hold_for = self._scheduling.settings.hold_for
         with self._uow() as uow:
-            desks = require_desk_of(uow, actor, request.doctor_id) if actor.role in _DESK else []
+            desks = (
+                require_desk_of(uow, actor, request.doctor_id) if actor.role in DESK_ROLES else []
+            )
             doctor = uow.doctors.get(request.doctor_id)
             availability = uow.availability.get(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
@@ -296,7 +297,7 @@ class SeriesBooking:
 
 def _series(actor: Actor, uow: UnitOfWork, series_id: SeriesId) -> Series:
     found = uow.appointments.search(AppointmentQuery(series_id=series_id, limit=MAX_OCCURRENCES))
-    if actor.role in _DESK:
+    if actor.role in DESK_ROLES:
         allowed = bool(found) and bool(desk_hospitals(uow, actor, found[0].doctor_id))
     else:
         allowed = bool(found) and is_party(actor, found[0])

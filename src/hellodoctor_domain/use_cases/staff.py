@@ -10,9 +10,23 @@ from datetime import datetime
 from attrs import define
 
 from hellodoctor_domain.errors import InvalidValue, NotFound
+from hellodoctor_domain.model.appointment import Appointment
 from hellodoctor_domain.model.hospitals import Hospital
-from hellodoctor_domain.model.values import Actor, DoctorId, HospitalId, Role, SchemeId, UserId
+from hellodoctor_domain.model.policy import is_party
+from hellodoctor_domain.model.values import (
+    Actor,
+    AppointmentId,
+    DoctorId,
+    HospitalId,
+    Role,
+    SchemeId,
+    UserId,
+)
 from hellodoctor_domain.ports.unit_of_work import UnitOfWork
+
+# Who staffs a hospital's front desk (besides platform admins): its receptionists and its
+# administrators (``Hospital.staffs_desk``).
+DESK_ROLES = frozenset({Role.RECEPTIONIST, Role.HOSPITAL_ADMIN})
 
 
 @define(frozen=True)
@@ -83,3 +97,21 @@ def require_desk_site(hospitals: list[Hospital], site: HospitalId | None) -> Non
     visit in the doctor's hours at another hospital is that hospital's desk's."""
     if site is not None and site not in {h.id for h in hospitals}:
         raise InvalidValue("this visit falls in the doctor's hours at another hospital")
+
+
+def party_or_desk(
+    actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId
+) -> tuple[Appointment, bool]:
+    """Load an appointment to cancel or move: for one of its parties, or (``True``) for the
+    front desk of a hospital its doctor works at, when the visit is not in the doctor's hours
+    at another hospital. To anyone else it is ``NotFound``, as for an unknown id."""
+    appointment = uow.appointments.get(appointment_id)
+    if actor.role not in DESK_ROLES:
+        if not is_party(actor, appointment):
+            raise NotFound(f"no appointment {appointment_id}")
+        return appointment, False
+    desks = desk_hospitals(uow, actor, appointment.doctor_id)
+    site = appointment.hospital_id
+    if not desks or (site is not None and site not in {h.id for h in desks}):
+        raise NotFound(f"no appointment {appointment_id}")
+    return appointment, True
