@@ -37,12 +37,7 @@ def rewrap_mongo_steps(
         collection = store.collection(phi.collection_name)
         counts = report.table(phi.name)
         projection = {each.name: 1 for each in phi.fields}
-        last: Any = None
-        while True:
-            query = {} if last is None else {"_id": {"$gt": last}}
-            batch = list(collection.find(query, projection).sort("_id", 1).limit(batch_size))
-            if not batch:
-                break
+        for batch in _batches(collection, projection, batch_size):
             keys = tuple(str(document["_id"]) for document in batch)
             yield RewrapStep("read", phi.name, keys)
             for document in batch:
@@ -67,7 +62,6 @@ def rewrap_mongo_steps(
                         counts.superseded += 1
             counts.rows += len(batch)
             counts.batches += 1
-            last = batch[-1]["_id"]
             yield RewrapStep("written", phi.name, keys)
     yield from _rewrap_records(store, cipher, batch_size, report)
 
@@ -81,12 +75,7 @@ def _rewrap_records(
         collection = store.collection(phi.collection_name)
         counts = report.table(phi.name)
         projection = {f"record.{each.name}": 1 for each in phi.fields}
-        last: Any = None
-        while True:
-            query = {} if last is None else {"_id": {"$gt": last}}
-            batch = list(collection.find(query, projection).sort("_id", 1).limit(batch_size))
-            if not batch:
-                break
+        for batch in _batches(collection, projection, batch_size):
             keys = tuple(str(document["_id"]) for document in batch)
             yield RewrapStep("read", phi.name, keys)
             for document in batch:
@@ -106,5 +95,17 @@ def _rewrap_records(
                         counts.superseded += 1
             counts.rows += len(batch)
             counts.batches += 1
-            last = batch[-1]["_id"]
             yield RewrapStep("written", phi.name, keys)
+
+
+def _batches(collection: Any, projection: dict[str, int], size: int) -> Iterator[list[Any]]:
+    """The collection's documents in ``_id`` order, ``size`` at a time, each batch read after
+    the previous one was handled (keyset: a run can resume from any point)."""
+    last: Any = None
+    while True:
+        query = {} if last is None else {"_id": {"$gt": last}}
+        batch = list(collection.find(query, projection).sort("_id", 1).limit(size))
+        if not batch:
+            return
+        yield batch
+        last = batch[-1]["_id"]
