@@ -273,6 +273,30 @@ class SqlAvailabilityRepository(AvailabilityRepository):
             raise NotFound(f"no doctor {doctor_id}")
 
 
+# The advisory locks of a doctor's bookings: (this class, hashtext(doctor id)). Two-key locks
+# never meet the one-key audit chain lock.
+DOCTOR_BOOKING_LOCKS = 17
+
+
+def _insert_in_doctor_turn(row: dict[str, object]) -> sa.Insert:
+    """The appointment's INSERT, taking its doctor's transaction-scoped advisory lock in the
+    same statement (no extra round trip).
+
+    Without it, two inserts for one time both enter the exclusion constraint's index, each
+    finds the other in flight and waits on it: a deadlock, which PostgreSQL only breaks after
+    ``deadlock_timeout`` (1 s), so a crowd racing for one slot lost seconds, and a series
+    could lose every retry. In turn, the second insert meets the first one *committed* and is
+    refused at once. The constraint still decides; the lock only orders the writers."""
+    lock = sa.select(
+        sa.func.pg_advisory_xact_lock(
+            DOCTOR_BOOKING_LOCKS, sa.func.hashtext(sa.literal(row["doctor_id"], sa.Text))
+        ).label("taken")
+    ).subquery("doctor_turn")
+    columns = list(row)
+    values = [sa.literal(row[name], appointments.c[name].type) for name in columns]
+    return sa.insert(appointments).from_select(columns, sa.select(*values).select_from(lock))
+
+
 _ACTIVE = appointments.c.status.in_(ACTIVE_STATUS_VALUES)
 _BY_START = (appointments.c.starts_at, appointments.c.id)
 
@@ -283,15 +307,21 @@ class SqlAppointmentRepository(AppointmentRepository):
         self._connection = connection
 
     def _add(self, appointment: Appointment) -> None:
+        row = {**appointment_row(appointment), "version": 1}
+        statement: sa.Insert = sa.insert(appointments)
+        if self._connection.dialect.name == "postgresql":
+            statement = _insert_in_doctor_turn(row)
+        else:
+            statement = statement.values(**row)
         try:
             with translated_errors():
-                self._connection.execute(
-                    sa.insert(appointments).values(**appointment_row(appointment), version=1)
-                )
+                self._connection.execute(statement)
         except ConcurrencyError as error:
             # An insert has no version to be stale. On PostgreSQL, two overlapping inserts in
             # flight can each wait on the other while checking the exclusion constraint; the
             # server aborts one (deadlock, 40P01), which thereby lost the race for the time.
+            # The doctor's turn (below) makes that rare: it remains for a patient's two
+            # bookings with two doctors at once, whose turns do not meet.
             raise SlotUnavailable(
                 "another booking for that time was being written at the same moment"
             ) from error
