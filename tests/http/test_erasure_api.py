@@ -8,8 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hellodoctor_domain.model.accounts import Account, AccountStatus
-from hellodoctor_domain.model.notifications import Channel, NotificationPreferences, PhoneNumber
+from hellodoctor_domain.model.notifications import (
+    CalendarFeed,
+    Channel,
+    NotificationPreferences,
+    PhoneNumber,
+    feed_digest,
+)
 from hellodoctor_domain.model.values import EmailAddress, PatientId, Role, UserId
+from hellodoctor_domain.model.walk_in import WalkInClaim
 from hellodoctor_domain.use_cases.erasure import pseudonym
 from hellodoctor_http.testing import FREE_DOCTOR, Headers, ValidatingClient
 
@@ -29,6 +36,10 @@ def test_an_admin_erases_a_patient_and_the_trail_stays(
     with components.storage() as uow:
         patient = uow.patients.get(PatientId("pat-1"))
         patient.email = EmailAddress("grace@example.com")
+        # A walk-in code the desk issued, never used: it must not outlive the erasure.
+        patient.walk_in_claim, _code = WalkInClaim.issue(
+            PatientId("pat-1"), UserId("desk-1"), datetime(2029, 1, 1, tzinfo=UTC)
+        )
         uow.patients.update(patient)
         uow.accounts.add(
             Account(
@@ -49,6 +60,11 @@ def test_an_admin_erases_a_patient_and_the_trail_stays(
                 frozenset({Channel.EMAIL, Channel.SMS}),
                 language="de",
                 phone=PhoneNumber("+447700900123"),
+            )
+        )
+        uow.calendar_feeds.put(
+            CalendarFeed(
+                UserId("acct-pat-1"), feed_digest("feed-secret"), datetime(2029, 1, 1, tzinfo=UTC)
             )
         )
         uow.commit()
@@ -76,6 +92,9 @@ def test_an_admin_erases_a_patient_and_the_trail_stays(
         assert settings is not None
         assert (settings.phone, settings.channels) == (None, frozenset({Channel.EMAIL}))
         assert settings.language == "de"  # choices that identify nobody are kept
+        assert uow.calendar_feeds.of(UserId("acct-pat-1")) is None
+        assert uow.calendar_feeds.by_digest(feed_digest("feed-secret")) is None
+        assert patient.walk_in_claim is None
 
     export = client.simulate_get(
         "/api/v1/patients/pat-1/export", params={"reason": "check"}, headers=as_admin()

@@ -4,12 +4,14 @@ personal data on the patient's documented request.
 What goes: the profile's name (a pseudonym instead), date of birth, phone, e-mail, health ID,
 blood group, emergency contacts, allergies, language and zone; the account's e-mail becomes a
 pseudonymous, undeliverable address, its password and two-factor secret are dropped, the SMS
-number of its notification settings too (and SMS with it), it is disabled and every session
-ends. What stays, by law, under the same opaque ids: the audit
-trail (HIPAA §164.316: six years; append-only and hash-chained, a changed entry would break
-the chain), the money ledger (payments, wallet entries, claims: accounting and tax law), and
-clinical records (medical-records retention law: a legal hold). Those keep naming the patient
-id only, which after the erasure leads to nobody. docs/retention.md has the table and why.
+number of its notification settings too (and SMS with it), its calendar feed is revoked, it is
+disabled and every session ends. A walk-in code the desk issued and nobody used is void: whoever
+held it could otherwise claim the erased profile, records and all.
+What stays, by law, under the same opaque ids: the audit trail (HIPAA §164.316: six years;
+append-only and hash-chained, a changed entry would break the chain), the money ledger
+(payments, wallet entries, claims: accounting and tax law), and clinical records (medical-
+records retention law: a legal hold). Those keep naming the patient id only, which after the
+erasure leads to nobody. docs/retention.md has the table and why.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class Erasure:
             patient.blood_group = None
             patient.language = None
             patient.time_zone = None
+            if patient.walk_in_claim is not None and patient.walk_in_claim.claimed_by is None:
+                patient.walk_in_claim = None
             uow.patients.update(patient)
             if account is not None:
                 account.email = EmailAddress(f"{name}@erased.invalid")
@@ -89,6 +93,7 @@ class Erasure:
                 uow.accounts.update(account)
                 uow.refresh_tokens.revoke_account(account.id, now)
                 _forget_sms_phone(uow.notification_preferences, account.id)
+                uow.calendar_feeds.remove(account.id)
             uow.audit.append(
                 audit_entry(
                     actor,
