@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from attrs import define
@@ -54,18 +54,21 @@ STARTS = 6
 LEASE = timedelta(seconds=30)
 COLLECTIONS = ("appointments", "claims", "outbox")
 MONGODB_EXAMPLES = 40
-_factory: list[MongoUnitOfWorkFactory] = []
+_factories: dict[tuple[tuple[str, str], ...], MongoUnitOfWorkFactory] = {}
 _clock: list[datetime] = [FIRST - timedelta(days=1)]
 
 
-def _shared_factory() -> MongoUnitOfWorkFactory:
-    """One simulated cluster for every example (three databases on the test server), emptied
-    of bookings between examples; doctors and patients are written once."""
-    if not _factory:
+def _shared_factory(keys: dict[str, str]) -> MongoUnitOfWorkFactory:
+    """One simulated cluster per choice of shard keys for every example (three databases on
+    the test server), emptied of bookings between examples; doctors and patients are written
+    once."""
+    wanted = tuple(sorted(keys.items()))
+    if wanted not in _factories:
         name = fresh_database_name("hellodoctor_shards")
         url = server_url()
         made = sharded_factory(
             [(url, f"{name}_{shard}") for shard in range(SHARDS)],
+            keys=keys,
             lease=LEASE,
             wait_for_in_flight=timedelta(0),  # no sleeping: in flight is refused at once
             clock=lambda: _clock[0],
@@ -76,13 +79,13 @@ def _shared_factory() -> MongoUnitOfWorkFactory:
             for key in PATIENTS:
                 uow.patients.add(patient(key))
             uow.commit()
-        _factory.append(made)
-    return _factory[0]
+        _factories[wanted] = made
+    return _factories[wanted]
 
 
 def teardown_module() -> None:
-    while _factory:
-        made = _factory.pop()
+    while _factories:
+        made = _factories.popitem()[1]
         assert isinstance(made.store, ShardedStore)
         for shard in made.store.shards:
             made.client.drop_database(shard.name)
@@ -123,9 +126,12 @@ def _in_the_way(wanted: Appointment, other: Appointment, doctor_only: bool = Fal
 
 
 class CrossShardClaims(RuleBasedStateMachine):
+    # Every collection sharded by a hash of _id, as docs/scaling.md says it must be.
+    shard_keys: ClassVar[dict[str, str]] = {}
+
     def __init__(self) -> None:
         super().__init__()
-        self.factory = _shared_factory()
+        self.factory = _shared_factory(self.shard_keys)
         store = self.factory.store
         assert isinstance(store, ShardedStore)
         self.store = store
@@ -378,3 +384,24 @@ def test_a_slow_writer_is_fenced_and_an_orphan_released_across_shards() -> None:
         for shard in machine.store.shards
     )
     assert fenced == 2  # one tombstone each: the slow writer's id and the crashed one's
+
+
+def test_appointments_sharded_by_doctor_would_lose_the_fence() -> None:
+    """Why docs/scaling.md shards appointments by _id: sharded by doctor, a fence's tombstone
+    (which names no doctor) lands on another shard than the slow writer's insert, _id is unique
+    per shard only, so the insert succeeds after its claims were released."""
+
+    class ByDoctor(CrossShardClaims):
+        shard_keys: ClassVar[dict[str, str]] = {"appointments": "doctor_id"}
+
+    machine = ByDoctor()
+    machine.claim("d1", "p0", 0)  # a slow writer
+    machine.lease_runs_out()
+    machine.book("d1", "p1", 0)  # fences it (the tombstone goes where no doctor_id hashes)
+    (slow,) = machine.claimed
+    uow = machine.claimed.pop(slow).uow
+    assert uow is not None
+    uow.commit()  # not refused: its shard holds no tombstone
+    uow.__exit__(None, None, None)
+    with pytest.raises(AssertionError, match="doctor double-booked"):
+        machine.nobody_is_double_booked()

@@ -2,13 +2,16 @@
 router (a real cluster has ``mongos``; docs/scaling.md).
 
 ``ShardedStore`` is the adapter's ``MongoStore`` with every collection replaced by ``Routed``,
-which plays ``mongos`` for the shard key ``{_id: "hashed"}``: an operation whose filter names
-``_id`` (every operation of the claim protocol and of the appointment writes) goes to exactly
-one shard, chosen by a hash of the id; any other is broadcast to every shard, as ``mongos``
-scatters a query without the shard key. A unique index is therefore enforced per shard only,
-exactly as on a cluster, except for ``_id``, which the hash makes global. Each shard is a
-database, on one server or on several; nothing else of the adapter changes, so the protocol
-under test is the real one (``claims.py``, ``scheduling.py``, ``uow.py``).
+which plays ``mongos`` for a hashed shard key of one field -- ``_id`` unless ``keys`` names
+another for a collection: an operation whose filter names the key (with ``_id``, every
+operation of the claim protocol and of the appointment writes) goes to exactly one shard,
+chosen by a hash of its value; any other is broadcast to every shard, as ``mongos`` scatters a
+query without the shard key (a single-document write without it goes to the shard where it
+matches, as ``mongos`` does for a filter on ``_id``). A document inserted without the key goes
+where a missing key hashes, as MongoDB routes it as null. A unique index is therefore enforced
+per shard only, exactly as on a cluster -- ``_id`` too, unless it is the shard key. Each shard
+is a database, on one server or on several; nothing else of the adapter changes, so the
+protocol under test is the real one (``claims.py``, ``scheduling.py``, ``uow.py``).
 """
 
 from __future__ import annotations
@@ -60,9 +63,12 @@ class Routed:
     operations it served (``served``) and which shards it touched since the owner last asked
     (``touched``)."""
 
-    def __init__(self, parts: list[Collection[Document]], served: Counter[int]) -> None:
+    def __init__(
+        self, parts: list[Collection[Document]], served: Counter[int], key: str = "_id"
+    ) -> None:
         self._parts = parts
         self._served = served
+        self._key = key
         self.touched: set[int] = set()
 
     def _one(self, key: object) -> Collection[Document]:
@@ -72,19 +78,26 @@ class Routed:
         return self._parts[index]
 
     def _targets(self, query: Mapping[str, Any]) -> list[Collection[Document]]:
-        key = query.get("_id")
-        if key is not None and not isinstance(key, dict):
-            return [self._one(key)]
+        value = query.get(self._key)
+        if value is not None and not isinstance(value, dict):
+            return [self._one(value)]
         for index in range(len(self._parts)):
             self._served[index] += 1
             self.touched.add(index)
         return self._parts
 
-    def _single(self, query: Mapping[str, Any]) -> Collection[Document]:
+    def _single(self, method: str, query: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """A single-document write: on its shard, or tried shard by shard until it matches."""
         targets = self._targets(query)
-        if len(targets) != 1:
+        if len(targets) > 1 and "_id" not in query:
             raise NotImplementedError(f"a single-document write without the shard key: {query}")
-        return targets[0]
+        result: Any = None
+        for part in targets:
+            result = getattr(part, method)(query, *args, **kwargs)
+            matched = getattr(result, "matched_count", getattr(result, "deleted_count", None))
+            if (result is not None and matched is None) or matched:
+                break
+        return result
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -109,27 +122,27 @@ class Routed:
     # -- writes --------------------------------------------------------------------------
 
     def insert_one(self, document: Document) -> Any:
-        return self._one(document["_id"]).insert_one(document)
+        return self._one(document.get(self._key)).insert_one(document)
 
     def insert_many(self, documents: Iterable[Document], ordered: bool = True) -> None:
         for document in documents:  # each to its own shard
             try:
-                self._one(document["_id"]).insert_one(document)
+                self.insert_one(document)
             except DuplicateKeyError:
                 if ordered:
                     raise
 
     def update_one(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> Any:
-        return self._single(query).update_one(query, update, **kwargs)
+        return self._single("update_one", query, update, **kwargs)
 
     def find_one_and_update(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> Any:
-        return self._single(query).find_one_and_update(query, update, **kwargs)
+        return self._single("find_one_and_update", query, update, **kwargs)
 
     def replace_one(self, query: Mapping[str, Any], document: Document, **kwargs: Any) -> Any:
-        return self._single(query).replace_one(query, document, **kwargs)
+        return self._single("replace_one", query, document, **kwargs)
 
     def delete_one(self, query: Mapping[str, Any]) -> Any:
-        return self._single(query).delete_one(query)
+        return self._single("delete_one", query)
 
     def update_many(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> None:
         for part in self._targets(query):
@@ -142,16 +155,20 @@ class Routed:
 
 @define
 class ShardedStore(MongoStore):
-    """The adapter's store with every collection routed over ``shards``."""
+    """The adapter's store with every collection routed over ``shards``, by the hashed field
+    ``keys`` names for it (``_id`` for the others)."""
 
     shards: list[Database[Document]] = field(factory=list)
+    keys: Mapping[str, str] = field(factory=dict)
     served: Counter[int] = field(factory=Counter)
     routed: dict[str, Routed] = field(factory=dict)
 
     def collection(self, name: str) -> Collection[Document]:
         if name not in self.routed:
             self.routed[name] = Routed(
-                [shard.get_collection(name) for shard in self.shards], self.served
+                [shard.get_collection(name) for shard in self.shards],
+                self.served,
+                self.keys.get(name, "_id"),
             )
         return self.routed[name]  # type: ignore[return-value]
 
@@ -170,10 +187,15 @@ class ShardedStore(MongoStore):
 
 
 def sharded_factory(
-    targets: list[tuple[str, str]], *, make_indexes: bool = True, **options: Any
+    targets: list[tuple[str, str]],
+    *,
+    make_indexes: bool = True,
+    keys: Mapping[str, str] | None = None,
+    **options: Any,
 ) -> MongoUnitOfWorkFactory:
     """A factory whose units of work route over the shards ``targets`` -- ``(url, database)``
-    each, one client per distinct URL. Unless ``make_indexes`` is false (another factory made
+    each, one client per distinct URL; ``keys`` maps a collection to its shard key (``_id``
+    when not named). Unless ``make_indexes`` is false (another factory made
     them), each shard's indexes are made here by a plain factory over that database (indexes
     are per shard on a cluster too). ``options`` go to ``MongoUnitOfWorkFactory``."""
     if make_indexes:
@@ -203,6 +225,7 @@ def sharded_factory(
         first.wait_for_in_flight,
         first.cipher,
         shards=databases,
+        keys=dict(keys or {}),
     )
     factory.ensure_indexes = lambda: None  # type: ignore[method-assign]  # made above, per shard
     others = [client for client in clients.values() if client is not factory.client]
