@@ -222,6 +222,9 @@ def _start_profile(server: subprocess.Popen[bytes], seconds: float, raw: Path) -
             str(max(1, round(seconds) - 1)),
             "--rate",
             "200",
+            # Only the thread holding the GIL: where the worker's CPU goes. (Waits on the
+            # database, the selector or the thread pool's queue are not sampled.)
+            "--gil",
             "--format",
             "raw",
             "--output",
@@ -233,8 +236,8 @@ def _start_profile(server: subprocess.Popen[bytes], seconds: float, raw: Path) -
 
 
 def summarise_profile(raw: Path, top: int = 25) -> str:
-    """py-spy's collapsed stacks (active samples only: a thread waiting on a socket, a lock or
-    the selector is not sampled) as three tables: own samples by package, own samples by
+    """py-spy's collapsed stacks (``--gil``: the thread holding the GIL, so the worker's
+    Python CPU time) as three tables: own samples by package, own samples by
     function, and total (inclusive) samples of the project's own functions."""
     total_samples = 0
     inclusive: Counter[str] = Counter()
@@ -262,7 +265,7 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
 
     return "\n".join(
         [
-            f"{total_samples} active samples of one API worker (all its threads)",
+            f"{total_samples} samples of one API worker, holding the GIL",
             "own samples by package:",
             *table(packages),
             "own samples by function:",
@@ -275,19 +278,14 @@ def summarise_profile(raw: Path, top: int = 25) -> str:
 
 
 def _frame(frame: str) -> tuple[str, str]:
-    """``function (path/to/package/module.py:line)`` as (``function (package/module.py)``,
-    its package: the project's package, a third-party distribution, or a stdlib module)."""
+    """``function (package/module.py:line)`` (py-spy's paths start at their ``sys.path``
+    entry) as (``function (package/module.py)``, the package): the project's functions keep
+    their path, others show their file only."""
     name, _, where = frame.partition(" (")
-    parts = Path(where.rstrip(")").rsplit(":", 1)[0]).parts
-    if "site-packages" in parts:
-        package = parts[parts.index("site-packages") + 1]
-    elif "src" in parts and len(parts) > parts.index("src") + 1:
-        package = parts[parts.index("src") + 1]
-    else:  # the standard library: its module or package
-        lib = [index for index, part in enumerate(parts) if part.startswith("python3")]
-        package = parts[lib[-1] + 1] if lib and len(parts) > lib[-1] + 1 else parts[-1]
-    package = package.removesuffix(".py")
-    module = "/".join(parts[-2:]) if package.startswith("hellodoctor_") else parts[-1]
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    parts = Path(path).parts
+    package = parts[0].removesuffix(".py") if parts else path
+    module = path if package.startswith("hellodoctor_") else (parts[-1] if parts else path)
     return f"{name} ({module})", package
 
 

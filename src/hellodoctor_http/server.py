@@ -79,16 +79,15 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
 
 
 def guarded(app: Any, cfg: Any, settings: Settings) -> Any:
-    """A WSGI app as each worker serves it: in ``cfg.threads`` threads (a2wsgi) behind the
-    front's guard (``front.Guard``). Benchmarks serve their baseline apps through this too, so
-    they compare apps, not serving stacks."""
-    from a2wsgi import WSGIMiddleware
-
+    """A WSGI app as each worker serves it: in ``cfg.threads`` threads (``bridge.py``) behind
+    the front's guard (``front.Guard``). Benchmarks serve their baseline apps through this too,
+    so they compare apps, not serving stacks."""
     from hellodoctor_http.api.documents import upload_limits
+    from hellodoctor_http.bridge import ThreadedWsgi
     from hellodoctor_http.front import Guard
 
     return Guard(
-        WSGIMiddleware(app, workers=cfg.threads),  # type: ignore[arg-type]
+        ThreadedWsgi(app, threads=cfg.threads),
         max_header_fields=MAX_HEADER_FIELDS,
         max_body_bytes=settings.max_body_bytes,
         timeout=cfg.timeout,
