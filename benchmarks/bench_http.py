@@ -209,6 +209,19 @@ def _worker_pids(server: subprocess.Popen[bytes]) -> list[int]:
     return [int(pid) for pid in children]
 
 
+def _cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds its workers have used so far (Linux; 0 elsewhere): per
+    request, a figure the other processes sharing the cores do not move much."""
+    try:
+        ticks = 0
+        for pid in _worker_pids(server):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
+
+
 def _start_profile(server: subprocess.Popen[bytes], seconds: float, raw: Path) -> Any:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     worker = _worker_pids(server)[0]
@@ -385,15 +398,18 @@ def main() -> None:
                 [sys.executable, str(HERE / "bare_server.py"), *bind["bare"]], env, ports["bare"]
             )
         )
+        by_name = dict(zip(("api", "bare"), servers, strict=True))
         # The API consumes slots; each phase starts after the last one the previous used.
         first = _first_slot()
 
         def phase(name: str, seconds: float) -> dict[str, float]:
             nonlocal first
+            cpu_before = _cpu_seconds(by_name[name])
             if use_wrk:
                 row = _wrk(ports[name], str(pairs_file), first, seconds, args.connections)
             else:
                 row = _python(ports[name], pairs, first, seconds)
+            row["cpu"] = _cpu_seconds(by_name[name]) - cpu_before
             if name == "api":
                 first += SLOT * (int(row["slots_used"]) + 1)
             return row
@@ -423,13 +439,17 @@ def main() -> None:
         f"connections from {'wrk' if use_wrk else 'Python clients (wrk not found)'}; "
         f"{args.rounds} x {args.seconds:g} s per server"
     )
-    print(f"{'':6}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-201':>9}{'closed':>8}")
+    print(
+        f"{'':6}{'round':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-201':>9}{'closed':>8}"
+        f"{'CPU ms/req':>12}"
+    )
     for number in range(args.rounds):
         for name in ("bare", "api"):
             row = rows[name][number]
             print(
                 f"{name:6}{number + 1:6}{row['requests'] / row['seconds']:9.0f}{row['p50']:9.1f}"
                 f"{row['p99']:9.1f}{row['errors']:9.0f}{row['closed']:8.0f}"
+                f"{1000 * row['cpu'] / max(1, row['requests']):12.2f}"
             )
     rate = {
         name: sum(row["requests"] for row in got) / sum(row["seconds"] for row in got)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -39,6 +38,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
+from hellodoctor_http.jsoncodec import dump_json
 from hellodoctor_http.problems import PROBLEM_JSON, PROBLEMS, problem_document
 
 Scope = MutableMapping[str, Any]
@@ -62,9 +62,9 @@ def problem_answer(
     """Status, headers and body of a refusal the app never saw; logged as the app logs."""
     request_id = uuid.uuid4().hex
     problem_type = PROBLEMS[slug]
-    body = json.dumps(
+    body = dump_json(
         problem_document(problem_type, detail, instance or f"urn:uuid:{request_id}", request_id)
-    ).encode()
+    )
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -75,7 +75,7 @@ def problem_answer(
     if problem_type.status == 503:
         headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
     _access_log.info(
-        json.dumps(
+        dump_json(
             {
                 "event": "request",
                 "request_id": request_id,
@@ -86,9 +86,8 @@ def problem_answer(
                 "duration_ms": 0,
                 "problem": slug,
                 "role": None,
-            },
-            separators=(",", ":"),
-        )
+            }
+        ).decode()
     )
     return problem_type.status, headers, body
 
