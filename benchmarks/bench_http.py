@@ -16,9 +16,9 @@ comparable with wrk's, and the script says which generator ran).
 
 Prints both servers' rates and latencies, how many answers closed their connection (keep-alive
 holds when none did), and the ratio line. Any answer but 201 makes the script exit non-zero
-after printing its figures. ``--profile FILE`` samples one API worker with ``py-spy`` during
-the last API round and writes its top functions to FILE. ``--smoke`` runs about a second with
-one connection and one worker to prove the script still works.
+after printing its figures. ``--profile FILE`` samples the busiest API worker with ``py-spy``
+during the last API round and writes its top functions to FILE. ``--smoke`` runs about a
+second with one connection and one worker to prove the script still works.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -222,9 +223,26 @@ def _cpu_seconds(server: subprocess.Popen[bytes]) -> float:
         return 0.0
 
 
+def _busiest_worker(server: subprocess.Popen[bytes], window: float) -> int:
+    """The worker that used the most CPU over ``window`` seconds (one may hold no connection)."""
+
+    def used() -> dict[int, int]:
+        ticks = {}
+        for pid in _worker_pids(server):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks[pid] = int(fields[11]) + int(fields[12])
+        return ticks
+
+    before = used()
+    time.sleep(window)
+    after = used()
+    return max(after, key=lambda pid: after[pid] - before.get(pid, after[pid]))
+
+
 def _start_profile(server: subprocess.Popen[bytes], seconds: float, raw: Path) -> Any:
+    """py-spy on the busiest worker, from a second into the round to its end."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    worker = _worker_pids(server)[0]
+    worker = _busiest_worker(server, 1.0)
     return subprocess.Popen(
         [
             py_spy,
@@ -232,7 +250,7 @@ def _start_profile(server: subprocess.Popen[bytes], seconds: float, raw: Path) -
             "--pid",
             str(worker),
             "--duration",
-            str(max(1, round(seconds) - 1)),
+            str(max(1, round(seconds) - 2)),
             "--rate",
             "200",
             # Only the thread holding the GIL: where the worker's CPU goes. (Waits on the
@@ -418,12 +436,19 @@ def main() -> None:
             if args.warmup:
                 phase(name, args.warmup)
         for round_number in range(args.rounds):
-            profiling = None
+            profiling: list[Any] = []
             if args.profile and round_number == args.rounds - 1:
-                profiling = _start_profile(api, args.seconds, scratch / "profile.txt")
+                # Picks its worker once the load runs, so it starts beside the round.
+                starter = threading.Thread(
+                    target=lambda started=profiling: started.append(
+                        _start_profile(api, args.seconds, scratch / "profile.txt")
+                    )
+                )
+                starter.start()
             rows["api"].append(phase("api", args.seconds))
-            if profiling is not None:
-                profiling.wait(timeout=60)
+            if args.profile and round_number == args.rounds - 1:
+                starter.join()
+                profiling[0].wait(timeout=60)
                 args.profile.write_text(summarise_profile(scratch / "profile.txt"))
             rows["bare"].append(phase("bare", args.seconds))
     finally:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import io
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,8 +81,12 @@ class _Exchange:
         self._loop = loop
         # Set once, from the thread: (head, whole body) or (head, None) for a stream.
         self.answer: asyncio.Future[tuple[Head, bytes | None]] = loop.create_future()
-        self.chunks: asyncio.Queue[Any] = asyncio.Queue(STREAM_QUEUE_CHUNKS)
-        self.abandoned = threading.Event()
+        # A stream's chunks; made only for a stream (most answers are whole, and a queue, like
+        # a threading.Event, costs a Condition and its lock per request).
+        self.chunks: asyncio.Queue[Any] | None = None
+        # Set by the loop when the request ends; read by a streaming thread (a plain flag:
+        # one attribute written once).
+        self.abandoned = False
         self._head: Head | None = None
         self._written: list[bytes] = []
         self._streaming = False
@@ -112,6 +115,7 @@ class _Exchange:
             iterator = iter(result)
             first = next(iterator, None)  # the app may call start_response only now
             self._streaming = True
+            self.chunks = asyncio.Queue(STREAM_QUEUE_CHUNKS)  # before the loop looks for it
             self._settle((self._started(), None))
             for chunk in (*self._written, first):
                 if chunk and not self._hand_over(chunk):
@@ -167,7 +171,8 @@ class _Exchange:
     def _hand_over(self, item: Any) -> bool:
         """A stream's chunk (or its end, or its error) to the loop, waiting while the queue is
         full; False once the request was abandoned."""
-        while not self.abandoned.is_set():
+        assert self.chunks is not None
+        while not self.abandoned:
             try:
                 handed = asyncio.run_coroutine_threadsafe(self.chunks.put(item), self._loop)
             except RuntimeError:  # the loop closed
@@ -213,10 +218,11 @@ class ThreadedWsgi:
             if body is not None:
                 await send({"type": "http.response.body", "body": body})
                 return
+            assert exchange.chunks is not None
             while (chunk := await exchange.chunks.get()) is not _END:
                 if isinstance(chunk, BaseException):
                     raise chunk
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
-            exchange.abandoned.set()
+            exchange.abandoned = True
