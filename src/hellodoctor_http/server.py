@@ -51,11 +51,6 @@ def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Neither format shows threads or processes: records need not look them up (one access
-    # line per request; the logging HOWTO's "Optimization").
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
