@@ -17,7 +17,9 @@ from typing import Any
 
 import falcon
 import jwt
-from attrs import define
+from attrs import define, field
+from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
 
 from hellodoctor_domain.errors import InvalidValue
 from hellodoctor_domain.model.values import Actor, DoctorId, PatientId, Role, UserId
@@ -36,6 +38,29 @@ class InvalidToken(Exception):
     """The token is not one this service issued, or no longer valid; the message is for logs."""
 
 
+class _PreparedHmac(HMACAlgorithm):
+    """HS256 with the service's key checked and encoded once: PyJWT prepares the key (PEM and
+    SSH look-alikes refused, encoded) on every decode. Another key is prepared as usual."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._secret = secret
+        self._prepared = super().prepare_key(secret)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self._prepared if key is self._secret else super().prepare_key(key)
+
+
+def _decoder(secret: str) -> jwt.PyJWT:
+    """A PyJWT of its own whose only algorithm is HS256 with the prepared key (each token is
+    still verified in full: signature, claims, times)."""
+    decoder = jwt.PyJWT()
+    signatures = PyJWS(algorithms=[])
+    signatures.register_algorithm(ALGORITHM, _PreparedHmac(secret))
+    decoder._jws = signatures  # its signature layer (PyJWT has no public setter)
+    return decoder
+
+
 @define(frozen=True)
 class TokenCodec:
     secret: str
@@ -43,6 +68,10 @@ class TokenCodec:
     audience: str
     clock: Clock
     lifetime: timedelta = timedelta(minutes=15)
+    _jwt: jwt.PyJWT = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_jwt", _decoder(self.secret))
 
     def issue(
         self,
@@ -75,7 +104,7 @@ class TokenCodec:
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or ``InvalidToken``."""
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims: dict[str, Any] = self._jwt.decode(
                 token,
                 self.secret,
                 algorithms=[ALGORITHM],

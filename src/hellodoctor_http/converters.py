@@ -16,7 +16,7 @@ import enum
 import json
 import re
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
@@ -39,6 +39,7 @@ from hellodoctor_http.json_schema import (
     quote,
     within_calendar,
 )
+from hellodoctor_http.jsoncodec import dump_json, load_json
 from hellodoctor_http.problems import FieldError, Problem, validation_problem
 
 T = TypeVar("T")
@@ -170,14 +171,20 @@ def make_converter() -> Converter:
 
 
 CONVERTER = make_converter()
+# Each request class's structuring function, looked up in the converter once.
+_STRUCTURE: dict[type, Callable[[Any, type], Any]] = {}
 
 
 def structure(data: Any, cls: type[T]) -> T:
     """``data`` as a ``cls`` instance, or a 422 problem listing every field that is wrong."""
     if not isinstance(data, dict):
         raise validation_problem([FieldError("$", "expected a JSON object")])
+    hook = _STRUCTURE.get(cls)
+    if hook is None:
+        hook = _STRUCTURE.setdefault(cls, CONVERTER.get_structure_hook(cls))
     try:
-        return CONVERTER.structure(data, cls)
+        result: T = hook(data, cls)
+        return result
     except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as error:
         raise validation_problem(list(_field_errors(error, ""))) from None
 
@@ -258,7 +265,7 @@ def read_json(req: falcon.Request, limit: int) -> Any:
     if _nesting(raw) > MAX_DEPTH:
         raise Problem("malformed-body", f"the body nests deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(raw)
+        return load_json(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Problem("malformed-body", f"the body is not valid JSON: {error}") from None
 
@@ -287,4 +294,4 @@ def read_body(req: falcon.Request, cls: type[T], limit: int) -> T:
 def write_json(resp: falcon.Response, body: Any, status: int = 200) -> None:
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
-    resp.text = json.dumps(body, separators=(",", ":"))
+    resp.data = dump_json(body)

@@ -4,7 +4,7 @@ Gunicorn's sync workers read a request head in the worker itself, so a few hundr
 trickling their headers a byte a second held every worker and stopped the API. Here each
 gunicorn worker runs an asyncio loop (uvicorn's h11 protocol): a connection costs a socket and a
 few objects until its whole request has arrived, and only then does the request take one of the
-worker's threads, where the Falcon app runs (a2wsgi). Around that:
+worker's threads, where the Falcon app runs (``bridge.py``). Around that:
 
 * ``FrontProtocol`` bounds the request head in time (``HEAD_TIMEOUT_SECONDS``, from the first
   byte of a connection or the end of the previous answer) and size (``HEAD_LIMIT_BYTES``),
@@ -13,7 +13,9 @@ worker's threads, where the Falcon app runs (a2wsgi). Around that:
   before a thread is taken, answers a request the app has not answered within the timeout with
   503 ``server-timeout``, and an exception that escaped the app with 500 ``internal-error``.
 * ``FrontWorker`` is the gunicorn worker class: gunicorn still forks, restarts and stops the
-  workers, and kills one whose loop stops answering its heartbeat.
+  workers, and kills one whose loop stops answering its heartbeat. Its loop
+  (``FairAcceptLoop``) accepts one new connection per turn, so kept-alive connections opened in
+  a burst spread over the workers instead of all landing on the first one awake.
 
 Every refusal gets a request id, an ``X-Request-ID`` header and a line in the JSON access log,
 like the app's own answers. Where no request can be answered, the connection is closed: a
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 import uuid
@@ -37,6 +38,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
+from hellodoctor_http.jsoncodec import dump_json
 from hellodoctor_http.problems import PROBLEM_JSON, PROBLEMS, problem_document
 
 Scope = MutableMapping[str, Any]
@@ -60,9 +62,9 @@ def problem_answer(
     """Status, headers and body of a refusal the app never saw; logged as the app logs."""
     request_id = uuid.uuid4().hex
     problem_type = PROBLEMS[slug]
-    body = json.dumps(
+    body = dump_json(
         problem_document(problem_type, detail, instance or f"urn:uuid:{request_id}", request_id)
-    ).encode()
+    )
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -73,7 +75,7 @@ def problem_answer(
     if problem_type.status == 503:
         headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
     _access_log.info(
-        json.dumps(
+        dump_json(
             {
                 "event": "request",
                 "request_id": request_id,
@@ -84,9 +86,8 @@ def problem_answer(
                 "duration_ms": 0,
                 "problem": slug,
                 "role": None,
-            },
-            separators=(",", ":"),
-        )
+            }
+        ).decode()
     )
     return problem_type.status, headers, body
 
@@ -316,12 +317,39 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
 
+# New connections one worker accepts per turn of its loop. asyncio accepts up to the listen
+# backlog (2048) per turn: a burst of kept-alive connections (a proxy's pool, a load generator)
+# all went to whichever worker woke first, and stayed there while the others idled. One per
+# turn lets every woken worker take its share, and a busy worker (longer turns) takes fewer.
+ACCEPTS_PER_TURN = 1
+
+
+class FairAcceptLoop(asyncio.SelectorEventLoop):
+    """The worker's event loop (uvicorn's ``loop`` setting): asyncio's, accepting
+    ``ACCEPTS_PER_TURN`` connections per turn instead of up to the listen backlog (which the
+    listening socket keeps: only the accept loop is shortened)."""
+
+    def _accept_connection(
+        self,
+        protocol_factory: Any,
+        sock: Any,
+        sslcontext: Any = None,
+        server: Any = None,
+        backlog: int = 100,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super()._accept_connection(  # type: ignore[misc]
+            protocol_factory, sock, sslcontext, server, ACCEPTS_PER_TURN, *args, **kwargs
+        )
+
+
 class FrontWorker(UvicornWorker):  # type: ignore[misc]
     """gunicorn's worker running uvicorn with ``FrontProtocol``; gunicorn's ``keepalive``,
     ``graceful_timeout`` and ``worker_connections`` settings apply."""
 
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        "loop": "asyncio",
+        "loop": "hellodoctor_http.front:FairAcceptLoop",
         "lifespan": "off",
         "ws": "none",  # no WebSocket route: an upgrade request is served as plain HTTP
         "access_log": False,  # the app writes one JSON line per request

@@ -3,7 +3,6 @@ and the body-size limit enforced before anything reads a body."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,6 +15,7 @@ import falcon
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from hellodoctor_http.config import MULTIPROCESS_VARIABLE
+from hellodoctor_http.jsoncodec import dump_json
 from hellodoctor_http.portal.paths import is_portal_path
 from hellodoctor_http.problems import Problem
 
@@ -67,6 +67,32 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Each label set's child, found once: ``labels()`` checks and joins the values and
+        # takes a lock on every call (a dict lookup is a fraction of that).
+        self._answered: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._outcomes: dict[str, Any] = {}
+
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Counts an answer and observes its latency."""
+        key = (route, method, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered.setdefault(
+                key,
+                (
+                    self.requests.labels(route, method, str(status)),
+                    self.latency.labels(route, method),
+                ),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def booked(self, outcome: str) -> None:
+        """Counts a booking attempt by its outcome."""
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes.setdefault(outcome, self.bookings.labels(outcome))
+        child.inc()
 
     def exposition(self) -> bytes:
         from prometheus_client import generate_latest
@@ -113,15 +139,17 @@ class RequestLifecycle:
         elapsed = time.perf_counter() - started if started is not None else 0.0
         route = req.uri_template or "unmatched"
         status = resp.status_code
-        self._metrics.requests.labels(route, req.method, str(status)).inc()
-        self._metrics.latency.labels(route, req.method).observe(elapsed)
-        resp.set_header("X-Request-ID", getattr(req.context, "request_id", ""))
+        self._metrics.answered(route, req.method, status, elapsed)
+        request_id = getattr(req.context, "request_id", None)
+        resp.set_header("X-Request-ID", request_id or "")
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         actor = getattr(req.context, "actor", None)
         access_log.info(
-            json.dumps(
+            dump_json(
                 {
                     "event": "request",
-                    "request_id": getattr(req.context, "request_id", None),
+                    "request_id": request_id,
                     "method": req.method,
                     "route": route,
                     "path": logged_path(req),
@@ -129,9 +157,8 @@ class RequestLifecycle:
                     "duration_ms": round(elapsed * 1000, 2),
                     "problem": getattr(resp.context, "problem", None),
                     "role": actor.role.value if actor else None,
-                },
-                separators=(",", ":"),
-            )
+                }
+            ).decode()
         )
 
 

@@ -6,7 +6,6 @@ OpenAPI document publishes it. A client switches on ``type``, never on ``title``
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +14,7 @@ import falcon
 from attrs import define, field
 
 from hellodoctor_domain import errors
+from hellodoctor_http.jsoncodec import dump_json
 
 _log = logging.getLogger("hellodoctor.http")
 
@@ -335,7 +335,7 @@ def render(
         body["errors"] = [{"field": e.field, "message": e.message} for e in field_errors]
     resp.status = problem_type.status
     resp.content_type = PROBLEM_JSON
-    resp.text = json.dumps(body)
+    resp.data = dump_json(body)
     resp.context.problem = problem_type.slug
     for name, value in (headers or {}).items():
         resp.set_header(name, value)

@@ -72,30 +72,44 @@ class HelloDoctorServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         """The app factory, run in each worker after the fork: the Falcon app in a thread pool
         behind the front's guard (an ASGI app for the worker's event loop)."""
-        from a2wsgi import WSGIMiddleware
-
-        from hellodoctor_http.api.documents import upload_limits
         from hellodoctor_http.app import create_app
         from hellodoctor_http.bootstrap import bootstrap
-        from hellodoctor_http.front import Guard
 
-        app = create_app(bootstrap(self._settings))
-        return Guard(
-            WSGIMiddleware(app, workers=self.cfg.threads),  # type: ignore[arg-type]
-            max_header_fields=MAX_HEADER_FIELDS,
-            max_body_bytes=self._settings.max_body_bytes,
-            timeout=self.cfg.timeout,
-            # Uploads arrive whole before a thread takes them, like every body (bounded).
-            upload_limits=upload_limits(self._settings.max_upload_bytes),
-        )
+        return guarded(create_app(bootstrap(self._settings)), self.cfg, self._settings)
+
+
+def guarded(app: Any, cfg: Any, settings: Settings) -> Any:
+    """A WSGI app as each worker serves it: in ``cfg.threads`` threads (``bridge.py``) behind
+    the front's guard (``front.Guard``). Benchmarks serve their baseline apps through this too,
+    so they compare apps, not serving stacks."""
+    from hellodoctor_http.api.documents import upload_limits
+    from hellodoctor_http.bridge import ThreadedWsgi
+    from hellodoctor_http.front import Guard
+
+    return Guard(
+        ThreadedWsgi(app, threads=cfg.threads),
+        max_header_fields=MAX_HEADER_FIELDS,
+        max_body_bytes=settings.max_body_bytes,
+        timeout=cfg.timeout,
+        # Uploads arrive whole before a thread takes them, like every body (bounded).
+        upload_limits=upload_limits(settings.max_upload_bytes),
+    )
 
 
 def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> None:
+    options = gunicorn_options(bind=bind, workers=workers, timeout=timeout)
+    if not settings.is_production and not settings.broker_url:
+        options.update(_background_delivery(settings))
+    HelloDoctorServer(settings, options).run()
+
+
+def gunicorn_options(*, bind: str, workers: int, timeout: int = 30) -> dict[str, Any]:
+    """gunicorn's settings for ``serve`` (and for a benchmark's baseline app beside it)."""
     # Metrics summed over workers: prometheus_client reads this variable when first imported,
     # which happens in the workers, after this.
     if not os.environ.get(MULTIPROCESS_VARIABLE):
         os.environ[MULTIPROCESS_VARIABLE] = tempfile.mkdtemp(prefix="hellodoctor-metrics-")
-    options: dict[str, Any] = {
+    return {
         "bind": bind,
         "workers": workers,
         # An event loop per worker (uvicorn's), the app in threads: see front.py.
@@ -117,9 +131,6 @@ def serve(settings: Settings, *, bind: str, workers: int, timeout: int = 30) -> 
         "proc_name": "hellodoctor",
         # Request head limits are front.py's: gunicorn's own parser no longer reads requests.
     }
-    if not settings.is_production and not settings.broker_url:
-        options.update(_background_delivery(settings))
-    HelloDoctorServer(settings, options).run()
 
 
 def _background_delivery(settings: Settings) -> dict[str, Any]:

@@ -259,16 +259,16 @@ class Appointments(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         actor = require_actor(req)
         request = self._booking_request(req, actor, idempotency_key(req))
-        bookings = self.api.metrics.bookings
+        metrics = self.api.metrics
         try:
             appointment = self.components.scheduling.book(actor, request)
         except (DomainError, PortError) as error:
             outcome = next(
                 (ERROR_PROBLEMS[k] for k in type(error).__mro__ if k in ERROR_PROBLEMS), "error"
             )
-            bookings.labels(outcome).inc()
+            metrics.booked(outcome)
             raise
-        bookings.labels(appointment.status.value).inc()
+        metrics.booked(appointment.status.value)
         resp.location = f"{API}/appointments/{appointment.id.value}"
         write_json(resp, appointment_json(appointment), status=201)
 
