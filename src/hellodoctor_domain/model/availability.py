@@ -297,15 +297,21 @@ class Availability(Aggregate):
         """Every on-grid visit of ``length`` (default one slot) lying inside working time and
         starting within ``period``, in time order. Booked appointments are not considered."""
         length = self.visit_length(length)
+        for start in self.grid_starts(period, length):
+            yield TimeRange(start, start + length)
+
+    def grid_starts(self, period: TimeRange, length: timedelta | None = None) -> Iterator[datetime]:
+        """The starts (UTC) of ``grid``'s visits, without building their ranges: a listing
+        filters hundreds of candidates and shows only the free ones."""
+        length = self.visit_length(length)
+        step = self.slot_length
         for day in self.local_days(period):
             for segment in self.working_segments(day):
-                start = segment.start
-                while start + length <= segment.end:
-                    if start >= period.end:
-                        break
+                start, last = segment.start, segment.end - length
+                while start <= last and start < period.end:
                     if start >= period.start:
-                        yield TimeRange(start, start + length)
-                    start += self.slot_length
+                        yield start
+                    start += step
 
     # -- rules -----------------------------------------------------------------------------
 
