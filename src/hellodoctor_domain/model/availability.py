@@ -19,6 +19,7 @@ Daylight-saving edges:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import ClassVar
@@ -81,11 +82,18 @@ class LocalWindow:
     def on(self, day: date, zone_name: str) -> TimeRange | None:
         """This window on ``day`` in the zone, as UTC instants (see module doc for DST);
         ``None`` when it vanishes that day (02:00-03:00 on a night that skips that hour)."""
-        zone = time_zone(zone_name)
-        start = _instant(datetime.combine(day, self.start), zone)
-        end_day = day + timedelta(days=1) if self.end == MIDNIGHT else day
-        end = _instant(datetime.combine(end_day, self.end), zone)
-        return TimeRange(start, end) if start < end else None
+        return _window_on(self, day, zone_name)
+
+
+# A pure function of its (hashable, immutable) arguments, asked for every day of every slot
+# listing: remembered, so a doctor's month costs its zone arithmetic once per process.
+@functools.lru_cache(maxsize=8192)
+def _window_on(window: LocalWindow, day: date, zone_name: str) -> TimeRange | None:
+    zone = time_zone(zone_name)
+    start = _instant(datetime.combine(day, window.start), zone)
+    end_day = day + timedelta(days=1) if window.end == MIDNIGHT else day
+    end = _instant(datetime.combine(end_day, window.end), zone)
+    return TimeRange(start, end) if start < end else None
 
 
 def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
