@@ -90,6 +90,9 @@ BACKGROUND = [
         generate_series(0, %(per_doctor)s::int - 1) AS i,
         LATERAL (SELECT CASE WHEN i %% 10 = 0 THEN %(now)s + i * interval '1 hour'
                         ELSE %(now)s - (i + 1) * interval '1 hour' END AS t) AS s""",
+    # As a table in service is (autovacuum keeps up with it): statistics and a visibility map,
+    # and no autovacuum of the fresh rows competing with the measurement for the CPU.
+    "VACUUM (ANALYZE) appointments",
     "ANALYZE",
 ]
 
