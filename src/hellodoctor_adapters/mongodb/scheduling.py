@@ -24,6 +24,7 @@ from hellodoctor_adapters.mongodb.documents import (
     appointment_to_document,
     floor_ms,
     from_document,
+    from_micros,
     normalise_instants,
     search_keys,
     to_document,
@@ -70,6 +71,8 @@ from hellodoctor_domain.ports.scheduling import (
 # The most patients a desk's search reads before ordering them (docs/clinic_day.md).
 
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
+_HELD = AppointmentStatus.HELD.value
+_BUSY_FIELDS = {"time.start_us": 1, "blocked_end_us": 1, "status": 1, "hold_expires_at": 1}
 _NOT_REVOKED = {"_revoked": {"$exists": False}}
 
 
@@ -382,6 +385,29 @@ class MongoAppointmentRepository(AppointmentRepository):
                 and (a.is_active or not active_only)
             ),
         )
+
+    @translated
+    def _busy_times(self, doctor_id: DoctorId, period: TimeRange, now: datetime) -> list[TimeRange]:
+        # _for_doctor's query, projected to what decides the range: no appointment is built.
+        query = {"doctor_id": doctor_id.value, "status": {"$in": _ACTIVE}}
+        query["time.start_us"] = {"$lt": to_micros(period.end)}
+        query["blocked_end_us"] = {"$gt": to_micros(period.start)}
+        found: dict[str, TimeRange] = {}
+        for item in self._collection.find(query, _BUSY_FIELDS):
+            lapses = item.get("hold_expires_at") if item["status"] == _HELD else None
+            if lapses is None or now < lapses:
+                start, end = item["time"]["start_us"], item["blocked_end_us"]
+                found[item["_id"]] = TimeRange(from_micros(start), from_micros(end))
+        for key, change in self.pending.items():  # this unit of work's own writes win
+            found.pop(key, None)
+            mine = change.value
+            if (
+                mine.doctor_id == doctor_id
+                and mine.blocked.overlaps(period)
+                and mine.blocks_time_at(now)
+            ):
+                found[key] = mine.blocked
+        return sorted(found.values(), key=lambda busy: (busy.start, busy.end))
 
     @translated
     def _for_patient(

@@ -299,6 +299,25 @@ def _insert_in_doctor_turn(row: dict[str, object]) -> sa.Insert:
 
 _ACTIVE = appointments.c.status.in_(ACTIVE_STATUS_VALUES)
 _BY_START = (appointments.c.starts_at, appointments.c.id)
+# The slot listing's read: only the two instants of each appointment in the doctor's way, on
+# the (doctor_id, blocked_until) index from the listed period's start. Built once: SQLAlchemy
+# compiles it once per engine and psycopg prepares it server-side after a few executions.
+_BUSY_TIMES = (
+    sa.select(appointments.c.starts_at, appointments.c.blocked_until)
+    .where(
+        appointments.c.doctor_id == sa.bindparam("doctor_id"),
+        appointments.c.blocked_until > sa.bindparam("period_start"),
+        appointments.c.starts_at < sa.bindparam("period_end"),
+        _ACTIVE,
+        # A lapsed hold no longer occupies its time (Appointment.blocks_time_at).
+        sa.or_(
+            appointments.c.status != "held",
+            appointments.c.hold_expires_at.is_(None),
+            appointments.c.hold_expires_at > sa.bindparam("now"),
+        ),
+    )
+    .order_by(appointments.c.starts_at)
+)
 
 
 class SqlAppointmentRepository(AppointmentRepository):
@@ -353,6 +372,17 @@ class SqlAppointmentRepository(AppointmentRepository):
         if active_only:
             conditions.append(_ACTIVE)
         return self._select(*conditions)
+
+    def _busy_times(self, doctor_id: DoctorId, period: TimeRange, now: datetime) -> list[TimeRange]:
+        values = {
+            "doctor_id": doctor_id.value,
+            "period_start": period.start,
+            "period_end": period.end,
+            "now": now,
+        }
+        with translated_errors():
+            rows = self._connection.execute(_BUSY_TIMES, values).all()
+        return [TimeRange(start, until) for start, until in rows]
 
     def _for_patient(
         self, patient_id: PatientId, period: TimeRange | None, active_only: bool

@@ -355,6 +355,42 @@ class UnitOfWorkContract(
         assert [a.id.value for a in everything] == ["early", "gone", "late"]
         assert [a.id.value for a in in_buffer] == ["late"]
 
+    def test_busy_times_are_what_a_slot_listing_must_avoid(self, seeded: UnitOfWorkFactory) -> None:
+        cancelled = appointment("gone", at(12), patient_key="p3")
+        cancelled.cancel(Cancellation(Role.ADMIN, UserId("u"), "", at(7), Money(0, "EUR")))
+        held = AppointmentStatus.HELD
+        _add(
+            seeded,
+            appointment("late", at(15), patient_key="p1", buffer_minutes=15),
+            appointment("early", at(9), patient_key="p2"),
+            appointment("other-doctor", at(10), doctor_key="d2", patient_key="p3"),
+            appointment("next-day", at(9, day=1), patient_key="p2"),
+            appointment("lapsed", at(11), patient_key="p1", status=held, hold_expires_at=at(7)),
+            appointment("held", at(13), patient_key="p1", status=held, hold_expires_at=at(9)),
+            cancelled,
+        )
+        today, d1 = TimeRange(at(0), at(24)), DoctorId("d1")
+        with seeded() as uow:
+            busy = uow.appointments.busy_times(d1, today, at(8))
+            # 15:30-15:45 is only the buffer of "late", and the buffer belongs to the doctor.
+            in_buffer = uow.appointments.busy_times(d1, TimeRange(at(15, 35), at(15, 40)), at(8))
+            # A hold stops occupying its time the instant it lapses.
+            at_expiry = uow.appointments.busy_times(d1, today, at(9))
+            # The unit of work's own writes count, as they would for the write that follows.
+            uow.appointments.add(appointment("mine", at(16), patient_key="p3"))
+            with_mine = uow.appointments.busy_times(d1, today, at(8))
+            reference = [
+                a.blocked for a in uow.appointments.for_doctor(d1, today) if a.blocks_time_at(at(8))
+            ]
+        minutes = timedelta(minutes=30)
+        early, late = TimeRange(at(9), at(9) + minutes), TimeRange(at(15), at(15, 45))
+        hold = TimeRange(at(13), at(13) + minutes)
+        assert busy == [early, hold, late]
+        assert in_buffer == [late]
+        assert at_expiry == [early, late]
+        assert with_mine == [early, hold, late, TimeRange(at(16), at(16) + minutes)]
+        assert with_mine == reference
+
     def test_patient_history_query(self, seeded: UnitOfWorkFactory) -> None:
         done = appointment("done", at(9), patient_key="p1")
         done.complete(at(9, 30))

@@ -220,9 +220,10 @@ def make_booking_machine(
 ) -> type[RuleBasedStateMachine]:
     """A state machine class whose every run starts from ``new_uow_factory()`` (a factory over
     fresh, empty storage). Use ``.TestCase`` as a test, with settings as you need."""
+    from hellodoctor_adapters.testing.free_slots_machine import FreeSlotsRules
     from hellodoctor_adapters.testing.waitlist_machine import WaitlistRules
 
-    class BookingMachine(WaitlistRules, RuleBasedStateMachine):
+    class BookingMachine(WaitlistRules, FreeSlotsRules, RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.model = Model()

@@ -19,6 +19,7 @@ Daylight-saving edges:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import ClassVar
@@ -81,11 +82,18 @@ class LocalWindow:
     def on(self, day: date, zone_name: str) -> TimeRange | None:
         """This window on ``day`` in the zone, as UTC instants (see module doc for DST);
         ``None`` when it vanishes that day (02:00-03:00 on a night that skips that hour)."""
-        zone = time_zone(zone_name)
-        start = _instant(datetime.combine(day, self.start), zone)
-        end_day = day + timedelta(days=1) if self.end == MIDNIGHT else day
-        end = _instant(datetime.combine(end_day, self.end), zone)
-        return TimeRange(start, end) if start < end else None
+        return _window_on(self, day, zone_name)
+
+
+# A pure function of its (hashable, immutable) arguments, asked for every day of every slot
+# listing: remembered, so a doctor's month costs its zone arithmetic once per process.
+@functools.lru_cache(maxsize=8192)
+def _window_on(window: LocalWindow, day: date, zone_name: str) -> TimeRange | None:
+    zone = time_zone(zone_name)
+    start = _instant(datetime.combine(day, window.start), zone)
+    end_day = day + timedelta(days=1) if window.end == MIDNIGHT else day
+    end = _instant(datetime.combine(end_day, window.end), zone)
+    return TimeRange(start, end) if start < end else None
 
 
 def _instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -297,15 +305,21 @@ class Availability(Aggregate):
         """Every on-grid visit of ``length`` (default one slot) lying inside working time and
         starting within ``period``, in time order. Booked appointments are not considered."""
         length = self.visit_length(length)
+        for start in self.grid_starts(period, length):
+            yield TimeRange(start, start + length)
+
+    def grid_starts(self, period: TimeRange, length: timedelta | None = None) -> Iterator[datetime]:
+        """The starts (UTC) of ``grid``'s visits, without building their ranges: a listing
+        filters hundreds of candidates and shows only the free ones."""
+        length = self.visit_length(length)
+        step = self.slot_length
         for day in self.local_days(period):
             for segment in self.working_segments(day):
-                start = segment.start
-                while start + length <= segment.end:
-                    if start >= period.end:
-                        break
+                start, last = segment.start, segment.end - length
+                while start <= last and start < period.end:
                     if start >= period.start:
-                        yield TimeRange(start, start + length)
-                    start += self.slot_length
+                        yield start
+                    start += step
 
     # -- rules -----------------------------------------------------------------------------
 

@@ -77,6 +77,8 @@ class SeriesId(_Identifier):
 
 def utc(moment: datetime) -> datetime:
     """Return ``moment`` as an aware UTC datetime; a naive datetime is refused, never guessed."""
+    if moment.__class__ is datetime and moment.tzinfo is UTC:
+        return moment  # already what is asked (most instants: every range is built of them)
     if not isinstance(moment, datetime):
         raise InvalidValue("a moment in time must be a datetime")
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -18,6 +18,7 @@ from hellodoctor_domain.model.values import (
     PatientId,
     SeriesId,
     TimeRange,
+    utc,
 )
 from hellodoctor_domain.ports.repository import EntityRepository, TrackingRepository
 
@@ -134,6 +135,21 @@ class AppointmentRepository(EntityRepository[Appointment, AppointmentId]):
     ) -> list[Appointment]:
         """Appointments of the doctor whose ``blocked`` range overlaps ``period``, by start."""
         return self._all_seen(self._for_doctor(doctor_id, period, active_only))
+
+    def busy_times(self, doctor_id: DoctorId, period: TimeRange, now: datetime) -> list[TimeRange]:
+        """The ``blocked`` ranges (visit and buffer) of the doctor's appointments that overlap
+        ``period`` and occupy their time at ``now`` (active, and not a lapsed hold), by start:
+        all a slot listing needs to know of them, without building the appointments. Read
+        only: nothing is tracked for saving or for events."""
+        return self._busy_times(doctor_id, period, utc(now))
+
+    def _busy_times(self, doctor_id: DoctorId, period: TimeRange, now: datetime) -> list[TimeRange]:
+        # The reference: from the appointments themselves. Adapters fetch only the ranges.
+        return [
+            appointment.blocked
+            for appointment in self._for_doctor(doctor_id, period, True)
+            if appointment.blocks_time_at(now)
+        ]
 
     def for_patient(
         self, patient_id: PatientId, period: TimeRange | None = None, *, active_only: bool = False

@@ -202,26 +202,25 @@ class Scheduling:
             if window_end <= window_start:
                 return []
             bookable = TimeRange(window_start, window_end)
-            candidates = list(availability.grid(bookable, length))
-            if not candidates:
+            length = availability.visit_length(length)
+            starts = list(availability.grid_starts(bookable, length))
+            if not starts:
                 return []
-            reach = TimeRange(candidates[0].start, candidates[-1].end + availability.buffer)
-            taken = merged(
-                appointment.blocked
-                for appointment in uow.appointments.for_doctor(doctor_id, reach)
-                if appointment.blocks_time_at(now)
-            )
+            reach = TimeRange(starts[0], starts[-1] + length + availability.buffer)
+            # Only the busy ranges: no appointment is built for a listing.
+            taken = merged(uow.appointments.busy_times(doctor_id, reach, now))
         zone = time_zone(display_zone or doctor.time_zone)
+        # taken is sorted and disjoint: only the first range ending after a visit starts can
+        # overlap it (buffer included).
+        taken_starts = [busy.start for busy in taken]
         taken_ends = [busy.end for busy in taken]
-
-        def is_free(candidate: TimeRange) -> bool:
-            # taken is sorted and disjoint: only the first range ending after the visit starts
-            # can overlap it.
-            wanted = candidate.extended(after=availability.buffer)
-            index = bisect.bisect_right(taken_ends, wanted.start)
-            return index == len(taken) or taken[index].start >= wanted.end
-
-        return [_free_slot(candidate, zone) for candidate in candidates if is_free(candidate)]
+        blocks = length + availability.buffer
+        free = []
+        for start in starts:
+            index = bisect.bisect_right(taken_ends, start)
+            if index == len(taken_ends) or taken_starts[index] >= start + blocks:
+                free.append(_free_slot(start, start + length, zone))
+        return free
 
     # -- booking -------------------------------------------------------------------------
 
@@ -539,8 +538,8 @@ class Scheduling:
 _TICK = timedelta(microseconds=1)
 
 
-def _free_slot(time: TimeRange, zone: ZoneInfo) -> FreeSlot:
-    return FreeSlot(time, time.start.astimezone(zone), time.end.astimezone(zone))
+def _free_slot(start: datetime, end: datetime, zone: ZoneInfo) -> FreeSlot:
+    return FreeSlot(TimeRange(start, end), start.astimezone(zone), end.astimezone(zone))
 
 
 def _expire_lapsed_holds_in_the_way(

@@ -182,11 +182,11 @@ class DoctorFinder:
         start, end = now, now + self.settings.horizon
         first: datetime | None = None
         days: set[date] = set()
-        with self._uow() as uow:
-            zone = uow.doctors.get(doctor_id).time_zone
         while start < end:
             chunk = TimeRange(start, min(end, start + step))
-            for slot in self._scheduling.free_slots(doctor_id, chunk, zone):
+            # Shown in the doctor's own zone (no display zone given): local_start's date is
+            # the doctor's day, and an unknown doctor is NotFound from the listing itself.
+            for slot in self._scheduling.free_slots(doctor_id, chunk):
                 first = slot.time.start if first is None else first
                 days.add(slot.local_start.date())
             start = chunk.end
