@@ -11,15 +11,24 @@ Cells
     at least one cell, whatever their bounds.
 
 Taking time
-    One atomic, conditional update per cell::
+    One atomic, conditional upsert per cell::
 
         update_one({_id: cell, c: {$not: {$elemMatch: {s < end, e > start, a not in exempt}}}},
-                   {$push: {c: entry}})
+                   {$push: {c: entry}}, upsert=True)
 
     MongoDB evaluates the filter and applies the push as one step on one document, so of two
     writers racing for overlapping time in a cell, exactly one push lands; the other matches
-    nothing. No Python check decides anything. ``exempt`` holds the appointment itself (moving
-    over its own old time is fine) and appointments the same unit of work is ending.
+    nothing, and its upsert then collides with the cell's unique ``_id`` (a duplicate key):
+    refused. A cell nobody has claimed yet is created by the same statement. No Python check
+    decides anything. ``exempt`` holds the appointment itself (moving over its own old time is
+    fine) and appointments the same unit of work is ending.
+
+    ``claim_all`` sends every cell an appointment needs (the doctor's and the patient's, nearly
+    always one each) as one unordered bulk command: one round trip when nothing is in the way.
+    Each statement is still its own atomic single-document write. When any is refused, those
+    that landed are released at once and the ranges are claimed again one cell at a time in a
+    fixed order (the doctor's cells, then the patient's, by day), judging what is in the way;
+    the fixed order means two writers can never each hold what the other waits for.
 
 Which document is the truth
     An entry only *proposes* that time is taken. It is **live** when the appointment document
@@ -60,12 +69,13 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from attrs import define
+from pymongo import UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.documents import Document, floor_ms
 from hellodoctor_domain.errors import SlotUnavailable
@@ -89,6 +99,16 @@ class Claim:
 
     cell: str
     key: str
+
+
+@define(frozen=True)
+class Wanted:
+    """A range an appointment needs in one scope (microseconds, end exclusive)."""
+
+    scope: Scope
+    owner: str
+    start_us: int
+    end_us: int
 
 
 class _Verdict(enum.Enum):
@@ -115,6 +135,13 @@ def occupied(scope: Scope, appointment: Document | None) -> tuple[str, int, int]
     return appointment["patient_id"], start, appointment["time"]["end_us"]
 
 
+def _push(cell: str, entry: Document, ignore: list[str]) -> tuple[Document, Document]:
+    """Filter and update of the conditional upsert that enters ``entry`` in ``cell`` unless an
+    entry of another appointment (not in ``ignore``) overlaps it there."""
+    overlapping = {"s": {"$lt": entry["e"]}, "e": {"$gt": entry["s"]}, "a": {"$nin": ignore}}
+    return {"_id": cell, "c": {"$not": {"$elemMatch": overlapping}}}, {"$push": {"c": entry}}
+
+
 class ClaimBook:
     def __init__(
         self,
@@ -129,6 +156,77 @@ class ClaimBook:
         self._lease = lease
         self._clock = clock
         self._patience = wait_for_in_flight.total_seconds()
+
+    def claim_all(
+        self,
+        wanted: Sequence[Wanted],
+        appointment_id: str,
+        *,
+        version: int,
+        token: str,
+        exempt: Iterable[str],
+    ) -> list[Claim]:
+        """Enter every wanted range in every cell it touches, or raise ``SlotUnavailable``
+        having entered none. First all cells in one unordered bulk command (one conditional
+        upsert each); if any is refused, the entries that landed are released and the ranges
+        are claimed one cell at a time, in order, judging what is in the way (``claim``)."""
+        ignore = sorted({appointment_id, *exempt})
+        planned: list[tuple[str, Document]] = []
+        requests = []
+        for want in wanted:
+            for cell in cells(want.scope, want.owner, want.start_us, want.end_us):
+                entry = self._entry(appointment_id, want.start_us, want.end_us, version, token)
+                planned.append((cell, entry))
+                requests.append(UpdateOne(*_push(cell, entry, ignore), upsert=True))
+        if not requests:
+            return []
+        try:
+            self._claims.bulk_write(requests, ordered=False)
+            return [Claim(cell, entry["k"]) for cell, entry in planned]
+        except BulkWriteError as error:
+            problems = error.details.get("writeErrors", [])
+            refused = {item["index"] for item in problems if item.get("code") == 11000}
+            landed = [Claim(c, e["k"]) for i, (c, e) in enumerate(planned) if i not in refused]
+            self.release(landed)
+            if error.details.get("writeConcernErrors") or len(refused) != len(problems):
+                raise
+        except BaseException:
+            # Which statements landed is unknown: take back every entry this call may have
+            # made (pulling one that is not there changes nothing).
+            self.release(Claim(cell, entry["k"]) for cell, entry in planned)
+            raise
+        made: list[Claim] = []
+        try:
+            for want in wanted:
+                made.extend(
+                    self.claim(
+                        want.scope,
+                        want.owner,
+                        appointment_id,
+                        want.start_us,
+                        want.end_us,
+                        version=version,
+                        token=token,
+                        exempt=exempt,
+                    )
+                )
+        except BaseException:
+            self.release(made)
+            raise
+        return made
+
+    def _entry(
+        self, appointment_id: str, start_us: int, end_us: int, version: int, token: str
+    ) -> Document:
+        return {
+            "k": uuid.uuid4().hex,
+            "a": appointment_id,
+            "v": version,
+            "t": token,
+            "s": start_us,
+            "e": end_us,
+            "u": floor_ms(self._clock() + self._lease),
+        }
 
     def claim(
         self,
@@ -170,31 +268,19 @@ class ClaimBook:
         token: str,
         ignore: list[str],
     ) -> Claim:
-        entry: Document = {
-            "k": uuid.uuid4().hex,
-            "a": appointment_id,
-            "v": version,
-            "t": token,
-            "s": start_us,
-            "e": end_us,
-            "u": floor_ms(self._clock() + self._lease),
-        }
-        overlapping = {"s": {"$lt": end_us}, "e": {"$gt": start_us}, "a": {"$nin": ignore}}
+        entry = self._entry(appointment_id, start_us, end_us, version, token)
+        condition, push = _push(cell, entry, ignore)
         give_up_at = time.monotonic() + self._patience
         pause = 0.002
         for _ in range(_MAX_TRIES):
-            pushed = self._claims.update_one(
-                {"_id": cell, "c": {"$not": {"$elemMatch": overlapping}}}, {"$push": {"c": entry}}
-            )
-            if pushed.matched_count:
-                return Claim(cell, entry["k"])
+            try:
+                self._claims.update_one(condition, push, upsert=True)
+                return Claim(cell, entry["k"])  # pushed, or the cell created with it
+            except DuplicateKeyError:
+                pass  # the cell exists and holds an overlapping entry: judge it
             found = self._claims.find_one({"_id": cell})
             if found is None:
-                try:
-                    self._claims.insert_one({"_id": cell, "c": [entry]})
-                except DuplicateKeyError:
-                    continue  # another writer created the cell first; judge its entries
-                return Claim(cell, entry["k"])
+                continue  # gone meanwhile (emptied by a test's truncate): push again
             verdicts = {
                 self._judge(scope, owner, cell, other, token)
                 for other in found["c"]
