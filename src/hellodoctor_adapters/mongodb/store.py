@@ -43,6 +43,7 @@ from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
 from hellodoctor_adapters.mongodb.documents import Document, from_document, to_document
+from hellodoctor_adapters.phi import PHI_TABLES, RECORD_PHI_TABLES
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -462,23 +463,46 @@ def copy_events(outbox: Collection[Document], events: list[Document]) -> None:
             raise
 
 
+# Collections whose documents seal health data (``phi.py``): an event's payload may repeat a
+# sealed field in plain (a transfer's note), so their events leave the document at commit rather
+# than rest beside the sealed fields until the relay comes (docs/privacy.md's outbox gap).
+SEALED_COLLECTIONS = frozenset(table.collection_name for table in (*PHI_TABLES, *RECORD_PHI_TABLES))
+
+
 class EventsToWrite:
     """The outbox documents of one commit's events, by aggregate. Each aggregate's write takes
     its own (``take``) into its ``_outbox`` array, so an event is stored if and only if its
     change is, and stays there until the relay moves it to ``outbox`` (``repair.relay_outbox``,
-    run before every claim). Events of aggregates the unit of work read but did not write are
-    ``orphans``, inserted into ``outbox`` directly."""
+    run before every claim) -- except in documents that seal health data, whose events
+    ``move_sealed`` moves right after the commit. Events of aggregates the unit of work read
+    but did not write are ``orphans``, inserted into ``outbox`` directly."""
 
     def __init__(self, waiting: dict[tuple[str, str], list[Document]]) -> None:
         self._waiting = waiting
+        self._sealed: list[tuple[str, str, list[Document]]] = []
 
     def take(self, aggregate_type: str | None, key: str) -> list[Document]:
         if aggregate_type is None:
             return []
-        return self._waiting.pop((aggregate_type, key), [])
+        found = self._waiting.pop((aggregate_type, key), [])
+        collection = AGGREGATE_COLLECTIONS[aggregate_type]
+        if found and collection in SEALED_COLLECTIONS:
+            self._sealed.append((collection, key, found))
+        return found
 
     def orphans(self) -> list[Document]:
         return [event for events in self._waiting.values() for event in events]
+
+    def move_sealed(self, store: MongoStore) -> None:
+        """After the commit: copy the events written into documents that seal health data to
+        ``outbox``, then take them out of their documents (a crash in between leaves them for
+        the relay, which skips the copies already there)."""
+        for collection, key, events in self._sealed:
+            copy_events(store.collection("outbox"), events)
+            store.collection(collection).update_one(
+                {"_id": key},
+                {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
+            )
 
 
 class Profiles(Generic[T]):
