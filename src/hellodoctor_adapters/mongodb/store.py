@@ -543,7 +543,12 @@ class Profiles(Generic[T]):
         return from_document(document, self.kind)
 
     def exists(self, key: str) -> bool:
-        return key in self.pending or key in self._read_ids or self._read(key) is not None
+        if key in self.pending or key in self._read_ids:
+            return True
+        if self._collection.find_one({"_id": key}, {"_id": 1}) is None:  # the id alone
+            return False
+        self._read_ids.add(key)
+        return True
 
     def _stage_add(self, value: T) -> None:
         key = self._key(value)
