@@ -3,6 +3,7 @@ the path cannot silently grow (benchmarks/bench_mongodb.py prints the same count
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, timedelta
@@ -17,6 +18,7 @@ from hellodoctor_adapters.mongodb.testing import fresh_database_name, server_url
 from hellodoctor_adapters.offline_payments import OfflinePaymentGateway
 from hellodoctor_adapters.testing.fixtures import MONDAY, at, every_day, seed
 from hellodoctor_domain import Actor, AppointmentStatus, DoctorId, PatientId
+from hellodoctor_domain.errors import SlotUnavailable
 from hellodoctor_domain.use_cases.booking_request import BookingRequest
 from hellodoctor_domain.use_cases.scheduling import Scheduling
 
@@ -100,8 +102,6 @@ def test_an_idempotency_key_adds_its_look_up_and_its_record(
 def test_a_refused_booking_is_refused_and_leaves_no_claim_behind(
     counted: tuple[Scheduling, _Commands, MongoUnitOfWorkFactory],
 ) -> None:
-    from hellodoctor_domain.errors import SlotUnavailable
-
     scheduling, _, factory = counted
     _book(scheduling, "p1", 9)
     with pytest.raises(SlotUnavailable):
@@ -110,3 +110,31 @@ def test_a_refused_booking_is_refused_and_leaves_no_claim_behind(
         entry["a"] for cell in factory.store.collection("claims").find() for entry in cell["c"]
     ]
     assert entries == ["apt-1", "apt-1"]
+
+
+def test_one_patient_clicking_twice_for_one_slot_gets_it_once(
+    counted: tuple[Scheduling, _Commands, MongoUnitOfWorkFactory],
+) -> None:
+    """Both claims of a booking go in one bulk command; two of the same patient's requests for
+    the same doctor want the same two cells. Taken in one order by both (the doctor's first),
+    one wins; were each to hold the cell the other wants, both would wait and both be refused."""
+    scheduling, _, factory = counted
+
+    def click(hour: int, start: threading.Barrier, outcomes: list[str]) -> None:
+        start.wait()
+        try:
+            _book(scheduling, "p1", hour)
+            outcomes.append("won")
+        except SlotUnavailable:
+            outcomes.append("refused")
+
+    for hour in range(9, 13):
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+        clicks = [threading.Thread(target=click, args=(hour, start, outcomes)) for _ in range(2)]
+        for thread in clicks:
+            thread.start()
+        for thread in clicks:
+            thread.join()
+        assert sorted(outcomes) == ["refused", "won"], hour
+    assert factory.store.collection("appointments").count_documents({}) == 4

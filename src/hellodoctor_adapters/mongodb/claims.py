@@ -23,12 +23,12 @@ Taking time
     decides anything. ``exempt`` holds the appointment itself (moving over its own old time is
     fine) and appointments the same unit of work is ending.
 
-    ``claim_all`` sends every cell an appointment needs (the doctor's and the patient's, nearly
-    always one each) as one unordered bulk command: one round trip when nothing is in the way.
-    Each statement is still its own atomic single-document write. When any is refused, those
-    that landed are released at once and the ranges are claimed again one cell at a time in a
-    fixed order (the doctor's cells, then the patient's, by day), judging what is in the way;
-    the fixed order means two writers can never each hold what the other waits for.
+    ``claim_all`` sends every cell an appointment needs (the doctor's, then the patient's, each
+    by day; nearly always one each) as one *ordered* bulk command: one round trip when nothing
+    is in the way. Each statement is still its own atomic single-document write, and the bulk
+    stops at the first refusal, so what landed is a prefix of the fixed order; from the refused
+    cell on, cells are claimed one at a time, judging what is in the way. Every writer taking
+    cells in one order means two can never each hold what the other waits for.
 
 Which document is the truth
     An entry only *proposes* that time is taken. It is **live** when the appointment document
@@ -167,47 +167,57 @@ class ClaimBook:
         exempt: Iterable[str],
     ) -> list[Claim]:
         """Enter every wanted range in every cell it touches, or raise ``SlotUnavailable``
-        having entered none. First all cells in one unordered bulk command (one conditional
-        upsert each); if any is refused, the entries that landed are released and the ranges
-        are claimed one cell at a time, in order, judging what is in the way (``claim``)."""
+        having entered none. The cells go in one fixed order (``wanted``'s: the doctor's, then
+        the patient's; each by day) as one *ordered* bulk command of conditional upserts: it
+        stops at the first refusal, so whatever landed is a prefix of that order. From the
+        refused cell on, they are claimed one at a time, judging what is in the way
+        (``_claim_cell``). Every writer taking cells in one order means none can hold a cell
+        another waits for while waiting for one that other holds."""
         ignore = sorted({appointment_id, *exempt})
-        planned: list[tuple[str, Document]] = []
-        requests = []
-        for want in wanted:
-            for cell in cells(want.scope, want.owner, want.start_us, want.end_us):
-                entry = self._entry(appointment_id, want.start_us, want.end_us, version, token)
-                planned.append((cell, entry))
-                requests.append(UpdateOne(*_push(cell, entry, ignore), upsert=True))
-        if not requests:
+        planned = [
+            (want, cell, self._entry(appointment_id, want.start_us, want.end_us, version, token))
+            for want in wanted
+            for cell in cells(want.scope, want.owner, want.start_us, want.end_us)
+        ]
+        if not planned:
             return []
         try:
-            self._claims.bulk_write(requests, ordered=False)
-            return [Claim(cell, entry["k"]) for cell, entry in planned]
+            self._claims.bulk_write(
+                [UpdateOne(*_push(cell, entry, ignore), upsert=True) for _, cell, entry in planned],
+                ordered=True,
+            )
+            return [Claim(cell, entry["k"]) for _, cell, entry in planned]
         except BulkWriteError as error:
             problems = error.details.get("writeErrors", [])
-            refused = {item["index"] for item in problems if item.get("code") == 11000}
-            landed = [Claim(c, e["k"]) for i, (c, e) in enumerate(planned) if i not in refused]
-            self.release(landed)
-            if error.details.get("writeConcernErrors") or len(refused) != len(problems):
+            if (
+                error.details.get("writeConcernErrors")
+                or len(problems) != 1
+                or problems[0].get("code") != 11000
+            ):
+                self.release(Claim(cell, entry["k"]) for _, cell, entry in planned)
                 raise
+            stop = problems[0]["index"]  # refused; the ones before it landed, none after ran
         except BaseException:
             # Which statements landed is unknown: take back every entry this call may have
             # made (pulling one that is not there changes nothing).
-            self.release(Claim(cell, entry["k"]) for cell, entry in planned)
+            self.release(Claim(cell, entry["k"]) for _, cell, entry in planned)
             raise
-        made: list[Claim] = []
+        made = [Claim(cell, entry["k"]) for _, cell, entry in planned[:stop]]
         try:
-            for want in wanted:
-                made.extend(
-                    self.claim(
+            for index in range(stop, len(planned)):
+                want, cell, _ = planned[index]
+                made.append(
+                    self._claim_cell(
                         want.scope,
                         want.owner,
+                        cell,
                         appointment_id,
                         want.start_us,
                         want.end_us,
-                        version=version,
-                        token=token,
-                        exempt=exempt,
+                        version,
+                        token,
+                        ignore,
+                        refused=index == stop,
                     )
                 )
         except BaseException:
@@ -228,34 +238,6 @@ class ClaimBook:
             "u": floor_ms(self._clock() + self._lease),
         }
 
-    def claim(
-        self,
-        scope: Scope,
-        owner: str,
-        appointment_id: str,
-        start_us: int,
-        end_us: int,
-        *,
-        version: int,
-        token: str,
-        exempt: Iterable[str],
-    ) -> list[Claim]:
-        """Enter the range in every cell it touches, or raise ``SlotUnavailable`` having
-        entered it nowhere."""
-        made: list[Claim] = []
-        ignore = sorted({appointment_id, *exempt})
-        try:
-            for cell in cells(scope, owner, start_us, end_us):
-                made.append(
-                    self._claim_cell(
-                        scope, owner, cell, appointment_id, start_us, end_us, version, token, ignore
-                    )
-                )
-        except BaseException:
-            self.release(made)
-            raise
-        return made
-
     def _claim_cell(
         self,
         scope: Scope,
@@ -267,17 +249,24 @@ class ClaimBook:
         version: int,
         token: str,
         ignore: list[str],
+        *,
+        refused: bool = False,
     ) -> Claim:
+        """Enter the range in one cell, judging whatever overlaps it there; ``refused``: the
+        conditional upsert was just refused, so start by judging. While a blocker is in flight
+        the writer waits by reading the cell again, not by writing."""
         entry = self._entry(appointment_id, start_us, end_us, version, token)
         condition, push = _push(cell, entry, ignore)
         give_up_at = time.monotonic() + self._patience
         pause = 0.002
         for _ in range(_MAX_TRIES):
-            try:
-                self._claims.update_one(condition, push, upsert=True)
-                return Claim(cell, entry["k"])  # pushed, or the cell created with it
-            except DuplicateKeyError:
-                pass  # the cell exists and holds an overlapping entry: judge it
+            if not refused:
+                try:
+                    self._claims.update_one(condition, push, upsert=True)
+                    return Claim(cell, entry["k"])  # pushed, or the cell created with it
+                except DuplicateKeyError:
+                    pass  # the cell exists and holds an overlapping entry: judge it
+            refused = False
             found = self._claims.find_one({"_id": cell})
             if found is None:
                 continue  # gone meanwhile (emptied by a test's truncate): push again
@@ -293,6 +282,7 @@ class ClaimBook:
                     raise SlotUnavailable(f"{scope} {owner} is being booked at that time")
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
+                refused = True  # nothing released: look again before pushing again
         raise SlotUnavailable(f"{scope} {owner}: too much contention for that time")
 
     def _judge(self, scope: Scope, owner: str, cell: str, entry: Document, token: str) -> _Verdict:
