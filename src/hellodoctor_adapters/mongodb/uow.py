@@ -25,7 +25,7 @@ A unit of work without multi-document transactions
     and releases the claims.
 
     A booking is therefore four commands: the doctor with its availability (one ``$lookup``),
-    the patient's existence, both claims (one unordered bulk of conditional upserts), and the
+    the patient's existence, both claims (one ordered bulk of conditional upserts), and the
     appointment's insert with its events.
 
 What a crash can leave behind, and what cleans it up: ``repair.py``.
