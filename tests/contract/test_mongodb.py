@@ -39,6 +39,10 @@ class TestMongoStorage(
     @pytest.fixture
     def outbox(self, uow_factory: MongoUnitOfWorkFactory) -> Outbox:
         def documents() -> list[tuple[str, str, str]]:
+            # Events wait in their aggregates' documents until the relay moves them to
+            # ``outbox`` before it claims: what it would hand out is what it finds there.
+            delivery, _ = uow_factory.delivery()
+            delivery.pending()
             found = (
                 uow_factory.store.collection("outbox").find().sort([("occurred_at", 1), ("_id", 1)])
             )

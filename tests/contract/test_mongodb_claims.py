@@ -11,7 +11,6 @@ import pytest
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb.scheduling import MongoAppointmentRepository
-from hellodoctor_adapters.mongodb.store import EventsToWrite
 from hellodoctor_adapters.mongodb.testing import new_factory, server_url
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.testing.fixtures import appointment, at, seed, state_of
@@ -191,8 +190,8 @@ def test_events_stranded_by_a_crash_are_relayed_once(
     assert [e["type"] for e in outbox.find()] == ["AppointmentBooked"]
 
 
-def test_a_payment_s_events_stranded_by_a_crash_stay_beside_later_ones_and_are_relayed_once(
-    factory: MongoUnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+def test_a_payment_s_events_wait_beside_later_ones_and_are_relayed_once(
+    factory: MongoUnitOfWorkFactory,
 ) -> None:
     add(
         factory,
@@ -211,32 +210,25 @@ def test_a_payment_s_events_stranded_by_a_crash_stay_beside_later_ones_and_are_r
             )
         )
         uow.commit()
-
-    def die(self: EventsToWrite, store: object) -> None:
-        raise Crash
-
-    monkeypatch.setattr(EventsToWrite, "relay", die)
-    crashed = begun(factory)
-    paid = crashed.payments.get(PaymentId("pay-1"))
-    paid.attach_intent("pi_1", at(7))
-    paid.record_success(at(7, 5))  # records PaymentSucceeded
-    crashed.payments.update(paid)
-    with pytest.raises(Crash):
-        crashed.commit()
-    monkeypatch.undo()
+    with factory() as uow:
+        paid = uow.payments.get(PaymentId("pay-1"))
+        paid.attach_intent("pi_1", at(7))
+        paid.record_success(at(7, 5))  # records PaymentSucceeded
+        uow.payments.update(paid)
+        uow.commit()
     payments = factory.store.collection("payments")
     outbox = factory.store.collection("outbox")
     assert [e["type"] for e in payments.find_one({"_id": "pay-1"})["_outbox"]] == [
         "PaymentSucceeded"
     ]
 
-    with factory() as uow:  # a later write appends its events beside the stranded one
+    with factory() as uow:  # a later write appends its events beside the waiting one
         refunding = uow.payments.get(PaymentId("pay-1"))
         refunding.refund("pay-1:cancellation", Money(5000, "EUR"), RefundReason.CANCELLATION, at(8))
         uow.payments.update(refunding)
         uow.commit()
-    assert [e["type"] for e in outbox.find()] == ["RefundIssued"]
-    assert factory.store.relay_outbox() == 1
+    assert outbox.count_documents({}) == 0
+    assert factory.store.relay_outbox() == 2
     assert factory.store.relay_outbox() == 0
     assert sorted((e["aggregate_type"], e["aggregate_id"], e["type"]) for e in outbox.find()) == [
         ("payment", "pay-1", "PaymentSucceeded"),
@@ -245,20 +237,63 @@ def test_a_payment_s_events_stranded_by_a_crash_stay_beside_later_ones_and_are_r
     assert payments.find_one({"_id": "pay-1"})["_outbox"] == []
 
 
-def test_commit_writes_the_events_to_the_outbox(factory: MongoUnitOfWorkFactory) -> None:
+def test_a_commit_leaves_the_events_in_the_document_and_the_relay_moves_them(
+    factory: MongoUnitOfWorkFactory,
+) -> None:
     add(factory, appointment("a1", at(9)))
     finishing = stored(factory, "a1")
     finishing.complete(at(9, 40))
     with factory() as uow:
         uow.appointments.update(finishing)
         uow.commit()
+    appointments = factory.store.collection("appointments")
+    assert factory.store.collection("outbox").count_documents({}) == 0
+    waiting = appointments.find_one({"_id": "a1"})["_outbox"]
+    assert [e["type"] for e in waiting] == ["AppointmentCompleted"]
+
+    delivery, _ = factory.delivery()
+    (entry,) = delivery.claim(at(10), timedelta(minutes=1), 10)
+    assert (entry.id, entry.event_type, entry.aggregate_id) == (
+        waiting[0]["_id"],
+        "AppointmentCompleted",
+        "a1",
+    )
     (event,) = factory.store.collection("outbox").find()
     assert (event["type"], event["appointment_id"], event["occurred_at"]) == (
         "AppointmentCompleted",
         "a1",
         at(9, 40),
     )
-    assert factory.store.collection("appointments").find_one({"_id": "a1"})["_outbox"] == []
+    assert appointments.find_one({"_id": "a1"})["_outbox"] == []
+    delivery.mark_sent([entry.id], at(10))
+    assert delivery.claim(at(11), timedelta(minutes=1), 10) == []  # moved once, sent once
+
+
+def test_events_of_the_previous_release_are_claimed_beside_waiting_ones_oldest_first(
+    factory: MongoUnitOfWorkFactory,
+) -> None:
+    """Before this release a commit copied its events to ``outbox`` at once; a database
+    upgraded in place holds such copies, not yet sent, beside documents whose events wait in
+    ``_outbox``. The relay hands out both, oldest first, each once."""
+    add(factory, appointment("a1", at(9)), appointment("a2", at(8)))
+    for key, ended in (("a1", at(9, 40)), ("a2", at(8, 50))):
+        finishing = stored(factory, key)
+        finishing.complete(ended)
+        with factory() as uow:
+            uow.appointments.update(finishing)
+            uow.commit()
+    appointments = factory.store.collection("appointments")
+    (copied,) = appointments.find_one({"_id": "a1"})["_outbox"]
+    factory.store.collection("outbox").insert_one(copied)  # as the old commit's relay did
+    appointments.update_one({"_id": "a1"}, {"$set": {"_outbox": []}})
+
+    delivery, _ = factory.delivery()
+    claimed = delivery.claim(at(10), timedelta(minutes=1), 10)
+    assert [(e.aggregate_id, e.occurred_at) for e in claimed] == [
+        ("a2", at(8, 50)),
+        ("a1", at(9, 40)),
+    ]
+    assert delivery.pending() == 2
 
 
 # -- precision --------------------------------------------------------------------------------

@@ -11,15 +11,24 @@ Cells
     at least one cell, whatever their bounds.
 
 Taking time
-    One atomic, conditional update per cell::
+    One atomic, conditional upsert per cell::
 
         update_one({_id: cell, c: {$not: {$elemMatch: {s < end, e > start, a not in exempt}}}},
-                   {$push: {c: entry}})
+                   {$push: {c: entry}}, upsert=True)
 
     MongoDB evaluates the filter and applies the push as one step on one document, so of two
     writers racing for overlapping time in a cell, exactly one push lands; the other matches
-    nothing. No Python check decides anything. ``exempt`` holds the appointment itself (moving
-    over its own old time is fine) and appointments the same unit of work is ending.
+    nothing, and its upsert then collides with the cell's unique ``_id`` (a duplicate key):
+    refused. A cell nobody has claimed yet is created by the same statement. No Python check
+    decides anything. ``exempt`` holds the appointment itself (moving over its own old time is
+    fine) and appointments the same unit of work is ending.
+
+    ``claim_all`` sends every cell an appointment needs (the doctor's, then the patient's, each
+    by day; nearly always one each) as one *ordered* bulk command: one round trip when nothing
+    is in the way. Each statement is still its own atomic single-document write, and the bulk
+    stops at the first refusal, so what landed is a prefix of the fixed order; from the refused
+    cell on, cells are claimed one at a time, judging what is in the way. Every writer taking
+    cells in one order means two can never each hold what the other waits for.
 
 Which document is the truth
     An entry only *proposes* that time is taken. It is **live** when the appointment document
@@ -60,12 +69,13 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from attrs import define
+from pymongo import UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.documents import Document, floor_ms
 from hellodoctor_domain.errors import SlotUnavailable
@@ -89,6 +99,16 @@ class Claim:
 
     cell: str
     key: str
+
+
+@define(frozen=True)
+class Wanted:
+    """A range an appointment needs in one scope (microseconds, end exclusive)."""
+
+    scope: Scope
+    owner: str
+    start_us: int
+    end_us: int
 
 
 class _Verdict(enum.Enum):
@@ -115,6 +135,13 @@ def occupied(scope: Scope, appointment: Document | None) -> tuple[str, int, int]
     return appointment["patient_id"], start, appointment["time"]["end_us"]
 
 
+def _push(cell: str, entry: Document, ignore: list[str]) -> tuple[Document, Document]:
+    """Filter and update of the conditional upsert that enters ``entry`` in ``cell`` unless an
+    entry of another appointment (not in ``ignore``) overlaps it there."""
+    overlapping = {"s": {"$lt": entry["e"]}, "e": {"$gt": entry["s"]}, "a": {"$nin": ignore}}
+    return {"_id": cell, "c": {"$not": {"$elemMatch": overlapping}}}, {"$push": {"c": entry}}
+
+
 class ClaimBook:
     def __init__(
         self,
@@ -130,33 +157,86 @@ class ClaimBook:
         self._clock = clock
         self._patience = wait_for_in_flight.total_seconds()
 
-    def claim(
+    def claim_all(
         self,
-        scope: Scope,
-        owner: str,
+        wanted: Sequence[Wanted],
         appointment_id: str,
-        start_us: int,
-        end_us: int,
         *,
         version: int,
         token: str,
         exempt: Iterable[str],
     ) -> list[Claim]:
-        """Enter the range in every cell it touches, or raise ``SlotUnavailable`` having
-        entered it nowhere."""
-        made: list[Claim] = []
+        """Enter every wanted range in every cell it touches, or raise ``SlotUnavailable``
+        having entered none. The cells go in one fixed order (``wanted``'s: the doctor's, then
+        the patient's; each by day) as one *ordered* bulk command of conditional upserts: it
+        stops at the first refusal, so whatever landed is a prefix of that order. From the
+        refused cell on, they are claimed one at a time, judging what is in the way
+        (``_claim_cell``). Every writer taking cells in one order means none can hold a cell
+        another waits for while waiting for one that other holds."""
         ignore = sorted({appointment_id, *exempt})
+        planned = [
+            (want, cell, self._entry(appointment_id, want.start_us, want.end_us, version, token))
+            for want in wanted
+            for cell in cells(want.scope, want.owner, want.start_us, want.end_us)
+        ]
+        if not planned:
+            return []
         try:
-            for cell in cells(scope, owner, start_us, end_us):
+            self._claims.bulk_write(
+                [UpdateOne(*_push(cell, entry, ignore), upsert=True) for _, cell, entry in planned],
+                ordered=True,
+            )
+            return [Claim(cell, entry["k"]) for _, cell, entry in planned]
+        except BulkWriteError as error:
+            problems = error.details.get("writeErrors", [])
+            if (
+                error.details.get("writeConcernErrors")
+                or len(problems) != 1
+                or problems[0].get("code") != 11000
+            ):
+                self.release(Claim(cell, entry["k"]) for _, cell, entry in planned)
+                raise
+            stop = problems[0]["index"]  # refused; the ones before it landed, none after ran
+        except BaseException:
+            # Which statements landed is unknown: take back every entry this call may have
+            # made (pulling one that is not there changes nothing).
+            self.release(Claim(cell, entry["k"]) for _, cell, entry in planned)
+            raise
+        made = [Claim(cell, entry["k"]) for _, cell, entry in planned[:stop]]
+        try:
+            for index in range(stop, len(planned)):
+                want, cell, _ = planned[index]
                 made.append(
                     self._claim_cell(
-                        scope, owner, cell, appointment_id, start_us, end_us, version, token, ignore
+                        want.scope,
+                        want.owner,
+                        cell,
+                        appointment_id,
+                        want.start_us,
+                        want.end_us,
+                        version,
+                        token,
+                        ignore,
+                        refused=index == stop,
                     )
                 )
         except BaseException:
             self.release(made)
             raise
         return made
+
+    def _entry(
+        self, appointment_id: str, start_us: int, end_us: int, version: int, token: str
+    ) -> Document:
+        return {
+            "k": uuid.uuid4().hex,
+            "a": appointment_id,
+            "v": version,
+            "t": token,
+            "s": start_us,
+            "e": end_us,
+            "u": floor_ms(self._clock() + self._lease),
+        }
 
     def _claim_cell(
         self,
@@ -169,32 +249,27 @@ class ClaimBook:
         version: int,
         token: str,
         ignore: list[str],
+        *,
+        refused: bool = False,
     ) -> Claim:
-        entry: Document = {
-            "k": uuid.uuid4().hex,
-            "a": appointment_id,
-            "v": version,
-            "t": token,
-            "s": start_us,
-            "e": end_us,
-            "u": floor_ms(self._clock() + self._lease),
-        }
-        overlapping = {"s": {"$lt": end_us}, "e": {"$gt": start_us}, "a": {"$nin": ignore}}
+        """Enter the range in one cell, judging whatever overlaps it there; ``refused``: the
+        conditional upsert was just refused, so start by judging. While a blocker is in flight
+        the writer waits by reading the cell again, not by writing."""
+        entry = self._entry(appointment_id, start_us, end_us, version, token)
+        condition, push = _push(cell, entry, ignore)
         give_up_at = time.monotonic() + self._patience
         pause = 0.002
         for _ in range(_MAX_TRIES):
-            pushed = self._claims.update_one(
-                {"_id": cell, "c": {"$not": {"$elemMatch": overlapping}}}, {"$push": {"c": entry}}
-            )
-            if pushed.matched_count:
-                return Claim(cell, entry["k"])
+            if not refused:
+                try:
+                    self._claims.update_one(condition, push, upsert=True)
+                    return Claim(cell, entry["k"])  # pushed, or the cell created with it
+                except DuplicateKeyError:
+                    pass  # the cell exists and holds an overlapping entry: judge it
+            refused = False
             found = self._claims.find_one({"_id": cell})
             if found is None:
-                try:
-                    self._claims.insert_one({"_id": cell, "c": [entry]})
-                except DuplicateKeyError:
-                    continue  # another writer created the cell first; judge its entries
-                return Claim(cell, entry["k"])
+                continue  # gone meanwhile (emptied by a test's truncate): push again
             verdicts = {
                 self._judge(scope, owner, cell, other, token)
                 for other in found["c"]
@@ -207,6 +282,7 @@ class ClaimBook:
                     raise SlotUnavailable(f"{scope} {owner} is being booked at that time")
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
+                refused = True  # nothing released: look again before pushing again
         raise SlotUnavailable(f"{scope} {owner}: too much contention for that time")
 
     def _judge(self, scope: Scope, owner: str, cell: str, entry: Document, token: str) -> _Verdict:

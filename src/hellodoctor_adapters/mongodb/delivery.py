@@ -1,9 +1,19 @@
 """Outbox delivery and the inbox on MongoDB (``ports/outbox.py``).
 
-Each ``outbox`` document keeps its delivery state in ``_delivery``. A claim is a conditional
-single-document update per candidate (still due and unleased, or no change): two relays that
-pick the same candidate cannot both lease it. Inbox documents are ``{consumer}/{entry id}``;
-``begin`` is one conditional upsert, refused by the unique ``_id`` when someone holds it.
+A commit leaves each event inside the document of the aggregate that recorded it (``_outbox``,
+written by the same single-document write as the change), so a booking writes one document.
+Before it claims (and before it counts what is pending), the relay moves the waiting events
+into the ``outbox`` collection (``repair.relay_outbox``: copy, then ``$pull`` what was copied;
+deterministic ids make a second copy a no-op), oldest first, until none wait or
+``_PROMOTE_ROUNDS`` batches were moved. From there on nothing changes: each ``outbox`` document
+keeps its delivery state in ``_delivery``; a claim is a conditional single-document update per
+candidate (still due and unleased, or no change), so two relays that pick the same candidate
+cannot both lease it; failures, retries and dead letters live there. An event is in its
+aggregate's document, or in ``outbox``, or (between the copy and the pull) in both: never in
+neither, so delivery stays at least once.
+
+Inbox documents are ``{consumer}/{entry id}``; ``begin`` is one conditional upsert, refused by
+the unique ``_id`` when someone holds it.
 """
 
 from __future__ import annotations
@@ -17,12 +27,17 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.documents import CONVERTER, event_to_document
+from hellodoctor_adapters.mongodb.repair import relay_outbox
 from hellodoctor_adapters.mongodb.store import MongoStore, translated
 from hellodoctor_adapters.outbox import OutboxMessage, event_class
 from hellodoctor_domain.model.events import DomainEvent
 from hellodoctor_domain.ports.outbox import DeadLetter, Inbox, OutboxDelivery, OutboxEntry
 
 _META = ("_id", "type", "aggregate_type", "aggregate_id", "_delivery")
+# Documents whose events one promotion round moves, and the most rounds before a claim: far
+# more than a relay polling every few seconds ever finds waiting.
+_PROMOTE_BATCH = 500
+_PROMOTE_ROUNDS = 20
 
 
 def _entry(document: dict[str, Any]) -> OutboxEntry:
@@ -54,10 +69,18 @@ def _due(now: datetime) -> dict[str, Any]:
 
 class MongoDelivery(OutboxDelivery):
     def __init__(self, store: MongoStore) -> None:
+        self._store = store
         self._outbox = store.collection("outbox")
+
+    def _promote(self) -> None:
+        """Move the events waiting in aggregates' documents into ``outbox``."""
+        for _ in range(_PROMOTE_ROUNDS):
+            if relay_outbox(self._store, _PROMOTE_BATCH) < _PROMOTE_BATCH:
+                return  # fewer events than a batch holds documents: none left waiting
 
     @translated
     def claim(self, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxEntry]:
+        self._promote()
         candidates = self._outbox.find(_due(now), {"_id": 1}).sort([("occurred_at", 1), ("_id", 1)])
         claimed: list[OutboxEntry] = []
         for candidate in candidates.limit(limit):
@@ -131,6 +154,7 @@ class MongoDelivery(OutboxDelivery):
 
     @translated
     def pending(self) -> int:
+        self._promote()
         return self._outbox.count_documents({"_delivery.sent_at": None, "_delivery.dead_at": None})
 
 

@@ -3,7 +3,8 @@ like every other write (``store.Profiles``); a unique index on ``blob_key`` and 
 duplicates, compare-and-set on ``version`` decides link changes and removals.
 
 A removal is a ``delete_one({_id, version})`` at commit; its ``DocumentDeleted`` event, having no
-document left to ride in, goes to ``outbox`` directly with the unit of work's other orphans.
+document left to ride in, goes to ``outbox`` directly with the unit of work's other orphans, and
+events still waiting in the document for the relay are copied there just before it goes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from hellodoctor_adapters.mongodb.documents import Document as BsonDocument
 from hellodoctor_adapters.mongodb.documents import floor_instants, from_document, to_document
 from hellodoctor_adapters.mongodb.store import (
     AGGREGATE_COLLECTIONS,
+    PENDING_EVENTS,
     MongoStore,
     Profiles,
     Undo,
+    copy_events,
     translated,
 )
 from hellodoctor_adapters.phi import DOCUMENTS, open_fields, seal_fields
@@ -35,6 +38,7 @@ class MongoDocumentRepository(Profiles[Document], DocumentRepository):
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
         self.removed: dict[str, int] = {}  # key -> the version it must still have
+        self._outbox = store.collection("outbox")
         self._cipher = store.cipher
 
     def _document(self, value: Document) -> BsonDocument:
@@ -100,6 +104,12 @@ class MongoDocumentRepository(Profiles[Document], DocumentRepository):
 
     def flush_removals(self, undo: list[Undo]) -> None:
         for key, version in self.removed.items():
+            # Events still waiting in the document for the relay (its upload's) would go with
+            # it: copied to ``outbox`` first (a copy already there is skipped), so a crash
+            # after the copy and before the delete leaves them once, never nowhere.
+            waiting = self._collection.find_one({"_id": key, **PENDING_EVENTS}, {"_outbox": 1})
+            if waiting is not None:
+                copy_events(self._outbox, waiting["_outbox"])
             previous: BsonDocument | None = self._collection.find_one_and_delete(
                 {"_id": key, "version": version}
             )

@@ -11,9 +11,10 @@ What a crash can leave behind
     all-or-nothing across a crash. Use cases write one appointment per unit of work, plus the
     lapsed holds in its way.
 
-    * Events stranded in an aggregate's ``_outbox`` (a crash after its write, before they
-      were copied): ``relay_outbox`` copies them; their ids are deterministic, so copying twice
-      adds nothing.
+    * Events in an aggregate's ``_outbox``: not a crash's leftover any more, but where every
+      write leaves its events; ``relay_outbox`` moves them to ``outbox`` (the relay runs it
+      before each claim, housekeeping too); their ids are deterministic, so copying twice adds
+      nothing.
     * Money half moved (a crash between a debit, the payment and a credit): ``repair_wallets``
       finishes or takes it back.
 """
@@ -22,33 +23,63 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from hellodoctor_adapters.mongodb.documents import (
     LIVE_PAYMENT,
+    Document,
     payment_from_document,
     to_micros,
     wallet_key,
 )
 from hellodoctor_adapters.mongodb.payments import WalletWrite, apply_wallet_write
-from hellodoctor_adapters.mongodb.store import AGGREGATE_COLLECTIONS, MongoStore, relay
+from hellodoctor_adapters.mongodb.store import (
+    AGGREGATE_COLLECTIONS,
+    PENDING_EVENTS,
+    MongoStore,
+    copy_events,
+)
 from hellodoctor_domain.errors import AlreadyExists
 from hellodoctor_domain.model.payments import Payment, PaymentPurpose, WalletEntry, WalletEntryKind
 
 
 def relay_outbox(store: MongoStore, limit: int) -> int:
-    """Copy events stranded in aggregates' documents (a crash after their write) to
-    ``outbox``: up to ``limit`` documents, collection by collection."""
-    moved = 0
-    left = limit
-    for name in AGGREGATE_COLLECTIONS.values():
-        stranded = list(store.collection(name).find({"_outbox.0": {"$exists": True}}).limit(left))
-        for document in stranded:
-            moved += relay(store, name, document["_id"], document["_outbox"])
-        left -= len(stranded)
-        if left <= 0:
-            break
-    return moved
+    """Move events waiting in aggregates' documents (``_outbox``) to the ``outbox`` collection,
+    the documents with the oldest events first, up to ``limit`` documents; returns how many
+    events. The relay does this before every claim (``MongoDelivery``), and housekeeping after
+    a crash; several at once are safe: an event's id is deterministic, so a copy already there
+    is skipped, and each document loses only the events that were copied.
+
+    Three commands however many documents: one aggregation over every aggregate collection
+    (each through its ``pending_events`` partial index), one ``insert_many``, and one bulk
+    ``$pull`` per collection that had any."""
+    names = list(dict.fromkeys(AGGREGATE_COLLECTIONS.values()))
+
+    def waiting(name: str) -> list[Document]:
+        return [{"$match": PENDING_EVENTS}, {"$project": {"_outbox": 1, "_in": {"$literal": name}}}]
+
+    pipeline = [
+        *waiting(names[0]),
+        *({"$unionWith": {"coll": name, "pipeline": waiting(name)}} for name in names[1:]),
+        # Ascending on an array sorts by its smallest element: the oldest waiting event.
+        {"$sort": {"_outbox.occurred_at": 1, "_id": 1}},
+        {"$limit": limit},
+    ]
+    found = list(store.collection(names[0]).aggregate(pipeline))
+    events = [event for document in found for event in document["_outbox"]]
+    if not events:
+        return 0
+    copy_events(store.collection("outbox"), events)
+    pulls: dict[str, list[UpdateOne]] = {}
+    for document in found:
+        copied = [event["_id"] for event in document["_outbox"]]
+        pulls.setdefault(document["_in"], []).append(
+            UpdateOne({"_id": document["_id"]}, {"$pull": {"_outbox": {"_id": {"$in": copied}}}})
+        )
+    for name, updates in pulls.items():
+        store.collection(name).bulk_write(updates, ordered=False)
+    return len(events)
 
 
 def repair_wallets(store: MongoStore, window: timedelta) -> int:

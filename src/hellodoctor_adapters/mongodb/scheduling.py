@@ -17,7 +17,7 @@ from attrs import evolve
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from hellodoctor_adapters.mongodb.claims import Claim, Scope, cells
+from hellodoctor_adapters.mongodb.claims import Claim, Scope, Wanted, cells
 from hellodoctor_adapters.mongodb.documents import (
     Document,
     appointment_from_document,
@@ -68,11 +68,10 @@ from hellodoctor_domain.ports.scheduling import (
     IdempotencyRepository,
 )
 
-# The most patients a desk's search reads before ordering them (docs/clinic_day.md).
-
 _ACTIVE = [status.value for status in ACTIVE_STATUSES]
 _HELD = AppointmentStatus.HELD.value
 _BUSY_FIELDS = {"time.start_us": 1, "blocked_end_us": 1, "status": 1, "hold_expires_at": 1}
+_AVAILABILITY = "_availability_read"  # where a doctor's read carries its availability
 _NOT_REVOKED = {"_revoked": {"$exists": False}}
 
 
@@ -83,6 +82,9 @@ class MongoDoctorRepository(Profiles[Doctor], DoctorRepository):
 
     def __init__(self, store: MongoStore) -> None:
         super().__init__(store, AGGREGATE_COLLECTIONS[self.aggregate_type])
+        # The availability documents read beside their doctors (``_get``), until the
+        # availability repository takes them.
+        self.availability_read: dict[str, Document | None] = {}
 
     @translated
     def _add(self, doctor: Doctor) -> None:
@@ -91,7 +93,25 @@ class MongoDoctorRepository(Profiles[Doctor], DoctorRepository):
 
     @translated
     def _get(self, doctor_id: DoctorId) -> Doctor:
-        return self._find(doctor_id.value)
+        """The doctor, and its availability in the same query (a ``$lookup`` on the same
+        ``_id``): whoever reads a doctor nearly always reads its rules next (a booking does),
+        and ``MongoAvailabilityRepository.get`` then takes this copy instead of asking again."""
+        key = doctor_id.value
+        if key in self.pending:
+            return self._find(key)
+        joined = {"from": "availability", "localField": "_id", "foreignField": "_id"}
+        found = next(
+            self._collection.aggregate(
+                [{"$match": {"_id": key}}, {"$lookup": {**joined, "as": _AVAILABILITY}}]
+            ),
+            None,
+        )
+        if found is None:
+            raise NotFound(f"no {self.label} {key}")
+        beside = found.pop(_AVAILABILITY)
+        self.availability_read[key] = beside[0] if beside else None
+        self._read_ids.add(key)
+        return self._value(found)
 
     @translated
     def _update(self, doctor: Doctor) -> None:
@@ -183,10 +203,14 @@ class MongoAvailabilityRepository(AvailabilityRepository):
 
     @translated
     def _get(self, doctor_id: DoctorId) -> Availability | None:
-        change = self.pending.get(doctor_id.value)
+        key = doctor_id.value
+        change = self.pending.get(key)
         if change is not None:
             return evolve(change.value)
-        document = self._collection.find_one({"_id": doctor_id.value})
+        if key in self._doctors.availability_read:  # read with the doctor, once
+            document = self._doctors.availability_read.pop(key)
+        else:
+            document = self._collection.find_one({"_id": key})
         return None if document is None else from_document(document, Availability, "doctor_id")
 
     @translated
@@ -281,8 +305,10 @@ class MongoAppointmentRepository(AppointmentRepository):
     @translated
     def _add(self, appointment: Appointment) -> None:
         key = appointment.id.value
-        if key in self.pending or self._collection.find_one({"_id": key}, {"_id": 1}):
+        # A taken id is refused by the unique _id at commit (``_refused_insert``); no read.
+        if key in self.pending:
             raise AlreadyExists(f"appointment {key} exists")
+        # Fail fast only (a doctor or patient this unit of work has read is not read again).
         if not self._doctors.exists(appointment.doctor_id.value):
             raise NotFound(f"no doctor {appointment.doctor_id}")
         if not self._patients.exists(appointment.patient_id.value):
@@ -316,32 +342,31 @@ class MongoAppointmentRepository(AppointmentRepository):
 
     def _claim(self, appointment: Appointment, on_server: Appointment | None) -> None:
         """Push claims for whatever ``appointment`` occupies that its stored version (or an
-        earlier claim of this unit of work) does not already hold."""
+        earlier claim of this unit of work) does not already hold: every cell at once, in one
+        command when nothing is in the way (``ClaimBook.claim_all``)."""
         if not appointment.is_active:
             return
         key = appointment.id.value
         ending = [k for k, change in self.pending.items() if not change.value.is_active]
         held = set(_ranges(on_server)) if on_server is not None and on_server.is_active else set()
-        for scope, owner, time_range in _ranges(appointment):
-            if (scope, owner, time_range) in held or (
-                key,
-                scope,
-                owner,
-                time_range,
-            ) in self.ranges_claimed:
-                continue
-            made = self._store.claims.claim(
-                scope,
-                owner,
-                key,
-                to_micros(time_range.start),
-                to_micros(time_range.end),
-                version=appointment.version,
-                token=self._token,
-                exempt=ending,
-            )
-            self.claimed.extend(made)
-            self.ranges_claimed.add((key, scope, owner, time_range))
+        missing = [
+            (scope, owner, time_range)
+            for scope, owner, time_range in _ranges(appointment)
+            if (scope, owner, time_range) not in held
+            and (key, scope, owner, time_range) not in self.ranges_claimed
+        ]
+        made = self._store.claims.claim_all(
+            [
+                Wanted(scope, owner, to_micros(time_range.start), to_micros(time_range.end))
+                for scope, owner, time_range in missing
+            ],
+            key,
+            version=appointment.version,
+            token=self._token,
+            exempt=ending,
+        )
+        self.claimed.extend(made)
+        self.ranges_claimed.update((key, scope, owner, r) for scope, owner, r in missing)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -571,7 +596,8 @@ class MongoIdempotencyRepository(IdempotencyRepository):
 
     @translated
     def add(self, record: IdempotencyRecord) -> None:
-        if self.get(record.scope, record.key) is not None:  # fails fast; the index decides
+        # A key stored already is refused by the unique index at commit; no read here.
+        if (record.scope, record.key) in self.pending:
             raise AlreadyExists("that idempotency key was used")
         self.pending[(record.scope, record.key)] = evolve(
             record, created_at=floor_ms(record.created_at)

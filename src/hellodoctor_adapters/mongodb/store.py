@@ -12,9 +12,10 @@ previous document only if nobody changed it since. ``Profiles`` is that machiner
 documents with an id and a version (doctors, patients, accounts, secrets, tokens, payments).
 
 Events: every write of an aggregate carries the aggregate's events in an ``_outbox`` array in
-that same single-document write (``EventsToWrite``); after the commit they are copied to the
-``outbox`` collection and taken out of the document (``relay``), and ``repair.relay_outbox``
-redoes that for events a crash left behind.
+that same single-document write (``EventsToWrite``), and they wait there: the relay moves them
+to the ``outbox`` collection before it claims (``repair.relay_outbox``, through the
+``pending_events`` partial index each aggregate collection has), so a commit writes each
+document once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.errors import StoredValueRejected, UnexpectedStorageError
 from hellodoctor_adapters.mongodb.claims import ClaimBook
 from hellodoctor_adapters.mongodb.documents import Document, from_document, to_document
+from hellodoctor_adapters.phi import PHI_TABLES, RECORD_PHI_TABLES
 from hellodoctor_domain.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -91,6 +93,9 @@ COLLECTIONS = (
 
 # Where the aggregates of each type (``DomainEvent.aggregate_type``) live; their documents hold
 # their events in ``_outbox`` until relayed.
+# A document with events waiting (``_outbox`` not empty): what each aggregate collection's
+# ``pending_events`` partial index holds, so the relay finds them without a scan.
+PENDING_EVENTS = {"_outbox._id": {"$exists": True}}
 AGGREGATE_COLLECTIONS = {
     "doctor": "doctors",
     "patient": "patients",
@@ -241,6 +246,14 @@ class MongoStore:
             partialFilterExpression={"series_id": {"$type": "string"}},
         )
         self.collection("outbox").create_index("occurred_at", name="outbox_by_time")
+        # Events wait in their aggregate's document until the relay moves them (relay_outbox):
+        # only documents with some are indexed, so the relay's look is as small as its work.
+        for name in dict.fromkeys(AGGREGATE_COLLECTIONS.values()):
+            self.collection(name).create_index(
+                [("_outbox._id", ASCENDING)],
+                name="pending_events",
+                partialFilterExpression=PENDING_EVENTS,
+            )
         self.collection("room_attendance").create_index(
             [("appointment_id", ASCENDING), ("at", ASCENDING), ("_id", ASCENDING)],
             name="attendance_by_appointment",
@@ -360,8 +373,8 @@ class MongoStore:
 
     @translated
     def relay_outbox(self, limit: int = 100) -> int:
-        """Copy events stranded in aggregates' documents (a crash after their write) to
-        ``outbox``."""
+        """Move events waiting in aggregates' documents to ``outbox`` (``repair.relay_outbox``);
+        how many."""
         # Imported here: repair builds on the repositories, which build on this module.
         from hellodoctor_adapters.mongodb import repair
 
@@ -438,47 +451,58 @@ def update_with_events(
     return bool(written.matched_count)
 
 
+def copy_events(outbox: Collection[Document], events: list[Document]) -> None:
+    """Insert ``events`` into ``outbox``, skipping those already there (their ids are
+    deterministic, so a second copy is the same event)."""
+    if not events:
+        return
+    try:
+        outbox.insert_many(events, ordered=False)
+    except BulkWriteError as error:
+        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
+            raise
+
+
+# Collections whose documents seal health data (``phi.py``): an event's payload may repeat a
+# sealed field in plain (a transfer's note), so their events leave the document at commit rather
+# than rest beside the sealed fields until the relay comes (docs/privacy.md's outbox gap).
+SEALED_COLLECTIONS = frozenset(table.collection_name for table in (*PHI_TABLES, *RECORD_PHI_TABLES))
+
+
 class EventsToWrite:
     """The outbox documents of one commit's events, by aggregate. Each aggregate's write takes
     its own (``take``) into its ``_outbox`` array, so an event is stored if and only if its
-    change is; ``relay`` copies them to ``outbox`` after the commit. Events of aggregates the
-    unit of work read but did not write are ``orphans``, inserted into ``outbox`` directly."""
+    change is, and stays there until the relay moves it to ``outbox`` (``repair.relay_outbox``,
+    run before every claim) -- except in documents that seal health data, whose events
+    ``move_sealed`` moves right after the commit. Events of aggregates the unit of work read
+    but did not write are ``orphans``, inserted into ``outbox`` directly."""
 
     def __init__(self, waiting: dict[tuple[str, str], list[Document]]) -> None:
         self._waiting = waiting
-        self._written: list[tuple[str, str, list[Document]]] = []
+        self._sealed: list[tuple[str, str, list[Document]]] = []
 
     def take(self, aggregate_type: str | None, key: str) -> list[Document]:
         if aggregate_type is None:
             return []
         found = self._waiting.pop((aggregate_type, key), [])
-        if found:
-            self._written.append((AGGREGATE_COLLECTIONS[aggregate_type], key, found))
+        collection = AGGREGATE_COLLECTIONS[aggregate_type]
+        if found and collection in SEALED_COLLECTIONS:
+            self._sealed.append((collection, key, found))
         return found
 
     def orphans(self) -> list[Document]:
         return [event for events in self._waiting.values() for event in events]
 
-    def relay(self, store: MongoStore) -> None:
-        for collection, key, events in self._written:
-            relay(store, collection, key, events)
-
-
-def relay(store: MongoStore, collection: str, key: str, events: list[Document]) -> int:
-    """Copy an aggregate's events to ``outbox`` (ids already there are skipped), then take them
-    out of its document's ``_outbox``; returns how many."""
-    if not events:
-        return 0
-    try:
-        store.collection("outbox").insert_many(events, ordered=False)
-    except BulkWriteError as error:  # some were copied already: their ids are taken
-        if not all(item.get("code") == 11000 for item in error.details.get("writeErrors", [])):
-            raise
-    store.collection(collection).update_one(
-        {"_id": key},
-        {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
-    )
-    return len(events)
+    def move_sealed(self, store: MongoStore) -> None:
+        """After the commit: copy the events written into documents that seal health data to
+        ``outbox``, then take them out of their documents (a crash in between leaves them for
+        the relay, which skips the copies already there)."""
+        for collection, key, events in self._sealed:
+            copy_events(store.collection("outbox"), events)
+            store.collection(collection).update_one(
+                {"_id": key},
+                {"$pull": {"_outbox": {"_id": {"$in": [event["_id"] for event in events]}}}},
+            )
 
 
 class Profiles(Generic[T]):
@@ -494,12 +518,18 @@ class Profiles(Generic[T]):
         super().__init__()  # a tracking repository starts with nothing seen
         self._collection = store.collection(name)
         self.pending: dict[str, Change[T]] = {}
+        # Ids this unit of work has read from the server: ``exists`` answers for them without
+        # reading again (it only ever fails fast; the writes decide).
+        self._read_ids: set[str] = set()
 
     def _key(self, value: T) -> str:
         return str(value.id)  # type: ignore[attr-defined]
 
     def _read(self, key: str) -> Document | None:
-        return self._collection.find_one({"_id": key})
+        document = self._collection.find_one({"_id": key})
+        if document is not None:
+            self._read_ids.add(key)
+        return document
 
     def _current(self, key: str) -> T | None:
         change = self.pending.get(key)
@@ -513,7 +543,12 @@ class Profiles(Generic[T]):
         return from_document(document, self.kind)
 
     def exists(self, key: str) -> bool:
-        return key in self.pending or self._read(key) is not None
+        if key in self.pending or key in self._read_ids:
+            return True
+        if self._collection.find_one({"_id": key}, {"_id": 1}) is None:  # the id alone
+            return False
+        self._read_ids.add(key)
+        return True
 
     def _stage_add(self, value: T) -> None:
         key = self._key(value)

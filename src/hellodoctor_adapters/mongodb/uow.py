@@ -17,11 +17,16 @@ A unit of work without multi-document transactions
     unique ``_id``; updates are compare-and-set on ``version`` (``ConcurrencyError`` when it
     moved). Each write of an aggregate (appointment, payment, doctor, ...) carries that
     aggregate's events in an ``_outbox`` array *in the same single-document write*, so an event
-    exists if and only if its change does. After the writes: entries the appointments no longer
-    need are pruned, and the events are copied to the ``outbox`` collection and removed from
-    their documents (``relay_outbox`` redoes this after a crash). A failure before the last
-    write undoes the writes already made (each restores the previous document only if nobody
-    changed it since) and releases the claims.
+    exists if and only if its change does; the relay moves them to the ``outbox`` collection
+    before it claims (``repair.relay_outbox``). After the writes, entries the appointments no
+    longer need are pruned, and events written into documents that seal health data are moved
+    out at once (``EventsToWrite.move_sealed``). A failure before the last write undoes the
+    writes already made (each restores the previous document only if nobody changed it since)
+    and releases the claims.
+
+    A booking is therefore four commands: the doctor with its availability (one ``$lookup``),
+    the patient's existence, both claims (one ordered bulk of conditional upserts), and the
+    appointment's insert with its events.
 
 What a crash can leave behind, and what cleans it up: ``repair.py``.
 """
@@ -254,10 +259,10 @@ class MongoUnitOfWork(UnitOfWork):
         try:
             self.appointments.settle()
             self.ratings.settle()
-            outbox.relay(self._store)
+            outbox.move_sealed(self._store)
         except (PyMongoError, BSONError):
-            # Committed already; leftovers are orphans the claim protocol and relay_outbox
-            # clean up. Raising would tell the caller a committed change failed.
+            # Committed already; leftovers are orphans the claim protocol and the relay clean
+            # up. Raising would tell the caller a committed change failed.
             log.warning("tidying up after a MongoDB commit failed", exc_info=True)
 
     def _outbox_documents(
