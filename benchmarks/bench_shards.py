@@ -53,7 +53,7 @@ from attrs import define
 from pymongo import MongoClient
 
 from hellodoctor_adapters.mongodb import scheduling as mongodb_scheduling
-from hellodoctor_adapters.mongodb.claims import Scope
+from hellodoctor_adapters.mongodb.claims import Scope, Wanted
 from hellodoctor_adapters.mongodb.documents import to_micros
 from hellodoctor_adapters.mongodb.sharded import ShardedStore, sharded_factory
 from hellodoctor_adapters.testing.fixtures import appointment, at, doctor, patient
@@ -147,12 +147,16 @@ def worker(
         store.touched()
         try:
             if attempt.crash == "after doctor claim":
-                store.claims.claim(
-                    Scope.DOCTOR,
-                    attempt.doctor,
+                store.claims.claim_all(
+                    [
+                        Wanted(
+                            Scope.DOCTOR,
+                            attempt.doctor,
+                            to_micros(visit.blocked.start),
+                            to_micros(visit.blocked.end),
+                        )
+                    ],
                     attempt.key,
-                    to_micros(visit.blocked.start),
-                    to_micros(visit.blocked.end),
                     version=1,
                     token=uuid.uuid4().hex,
                     exempt=(),

@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
 from hellodoctor_adapters.mongodb import scheduling as mongodb_scheduling
-from hellodoctor_adapters.mongodb.claims import Scope
+from hellodoctor_adapters.mongodb.claims import Scope, Wanted
 from hellodoctor_adapters.mongodb.documents import to_micros
 from hellodoctor_adapters.mongodb.sharded import ShardedStore, sharded_factory
 from hellodoctor_adapters.mongodb.testing import fresh_database_name, server_url
@@ -217,12 +217,16 @@ class CrossShardClaims(RuleBasedStateMachine):
         """A writer that dies between its doctor's claim and its patient's."""
         visit = self._visit(doctor_key, PATIENTS[0], start)
         try:
-            self.store.claims.claim(
-                Scope.DOCTOR,
-                doctor_key,
+            self.store.claims.claim_all(
+                [
+                    Wanted(
+                        Scope.DOCTOR,
+                        doctor_key,
+                        to_micros(visit.blocked.start),
+                        to_micros(visit.blocked.end),
+                    )
+                ],
                 visit.id.value,
-                to_micros(visit.blocked.start),
-                to_micros(visit.blocked.end),
                 version=1,
                 token=f"crashed-{visit.id.value}",
                 exempt=(),

@@ -26,7 +26,8 @@ from attrs import define, field
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.operations import UpdateOne
 
 from hellodoctor_adapters.mongodb.documents import Document
 from hellodoctor_adapters.mongodb.store import MongoStore
@@ -116,6 +117,17 @@ class Routed:
             for document in part.find(asked, *args, **kwargs)
         )
 
+    def aggregate(self, pipeline: list[Mapping[str, Any]], **kwargs: Any) -> Iterator[Document]:
+        """Routed by a leading ``$match`` on the key, else scattered (concatenated: the
+        adapter's scattered pipelines do not rely on a merged order). A ``$lookup`` of a
+        collection keyed by the same ``_id`` finds its document on the same shard."""
+        first = pipeline[0].get("$match", {}) if pipeline else {}
+        return (
+            document
+            for part in self._targets(first)
+            for document in part.aggregate(pipeline, **kwargs)
+        )
+
     def count_documents(self, query: Mapping[str, Any]) -> int:
         return sum(part.count_documents(query) for part in self._targets(query))
 
@@ -131,6 +143,22 @@ class Routed:
             except DuplicateKeyError:
                 if ordered:
                     raise
+
+    def bulk_write(self, requests: list[UpdateOne], ordered: bool = True) -> None:
+        """As ``mongos`` runs a bulk: each statement on its own shard, in order; an ordered
+        bulk stops at the first refusal, which is reported at its index."""
+        errors: list[Document] = []
+        for index, request in enumerate(requests):
+            if not isinstance(request, UpdateOne):
+                raise NotImplementedError(f"a bulk {type(request).__name__}")
+            try:
+                self.update_one(request._filter, request._doc, upsert=bool(request._upsert))
+            except DuplicateKeyError:
+                errors.append({"index": index, "code": 11000, "errmsg": "duplicate key"})
+                if ordered:
+                    break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "writeConcernErrors": []})
 
     def update_one(self, query: Mapping[str, Any], update: Any, **kwargs: Any) -> Any:
         return self._single("update_one", query, update, **kwargs)
