@@ -10,7 +10,7 @@ import pytest
 
 from hellodoctor_adapters.memory import ManualClock
 from hellodoctor_adapters.mongodb import MongoUnitOfWork, MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb.scheduling import MongoAppointmentRepository
+from hellodoctor_adapters.mongodb.appointments import MongoAppointmentRepository
 from hellodoctor_adapters.mongodb.testing import new_factory, server_url
 from hellodoctor_adapters.registry import open_storage
 from hellodoctor_adapters.testing.fixtures import appointment, at, seed, state_of

@@ -49,6 +49,7 @@ from pymongo.write_concern import WriteConcern
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.mongodb.analytics import MongoAppointmentStatistics
+from hellodoctor_adapters.mongodb.appointments import MongoAppointmentRepository
 from hellodoctor_adapters.mongodb.consultations import MongoRoomAttendance, MongoRoomTickets
 from hellodoctor_adapters.mongodb.documents import Document, event_to_document
 from hellodoctor_adapters.mongodb.documents_repository import MongoDocumentRepository
@@ -93,7 +94,6 @@ from hellodoctor_adapters.mongodb.reviews import (
     MongoReviewRepository,
 )
 from hellodoctor_adapters.mongodb.scheduling import (
-    MongoAppointmentRepository,
     MongoAvailabilityRepository,
     MongoDoctorRepository,
     MongoIdempotencyRepository,
