@@ -59,9 +59,7 @@ def read_doctor_and_availability(
             sql = _compiled.get("postgresql")
             if sql is None:
                 sql = _compiled["postgresql"] = str(_READ.compile(dialect=connection.dialect))
-            # Queued writes go first (the engine hook), inside a transaction: not alone then.
-            alone = not connection.info.get(PENDING) and outside_a_transaction(connection)
-            with autocommitted(connection) if alone else _nothing():
+            with read_alone(connection):
                 row = connection.exec_driver_sql(sql, parameters).mappings().first()
     if row is None:
         return None
@@ -96,8 +94,14 @@ def autocommitted(connection: Connection) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+def read_alone(connection: Connection) -> Iterator[None]:
+    """A read that needs no transaction: without BEGIN when it is the first statement (queued
+    writes go first, through the engine hook, inside a transaction: not alone then)."""
+    if not connection.info.get(PENDING) and outside_a_transaction(connection):
+        with autocommitted(connection):
+            yield
+    else:
+        yield
 
 
 _installed: weakref.WeakSet[Engine] = weakref.WeakSet()

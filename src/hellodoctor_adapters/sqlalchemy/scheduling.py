@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.phi import desk_lookups
+from hellodoctor_adapters.sqlalchemy.booking import read_alone
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     appointment_from,
@@ -409,12 +410,15 @@ class SqlIdempotencyRepository(IdempotencyRepository):
         )
 
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        row = first_row(
-            self._connection,
-            sa.select(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            ),
-        )
+        # A keyed booking first looks for an earlier one in a unit of work of its own: one
+        # round trip, without BEGIN (booking.py).
+        with read_alone(self._connection):
+            row = first_row(
+                self._connection,
+                sa.select(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                ),
+            )
         if row is None:
             return None
         return IdempotencyRecord(
