@@ -99,7 +99,7 @@ def _send_pending_first(connection: Connection, *_: object) -> None:
 _Processor = Callable[[Any], Any] | None
 _Shape = tuple[tuple[str, ...], int, int, int]
 _statements: dict[_Shape, str] = {}
-_columns: dict[tuple[str, str], tuple[str, _Processor]] = {}
+_columns: dict[tuple[str, str, str], tuple[str, _Processor]] = {}
 _OUTBOX_COLUMNS = ("event_type", "aggregate_type", "aggregate_id", "occurred_at", "payload")
 _IDEMPOTENCY_COLUMNS = ("scope", "key", "fingerprint", "appointment_id", "created_at")
 _CACHED_ROWS = 16  # shapes up to this many rows of a kind are kept (a booking has 1-3)
@@ -107,14 +107,14 @@ _CACHED_ROWS = 16  # shapes up to this many rows of a kind are kept (a booking h
 
 def _column(dialect: Dialect, table: sa.Table, name: str) -> tuple[str, _Processor]:
     """The column's SQL type (for casts) and its bind processor (SQLAlchemy's own)."""
-    found = _columns.get((table.name, name))
+    found = _columns.get((dialect.name, table.name, name))
     if found is None:
         column_type = table.c[name].type
         found = (
             column_type.compile(dialect=dialect),
             column_type.dialect_impl(dialect).bind_processor(dialect),
         )
-        _columns[(table.name, name)] = found
+        _columns[(dialect.name, table.name, name)] = found
     return found
 
 
@@ -138,6 +138,7 @@ def _postgres(
     shape = (names, len(booked), len(kept), len(events))
     parameters: list[Any] = []
     parts: list[str] = []
+    after = ""  # once the appointments are in: every write under the doctors' turns
     if booked:
         # The doctors' turns first, in a fixed order, then the rows: see _DOCTOR_TURN.
         parameters.append(sorted({row["doctor_id"] for row in booked}))
@@ -146,17 +147,20 @@ def _postgres(
             f"turn AS (SELECT pg_advisory_xact_lock({DOCTOR_BOOKING_LOCKS}, hashtext(doctor)) "
             "FROM unnest(%s::text[]) AS doctor)",
             f"booked AS (INSERT INTO appointments ({', '.join(names)}) "
-            f"SELECT v.* FROM (VALUES {rows}) AS v, (SELECT count(*) FROM turn) AS t)",
+            f"SELECT v.* FROM (VALUES {rows}) AS v, (SELECT count(*) FROM turn) AS t "
+            "RETURNING 1)",
         ]
-    if kept:
-        rows = _values(dialect, idempotency_keys, _IDEMPOTENCY_COLUMNS, kept, parameters)
-        parts.append(
-            f"kept AS (INSERT INTO idempotency_keys ({', '.join(_IDEMPOTENCY_COLUMNS)}) "
-            f"VALUES {rows})"
-        )
-    if events:
-        rows = _values(dialect, outbox, _OUTBOX_COLUMNS, events, parameters)
-        parts.append(f"sent AS (INSERT INTO outbox ({', '.join(_OUTBOX_COLUMNS)}) VALUES {rows})")
+        after = ", (SELECT count(*) FROM booked) AS b"
+    for name, table, columns, given in (
+        ("kept", idempotency_keys, _IDEMPOTENCY_COLUMNS, kept),
+        ("sent", outbox, _OUTBOX_COLUMNS, events),
+    ):
+        if given:
+            rows = _values(dialect, table, columns, given, parameters)
+            parts.append(
+                f"{name} AS (INSERT INTO {table.name} ({', '.join(columns)}) "
+                f"SELECT v.* FROM (VALUES {rows}) AS v{after})"
+            )
     sql = _statements.get(shape)
     if sql is None:
         # Every part is a data-modifying CTE: each runs once, to completion, in this statement.
@@ -173,4 +177,7 @@ def _postgres(
 # for one slot lost seconds, and a series could lose every retry. In turn, the second insert
 # meets the first one *committed* and is refused at once. The constraint still decides; the
 # lock only orders the writers. Every row of ``booked`` joins the count over ``turn``, so no
-# row is inserted before every lock is held; locks are taken in doctor-id order.
+# row is inserted before every lock is held; locks are taken in doctor-id order. The other
+# parts join the count over ``booked``, so they too are written in the turn: a concurrent
+# request with the same Idempotency-Key meets the key only after the lock, never holding the
+# key while waiting for the lock (which would deadlock with the holder of the lock).
