@@ -1,10 +1,14 @@
 """Storage benchmark (not a test): PostgreSQL through the SQLAlchemy adapter.
 
-1. Bookings per second through the use-case layer (``Scheduling.book``: reads doctor, patient
-   and availability, checks the rules, looks for lapsed holds in the way, inserts, writes the
-   outbox, commits) at 1, 8 and 32 concurrent worker processes, beside raw psycopg INSERTs of
-   the same rows into the same table at the same concurrency, measured in the same run.
-2. Free-slot listing latency (p50/p99) for one doctor over 30 days with 10^4 and then 10^6
+1. Bookings per second through the use-case layer (``Scheduling.book``: one query for the
+   doctor and its availability, the rules, then one statement inserting the appointment and
+   its outbox row, which commits itself) at 1, 8 and 32 concurrent worker processes, beside
+   raw psycopg INSERTs of the same rows into the same table at the same concurrency, measured
+   in the same run.
+2. 64 clients (spawned processes, connected and warmed up) racing through ``Scheduling.book``
+   for one slot of one doctor at the same moment: exactly one must win; the losers' latency
+   p50/p99 (goal on PostgreSQL: p99 under 50 ms), beside a free slot's after warm-up.
+3. Free-slot listing latency (p50/p99) for one doctor over 30 days with 10^4 and then 10^6
    appointments in the table: the adapter's query alone (``for_doctor``) and the whole use case
    (``Scheduling.free_slots``, which adds the domain's grid and filtering).
 
@@ -52,6 +56,7 @@ from hellodoctor_domain import (
     Weekday,
     WorkingDay,
 )
+from hellodoctor_domain.errors import SlotUnavailable
 
 NOW = datetime(2030, 1, 6, 12, tzinfo=UTC)
 FIRST_DAY = datetime(2030, 1, 7, tzinfo=UTC)
@@ -59,7 +64,16 @@ SLOT = timedelta(minutes=30)
 SLOTS_PER_DAY = 47  # 00:00-23:59 working day, 30-minute grid
 WORKER_COUNTS = (1, 8, 32)
 # --smoke: every step, briefly; the figures mean nothing.
-SMOKE = {"seconds": 0.2, "workers": [1], "small": 1_000, "big": 2_000, "repeats": 3}
+SMOKE = {
+    "seconds": 0.2,
+    "workers": [1],
+    "small": 1_000,
+    "big": 2_000,
+    "repeats": 3,
+    "racers": 4,
+}
+RACERS = 64
+RACE_SLOT = SLOTS_PER_DAY * 2000  # one slot everyone wants, far from the others
 WARM_UP_SLOT = SLOTS_PER_DAY * 3000  # far from the measured slots, inside the horizon
 
 INSERT = """
@@ -148,8 +162,10 @@ def _throughput(manager: SyncManager, url: str, workers: int, seconds: float, jo
 def bench_bookings(
     url: str, seconds: float, worker_counts: list[int]
 ) -> list[tuple[int, float, float]]:
+    global _patients_seeded
     factory = SqlUnitOfWorkFactory(url)
     anytime = [WorkingDay(day, [LocalWindow(clock_time(0), clock_time(23, 59))]) for day in Weekday]
+    _patients_seeded = max(worker_counts)
     with factory() as uow:
         for worker in range(max(worker_counts)):
             uow.doctors.add(doctor(f"d{worker}"))
@@ -177,11 +193,71 @@ def bench_bookings(
     return results
 
 
+_patients_seeded = 0
+
+
 def _empty_appointments(factory: SqlUnitOfWorkFactory) -> None:
     # CASCADE also empties what refers to appointments (idempotency keys, payments): PostgreSQL
     # refuses to truncate a table that another table's foreign key names, rows or not.
     with factory.engine.begin() as connection:
         connection.exec_driver_sql("TRUNCATE appointments, outbox CASCADE")
+
+
+# -- many clients racing for one slot ---------------------------------------------------------
+
+
+def _race(url: str, racer: int, barrier: Any) -> tuple[str, float, float]:
+    """Book three warm-up slots of this racer's own, then (after the starting gun) the one slot
+    everyone wants; report the outcome and both latencies in ms."""
+    factory = SqlUnitOfWorkFactory(url)
+    scheduling = Scheduling(
+        factory, ManualClock(NOW), SequentialIds(f"r{racer}"), OfflinePaymentGateway()
+    )
+    who = PatientId(f"p{racer}")
+    actor = Actor.patient(who)
+    for warm_up in range(3):  # connect, compile, prepare; the last one is timed
+        started = time.perf_counter()
+        start = _slot(RACE_SLOT + 1 + racer * 3 + warm_up)
+        scheduling.book(
+            actor, BookingRequest(doctor_id=DoctorId("d0"), patient_id=who, start=start)
+        )
+    alone = (time.perf_counter() - started) * 1000
+    barrier.wait()
+    started = time.perf_counter()
+    try:
+        scheduling.book(
+            actor,
+            BookingRequest(doctor_id=DoctorId("d0"), patient_id=who, start=_slot(RACE_SLOT)),
+        )
+        outcome = "won"
+    except SlotUnavailable:
+        outcome = "lost"
+    waited = (time.perf_counter() - started) * 1000
+    factory.dispose()
+    return outcome, waited, alone
+
+
+def bench_race(url: str, racers: int) -> dict[str, Any]:
+    """Run after ``bench_bookings`` (its doctors and patients; ``d0`` is the one raced for)."""
+    factory = SqlUnitOfWorkFactory(url)
+    with factory() as uow:
+        for racer in range(racers):
+            if racer >= _patients_seeded:
+                uow.patients.add(patient(f"p{racer}"))
+        uow.commit()
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(racers) as pool:
+        barrier = manager.Barrier(racers)
+        results = pool.starmap(_race, [(url, racer, barrier) for racer in range(racers)])
+    _empty_appointments(factory)
+    factory.dispose()
+    lost = [waited for outcome, waited, _ in results if outcome == "lost"]
+    return {
+        "winners": sum(outcome == "won" for outcome, _, _ in results),
+        "losers": len(lost),
+        "lost": _percentiles(lost) if lost else (0.0, 0.0),
+        "alone": _percentiles([alone for _, _, alone in results]),
+    }
 
 
 # -- slot listing latency -------------------------------------------------------------------
@@ -324,6 +400,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000, help="smaller table size")
     parser.add_argument("--big", type=int, default=1_000_000, help="largest table size")
     parser.add_argument("--repeats", type=int, default=300, help="listings per table size")
+    parser.add_argument("--racers", type=int, default=RACERS, help="clients racing for a slot")
     parser.add_argument("--smoke", action="store_true", help=f"about a second: {SMOKE}")
     arguments = parser.parse_args()
     if arguments.smoke:
@@ -349,6 +426,15 @@ def main() -> None:
             print(f"             {workers:>7}  {raw:>10.0f}  {booked:>8.0f}")
         for workers, raw, booked in bookings:
             print(f"use case / raw INSERT, workers={workers}: {booked / raw:.0%}")
+        race = bench_race(url, arguments.racers)
+        (lost50, lost99), (alone50, alone99) = race["lost"], race["alone"]
+        print(f"\n{arguments.racers} clients racing for one slot through Scheduling.book:")
+        print(f"  winners {race['winners']} (must be 1), losers {race['losers']}")
+        print(f"  losers' wait p50 {lost50:.1f} ms, p99 {lost99:.1f} ms (goal: p99 under 50 ms)")
+        print(f"  a free slot after warm-up: p50 {alone50:.1f} ms, p99 {alone99:.1f} ms")
+        if race["winners"] != 1:
+            raise SystemExit(f"{race['winners']} clients won one slot")
+        print(f"losers' p99 / 50 ms goal: {lost99 / 50:.0%}")
         print("\nfree slots, one doctor, 30 days (ms)")
         print("  appointments   query p50   p99   use case p50    p99")
         sizes = (arguments.small, arguments.big)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.phi import desk_lookups
+from hellodoctor_adapters.sqlalchemy.booking import read_alone
 from hellodoctor_adapters.sqlalchemy.engine import translated_errors
 from hellodoctor_adapters.sqlalchemy.rows import (
     appointment_from,
@@ -42,7 +43,8 @@ from hellodoctor_adapters.sqlalchemy.schema import (
     idempotency_keys,
     patients,
 )
-from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound, SlotUnavailable
+from hellodoctor_adapters.sqlalchemy.writes import PendingInserts
+from hellodoctor_domain.errors import AlreadyExists, ConcurrencyError, NotFound
 from hellodoctor_domain.model.appointment import Appointment, AppointmentStatus
 from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.profiles import Doctor, Patient
@@ -85,6 +87,10 @@ class SqlDoctorRepository(DoctorRepository):
         if row is None:
             raise NotFound(f"no doctor {doctor_id}")
         return doctor_from(row)
+
+    def tracked(self, doctor: Doctor) -> Doctor:
+        """``doctor``, read by the unit of work for this repository (its events collected)."""
+        return self._seen(doctor)
 
     def _update(self, doctor: Doctor) -> None:
         compare_and_set(
@@ -220,6 +226,10 @@ class SqlAvailabilityRepository(AvailabilityRepository):
             return None
         return availability_from(row["document"], row["version"])
 
+    def tracked(self, value: Availability | None) -> Availability | None:
+        """``value``, read by the unit of work for this repository (its events collected)."""
+        return self._seen_if_any(value)
+
     def many(self, doctor_ids: Sequence[DoctorId]) -> dict[DoctorId, Availability]:
         found: dict[DoctorId, Availability] = {}
         wanted = [d.value for d in doctor_ids]
@@ -273,30 +283,6 @@ class SqlAvailabilityRepository(AvailabilityRepository):
             raise NotFound(f"no doctor {doctor_id}")
 
 
-# The advisory locks of a doctor's bookings: (this class, hashtext(doctor id)). Two-key locks
-# never meet the one-key audit chain lock.
-DOCTOR_BOOKING_LOCKS = 17
-
-
-def _insert_in_doctor_turn(row: dict[str, object]) -> sa.Insert:
-    """The appointment's INSERT, taking its doctor's transaction-scoped advisory lock in the
-    same statement (no extra round trip).
-
-    Without it, two inserts for one time both enter the exclusion constraint's index, each
-    finds the other in flight and waits on it: a deadlock, which PostgreSQL only breaks after
-    ``deadlock_timeout`` (1 s), so a crowd racing for one slot lost seconds, and a series
-    could lose every retry. In turn, the second insert meets the first one *committed* and is
-    refused at once. The constraint still decides; the lock only orders the writers."""
-    lock = sa.select(
-        sa.func.pg_advisory_xact_lock(
-            DOCTOR_BOOKING_LOCKS, sa.func.hashtext(sa.literal(row["doctor_id"], sa.Text))
-        ).label("taken")
-    ).subquery("doctor_turn")
-    columns = list(row)
-    values = [sa.literal(row[name], appointments.c[name].type) for name in columns]
-    return sa.insert(appointments).from_select(columns, sa.select(*values).select_from(lock))
-
-
 _ACTIVE = appointments.c.status.in_(ACTIVE_STATUS_VALUES)
 _BY_START = (appointments.c.starts_at, appointments.c.id)
 # The slot listing's read: only the two instants of each appointment in the doctor's way, on
@@ -321,29 +307,17 @@ _BUSY_TIMES = (
 
 
 class SqlAppointmentRepository(AppointmentRepository):
-    def __init__(self, connection: Connection) -> None:
+    """``add`` queues the row for the unit of work's next statement or its commit
+    (``writes.py``: one statement on PostgreSQL, in the doctor's turn, with the outbox rows),
+    where the constraints refuse an overlap."""
+
+    def __init__(self, connection: Connection, pending: PendingInserts) -> None:
         super().__init__()
         self._connection = connection
+        self._pending = pending
 
     def _add(self, appointment: Appointment) -> None:
-        row = {**appointment_row(appointment), "version": 1}
-        statement: sa.Insert = sa.insert(appointments)
-        if self._connection.dialect.name == "postgresql":
-            statement = _insert_in_doctor_turn(row)
-        else:
-            statement = statement.values(**row)
-        try:
-            with translated_errors():
-                self._connection.execute(statement)
-        except ConcurrencyError as error:
-            # An insert has no version to be stale. On PostgreSQL, two overlapping inserts in
-            # flight can each wait on the other while checking the exclusion constraint; the
-            # server aborts one (deadlock, 40P01), which thereby lost the race for the time.
-            # The doctor's turn (below) makes that rare: it remains for a patient's two
-            # bookings with two doctors at once, whose turns do not meet.
-            raise SlotUnavailable(
-                "another booking for that time was being written at the same moment"
-            ) from error
+        self._pending.appointments.append({**appointment_row(appointment), "version": 1})
 
     def _get(self, appointment_id: AppointmentId) -> Appointment:
         found = self._select(appointments.c.id == appointment_id.value)
@@ -447,28 +421,34 @@ class SqlAppointmentRepository(AppointmentRepository):
 
 
 class SqlIdempotencyRepository(IdempotencyRepository):
-    def __init__(self, connection: Connection) -> None:
+    """``add`` queues the record like an appointment (``writes.py``), after the appointments
+    of the same unit of work; (scope, key) is the primary key: ``AlreadyExists`` when taken."""
+
+    def __init__(self, connection: Connection, pending: PendingInserts) -> None:
         self._connection = connection
+        self._pending = pending
 
     def add(self, record: IdempotencyRecord) -> None:
-        with translated_errors():  # (scope, key) is the primary key: AlreadyExists when taken
-            self._connection.execute(
-                sa.insert(idempotency_keys).values(
-                    scope=record.scope,
-                    key=record.key,
-                    fingerprint=record.fingerprint,
-                    appointment_id=record.appointment_id.value,
-                    created_at=record.created_at,
-                )
-            )
+        self._pending.idempotency.append(
+            {
+                "scope": record.scope,
+                "key": record.key,
+                "fingerprint": record.fingerprint,
+                "appointment_id": record.appointment_id.value,
+                "created_at": record.created_at,
+            }
+        )
 
     def get(self, scope: str, key: str) -> IdempotencyRecord | None:
-        row = first_row(
-            self._connection,
-            sa.select(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            ),
-        )
+        # A keyed booking first looks for an earlier one in a unit of work of its own: one
+        # round trip, without BEGIN (booking.py).
+        with read_alone(self._connection):
+            row = first_row(
+                self._connection,
+                sa.select(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                ),
+            )
         if row is None:
             return None
         return IdempotencyRecord(

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from typing import cast
 
-import sqlalchemy as sa
 from attrs import asdict
 from sqlalchemy.engine import URL, Connection, Engine
 
 from hellodoctor_adapters.crypto import FieldCipher, development_cipher
 from hellodoctor_adapters.outbox import OutboxMessage
 from hellodoctor_adapters.rewrap import RewrapReport, RewrapStep
+from hellodoctor_adapters.sqlalchemy import writes
 from hellodoctor_adapters.sqlalchemy.analytics import SqlAppointmentStatistics
+from hellodoctor_adapters.sqlalchemy.booking import (
+    autocommitted,
+    install,
+    outside_a_transaction,
+    read_doctor_and_availability,
+)
 from hellodoctor_adapters.sqlalchemy.consultations import SqlRoomAttendance, SqlRoomTickets
 from hellodoctor_adapters.sqlalchemy.delivery import SqlDelivery, SqlInbox
 from hellodoctor_adapters.sqlalchemy.documents import SqlDocumentRepository
@@ -67,11 +74,14 @@ from hellodoctor_adapters.sqlalchemy.scheduling import (
     SqlIdempotencyRepository,
     SqlPatientRepository,
 )
-from hellodoctor_adapters.sqlalchemy.schema import outbox
 from hellodoctor_adapters.sqlalchemy.search import SqlDoctorDirectory
 from hellodoctor_adapters.sqlalchemy.waitlist import SqlWaitlistRepository
-from hellodoctor_domain.errors import BackendUnavailable
+from hellodoctor_adapters.sqlalchemy.writes import PendingInserts
+from hellodoctor_domain.errors import BackendUnavailable, NotFound
+from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.model.profiles import Doctor
+from hellodoctor_domain.model.values import DoctorId
 from hellodoctor_domain.ports.retention import RetentionStore
 from hellodoctor_domain.ports.unit_of_work import EventPublisher, UnitOfWork
 
@@ -91,19 +101,23 @@ class SqlUnitOfWork(UnitOfWork):
         self._engine = engine
         self._connection: Connection | None = None
         self._cipher = cipher or development_cipher()
+        self._pending = PendingInserts()
+        install(engine)
 
     def _begin(self) -> None:
         with translated_errors():
             self._connection = self._engine.connect()
             self._connection.begin()
+        self._pending.clear()
+        self._connection.info[writes.PENDING] = self._pending
         self.doctors = SqlDoctorRepository(self._connection)
         self.patients = SqlPatientRepository(self._connection, self._cipher)
         self.availability = SqlAvailabilityRepository(self._connection)
-        self.appointments = SqlAppointmentRepository(self._connection)
+        self.appointments = SqlAppointmentRepository(self._connection, self._pending)
         self.accounts = SqlAccountRepository(self._connection, self._cipher)
         self.one_time_secrets = SqlOneTimeSecretRepository(self._connection)
         self.refresh_tokens = SqlRefreshTokenRepository(self._connection)
-        self.idempotency = SqlIdempotencyRepository(self._connection)
+        self.idempotency = SqlIdempotencyRepository(self._connection, self._pending)
         payments = SqlPaymentRepository(self._connection)
         self.payments = payments
         self.wallets = SqlWalletLedger(self._connection, payments)
@@ -131,17 +145,33 @@ class SqlUnitOfWork(UnitOfWork):
         self.waitlist = SqlWaitlistRepository(self._connection)
         self.directory = SqlDoctorDirectory(self._connection)
 
+    def doctor_and_availability(self, doctor_id: DoctorId) -> tuple[Doctor, Availability | None]:
+        """One query (``booking.py``); as the transaction's first statement on PostgreSQL it
+        runs on its own, with no BEGIN before it."""
+        connection = self._require_connection()
+        row = read_doctor_and_availability(connection, doctor_id)
+        if row is None:
+            raise NotFound(f"no doctor {doctor_id}")
+        doctor, availability = row
+        doctors = cast(SqlDoctorRepository, self.doctors)
+        hours = cast(SqlAvailabilityRepository, self.availability)
+        return doctors.tracked(doctor), hours.tracked(availability)
+
     def _commit(self, events: Sequence[DomainEvent]) -> None:
         connection = self._require_connection()
+        outbox_rows = [asdict(OutboxMessage.of(event)) for event in events]
+        if outside_a_transaction(connection):
+            # Nothing was sent yet but what runs without a transaction (the booking's read):
+            # the writes are one statement, which commits itself (no BEGIN, no COMMIT).
+            with autocommitted(connection):
+                writes.flush(connection, self._pending, outbox_rows)
+        else:
+            writes.flush(connection, self._pending, outbox_rows)
         with translated_errors():
-            if events:
-                connection.execute(
-                    sa.insert(outbox),
-                    [asdict(OutboxMessage.of(event)) for event in events],
-                )
             connection.commit()
 
     def _rollback(self) -> None:
+        self._pending.clear()
         connection = self._connection
         if connection is None:
             return
@@ -149,8 +179,10 @@ class SqlUnitOfWork(UnitOfWork):
             connection.rollback()
 
     def _close(self) -> None:
+        self._pending.clear()
         connection, self._connection = self._connection, None
         if connection is not None:
+            connection.info.pop(writes.PENDING, None)
             with translated_errors():
                 connection.close()
 

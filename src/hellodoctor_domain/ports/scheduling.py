@@ -225,7 +225,8 @@ class IdempotencyRepository(abc.ABC):
     @abc.abstractmethod
     def add(self, record: IdempotencyRecord) -> None:
         """Store the record; ``AlreadyExists`` if ``(scope, key)`` is taken (a unique rule in
-        the storage, so two concurrent requests with one key cannot both take effect)."""
+        the storage, so two concurrent requests with one key cannot both take effect). Like an
+        appointment's refusals, it may surface here or at the unit of work's ``commit``."""
 
     @abc.abstractmethod
     def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...

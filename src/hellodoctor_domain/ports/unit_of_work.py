@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from hellodoctor_domain.model.availability import Availability
 from hellodoctor_domain.model.events import DomainEvent
+from hellodoctor_domain.model.profiles import Doctor
+from hellodoctor_domain.model.values import DoctorId
 from hellodoctor_domain.ports.analytics import AppointmentStatistics
 from hellodoctor_domain.ports.consultations import RoomAttendance, RoomTicketRepository
 from hellodoctor_domain.ports.documents import DocumentRepository
@@ -137,6 +140,13 @@ class UnitOfWork(abc.ABC):
 
     def rollback(self) -> None:
         self._rollback()
+
+    def doctor_and_availability(self, doctor_id: DoctorId) -> tuple[Doctor, Availability | None]:
+        """What the booking rules read: the doctor (``NotFound`` if unknown) and their
+        availability (``None`` if not defined), each tracked as if read through ``doctors`` and
+        ``availability``. This default makes the two calls; an adapter may read both at once
+        (one query on SQL, ``sqlalchemy/uow.py``)."""
+        return self.doctors.get(doctor_id), self.availability.get(doctor_id)
 
     def _collect_events(self) -> list[DomainEvent]:
         events: list[DomainEvent] = []

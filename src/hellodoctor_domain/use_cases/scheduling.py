@@ -282,8 +282,8 @@ class Scheduling:
             desks = (
                 require_desk_of(uow, actor, request.doctor_id) if actor.role in DESK_ROLES else []
             )
-            doctor = uow.doctors.get(request.doctor_id)
-            availability = uow.availability.get(request.doctor_id)
+            # One read for everything the rules need (one query on SQL storage).
+            doctor, availability = uow.doctor_and_availability(request.doctor_id)
             if availability is None or not doctor.accepting_bookings:
                 raise NotAcceptingBookings(f"doctor {doctor.id} is not taking bookings")
             visit = TimeRange.starting_at(
@@ -306,8 +306,9 @@ class Scheduling:
             )
             if actor.role in DESK_ROLES:
                 require_desk_site(desks, appointment.hospital_id)
-            if clear_lapsed_holds:
-                _expire_lapsed_holds_in_the_way(uow, appointment, now)
+            if clear_lapsed_holds and not _expire_lapsed_holds_in_the_way(uow, appointment, now):
+                # Only live appointments are in the way: the insert would be refused again.
+                raise SlotUnavailable("the time is taken by another active appointment")
             # An unknown patient is refused by the storage (NotFound), like the overlap.
             uow.appointments.add(appointment)
             if request.idempotency_key is not None:
@@ -544,20 +545,26 @@ def _free_slot(start: datetime, end: datetime, zone: ZoneInfo) -> FreeSlot:
 
 def _expire_lapsed_holds_in_the_way(
     uow: UnitOfWork, appointment: Appointment, now: datetime
-) -> None:
+) -> bool:
     """A lapsed hold frees its time even before the expiry worker runs: move every lapsed hold
-    that would collide with ``appointment`` to ``expired`` in the same transaction."""
+    that would collide with ``appointment`` to ``expired`` in the same transaction. False when
+    a live appointment is in the way (writing ``appointment`` would be refused)."""
     in_the_way = [
         *uow.appointments.for_doctor(appointment.doctor_id, appointment.blocked),
         *uow.appointments.for_patient(appointment.patient_id, appointment.time, active_only=True),
     ]
     done: set[AppointmentId] = set()
+    clear = True
     for other in in_the_way:
-        if other.id == appointment.id or other.id in done or not other.hold_lapsed(now):
+        if other.id == appointment.id or other.id in done:
+            continue
+        if not other.hold_lapsed(now):
+            clear = False
             continue
         done.add(other.id)
         other.expire(now)
         uow.appointments.update(other)
+    return clear
 
 
 def _party_to(actor: Actor, uow: UnitOfWork, appointment_id: AppointmentId) -> Appointment:
