@@ -52,7 +52,7 @@ from typing import Any
 from attrs import define
 from pymongo import MongoClient
 
-from hellodoctor_adapters.mongodb import scheduling as mongodb_scheduling
+from hellodoctor_adapters.mongodb import appointments as mongodb_appointments
 from hellodoctor_adapters.mongodb.claims import Scope, Wanted
 from hellodoctor_adapters.mongodb.documents import to_micros
 from hellodoctor_adapters.mongodb.sharded import ShardedStore, sharded_factory
@@ -121,12 +121,12 @@ def _visit(attempt: Attempt) -> Any:
 
 def _skip_patient_claims() -> None:
     """The broken protocol: only the doctor's time is claimed."""
-    whole = mongodb_scheduling._ranges
+    whole = mongodb_appointments._ranges
 
     def doctor_only(booked: Any) -> Any:
         return [item for item in whole(booked) if item[0] is Scope.DOCTOR]
 
-    mongodb_scheduling._ranges = doctor_only
+    mongodb_appointments._ranges = doctor_only
 
 
 def worker(

@@ -35,7 +35,7 @@ from hypothesis.stateful import (
 )
 
 from hellodoctor_adapters.mongodb import MongoUnitOfWorkFactory
-from hellodoctor_adapters.mongodb import scheduling as mongodb_scheduling
+from hellodoctor_adapters.mongodb import appointments as mongodb_appointments
 from hellodoctor_adapters.mongodb.claims import Scope, Wanted
 from hellodoctor_adapters.mongodb.documents import to_micros
 from hellodoctor_adapters.mongodb.sharded import ShardedStore, sharded_factory
@@ -341,12 +341,12 @@ class TestCrossShardClaims(CrossShardClaims.TestCase):  # type: ignore[misc]
 def test_the_machine_catches_a_protocol_that_skips_the_patient_claim(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    whole = mongodb_scheduling._ranges
+    whole = mongodb_appointments._ranges
 
     def doctor_only(visit: Appointment) -> Any:
         return [item for item in whole(visit) if item[0] is Scope.DOCTOR]
 
-    monkeypatch.setattr(mongodb_scheduling, "_ranges", doctor_only)
+    monkeypatch.setattr(mongodb_appointments, "_ranges", doctor_only)
     with pytest.raises((AssertionError, FlakyFailure)) as caught:
         run_state_machine_as_test(
             CrossShardClaims,
