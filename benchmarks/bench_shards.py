@@ -354,7 +354,9 @@ def main() -> None:
         address = spawn.Queue()
         for _ in range(max(arguments.shards)):
             directories.append(tempfile.mkdtemp(prefix="hellodoctor-shard-"))
-            servers.append(spawn.Process(target=_serve, args=(directories[-1], address, stop)))
+            servers.append(
+                spawn.Process(target=_serve, args=(directories[-1], address, stop), daemon=True)
+            )
             servers[-1].start()
         urls = [address.get(timeout=120) for _ in servers]
         print(
